@@ -1,0 +1,1 @@
+"""Flowbot's Slack side: everything a person sees or types."""

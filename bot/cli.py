@@ -1,0 +1,178 @@
+"""The ``flowbot`` command: the composition root, the only place dependencies are wired.
+
+Library code raises; this module turns the named errors into one clear message and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from jobs.errors import ConfigError, FlowbotError, NotBuiltYet, StoreUnavailable
+from jobs.settings import Settings
+
+app = typer.Typer(
+    name="flowbot",
+    help="Flowbot shows where your team's delivery is waiting: review queues, pickup, CI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., object])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $FLOWBOT_CONFIG or ./config.toml)."),
+]
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    logging.basicConfig(
+        level=os.environ.get("FLOWBOT_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Named errors become a message on stderr and exit code 1 (2 for not-built commands)."""
+    try:
+        yield
+    except ConfigError as err:
+        typer.echo("Configuration problems:", err=True)
+        for line in err.problems:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1) from None
+    except NotBuiltYet as err:
+        typer.echo(f"flowbot: {err}", err=True)
+        raise typer.Exit(2) from None
+    except StoreUnavailable as err:
+        typer.echo(f"flowbot: {err}", err=True)
+        typer.echo("  Check REDIS_URL, or unset it to use the embedded Redis.", err=True)
+        raise typer.Exit(1) from None
+    except FlowbotError as err:
+        typer.echo(f"flowbot: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+def load_settings(config: Path | None) -> Settings:
+    """Settings from the config file and the environment (raises ConfigError)."""
+    from bot import config as config_loader
+
+    return config_loader.load(config)
+
+
+def _not_built(command: str, issue: int) -> NotBuiltYet:
+    return NotBuiltYet(f"`flowbot {command}` is not built yet (tracked in issue #{issue})")
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command("check-config")
+def check_config(
+    path: Annotated[Path | None, typer.Argument(help="Config file to check.")] = None,
+) -> None:
+    """Validate a config file and print what Flowbot understood from it."""
+    with _errors():
+        settings = load_settings(path)
+        from bot.summary import settings_summary
+
+        typer.echo(settings_summary(settings))
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the bot (Socket Mode) and the scheduler in one process."""
+    with _errors():
+        raise _not_built("run", 6)
+
+
+@app.command()
+def web(
+    config: ConfigOption = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Serve Slack over HTTP (signed requests), /healthz and /metrics."""
+    with _errors():
+        raise _not_built("web", 5)
+
+
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run the scheduler only: sampling, snapshots, alerts, digests."""
+    with _errors():
+        raise _not_built("worker", 6)
+
+
+@app.command()
+def sample(config: ConfigOption = None) -> None:
+    """Run one sampling cycle now; a line per repository."""
+    with _errors():
+        raise _not_built("sample", 3)
+
+
+@app.command()
+def backfill(
+    config: ConfigOption = None,
+    days: Annotated[int, typer.Option(help="How many days of history to collect.")] = 28,
+) -> None:
+    """Collect history (resumable), with a progress bar."""
+    with _errors():
+        raise _not_built("backfill", 3)
+
+
+@app.command()
+def report(
+    repo: Annotated[str | None, typer.Argument(help="OWNER/REPO to report on.")] = None,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 28,
+    sandbox: Annotated[bool, typer.Option(help="Use the simulated organisation.")] = False,
+) -> None:
+    """Print a team flow report in the terminal (needs only GITHUB_TOKEN)."""
+    with _errors():
+        raise _not_built("report", 4)
+
+
+@app.command()
+def digest(
+    team: Annotated[str, typer.Option(help="Team name.")],
+    config: ConfigOption = None,
+    print_: Annotated[bool, typer.Option("--print", help="Print it.")] = False,
+    post: Annotated[bool, typer.Option("--post", help="Post it to the team's channel.")] = False,
+) -> None:
+    """Build a team's weekly digest and print or post it."""
+    with _errors():
+        raise _not_built("digest", 6)
+
+
+@app.command()
+def demo(
+    post: Annotated[str | None, typer.Option(help="Also post to this Slack channel.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the chart and Block Kit JSON.")] = Path(
+        "flowbot-demo"
+    ),
+) -> None:
+    """Run the whole pipeline offline on a simulated organisation."""
+    with _errors():
+        raise _not_built("demo", 7)
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check config, Redis, GitHub, Slack and the jobs; say what to fix."""
+    with _errors():
+        raise _not_built("doctor", 7)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,143 @@
+"""TOML plus the environment into validated :class:`jobs.settings.Settings`.
+
+Every problem is reported, each on its own line as ``key.path: what is wrong (got X)``.
+Secrets are read from the environment only; a secret found in the file is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobs.errors import ConfigError
+from jobs.settings import Secrets, Settings
+
+ENV_SECRETS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "slack_bot_token",
+    "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "SLACK_APP_TOKEN": "slack_app_token",
+    "GITHUB_TOKEN": "github_token",
+    "GITHUB_APP_ID": "github_app_id",
+    "GITHUB_APP_PRIVATE_KEY": "github_app_private_key",
+    "GITHUB_APP_INSTALLATION_ID": "github_app_installation_id",
+    "REDIS_URL": "redis_url",
+    "SLACK_API_URL": "slack_api_url",
+}
+DEFAULT_PATH = "config.toml"
+
+
+def config_path(path: str | Path | None, env: Mapping[str, str]) -> Path:
+    """The file to read: the argument, else ``FLOWBOT_CONFIG``, else ``./config.toml``."""
+    return Path(path or env.get("FLOWBOT_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration file plus secrets from ``env``.
+
+    Raises ConfigError listing every problem with its key path.
+    """
+    env = os.environ if env is None else env
+    file = config_path(path, env)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{file}: no such file; copy config.example.toml to {file} and edit it"]
+        ) from None
+    except OSError as err:
+        raise ConfigError([f"{file}: cannot read it ({err.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{file}: not valid TOML: {err}"]) from None
+    return from_mapping(data, env=env, source=str(file))
+
+
+def from_mapping(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "config"
+) -> Settings:
+    """Validate already-parsed configuration data plus secrets from ``env``."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    if "secrets" in data:
+        names = ", ".join(sorted(ENV_SECRETS))
+        problems.append(f"secrets: secrets are read from the environment only ({names})")
+    secrets, secret_problems = secrets_from_env(env)
+    problems += secret_problems
+    payload = {k: v for k, v in data.items() if k != "secrets"}
+    try:
+        settings = Settings.model_validate({**payload, "secrets": secrets})
+    except ValidationError as err:
+        problems += [_describe(e) for e in err.errors()]
+        settings = None
+    if settings is not None:
+        problems += _cross_checks(settings)
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None  # for the type checker: problems is empty here
+    return settings
+
+
+def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
+    """Secrets from the environment; a GitHub App key may be given as a file path."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for var, field in ENV_SECRETS.items():
+        value = env.get(var, "").strip()
+        if value:
+            values[field] = value
+    key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH", "").strip()
+    if key_path and "github_app_private_key" not in values:
+        try:
+            values["github_app_private_key"] = Path(key_path).read_text(encoding="utf-8")
+        except OSError as err:
+            problems.append(f"GITHUB_APP_PRIVATE_KEY_PATH: cannot read {key_path} ({err.strerror})")
+    try:
+        return Secrets.model_validate(values), problems
+    except ValidationError as err:
+        for e in err.errors():
+            var = next((v for v, f in ENV_SECRETS.items() if f == e["loc"][0]), str(e["loc"][0]))
+            problems.append(f"{var}: {e['msg']}")  # never echo the value of a secret
+        return Secrets(), problems
+
+
+def _describe(error: Any) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind, msg, got = error["type"], error["msg"], error.get("input")
+    if kind == "extra_forbidden":
+        return f"{path}: unknown setting (a typo? see config.example.toml)"
+    if kind == "missing":
+        return f"{path}: required setting is missing"
+    msg = msg.removeprefix("Value error, ")
+    if "(got " in msg or kind.startswith("value_error"):
+        return f"{path}: {msg}"
+    return f"{path}: {msg} (got {got!r})"
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for name, team in settings.teams.items():
+        seen: set[str] = set()
+        for i, member in enumerate(team.members):
+            login = member.github.lower()
+            if login in seen:
+                problems.append(f"teams.{name}.members.{i}.github: {member.github!r} listed twice")
+            seen.add(login)
+        for i, repo in enumerate(team.repositories):
+            full = settings.full_repo(repo)
+            if full in owners and owners[full] == name:
+                problems.append(f"teams.{name}.repositories.{i}: {repo!r} listed twice")
+            owners.setdefault(full, name)
+    s = settings.secrets
+    if s.github_app_id and not s.github_app_private_key:
+        problems.append(
+            "GITHUB_APP_PRIVATE_KEY: GITHUB_APP_ID is set, so the App's private key is needed"
+            " (or GITHUB_APP_PRIVATE_KEY_PATH)"
+        )
+    return problems

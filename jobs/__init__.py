@@ -1,0 +1,1 @@
+"""Flowbot's data side: collecting, storing, computing and deciding. Never imports Slack."""

@@ -1,0 +1,48 @@
+"""The few named exceptions Flowbot raises. Library code raises these; only the CLI prints."""
+
+from __future__ import annotations
+
+
+class FlowbotError(Exception):
+    """Base of every error Flowbot raises on purpose."""
+
+
+class ConfigError(FlowbotError):
+    """Settings are invalid. ``problems`` holds one ``key.path: what is wrong`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StoreUnavailable(FlowbotError):
+    """Redis could not be reached or answered with an error."""
+
+
+class GitHubError(FlowbotError):
+    """GitHub answered in a way that stops one unit of work (a repository, a request)."""
+
+
+class PermissionDenied(GitHubError):
+    """A ``403``/``404`` that is about access, not rate limits. ``missing`` names the scope."""
+
+    def __init__(self, message: str, *, missing: str | None = None) -> None:
+        self.missing = missing
+        super().__init__(message)
+
+
+class BudgetExhausted(GitHubError):
+    """This cycle's share of the rate-limit budget is spent; resume next cycle."""
+
+
+class DeliveryError(FlowbotError):
+    """Slack refused a post in a way a person must fix (channel, auth, scopes)."""
+
+    def __init__(self, message: str, *, code: str, fix: str) -> None:
+        self.code = code
+        self.fix = fix
+        super().__init__(message)
+
+
+class NotBuiltYet(FlowbotError):
+    """A CLI command that exists in the plan but not yet in the code."""

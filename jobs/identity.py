@@ -1,0 +1,63 @@
+"""Pure: who is behind a login (METRICS.md "Who counts").
+
+GraphQL gives bots without the ``[bot]`` suffix (``dependabot``, ``__typename: Bot``), so the
+account type is read as well as the name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from jobs.model import PullRequest
+from jobs.settings import IdentitySettings
+
+Kind = Literal["human", "bot", "ai", "deleted"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Compiled identity rules. Build once per settings; calls are cheap and pure."""
+
+    settings: IdentitySettings
+
+    def __post_init__(self) -> None:
+        flags = re.IGNORECASE
+        object.__setattr__(self, "_bot", [re.compile(p, flags) for p in self.settings.bot_patterns])
+        object.__setattr__(self, "_ai", [re.compile(p, flags) for p in self.settings.ai_patterns])
+        object.__setattr__(
+            self,
+            "_coauthor",
+            [re.compile(p, flags) for p in self.settings.ai_coauthor_patterns],
+        )
+        object.__setattr__(self, "_labels", {label.lower() for label in self.settings.ai_labels})
+
+    def kind(self, login: str | None, account_type: str = "User") -> Kind:
+        """``deleted`` for a missing account, ``ai`` for a configured AI, ``bot`` for other bots."""
+        if login is None or account_type == "Deleted" or login.lower() == "ghost":
+            return "deleted"
+        name = login.lower()
+        if any(p.match(name) for p in self._ai):  # type: ignore[attr-defined]
+            return "ai"
+        if account_type == "Bot" or any(p.match(name) for p in self._bot):  # type: ignore[attr-defined]
+            return "bot"
+        return "human"
+
+    def is_human_reviewer(self, login: str | None, account_type: str = "User") -> bool:
+        """Reviews that stop the human clocks: humans and deleted accounts."""
+        return self.kind(login, account_type) in ("human", "deleted")
+
+    def is_ai_assisted(self, pr: PullRequest) -> bool:
+        """Authored by an AI agent, labelled as AI-assisted, or co-authored by an AI identity."""
+        if self.kind(pr.author, pr.author_type) == "ai":
+            return True
+        if any(label.lower() in self._labels for label in pr.labels):  # type: ignore[attr-defined]
+            return True
+        return any(
+            p.search(co) for co in pr.co_authors for p in self._coauthor  # type: ignore[attr-defined]
+        )
+
+    def is_excluded_bot_pr(self, pr: PullRequest) -> bool:
+        """Non-AI bot PRs leave the latency metrics and are counted apart."""
+        return self.kind(pr.author, pr.author_type) == "bot"

@@ -1,0 +1,351 @@
+"""Frozen domain records (what we collect) and results (what we compute).
+
+Records are what ``jobs.github.parse`` produces from GitHub payloads and what ``jobs.store``
+keeps; results are what ``jobs.metrics``/``jobs.analysis`` compute and what ``bot`` renders.
+Every datetime is timezone-aware UTC. Durations are floats in hours unless the name says
+otherwise (``_min`` for minutes). ``None`` means "no such event / not measurable", never ``-1``.
+
+Serialisation (to JSON for Redis and back) goes through :mod:`jobs.codec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+# --------------------------------------------------------------------------- records
+
+EventKind = Literal[
+    "ready_for_review",
+    "convert_to_draft",
+    "review_requested",
+    "review_request_removed",
+    "head_pushed",  # a commit pushed (or force-pushed) to the head branch: head changed
+    "reopened",
+    "closed",
+    "merged",
+]
+
+ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
+
+ActorType = Literal["User", "Bot", "Organization", "Mannequin", "Deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One event of a PR's timeline that a clock can start or stop on.
+
+    ``actor`` is who did it (``None`` for a deleted account). For review requests exactly one
+    of ``requested_reviewer`` (a login) or ``requested_team`` (a team slug) is set.
+    """
+
+    kind: EventKind
+    at: datetime
+    actor: str | None = None
+    requested_reviewer: str | None = None
+    requested_team: str | None = None
+    sha: str | None = None  # for head_pushed: the new head
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A submitted review. ``author`` is ``None`` for a deleted account (it still counts as a
+    human review for the clocks, attributed to no reviewer)."""
+
+    author: str | None
+    author_type: ActorType
+    state: ReviewState
+    submitted_at: datetime
+    commit_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """One attempt of a CI run (a workflow run attempt, or a check run) on a PR commit.
+
+    ``run_id`` groups the attempts of one run; ``attempt`` starts at 1. An attempt queues from
+    ``created_at`` (for a rerun: its job's creation), runs from ``started_at`` to
+    ``completed_at``. ``conclusion`` is GitHub's (``success``, ``failure``, ``cancelled``,
+    ``timed_out``, ...) or ``None`` while it has not completed.
+    """
+
+    name: str
+    run_id: int
+    attempt: int
+    head_sha: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    conclusion: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """Everything Flowbot keeps about one PR: its facts and the events its clocks read."""
+
+    repo: str  # "owner/name"
+    number: int
+    title: str
+    url: str
+    author: str | None
+    author_type: ActorType
+    draft: bool
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    merged_at: datetime | None
+    head_sha: str
+    base_ref: str
+    additions: int
+    deletions: int
+    changed_files: int
+    labels: tuple[str, ...] = ()
+    first_commit_at: datetime | None = None
+    co_authors: tuple[str, ...] = ()  # "Name <email>" from Co-authored-by trailers
+    events: tuple[TimelineEvent, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    checks: tuple[CheckRun, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``owner/name#number``: how people and the store name a PR."""
+        return f"{self.repo}#{self.number}"
+
+    @property
+    def state(self) -> Literal["open", "merged", "closed"]:
+        if self.merged_at is not None:
+            return "merged"
+        return "closed" if self.closed_at is not None else "open"
+
+
+@dataclass(frozen=True, slots=True)
+class RepoCursor:
+    """Where one repository's incremental sync stands. Moves only after a good write."""
+
+    repo: str
+    updated_at: datetime | None  # newest PR ``updated_at`` fully stored
+    collect_version: int  # what is collected; a change resets the cursor
+    etag: str | None = None  # of the last PR-list poll
+    resume_after: str | None = None  # page cursor of an interrupted backfill
+    synced_at: datetime | None = None  # when this repository last completed a sync
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSample:
+    """The team's queue at one sampling moment, by whose turn it is (METRICS.md "Queue")."""
+
+    at: datetime
+    reviewer: int
+    author: int
+    ci: int
+    approved: int  # approved, waiting to merge (sampled beside the queue length)
+    oldest_hours: float | None  # calendar, draft time excluded
+    oldest_business_hours: float | None
+
+    @property
+    def length(self) -> int:
+        """Queue length: open, non-draft, non-bot PRs with no human approval."""
+        return self.reviewer + self.author + self.ci
+
+
+# --------------------------------------------------------------------------- results
+
+Stage = Literal["coding", "pickup", "review", "merge"]
+Turn = Literal["reviewer", "author", "ci", "approved"]
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """p50/p75/p90 in hours (linear interpolation) over ``count`` PRs; ``None`` when empty."""
+
+    count: int = 0
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """One latency metric reported two ways: calendar hours and the team's business hours."""
+
+    calendar: Percentiles = field(default_factory=Percentiles)
+    business: Percentiles = field(default_factory=Percentiles)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One waiting PR as the bot lists it."""
+
+    repo: str
+    number: int
+    title: str
+    url: str
+    author: str | None
+    turn: Turn
+    waiting_on: tuple[str, ...]  # logins (or "team:slug") whose turn it is
+    age_hours: float
+    age_business_hours: float
+    size: str  # XS/S/M/L/XL
+    ai_assisted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewerLoad:
+    """One reviewer's week (METRICS.md "Reviewer interruptions")."""
+
+    login: str
+    slack_id: str | None
+    requests_direct: int
+    requests_via_team: int
+    re_requests: int
+    context_switches: int
+    reviews: int
+    pending: int  # PRs waiting on them right now
+    focus_hours: float  # interruptions x recovery minutes, in hours
+    requests_per_day: float  # per working day, max over the window's days
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStats:
+    """CI per workflow on PR commits (METRICS.md "CI duration")."""
+
+    name: str
+    attempts: int
+    queue_p50_min: float | None
+    queue_p90_min: float | None
+    run_p50_min: float | None
+    run_p90_min: float | None
+    failure_rate: float | None
+    rerun_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageShare:
+    """A stage's share of total waiting, this week vs the previous four."""
+
+    stage: Stage
+    hours_this_week: float  # business hours summed over PRs merged this week
+    share_this_week: float  # 0..1
+    share_before: float  # 0..1, the four weeks before
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """A name that explains part of the waiting, with the number that makes it so."""
+
+    name: str
+    value: float
+    unit: str  # "h", "requests", "min", "PRs"
+    detail: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """The one suggested action, with the numbers that justify it."""
+
+    code: str  # stable id of the rule that chose it, e.g. "spread_reviews"
+    text: str
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The "why" (METRICS.md "The digest's why")."""
+
+    stage_shares: tuple[StageShare, ...]
+    dominant_stage: Stage | None
+    previous_dominant_stage: Stage | None
+    shifted: bool
+    amdahl_drop_pct: float | None  # median lead time drop if coding got 2x faster
+    arrivals_per_day: float
+    completions_per_day: float
+    queue_growing: bool
+    top_repos: tuple[Contributor, ...] = ()
+    top_reviewers: tuple[Contributor, ...] = ()
+    slowest_workflows: tuple[Contributor, ...] = ()
+    longest_waits: tuple[Contributor, ...] = ()
+    large_prs_dominate: bool = False
+    action: Action | None = None
+    headline: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDay:
+    """Little's law inputs for one day (team's local date)."""
+
+    day: date
+    arrivals: int  # PRs that became ready for review
+    completions: int  # PRs that got their first human approval or were merged/closed
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSnapshot:
+    """Everything the bot shows about one team, computed after a sample, swapped in whole."""
+
+    team: str
+    computed_at: datetime
+    data_as_of: datetime | None  # the oldest last-sync time among the team's repositories
+    window_days: int
+    queue: QueueSample
+    queue_items: tuple[QueueItem, ...]  # oldest first
+    queue_trend: tuple[QueueSample, ...]  # sampled, oldest first
+    pickup: Latency
+    approval: Latency
+    merge: Latency
+    lead_time: Latency
+    pickup_ai: Latency  # AI-assisted PRs only
+    pickup_other: Latency
+    request_response: Latency  # per-request response time
+    pickup_by_repo: tuple[tuple[str, Latency], ...]
+    pickup_by_size: tuple[tuple[str, Latency], ...]
+    reviewers: tuple[ReviewerLoad, ...]  # most requests first
+    load_concentration: float | None  # share of requests held by the top two reviewers
+    focus_hours_week: float
+    workflows: tuple[WorkflowStats, ...]  # slowest p90 first
+    ci_wait_hours: float  # hours PRs waited on CI in the window
+    flow: tuple[FlowDay, ...]
+    size_mix_week: tuple[tuple[str, float], ...]  # bucket -> share of PRs this week
+    size_mix_before: tuple[tuple[str, float], ...]
+    merged_count: int
+    ai_assisted_count: int
+    bot_pr_count: int  # non-AI bot PRs, excluded from latency and counted apart
+    analysis: Analysis
+    errors: tuple[str, ...] = ()  # what degraded this snapshot ("acme/api: GitHub 502")
+
+
+Severity = Literal["warn", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A threshold alert, or a recovery notice (``recovered=True``), ready to deliver."""
+
+    team: str
+    rule: str
+    severity: Severity
+    value: float
+    threshold: float
+    unit: str
+    message: str
+    at: datetime
+    idempotency_key: str
+    recipients: tuple[str, ...]  # Slack user IDs (DM) and/or channel IDs
+    recovered: bool = False
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A team's weekly digest, ready to deliver."""
+
+    team: str
+    channel: str
+    week_start: date
+    week_end: date
+    headline: str
+    snapshot: TeamSnapshot
+    idempotency_key: str
+    chart_png: bytes | None = None
+    sections: tuple[tuple[str, str], ...] = ()  # (title, plain text body)

