@@ -113,10 +113,26 @@ class PullRequest:
         return f"{self.repo}#{self.number}"
 
     @property
+    def size(self) -> int:
+        """Lines changed: additions + deletions (METRICS.md "PR size")."""
+        return self.additions + self.deletions
+
+    @property
     def state(self) -> Literal["open", "merged", "closed"]:
         if self.merged_at is not None:
             return "merged"
         return "closed" if self.closed_at is not None else "open"
+
+
+SIZE_BUCKETS: tuple[tuple[str, int], ...] = (("XS", 50), ("S", 200), ("M", 400), ("L", 800))
+
+
+def size_bucket(lines: int) -> str:
+    """XS <= 50, S <= 200, M <= 400, L <= 800 lines changed, XL above (METRICS.md "PR size")."""
+    for name, limit in SIZE_BUCKETS:
+        if lines <= limit:
+            return name
+    return "XL"
 
 
 @dataclass(frozen=True, slots=True)
