@@ -1,0 +1,37 @@
+"""The shared Block Kit helpers: escaping, limits, durations."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import blocks
+
+
+def test_escape_neutralises_mentions_and_links() -> None:
+    """A PR title with a channel ping or a fake link renders as text."""
+    assert blocks.escape("<!channel> & <https://evil|click>") == (
+        "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;")
+
+
+@given(st.text())
+def test_link_labels_cannot_break_out(label: str) -> None:
+    """Whatever a title holds, the link has exactly one opening and one closing bracket."""
+    text = blocks.link("https://github.com/a/b/pull/1", label)
+    assert text.count("<") == 1 and text.count(">") == 1 and text.count("|") == 1
+
+
+def test_durations_read_the_same_everywhere() -> None:
+    """Business and calendar time side by side; days above two days."""
+    assert blocks.hours(6.5, 28.8) == "6.5 working h (29 h)"
+    assert blocks.hours(6.0, 50.4) == "6 working h (2.1 d)"
+    assert blocks.hours(None, None) == "n/a"
+
+
+def test_long_lists_and_messages_are_cut_with_a_note() -> None:
+    """Lists end with "and N more"; messages keep to 50 blocks and 3,000 characters."""
+    assert blocks.truncate_list([str(i) for i in range(12)], 5)[-1] == "and 8 more"
+    many = [blocks.section("x" * 5000) for _ in range(80)]
+    fitted = blocks.fit(many)
+    assert len(fitted) == 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in fitted if b["type"] == "section")
