@@ -285,6 +285,9 @@ class Analysis:
     large_prs_dominate: bool = False
     action: Action | None = None
     headline: str = ""
+    queue_trend_per_day: float | None = None  # sampled queue length slope, PRs per day
+    merged_this_week: int = 0  # PRs the stage shares of this week are computed from
+    merged_before: int = 0  # PRs behind the shares of the four weeks before
 
 
 @dataclass(frozen=True, slots=True)
