@@ -368,3 +368,4 @@ class Digest:
     idempotency_key: str
     chart_png: bytes | None = None
     sections: tuple[tuple[str, str], ...] = ()  # (title, plain text body)
+    queue_samples: tuple[QueueSample, ...] = ()  # the week's queue, thinned (for the chart)
