@@ -78,3 +78,12 @@ def embedded_store(tmp_path: Path) -> Iterator[Store]:
     store = Store.connect(None, data_path=tmp_path / "embedded.rdb")
     yield store
     store.close()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator["FakeSlack"]:
+    """A fake Slack Web API on 127.0.0.1:0 (see tests/fakes/slack_api.py); stopped after the test."""
+    from tests.fakes.slack_api import FakeSlack
+
+    with FakeSlack() as fake:
+        yield fake

@@ -1,0 +1,748 @@
+"""A fake Slack Web API on 127.0.0.1 port 0 that the real ``slack_sdk.WebClient`` talks to.
+
+Usage::
+
+    with FakeSlack() as fake:
+        client = WebClient(base_url=fake.api_url, token=fake.token)   # or fake.client()
+        client.chat_postMessage(channel="C1", text="hi")
+        assert fake.calls("chat.postMessage")[0].params["text"] == "hi"
+
+Methods are served at both ``/api/<method>`` and ``/<method>``, so ``base_url=fake.url`` and
+``base_url=fake.url + "/api/"`` both work. Bodies are accepted form-encoded, as JSON, or in the
+query string, as Slack does. Answers carry Slack's payload shapes (``{"ok": true, ...}``).
+
+Programmable faults (each consumed per call, ``times=None`` for "until cleared"):
+
+* ``fake.fail("chat.postMessage", error="channel_not_found", times=1)`` -> ``ok: false``;
+  ``fake.fail(method, status=500)`` -> an HTTP 500 with a non-JSON body;
+* ``fake.rate_limit("chat.postMessage", retry_after=1, times=1)`` -> HTTP 429 + ``Retry-After``;
+* ``fake.set_bot_channels({"C1"})`` -> posting elsewhere answers ``not_in_channel``;
+* a missing token answers ``not_authed``; an unknown one ``invalid_auth``.
+
+Channels and users are permissive until the first ``add_channel``/``add_user``: from then on an
+unknown ID answers ``channel_not_found``/``user_not_found``. Every call is recorded
+(``fake.calls(method)``) with its params (JSON-valued form fields such as ``blocks`` decoded),
+lower-cased headers, the token and what was answered. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_TOKEN = "xoxb-fake-bot-token"
+DEFAULT_SCOPES = (
+    "app_mentions:read",
+    "channels:join",
+    "channels:read",
+    "chat:write",
+    "chat:write.public",
+    "commands",
+    "files:write",
+    "groups:read",
+    "im:write",
+    "users:read",
+    "users:read.email",
+)
+_JSON_FIELDS = frozenset({"blocks", "attachments", "view", "files", "metadata", "users"})
+_MAX_BLOCKS = {"message": 50, "view": 100}
+_MAX_TEXT = 40_000
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the fake received: which method, with what, and what it answered."""
+
+    method: str
+    params: Mapping[str, Any]
+    headers: Mapping[str, str]
+    token: str | None
+    status: int
+    response: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class _Fault:
+    error: str | None
+    status: int
+    retry_after: int | None
+    remaining: int | None  # None: until cleared
+
+
+@dataclass(slots=True)
+class _Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any] | None
+    thread_ts: str | None
+    user: str | None = None  # set for ephemeral messages
+    edits: int = 0
+
+
+@dataclass(slots=True)
+class _Channel:
+    id: str
+    name: str
+    private: bool = False
+    members: list[str] = field(default_factory=list)
+
+
+class SlackApiError(Exception):
+    """An ``ok: false`` answer raised inside a method handler."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class FakeSlack:
+    """A threaded HTTP server on 127.0.0.1:0 answering the Slack Web API methods Flowbot uses."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        tokens: Iterable[str] = (),
+        scopes: Iterable[str] = DEFAULT_SCOPES,
+        team_id: str = "T0FAKE",
+        team: str = "Fake Workspace",
+        bot_user_id: str = "U0FLOWBOT",
+        bot_id: str = "B0FLOWBOT",
+    ) -> None:
+        self.token = token
+        self.team_id = team_id
+        self.team = team
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self._tokens = {token, *tokens}
+        self._scopes = tuple(scopes)
+        self._lock = threading.RLock()
+        self._calls: list[Call] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._bot_channels: set[str] | None = None
+        self._channels: dict[str, _Channel] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+        self._messages: list[_Message] = []
+        self._views: dict[str, dict[str, Any]] = {}
+        self._uploads: dict[str, bytes | None] = {}
+        self._files: list[dict[str, Any]] = []
+        self._responses: list[tuple[str, dict[str, Any]]] = []
+        self._seq = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        """Start serving on an ephemeral loopback port; returns self."""
+        handler = type("_Handler", (_Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """The ``base_url`` for ``WebClient``: ``http://127.0.0.1:PORT/api/``."""
+        return self.url + "/api/"
+
+    def client(self, **kwargs: Any) -> Any:
+        """A real ``slack_sdk.WebClient`` pointed at this fake with its valid token."""
+        from slack_sdk import WebClient
+
+        kwargs.setdefault("token", self.token)
+        return WebClient(base_url=self.api_url, **kwargs)
+
+    # -- programming -----------------------------------------------------------------------
+
+    def fail(self, method: str, *, error: str = "internal_error", times: int | None = 1, status: int = 200) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``ok: false, error`` (or HTTP ``status``)."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault(error, status, None, times))
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int | None = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 429 and ``Retry-After``."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault("ratelimited", 429, retry_after, times))
+
+    def clear_faults(self) -> None:
+        """Forget every programmed failure."""
+        with self._lock:
+            self._faults.clear()
+
+    def set_bot_channels(self, channels: Iterable[str] | None) -> None:
+        """Restrict the channels the bot is in (``not_in_channel`` elsewhere); None: everywhere."""
+        with self._lock:
+            self._bot_channels = None if channels is None else set(channels)
+
+    def add_token(self, token: str) -> None:
+        """Accept another token (a user token, a rotated bot token)."""
+        with self._lock:
+            self._tokens.add(token)
+
+    def revoke_token(self, token: str) -> None:
+        """Answer ``invalid_auth`` (or ``token_revoked`` semantics) for this token from now on."""
+        with self._lock:
+            self._tokens.discard(token)
+
+    def add_channel(self, channel_id: str, *, name: str | None = None, private: bool = False,
+                    members: Iterable[str] = ()) -> None:
+        """Register a channel; once any is registered, unknown channel IDs are not found."""
+        with self._lock:
+            self._channels[channel_id] = _Channel(channel_id, name or channel_id.lower(), private, list(members))
+
+    def add_user(self, user_id: str, *, name: str | None = None, email: str | None = None,
+                 tz: str = "Europe/Berlin", is_bot: bool = False, deleted: bool = False) -> None:
+        """Register a user; once any is registered, unknown user IDs are not found."""
+        name = name or user_id.lower()
+        with self._lock:
+            self._users[user_id] = {
+                "id": user_id,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": name.title(),
+                "deleted": deleted,
+                "is_bot": is_bot,
+                "tz": tz,
+                "profile": {"email": email, "real_name": name.title(), "display_name": name},
+            }
+
+    def reset(self) -> None:
+        """Forget calls, messages, views, files and responses (programming is kept)."""
+        with self._lock:
+            self._calls.clear()
+            self._messages.clear()
+            self._views.clear()
+            self._uploads.clear()
+            self._files.clear()
+            self._responses.clear()
+
+    def response_url(self, key: str = "") -> str:
+        """A ``response_url`` served by this fake, as Slack puts in slash commands and actions."""
+        return f"{self.url}/response/{key or next(self._seq)}"
+
+    # -- reading what happened -------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """Every recorded call, oldest first; only those of ``method`` when given."""
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Posted (non-ephemeral) messages as they stand now, after updates, oldest first."""
+        with self._lock:
+            return [
+                {"channel": m.channel, "ts": m.ts, "text": m.text, "blocks": m.blocks,
+                 "thread_ts": m.thread_ts, "edits": m.edits}
+                for m in self._messages
+                if m.user is None and (channel is None or m.channel == channel)
+            ]
+
+    def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Ephemeral messages posted via ``chat.postEphemeral``, oldest first."""
+        with self._lock:
+            return [
+                {"channel": m.channel, "user": m.user, "ts": m.ts, "text": m.text, "blocks": m.blocks}
+                for m in self._messages
+                if m.user is not None and (user is None or m.user == user)
+            ]
+
+    def views(self) -> dict[str, dict[str, Any]]:
+        """The App Home view last published per user ID."""
+        with self._lock:
+            return dict(self._views)
+
+    def files(self) -> list[dict[str, Any]]:
+        """Files completed with ``files.completeUploadExternal``: id, title, channel, bytes."""
+        with self._lock:
+            return [dict(f) for f in self._files]
+
+    def responses(self, key: str | None = None) -> list[dict[str, Any]]:
+        """JSON bodies posted to this fake's ``response_url`` endpoints (for ``key`` if given)."""
+        with self._lock:
+            return [body for k, body in self._responses if key is None or k == key]
+
+    # -- serving (called by the handler thread) -------------------------------------------
+
+    def _next_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            queue = self._faults.get(method) or []
+            while queue:
+                fault = queue[0]
+                if fault.remaining is None:
+                    return fault
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        queue.pop(0)
+                    return fault
+                queue.pop(0)
+            return None
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _dispatch(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if method not in _PUBLIC_METHODS:
+            if token is None:
+                return {"ok": False, "error": "not_authed"}
+            if token not in self._tokens:
+                return {"ok": False, "error": "invalid_auth"}
+        handler = _METHODS.get(method)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method", "req_method": method}
+        try:
+            with self._lock:
+                body = handler(self, params)
+        except SlackApiError as exc:
+            return {"ok": False, "error": exc.error}
+        return {"ok": True, **body}
+
+    def _ts(self) -> str:
+        n = next(self._seq)
+        return f"{1_700_000_000 + n}.{n:06d}"
+
+    def _channel(self, channel_id: str | None) -> _Channel:
+        if not channel_id:
+            raise SlackApiError("channel_not_found")
+        found = self._channels.get(channel_id)
+        if found is not None:
+            return found
+        if self._channels and not channel_id.startswith("D"):
+            raise SlackApiError("channel_not_found")
+        return _Channel(channel_id, channel_id.lstrip("#").lower(), private=channel_id.startswith("G"))
+
+    def _user(self, user_id: str | None) -> dict[str, Any]:
+        if not user_id:
+            raise SlackApiError("user_not_found")
+        if user_id in self._users:
+            return self._users[user_id]
+        if self._users:
+            raise SlackApiError("user_not_found")
+        return {"id": user_id, "team_id": self.team_id, "name": user_id.lower(), "real_name": user_id,
+                "deleted": False, "is_bot": False, "tz": "Europe/Berlin", "profile": {"email": None}}
+
+    def _bot_in(self, channel: _Channel) -> bool:
+        if channel.id.startswith("D"):
+            return True
+        if self._bot_channels is not None:
+            return channel.id in self._bot_channels
+        return True
+
+    def _check_content(self, params: Mapping[str, Any], *, kind: str = "message") -> None:
+        text = params.get("text")
+        blocks = params.get("blocks")
+        if not text and not blocks and not params.get("attachments"):
+            raise SlackApiError("no_text")
+        if isinstance(text, str) and len(text) > _MAX_TEXT:
+            raise SlackApiError("msg_too_long")
+        if blocks is not None:
+            _check_blocks(blocks, limit=_MAX_BLOCKS[kind])
+
+
+def _check_blocks(blocks: Any, *, limit: int) -> None:
+    """Raise ``invalid_blocks`` for what Slack itself refuses: counts and text lengths."""
+    if not isinstance(blocks, list) or len(blocks) > limit:
+        raise SlackApiError("invalid_blocks")
+    for block in blocks:
+        if not isinstance(block, dict) or "type" not in block:
+            raise SlackApiError("invalid_blocks")
+        text = block.get("text")
+        if isinstance(text, dict):
+            size = len(str(text.get("text", "")))
+            if (block["type"] == "header" and size > 150) or size > 3000:
+                raise SlackApiError("invalid_blocks")
+        for element in block.get("fields") or []:
+            if not isinstance(element, dict) or len(str(element.get("text", ""))) > 2000:
+                raise SlackApiError("invalid_blocks")
+        if block["type"] in {"context", "actions"} and len(block.get("elements") or []) > (
+            10 if block["type"] == "context" else 25
+        ):
+            raise SlackApiError("invalid_blocks")
+
+
+# -- method handlers: (fake, params) -> answer without "ok"; raise SlackApiError for errors --
+
+
+def _auth_test(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": "https://fake-workspace.slack.com/",
+        "team": fake.team,
+        "user": "flowbot",
+        "team_id": fake.team_id,
+        "user_id": fake.bot_user_id,
+        "bot_id": fake.bot_id,
+        "is_enterprise_install": False,
+    }
+
+
+def _apps_permissions_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    return {"info": {"app_home": {"scopes": []}, "team": {"scopes": list(fake._scopes)},
+                     "channel": {"scopes": []}, "group": {"scopes": []}, "mpim": {"scopes": []},
+                     "im": {"scopes": []}}}
+
+
+def _post_message(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    if not fake._bot_in(channel):
+        raise SlackApiError("not_in_channel")
+    fake._check_content(params)
+    ts = fake._ts()
+    message = _Message(channel.id, ts, str(params.get("text") or ""), params.get("blocks"), params.get("thread_ts"))
+    fake._messages.append(message)
+    return {"channel": channel.id, "ts": ts, "message": _message_payload(fake, message)}
+
+
+def _post_ephemeral(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    if not fake._bot_in(channel):
+        raise SlackApiError("not_in_channel")
+    user = fake._user(params.get("user"))
+    fake._check_content(params)
+    ts = fake._ts()
+    fake._messages.append(_Message(channel.id, ts, str(params.get("text") or ""), params.get("blocks"),
+                                   params.get("thread_ts"), user=user["id"]))
+    return {"message_ts": ts}
+
+
+def _update(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    for message in fake._messages:
+        if message.channel == channel.id and message.ts == params.get("ts") and message.user is None:
+            break
+    else:
+        raise SlackApiError("message_not_found")
+    fake._check_content(params)
+    message.text = str(params.get("text") or "")
+    message.blocks = params.get("blocks")
+    message.edits += 1
+    return {"channel": channel.id, "ts": message.ts, "text": message.text,
+            "message": _message_payload(fake, message)}
+
+
+def _delete(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    before = len(fake._messages)
+    fake._messages[:] = [m for m in fake._messages if not (m.channel == channel.id and m.ts == params.get("ts"))]
+    if len(fake._messages) == before:
+        raise SlackApiError("message_not_found")
+    return {"channel": channel.id, "ts": params.get("ts")}
+
+
+def _get_permalink(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    ts = str(params.get("message_ts") or "")
+    return {"channel": channel.id,
+            "permalink": f"https://fake-workspace.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"}
+
+
+def _message_payload(fake: FakeSlack, message: _Message) -> dict[str, Any]:
+    payload: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": message.text,
+                               "user": fake.bot_user_id, "bot_id": fake.bot_id, "ts": message.ts,
+                               "team": fake.team_id}
+    if message.blocks is not None:
+        payload["blocks"] = message.blocks
+    if message.thread_ts:
+        payload["thread_ts"] = message.thread_ts
+    return payload
+
+
+def _views_publish(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    user = fake._user(params.get("user_id"))
+    view = params.get("view")
+    if not isinstance(view, dict) or view.get("type") != "home":
+        raise SlackApiError("invalid_arguments")
+    _check_blocks(view.get("blocks", []), limit=_MAX_BLOCKS["view"])
+    fake._views[user["id"]] = view
+    return {"view": {"id": f"V{next(fake._seq):08d}", "team_id": fake.team_id, "app_id": "A0FLOWBOT",
+                     "bot_id": fake.bot_id, **view}}
+
+
+def _views_open(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    view = params.get("view")
+    if not params.get("trigger_id"):
+        raise SlackApiError("invalid_trigger_id")
+    if not isinstance(view, dict):
+        raise SlackApiError("invalid_arguments")
+    _check_blocks(view.get("blocks", []), limit=_MAX_BLOCKS["view"])
+    return {"view": {"id": f"V{next(fake._seq):08d}", "team_id": fake.team_id, **view}}
+
+
+def _channel_payload(fake: FakeSlack, channel: _Channel) -> dict[str, Any]:
+    return {"id": channel.id, "name": channel.name, "is_channel": not channel.private,
+            "is_group": channel.private, "is_im": channel.id.startswith("D"), "is_private": channel.private,
+            "is_archived": False, "is_member": fake._bot_in(channel), "num_members": len(channel.members)}
+
+
+def _conversations_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    return {"channel": _channel_payload(fake, fake._channel(params.get("channel")))}
+
+
+def _conversations_members(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    if channel.private and not fake._bot_in(channel):
+        raise SlackApiError("channel_not_found")
+    limit = int(params.get("limit") or 100)
+    start = int(params.get("cursor") or 0)
+    page = channel.members[start:start + limit]
+    after = start + limit
+    return {"members": page,
+            "response_metadata": {"next_cursor": str(after) if after < len(channel.members) else ""}}
+
+
+def _conversations_join(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    channel = fake._channel(params.get("channel"))
+    if channel.private:
+        raise SlackApiError("method_not_supported_for_channel_type")
+    if fake._bot_channels is not None:
+        fake._bot_channels.add(channel.id)
+    return {"channel": _channel_payload(fake, channel)}
+
+
+def _conversations_open(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    users = params.get("users")
+    ids = users if isinstance(users, list) else [u for u in str(users or "").split(",") if u]
+    if not ids and not params.get("channel"):
+        raise SlackApiError("users_list_not_supplied")
+    for user_id in ids:
+        fake._user(user_id)
+    channel_id = params.get("channel") or "D" + "".join(sorted(u.lstrip("UW") for u in ids))[:10].upper()
+    return {"channel": {"id": channel_id}, "no_op": False, "already_open": False}
+
+
+def _users_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    return {"user": fake._user(params.get("user"))}
+
+
+def _users_lookup_by_email(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    email = str(params.get("email") or "").lower()
+    for user in fake._users.values():
+        if str(user["profile"].get("email") or "").lower() == email and email:
+            return {"user": user}
+    raise SlackApiError("users_not_found")
+
+
+def _get_upload_url(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    if not params.get("filename"):
+        raise SlackApiError("invalid_arguments")
+    try:
+        length = int(params.get("length") or 0)
+    except ValueError:
+        raise SlackApiError("invalid_arguments") from None
+    if length <= 0:
+        raise SlackApiError("invalid_arguments")
+    file_id = f"F{next(fake._seq):08d}"
+    fake._uploads[file_id] = None
+    return {"upload_url": f"{fake.url}/upload/v1/{file_id}", "file_id": file_id}
+
+
+def _complete_upload(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    files = params.get("files")
+    if not isinstance(files, list) or not files:
+        raise SlackApiError("invalid_arguments")
+    channel_id = params.get("channel_id") or params.get("channels")
+    if channel_id:
+        channel = fake._channel(str(channel_id).split(",")[0])
+        if not fake._bot_in(channel):
+            raise SlackApiError("not_in_channel")
+    answered = []
+    for item in files:
+        file_id = item.get("id") if isinstance(item, dict) else None
+        if file_id not in fake._uploads or fake._uploads[file_id] is None:
+            raise SlackApiError("file_not_found")
+        title = item.get("title") or file_id
+        record = {"id": file_id, "title": title, "channel": channel_id, "content": fake._uploads[file_id],
+                  "initial_comment": params.get("initial_comment"), "thread_ts": params.get("thread_ts")}
+        fake._files.append(record)
+        answered.append({"id": file_id, "title": title, "name": title,
+                         "permalink": f"https://fake-workspace.slack.com/files/{file_id}"})
+    return {"files": answered}
+
+
+_METHODS = {
+    "api.test": lambda fake, params: {"args": params},
+    "auth.test": _auth_test,
+    "apps.permissions.info": _apps_permissions_info,
+    "chat.postMessage": _post_message,
+    "chat.postEphemeral": _post_ephemeral,
+    "chat.update": _update,
+    "chat.delete": _delete,
+    "chat.getPermalink": _get_permalink,
+    "views.publish": _views_publish,
+    "views.open": _views_open,
+    "conversations.info": _conversations_info,
+    "conversations.members": _conversations_members,
+    "conversations.join": _conversations_join,
+    "conversations.open": _conversations_open,
+    "users.info": _users_info,
+    "users.lookupByEmail": _users_lookup_by_email,
+    "files.getUploadURLExternal": _get_upload_url,
+    "files.completeUploadExternal": _complete_upload,
+}
+_PUBLIC_METHODS = frozenset({"api.test"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlack
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Stay quiet: tests read calls from the fake, not from stderr."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self._serve()
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = parts.path.strip("/")
+        if path.startswith("upload/v1/"):
+            self._upload(path.removeprefix("upload/v1/"), raw)
+            return
+        if path.startswith("response/"):
+            self._response_url(path.removeprefix("response/"), raw)
+            return
+        method = path.removeprefix("api/")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        params = _decode_params(parts.query, raw, headers.get("content-type", ""))
+        token = _token(headers, params)
+        fault = self.fake._next_fault(method)
+        extra: dict[str, str] = {}
+        if fault is not None and fault.status == 429:
+            status, body = 429, {"ok": False, "error": "ratelimited"}
+            extra["Retry-After"] = str(fault.retry_after or 1)
+        elif fault is not None and fault.status >= 500:
+            status, body = fault.status, {"ok": False, "error": fault.error or "internal_error"}
+        elif fault is not None:
+            status, body = fault.status, {"ok": False, "error": fault.error or "internal_error"}
+        else:
+            status, body = 200, self.fake._dispatch(method, params, token)
+        if method == "auth.test" and body.get("ok"):
+            extra["x-oauth-scopes"] = ",".join(self.fake._scopes)
+        self.fake._record(Call(method, params, headers, token, status, body))
+        if status >= 500:
+            self._send(status, b"upstream failure", "text/plain", extra)
+        else:
+            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
+
+    def _upload(self, file_id: str, raw: bytes) -> None:
+        with self.fake._lock:
+            known = file_id in self.fake._uploads
+            if known:
+                self.fake._uploads[file_id] = raw
+        self.fake._record(Call("upload", {"file_id": file_id, "size": len(raw)},
+                               {k.lower(): v for k, v in self.headers.items()}, None, 200 if known else 404, {}))
+        if known:
+            self._send(200, f"OK - {len(raw)}".encode(), "text/plain", {})
+        else:
+            self._send(404, b"unknown upload", "text/plain", {})
+
+    def _response_url(self, key: str, raw: bytes) -> None:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._send(400, b"invalid_payload", "text/plain", {})
+            return
+        with self.fake._lock:
+            self.fake._responses.append((key, body))
+        self.fake._record(Call("response_url", body, {k.lower(): v for k, v in self.headers.items()},
+                               None, 200, {"ok": True}))
+        self._send(200, b"ok", "text/html", {})
+
+    def _send(self, status: int, payload: bytes, content_type: str, extra: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _decode_params(query: str, raw: bytes, content_type: str) -> dict[str, Any]:
+    """Merge query string, then a form or JSON body; decode JSON-valued form fields."""
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if raw:
+        if "json" in content_type:
+            try:
+                loaded = json.loads(raw)
+            except ValueError:
+                loaded = {}
+            if isinstance(loaded, dict):
+                params.update(loaded)
+        else:
+            params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    for key in _JSON_FIELDS & params.keys():
+        value = params[key]
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass
+    return params
+
+
+def _token(headers: Mapping[str, str], params: Mapping[str, Any]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    token = params.get("token")
+    return str(token) if token else None
+
+
+def iter_blocks_text(blocks: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """Every text string inside Block Kit blocks (for assertions on what a user would read)."""
+    for block in blocks:
+        yield from _texts(block)
+
+
+def _texts(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        if isinstance(node.get("text"), str):
+            yield node["text"]
+        for key, value in node.items():
+            if key != "text" or not isinstance(value, str):
+                yield from _texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _texts(item)

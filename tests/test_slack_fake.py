@@ -1,0 +1,164 @@
+"""The fake Slack Web API behaves like Slack for the real slack_sdk client."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from tests.fakes.slack_api import FakeSlack
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        yield running
+
+
+def test_posted_message_reads_back(fake: FakeSlack) -> None:
+    """A message posted through slack_sdk is read back from the fake with its blocks."""
+    client = WebClient(base_url=fake.api_url, token=fake.token)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
+    answer = client.chat_postMessage(channel="C1", text="hello", blocks=blocks)
+    assert answer["ok"] and answer["channel"] == "C1" and answer["message"]["text"] == "hello"
+    assert fake.messages("C1")[0]["blocks"] == blocks
+    assert fake.calls("chat.postMessage")[0].params["blocks"] == blocks
+
+
+def test_base_url_without_api_prefix_works(fake: FakeSlack) -> None:
+    """``WebClient(base_url=fake.url)`` reaches the same methods as ``fake.api_url``."""
+    client = WebClient(base_url=fake.url, token=fake.token)
+    assert client.auth_test()["user_id"] == fake.bot_user_id
+
+
+def test_auth_test_sends_scopes_header(fake: FakeSlack) -> None:
+    """auth.test carries the granted scopes in ``x-oauth-scopes`` as Slack does."""
+    answer = fake.client().auth_test()
+    assert "chat:write" in answer.headers["x-oauth-scopes"].split(",")
+
+
+def test_bad_and_missing_tokens(fake: FakeSlack) -> None:
+    """An unknown token answers invalid_auth; a missing one not_authed."""
+    with pytest.raises(SlackApiError) as bad:
+        WebClient(base_url=fake.api_url, token="xoxb-wrong").auth_test()
+    assert bad.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as missing:
+        WebClient(base_url=fake.api_url).api_call("auth.test")
+    assert missing.value.response["error"] == "not_authed"
+
+
+def test_programmed_failure_then_success(fake: FakeSlack) -> None:
+    """fail() answers the programmed error once, then the method works again."""
+    fake.fail("chat.postMessage", error="channel_not_found")
+    client = fake.client()
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="x")
+    assert err.value.response["error"] == "channel_not_found"
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]
+
+
+def test_rate_limit_honoured_by_retry_handler(fake: FakeSlack) -> None:
+    """A 429 with Retry-After is retried by slack_sdk's handler and then succeeds."""
+    fake.rate_limit("chat.postMessage", retry_after=0)
+    client = fake.client()
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]
+    statuses = [c.status for c in fake.calls("chat.postMessage")]
+    assert statuses == [429, 200]
+
+
+def test_rate_limit_without_retry_surfaces_retry_after(fake: FakeSlack) -> None:
+    """Without a retry handler the 429 reaches the caller with its Retry-After header."""
+    fake.rate_limit("chat.postMessage", retry_after=7)
+    with pytest.raises(SlackApiError) as err:
+        fake.client().chat_postMessage(channel="C1", text="x")
+    assert err.value.response.status_code == 429
+    assert err.value.response.headers["Retry-After"] == "7"
+
+
+def test_not_in_channel_and_join(fake: FakeSlack) -> None:
+    """Posting to a channel the bot is not in fails until it joins."""
+    fake.set_bot_channels({"C1"})
+    client = fake.client()
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C2", text="x")
+    assert err.value.response["error"] == "not_in_channel"
+    client.conversations_join(channel="C2")
+    assert client.chat_postMessage(channel="C2", text="x")["ok"]
+
+
+def test_update_ephemeral_and_views(fake: FakeSlack) -> None:
+    """chat.update edits the posted message; ephemerals and App Home views are kept apart."""
+    client = fake.client()
+    ts = client.chat_postMessage(channel="C1", text="v1")["ts"]
+    client.chat_update(channel="C1", ts=ts, text="v2")
+    assert fake.messages("C1")[0]["text"] == "v2"
+    client.chat_postEphemeral(channel="C1", user="U1", text="only you")
+    assert fake.ephemerals("U1")[0]["text"] == "only you"
+    client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    assert fake.views()["U1"]["type"] == "home"
+
+
+def test_invalid_blocks_refused(fake: FakeSlack) -> None:
+    """More than 50 blocks or a section over 3000 characters is refused like Slack does."""
+    client = fake.client()
+    too_many = [{"type": "divider"}] * 51
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="x", blocks=too_many)
+    assert err.value.response["error"] == "invalid_blocks"
+    long = [{"type": "section", "text": {"type": "mrkdwn", "text": "a" * 3001}}]
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", text="x", blocks=long)
+
+
+def test_lookups(fake: FakeSlack) -> None:
+    """Users, channels, members and DMs answer from what the test registered."""
+    fake.add_user("U1", name="ada", email="ada@example.com")
+    fake.add_channel("C1", name="payments", members=["U1", "U2", "U3"])
+    client = fake.client()
+    assert client.users_lookupByEmail(email="ada@example.com")["user"]["id"] == "U1"
+    assert client.users_info(user="U1")["user"]["name"] == "ada"
+    with pytest.raises(SlackApiError) as err:
+        client.users_info(user="U9")
+    assert err.value.response["error"] == "user_not_found"
+    assert client.conversations_info(channel="C1")["channel"]["name"] == "payments"
+    with pytest.raises(SlackApiError):
+        client.conversations_info(channel="C9")
+    first = client.conversations_members(channel="C1", limit=2)
+    rest = client.conversations_members(channel="C1", cursor=first["response_metadata"]["next_cursor"])
+    assert first["members"] + rest["members"] == ["U1", "U2", "U3"]
+    assert client.conversations_open(users="U1")["channel"]["id"].startswith("D")
+
+
+def test_files_upload_v2(fake: FakeSlack) -> None:
+    """files_upload_v2 goes through all three steps and the bytes arrive at the fake."""
+    answer = fake.client().files_upload_v2(channel="C1", content=b"\x89PNG...", filename="chart.png",
+                                           title="Chart")
+    assert answer["file"]["title"] == "Chart"
+    [stored] = fake.files()
+    assert stored["content"] == b"\x89PNG..." and stored["channel"] == "C1"
+    assert [c.method for c in fake.calls()] == [
+        "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+
+
+def test_response_url_records_json(fake: FakeSlack) -> None:
+    """JSON posted to a response_url is recorded for the test to read."""
+    url = fake.response_url("abc")
+    request = urllib.request.Request(url, data=json.dumps({"text": "hi"}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+    assert fake.responses("abc") == [{"text": "hi"}]
+
+
+def test_server_error_status(fake: FakeSlack) -> None:
+    """fail(status=500) answers a bare HTTP 500 the way an outage looks."""
+    fake.fail("chat.postMessage", status=500)
+    with pytest.raises(SlackApiError) as err:
+        fake.client().chat_postMessage(channel="C1", text="x")
+    assert err.value.response.status_code == 500
