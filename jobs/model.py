@@ -353,6 +353,7 @@ class Alert:
     recipients: tuple[str, ...]  # Slack user IDs (DM) and/or channel IDs
     recovered: bool = False
     details: tuple[str, ...] = ()
+    episode: str = ""  # which breach episode it belongs to (snooze/acknowledge buttons carry it)
 
 
 @dataclass(frozen=True, slots=True)
