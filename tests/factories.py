@@ -172,9 +172,13 @@ def snapshot(**overrides: Any) -> TeamSnapshot:
         action=Action(
             code="spread_reviews",
             text="Spread reviews: rotate a reviewer of the day so requests stop piling on bob and erin.",
-            because="pickup wait is 48% of waiting (30% before) and bob and erin hold 72% of requests",
+            because="pickup wait is 48% of this week's lead time and bob and erin hold 72% of review requests",
         ),
-        headline="Waiting moved to pickup: 48% of this week's waiting (96 business h), up from 30%.",
+        headline="Time accumulated in pickup wait: 48% of the lead time of 18 merged PRs "
+        "(96 working h), up from 30%; before, review led, most of it in acme/api; the queue is growing.",
+        queue_trend_per_day=0.7,
+        merged_this_week=18,
+        merged_before=61,
     )
     base = TeamSnapshot(
         team="platform",

@@ -1,0 +1,65 @@
+"""The terminal team view: every section present, GitHub text printed as written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from rich.console import Console
+
+from bot.report import analysis_sentences, print_report
+from jobs.model import QueueItem
+from tests.factories import T0, snapshot
+
+
+def render(*snaps: object, width: int = 140) -> str:
+    console = Console(width=width, record=True, color_system=None, force_terminal=False)
+    print_report(snaps, now=T0 + timedelta(minutes=5), console=console)  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def test_team_view_shows_every_section_and_the_headline() -> None:
+    """A lead sees the headline, the queue, latency, reviewers, CI, flow, size mix and the why."""
+    out = render(snapshot())
+    for needle in ("Flow report: platform", "Time accumulated in pickup wait", "Queue now: 10 waiting",
+                   "pickup wait", "time to approval", "Reviewer load: top two hold 72%",
+                   "integration", "Flow balance", "PR size mix", "Suggested: Spread reviews",
+                   "acme/api#412", "AI-assisted"):
+        assert needle in out, needle
+
+
+def test_titles_with_rich_markup_print_literally() -> None:
+    """A PR title that looks like rich markup is printed as written, not interpreted."""
+    item = QueueItem(repo="acme/api", number=7, title="[red]boom[/red] [bold]x", url="u",
+                     author="a", turn="reviewer", waiting_on=("[b]bob",), age_hours=1.0,
+                     age_business_hours=1.0, size="S", ai_assisted=False)
+    out = render(snapshot(queue_items=(item,)))
+    assert "[red]boom[/red]" in out and "[b]bob" in out
+
+
+def test_empty_team_still_renders_a_readable_report() -> None:
+    """A team with nothing merged and nothing waiting gets a report, not a crash."""
+    snap = snapshot()
+    empty_analysis = replace(snap.analysis, dominant_stage=None, previous_dominant_stage=None,
+                             shifted=False, amdahl_drop_pct=None, action=None, top_repos=(),
+                             top_reviewers=(), slowest_workflows=(), longest_waits=(),
+                             headline="No PR merged this week, so there is no stage breakdown yet.")
+    out = render(replace(snap, queue_items=(), reviewers=(), workflows=(), flow=(),
+                         analysis=empty_analysis, errors=("acme/api: GitHub 502",)))
+    assert "Nothing is waiting." in out and "No PR merged this week" in out
+    assert "Degraded: acme/api: GitHub 502" in out
+
+
+def test_analysis_reads_as_sentences_with_the_action_last() -> None:
+    """The why reads as sentences: shares, the shift, Amdahl, Little's law, then the action."""
+    lines = analysis_sentences(snapshot().analysis)
+    assert lines[1] == "The bottleneck moved from review to pickup wait (30% -> 48%)."
+    assert "drop only 9%" in lines[2]
+    assert lines[3].startswith("The queue is growing: 5.4 PRs arrived a day")
+    assert lines[-1].startswith("Suggested: Spread reviews")
+
+
+def test_several_teams_print_one_after_another() -> None:
+    """`--sandbox` with several teams prints each team's view in turn."""
+    out = render(snapshot(team="platform"), snapshot(team="payments"))
+    assert "Flow report: platform" in out and "Flow report: payments" in out
