@@ -217,7 +217,9 @@ class WorkCalendar:
         for _ in range(3660):
             if self.is_working_day(day):
                 opening = datetime.combine(day, self.hours.day_start, tzinfo=self.tz)
-                return opening.astimezone(timezone.utc)
+                # a working window skipped whole by a spring-forward never opens: try the next day
+                if self.is_working_time(opening):
+                    return opening.astimezone(timezone.utc)
             day += timedelta(days=1)
         raise ValueError(f"no working day within ten years after {at.isoformat()} for {self!r}")
 
