@@ -313,7 +313,7 @@ def _queue_text(
     baseline: QueueSample | None,
     hours: WorkHours,
 ) -> str:
-    q = max((*inside[-1:], snapshot.queue), key=lambda s: s.at)  # the freshest reading
+    q = max((snapshot.queue, *inside[-1:]), key=lambda s: s.at)  # freshest; snapshot on ties
     lines = [
         f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
         f" and {q.approved} approved waiting to merge."
@@ -454,9 +454,9 @@ def _size_text(snapshot: TeamSnapshot) -> str:
 def _waits_text(snapshot: TeamSnapshot) -> str:
     a = snapshot.analysis
     titles = {f"{i.repo}#{i.number}": i.title for i in snapshot.queue_items}
-    lines = [f"{_contributor(c, titles.get(c.name))}" for c in a.longest_waits[:5]]
+    lines = [f"{contributor_line(c, titles.get(c.name))}" for c in a.longest_waits[:5]]
     if a.top_repos:
-        repos = "; ".join(_contributor(c) for c in a.top_repos[:3])
+        repos = "; ".join(contributor_line(c) for c in a.top_repos[:3])
         lines.append(f"Most waiting by repository: {repos}.")
     return "\n".join(lines)
 
@@ -489,7 +489,7 @@ def _data_text(
 # --------------------------------------------------------------------------- helpers
 
 
-def _contributor(c: Contributor, title: str | None = None) -> str:
+def contributor_line(c: Contributor, title: str | None = None) -> str:
     value = f"{_num(c.value)} {c.unit}"
     named = f'{c.name} "{title}"' if title else c.name
     return f"{named}: {value}" + (f" ({c.detail})" if c.detail else "")

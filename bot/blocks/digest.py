@@ -1,0 +1,103 @@
+"""The weekly digest as Block Kit, and as a plain-text message that reads well on its own.
+
+The digest's content is plain text (``jobs.digest``); here it is escaped (PR titles, logins,
+repository and workflow names come from GitHub) and laid out within Slack's limits. The
+fallback ``text`` leads with the headline and the suggested action, so a notification or a
+post whose chart upload failed still says what matters.
+"""
+
+from __future__ import annotations
+
+from bot.blocks import (
+    Block,
+    context,
+    divider,
+    escape,
+    fallback,
+    fit,
+    header,
+    lines_section,
+    link,
+    section,
+)
+from bot.blocks.frame import Message
+from jobs import digest as d
+from jobs.model import Digest
+
+_ICONS = {
+    d.SHARES: ":bar_chart:",
+    d.QUEUE: ":inbox_tray:",
+    d.LATENCY: ":stopwatch:",
+    d.REVIEWERS: ":busts_in_silhouette:",
+    d.CI: ":gear:",
+    d.AI: ":robot_face:",
+    d.SIZE: ":straight_ruler:",
+    d.WAITS: ":hourglass:",
+    d.ACTION: ":bulb:",
+}
+
+
+def render_digest(digest: Digest) -> Message:
+    """``(blocks, text)``: the digest message, at most 50 blocks, every GitHub text escaped.
+
+    The chart is not a block: delivery uploads ``digest.chart_png`` beside the message.
+    """
+    sections = dict(digest.sections)
+    blocks: list[Block] = [
+        header(f"Weekly flow digest: {digest.team}"),
+        context(f"{_dates(digest)} · {digest.snapshot.merged_count} PRs merged"),
+        section(f"*{escape(digest.headline)}*"),
+    ]
+    if d.ACTION in sections:
+        blocks.append(_titled(d.ACTION, sections[d.ACTION]))
+    blocks.append(divider())
+    for title, body in digest.sections:
+        if title in (d.ACTION, d.DATA):
+            continue
+        lines = _waits_lines(digest) if title == d.WAITS else [_line(x) for x in body.splitlines()]
+        blocks += lines_section([f"{_ICONS.get(title, '')} *{escape(title)}*".strip(), *lines])
+    if d.DATA in sections:
+        blocks.append(context(escape(sections[d.DATA]).replace("\n", " · ")))
+    return fit(blocks, note="The whole digest is in `flowbot digest --print`."), digest_text(digest)
+
+
+def digest_text(digest: Digest) -> str:
+    """The plain-text fallback (escaped for mrkdwn): headline, action, then every section."""
+    sections = dict(digest.sections)
+    parts = [f"Weekly flow digest for {digest.team}, {_dates(digest)}: {digest.headline}"]
+    if d.ACTION in sections:
+        parts.append(f"{d.ACTION}: {sections[d.ACTION]}")
+    parts += [f"{t}:\n{body}" for t, body in digest.sections if t != d.ACTION]
+    return fallback(escape("\n\n".join(parts)))
+
+
+def _line(text: str) -> str:
+    """One escaped body line; the plain text's indented rows become bullets."""
+    stripped = text.lstrip()
+    return f"• {escape(stripped)}" if stripped != text else escape(text)
+
+
+def _titled(title: str, body: str) -> Block:
+    lines = body.splitlines()
+    text = f"{_ICONS.get(title, '')} *{escape(title)}:* {escape(lines[0]) if lines else ''}"
+    rest = [f"_{escape(x)}_" for x in lines[1:]]
+    return section("\n".join([text.strip(), *rest]))
+
+
+def _waits_lines(digest: Digest) -> list[str]:
+    """The longest waits with each PR linked (its label and the rest escaped)."""
+    a = digest.snapshot.analysis
+    titles = {f"{i.repo}#{i.number}": i.title for i in digest.snapshot.queue_items}
+    lines = []
+    for c in a.longest_waits[:5]:
+        full = d.contributor_line(c, titles.get(c.name))
+        name = link(c.url, c.name) if c.url else escape(c.name)
+        lines.append(f"• {name}{escape(full[len(c.name):])}")
+    if a.top_repos:
+        repos = "; ".join(escape(d.contributor_line(c)) for c in a.top_repos[:3])
+        lines.append(f"Most waiting by repository: {repos}.")
+    return lines
+
+
+def _dates(digest: Digest) -> str:
+    return f"{digest.week_start:%a %d %b} to {digest.week_end:%a %d %b %Y}"
