@@ -12,12 +12,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from jobs.errors import ConfigError, FlowbotError, NotBuiltYet, StoreUnavailable
 from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from jobs.store import Store
 
 app = typer.Typer(
     name="flowbot",
@@ -70,6 +75,29 @@ def load_settings(config: Path | None) -> Settings:
     from bot import config as config_loader
 
     return config_loader.load(config)
+
+
+def open_store(settings: Settings) -> Store:
+    """The Redis store: ``REDIS_URL`` when set, else the embedded server (StoreUnavailable)."""
+    from jobs.store import Store
+
+    url = settings.secrets.redis_url
+    return Store.connect(
+        url.get_secret_value() if url else None,
+        data_path=settings.storage.path,
+        prefix=settings.storage.prefix,
+    )
+
+
+def _slack_client(settings: Settings) -> WebClient:
+    """A Web API client for the bot token (``SLACK_API_URL`` points it elsewhere, e.g. a fake)."""
+    from slack_sdk import WebClient
+
+    token = settings.secrets.slack_bot_token
+    if token is None:
+        raise FlowbotError("SLACK_BOT_TOKEN is not set: posting needs the bot's token (xoxb-...)")
+    base_url = settings.secrets.slack_api_url or WebClient.BASE_URL
+    return WebClient(token=token.get_secret_value(), base_url=base_url)
 
 
 def _not_built(command: str, issue: int) -> NotBuiltYet:
@@ -149,10 +177,30 @@ def digest(
     config: ConfigOption = None,
     print_: Annotated[bool, typer.Option("--print", help="Print it.")] = False,
     post: Annotated[bool, typer.Option("--post", help="Post it to the team's channel.")] = False,
+    chart: Annotated[Path | None, typer.Option(help="Also write the chart PNG here.")] = None,
 ) -> None:
-    """Build a team's weekly digest and print or post it."""
+    """Build a team's weekly digest (the 7 days before now) and print or post it."""
     with _errors():
-        raise _not_built("digest", 6)
+        from bot.charts import digest_chart
+        from bot.terminal import digest_text
+        from jobs.digest import build_digest
+        from jobs.ports import SystemClock
+
+        settings = load_settings(config)
+        store = open_store(settings)
+        draw = (lambda d: digest_chart(d, tz=settings.teams[d.team].zone)) if post or chart else None
+        built = build_digest(settings, store, team, now=SystemClock().now(), chart=draw)
+        if print_ or not post:
+            typer.echo(digest_text(built))
+        if chart is not None and built.chart_png is not None:
+            chart.write_bytes(built.chart_png)
+            typer.echo(f"Chart written to {chart}.")
+        if post:
+            from bot.delivery import SlackDelivery
+
+            posted = SlackDelivery(_slack_client(settings), store).digest(built)
+            where = f"{team}'s channel {built.channel}"
+            typer.echo(f"Posted to {where}." if posted else f"Not posted to {where}: see the log.")
 
 
 @app.command()
