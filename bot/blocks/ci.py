@@ -1,0 +1,49 @@
+"""`/flow ci`: the slowest and flakiest workflows on PR commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks import (
+    escape,
+    fallback,
+    fit,
+    header,
+    lines_section,
+    minutes,
+    percent,
+    section,
+    truncate_list,
+)
+from bot.blocks.frame import Message, footer
+from jobs.model import TeamSnapshot, WorkflowStats
+
+MAX_WORKFLOWS = 15
+
+
+def workflow_line(w: WorkflowStats) -> str:
+    """``• *integration*: run p50 18 min / p90 34 min · queue p90 9.5 min · 19% failed · ...``."""
+    return (f"• *{escape(w.name)}*: run p50 {minutes(w.run_p50_min)} / p90 {minutes(w.run_p90_min)}"
+            f" · queue p90 {minutes(w.queue_p90_min)} · {percent(w.failure_rate)} failed · "
+            f"{percent(w.rerun_rate)} rerun ({w.attempts} attempts)")
+
+
+def render_ci(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
+    """CI: hours PRs waited on CI, the slowest workflows, then the flakiest by rerun rate."""
+    blocks = [header(f"CI: {snapshot.team}"),
+              section(f"PRs waited *{snapshot.ci_wait_hours:.1f} h* on CI in the last "
+                      f"{snapshot.window_days} days.")]
+    if snapshot.workflows:
+        blocks.append(section("*Slowest* (run time p90)"))
+        blocks += lines_section(truncate_list([workflow_line(w) for w in snapshot.workflows], MAX_WORKFLOWS))
+        flaky = sorted((w for w in snapshot.workflows if w.rerun_rate),
+                       key=lambda w: w.rerun_rate or 0.0, reverse=True)[:5]
+        if flaky:
+            blocks.append(section("*Flakiest* (rerun rate): " + ", ".join(
+                f"{escape(w.name)} {percent(w.rerun_rate)}" for w in flaky)))
+    else:
+        blocks.append(section("No CI runs on PR commits in this window."))
+    blocks.append(footer(snapshot, now, unavailable=unavailable))
+    slowest = escape(snapshot.workflows[0].name) if snapshot.workflows else "none"
+    text = f"{snapshot.team}: {snapshot.ci_wait_hours:.1f} h waiting on CI; slowest workflow {slowest}"
+    return fit(blocks), fallback(text)

@@ -1,0 +1,62 @@
+"""What every `/flow` answer shares: the data-age footer, outage and "no data yet" notices.
+
+Every answer says how old its data is; these builders are the one place that wording lives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks import Block, age, context, escape, fallback, section
+from jobs.model import TeamSnapshot
+
+Message = tuple[list[Block], str]  # (blocks, plain-text fallback)
+
+
+def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> str:
+    """``data 7 min old (computed 2 min ago)``: how old the GitHub data behind an answer is."""
+    text = f"data {age(snapshot.data_as_of or snapshot.computed_at, now)}"
+    if unavailable:
+        text = "Redis unreachable: showing the last good copy, " + text
+    return text
+
+
+def footer(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> Block:
+    """A context block: team, window and data age, plus what degraded the data, if anything."""
+    parts = [f"*{escape(snapshot.team)}*", f"{snapshot.window_days}-day window",
+             data_age(snapshot, now, unavailable=unavailable)]
+    if snapshot.errors:
+        shown = "; ".join(escape(e) for e in snapshot.errors[:3])
+        more = f" (and {len(snapshot.errors) - 3} more)" if len(snapshot.errors) > 3 else ""
+        parts.append(f":warning: partial data: {shown}{more}")
+    return context(" · ".join(parts))
+
+
+def unavailable(team: str, last: TeamSnapshot | None, now: datetime) -> Message:
+    """Redis is down: say so, and how old the last good copy is (or that there is none)."""
+    if last is None:
+        detail = "No earlier copy is held by this server."
+    else:
+        detail = f"The last good copy here is {data_age(last, now)}."
+    text = (f":hourglass: Data for *{escape(team)}* is temporarily unavailable (Flowbot's "
+            f"storage is not answering). {detail} Try again in a minute.")
+    return [section(text)], fallback(f"Data for {team} is temporarily unavailable. {detail}")
+
+
+def no_snapshot(team: str, next_sample: datetime | None, now: datetime) -> Message:
+    """No snapshot computed yet: say so and when the next sample runs."""
+    if next_sample is None:
+        when = ("once the worker runs its first sample (`flowbot worker`, or `flowbot run`, "
+                "samples on start)")
+    elif next_sample <= now:
+        when = "any moment now"
+    else:
+        minutes = max(1, round((next_sample - now).total_seconds() / 60))
+        when = f"in about {minutes} min (at {next_sample:%H:%M} UTC)"
+    text = f":seedling: No data for *{escape(team)}* yet. The next sample runs {when}."
+    return [section(text)], fallback(f"No data for {team} yet. The next sample runs {when}.")
+
+
+def notice(text: str) -> Message:
+    """A one-section message; ``text`` must already be escaped mrkdwn."""
+    return [section(text)], fallback(text)

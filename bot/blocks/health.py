@@ -1,0 +1,35 @@
+"""`/flow health`: when each scheduled job last ran and how it went."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from bot.blocks import age, context, escape, fallback, header, lines_section, section
+from bot.blocks.frame import Message
+from jobs.store import JobRun
+
+OUTCOME_ICONS = {"ok": ":large_green_circle:", "skipped": ":white_circle:", "partial": ":large_yellow_circle:",
+                 "failed": ":red_circle:"}
+
+
+def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Message:
+    """One line per job: the last run's outcome, when, how long, and its detail."""
+    lines = []
+    for job, job_runs in sorted(runs.items()):
+        if not job_runs:
+            continue
+        last = job_runs[0]
+        failed = sum(1 for r in job_runs if r.outcome == "failed")
+        line = (f"{OUTCOME_ICONS.get(last.outcome, ':white_circle:')} *{escape(job)}*: {escape(last.outcome)} "
+                f"{age(last.started_at, now).replace(' old', ' ago')}, took {last.seconds:.1f} s")
+        if failed:
+            line += f" · {failed} of the last {len(job_runs)} failed"
+        if last.detail:
+            line += f"\n    _{escape(last.detail[:300])}_"
+        lines.append(line)
+    blocks = [header("Flowbot health")]
+    blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
+                                                           "(or `flowbot run`).")]
+    blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
+    return blocks, fallback("Flowbot health: " + ", ".join(f"{j} {r[0].outcome}" for j, r in runs.items() if r))

@@ -1,0 +1,59 @@
+"""The App Home dashboard: the user's teams at a glance and the PRs waiting on them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.blocks import Block, context, divider, escape, header, hours, link, section, truncate_list
+from bot.blocks.frame import data_age
+from bot.blocks.status import bottleneck, latency_line, queue_summary
+from jobs.model import QueueItem, TeamSnapshot
+
+MAX_HOME_BLOCKS = 100  # a Home tab view holds at most 100 blocks
+MAX_WAITING = 20
+
+
+def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavailable: bool) -> list[Block]:
+    """A team's queue, pickup and bottleneck in two blocks (or why there is no data)."""
+    if snapshot is None:
+        why = "data temporarily unavailable" if unavailable else "no data yet: the first sample has not run"
+        return [section(f"*{escape(team)}*: {why}")]
+    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup p50 {latency_line(snapshot.pickup)}"
+            f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
+    return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
+
+
+def waiting_line(item: QueueItem) -> str:
+    """``• <url|acme/api#412 title> by alice, waiting 18 working h (2.2 d)``."""
+    label = f"{item.repo}#{item.number} {item.title}"
+    author = escape(item.author or "a deleted account")
+    return f"• {link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
+
+
+def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],
+                *, login: str | None, now: datetime) -> dict[str, object]:
+    """The Home view: PRs waiting on the user (oldest first), then each of their teams.
+
+    ``cards`` holds (team, snapshot or None, unavailable); ``waiting`` the queue items whose
+    turn is the user's. Returns a ``{"type": "home", "blocks": [...]}`` view.
+    """
+    blocks: list[Block] = [header("Flowbot")]
+    if login is None:
+        blocks.append(section("You are not listed as a member of any team in Flowbot's config, "
+                              "so nothing waits on you here. Ask an admin to add your Slack ID."))
+    elif waiting:
+        ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
+        lines = truncate_list([waiting_line(i) for i in ordered], MAX_WAITING)
+        blocks.append(section(f"*Waiting on you ({escape(login)}), oldest first*\n" + "\n".join(lines)))
+    else:
+        blocks.append(section(f"Nothing is waiting on you ({escape(login)}). :tada:"))
+    for team, snapshot, unavailable in cards:
+        blocks.append(divider())
+        blocks += team_card(team, snapshot, now=now, unavailable=unavailable)
+    blocks.append({"type": "actions", "elements": [{"type": "button", "action_id": "flow_home_refresh",
+                                                    "text": {"type": "plain_text", "text": "Refresh"}}]})
+    blocks.append(context("`/flow help` lists everything Flowbot can answer."))
+    if len(blocks) > MAX_HOME_BLOCKS:
+        blocks = [*blocks[: MAX_HOME_BLOCKS - 1], context("More teams than fit: use `/flow status TEAM`.")]
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,40 @@
+"""`/flow queue`: the waiting PRs, oldest first, whose turn it is and for how long, linked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks import escape, fallback, fit, header, hours, lines_section, link, section, truncate_list
+from bot.blocks.frame import Message, footer
+from bot.blocks.status import queue_summary
+from jobs.model import QueueItem, TeamSnapshot
+
+TURN_NAMES = {"reviewer": "reviewer's turn", "author": "author's turn", "ci": "waiting on CI",
+              "approved": "approved, waiting to merge"}
+MAX_ITEMS = 25
+
+
+def item_line(item: QueueItem) -> str:
+    """``• <url|acme/api#412 title> reviewer's turn (bob) for 18 working h (2.2 d) · L``."""
+    who = ", ".join(escape(w) for w in item.waiting_on[:4])
+    if len(item.waiting_on) > 4:
+        who += f" +{len(item.waiting_on) - 4}"
+    label = f"{item.repo}#{item.number} {item.title}"
+    tags = [item.size] + (["AI-assisted"] if item.ai_assisted else [])
+    return (f"• {link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
+            f"{f' ({who})' if who else ''} for {hours(item.age_business_hours, item.age_hours)}"
+            f" · {' · '.join(escape(t) for t in tags)}")
+
+
+def render_queue(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
+    """The queue message: a summary line, then one line per waiting PR, oldest first."""
+    items = sorted(snapshot.queue_items, key=lambda i: i.age_hours, reverse=True)
+    blocks = [header(f"Review queue: {snapshot.team}"), section(queue_summary(snapshot))]
+    if items:
+        blocks += lines_section(truncate_list([item_line(i) for i in items], MAX_ITEMS))
+    else:
+        blocks.append(section("Nothing is waiting. :tada:"))
+    blocks.append(footer(snapshot, now, unavailable=unavailable))
+    q = snapshot.queue
+    text = f"{snapshot.team}: {q.length} PRs waiting, {q.approved} approved"
+    return fit(blocks), fallback(text)

@@ -1,0 +1,43 @@
+"""`/flow reviewers`: requests and interruptions per reviewer, focus-hours, concentration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks import escape, fallback, fit, header, lines_section, percent, section, truncate_list
+from bot.blocks.frame import Message, footer
+from jobs.model import ReviewerLoad, TeamSnapshot
+
+MAX_REVIEWERS = 20
+
+
+def reviewer_line(load: ReviewerLoad) -> str:
+    """One reviewer's week. Names are GitHub logins, never Slack mentions: nobody is pinged."""
+    total = load.requests_direct + load.requests_via_team
+    return (f"• *{escape(load.login)}*: {total} requests ({load.requests_direct} direct, "
+            f"{load.requests_via_team} via team, {load.re_requests} re-requests) · "
+            f"{load.context_switches} context switches · {load.focus_hours:.1f} focus-h · "
+            f"{load.pending} waiting now · peak {load.requests_per_day:g}/day")
+
+
+def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
+    """Reviewer load: team focus-hours and concentration, then one line per reviewer."""
+    summary = (f"*{snapshot.focus_hours_week:.1f} focus-hours* lost to review interruptions this "
+               f"week. The top two reviewers hold *{percent(snapshot.load_concentration)}* of "
+               f"requests. Per-request response p50: "
+               f"{_h(snapshot)}.")
+    blocks = [header(f"Reviewers: {snapshot.team}"), section(summary)]
+    if snapshot.reviewers:
+        blocks += lines_section(truncate_list([reviewer_line(r) for r in snapshot.reviewers], MAX_REVIEWERS))
+    else:
+        blocks.append(section("No review requests in this window."))
+    blocks.append(footer(snapshot, now, unavailable=unavailable))
+    text = (f"{snapshot.team}: {snapshot.focus_hours_week:.1f} focus-hours lost; top two hold "
+            f"{percent(snapshot.load_concentration)} of requests")
+    return fit(blocks), fallback(text)
+
+
+def _h(snapshot: TeamSnapshot) -> str:
+    from bot.blocks.status import latency_line
+
+    return latency_line(snapshot.request_response)

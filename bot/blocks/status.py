@@ -1,0 +1,80 @@
+"""`/flow status`: a team's flow at a glance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.blocks import (
+    MAX_SECTION_TEXT,
+    clip,
+    divider,
+    escape,
+    fallback,
+    fit,
+    header,
+    hours,
+    minutes,
+    percent,
+    section,
+)
+from bot.blocks.frame import Message, footer
+from jobs.model import Latency, TeamSnapshot
+
+STAGE_NAMES = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
+
+
+def latency_line(latency: Latency, *, p: str = "p50") -> str:
+    """``6.5 working h (1.2 d)`` for one percentile of a latency (``n/a`` when unmeasured)."""
+    return hours(getattr(latency.business, p), getattr(latency.calendar, p))
+
+
+def queue_summary(snapshot: TeamSnapshot) -> str:
+    """``10 waiting: 7 on reviewers · 2 on authors · 1 on CI; 2 approved``, oldest age."""
+    q = snapshot.queue
+    text = (f"*{q.length}* waiting: {q.reviewer} on reviewers · {q.author} on authors · "
+            f"{q.ci} on CI; {q.approved} approved, waiting to merge")
+    if q.oldest_hours is not None:
+        text += f"\noldest: {hours(q.oldest_business_hours, q.oldest_hours)}"
+    return text
+
+
+def bottleneck(snapshot: TeamSnapshot) -> str:
+    """The dominant stage, its share of waiting, and whether it moved."""
+    a = snapshot.analysis
+    if a.dominant_stage is None:
+        return "not enough merged PRs this week to tell"
+    share = next((s.share_this_week for s in a.stage_shares if s.stage == a.dominant_stage), None)
+    text = f"*{STAGE_NAMES[a.dominant_stage]}* ({percent(share)} of waiting)"
+    if a.shifted and a.previous_dominant_stage:
+        text += f", moved from {STAGE_NAMES[a.previous_dominant_stage]}"
+    if a.queue_growing:
+        text += f"\nqueue growing: {a.arrivals_per_day:.1f} PRs/day in, {a.completions_per_day:.1f} out"
+    return text
+
+
+def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
+    """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, age."""
+    ci = snapshot.workflows[0] if snapshot.workflows else None
+    ci_text = (f"{escape(ci.name)}: {minutes(ci.run_p90_min)} run p90" if ci else "no CI runs seen")
+    fields = [
+        f"*Queue*\n{queue_summary(snapshot)}",
+        f"*Pickup* p50 / p90\n{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}",
+        f"*Time to merge* p50\n{latency_line(snapshot.merge)}",
+        f"*Slowest CI* p90\n{ci_text}",
+        f"*Focus lost this week*\n{snapshot.focus_hours_week:.1f} focus-hours to review interruptions",
+        f"*Bottleneck*\n{bottleneck(snapshot)}",
+    ]
+    blocks = [header(f"Flow status: {snapshot.team}")]
+    if snapshot.analysis.headline:
+        blocks.append(section(escape(snapshot.analysis.headline)))
+    blocks.append(section(f"{snapshot.merged_count} PRs merged in the last {snapshot.window_days} days",
+                          fields=fields))
+    action = snapshot.analysis.action
+    if action is not None:
+        blocks += [divider(), section(clip(f":bulb: *Try:* {escape(action.text)}\n_{escape(action.because)}_",
+                                           MAX_SECTION_TEXT))]
+    blocks.append(footer(snapshot, now, unavailable=unavailable))
+    q = snapshot.queue
+    text = (f"{snapshot.team}: {q.length} PRs waiting ({q.reviewer} on reviewers), pickup p50 "
+            f"{latency_line(snapshot.pickup)}, merge p50 {latency_line(snapshot.merge)}")
+    return fit(blocks), fallback(text)

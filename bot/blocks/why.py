@@ -1,0 +1,72 @@
+"""`/flow why OWNER/REPO#N`: one PR's clocks, and which event started and stopped each.
+
+Reads the result of ``jobs.timeline.pr_clocks`` by shape (``Clock(name, start, stop,
+calendar_hours, business_hours, note)`` with ``EventRef(kind, at, who)``), so this module does
+not depend on how that result groups its clocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from bot.blocks import age, context, escape, fallback, fit, header, hours, lines_section, link, section
+from bot.blocks.frame import Message
+from jobs.model import PullRequest
+
+
+def clocks_of(result: Any) -> list[Any]:
+    """The clock objects inside a ``PRClocks`` result, in their declared order."""
+    explicit = getattr(result, "clocks", None)
+    if explicit is not None:
+        return list(explicit.values() if isinstance(explicit, dict) else explicit)
+    if dataclasses.is_dataclass(result):
+        values = (getattr(result, f.name) for f in dataclasses.fields(result))
+        return [v for v in values if hasattr(v, "calendar_hours") and hasattr(v, "business_hours")]
+    return []
+
+
+def event_text(ref: Any, tz: tzinfo) -> str:
+    """``ready_for_review by alice, Mon 02 Mar 10:00`` (team-local time); ``not yet``."""
+    if ref is None:
+        return "not yet"
+    at = getattr(ref, "at", None)
+    who = getattr(ref, "who", None)
+    text = escape(str(getattr(ref, "kind", "event")).replace("_", " "))
+    if who:
+        text += f" by {escape(who)}"
+    if isinstance(at, datetime):
+        text += f", {at.astimezone(tz):%a %d %b %H:%M}"
+    return text
+
+
+def clock_line(clock: Any, tz: tzinfo) -> str:
+    """``• *pickup wait*: 6.5 working h (1.2 d) — from … to …``, with the clock's note."""
+    name = escape(str(getattr(clock, "name", "clock")).replace("_", " "))
+    duration = hours(getattr(clock, "business_hours", None), getattr(clock, "calendar_hours", None))
+    line = (f"• *{name}*: {duration}\n    started: {event_text(getattr(clock, 'start', None), tz)}"
+            f"\n    stopped: {event_text(getattr(clock, 'stop', None), tz)}")
+    note = getattr(clock, "note", "")
+    if note:
+        line += f"\n    _{escape(note)}_"
+    return line
+
+
+def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
+               data_as_of: datetime | None = None) -> Message:
+    """A PR's clocks, each with the events that started and stopped it (METRICS.md stages)."""
+    title = f"{pr.key} {pr.title}"
+    blocks = [header(f"Why: {pr.key}"),
+              section(f"{link(pr.url, title[:300])}\nby {escape(pr.author or 'a deleted account')} · "
+                      f"{escape(pr.state)} · {pr.size} lines changed")]
+    filters: Iterable[Any] = getattr(result, "filters", ()) or ()
+    filter_text = [escape(str(getattr(f, "reason", f))) for f in filters]
+    if filter_text:
+        blocks.append(section(":information_source: " + "; ".join(filter_text)))
+    lines = [clock_line(c, tz) for c in clocks_of(result)]
+    blocks += lines_section(lines) if lines else [section("No clocks could be computed for this PR.")]
+    blocks.append(context(f"Business hours in the team's calendar ({escape(str(tz))}) · PR data "
+                          f"{age(data_as_of, now) if data_as_of else 'as last synced'}"))
+    return fit(blocks), fallback(f"Clocks of {escape(pr.key)}")
