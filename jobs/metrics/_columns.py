@@ -1,0 +1,342 @@
+"""Records to columns: one pass over the PRs, then numpy arrays for everything else.
+
+Every instant becomes a float64 count of microseconds since the Unix epoch (exact for any
+date this century: integers below 2**53), with ``NaN`` for a missing one. Identity questions
+are memoised per distinct login, so a 100,000-PR organisation asks the regular expressions a
+few hundred times, not a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from jobs.identity import Identity
+from jobs.model import PullRequest
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+Obj = npt.NDArray[np.object_]
+
+US_PER_HOUR = 3_600_000_000.0
+US_PER_MIN = 60_000_000.0
+
+# event kinds as small integers (order matters only for readability)
+READY, DRAFT, REQUESTED, REMOVED, PUSHED, REOPENED, CLOSED, MERGED, OTHER = range(9)
+EVENT_CODES: dict[str, int] = {
+    "ready_for_review": READY,
+    "convert_to_draft": DRAFT,
+    "review_requested": REQUESTED,
+    "review_request_removed": REMOVED,
+    "head_pushed": PUSHED,
+    "reopened": REOPENED,
+    "closed": CLOSED,
+    "merged": MERGED,
+}
+# review states that count as a submitted review for the clocks (METRICS.md "PR timeline events")
+APPROVED, CHANGES, COMMENTED, DISMISSED, PENDING = range(5)
+STATE_CODES: dict[str, int] = {
+    "APPROVED": APPROVED,
+    "CHANGES_REQUESTED": CHANGES,
+    "COMMENTED": COMMENTED,
+    "DISMISSED": DISMISSED,
+    "PENDING": PENDING,
+}
+KIND_NAMES: tuple[str, ...] = ("human", "bot", "ai", "deleted")
+HUMAN, BOT, AI, DELETED = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The PRs, their events, reviews and check attempts as flat arrays (see module docstring).
+
+    ``ev_*``, ``rv_*`` and ``ck_*`` rows are sorted by (PR index, time) with ties in record
+    order; ``*_pr`` holds the index of the PR each row belongs to.
+    """
+
+    prs: Sequence[PullRequest]
+    identity: Identity
+    n: int
+    repo: Obj
+    number: I64
+    title: Obj
+    url: Obj
+    author: Obj
+    author_lower: Obj
+    author_kind: npt.NDArray[np.int8]
+    draft: B
+    bot: B
+    ai_assisted: B
+    created: F64
+    merged: F64
+    closed: F64
+    first_commit: F64
+    size: I64
+    head_sha: Obj
+    ev_pr: I64
+    ev_kind: npt.NDArray[np.int8]
+    ev_at: F64
+    ev_reviewer: Obj  # lower-cased login, or None
+    ev_team: Obj  # team slug (lower-cased), or None
+    rv_pr: I64
+    rv_author: Obj  # login as GitHub gave it, or None for a deleted account
+    rv_lower: Obj
+    rv_kind: npt.NDArray[np.int8]
+    rv_state: npt.NDArray[np.int8]
+    rv_at: F64
+    rv_by_pr_author: B
+    ck_pr: I64
+    ck_name: Obj
+    ck_run_id: I64
+    ck_attempt: I64
+    ck_head_sha: Obj
+    ck_created: F64
+    ck_started: F64
+    ck_completed: F64
+    ck_conclusion: Obj
+
+    @property
+    def key(self) -> Obj:
+        """``owner/name#number`` of every PR."""
+        return (self.repo.astype(str) + "#" + self.number.astype(str)).astype(object)
+
+
+def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Columns:
+    """Flatten ``prs`` once (a :class:`Columns` passes through unchanged)."""
+    if isinstance(prs, Columns):
+        return prs
+    prs = list(prs)
+    n = len(prs)
+    kind_of = _memo_kind(identity)
+    ai_of = _memo_ai(identity)
+
+    author = [p.author for p in prs]
+    author_type = [p.author_type for p in prs]
+    author_kind = np.fromiter(map(kind_of, author, author_type), np.int8, n)
+    ai_assisted = np.fromiter(map(ai_of, prs), np.bool_, n)
+    author_lower = np.array([a.lower() if a else None for a in author], dtype=object)
+
+    events = [e for p in prs for e in p.events]
+    ev_counts = np.fromiter((len(p.events) for p in prs), np.int64, n)
+    ev_pr = np.repeat(np.arange(n, dtype=np.int64), ev_counts)
+    ev_kind = np.fromiter(
+        (EVENT_CODES.get(k, OTHER) for k in map(attrgetter("kind"), events)), np.int8, len(events)
+    )
+    ev_at = times(list(map(attrgetter("at"), events)))
+    ev_reviewer = np.array(
+        [r.lower() if r else None for r in map(attrgetter("requested_reviewer"), events)],
+        dtype=object,
+    )
+    ev_team = np.array(
+        [t.lower() if t else None for t in map(attrgetter("requested_team"), events)],
+        dtype=object,
+    )
+    order = np.lexsort((ev_at, ev_pr))
+
+    reviews = [r for p in prs for r in p.reviews]
+    rv_counts = np.fromiter((len(p.reviews) for p in prs), np.int64, n)
+    rv_pr = np.repeat(np.arange(n, dtype=np.int64), rv_counts)
+    rv_author_l = list(map(attrgetter("author"), reviews))
+    rv_kind = np.fromiter(
+        map(kind_of, rv_author_l, map(attrgetter("author_type"), reviews)), np.int8, len(reviews)
+    )
+    rv_state = np.fromiter(
+        (STATE_CODES.get(s, PENDING) for s in map(attrgetter("state"), reviews)),
+        np.int8,
+        len(reviews),
+    )
+    rv_at = times(list(map(attrgetter("submitted_at"), reviews)))
+    rv_author = np.array(rv_author_l, dtype=object)
+    rv_lower = np.array([a.lower() if a else None for a in rv_author_l], dtype=object)
+    rv_by_author = (rv_lower == author_lower[rv_pr]) & (rv_author != None)  # noqa: E711
+    rorder = np.lexsort((rv_at, rv_pr))
+
+    checks = [c for p in prs for c in p.checks]
+    m = len(checks)
+    ck_counts = np.fromiter((len(p.checks) for p in prs), np.int64, n)
+    ck_pr = np.repeat(np.arange(n, dtype=np.int64), ck_counts)
+    ck_created = times(list(map(attrgetter("created_at"), checks)))
+    corder = np.lexsort((ck_created, ck_pr))
+
+    return Columns(
+        prs=prs,
+        identity=identity,
+        n=n,
+        repo=np.array([p.repo for p in prs], dtype=object),
+        number=np.fromiter((p.number for p in prs), np.int64, n),
+        title=np.array([p.title for p in prs], dtype=object),
+        url=np.array([p.url for p in prs], dtype=object),
+        author=np.array(author, dtype=object),
+        author_lower=author_lower,
+        author_kind=author_kind,
+        draft=np.fromiter((p.draft for p in prs), np.bool_, n),
+        bot=author_kind == BOT,
+        ai_assisted=ai_assisted,
+        created=times([p.created_at for p in prs]),
+        merged=times([p.merged_at for p in prs]),
+        closed=times([p.closed_at for p in prs]),
+        first_commit=times([p.first_commit_at for p in prs]),
+        size=np.fromiter((p.additions + p.deletions for p in prs), np.int64, n),
+        head_sha=np.array([p.head_sha for p in prs], dtype=object),
+        ev_pr=ev_pr[order],
+        ev_kind=ev_kind[order],
+        ev_at=ev_at[order],
+        ev_reviewer=ev_reviewer[order],
+        ev_team=ev_team[order],
+        rv_pr=rv_pr[rorder],
+        rv_author=rv_author[rorder],
+        rv_lower=rv_lower[rorder],
+        rv_kind=rv_kind[rorder],
+        rv_state=rv_state[rorder],
+        rv_at=rv_at[rorder],
+        rv_by_pr_author=rv_by_author[rorder],
+        ck_pr=ck_pr[corder],
+        ck_name=np.array(list(map(attrgetter("name"), checks)), dtype=object)[corder],
+        ck_run_id=np.fromiter(map(attrgetter("run_id"), checks), np.int64, m)[corder],
+        ck_attempt=np.fromiter(map(attrgetter("attempt"), checks), np.int64, m)[corder],
+        ck_head_sha=np.array(list(map(attrgetter("head_sha"), checks)), dtype=object)[corder],
+        ck_created=ck_created[corder],
+        ck_started=times(list(map(attrgetter("started_at"), checks)))[corder],
+        ck_completed=times(list(map(attrgetter("completed_at"), checks)))[corder],
+        ck_conclusion=np.array(list(map(attrgetter("conclusion"), checks)), dtype=object)[corder],
+    )
+
+
+def times(values: list[datetime | None]) -> F64:
+    """Aware datetimes (``None`` allowed) as float microseconds since the epoch, NaN missing."""
+    if not values:
+        return np.zeros(0, dtype=np.float64)
+    try:
+        idx = pd.DatetimeIndex(values)
+    except (ValueError, TypeError):  # mixed zones: let pandas bring them all to UTC
+        idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    raw = idx.as_unit("us").asi8
+    out = raw.astype(np.float64)
+    out[idx.isna()] = np.nan
+    return out
+
+
+def us(at: datetime) -> float:
+    """One aware datetime as float microseconds since the epoch (same as :func:`times`)."""
+    return float(times([at])[0])
+
+
+def to_datetimes(t: F64) -> pd.DatetimeIndex:
+    """Float microseconds (NaN missing) back to a UTC ``DatetimeIndex`` (unit: us)."""
+    raw = np.full(t.shape, np.iinfo(np.int64).min, dtype=np.int64)
+    ok = ~np.isnan(t)
+    raw[ok] = t[ok].astype(np.int64)
+    return pd.DatetimeIndex(raw.view("datetime64[us]")).tz_localize("UTC")
+
+
+def hours(start: F64, end: F64) -> F64:
+    """Calendar hours from ``start`` to ``end`` (NaN where either is missing)."""
+    return (end - start) / US_PER_HOUR
+
+
+def group_min(idx: I64, values: F64, n: int) -> F64:
+    """The smallest value per group ``0..n-1`` (NaN for an empty group)."""
+    out = np.full(n, np.inf)
+    if idx.size:
+        np.minimum.at(out, idx, values)
+    out[np.isinf(out)] = np.nan
+    return out
+
+
+def group_sum(idx: I64, values: F64, n: int) -> F64:
+    """The sum per group ``0..n-1`` (0 for an empty group)."""
+    if not idx.size:
+        return np.zeros(n)
+    return np.bincount(idx, weights=values, minlength=n).astype(np.float64)
+
+
+def _memo_kind(identity: Identity) -> Any:
+    cache: dict[tuple[str | None, str], int] = {}
+
+    def kind(login: str | None, account_type: str) -> int:
+        key = (login, account_type)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = KIND_NAMES.index(identity.kind(login, account_type))
+        return found
+
+    return kind
+
+
+def _memo_ai(identity: Identity) -> Any:
+    cache: dict[tuple[Any, ...], bool] = {}
+
+    def ai(pr: PullRequest) -> bool:
+        key = (pr.author, pr.author_type, pr.labels, pr.co_authors)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = identity.is_ai_assisted(pr)
+        return found
+
+    return ai
+
+
+def next_after(q_grp: I64, q_t: F64, r_grp: I64, r_t: F64, *, strict: bool = True) -> I64:
+    """For each query (group, time), the index of the first row of ``r`` in the same group at
+    a later time (``strict``) or at the same time or later; -1 when there is none.
+
+    ``r`` must be sorted by (group, time) and hold no NaN time; a NaN query time finds nothing.
+    Vectorised: times are replaced by their rank so (group, rank) packs into one int64 key.
+    """
+    out = np.full(q_t.size, -1, dtype=np.int64)
+    if not q_t.size or not r_t.size:
+        return out
+    ok = ~np.isnan(q_t)
+    _, inverse = np.unique(np.concatenate([q_t[ok], r_t]), return_inverse=True)
+    width = np.int64(inverse.max() + 2)
+    qk = q_grp[ok].astype(np.int64) * width + inverse[: int(ok.sum())]
+    rk = r_grp.astype(np.int64) * width + inverse[int(ok.sum()) :]
+    pos = np.searchsorted(rk, qk, side="right" if strict else "left")
+    inside = pos < rk.size
+    hit = np.zeros(qk.size, dtype=bool)
+    hit[inside] = r_grp[pos[inside]] == q_grp[ok][inside]
+    found = np.full(qk.size, -1, dtype=np.int64)
+    found[hit] = pos[hit]
+    out[ok] = found
+    return out
+
+
+def any_before(q_grp: I64, q_t: F64, r_grp: I64, r_t: F64) -> B:
+    """For each query (group, time), whether ``r`` has a row in the same group strictly
+    earlier. ``r`` sorted by (group, time), no NaN; a NaN query time gives False."""
+    out = np.zeros(q_t.size, dtype=bool)
+    if not q_t.size or not r_t.size:
+        return out
+    ok = ~np.isnan(q_t)
+    k = int(ok.sum())
+    _, inverse = np.unique(np.concatenate([q_t[ok], r_t]), return_inverse=True)
+    width = np.int64(inverse.max() + 2)
+    qk = q_grp[ok].astype(np.int64) * width + inverse[:k]
+    rk = r_grp.astype(np.int64) * width + inverse[k:]
+    prev = np.searchsorted(rk, qk, side="left") - 1
+    has = prev >= 0
+    found = np.zeros(k, dtype=bool)
+    found[has] = r_grp[prev[has]] == q_grp[ok][has]
+    out[ok] = found
+    return out
+
+
+def local_days(calendar: Any, t: F64) -> npt.NDArray[np.datetime64]:
+    """The team-local date of each instant as ``datetime64[D]`` (NaT where missing)."""
+    if t.size == 0:
+        return np.zeros(0, dtype="datetime64[D]")
+    dates = getattr(calendar, "local_dates", None)
+    if dates is not None:
+        return np.asarray(dates(to_datetimes(t)), dtype="datetime64[D]")
+    local = to_datetimes(t).tz_convert(calendar.tz).tz_localize(None)
+    return np.asarray(local.values.astype("datetime64[D]"))

@@ -1,0 +1,260 @@
+"""The timeline events of every PR at once (METRICS.md "PR timeline events"), as arrays.
+
+Vectorised twin of the per-PR reading in ``jobs.timeline`` / ``jobs.queue``: ``ready_at``,
+the intervals spent back in draft, first request, first human and AI review, approval. Also
+the :class:`Waits` helper that measures many clocks in calendar and business hours with draft
+time taken out, with one call of the calendar for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from jobs.metrics._columns import (
+    AI,
+    APPROVED,
+    CHANGES,
+    COMMENTED,
+    DELETED,
+    DRAFT,
+    F64,
+    HUMAN,
+    I64,
+    READY,
+    REQUESTED,
+    US_PER_HOUR,
+    B,
+    Columns,
+    group_min,
+    to_datetimes,
+)
+
+
+class Calendar(Protocol):
+    """What metrics need of a team's calendar (``jobs.worktime.WorkCalendar``)."""
+
+    def business_hours(self, starts: Any, ends: Any) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Per-PR event times (float us, NaN missing) and the draft intervals after ``ready``.
+
+    ``end`` is when the PR's clocks stop running: merged, else closed, else ``now``.
+    ``d_pr``/``d_start``/``d_end``: intervals spent back in draft after ``ready`` (an open one
+    ends at ``now``), sorted by PR. ``valid_review``: the reviews that count for the clocks
+    (submitted by ``now``, approve / request changes / comment, not by the PR's author).
+    """
+
+    now: float
+    ready: F64
+    opened_draft: B
+    end: F64
+    merged: F64
+    closed: F64
+    first_request: F64
+    first_human_review: F64
+    first_human_reviewer: npt.NDArray[np.object_]
+    first_ai_review: F64
+    approved: F64
+    d_pr: I64
+    d_start: F64
+    d_end: F64
+    valid_review: B
+    human_review: B
+
+
+def timeline(cols: Columns, *, now: float, required_approvals: int = 1) -> Timeline:
+    """Read every PR's timeline as of ``now`` (float us); events after ``now`` are ignored."""
+    n = cols.n
+    merged = np.where(cols.merged <= now, cols.merged, np.nan)
+    closed = np.where(cols.closed <= now, cols.closed, np.nan)
+    end = np.where(~np.isnan(merged), merged, np.where(~np.isnan(closed), closed, now))
+
+    seen = cols.ev_at <= now
+    marks = seen & ((cols.ev_kind == READY) | (cols.ev_kind == DRAFT))
+    mp, mk, mt = cols.ev_pr[marks], cols.ev_kind[marks], cols.ev_at[marks]
+    new_pr = np.ones(mp.size, dtype=bool)
+    new_pr[1:] = mp[1:] != mp[:-1]
+    has_marks = np.zeros(n, dtype=bool)
+    has_marks[mp] = True
+    first_kind = np.full(n, -1, dtype=np.int8)
+    first_kind[mp[new_pr]] = mk[new_pr]
+    opened_draft = np.where(has_marks, first_kind == READY, cols.draft)
+    ready = np.where(opened_draft, np.nan, cols.created)
+    readies = mk == READY
+    first_ready = group_min(mp[readies], mt[readies], n)
+    ready = np.where(opened_draft, first_ready, ready)
+
+    # Collapse runs of the same mark; the rest alternates. Each convert_to_draft after ready
+    # opens an interval that the next ready_for_review closes (or ``now``, if none).
+    keep = new_pr.copy()
+    keep[1:] |= mk[1:] != mk[:-1]
+    kp, kk, kt = mp[keep], mk[keep], mt[keep]
+    starts = np.flatnonzero(kk == DRAFT)
+    nxt = starts + 1
+    closes = nxt < kp.size
+    closes[closes] = kp[nxt[closes]] == kp[starts[closes]]
+    d_end = np.full(starts.size, now)
+    d_end[closes] = kt[nxt[closes]]
+    d_pr = kp[starts]
+    d_start = kt[starts]
+    after_ready = d_start >= ready[d_pr]  # NaN ready (never ready) compares False
+    d_pr, d_start, d_end = d_pr[after_ready], d_start[after_ready], d_end[after_ready]
+
+    req = seen & (cols.ev_kind == REQUESTED)
+    req &= cols.ev_at >= ready[cols.ev_pr]
+    first_request = group_min(cols.ev_pr[req], cols.ev_at[req], n)
+
+    state = cols.rv_state
+    valid = (
+        (cols.rv_at <= now)
+        & ((state == APPROVED) | (state == CHANGES) | (state == COMMENTED))
+        & ~cols.rv_by_pr_author
+    )
+    human = valid & ((cols.rv_kind == HUMAN) | (cols.rv_kind == DELETED))
+    ai = valid & (cols.rv_kind == AI)
+    first_human = group_min(cols.rv_pr[human], cols.rv_at[human], n)
+    first_reviewer = np.full(n, None, dtype=object)
+    hp = cols.rv_pr[human]
+    first_of = np.ones(hp.size, dtype=bool)
+    first_of[1:] = hp[1:] != hp[:-1]
+    first_reviewer[hp[first_of]] = cols.rv_author[human][first_of]
+    if required_approvals <= 1:
+        ok = human & (state == APPROVED)
+        approved = group_min(cols.rv_pr[ok], cols.rv_at[ok], n)
+    else:
+        approved = _approved_by_many(cols, human, required_approvals)
+    return Timeline(
+        now=now,
+        ready=ready,
+        opened_draft=opened_draft,
+        end=end,
+        merged=merged,
+        closed=closed,
+        first_request=first_request,
+        first_human_review=first_human,
+        first_human_reviewer=first_reviewer,
+        first_ai_review=group_min(cols.rv_pr[ai], cols.rv_at[ai], n),
+        approved=approved,
+        d_pr=d_pr,
+        d_start=d_start,
+        d_end=d_end,
+        valid_review=valid,
+        human_review=human,
+    )
+
+
+def _approved_by_many(cols: Columns, human: B, required: int) -> F64:
+    """The moment ``required`` approvals stand with no outstanding request for changes.
+
+    Each reviewer's latest verdict (approve or request changes; a comment changes nothing)
+    counts; a deleted account's verdict counts on its own. Only PRs with at least ``required``
+    human approvals are walked (in Python: the walk is inherently sequential and short).
+    """
+    n = cols.n
+    out = np.full(n, np.nan)
+    approvals = np.bincount(cols.rv_pr[human & (cols.rv_state == APPROVED)], minlength=n)
+    candidates = np.flatnonzero(approvals >= required)
+    if not candidates.size:
+        return out
+    rows = np.flatnonzero(human & np.isin(cols.rv_pr, candidates))
+    verdicts: dict[str, int] = {}
+    current = -1
+    for i in rows:
+        pr = int(cols.rv_pr[i])
+        if pr != current:
+            current, verdicts = pr, {}
+        if not np.isnan(out[pr]):
+            continue
+        state = int(cols.rv_state[i])
+        if state == COMMENTED:
+            continue
+        login = cols.rv_lower[i]
+        verdicts[login if login is not None else f"(deleted {i})"] = state
+        values = verdicts.values()
+        if sum(v == APPROVED for v in values) >= required and CHANGES not in values:
+            out[pr] = cols.rv_at[i]
+    return out
+
+
+class Waits:
+    """Measure many clocks (per-PR spans) with the PR's draft intervals taken out.
+
+    ``add`` registers spans and returns a handle; ``resolve`` measures all of them with one
+    call of ``calendar.business_hours``; ``get`` returns (calendar hours, business hours).
+    Spans with a missing side give NaN; a span that ends before it starts gives 0.
+    """
+
+    def __init__(self, d_pr: I64, d_start: F64, d_end: F64, n: int) -> None:
+        self._d_pr, self._d_start, self._d_end = d_pr, d_start, d_end
+        self._lo = np.searchsorted(d_pr, np.arange(n), side="left")
+        self._hi = np.searchsorted(d_pr, np.arange(n), side="right")
+        self._spans: list[tuple[I64, F64, F64, bool]] = []
+        self._out: list[tuple[F64, F64]] = []
+
+    def add(self, pr: I64, start: F64, end: F64, *, drafts: bool = True) -> int:
+        """Register spans ``start..end`` of PRs ``pr``; ``drafts=False`` keeps draft time in."""
+        self._spans.append((pr, start, np.maximum(end, start), drafts))
+        return len(self._spans) - 1
+
+    def resolve(self, calendar: Calendar) -> None:
+        """Measure every registered span (one business-hours call for all)."""
+        starts: list[F64] = []
+        ends: list[F64] = []
+        pairs: list[tuple[I64, F64, F64]] = []
+        for pr, s, e, drafts in self._spans:
+            starts.append(s)
+            ends.append(e)
+            q, os, oe = self._overlaps(pr, s, e) if drafts else _no_overlap()
+            pairs.append((q, os, oe))
+            starts.append(os)
+            ends.append(oe)
+        all_s = np.concatenate(starts) if starts else np.zeros(0)
+        all_e = np.concatenate(ends) if ends else np.zeros(0)
+        bh = business_hours(calendar, all_s, all_e)
+        at = 0
+        for (pr, s, e, _), (q, os, oe) in zip(self._spans, pairs, strict=True):
+            span_bh = bh[at : at + s.size]
+            at += s.size
+            over_bh = bh[at : at + os.size]
+            at += os.size
+            h = (e - s) / US_PER_HOUR
+            if q.size:
+                h = h - np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size)
+                span_bh = span_bh - np.bincount(q, weights=over_bh, minlength=s.size)
+            self._out.append((np.maximum(h, 0.0), np.maximum(span_bh, 0.0)))
+
+    def get(self, handle: int) -> tuple[F64, F64]:
+        """(calendar hours, business hours) of the spans registered under ``handle``."""
+        return self._out[handle]
+
+    def _overlaps(self, pr: I64, s: F64, e: F64) -> tuple[I64, F64, F64]:
+        """For each span, its overlaps with its PR's draft intervals (query index, start, end)."""
+        lo, hi = self._lo[pr], self._hi[pr]
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            return _no_overlap()
+        q = np.repeat(np.arange(pr.size), counts)
+        offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        d = np.repeat(lo, counts) + offset
+        os = np.maximum(s[q], self._d_start[d])
+        oe = np.minimum(e[q], self._d_end[d])
+        hit = oe > os  # NaN spans compare False
+        return q[hit], os[hit], oe[hit]
+
+
+def _no_overlap() -> tuple[I64, F64, F64]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+
+
+def business_hours(calendar: Calendar, start: F64, end: F64) -> F64:
+    """``calendar.business_hours`` on float-us columns (NaN where either side is missing)."""
+    if start.size == 0:
+        return np.zeros(0)
+    return np.asarray(calendar.business_hours(to_datetimes(start), to_datetimes(end)), dtype=float)

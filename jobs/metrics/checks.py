@@ -1,0 +1,116 @@
+"""CI attempts as a table and per-workflow statistics (METRICS.md "CI duration", "CI").
+
+The unit is one attempt of a run. Queue time runs from the attempt's ``created_at`` (a rerun's
+own job creation) to ``started_at``; run time from ``started_at`` to ``completed_at``. CI on
+bot and draft PRs counts: CI is shared capacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from jobs.identity import Identity
+from jobs.metrics._columns import US_PER_MIN, Columns, columns, to_datetimes
+from jobs.metrics.latency import percentiles
+from jobs.model import PullRequest, WorkflowStats
+from jobs.settings import IdentitySettings
+
+FAILED: frozenset[str] = frozenset({"failure", "timed_out", "startup_failure"})
+
+
+def check_table(
+    prs: Sequence[PullRequest] | Columns, *, identity: Identity | None = None
+) -> pd.DataFrame:
+    """One row per CI attempt on the PRs' commits.
+
+    Columns: ``name`` (workflow or check), ``run_id``, ``attempt``, ``head_sha``,
+    ``created_at``, ``started_at``, ``completed_at`` (UTC, NaT while not reached),
+    ``queue_min`` (created to started), ``run_min`` (started to completed), ``conclusion``
+    (None while running), ``completed``, ``failed`` (failure, timed out or startup failure),
+    ``on_head`` (the attempt ran on the PR's current head commit), and the PR's ``repo``,
+    ``number``, ``key``, ``pr``, ``bot``, ``draft``. ``identity`` (default rules when None)
+    decides ``bot``.
+    """
+    cols = columns(prs, identity=identity or Identity(IdentitySettings()))
+    pr = cols.ck_pr
+    conclusion = cols.ck_conclusion
+    done = conclusion != None  # noqa: E711
+    failed = np.isin(conclusion, list(FAILED))
+    queue = np.maximum(cols.ck_started - cols.ck_created, 0.0) / US_PER_MIN
+    run = np.maximum(cols.ck_completed - cols.ck_started, 0.0) / US_PER_MIN
+    keys = np.array([f"{r}#{k}" for r, k in zip(cols.repo, cols.number, strict=True)], dtype=object)
+    return pd.DataFrame(
+        {
+            "name": cols.ck_name,
+            "run_id": cols.ck_run_id,
+            "attempt": cols.ck_attempt,
+            "head_sha": cols.ck_head_sha,
+            "created_at": to_datetimes(cols.ck_created),
+            "started_at": to_datetimes(cols.ck_started),
+            "completed_at": to_datetimes(cols.ck_completed),
+            "queue_min": queue,
+            "run_min": run,
+            "conclusion": conclusion,
+            "completed": done,
+            "failed": failed,
+            "on_head": cols.ck_head_sha == cols.head_sha[pr],
+            "repo": cols.repo[pr],
+            "number": cols.number[pr],
+            "key": keys[pr],
+            "pr": pr,
+            "bot": cols.bot[pr],
+            "draft": cols.draft[pr],
+        }
+    )
+
+
+def workflow_stats(
+    checks: pd.DataFrame, *, since: datetime, until: datetime
+) -> tuple[WorkflowStats, ...]:
+    """Per workflow, over attempts created in ``since <= created_at < until``.
+
+    Queue and run p50/p90 in minutes (linear interpolation, over attempts that reached that
+    point); failure rate = failed attempts / completed attempts; rerun rate = runs with more
+    than one attempt / runs (METRICS.md "CI"). ``None`` where nothing was measurable.
+    Ordered slowest first (run-time p90, then queue p90), then by name.
+    """
+    created = checks["created_at"]
+    frame = checks[(created >= since) & (created < until)]
+    out: list[WorkflowStats] = []
+    if frame.empty:
+        return ()
+    names = frame["name"].to_numpy()
+    order = np.argsort(names, kind="stable")
+    names_sorted = names[order]
+    cuts = np.flatnonzero(np.r_[True, names_sorted[1:] != names_sorted[:-1]])
+    bounds = np.r_[cuts, names_sorted.size]
+    queue = frame["queue_min"].to_numpy()[order]
+    run = frame["run_min"].to_numpy()[order]
+    done = frame["completed"].to_numpy()[order]
+    failed = frame["failed"].to_numpy()[order]
+    runs = frame.groupby(["name", "run_id"], sort=False)["attempt"].max()
+    reruns = (runs > 1).groupby(level=0).agg(["sum", "count"])
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        name = str(names_sorted[lo])
+        q = percentiles(queue[lo:hi], (50, 90))
+        r = percentiles(run[lo:hi], (50, 90))
+        completed = int(done[lo:hi].sum())
+        rr = reruns.loc[name]
+        out.append(
+            WorkflowStats(
+                name=name,
+                attempts=int(hi - lo),
+                queue_p50_min=q[0],
+                queue_p90_min=q[1],
+                run_p50_min=r[0],
+                run_p90_min=r[1],
+                failure_rate=float(failed[lo:hi].sum()) / completed if completed else None,
+                rerun_rate=float(rr["sum"]) / float(rr["count"]) if rr["count"] else None,
+            )
+        )
+    out.sort(key=lambda w: (-(w.run_p90_min or -1.0), -(w.queue_p90_min or -1.0), w.name))
+    return tuple(out)

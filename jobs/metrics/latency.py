@@ -1,0 +1,109 @@
+"""Latency aggregates: percentiles over a window (METRICS.md "Review latency", "Window",
+"Percentiles", "AI split", "PR size")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.model import Latency, Percentiles
+
+QUANTILES: tuple[float, ...] = (50, 75, 90)
+# latency name -> the pr_table clock columns (``{clock}_h`` / ``{clock}_bh``)
+CLOCKS: dict[str, str] = {
+    "pickup": "pickup_wait",
+    "approval": "time_to_approval",
+    "merge": "time_to_merge",
+    "lead": "lead",
+    "first_ai_review": "first_ai_review",
+}
+SIZE_ORDER: tuple[str, ...] = ("XS", "S", "M", "L", "XL")
+
+
+def percentiles(values: Any, qs: Sequence[float] = QUANTILES) -> tuple[float | None, ...]:
+    """The ``qs`` percentiles of ``values`` ignoring NaN (linear interpolation between the
+    closest ranks, numpy's default); ``None`` each when nothing is left."""
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    if not arr.size:
+        return tuple(None for _ in qs)
+    return tuple(float(v) for v in np.percentile(arr, qs))
+
+
+def latency(series_h: Any, series_bh: Any) -> Latency:
+    """p50/p75/p90 of one clock in calendar and business hours (METRICS.md "Percentiles").
+
+    NaN entries are PRs whose clock has no stop event: they are left out, and ``count`` says
+    how many PRs each percentile is over. Empty input gives ``count=0`` and ``None``s.
+    """
+    return Latency(calendar=_percentiles(series_h), business=_percentiles(series_bh))
+
+
+def window(table: pd.DataFrame, now: datetime, days: float) -> pd.DataFrame:
+    """The PRs merged in the ``days`` before ``now`` (``now - days < merged_at <= now``),
+    non-AI bot PRs excluded (METRICS.md "Window")."""
+    merged = table["merged_at"]
+    keep = (merged > now - timedelta(days=days)) & (merged <= now) & ~table["bot"].astype(bool)
+    return table[keep]
+
+
+def pr_latency(table: pd.DataFrame, clock: str) -> Latency:
+    """The latency of one clock over ``table`` (usually :func:`window`'s result).
+
+    ``clock``: ``pickup`` (ready to first human review), ``approval`` (ready to approval),
+    ``merge`` (ready to merge), ``lead`` (first commit to merge), ``first_ai_review``.
+    Raises ``KeyError`` for another name.
+    """
+    column = CLOCKS[clock]
+    return latency(table[column + "_h"], table[column + "_bh"])
+
+
+def latency_by(table: pd.DataFrame, by: str, clock: str) -> tuple[tuple[str, Latency], ...]:
+    """:func:`pr_latency` per value of column ``by`` (``repo``, ``size_bucket``,
+    ``ai_assisted``...); groups in size order for ``size_bucket``, else sorted by value."""
+    if table.empty:
+        return ()
+    column = CLOCKS[clock]
+    groups = {
+        str(key): latency(group[column + "_h"], group[column + "_bh"])
+        for key, group in table.groupby(by, sort=True)
+    }
+    if by == "size_bucket":
+        return tuple((k, groups[k]) for k in SIZE_ORDER if k in groups)
+    return tuple(groups.items())
+
+
+def ai_split(table: pd.DataFrame, clock: str) -> tuple[Latency, Latency]:
+    """(AI-assisted PRs, the other PRs) latency of one clock (METRICS.md "AI split")."""
+    ai = table["ai_assisted"].astype(bool)
+    return pr_latency(table[ai], clock), pr_latency(table[~ai], clock)
+
+
+def request_latency(requests: pd.DataFrame, now: datetime, days: float) -> Latency:
+    """Per-request response time over requests answered in the ``days`` before ``now``.
+
+    One value per request event (a team request counts once, answered by the first member's
+    review), bot PRs and requests to non-human reviewers left out.
+    """
+    answered = requests["responded_at"]
+    keep = (
+        (answered > now - timedelta(days=days))
+        & (answered <= now)
+        & ~requests["bot"].astype(bool)
+        & (requests["via_team"] | (requests["reviewer_kind"] == "human"))
+    )
+    frame = requests[keep].drop_duplicates("request_id")
+    return latency(frame["response_h"], frame["response_bh"])
+
+
+def _percentiles(values: Any) -> Percentiles:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    if not arr.size:
+        return Percentiles()
+    p50, p75, p90 = (float(v) for v in np.percentile(arr, QUANTILES))
+    return Percentiles(count=int(arr.size), p50=p50, p75=p75, p90=p90)

@@ -1,0 +1,205 @@
+"""The per-PR table: timeline, the four stages, the latency clocks, handoff tax, CI wait.
+
+METRICS.md "PR timeline events", "Stages of a merged PR" and "Precise readings". Vectorised:
+the records are flattened once (:mod:`jobs.metrics._columns`), every clock of every PR is a
+numpy column, and business hours come from one ``calendar.business_hours`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from jobs.identity import Identity
+from jobs.metrics._columns import (
+    CHANGES,
+    F64,
+    I64,
+    PUSHED,
+    REQUESTED,
+    Columns,
+    columns,
+    group_sum,
+    next_after,
+    to_datetimes,
+    us,
+)
+from jobs.metrics._events import Calendar, Timeline, Waits, timeline
+from jobs.model import PullRequest
+
+SIZE_LABELS: tuple[str, ...] = ("XS", "S", "M", "L", "XL")
+SIZE_EDGES: tuple[int, ...] = (50, 200, 400, 800)
+STAGES: tuple[str, ...] = ("coding", "pickup", "review", "merge")
+
+
+def pr_table(
+    prs: Sequence[PullRequest] | Columns,
+    *,
+    identity: Identity,
+    calendar: Calendar,
+    now: datetime,
+    required_approvals: int = 1,
+) -> pd.DataFrame:
+    """One row per PR with its timeline and every per-PR duration, as of ``now``.
+
+    Columns (instants are ``datetime64[us, UTC]``, NaT when the event did not happen;
+    durations are float hours, ``*_h`` calendar and ``*_bh`` the team's business hours, NaN
+    when the clock has no stop event):
+
+    - facts: ``repo, number, key, url, title, author, state`` (open/merged/closed as of
+      ``now``), ``bot`` (non-AI bot author: excluded from latency), ``ai_assisted``, ``draft``
+      (now), ``size`` (additions + deletions), ``size_bucket`` (XS/S/M/L/XL);
+    - events: ``created_at, ready_at, first_request_at, first_human_review_at,
+      first_reviewer`` (login, None for a deleted account), ``first_ai_review_at,
+      approved_at, merged_at, closed_at``;
+    - ``draft_h``: time back in draft after ready (left out of every waiting clock);
+    - stages of merged PRs, adding up to ``lead_h`` (first commit, else opened, to merge):
+      ``coding_h`` (to ready, plus draft time), ``pickup_h`` (ready to first human review, or
+      to merge if none), ``review_h`` (to approval, or merge), ``merge_h`` (to merge);
+    - latency clocks from ready, NaN without their stop event: ``pickup_wait_h`` (first human
+      review), ``time_to_approval_h``, ``time_to_merge_h``, ``first_ai_review_h``; clocks
+      stop no later than the merge (or close) of the PR;
+    - handoff tax of merged PRs: ``author_turn_h`` (review time after a request for changes
+      until the next push, request or review), ``reviewer_turn_h`` (the rest of review),
+      ``handoff_h`` = pickup + reviewer turn + merge wait (CI waits fall inside these);
+    - ``ci_wait_h``: time from ready to merge/close/now during which a CI attempt on the PR
+      was queued or running, draft time left out.
+
+    Every ``*_h`` column has a ``*_bh`` twin. Raises nothing on odd data: missing events
+    collapse stages to zero (METRICS.md), events after ``now`` are ignored.
+    """
+    cols = columns(prs, identity=identity)
+    n = cols.n
+    now_us = us(now)
+    tl = timeline(cols, now=now_us, required_approvals=required_approvals)
+    waits = Waits(tl.d_pr, tl.d_start, tl.d_end, n)
+    idx = np.arange(n, dtype=np.int64)
+
+    merged, end, ready = tl.merged, tl.end, tl.ready
+    # stage boundaries of merged PRs (NaN for the others): each clamped into order so that
+    # a missing event collapses its stage to zero rather than breaking the sum
+    t1 = np.fmin(np.where(np.isnan(ready), merged, ready), merged)
+    t1 = np.where(np.isnan(merged), np.nan, t1)
+    t0 = np.where(np.isnan(cols.first_commit), cols.created, cols.first_commit)
+    t0 = np.minimum(t0, t1)
+    t2 = _clamp(np.where(np.isnan(tl.first_human_review), merged, tl.first_human_review), t1, merged)
+    t3 = _clamp(np.where(np.isnan(tl.approved), merged, tl.approved), t2, merged)
+    h_lead = waits.add(idx, t0, merged, drafts=False)
+    h_pickup = waits.add(idx, t1, t2)
+    h_review = waits.add(idx, t2, t3)
+    h_merge = waits.add(idx, t3, merged)
+
+    h_wait = waits.add(idx, ready, _clamp(tl.first_human_review, ready, end))
+    h_appr = waits.add(idx, ready, _clamp(tl.approved, ready, end))
+    h_ttm = waits.add(idx, t1, merged)
+    h_ai = waits.add(idx, ready, _clamp(tl.first_ai_review, ready, end))
+    h_alive = waits.add(idx, ready, end)
+    h_alive_raw = waits.add(idx, ready, end, drafts=False)
+
+    turn_pr, turn_s, turn_e = _author_turns(cols, tl, t2, t3)
+    h_turn = waits.add(turn_pr, turn_s, turn_e)
+    ci_pr, ci_s, ci_e = _ci_spans(cols, tl)
+    h_ci = waits.add(ci_pr, ci_s, ci_e)
+    waits.resolve(calendar)
+
+    out: dict[str, object] = {
+        "repo": cols.repo,
+        "number": cols.number,
+        "key": np.array([f"{r}#{k}" for r, k in zip(cols.repo, cols.number, strict=True)], dtype=object),
+        "url": cols.url,
+        "title": cols.title,
+        "author": cols.author,
+        "state": np.where(~np.isnan(merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open")),
+        "bot": cols.bot,
+        "ai_assisted": cols.ai_assisted,
+        "draft": cols.draft,
+        "size": cols.size,
+        "size_bucket": size_buckets(cols.size),
+        "created_at": to_datetimes(cols.created),
+        "ready_at": to_datetimes(ready),
+        "first_request_at": to_datetimes(tl.first_request),
+        "first_human_review_at": to_datetimes(tl.first_human_review),
+        "first_reviewer": tl.first_human_reviewer,
+        "first_ai_review_at": to_datetimes(tl.first_ai_review),
+        "approved_at": to_datetimes(tl.approved),
+        "merged_at": to_datetimes(merged),
+        "closed_at": to_datetimes(tl.closed),
+    }
+    alive, alive_raw = waits.get(h_alive), waits.get(h_alive_raw)
+    for unit in (0, 1):
+        sfx = ("_h", "_bh")[unit]
+        lead = waits.get(h_lead)[unit]
+        pickup, review, merge = (waits.get(h)[unit] for h in (h_pickup, h_review, h_merge))
+        author_turn = np.where(np.isnan(merged), np.nan, group_sum(turn_pr, waits.get(h_turn)[unit], n))
+        reviewer_turn = np.maximum(review - author_turn, 0.0)
+        out["draft" + sfx] = alive_raw[unit] - alive[unit]
+        out["coding" + sfx] = np.maximum(lead - (pickup + review + merge), 0.0)
+        out["pickup" + sfx] = pickup
+        out["review" + sfx] = review
+        out["merge" + sfx] = merge
+        out["lead" + sfx] = lead
+        out["pickup_wait" + sfx] = waits.get(h_wait)[unit]
+        out["time_to_approval" + sfx] = waits.get(h_appr)[unit]
+        out["time_to_merge" + sfx] = waits.get(h_ttm)[unit]
+        out["first_ai_review" + sfx] = waits.get(h_ai)[unit]
+        out["author_turn" + sfx] = author_turn
+        out["reviewer_turn" + sfx] = reviewer_turn
+        out["handoff" + sfx] = pickup + reviewer_turn + merge
+        out["ci_wait" + sfx] = np.where(
+            np.isnan(ready), np.nan, group_sum(ci_pr, waits.get(h_ci)[unit], n)
+        )
+    return pd.DataFrame(out)
+
+
+def size_buckets(size: I64) -> np.ndarray:
+    """XS <= 50, S <= 200, M <= 400, L <= 800, XL above (METRICS.md "PR size")."""
+    return np.asarray(SIZE_LABELS, dtype=object)[np.searchsorted(SIZE_EDGES, size, side="left")]
+
+
+def _clamp(t: F64, lo: F64, hi: F64) -> F64:
+    """``t`` moved into ``lo..hi`` (NaN stays NaN: ``np.minimum``/``maximum`` propagate it)."""
+    return np.minimum(np.maximum(t, lo), hi)
+
+
+def _author_turns(cols: Columns, tl: Timeline, t2: F64, t3: F64) -> tuple[I64, F64, F64]:
+    """The author's turns inside each merged PR's review stage.
+
+    A turn starts at a human request for changes and lasts until the next push, review
+    request or human review (whichever comes first), as the queue's "author" bucket reads it.
+    """
+    cr = tl.human_review & (cols.rv_state == CHANGES)
+    q_pr, q_t = cols.rv_pr[cr], cols.rv_at[cr]
+    seen = cols.ev_at <= tl.now
+    moves = seen & ((cols.ev_kind == PUSHED) | (cols.ev_kind == REQUESTED))
+    r_pr = np.concatenate([cols.ev_pr[moves], cols.rv_pr[tl.human_review]])
+    r_t = np.concatenate([cols.ev_at[moves], cols.rv_at[tl.human_review]])
+    order = np.lexsort((r_t, r_pr))
+    r_pr, r_t = r_pr[order], r_t[order]
+    nxt = next_after(q_pr, q_t, r_pr, r_t, strict=True)
+    stop = np.where(nxt >= 0, r_t[np.maximum(nxt, 0)], tl.end[q_pr])
+    start = np.maximum(q_t, t2[q_pr])
+    stop = np.minimum(stop, t3[q_pr])
+    return q_pr, start, np.maximum(stop, start)
+
+
+def _ci_spans(cols: Columns, tl: Timeline) -> tuple[I64, F64, F64]:
+    """The union of each PR's CI attempts (queued or running), clipped to ready..end."""
+    pr, start = cols.ck_pr, cols.ck_created
+    stop = np.where(np.isnan(cols.ck_completed), tl.now, cols.ck_completed)
+    keep = start <= tl.now
+    pr, start, stop = pr[keep], start[keep], np.maximum(stop[keep], start[keep])
+    if not pr.size:
+        return pr, start, stop
+    reach = pd.Series(stop).groupby(pr, sort=False).cummax().to_numpy()
+    new = np.ones(pr.size, dtype=bool)
+    new[1:] = (pr[1:] != pr[:-1]) | (start[1:] > reach[:-1])
+    heads = np.flatnonzero(new)
+    seg_pr = pr[heads]
+    seg_s = start[heads]
+    seg_e = np.maximum.reduceat(stop, heads)
+    seg_s = np.maximum(seg_s, tl.ready[seg_pr])
+    seg_e = np.minimum(seg_e, tl.end[seg_pr])
+    return seg_pr, seg_s, np.maximum(seg_e, seg_s)
