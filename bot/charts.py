@@ -73,7 +73,7 @@ def chart_alt_text(digest: Digest) -> str:
         for s in _ordered(digest.snapshot.analysis.stage_shares)
     )
     q = digest.snapshot.queue
-    text = f"Share of waiting by stage this week vs the four weeks before: {shares or 'no data'}."
+    text = f"Share of lead time by stage this week vs the four weeks before: {shares or 'no data'}."
     return text + f" Queue now {q.length} waiting ({q.reviewer} on reviewers)."
 
 
@@ -86,7 +86,7 @@ def _ordered(shares: Sequence[StageShare]) -> list[StageShare]:
 
 
 def _shares_panel(ax: Any, shares: Sequence[StageShare]) -> None:
-    ax.set_title("Share of waiting by stage", fontsize=9)
+    ax.set_title("Share of lead time by stage", fontsize=9)
     ordered = _ordered(shares)
     if not ordered:
         _empty(ax, "No PRs merged this week")
@@ -104,7 +104,7 @@ def _shares_panel(ax: Any, shares: Sequence[StageShare]) -> None:
         lefts = [a + b for a, b in zip(lefts, values, strict=True)]
     ax.invert_yaxis()  # read top to bottom: before, then this week
     ax.set_xlim(0, max(100.0, *lefts))
-    ax.set_xlabel("% of business hours waited", fontsize=8)
+    ax.set_xlabel("% of lead time (business hours)", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=7, frameon=False)

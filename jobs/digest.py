@@ -241,34 +241,38 @@ def digest_from_snapshot(
 
 
 def headline(analysis: Analysis) -> str:
-    """One sentence naming the stage where the waiting accumulated and how it moved."""
+    """One sentence naming the stage where the time accumulated and how it moved.
+
+    Shares are of lead time (first commit to merge) in business hours, as ``jobs.analysis``
+    computes them; "before" is the four weeks before this one.
+    """
     shares = {s.stage: s for s in analysis.stage_shares}
     dominant = analysis.dominant_stage
-    if dominant is None and shares:
-        dominant = max(shares.values(), key=lambda s: s.share_this_week).stage
-    if dominant is None or dominant not in shares:
-        return analysis.headline or (
-            "No PRs were merged this week, so there is no waiting to split into stages."
-        )
+    if dominant is None or dominant not in shares or not shares[dominant].share_this_week:
+        return "No PRs were merged this week, so there is no stage breakdown yet."
     share = shares[dominant]
     label = STAGE_LABELS[dominant]
     now_pct, was_pct = _pct(share.share_this_week), _pct(share.share_before)
-    moved = _moved(share)
+    if dominant == "coding":
+        return (
+            f"Most of this week's lead time was the authors' own coding ({now_pct},"
+            f" {was_pct} before): no handoff stands out."
+        )
     if analysis.shifted and analysis.previous_dominant_stage:
         led = STAGE_LABELS[analysis.previous_dominant_stage]
         return (
-            f"Waiting moved to {label}: {now_pct} of this week's waiting, {moved} {was_pct}"
-            f" ({led} held the most in the four weeks before)."
+            f"Waiting moved to {label}: {now_pct} of this week's lead time, {_moved(share)}"
+            f" {was_pct} ({led} held the most in the four weeks before)."
         )
     if share.share_this_week - share.share_before >= 0.05:
-        return f"Waiting piled up in {label}: {now_pct} of this week's waiting, up from {was_pct}."
+        return f"Waiting piled up in {label}: {now_pct} of this week's lead time, up from {was_pct}."
     if share.share_before - share.share_this_week >= 0.05:
         return (
-            f"{label.capitalize()} still holds the most waiting: {now_pct} of this week's,"
-            f" down from {was_pct}."
+            f"{label.capitalize()} still holds the most waiting: {now_pct} of this week's lead"
+            f" time, down from {was_pct}."
         )
     return (
-        f"{label.capitalize()} holds the most waiting again: {now_pct} of this week's,"
+        f"{label.capitalize()} holds the most waiting again: {now_pct} of this week's lead time,"
         f" {was_pct} in the four weeks before."
     )
 
@@ -277,10 +281,10 @@ def headline(analysis: Analysis) -> str:
 
 
 def _shares_text(a: Analysis) -> str:
-    if not a.stage_shares:
-        return "No PRs were merged this week: nothing to split into stages."
+    if not any(s.share_this_week or s.share_before for s in a.stage_shares):
+        return "No PRs were merged this week or the four before: no stage breakdown yet."
     by_stage = {s.stage: s for s in a.stage_shares}
-    lines = ["Share of all waiting, this week vs the four weeks before (business hours):"]
+    lines = ["Share of lead time by stage, this week vs the four weeks before (business hours):"]
     for stage in STAGE_ORDER:
         s = by_stage.get(stage)  # type: ignore[call-overload]
         if s is None:
@@ -372,15 +376,15 @@ def _reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
         return "No review requests this week."
     lines = []
     for r in snapshot.reviewers[:3]:
-        total = r.requests_direct + r.requests_via_team
-        extra = [f"{r.requests_via_team} via a team"] if r.requests_via_team else []
+        asked = [_plural(r.requests_direct, "direct request")]
+        if r.requests_via_team:
+            asked.append(f"{r.requests_via_team} via a team")
         if r.re_requests:
-            extra.append(_plural(r.re_requests, "re-request"))
-        detail = f" ({', '.join(extra)})" if extra else ""
+            asked.append(_plural(r.re_requests, "re-request"))
         lines.append(
-            f"{r.login}: {_plural(total, 'request')}{detail},"
+            f"{r.login}: {', '.join(asked)};"
             f" {_plural(r.context_switches, 'context switch', 'context switches')},"
-            f" about {_num(r.focus_hours)} focus-hours lost, {r.pending} waiting on them now."
+            f" about {_num(r.focus_hours)} focus-hours lost; {r.pending} waiting on them now."
         )
     if snapshot.load_concentration is not None:
         lines.append(
@@ -490,7 +494,8 @@ def _data_text(
 
 
 def contributor_line(c: Contributor, title: str | None = None) -> str:
-    value = f"{_num(c.value)} {c.unit}"
+    unit = "working h" if c.unit == "h" else c.unit  # jobs.analysis sums business hours
+    value = f"{_num(c.value)} {unit}"
     named = f'{c.name} "{title}"' if title else c.name
     return f"{named}: {value}" + (f" ({c.detail})" if c.detail else "")
 
