@@ -1,0 +1,148 @@
+"""One sampling cycle: sync every repository, then sample every team's queue.
+
+Each repository runs under its own failure boundary: a repository that keeps failing (or
+refuses access) is reported on its line and skipped, and the others still complete. A spent
+budget stops the remaining repositories cleanly (they resume next cycle, where they stopped).
+Queue samples are written for every team after the syncs, from whatever is stored, so a
+sample exists each cycle even when GitHub was unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.github import fetch
+from jobs.github.client import GitHubSource
+from jobs.identity import Identity
+from jobs.model import QueueSample
+from jobs.ports import Clock
+from jobs.settings import Settings
+from jobs.store import Store
+from jobs.sync import Progress, RepoReport, sync_repo
+
+log = logging.getLogger(__name__)
+
+RepoProgress = Callable[[str, int], None]  # (repository, PRs just stored)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What a cycle did: a report per repository and the queue sample per team."""
+
+    at: datetime
+    repos: tuple[RepoReport, ...]
+    samples: tuple[tuple[str, QueueSample], ...] = ()
+    errors: tuple[str, ...] = ()  # one line per repository or team that failed
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.repos)
+
+    @property
+    def complete(self) -> bool:
+        """Every repository finished (none stopped by the budget, none failed)."""
+        return all(r.complete and r.error is None for r in self.repos)
+
+    def lines(self) -> list[str]:
+        """One line per repository, then one per team sample."""
+        out = [r.line() for r in self.repos]
+        out += [f"team {t}: queue {s.length} ({s.reviewer} reviewer, {s.author} author,"
+                f" {s.ci} CI), {s.approved} approved" for t, s in self.samples]
+        return out
+
+
+def repositories(settings: Settings, store: Store, source: GitHubSource) -> list[str]:
+    """The configured repositories, or every non-archived repository of the organisation
+    when ``github.all_repositories`` is set (listed conditionally, cached in the store)."""
+    configured = list(settings.repositories)
+    if not settings.github.all_repositories:
+        return configured
+    org = settings.github.organisation
+    cached = store.get_json("org_repos", org) or {}
+    response, listed = fetch.org_repositories(source, org, etag=cached.get("etag"))
+    if response.status != 304:
+        cached = {
+            "etag": response.etag,
+            "repos": [[r["full_name"], bool(r.get("archived"))] for r in listed],
+        }
+        store.set_json("org_repos", org, value=cached)
+    names = [name for name, archived in cached.get("repos", []) if not archived]
+    return list(dict.fromkeys([*configured, *names]))
+
+
+def run_cycle(
+    settings: Settings,
+    store: Store,
+    source: GitHubSource,
+    *,
+    clock: Clock,
+    days: int | None = None,
+    progress: RepoProgress | None = None,
+) -> CycleReport:
+    """Sync every repository (see :mod:`jobs.sync`) and write each team's queue sample.
+
+    ``days`` asks for that much history (``flowbot backfill``); ``progress`` is told how many
+    PRs each repository stored as it goes. Never raises for GitHub trouble: failures are in
+    the report. Raises StoreUnavailable when Redis is down (nothing can be kept then).
+    """
+    now = clock.now()
+    source.budget.start_cycle()
+    reports: list[RepoReport] = []
+    errors: list[str] = []
+    stopped: str | None = None
+    try:
+        repos = repositories(settings, store, source)
+    except (GitHubError, PermissionDenied) as err:
+        log.warning("could not list the organisation's repositories: %s", err)
+        errors.append(f"{settings.github.organisation}: {err}")
+        repos = list(settings.repositories)
+    for repo in repos:
+        if stopped is not None:
+            reports.append(RepoReport(repo=repo, complete=False, skipped=stopped))
+            continue
+        tick: Progress | None = (lambda n, r=repo: progress(r, n)) if progress else None
+        try:
+            report = sync_repo(store, source, repo, now=now, days=days,
+                               retention_days=settings.github.retention_days, progress=tick)
+        except PermissionDenied as err:
+            log.warning("sync refused for %s: %s", repo, err)
+            report = RepoReport(repo=repo, error=str(err))
+        except GitHubError as err:
+            log.warning("sync failed for %s: %s", repo, err)
+            report = RepoReport(repo=repo, error=str(err))
+        if report.error:
+            errors.append(f"{repo}: {report.error}")
+        elif not report.complete:
+            stopped = "budget share spent; resumes next cycle"
+        reports.append(report)
+    samples = _sample_queues(settings, store, now=now, errors=errors)
+    return CycleReport(at=now, repos=tuple(reports), samples=tuple(samples), errors=tuple(errors))
+
+
+def _sample_queues(settings: Settings, store: Store, *, now: datetime,
+                   errors: list[str]) -> list[tuple[str, QueueSample]]:
+    """Each team's queue from the stored PRs of its repositories, appended to its series."""
+    from jobs.queue import queue_now
+    from jobs.worktime import WorkCalendar
+
+    identity = Identity(settings.identity)
+    out = []
+    for name, team in settings.teams.items():
+        try:
+            prs = [pr for repo in team.repositories
+                   for pr in store.get_prs(settings.full_repo(repo)) if pr.state == "open"]
+            sample, _ = queue_now(prs, identity=identity, calendar=WorkCalendar.for_team(team),
+                                  now=now, required_approvals=settings.metrics.required_approvals)
+            store.add_queue_sample(name, sample, keep_days=settings.github.retention_days)
+            out.append((name, sample))
+        except (ValueError, KeyError) as err:  # a malformed record must not stop other teams
+            log.exception("queue sample failed for team %s", name)
+            errors.append(f"team {name}: {err}")
+    return out
+
+
+__all__ = ["CycleReport", "BudgetExhausted", "repositories", "run_cycle"]

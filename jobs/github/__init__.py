@@ -1,0 +1,9 @@
+"""The only code that talks to GitHub: ``client`` (connection, retries, budget), ``fetch``
+(the requests), ``budget`` (rate-limit accounting), ``parse`` (payloads to records),
+``queries`` (the GraphQL documents)."""
+
+from __future__ import annotations
+
+COLLECT_VERSION = 1
+"""What is collected per PR. Bump it when ``queries`` or ``parse`` change what a record
+holds: every repository's cursor resets and its history is collected again."""

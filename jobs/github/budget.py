@@ -1,0 +1,209 @@
+"""Rate-limit accounting: what a cycle may spend, and what an answer says about waiting.
+
+GitHub meters REST (``core``) and GraphQL (``graphql``) apart, each with its own hourly limit.
+Every answer carries ``x-ratelimit-*`` headers (GraphQL answers also carry the query's
+``rateLimit`` object); :class:`Budget` reads them all. On the first answer of a cycle from a
+resource, the cycle's allowance for it becomes ``share x remaining`` (``github.budget_share``);
+:meth:`Budget.check` raises :class:`BudgetExhausted` before a request once that allowance is
+spent or the remaining budget is down to the safety margin, so the cycle stops cleanly and
+the next one resumes where it stopped.
+
+A ``304 Not Modified`` costs nothing (GitHub does not count it), and is not counted here.
+
+:func:`classify` decides what a failed answer means. The split matters: a secondary rate
+limit is waited out (``Retry-After``, else ``x-ratelimit-reset``, else a minute), a primary
+one stops the cycle, and a ``403`` that is about access is a :class:`PermissionDenied` naming
+what is missing (``x-accepted-github-permissions`` / ``x-accepted-oauth-scopes``), never
+mistaken for a rate limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from jobs.errors import BudgetExhausted
+
+Verdict = Literal["ok", "not_modified", "secondary", "primary", "permission", "retry", "fail"]
+
+DEFAULT_MARGIN = 50  # requests left untouched for people and other tools on the same token
+SECONDARY_DEFAULT_WAIT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One resource's limit as last reported."""
+
+    resource: str
+    limit: int
+    remaining: int
+    reset_at: datetime | None
+    used: int | None = None
+
+
+@dataclass(slots=True)
+class _Spend:
+    allowance: int | None = None
+    spent: int = 0
+
+
+@dataclass
+class Budget:
+    """What this cycle may still spend, per resource; fed by every answer.
+
+    ``requests`` counts every HTTP request sent (304s included); ``cost`` counts what the
+    rate limit was charged (REST: 1 per counted request; GraphQL: the query's ``cost``).
+    """
+
+    share: float = 0.25
+    margin: int = DEFAULT_MARGIN
+    limits: dict[str, RateLimit] = field(default_factory=dict)
+    requests: int = 0
+    cost: int = 0
+    not_modified: int = 0
+    _spend: dict[str, _Spend] = field(default_factory=dict)
+
+    def start_cycle(self) -> None:
+        """Forget the previous cycle's allowances; the next answers set new ones."""
+        self._spend = {}
+
+    def check(self, resource: str = "core") -> None:
+        """Raise BudgetExhausted when ``resource`` has no allowance left for this cycle."""
+        seen = self.limits.get(resource)
+        spend = self._spend.get(resource)
+        if seen is not None and seen.remaining <= self.margin:
+            raise BudgetExhausted(
+                f"GitHub {resource} rate limit nearly spent ({seen.remaining} of {seen.limit}"
+                f" left, resets {_hhmm(seen.reset_at)}); resuming next cycle"
+            )
+        if spend is not None and spend.allowance is not None and spend.spent >= spend.allowance:
+            raise BudgetExhausted(
+                f"this cycle's share of the GitHub {resource} budget is spent"
+                f" ({spend.spent} of {spend.allowance}); resuming next cycle"
+            )
+
+    def observe(self, headers: Mapping[str, str], *, status: int) -> None:
+        """Account for one answer from its headers (any status)."""
+        self.requests += 1
+        if status == 304:
+            self.not_modified += 1
+        limit = read_headers(headers)
+        if limit is None:
+            if status != 304:
+                self._charge("core", 1)
+            return
+        self.limits[limit.resource] = limit
+        spend = self._spend.setdefault(limit.resource, _Spend())
+        if spend.allowance is None:
+            spend.allowance = max(1, math.floor(limit.remaining * self.share))
+        if status != 304 and limit.resource != "graphql":
+            self._charge(limit.resource, 1)
+
+    def observe_graphql(self, rate: Mapping[str, Any] | None, *, fallback: int = 1) -> None:
+        """Account for a GraphQL answer's ``rateLimit`` object (its ``cost`` is the charge)."""
+        cost = int(rate.get("cost") or fallback) if rate else fallback
+        if rate and rate.get("remaining") is not None:
+            self.limits["graphql"] = RateLimit(
+                resource="graphql",
+                limit=int(rate.get("limit") or 0),
+                remaining=int(rate["remaining"]),
+                reset_at=_iso(rate.get("resetAt")),
+                used=int(rate["used"]) if rate.get("used") is not None else None,
+            )
+            spend = self._spend.setdefault("graphql", _Spend())
+            if spend.allowance is None:
+                spend.allowance = max(1, math.floor((int(rate["remaining"]) + cost) * self.share))
+        self._charge("graphql", cost)
+
+    def left(self, resource: str = "core") -> int | None:
+        """Remaining requests (or points) of ``resource`` as last reported."""
+        seen = self.limits.get(resource)
+        return seen.remaining if seen else None
+
+    def _charge(self, resource: str, amount: int) -> None:
+        self.cost += amount
+        self._spend.setdefault(resource, _Spend()).spent += amount
+
+
+def read_headers(headers: Mapping[str, str]) -> RateLimit | None:
+    """The ``x-ratelimit-*`` headers as a RateLimit, or None when absent (Enterprise may omit)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    if "x-ratelimit-remaining" not in h:
+        return None
+    reset = h.get("x-ratelimit-reset")
+    return RateLimit(
+        resource=h.get("x-ratelimit-resource", "core"),
+        limit=_int(h.get("x-ratelimit-limit")),
+        remaining=_int(h.get("x-ratelimit-remaining")),
+        reset_at=datetime.fromtimestamp(int(reset), timezone.utc) if reset else None,
+        used=_int(h.get("x-ratelimit-used")) if "x-ratelimit-used" in h else None,
+    )
+
+
+def classify(status: int, headers: Mapping[str, str], body: Mapping[str, Any] | None) -> Verdict:
+    """What an answer means for the caller (see the module docstring)."""
+    if status == 304:
+        return "not_modified"
+    if status < 400:
+        return "ok"
+    h = {k.lower(): v for k, v in headers.items()}
+    message = str((body or {}).get("message") or "").lower()
+    if status in (403, 429):
+        if "secondary rate limit" in message or "retry-after" in h or "abuse" in message:
+            return "secondary"
+        if h.get("x-ratelimit-remaining") == "0" or message.startswith("api rate limit exceeded"):
+            return "primary"
+        if status == 429:
+            return "secondary"
+        return "permission"
+    if status in (401, 404):
+        return "permission"
+    if status >= 500 or status == 408:
+        return "retry"
+    return "fail"
+
+
+def wait_seconds(headers: Mapping[str, str], *, now: datetime) -> float:
+    """How long to wait out a secondary rate limit: ``Retry-After``, else until
+    ``x-ratelimit-reset``, else a minute (GitHub's documented advice)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    if h.get("retry-after"):
+        try:
+            return max(0.0, float(h["retry-after"]))
+        except ValueError:
+            pass
+    if h.get("x-ratelimit-reset") and h.get("x-ratelimit-remaining") == "0":
+        return max(1.0, int(h["x-ratelimit-reset"]) - now.timestamp())
+    return SECONDARY_DEFAULT_WAIT
+
+
+def missing_access(headers: Mapping[str, str]) -> str | None:
+    """What a refused request needed, from GitHub's ``x-accepted-*`` headers, or None."""
+    h = {k.lower(): v for k, v in headers.items()}
+    perms = (h.get("x-accepted-github-permissions") or "").strip()
+    if perms:
+        return f"GitHub App permission {perms}"
+    scopes = (h.get("x-accepted-oauth-scopes") or "").strip()
+    if scopes:
+        return f"token scope {scopes}"
+    return None
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _hhmm(at: datetime | None) -> str:
+    return at.strftime("%H:%M UTC") if at else "soon"

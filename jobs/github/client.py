@@ -1,0 +1,279 @@
+"""The GitHub connection: PyGithub's requester, with our retries and budget around it.
+
+Who retries what (decided once, here): PyGithub's own retrying is switched off
+(``retry=None``: its ``GithubRetry`` sleeps with ``time.sleep`` and cannot be told about our
+budget). :class:`GitHubSource` does all of it, through an injected ``sleep``:
+
+- ``5xx``, ``408`` and timeouts / dropped connections: retried with exponential backoff
+  (1, 2, 4, 8 s), then :class:`GitHubError` (the caller skips that repository);
+- secondary rate limits (``403``/``429`` with ``Retry-After`` or ``x-ratelimit-reset``): waited
+  out and retried, never counted as a failure;
+- a primary limit at zero: :class:`BudgetExhausted` (the cycle stops; it resumes next cycle);
+- a ``401``/``403``/``404`` about access: :class:`PermissionDenied` naming what is missing.
+
+Throttling: PyGithub's ``seconds_between_requests`` / ``_writes`` (0.25 s / 1 s by default,
+every GraphQL POST counting as a write) are kept in production, as GitHub asks for serial,
+spaced requests; against a server on loopback they are 0 so tests do not crawl.
+
+PyGithub objects never leave ``jobs/github/``: callers get JSON payloads here and records
+from :mod:`jobs.github.parse`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from github import Auth, Github
+
+from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.github.budget import Budget, classify, missing_access, wait_seconds
+from jobs.ports import Clock, SystemClock
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+BACKOFF = (1.0, 2.0, 4.0, 8.0)
+MAX_RATE_WAITS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One REST answer: status, lower-cased headers, decoded JSON (None for 304/empty)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    def next_url(self) -> str | None:
+        """The ``rel="next"`` URL of the ``Link`` header, if any."""
+        for part in (self.headers.get("link") or "").split(","):
+            url, _, rel = part.partition(";")
+            if 'rel="next"' in rel:
+                return url.strip().strip("<>")
+        return None
+
+
+class GitHubSource:
+    """Sends requests through PyGithub's requester; retries, waits and budgets them.
+
+    ``requests`` counts HTTP requests sent (retries included); ``budget`` holds the rate-limit
+    view. Build with :func:`connect`.
+    """
+
+    def __init__(
+        self,
+        github: Github,
+        *,
+        budget: Budget,
+        sleep: Sleep = time.sleep,
+        clock: Clock | None = None,
+        base_url: str = "https://api.github.com",
+    ) -> None:
+        self._gh = github
+        self._req = github.requester
+        self.budget = budget
+        self._sleep = sleep
+        self._clock = clock or SystemClock()
+        self.base_url = base_url
+        self.retried = 0
+        self.waited = 0.0
+
+    @property
+    def requests(self) -> int:
+        return self.budget.requests
+
+    def close(self) -> None:
+        self._gh.close()
+
+    # ------------------------------------------------------------------ REST
+
+    def rest(
+        self, path: str, *, params: Mapping[str, Any] | None = None, etag: str | None = None
+    ) -> Response:
+        """GET ``path`` (relative to the base URL, or an absolute ``next`` link).
+
+        ``etag`` makes it conditional: an unchanged resource answers 304 (``data`` None),
+        which costs no rate limit. Raises PermissionDenied, BudgetExhausted, GitHubError.
+        """
+        headers = {"If-None-Match": etag} if etag else {}
+        return self._send("GET", path, params=dict(params or {}), headers=headers, resource="core")
+
+    def rest_pages(self, path: str, *, params: Mapping[str, Any] | None = None,
+                   key: str | None = None) -> Iterator[list[Any]]:
+        """Every page of a REST listing (following ``Link: rel=next``), as lists of items.
+
+        ``key`` names the list inside an object answer (``workflow_runs``, ``jobs``).
+        """
+        response = self.rest(path, params=params)
+        while True:
+            data = response.data
+            items = (data or {}).get(key, []) if key else (data or [])
+            yield list(items)
+            nxt = response.next_url()
+            if not nxt:
+                return
+            response = self.rest(nxt)
+
+    # ------------------------------------------------------------------ GraphQL
+
+    def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a GraphQL query; returns its ``data``. Partial answers with errors about a
+        missing object come back with that field ``None``; other errors raise GitHubError."""
+        body = {"query": query, "variables": dict(variables)}
+        response = self._send("POST", self._graphql_path(), input=body, resource="graphql")
+        payload = response.data or {}
+        data = payload.get("data") or {}
+        self.budget.observe_graphql(data.get("rateLimit"))
+        errors = payload.get("errors") or []
+        if errors:
+            kinds = {str(e.get("type") or "") for e in errors}
+            if "RATE_LIMITED" in kinds:
+                raise BudgetExhausted("GitHub GraphQL rate limit spent; resuming next cycle")
+            if kinds - {"NOT_FOUND"} or not data:
+                first = errors[0].get("message") or "unknown error"
+                if kinds & {"FORBIDDEN", "INSUFFICIENT_SCOPES"}:
+                    raise PermissionDenied(f"GitHub GraphQL refused: {first}",
+                                           missing=missing_access(response.headers))
+                raise GitHubError(f"GitHub GraphQL error: {first}")
+        return data
+
+    def _graphql_path(self) -> str:
+        url = self._req.graphql_url
+        return url
+
+    # ------------------------------------------------------------------ the one loop
+
+    def _send(self, verb: str, path: str, *, params: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None, input: Any = None,
+              resource: str) -> Response:
+        failures = 0
+        rate_waits = 0
+        while True:
+            self.budget.check(resource)
+            try:
+                status, raw_headers, body = self._req.requestJson(
+                    verb, path, params or None, headers or None, input
+                )
+            except (requests.exceptions.RequestException, OSError) as err:
+                self.budget.requests += 1
+                failures = self._backoff(failures, f"{verb} {_short(path)}: {type(err).__name__}")
+                continue
+            hdrs = {k.lower(): v for k, v in raw_headers.items()}
+            data = _json(body)
+            self.budget.observe(hdrs, status=status)
+            verdict = classify(status, hdrs, data if isinstance(data, dict) else None)
+            if verdict in ("ok", "not_modified"):
+                return Response(status, hdrs, data)
+            message = (data or {}).get("message") if isinstance(data, dict) else None
+            if verdict == "secondary":
+                rate_waits += 1
+                if rate_waits > MAX_RATE_WAITS:
+                    raise GitHubError(f"GitHub kept rate-limiting {_short(path)}")
+                pause = wait_seconds(hdrs, now=self._clock.now())
+                log.info("secondary rate limit on %s; waiting %.0f s", _short(path), pause)
+                self.waited += pause
+                self._sleep(pause)
+                continue
+            if verdict == "primary":
+                raise BudgetExhausted(
+                    f"GitHub {hdrs.get('x-ratelimit-resource', resource)} rate limit spent;"
+                    " resuming next cycle"
+                )
+            if verdict == "permission":
+                missing = missing_access(hdrs)
+                need = f"; needs {missing}" if missing else ""
+                raise PermissionDenied(
+                    f"GitHub refused {_short(path)} ({status} {message or 'forbidden'}){need}",
+                    missing=missing,
+                )
+            if verdict == "retry":
+                failures = self._backoff(failures, f"{verb} {_short(path)}: {status}")
+                continue
+            raise GitHubError(f"GitHub answered {status} to {_short(path)}: {message or ''}".rstrip(": "))
+
+    def _backoff(self, failures: int, what: str) -> int:
+        if failures >= len(BACKOFF):
+            raise GitHubError(f"GitHub kept failing ({what}) after {failures + 1} tries")
+        pause = BACKOFF[failures]
+        log.info("transient GitHub failure (%s); retrying in %.0f s", what, pause)
+        self.retried += 1
+        self.waited += pause
+        self._sleep(pause)
+        return failures + 1
+
+
+def connect(
+    settings: Settings,
+    *,
+    sleep: Sleep = time.sleep,
+    clock: Clock | None = None,
+    seconds_between_requests: float | None = None,
+    seconds_between_writes: float | None = None,
+) -> GitHubSource:
+    """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
+    ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
+
+    Raises GitHubError when the App private key cannot be used.
+    """
+    gh = settings.github
+    secrets = settings.secrets
+    auth: Auth.Auth | None = None
+    if secrets.github_token is not None:
+        auth = Auth.Token(secrets.github_token.get_secret_value())
+    elif secrets.github_app_id and secrets.github_app_private_key is not None:
+        if secrets.github_app_installation_id is None:
+            raise GitHubError("GitHub App auth needs GITHUB_APP_INSTALLATION_ID as well")
+        try:
+            app = Auth.AppAuth(secrets.github_app_id, secrets.github_app_private_key.get_secret_value())
+            auth = app.get_installation_auth(secrets.github_app_installation_id)
+        except (ValueError, TypeError) as err:
+            raise GitHubError(f"GitHub App private key unusable: {type(err).__name__}") from None
+    loopback = urlsplit(gh.base_url).hostname in ("127.0.0.1", "localhost", "::1")
+    between = seconds_between_requests if seconds_between_requests is not None else (
+        0.0 if loopback else 0.25
+    )
+    writes = seconds_between_writes if seconds_between_writes is not None else (
+        0.0 if loopback else 1.0
+    )
+    client = Github(
+        auth=auth,
+        base_url=gh.base_url,
+        timeout=gh.timeout_seconds,  # type: ignore[arg-type]
+        retry=None,
+        per_page=100,
+        seconds_between_requests=between or None,
+        seconds_between_writes=writes or None,
+    )
+    return GitHubSource(
+        client,
+        budget=Budget(share=gh.budget_share),
+        sleep=sleep,
+        clock=clock,
+        base_url=gh.base_url,
+    )
+
+
+def _json(body: str) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"message": body[:200]}
+
+
+def _short(path: str) -> str:
+    parts = urlsplit(path)
+    return parts.path or path

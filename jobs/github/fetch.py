@@ -1,0 +1,142 @@
+"""The requests the sampler makes, one function each: pagination and conditional requests.
+
+Each returns GitHub's payloads (plain JSON); :mod:`jobs.github.parse` makes records of them.
+Which request does what, and what it costs:
+
+- :func:`poll_pulls`: ``GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc
+  &per_page=1`` with ``If-None-Match``: a ``304`` (free) means no PR changed at all.
+- :func:`pull_pages`: GraphQL, 50 PRs per request, newest update first, with everything the
+  metrics read except CI (reviews, timeline, commits with trailers).
+- :func:`pulls_by_number`: GraphQL, up to 50 given PRs in one request.
+- :func:`workflow_runs`: ``GET /repos/{o}/{r}/actions/runs?created=>=...`` (100 per page): CI of
+  every PR in one listing; each run as listed is its latest attempt.
+- :func:`run_jobs`: ``GET /repos/{o}/{r}/actions/runs/{id}/jobs?filter=all``: only for reruns,
+  the one place a rerun attempt's own queue start is visible.
+- :func:`org_repositories`: ``GET /orgs/{org}/repos`` (conditional).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jobs.github import queries
+from jobs.github.client import GitHubSource, Response
+
+
+@dataclass(frozen=True, slots=True)
+class PullPage:
+    """One GraphQL page of a repository's PRs."""
+
+    nodes: list[dict[str, Any]]
+    end_cursor: str | None
+    has_next: bool
+    archived: bool
+
+
+def split(repo: str) -> tuple[str, str]:
+    owner, _, name = repo.partition("/")
+    return owner, name
+
+
+def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response:
+    """The newest-updated PR of ``repo``, conditionally: 304 when nothing changed."""
+    return source.rest(
+        f"/repos/{repo}/pulls",
+        params={"state": "all", "sort": "updated", "direction": "desc", "per_page": 1},
+        etag=etag,
+    )
+
+
+def pull_pages(
+    source: GitHubSource, repo: str, *, after: str | None, page_size: int = queries.PAGE_SIZE
+) -> Iterator[PullPage]:
+    """Pages of ``repo``'s PRs, newest update first, starting after page cursor ``after``.
+
+    The caller stops iterating when it has reached what it already has.
+    """
+    owner, name = split(repo)
+    cursor = after
+    while True:
+        data = source.graphql(
+            queries.PULL_PAGE, {"owner": owner, "name": name, "first": page_size, "after": cursor}
+        )
+        repository = data.get("repository")
+        if repository is None:
+            from jobs.errors import PermissionDenied
+
+            raise PermissionDenied(f"{repo}: repository not found or not visible to this token")
+        conn = repository.get("pullRequests") or {}
+        info = conn.get("pageInfo") or {}
+        page = PullPage(
+            nodes=[n for n in conn.get("nodes") or [] if n],
+            end_cursor=info.get("endCursor"),
+            has_next=bool(info.get("hasNextPage")),
+            archived=bool(repository.get("isArchived")),
+        )
+        yield page
+        if not page.has_next or page.archived:
+            return
+        cursor = page.end_cursor
+
+
+def pulls_by_number(
+    source: GitHubSource, repo: str, numbers: Sequence[int], *, chunk: int = queries.PAGE_SIZE
+) -> list[dict[str, Any]]:
+    """The given PRs of ``repo`` (missing ones left out), ``chunk`` per request."""
+    owner, name = split(repo)
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(numbers), chunk):
+        part = list(numbers[i : i + chunk])
+        variables: dict[str, Any] = {"owner": owner, "name": name}
+        variables.update({f"n{k}": n for k, n in enumerate(part)})
+        data = source.graphql(queries.pulls_by_number(len(part)), variables)
+        repository = data.get("repository") or {}
+        out += [repository[f"p{k}"] for k in range(len(part)) if repository.get(f"p{k}")]
+    return out
+
+
+def workflow_runs(source: GitHubSource, repo: str, *, since: datetime) -> list[dict[str, Any]]:
+    """Every Actions run of ``repo`` created at or after ``since`` (latest attempt each)."""
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    runs: list[dict[str, Any]] = []
+    for page in source.rest_pages(
+        f"/repos/{repo}/actions/runs",
+        params={"created": f">={stamp}", "per_page": 100},
+        key="workflow_runs",
+    ):
+        runs += page
+    return runs
+
+
+def run_jobs(source: GitHubSource, repo: str, run_id: int) -> list[dict[str, Any]]:
+    """Jobs of every attempt of one run (a rerun's attempts queue from their jobs)."""
+    jobs: list[dict[str, Any]] = []
+    for page in source.rest_pages(
+        f"/repos/{repo}/actions/runs/{run_id}/jobs",
+        params={"filter": "all", "per_page": 100},
+        key="jobs",
+    ):
+        jobs += page
+    return jobs
+
+
+def org_repositories(
+    source: GitHubSource, org: str, *, etag: str | None
+) -> tuple[Response, list[dict[str, Any]]]:
+    """The organisation's repositories; ``([], 304 response)`` when unchanged since ``etag``.
+
+    Only the first page is conditional; when it changed, every page is read.
+    """
+    first = source.rest(f"/orgs/{org}/repos", params={"per_page": 100, "type": "all"}, etag=etag)
+    if first.status == 304:
+        return first, []
+    repos = list(first.data or [])
+    nxt = first.next_url()
+    while nxt:
+        page = source.rest(nxt)
+        repos += list(page.data or [])
+        nxt = page.next_url()
+    return first, repos

@@ -1,0 +1,125 @@
+"""The GraphQL documents the sampler sends (validated against GitHub's schema in the tests).
+
+One fragment, ``PullFields``, says everything collected about a PR; it is shared by the page
+query (a repository's PRs, newest update first) and the by-number query (a handful of PRs in
+one request, built with aliases). ``rateLimit`` rides along in every query so the budget is
+read from the answer itself. What the fragment collects is versioned by
+:data:`jobs.github.COLLECT_VERSION`: change one, bump the other.
+"""
+
+from __future__ import annotations
+
+# Timeline items that start or stop a clock (METRICS.md "PR timeline events"). Commits come
+# from the ``commits`` connection instead (it also carries authored dates and trailers).
+TIMELINE_TYPES: tuple[str, ...] = (
+    "READY_FOR_REVIEW_EVENT",
+    "CONVERT_TO_DRAFT_EVENT",
+    "REVIEW_REQUESTED_EVENT",
+    "REVIEW_REQUEST_REMOVED_EVENT",
+    "HEAD_REF_FORCE_PUSHED_EVENT",
+    "REOPENED_EVENT",
+    "CLOSED_EVENT",
+    "MERGED_EVENT",
+)
+
+PAGE_SIZE = 50  # PRs per page: 20 pages per 1,000 PRs, far below GitHub's node limit
+INNER_SIZE = 100  # commits, reviews and timeline items per PR
+
+RATE_LIMIT = "rateLimit { cost limit remaining resetAt used }"
+
+_ACTOR = "__typename login"
+
+PULL_FIELDS = f"""
+fragment PullFields on PullRequest {{
+  number
+  title
+  url
+  isDraft
+  createdAt
+  updatedAt
+  closedAt
+  mergedAt
+  headRefOid
+  baseRefName
+  additions
+  deletions
+  changedFiles
+  author {{ {_ACTOR} }}
+  labels(first: 20) {{ nodes {{ name }} }}
+  commits(first: {INNER_SIZE}) {{
+    totalCount
+    nodes {{ commit {{ oid authoredDate committedDate message }} }}
+  }}
+  reviews(first: {INNER_SIZE}) {{
+    nodes {{ author {{ {_ACTOR} }} state submittedAt commit {{ oid }} }}
+  }}
+  timelineItems(first: {INNER_SIZE}, itemTypes: [{", ".join(TIMELINE_TYPES)}]) {{
+    nodes {{
+      __typename
+      ... on ReadyForReviewEvent {{ createdAt actor {{ {_ACTOR} }} }}
+      ... on ConvertToDraftEvent {{ createdAt actor {{ {_ACTOR} }} }}
+      ... on ReviewRequestedEvent {{
+        createdAt
+        actor {{ {_ACTOR} }}
+        requestedReviewer {{
+          __typename
+          ... on User {{ login }}
+          ... on Bot {{ login }}
+          ... on Mannequin {{ login }}
+          ... on Team {{ slug }}
+        }}
+      }}
+      ... on ReviewRequestRemovedEvent {{
+        createdAt
+        actor {{ {_ACTOR} }}
+        requestedReviewer {{
+          __typename
+          ... on User {{ login }}
+          ... on Bot {{ login }}
+          ... on Mannequin {{ login }}
+          ... on Team {{ slug }}
+        }}
+      }}
+      ... on HeadRefForcePushedEvent {{ createdAt actor {{ {_ACTOR} }} afterCommit {{ oid }} }}
+      ... on ReopenedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+      ... on ClosedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+      ... on MergedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    }}
+  }}
+}}
+"""
+
+PULL_PAGE = (
+    """
+query PullPage($owner: String!, $name: String!, $first: Int!, $after: String) {
+  %s
+  repository(owner: $owner, name: $name) {
+    isArchived
+    pullRequests(first: $first, after: $after, orderBy: {field: UPDATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...PullFields }
+    }
+  }
+}
+"""
+    % RATE_LIMIT
+    + PULL_FIELDS
+)
+
+
+def pulls_by_number(count: int) -> str:
+    """A query fetching ``count`` PRs by number in one request (variables ``n0``..``n{count-1}``).
+
+    Used to refresh stored open PRs whose CI may have moved without the PR list changing.
+    """
+    params = ", ".join(f"$n{i}: Int!" for i in range(count))
+    aliases = "\n    ".join(f"p{i}: pullRequest(number: $n{i}) {{ ...PullFields }}" for i in range(count))
+    return (
+        f"query PullsByNumber($owner: String!, $name: String!, {params}) {{\n"
+        f"  {RATE_LIMIT}\n"
+        f"  repository(owner: $owner, name: $name) {{\n    {aliases}\n  }}\n}}\n" + PULL_FIELDS
+    )
+
+
+DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE, "PullsByNumber(3)": pulls_by_number(3)}
+"""Every document shape the sampler sends, for the schema validation test."""

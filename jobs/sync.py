@@ -1,0 +1,317 @@
+"""One repository's incremental sync: poll, fetch what changed, parse, store, move the cursor.
+
+A cycle for one repository, cheapest path first:
+
+1. **Poll** the PR list conditionally (``If-None-Match`` with the stored ETag). ``304``: no PR
+   changed; it costs no rate limit.
+2. **PR pass** (only when the poll says something changed, or an earlier pass was cut short):
+   GraphQL pages of 50 PRs, newest update first, down to the cursor (or the backfill horizon).
+   Each page is stored with the cursor in one transaction (``store.put_prs(..., cursor=...)``):
+   the page cursor (``resume_after``) moves only after its records are written, so a pass cut
+   short by the budget (or a crash) resumes where it stopped without refetching.
+3. **CI**: open PRs change state through CI without their PR changing, so CI is read apart,
+   from the repository's Actions runs listing (``created >=`` the oldest run not known to be
+   final), and only when PRs changed or a stored open PR still has CI running. This is the
+   choice for refreshing open PRs: everything but CI bumps a PR's ``updated_at`` and so shows
+   in the poll; CI is followed through the runs of the open PRs that still have CI pending.
+4. **Reruns**: a rerun's own queue start is only in its jobs; runs with more than one attempt
+   go to a per-repository backlog drained within the budget (one request per run), so a
+   backfill is never blocked on them and an interrupted drain resumes next cycle.
+
+Closed PRs are final: once stored closed they are only refetched if GitHub reports them
+updated. ``COLLECT_VERSION`` differing from the stored cursor's resets it (everything is
+collected again). Archived repositories are skipped. Closed PRs older than the retention
+window are pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobs.errors import BudgetExhausted
+from jobs.github import COLLECT_VERSION, fetch, parse
+from jobs.github.client import GitHubSource
+from jobs.model import CheckRun, PullRequest, RepoCursor
+from jobs.store import Store
+
+log = logging.getLogger(__name__)
+
+RUNS_OVERLAP = timedelta(minutes=10)  # re-list runs this far back: clocks and listings lag
+ARCHIVED_TTL = timedelta(days=1)  # re-check an archived repository's state daily
+Progress = Callable[[int], None]
+
+_RUN_FIELDS = ("id", "name", "head_sha", "run_attempt", "created_at", "run_started_at",
+               "updated_at", "status", "conclusion")
+
+
+@dataclass(frozen=True, slots=True)
+class RepoReport:
+    """What one repository's sync did (a line of ``flowbot sample``)."""
+
+    repo: str
+    changed: int = 0  # PR records written
+    requests: int = 0  # HTTP requests sent (304s and retries included)
+    cost: int = 0  # rate-limit points charged
+    budget_left: int | None = None  # REST core requests left, as last reported
+    error: str | None = None
+    skipped: str | None = None  # why nothing was done ("archived")
+    complete: bool = True  # False when the budget stopped it; it resumes next cycle
+    backlog: int = 0  # reruns still waiting for their jobs
+
+    def line(self) -> str:
+        """``acme/api: 12 PRs changed, 3 requests (2 points), 4,812 left``."""
+        left = f", {self.budget_left:,} left" if self.budget_left is not None else ""
+        if self.error:
+            return f"{self.repo}: FAILED: {self.error} ({self.requests} requests)"
+        if self.skipped:
+            return f"{self.repo}: skipped ({self.skipped})"
+        tail = "" if self.complete else "; budget share spent, resumes next cycle"
+        more = f", {self.backlog} reruns queued" if self.backlog else ""
+        return (
+            f"{self.repo}: {self.changed} PRs changed, {self.requests} requests"
+            f" ({self.cost} points){left}{more}{tail}"
+        )
+
+
+def sync_repo(
+    store: Store,
+    source: GitHubSource,
+    repo: str,
+    *,
+    now: datetime,
+    days: int | None = None,
+    retention_days: int = 120,
+    progress: Progress | None = None,
+) -> RepoReport:
+    """Bring ``repo``'s stored PRs up to date with GitHub (see the module docstring).
+
+    ``days`` asks for history that far back (a backfill); without it a new repository is
+    collected back to the retention window. Returns the report; a spent budget ends it early
+    with ``complete=False``. Raises GitHubError / PermissionDenied / StoreUnavailable for the
+    caller's failure boundary.
+    """
+    requests0, cost0 = source.budget.requests, source.budget.cost
+    job = _RepoSync(store, source, repo, now=now, days=days,
+                    retention_days=retention_days, progress=progress)
+    complete = True
+    skipped = None
+    try:
+        skipped = job.run()
+    except BudgetExhausted as stop:
+        log.info("%s: %s", repo, stop)
+        complete = False
+    return RepoReport(
+        repo=repo,
+        changed=len(job.written),
+        requests=source.budget.requests - requests0,
+        cost=source.budget.cost - cost0,
+        budget_left=source.budget.left("core"),
+        skipped=skipped,
+        complete=complete,
+        backlog=job.backlog_size,
+    )
+
+
+class _RepoSync:
+    """The state of one repository's sync while it runs."""
+
+    def __init__(self, store: Store, source: GitHubSource, repo: str, *, now: datetime,
+                 days: int | None, retention_days: int, progress: Progress | None) -> None:
+        self.store = store
+        self.source = source
+        self.repo = repo
+        self.now = now
+        self.days = days
+        self.retention = timedelta(days=retention_days)
+        self.progress = progress
+        self.written: set[int] = set()
+        self.new_prs: list[PullRequest] = []
+        self.backlog_size = 0
+
+    # ------------------------------------------------------------------ the steps
+
+    def run(self) -> str | None:
+        if self.store.get_json("archived", self.repo):
+            return "archived"
+        cursor = self.store.get_cursor(self.repo)
+        if cursor is not None and cursor.collect_version != COLLECT_VERSION:
+            log.info("%s: what is collected changed; collecting again", self.repo)
+            self.store.reset_cursor(self.repo)
+            cursor = None
+        cursor = cursor or RepoCursor(repo=self.repo, updated_at=None,
+                                      collect_version=COLLECT_VERSION)
+        cursor, archived = self._pass(cursor)
+        if archived:
+            self.store.set_json("archived", self.repo, value=True, ttl=ARCHIVED_TTL)
+            return "archived"
+        cursor = self._runs(cursor)
+        if cursor.resume_after is None:
+            self.store.set_cursor(replace(cursor, synced_at=self.now))
+        self._drain_reruns()
+        if self.written:
+            self.store.prune_prs(self.repo, closed_before=self.now - self.retention)
+        return None
+
+    def _pass(self, cursor: RepoCursor) -> tuple[RepoCursor, bool]:
+        """Step 2 (with the poll of step 1): store changed PRs page by page."""
+        horizon = self.now - timedelta(days=self.days) if self.days else self.now - self.retention
+        deeper = self.days is not None and (
+            cursor.horizon is None or horizon < cursor.horizon - timedelta(hours=1)
+        )
+        if cursor.resume_after is not None:
+            stop = cursor.pass_stop or horizon
+            top, etag, after = cursor.pass_top, cursor.pass_etag, cursor.resume_after
+        else:
+            response = fetch.poll_pulls(self.source, self.repo,
+                                        etag=None if deeper else cursor.etag)
+            if response.status == 304 and not deeper:
+                return cursor, False
+            newest = (response.data or [{}])[0].get("updated_at") if response.data else None
+            known = cursor.updated_at
+            if not deeper and (newest is None or (known is not None and parse.when(newest) <= known)):
+                if response.etag != cursor.etag:  # nothing newer: keep the new ETag only
+                    cursor = replace(cursor, etag=response.etag)
+                    self.store.set_cursor(cursor)
+                return cursor, False
+            stop = horizon if (deeper or known is None) else known
+            top, etag, after = None, response.etag, None
+        for page in fetch.pull_pages(self.source, self.repo, after=after):
+            if page.archived:
+                return cursor, True
+            prs: list[PullRequest] = []
+            reached = False
+            for node in page.nodes:
+                updated = parse.when(node.get("updatedAt"))
+                if updated is None or updated < stop:
+                    reached = True
+                    break
+                top = updated if top is None or updated > top else top
+                prs.append(parse.pull_from_graphql(self.repo, node))
+            prs = self._keep_checks(prs)
+            if reached or not page.has_next:
+                cursor = replace(
+                    cursor, updated_at=max(filter(None, (top, cursor.updated_at)), default=None),
+                    etag=etag, resume_after=None, pass_top=None, pass_stop=None, pass_etag=None,
+                    horizon=min(filter(None, (cursor.horizon, stop))) if deeper or cursor.horizon
+                    is None else cursor.horizon,
+                )
+            else:
+                cursor = replace(cursor, resume_after=page.end_cursor, pass_top=top,
+                                 pass_stop=stop, pass_etag=etag)
+            self.store.put_prs(self.repo, prs, cursor=cursor)
+            self.written.update(pr.number for pr in prs)
+            if self.progress is not None:
+                self.progress(len(prs))
+            if cursor.resume_after is None:
+                break
+        return cursor, False
+
+    def _keep_checks(self, prs: list[PullRequest]) -> list[PullRequest]:
+        """A refetched PR keeps the CI already stored for it (CI is read apart)."""
+        out = []
+        for pr in prs:
+            old = self.store.get_pr(self.repo, pr.number)
+            if old is None:
+                self.new_prs.append(pr)
+            out.append(replace(pr, checks=old.checks) if old is not None else pr)
+        return out
+
+    def _runs(self, cursor: RepoCursor) -> RepoCursor:
+        """Step 3: CI runs of the PRs, when PRs changed or open PRs have CI pending."""
+        open_prs = [p for n in self.store.open_pr_numbers(self.repo)
+                    if (p := self.store.get_pr(self.repo, n)) is not None]
+        pending = [c.created_at for p in open_prs for c in p.checks if c.completed_at is None]
+        if not self.written and not pending and cursor.runs_since is not None:
+            return cursor
+        floor = self.now - self.retention
+        starts = [cursor.runs_since or cursor.horizon or floor, *pending,
+                  *(p.created_at for p in self.new_prs)]
+        since = max(min(starts), floor)
+        runs = fetch.workflow_runs(self.source, self.repo, since=since)
+        prs = {p.number: p for p in open_prs}
+        by_sha: dict[str, int] = {}
+        wanted: dict[int, list[CheckRun]] = {}
+        backlog = self._backlog()
+        for run in runs:
+            numbers = [int(r["number"]) for r in run.get("pull_requests") or [] if r.get("number")]
+            if not numbers:
+                numbers = self._numbers_for_sha(str(run.get("head_sha") or ""), by_sha, prs)
+            records = parse.run_attempts(run)
+            for number in numbers:
+                wanted.setdefault(number, []).extend(records)
+                if int(run.get("run_attempt") or 1) > 1:
+                    backlog[str(run["id"])] = {
+                        "pr": number, "run": {k: run.get(k) for k in _RUN_FIELDS}}
+        changed = []
+        for number, records in wanted.items():
+            pr = prs.get(number) or self.store.get_pr(self.repo, number)
+            if pr is None:
+                continue  # a PR outside the window (or not a PR of ours): nothing to attach
+            merged = _merge_checks(pr.checks, records, keep_created=True)
+            if merged != pr.checks:
+                changed.append(replace(pr, checks=merged))
+        cursor = replace(cursor, runs_since=self.now - RUNS_OVERLAP)
+        self._save_backlog(backlog, changed, cursor)
+        return cursor
+
+    def _numbers_for_sha(self, sha: str, cache: dict[str, int],
+                         prs: dict[int, PullRequest]) -> list[int]:
+        if not cache:
+            for pr in [*prs.values(), *self.new_prs]:
+                cache[pr.head_sha] = pr.number
+                for e in pr.events:
+                    if e.sha:
+                        cache[e.sha] = pr.number
+        return [cache[sha]] if sha in cache else []
+
+    def _drain_reruns(self) -> None:
+        """Step 4: fetch the jobs of queued reruns, one run per request, within the budget."""
+        backlog = self._backlog()
+        self.backlog_size = len(backlog)
+        for run_id in list(backlog):
+            item = backlog[run_id]
+            jobs = fetch.run_jobs(self.source, self.repo, int(run_id))
+            records = parse.run_attempts(item["run"], jobs)
+            pr = self.store.get_pr(self.repo, int(item["pr"]))
+            del backlog[run_id]
+            changed = []
+            if pr is not None:
+                merged = _merge_checks(pr.checks, records, keep_created=False)
+                if merged != pr.checks:
+                    changed.append(replace(pr, checks=merged))
+            self._save_backlog(backlog, changed, None)
+            self.backlog_size = len(backlog)
+
+    # ------------------------------------------------------------------ backlog storage
+
+    def _backlog(self) -> dict[str, Any]:
+        return dict(self.store.get_json("reruns", self.repo) or {})
+
+    def _save_backlog(self, backlog: dict[str, Any], prs: list[PullRequest],
+                      cursor: RepoCursor | None) -> None:
+        """PRs and cursor in one transaction, then the backlog (a lost backlog write only
+        means a rerun's jobs are fetched again)."""
+        if prs or cursor is not None:
+            self.store.put_prs(self.repo, prs, cursor=cursor)
+            self.written.update(pr.number for pr in prs)
+        self.store.set_json("reruns", self.repo, value=backlog, ttl=timedelta(days=30))
+
+
+def _merge_checks(old: Iterable[CheckRun], new: Iterable[CheckRun], *,
+                  keep_created: bool) -> tuple[CheckRun, ...]:
+    """Old checks with ``new`` attempts replacing those of the same run and attempt.
+
+    ``keep_created``: a rerun attempt as listed does not know its own queue start; keep the
+    one already stored (from its jobs) instead of the listing's stand-in.
+    """
+    table = {(c.run_id, c.attempt): c for c in old}
+    for c in new:
+        prior = table.get((c.run_id, c.attempt))
+        if keep_created and prior is not None and c.attempt > 1:
+            c = replace(c, created_at=prior.created_at)
+        table[(c.run_id, c.attempt)] = c
+    return tuple(sorted(table.values(), key=lambda c: (c.created_at, c.run_id, c.attempt)))
