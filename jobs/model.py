@@ -145,6 +145,13 @@ class RepoCursor:
     etag: str | None = None  # of the last PR-list poll
     resume_after: str | None = None  # page cursor of an interrupted backfill
     synced_at: datetime | None = None  # when this repository last completed a sync
+    # (sampler, additive) an unfinished pass: the newest update it saw, the list ETag taken
+    # when it started, and the oldest update it goes back to
+    pass_top: datetime | None = None
+    pass_stop: datetime | None = None  # the update time the unfinished pass goes down to
+    pass_etag: str | None = None
+    horizon: datetime | None = None  # the oldest update time collected so far
+    runs_since: datetime | None = None  # CI runs created before this are stored
 
 
 @dataclass(frozen=True, slots=True)
