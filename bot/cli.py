@@ -187,6 +187,7 @@ def digest(
         from jobs.ports import SystemClock
 
         settings = load_settings(config)
+        client = _slack_client(settings) if post else None  # a missing token fails first
         store = open_store(settings)
         draw = (lambda d: digest_chart(d, tz=settings.teams[d.team].zone)) if post or chart else None
         built = build_digest(settings, store, team, now=SystemClock().now(), chart=draw)
@@ -195,10 +196,10 @@ def digest(
         if chart is not None and built.chart_png is not None:
             chart.write_bytes(built.chart_png)
             typer.echo(f"Chart written to {chart}.")
-        if post:
+        if client is not None:
             from bot.delivery import SlackDelivery
 
-            posted = SlackDelivery(_slack_client(settings), store).digest(built)
+            posted = SlackDelivery(client, store).digest(built)
             where = f"{team}'s channel {built.channel}"
             typer.echo(f"Posted to {where}." if posted else f"Not posted to {where}: see the log.")
 

@@ -28,6 +28,7 @@ from jobs.model import (
 from jobs.settings import Settings
 from jobs.store import Store
 from tests.factories import T0, snapshot
+from tests.fakes.slack_api import FakeSlack
 
 SEND = T0 + timedelta(minutes=30)  # Monday 09:30 UTC
 
@@ -333,3 +334,53 @@ def test_cli_digest_for_an_unknown_team_says_which_exist(cli_env: tuple[Store, d
     result = CliRunner().invoke(app, ["digest", "--team", "platfrom", "-c", str(config)], env=env)
     assert result.exit_code == 1
     assert "unknown team 'platfrom'; configured teams: platform" in result.output
+
+
+def test_cli_digest_post_sends_blocks_and_the_chart_once(cli_env: tuple[Store, dict[str, str], Path]) -> None:
+    """`--post` posts the digest with its chart in the thread (files upload v2), and only once."""
+    store, env, config = cli_env
+    store.put_snapshot(snapshot())
+    with FakeSlack() as fake:
+        env = {**env, "SLACK_BOT_TOKEN": fake.token, "SLACK_API_URL": fake.api_url}
+        args = ["digest", "--team", "platform", "--post", "-c", str(config)]
+        first = CliRunner().invoke(app, args, env=env)
+        again = CliRunner().invoke(app, args, env=env)
+        assert first.exit_code == 0, first.output
+        assert again.exit_code == 0, again.output
+        assert "Posted to platform's channel C0PLATFORM." in first.output
+        [message] = fake.messages("C0PLATFORM")
+        assert message["text"].startswith("Weekly flow digest for platform")
+        assert any(b["type"] == "header" for b in message["blocks"])
+        assert len(fake.calls("files.getUploadURLExternal")) == 1
+        [upload] = fake.calls("files.completeUploadExternal")
+        assert upload.params["thread_ts"] == message["ts"]
+        [chart] = fake.files()
+        assert chart["content"].startswith(b"\x89PNG")
+
+
+def test_cli_digest_post_stays_as_text_when_the_chart_upload_fails(
+    cli_env: tuple[Store, dict[str, str], Path],
+) -> None:
+    """A failed chart upload leaves the digest posted, readable as text, and the command OK."""
+    store, env, config = cli_env
+    store.put_snapshot(snapshot())
+    with FakeSlack() as fake:
+        fake.fail("files.getUploadURLExternal", error="internal_error")
+        env = {**env, "SLACK_BOT_TOKEN": fake.token, "SLACK_API_URL": fake.api_url}
+        result = CliRunner().invoke(
+            app, ["digest", "--team", "platform", "--post", "-c", str(config)], env=env
+        )
+        assert result.exit_code == 0, result.output
+        [message] = fake.messages("C0PLATFORM")
+        assert "Suggested action: Spread reviews" in message["text"]
+        assert fake.files() == []
+
+
+def test_cli_digest_post_without_a_token_says_what_to_set(cli_env: tuple[Store, dict[str, str], Path]) -> None:
+    """Posting without SLACK_BOT_TOKEN is one clear line, not a traceback."""
+    store, env, config = cli_env
+    store.put_snapshot(snapshot())
+    result = CliRunner().invoke(app, ["digest", "--team", "platform", "--post", "-c", str(config)],
+                                env=env)
+    assert result.exit_code == 1
+    assert "SLACK_BOT_TOKEN is not set" in result.output
