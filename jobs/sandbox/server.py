@@ -1,0 +1,432 @@
+"""The sandbox GitHub: REST and GraphQL on 127.0.0.1, serving the org as of ``clock.now()``.
+
+``SandboxServer(org, clock=FixedClock(...))`` is a threaded HTTP server; ``start()`` returns
+its base URL (``http://127.0.0.1:PORT``) for ``Github(base_url=...)``. GraphQL answers at
+``/graphql`` (what PyGithub derives from that base URL) and at ``/api/graphql`` (from an
+Enterprise-style ``/api/v3`` base URL, which REST also accepts).
+
+Like GitHub it: checks the token (401 ``Bad credentials``); paginates lists with ``page`` /
+``per_page`` (capped) and a ``Link`` header (``next``, ``last``, ``prev``, ``first``); sends an
+``ETag`` on every GET and answers a matching ``If-None-Match`` with ``304`` without spending the
+primary budget; keeps a 5,000/hour budget per token (``core`` for REST, ``graphql`` by query
+cost) reported in ``x-ratelimit-*`` headers; and answers unknown paths 404, repositories marked
+with :meth:`deny` 403 (``Resource not accessible by integration``) or 404.
+
+``server.faults`` (:class:`jobs.sandbox.faults.Faults`) injects 5xx, timeouts, dropped
+connections and secondary rate limits; ``server.stats`` records every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from jobs.ports import Clock
+from jobs.sandbox import graphql, rest
+from jobs.sandbox.faults import Faults, Request, Stats
+from jobs.sandbox.org import Org
+from jobs.sandbox.routes import Context, NotFound, Result, match
+
+_DOCS = "https://docs.github.com/rest"
+_SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID {rid}."
+)
+_SCOPES = "read:org, repo"
+
+
+@dataclass
+class Bucket:
+    """One token's budget for one resource (``core`` or ``graphql``) in an hourly window."""
+
+    limit: int
+    used: int = 0
+    reset: float = 0.0
+
+    def refresh(self, wall: float) -> None:
+        if wall >= self.reset:
+            self.used, self.reset = 0, wall + 3600
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def headers(self, resource: str) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": str(self.remaining),
+            "x-ratelimit-used": str(self.used), "x-ratelimit-reset": str(int(self.reset)),
+            "x-ratelimit-resource": resource,
+        }
+
+
+class SandboxServer:
+    """GitHub REST + GraphQL for a simulated org, on loopback (see the module docstring)."""
+
+    def __init__(
+        self,
+        org: Org,
+        *,
+        clock: Clock,
+        token: str = "sandbox-token",
+        page_cap: int = 100,
+        rate_limit: int = 5000,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.org, self.clock, self.token, self.page_cap = org, clock, token, page_cap
+        self.rate_limit = rate_limit
+        self.wall = wall
+        self.faults = Faults()
+        self.stats = Stats()
+        self._tokens: dict[str, str] = {token: "user"}  # token -> "user" | "installation"
+        self._denied: dict[str, int] = {}
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._issued = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> str:
+        """Serve on 127.0.0.1 on a free port; returns the base URL."""
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and release hanging requests."""
+        self._stop.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox server is not running; call start() first")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.base_url}/graphql"
+
+    # ------------------------------------------------------------------ knobs
+
+    def deny(self, repo: str, status: int = 403) -> None:
+        """Make ``repo`` (name or owner/name) inaccessible: 403 (no permission) or 404."""
+        self._denied[repo.split("/")[-1]] = status
+
+    def allow(self, repo: str) -> None:
+        self._denied.pop(repo.split("/")[-1], None)
+
+    def bucket(self, token: str | None = None, resource: str = "core") -> Bucket:
+        """The budget of ``token`` (default: the configured one) for ``resource``."""
+        key = (token or self.token, resource)
+        with self._lock:
+            b = self._buckets.setdefault(key, Bucket(self.rate_limit))
+            b.refresh(self.wall())
+            return b
+
+    def issue_token(self) -> str:
+        """A new installation token, as ``POST /app/installations/{id}/access_tokens`` makes."""
+        with self._lock:
+            self._issued += 1
+            token = f"ghs_sandbox{self._issued:08d}"
+            self._tokens[token] = "installation"
+        return token
+
+    def token_kind(self, token: str) -> str | None:
+        return self._tokens.get(token)
+
+    def spend(self, token: str, resource: str, cost: int) -> Bucket:
+        b = self.bucket(token, resource)
+        with self._lock:
+            b.used += cost
+        return b
+
+    def denied(self, repo: str) -> int | None:
+        return self._denied.get(repo)
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(timezone.utc)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: SandboxServer
+    protocol_version = "HTTP/1.1"
+    server_version = "GitHub.com"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        """Quiet: the stats record every request."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib's name
+        self._serve("POST")
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib's name
+        self._serve("GET")
+
+    # ------------------------------------------------------------------ pipeline
+
+    def _serve(self, method: str) -> None:
+        sb = self.sandbox
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        if path.startswith("/api/v3/"):
+            path = path[len("/api/v3"):]
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        fault = sb.faults.take(path)
+        if fault is not None and self._inject(method, path, *fault):
+            return
+        token = _token(self.headers.get("Authorization", ""))
+        if path.startswith("/app"):
+            self._app(method, path, token)
+            return
+        if token is None or sb.token_kind(token) is None:
+            self._send(method, path, 401, rest.error("Bad credentials", 401), {}, "", 0)
+            return
+        if path == "/rate_limit" and method == "GET":
+            self._send(method, path, 200, self._rate_limit(token), {}, "", 0)
+            return
+        if method == "POST" and path in ("/graphql", "/api/graphql"):
+            self._graphql(path, token, body)
+            return
+        self._rest(method, path, query, token)
+
+    def _rest(self, method: str, path: str, query: dict[str, str], token: str) -> None:
+        sb = self.sandbox
+        core = sb.bucket(token)
+        if core.remaining <= 0:
+            msg = "API rate limit exceeded for user ID 1. If you reach out to GitHub Support..."
+            self._send(method, path, 403, rest.error(msg, 403), core.headers("core"), "core", 0)
+            return
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] == "repos" and sb.denied(parts[3]):
+            status = sb.denied(parts[3]) or 403
+            sb.spend(token, "core", 1)
+            extra = core.headers("core")
+            if status == 403:
+                extra["x-accepted-github-permissions"] = "pull_requests=read; contents=read"
+                err = rest.error("Resource not accessible by integration", 403)
+            else:
+                err = rest.error("Not Found", 404)
+            self._send(method, path, status, err, extra, "core", 1)
+            return
+        found = match(method, path)
+        if path == "/user" and sb.token_kind(token) == "installation":
+            found = None
+            result = Result(403, rest.error("Resource not accessible by integration", 403),
+                            {"x-accepted-github-permissions": ""})
+        elif found is None:
+            result = Result(404, rest.error("Not Found", 404))
+        else:
+            handler, params = found
+            ctx = Context(sb.org, sb.base_url, sb.now(), _login_of(sb))
+            try:
+                result = handler(ctx, query, **params)
+            except (NotFound, ValueError):
+                result = Result(404, rest.error("Not Found", 404))
+        payload, headers = self._paginate(path, query, result)
+        raw = _dump(payload)
+        etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:40] + '"'
+        headers["ETag"] = etag
+        if method == "GET" and result.status == 200 and _etag_matches(self, etag):
+            self._send(method, path, 304, None, {**headers, **core.headers("core")}, "", 0)
+            return
+        core = sb.spend(token, "core", 1)
+        self._send(method, path, result.status, raw, {**headers, **core.headers("core")},
+                   "core", 1)
+
+    def _paginate(self, path: str, query: dict[str, str], result: Result) -> tuple[Any, dict[str, str]]:
+        headers = dict(result.headers)
+        items = result.body if result.items_key is None else result.body.get(result.items_key)
+        if result.status != 200 or not isinstance(items, list):
+            return result.body, headers
+        sb = self.sandbox
+        try:
+            per_page = min(max(int(query.get("per_page", 30)), 1), sb.page_cap)
+            page = max(int(query.get("page", 1)), 1)
+        except ValueError:
+            per_page, page = 30, 1
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page: page * per_page]
+        links = []
+        base = sb.base_url + self.path.split("?")[0]
+
+        def link(p: int, rel: str) -> str:
+            q = {**query, "per_page": str(per_page), "page": str(p)}
+            return f'<{base}?{urllib.parse.urlencode(q)}>; rel="{rel}"'
+
+        if page > 1:
+            links += [link(page - 1, "prev"), link(1, "first")]
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        if links:
+            headers["Link"] = ", ".join(links)
+        if result.items_key is None:
+            return chunk, headers
+        return {**result.body, result.items_key: chunk}, headers
+
+    def _graphql(self, path: str, token: str, body: bytes) -> None:
+        sb = self.sandbox
+        try:
+            request = json.loads(body or b"{}")
+            document = request["query"]
+            variables = request.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            err = {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/graphql"}
+            self._send("POST", path, 400, err, {}, "", 0)
+            return
+        bucket = sb.bucket(token, "graphql")
+        ctx = Context(sb.org, sb.base_url, sb.now(), _login_of(sb))
+        cost = graphql.cost(document, variables)
+        if bucket.remaining < cost:
+            data = {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}
+            self._send("POST", path, 200, data, bucket.headers("graphql"), "graphql", 0)
+            return
+        bucket = sb.spend(token, "graphql", cost)
+        answer = graphql.execute(ctx, document, variables, rate=bucket, cost=cost)
+        self._send("POST", path, 200, answer, bucket.headers("graphql"), "graphql", cost)
+
+    def _app(self, method: str, path: str, token: str | None) -> None:
+        """GitHub App endpoints: a JWT (three dot-separated parts) is required."""
+        sb = self.sandbox
+        if token is None or token.count(".") != 2:
+            msg = "A JSON web token could not be decoded"
+            self._send(method, path, 401, rest.error(msg, 401), {}, "", 0)
+            return
+        created = sb.org.start
+        inst = rest.installation(sb.base_url, sb.org.name, sb.org.owner_id, created)
+        parts = path.split("/")
+        if method == "POST" and len(parts) == 5 and parts[4] == "access_tokens":
+            if parts[3] != str(inst["id"]):
+                self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
+                return
+            expires = datetime.fromtimestamp(sb.wall() + 3600, timezone.utc)
+            data = {"token": sb.issue_token(), "expires_at": rest.iso(expires),
+                    "permissions": inst["permissions"], "repository_selection": "all"}
+            self._send(method, path, 201, data, {}, "", 0)
+        elif method == "GET" and path == "/app/installations":
+            self._send(method, path, 200, [inst], {}, "", 0)
+        elif method == "GET" and path == f"/app/installations/{inst['id']}":
+            self._send(method, path, 200, inst, {}, "", 0)
+        else:
+            self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
+
+    def _rate_limit(self, token: str) -> dict[str, Any]:
+        sb = self.sandbox
+        core = sb.bucket(token)
+        gql = sb.bucket(token, "graphql")
+
+        def part(b: Bucket) -> dict[str, int]:
+            return {"limit": b.limit, "used": b.used, "remaining": b.remaining,
+                    "reset": int(b.reset)}
+
+        search = {"limit": 30, "used": 0, "remaining": 30, "reset": int(core.reset)}
+        return {"resources": {"core": part(core), "graphql": part(gql), "search": search},
+                "rate": part(core)}
+
+    # ------------------------------------------------------------------ faults and output
+
+    def _inject(self, method: str, path: str, kind: str, retry_after: int) -> bool:
+        """Answer with the fault; False when the fault does not apply (it always does)."""
+        sb = self.sandbox
+        rid = f"SBX:{sb.stats.total:06d}"
+        if kind in ("500", "502", "503", "504"):
+            status = int(kind)
+            msg = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable",
+                   504: "We couldn't respond to your request in time."}[status]
+            self._send(method, path, status, {"message": msg}, {}, "", 0, fault=kind)
+        elif kind in ("secondary_403", "secondary_429"):
+            status = 403 if kind == "secondary_403" else 429
+            err = {"message": _SECONDARY.format(rid=rid),
+                   "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}
+            self._send(method, path, status, err, {"Retry-After": str(retry_after)}, "", 0,
+                       fault=kind)
+        elif kind == "primary":
+            reset = int(sb.wall()) + retry_after
+            headers = {"x-ratelimit-limit": str(sb.rate_limit), "x-ratelimit-remaining": "0",
+                       "x-ratelimit-used": str(sb.rate_limit), "x-ratelimit-reset": str(reset),
+                       "x-ratelimit-resource": "core"}
+            err = rest.error("API rate limit exceeded for user ID 1.", 403)
+            self._send(method, path, 403, err, headers, "", 0, fault=kind)
+        else:  # timeout or close: no answer at all
+            if kind == "timeout":
+                sb._stop.wait(sb.faults.hang_seconds)
+            sb.stats.add(Request(method, path, 0, 0, "", kind))
+            self.close_connection = True
+        return True
+
+    def _send(self, method: str, path: str, status: int, body: Any, headers: dict[str, str],
+              resource: str, cost: int, *, fault: str | None = None) -> None:
+        sb = self.sandbox
+        raw = body if isinstance(body, bytes) else (b"" if body is None else _dump(body))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)) if status != 304 else "0")
+        self.send_header("x-github-media-type", "github.v3; format=json")
+        self.send_header("x-github-api-version-selected", "2022-11-28")
+        self.send_header("x-github-request-id", f"SBX:{sb.stats.total:06d}")
+        self.send_header("x-oauth-scopes", _SCOPES)
+        self.send_header("x-accepted-oauth-scopes", "repo")
+        self.send_header("Cache-Control", "private, max-age=60, s-maxage=60")
+        self.send_header("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if status != 304 and self.command != "HEAD":
+            self.wfile.write(raw)
+        sb.stats.add(Request(method, path, status, cost, resource if cost else "", fault))
+
+
+def _token(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def _etag_matches(handler: BaseHTTPRequestHandler, etag: str) -> bool:
+    sent = handler.headers.get("If-None-Match")
+    if not sent:
+        return False
+    strip = etag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == strip for t in sent.split(","))
+
+
+def _login_of(sb: SandboxServer) -> str:
+    return sb.org.teams[0].members[0].login
+
+
+def _dump(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
