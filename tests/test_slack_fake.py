@@ -62,14 +62,30 @@ def test_programmed_failure_then_success(fake: FakeSlack) -> None:
     assert client.chat_postMessage(channel="C1", text="x")["ok"]
 
 
+class _RecordingRateLimitHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, recording the Retry-After it would sleep instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retry_count=1)
+        self.waits: list[str] = []
+
+    def prepare_for_next_attempt(self, *, state, request, response=None, error=None):  # type: ignore[no-untyped-def]
+        assert response is not None
+        self.waits += [v for k, vs in response.headers.items() if k.lower() == "retry-after" for v in vs]
+        state.next_attempt_requested = True
+        state.increment_current_attempt()
+
+
 def test_rate_limit_honoured_by_retry_handler(fake: FakeSlack) -> None:
     """A 429 with Retry-After is retried by slack_sdk's handler and then succeeds."""
-    fake.rate_limit("chat.postMessage", retry_after=0)
+    fake.rate_limit("chat.postMessage", retry_after=3)
     client = fake.client()
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    handler = _RecordingRateLimitHandler()
+    client.retry_handlers.append(handler)
     assert client.chat_postMessage(channel="C1", text="x")["ok"]
     statuses = [c.status for c in fake.calls("chat.postMessage")]
     assert statuses == [429, 200]
+    assert set(handler.waits) == {"3"}  # the Retry-After the fake sent
 
 
 def test_rate_limit_without_retry_surfaces_retry_after(fake: FakeSlack) -> None:

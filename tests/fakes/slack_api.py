@@ -125,6 +125,7 @@ class FakeSlack:
         self._tokens = {token, *tokens}
         self._scopes = tuple(scopes)
         self._lock = threading.RLock()
+        self._responded = threading.Condition(self._lock)
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._bot_channels: set[str] | None = None
@@ -146,7 +147,8 @@ class FakeSlack:
         handler = type("_Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-slack", daemon=True)
         self._thread.start()
         return self
 
@@ -296,6 +298,16 @@ class FakeSlack:
         """JSON bodies posted to this fake's ``response_url`` endpoints (for ``key`` if given)."""
         with self._lock:
             return [body for k, body in self._responses if key is None or k == key]
+
+    def wait_for_response(self, key: str | None = None, *, timeout: float = 5.0) -> bool:
+        """Block until something was posted to the ``response_url`` ``key`` (any when None).
+
+        Returns False when ``timeout`` seconds passed first. Bolt answers some commands through
+        ``response_url`` from a worker thread after the HTTP reply: tests wait here, not sleep.
+        """
+        with self._responded:
+            return self._responded.wait_for(lambda: any(key is None or k == key for k, _ in self._responses),
+                                            timeout=timeout)
 
     # -- serving (called by the handler thread) -------------------------------------------
 
@@ -683,8 +695,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b"invalid_payload", "text/plain", {})
             return
-        with self.fake._lock:
+        with self.fake._responded:
             self.fake._responses.append((key, body))
+            self.fake._responded.notify_all()
         self.fake._record(Call("response_url", body, {k.lower(): v for k, v in self.headers.items()},
                                None, 200, {"ok": True}))
         self._send(200, b"ok", "text/html", {})

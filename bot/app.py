@@ -1,0 +1,114 @@
+"""The Bolt ``App`` factory shared by Socket Mode and HTTP mode.
+
+It wires listeners and nothing else: each listener module's ``register(app, deps)``, and one
+``@app.error`` handler that answers the user kindly and logs the error once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.metrics_http import Telemetry
+from bot.reader import SnapshotReader
+from jobs.ports import Clock, SystemClock
+from jobs.settings import Settings
+from jobs.store import Store
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["socket", "http"]
+LISTENER_MODULES = ("bot.commands", "bot.home", "bot.actions")
+OPTIONAL_LISTENER_MODULES = ("bot.alert_actions",)  # the alerts' snooze/acknowledge buttons
+KIND_ERROR = ("Sorry, something went wrong answering that. It has been logged; "
+              "please try again in a minute, or `/flow health` to see if Flowbot is struggling.")
+SLACK_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True, slots=True)
+class BotDeps:
+    """What listeners need: settings, the store, a clock, the snapshot reader, counters."""
+
+    settings: Settings
+    store: Store
+    clock: Clock = field(default_factory=SystemClock)
+    reader: SnapshotReader = None  # type: ignore[assignment]  # filled in __post_init__
+    telemetry: Telemetry = field(default_factory=Telemetry)
+
+    def __post_init__(self) -> None:
+        if self.reader is None:
+            object.__setattr__(self, "reader", SnapshotReader(self.store))
+
+
+def make_client(settings: Settings) -> WebClient:
+    """The Web API client: the bot token, Slack (or ``SLACK_API_URL``), 429s retried."""
+    token = settings.secrets.slack_bot_token
+    client = WebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=settings.secrets.slack_api_url or SLACK_API_URL,
+        timeout=10,
+    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) -> App:
+    """A Bolt app with every listener registered.
+
+    In HTTP mode ``bot.web`` verifies signatures and timestamps (with the injected clock)
+    before Bolt sees a request, so Bolt's own verification is off; Socket Mode needs none.
+    """
+    app = App(
+        client=client or make_client(deps.settings),
+        token_verification_enabled=False,  # auth.test happens lazily on the first request
+        request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),
+        name="flowbot",
+        logger=logging.getLogger("flowbot.bolt"),
+    )
+    for name in LISTENER_MODULES:
+        importlib.import_module(name).register(app, deps)
+    for name in OPTIONAL_LISTENER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        module.register(app, deps)
+
+    def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None,
+                 respond: Any) -> BoltResponse | None:
+        kind = _kind(body)
+        deps.telemetry.error(kind)
+        log.exception("unexpected error answering %s", kind, exc_info=error)
+        if response is not None:  # not acknowledged yet: the kind answer is the acknowledgement
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": KIND_ERROR}),
+                                headers={"content-type": "application/json;charset=utf-8"})
+        if body.get("response_url"):
+            try:
+                respond(response_type="ephemeral", text=KIND_ERROR, replace_original=False)
+            except Exception:  # noqa: BLE001 - the error is already logged; this is best effort
+                log.warning("could not tell the user about the error")
+        return None
+
+    app.error(on_error)
+    return app
+
+
+def _kind(body: dict[str, Any]) -> str:
+    """``command:/flow``, ``block_actions``, ``event:app_home_opened``: for logs and metrics."""
+    if "command" in body:
+        return f"command:{body['command']}"
+    event = body.get("event")
+    if isinstance(event, dict):
+        return f"event:{event.get('type', '?')}"
+    return str(body.get("type", "unknown"))

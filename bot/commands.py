@@ -1,0 +1,304 @@
+"""`/flow`: parsing and thin handlers. Read the store, render through ``bot.blocks``, answer.
+
+A slash command answers in its acknowledgement (one round trip, well inside Slack's 3
+seconds: the store read is a single ``GET``), ephemeral unless ``share`` is given. The digest
+preview, which does more work, acknowledges first and answers through ``response_url``.
+Unknown subcommands and bad arguments get the usage line; unexpected errors go to the one
+``@app.error`` handler in :mod:`bot.app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.blocks import escape
+from bot.blocks.frame import Message, no_snapshot, notice, unavailable
+from bot.blocks.help import render_help, render_usage
+from bot.reader import next_sample_at
+from jobs.errors import FlowbotError, StoreUnavailable
+from jobs.settings import ALERT_RULES, Settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import BotDeps
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/flow"
+SNAPSHOT_SUBCOMMANDS = ("status", "queue", "reviewers", "ci")
+TEAM_SUBCOMMANDS = (*SNAPSHOT_SUBCOMMANDS, "digest", "alerts", "thresholds")
+SUBCOMMANDS = ("help", *TEAM_SUBCOMMANDS, "why", "set", "health")
+_PR_REF = re.compile(
+    r"^(?:<)?(?:https?://[^/\s]+/)?(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?:#|/pull/)(?P<n>\d{1,9})(?:[|>].*)?$"
+)
+
+
+class UsageError(ValueError):
+    """The command text cannot be understood; the message says what was wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCommand:
+    """A parsed `/flow` invocation."""
+
+    sub: str
+    team: str | None = None
+    target: str | None = None  # why: "owner/repo#N"; set: the threshold name
+    value: float | None = None  # set: the new level
+    share: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked, and where."""
+
+    user_id: str | None
+    channel_id: str | None
+
+
+def parse(text: str) -> FlowCommand:
+    """Parse the text after `/flow`. Raises UsageError naming the problem."""
+    words = text.split()
+    share = False
+    if words and words[-1].lower() == "share":
+        share, words = True, words[:-1]
+    if not words:
+        return FlowCommand("help", share=share)
+    sub, args = words[0].lower(), words[1:]
+    if sub not in SUBCOMMANDS:
+        raise UsageError(f"I don't know `{sub[:40]}`.")
+    if sub in ("help", "health"):
+        if args:
+            raise UsageError(f"`{sub}` takes no arguments.")
+        return FlowCommand(sub, share=share)
+    if sub in TEAM_SUBCOMMANDS:
+        if len(args) > 1:
+            raise UsageError(f"`{sub}` takes at most a team name.")
+        return FlowCommand(sub, team=args[0].lower() if args else None, share=share)
+    if sub == "why":
+        if len(args) != 1 or not _PR_REF.match(args[0]):
+            raise UsageError("`why` needs a PR like `acme/api#123`.")
+        match = _PR_REF.match(args[0])
+        assert match is not None  # checked just above
+        return FlowCommand("why", target=f"{match['repo']}#{int(match['n'])}", share=share)
+    # set THRESHOLD VALUE [team]
+    if len(args) not in (2, 3):
+        raise UsageError("`set` needs a threshold and a value, e.g. `set pickup_p50_hours 8`.")
+    try:
+        value = float(args[1])
+    except ValueError:
+        raise UsageError(f"`{args[1][:20]}` is not a number.") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError("the value must be a finite number.")
+    return FlowCommand("set", team=args[2].lower() if len(args) == 3 else None, target=args[0].lower(),
+                       value=value, share=share)
+
+
+def resolve_team(settings: Settings, explicit: str | None, caller: Caller) -> str:
+    """The team a command is about: the one named, else the caller's, else the channel's.
+
+    Raises UsageError for an unknown team or when no team can be inferred.
+    """
+    if explicit:
+        if explicit in settings.teams:
+            return explicit
+        raise UsageError(f"There is no team `{explicit[:40]}`. Teams: {', '.join(sorted(settings.teams))}.")
+    mine = teams_of_user(settings, caller.user_id)
+    if mine:
+        return mine[0]
+    for name, team in settings.teams.items():
+        if caller.channel_id and caller.channel_id in (team.channel, team.leads_channel):
+            return name
+    if len(settings.teams) == 1:
+        return next(iter(settings.teams))
+    raise UsageError(f"Which team? Add one of: {', '.join(sorted(settings.teams))}.")
+
+
+def teams_of_user(settings: Settings, user_id: str | None) -> list[str]:
+    """Names of the teams listing this Slack user as a member or lead, in config order."""
+    if not user_id:
+        return []
+    return [name for name, team in settings.teams.items()
+            if user_id in team.leads or any(m.slack == user_id for m in team.members)]
+
+
+def answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
+    """The message answering ``cmd`` for ``caller``. Raises UsageError for bad arguments."""
+    if cmd.sub == "help":
+        return render_help()
+    if cmd.sub == "health":
+        return _health(deps, now=now)
+    if cmd.sub == "why":
+        return _why(cmd, deps, now=now)
+    team = resolve_team(deps.settings, cmd.team, caller)
+    if cmd.sub in SNAPSHOT_SUBCOMMANDS:
+        return _from_snapshot(cmd.sub, team, deps, now=now)
+    if cmd.sub == "digest":
+        return _digest(team, deps, now=now)
+    if cmd.sub == "alerts":
+        return _alerts(team, deps, now=now)
+    if cmd.sub == "thresholds":
+        return _thresholds(team, deps, now=now)
+    return _set(cmd, team, caller, deps, now=now)
+
+
+def register(app: App, deps: BotDeps) -> None:
+    """Listen for `/flow`."""
+
+    def on_flow(ack: Callable[..., Any], command: dict[str, Any], respond: Callable[..., Any]) -> None:
+        started = time.perf_counter()
+        caller = Caller(command.get("user_id"), command.get("channel_id"))
+        try:
+            cmd = parse(command.get("text") or "")
+        except UsageError as err:
+            ack(**_payload(render_usage(str(err)), share=False))
+            deps.telemetry.command("usage", time.perf_counter() - started, ok=True)
+            return
+        now = deps.clock.now()
+        if cmd.sub == "digest":  # more work than a GET: acknowledge first, answer by response_url
+            ack(response_type="ephemeral", text="Building this week's digest preview…")
+            respond(**_payload(_safe_answer(cmd, caller, deps, now=now), share=cmd.share),
+                    replace_original=False)
+        else:
+            ack(**_payload(_safe_answer(cmd, caller, deps, now=now), share=cmd.share))
+        deps.telemetry.command(cmd.sub, time.perf_counter() - started, ok=True)
+
+    app.command(COMMAND)(on_flow)
+
+
+# ------------------------------------------------------------------------- subcommands
+
+
+def _safe_answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
+    """``answer`` with usage problems and Redis outages turned into messages."""
+    try:
+        return answer(cmd, caller, deps, now=now)
+    except UsageError as err:
+        return render_usage(str(err))
+    except StoreUnavailable:
+        log.warning("/flow %s: Redis unavailable", cmd.sub)
+        team = cmd.team or (teams_of_user(deps.settings, caller.user_id) or ["your team"])[0]
+        return unavailable(team, None, now)
+
+
+def _payload(message: Message, *, share: bool) -> dict[str, Any]:
+    blocks, text = message
+    return {"response_type": "in_channel" if share else "ephemeral", "blocks": blocks, "text": text}
+
+
+def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.ci import render_ci
+    from bot.blocks.queue import render_queue
+    from bot.blocks.reviewers import render_reviewers
+    from bot.blocks.status import render_status
+
+    render = {"status": render_status, "queue": render_queue, "reviewers": render_reviewers,
+              "ci": render_ci}[sub]
+    reading = deps.reader.read(team)
+    if reading.snapshot is None:
+        if reading.unavailable:
+            return unavailable(team, None, now)
+        return no_snapshot(team, next_sample_at(deps.settings, deps.store, now=now), now)
+    blocks, text = render(reading.snapshot, now=now, unavailable=reading.unavailable)
+    if reading.unavailable:
+        warn, _ = unavailable(team, reading.snapshot, now)
+        return [*warn, *blocks][:50], text
+    return blocks, text
+
+
+def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.why import render_why
+    from jobs.identity import Identity
+    from jobs.settings import WorkHours
+
+    assert cmd.target is not None  # parse() sets it for "why"
+    repo, _, number = cmd.target.partition("#")
+    repo = deps.settings.full_repo(repo)
+    pr = deps.store.get_pr(repo, int(number))
+    if pr is None:
+        known = ", ".join(deps.settings.repositories[:8])
+        return notice(f"I have no record of `{repo}#{number}`. Flowbot knows the PRs of: {known}.")
+    try:
+        from jobs.timeline import pr_clocks
+        from jobs.worktime import WorkCalendar
+    except ImportError:
+        return notice("Per-PR clocks are not available in this version yet.")
+    teams = deps.settings.teams_of_repo(repo)
+    hours = deps.settings.teams[teams[0]] if teams else WorkHours()
+    calendar = WorkCalendar.for_team(hours)
+    result = pr_clocks(pr, identity=Identity(deps.settings.identity), calendar=calendar, now=now,
+                       required_approvals=deps.settings.metrics.required_approvals)
+    cursor = deps.store.get_cursor(repo)
+    return render_why(pr, result, now=now, tz=hours.zone, data_as_of=cursor.synced_at if cursor else None)
+
+
+def _digest(team: str, deps: BotDeps, *, now: datetime) -> Message:
+    try:
+        from jobs.digest import build_digest
+    except ImportError:
+        return notice("The digest preview is not available in this version yet.")
+    try:
+        digest = build_digest(deps.settings, deps.store, team, now=now)
+    except StoreUnavailable:
+        raise
+    except FlowbotError as err:  # DigestUnavailable: unknown team or no snapshot yet
+        return notice(f"No digest preview for *{team}*: {escape(str(err))}")
+    try:
+        from bot.blocks.digest import render_digest
+    except ImportError:
+        body = "\n\n".join(f"*{escape(t)}*\n{escape(b)}" for t, b in digest.sections)
+        return notice(f"*{escape(digest.headline)}*\n{body}"[:2900])
+    return render_digest(digest)
+
+
+def _alerts(team: str, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.alert_list import render_alert_list
+
+    try:
+        from jobs.alerts import list_alerts
+    except ImportError:
+        return notice("Alerts are not available in this version yet.")
+    return render_alert_list(team, list_alerts(deps.store, team, now=now), now=now)
+
+
+def _thresholds(team: str, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.thresholds import render_thresholds
+    from jobs.overrides import effective_thresholds, threshold_history
+
+    return render_thresholds(team, effective_thresholds(deps.settings, deps.store, team),
+                             threshold_history(deps.store, team), now=now)
+
+
+def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.thresholds import render_set
+    from jobs.overrides import InvalidThreshold, set_threshold
+
+    leads = deps.settings.teams[team].leads
+    if caller.user_id not in leads:
+        return notice(f"Sorry, only the leads of *{team}* can change its thresholds. "
+                      f"`/flow thresholds {team}` shows the current ones.")
+    assert cmd.target is not None and cmd.value is not None  # parse() sets both for "set"
+    rule, _, level = cmd.target.partition(".")
+    if rule not in ALERT_RULES:
+        raise UsageError(f"There is no threshold `{rule[:40]}`. Thresholds: {', '.join(ALERT_RULES)}.")
+    try:
+        change = set_threshold(deps.settings, deps.store, team, rule, cmd.value,
+                               level=level or "warn",  # type: ignore[arg-type]  # checked inside
+                               who=caller.user_id or "unknown", now=now)
+    except InvalidThreshold as err:
+        return notice(f"Not changed: {escape(str(err))}")
+    return render_set(team, rule, change.level, change.old, change.new)
+
+
+def _health(deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.health import render_health
+
+    runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
+    return render_health(runs, now=now)

@@ -1,0 +1,81 @@
+"""App Home: a per-user dashboard of their teams and the PRs waiting on them for review."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.blocks.home import render_home
+from jobs.model import QueueItem
+from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
+    from bot.app import BotDeps
+
+log = logging.getLogger(__name__)
+REFRESH_ACTION = "flow_home_refresh"
+
+
+def login_of(settings: Settings, user_id: str) -> str | None:
+    """The GitHub login configured for this Slack user, if any."""
+    for team in settings.teams.values():
+        for member in team.members:
+            if member.slack == user_id:
+                return member.github
+    return None
+
+
+def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
+    """The user's Home view, built from the stored snapshots only (never GitHub)."""
+    from bot.commands import teams_of_user
+
+    settings = deps.settings
+    now = deps.clock.now()
+    login = login_of(settings, user_id)
+    teams = teams_of_user(settings, user_id) or list(settings.teams)[:10]
+    cards = []
+    waiting: dict[tuple[str, int], QueueItem] = {}
+    for name in teams:
+        reading = deps.reader.read(name)
+        cards.append((name, reading.snapshot, reading.unavailable))
+        if reading.snapshot is None or login is None:
+            continue
+        mine = {login.lower(), *(f"team:{slug.lower()}" for slug in _github_teams_of(settings, login))}
+        for item in reading.snapshot.queue_items:
+            if item.turn == "reviewer" and mine & {w.lower() for w in item.waiting_on}:
+                waiting.setdefault((item.repo, item.number), item)
+    return render_home(cards, list(waiting.values()), login=login, now=now)
+
+
+def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:
+    """Build and publish the Home tab for ``user_id`` (raises slack_sdk errors)."""
+    client.views_publish(user_id=user_id, view=home_view(deps, user_id))
+
+
+def register(app: App, deps: BotDeps) -> None:
+    """Publish the dashboard when a user opens the Home tab, or presses refresh on it."""
+
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        publish_home(client, deps, event["user"])
+
+    def on_refresh(ack: Callable[[], None], body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        publish_home(client, deps, body["user"]["id"])
+
+    app.event("app_home_opened")(on_home_opened)
+    app.action(REFRESH_ACTION)(on_refresh)
+
+
+def _github_teams_of(settings: Settings, login: str) -> set[str]:
+    """GitHub team slugs of the Flowbot teams this login is a member of."""
+    slugs: set[str] = set()
+    for team in settings.teams.values():
+        if login.lower() in team.logins:
+            slugs.update(team.github_teams)
+    return slugs

@@ -1,0 +1,148 @@
+"""HTTP mode: signed slash commands through the WSGI front and Bolt, refusals, health, metrics."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from bot.app import BotDeps
+from bot.web import build_web
+from jobs.ports import FixedClock
+from jobs.store import JobRun, Store
+from tests.factories import T0, snapshot
+from tests.fakes.slack_api import FakeSlack, iter_blocks_text
+from tests.slack_helpers import LEAD, OUTSIDER, SECRET, get, post, serve, settings, signed_headers, slash_body
+
+NOW = T0 + timedelta(minutes=10)
+
+
+@dataclass
+class Web:
+    url: str
+    fake: FakeSlack
+    clock: FixedClock
+    deps: BotDeps
+
+    def flow(self, text: str, *, user: str = "U0BOB0001", skew: int = 0, secret: str = SECRET,
+             response_url: str | None = None) -> object:
+        body = slash_body(text, user=user, response_url=response_url or self.fake.response_url())
+        return post(self.url + "/slack/events", body, signed_headers(body, self.clock, secret=secret, skew=skew))
+
+
+@pytest.fixture
+def web(store: Store, fake_slack: FakeSlack) -> Iterator[Web]:
+    clock = FixedClock(NOW)
+    deps = BotDeps(settings=settings(), store=store, clock=clock)
+    app = build_web(deps, signing_secret=SECRET, client=fake_slack.client())
+    with serve(app) as url:
+        yield Web(url, fake_slack, clock, deps)
+
+
+def _text(answer: object) -> str:
+    payload = answer.json()  # type: ignore[attr-defined]
+    return "\n".join([payload.get("text", ""), *iter_blocks_text(payload.get("blocks", []))])
+
+
+def test_signed_status_answers_with_blocks(web: Web, store: Store) -> None:
+    """A signed `/flow status` gets the team's status, ephemeral, saying how old the data is."""
+    store.put_snapshot(snapshot())
+    answer = web.flow("status")
+    assert answer.status == 200
+    payload = answer.json()
+    assert payload["response_type"] == "ephemeral"
+    assert payload["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "Flow status: platform"}}
+    text = _text(answer)
+    assert "data 17 min old" in text
+    assert "pickup p50 4 working h (9 h)" in text
+
+
+def test_share_posts_in_channel(web: Web, store: Store) -> None:
+    """`share` makes the answer visible to the channel."""
+    store.put_snapshot(snapshot())
+    assert web.flow("queue platform share").json()["response_type"] == "in_channel"
+
+
+def test_unsigned_forged_stale_refused(web: Web, store: Store) -> None:
+    """Unsigned, forged, stale and junk-timestamp requests get 401 and run nothing."""
+    body = slash_body("status")
+    url = web.url + "/slack/events"
+    assert post(url, body, {"Content-Type": "application/x-www-form-urlencoded"}).status == 401
+    assert web.flow("status", secret="not-the-secret").status == 401
+    assert web.flow("status", skew=-301).status == 401
+    assert web.flow("status", skew=+400).status == 401
+    junk = {**signed_headers(body, web.clock), "X-Slack-Request-Timestamp": "yesterday"}
+    assert post(url, body, junk).status == 401
+    assert web.fake.calls("auth.test") == []  # Bolt never saw them
+    metrics = get(web.url + "/metrics").body.decode()
+    assert 'flowbot_requests_rejected_total{reason="forged"} 1' in metrics
+    assert 'flowbot_requests_rejected_total{reason="stale"} 2' in metrics
+
+
+def test_within_five_minutes_accepted(web: Web) -> None:
+    """A request signed 4 minutes ago is still answered."""
+    assert web.flow("help", skew=-240).status == 200
+
+
+def test_oversized_body_refused(web: Web) -> None:
+    """A body over the size limit gets 413 before anything reads it."""
+    host, port = web.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/slack/events")
+    for name, value in signed_headers(b"", web.clock).items():
+        conn.putheader(name, value)
+    conn.putheader("Content-Length", str(600 * 1024))
+    conn.endheaders()  # the body is never sent: the answer must not wait for it
+    assert conn.getresponse().status == 413
+    conn.close()
+
+
+def test_unknown_subcommand_gets_usage(web: Web) -> None:
+    """An unknown subcommand gets the usage line, not a traceback."""
+    text = _text(web.flow("stauts"))
+    assert "I don't know `stauts`" in text and "Usage: `/flow" in text
+
+
+def test_no_snapshot_says_when_next_sample_runs(web: Web, store: Store) -> None:
+    """Before the first snapshot, the answer says so and when the next sample runs."""
+    store.record_run(JobRun(job="sample", started_at=NOW - timedelta(minutes=5), seconds=3.0, outcome="ok"))
+    text = _text(web.flow("status"))
+    assert "No data for *platform* yet" in text and "in about 10 min" in text
+
+
+def test_set_threshold_only_for_leads(web: Web, store: Store) -> None:
+    """A lead changes a threshold (recorded with who and when); anyone else is refused politely."""
+    refused = _text(web.flow("set pickup_p50_hours 8 platform", user=OUTSIDER))
+    assert "only the leads of *platform*" in refused
+    done = _text(web.flow("set pickup_p50_hours 8 platform", user=LEAD))
+    assert "is now 8 (was 6)" in done
+    listing = _text(web.flow("thresholds platform", user=LEAD))
+    assert "`pickup_p50_hours`: warn 8" in listing and LEAD in listing
+
+
+def test_healthz_and_metrics(web: Web, store: Store) -> None:
+    """/healthz reports Redis and snapshot age; /metrics counts commands and job outcomes."""
+    store.put_snapshot(snapshot())
+    store.record_run(JobRun(job="sample", started_at=NOW, seconds=2.5, outcome="ok"))
+    web.flow("status")
+    health = get(web.url + "/healthz")
+    assert health.status == 200
+    assert health.json()["snapshot_age_seconds"] == {"platform": 600.0, "web": None}
+    metrics = get(web.url + "/metrics").body.decode()
+    assert 'flowbot_commands_total{subcommand="status",outcome="ok"} 1' in metrics
+    assert 'flowbot_command_seconds_bucket{subcommand="status",le="+Inf"} 1' in metrics
+    assert 'flowbot_job_runs{job="sample",outcome="ok"} 1' in metrics
+
+
+def test_digest_preview_answers_through_response_url(web: Web, store: Store) -> None:
+    """`/flow digest` acknowledges at once, then posts the preview to the response_url."""
+    store.put_snapshot(snapshot())
+    url = web.fake.response_url("digest")
+    ack = web.flow("digest platform", response_url=url)
+    assert ack.status == 200 and "Building" in ack.json()["text"]
+    assert web.fake.wait_for_response("digest", timeout=10)
+    [preview] = web.fake.responses("digest")
+    assert preview["response_type"] == "ephemeral" and preview["blocks"]
