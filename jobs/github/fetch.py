@@ -7,7 +7,6 @@ Which request does what, and what it costs:
   &per_page=1`` with ``If-None-Match``: a ``304`` (free) means no PR changed at all.
 - :func:`pull_pages`: GraphQL, 50 PRs per request, newest update first, with everything the
   metrics read except CI (reviews, timeline, commits with trailers).
-- :func:`pulls_by_number`: GraphQL, up to 50 given PRs in one request.
 - :func:`workflow_runs`: ``GET /repos/{o}/{r}/actions/runs?created=>=...`` (100 per page): CI of
   every PR in one listing; each run as listed is its latest attempt.
 - :func:`run_jobs`: ``GET /repos/{o}/{r}/actions/runs/{id}/jobs?filter=all``: only for reruns,
@@ -17,7 +16,7 @@ Which request does what, and what it costs:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,22 +79,6 @@ def pull_pages(
         if not page.has_next or page.archived:
             return
         cursor = page.end_cursor
-
-
-def pulls_by_number(
-    source: GitHubSource, repo: str, numbers: Sequence[int], *, chunk: int = queries.PAGE_SIZE
-) -> list[dict[str, Any]]:
-    """The given PRs of ``repo`` (missing ones left out), ``chunk`` per request."""
-    owner, name = split(repo)
-    out: list[dict[str, Any]] = []
-    for i in range(0, len(numbers), chunk):
-        part = list(numbers[i : i + chunk])
-        variables: dict[str, Any] = {"owner": owner, "name": name}
-        variables.update({f"n{k}": n for k, n in enumerate(part)})
-        data = source.graphql(queries.pulls_by_number(len(part)), variables)
-        repository = data.get("repository") or {}
-        out += [repository[f"p{k}"] for k in range(len(part)) if repository.get(f"p{k}")]
-    return out
 
 
 def workflow_runs(source: GitHubSource, repo: str, *, since: datetime) -> list[dict[str, Any]]:

@@ -1,8 +1,7 @@
 """The GraphQL documents the sampler sends (validated against GitHub's schema in the tests).
 
-One fragment, ``PullFields``, says everything collected about a PR; it is shared by the page
-query (a repository's PRs, newest update first) and the by-number query (a handful of PRs in
-one request, built with aliases). ``rateLimit`` rides along in every query so the budget is
+One fragment, ``PullFields``, says everything collected about a PR; the page query asks for a
+repository's PRs, newest update first, 50 at a time. ``rateLimit`` rides along in every query so the budget is
 read from the answer itself. What the fragment collects is versioned by
 :data:`jobs.github.COLLECT_VERSION`: change one, bump the other.
 """
@@ -107,19 +106,5 @@ query PullPage($owner: String!, $name: String!, $first: Int!, $after: String) {
 )
 
 
-def pulls_by_number(count: int) -> str:
-    """A query fetching ``count`` PRs by number in one request (variables ``n0``..``n{count-1}``).
-
-    Used to refresh stored open PRs whose CI may have moved without the PR list changing.
-    """
-    params = ", ".join(f"$n{i}: Int!" for i in range(count))
-    aliases = "\n    ".join(f"p{i}: pullRequest(number: $n{i}) {{ ...PullFields }}" for i in range(count))
-    return (
-        f"query PullsByNumber($owner: String!, $name: String!, {params}) {{\n"
-        f"  {RATE_LIMIT}\n"
-        f"  repository(owner: $owner, name: $name) {{\n    {aliases}\n  }}\n}}\n" + PULL_FIELDS
-    )
-
-
-DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE, "PullsByNumber(3)": pulls_by_number(3)}
+DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE}
 """Every document shape the sampler sends, for the schema validation test."""

@@ -1,0 +1,102 @@
+"""Rate-limit accounting and what a refused answer means (no network: headers in, verdict out)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from jobs.errors import BudgetExhausted
+from jobs.github.budget import Budget, classify, missing_access, read_headers, wait_seconds
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def limits(remaining: int, *, limit: int = 5000, resource: str = "core") -> dict[str, str]:
+    return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(int(NOW.timestamp()) + 1800),
+            "x-ratelimit-used": str(limit - remaining), "x-ratelimit-resource": resource}
+
+
+def test_cycle_stops_when_its_share_is_spent() -> None:
+    """With 4,000 left and a 25% share, the cycle may spend 1,000 requests, then stops."""
+    budget = Budget(share=0.25)
+    budget.observe(limits(4000), status=200)
+    for left in range(3999, 3000, -1):
+        budget.check()
+        budget.observe(limits(left), status=200)
+    with pytest.raises(BudgetExhausted, match="share"):
+        budget.check()
+    budget.start_cycle()
+    budget.check()  # a new cycle has a new share
+
+
+def test_not_modified_answers_cost_nothing() -> None:
+    """304s are counted as requests but never charged against the share."""
+    budget = Budget(share=0.001)
+    budget.observe(limits(4000), status=200)
+    for _ in range(50):
+        budget.observe(limits(3999), status=304)
+    assert (budget.requests, budget.cost, budget.not_modified) == (51, 1, 50)
+
+
+def test_margin_is_kept_for_others() -> None:
+    """Near the bottom of the hourly limit the cycle stops whatever its share."""
+    budget = Budget(share=1.0, margin=50)
+    budget.observe(limits(50), status=200)
+    with pytest.raises(BudgetExhausted, match="nearly spent"):
+        budget.check()
+
+
+def test_graphql_is_charged_its_query_cost() -> None:
+    """GraphQL is metered apart, by each query's cost."""
+    budget = Budget(share=0.5)
+    budget.observe(limits(4990, resource="graphql"), status=200)
+    budget.observe_graphql({"cost": 3, "remaining": 4987, "limit": 5000,
+                            "resetAt": "2026-03-02T10:00:00Z", "used": 13})
+    assert budget.cost == 3 and budget.left("graphql") == 4987 and budget.left("core") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "message", "verdict"),
+    [
+        (403, {"retry-after": "30"}, "You have exceeded a secondary rate limit.", "secondary"),
+        (429, {"retry-after": "5"}, "", "secondary"),
+        (403, {"x-ratelimit-remaining": "0"}, "API rate limit exceeded for user.", "primary"),
+        (403, {"x-accepted-github-permissions": "actions=read"},
+         "Resource not accessible by integration", "permission"),
+        (404, {}, "Not Found", "permission"),
+        (502, {}, "Server Error", "retry"),
+        (304, {}, "", "not_modified"),
+        (422, {}, "Validation Failed", "fail"),
+    ],
+)
+def test_classify(status: int, headers: dict[str, str], message: str, verdict: str) -> None:
+    """Secondary limits, primary limits and permission refusals are told apart."""
+    assert classify(status, headers, {"message": message}) == verdict
+
+
+def test_waits_follow_retry_after_then_reset() -> None:
+    """Retry-After wins; otherwise wait until the reset; otherwise a minute."""
+    assert wait_seconds({"retry-after": "7"}, now=NOW) == 7
+    reset = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW.timestamp()) + 90)}
+    assert wait_seconds(reset, now=NOW) == 90
+    assert wait_seconds({}, now=NOW) == 60
+
+
+def test_missing_access_names_the_permission_or_scope() -> None:
+    """A permission refusal says what to grant."""
+    assert missing_access({"x-accepted-github-permissions": "actions=read"}) == (
+        "GitHub App permission actions=read"
+    )
+    assert missing_access({"X-Accepted-OAuth-Scopes": "repo"}) == "token scope repo"
+    assert missing_access({}) is None
+
+
+def test_headers_without_rate_limits_are_tolerated() -> None:
+    """Enterprise servers with rate limiting off send no x-ratelimit headers."""
+    assert read_headers({}) is None
+    budget = Budget()
+    budget.observe({}, status=200)
+    budget.check()
+    assert budget.cost == 1
