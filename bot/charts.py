@@ -82,7 +82,7 @@ def chart_alt_text(digest: Digest) -> str:
 
 def _ordered(shares: Sequence[StageShare]) -> list[StageShare]:
     by_stage = {s.stage: s for s in shares}
-    return [by_stage[s] for s in STAGE_ORDER if s in by_stage]  # type: ignore[index]
+    return [by_stage[s] for s in STAGE_ORDER if s in by_stage]
 
 
 def _shares_panel(ax: Any, shares: Sequence[StageShare]) -> None:

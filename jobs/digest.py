@@ -123,16 +123,17 @@ def idempotency_key(team: str, week: str) -> str:
 
 def week_numbers(snapshot: TeamSnapshot, week: str) -> WeekNumbers:
     """The numbers of ``snapshot`` worth comparing next week."""
-    b = lambda lat: lat.business  # noqa: E731 - a short accessor reads better inline
+    pickup, approval = snapshot.pickup.business, snapshot.approval.business
+    merge, lead = snapshot.merge.business, snapshot.lead_time.business
     return WeekNumbers(
         week=week,
-        pickup_p50=b(snapshot.pickup).p50,
-        pickup_p90=b(snapshot.pickup).p90,
-        approval_p50=b(snapshot.approval).p50,
-        approval_p90=b(snapshot.approval).p90,
-        merge_p50=b(snapshot.merge).p50,
-        merge_p90=b(snapshot.merge).p90,
-        lead_p50=b(snapshot.lead_time).p50,
+        pickup_p50=pickup.p50,
+        pickup_p90=pickup.p90,
+        approval_p50=approval.p50,
+        approval_p90=approval.p90,
+        merge_p50=merge.p50,
+        merge_p90=merge.p90,
+        lead_p50=lead.p50,
         queue_length=snapshot.queue.length,
         merged=snapshot.merged_count,
     )
