@@ -1,0 +1,370 @@
+"""When jobs run, and running each one once across worker replicas.
+
+* :class:`Pipeline` holds the job bodies as plain callables taking ``now``: :meth:`Pipeline.tick`
+  (sample, then snapshot, then alerts, then any digest that is due) and
+  :meth:`Pipeline.digest` (one team's weekly digest). Tests and ``flowbot demo`` call them with
+  an injected time; no real waiting anywhere.
+* :func:`sample_trigger`, :func:`digest_trigger`: the APScheduler triggers built from settings
+  (an interval with jitter; a cron per team in the team's own time zone, so 09:30 local stays
+  09:30 local across DST). :func:`build_scheduler` puts them in an APScheduler 3 scheduler with
+  an in-memory job store rebuilt from settings at every start (never a shared persistent store:
+  see FACTS.md), ``coalesce=True`` and a ``misfire_grace_time`` per job.
+  :func:`simulate` walks the same triggers with a :class:`jobs.ports.FixedClock` instead.
+
+Running once with replicas side by side: every step runs under a Redis lock (``store.lock``);
+a sampling slot (one interval) is claimed once (``store.claim_once``) so a replica whose
+jittered tick comes later in the same slot skips; a digest is marked done per team and
+scheduled occurrence, and delivery's idempotency keys stop any double post that slips past.
+A digest that was missed (the worker was down or died mid-run) is caught up by the next tick
+within :data:`DIGEST_GRACE`. Each run's start, duration and outcome goes to
+``store.record_run`` for ``flowbot doctor`` and ``/flow health``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from jobs.errors import FlowbotError
+from jobs.model import Digest
+from jobs.ports import Clock, Deliver, FixedClock
+from jobs.settings import Settings
+from jobs.store import JobRun, Store
+
+log = logging.getLogger(__name__)
+
+DIGEST_GRACE = timedelta(hours=6)  # a missed digest is still posted this long after its time
+DONE_TTL = timedelta(days=21)
+SAMPLE_JOB = "sample"
+SNAPSHOT_JOB = "snapshot"
+ALERTS_JOB = "alerts"
+
+
+def digest_job(team: str) -> str:
+    """The job name of ``team``'s digest (lock, run records, scheduler job id)."""
+    return f"digest:{team}"
+
+
+# --------------------------------------------------------------------------- steps
+
+
+Step = Callable[[datetime], object]
+DigestBuilder = Callable[[str, datetime], Digest]
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """The job bodies the pipeline runs; :meth:`Pipeline.from_settings` wires the real ones.
+
+    A step returns a short detail for the run record (or anything whose ``str`` is one), and
+    raises on failure; returning an object with a truthy ``partial`` attribute (or a
+    ``(True, detail)`` pair) marks the run ``partial``.
+    """
+
+    sample: Step
+    snapshot: Step
+    alerts: Step
+    build_digest: DigestBuilder
+
+
+class Pipeline:
+    """The worker's job bodies, each run under a Redis lock and recorded (see module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        deliver: Deliver,
+        steps: Steps,
+        *,
+        lock_ttl: timedelta | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.deliver = deliver
+        self.steps = steps
+        interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
+        self.interval = interval
+        self.lock_ttl = lock_ttl or max(timedelta(minutes=10), interval)
+        self._monotonic = monotonic
+        self._triggers = {team: digest_trigger(settings, team) for team in settings.teams}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: Store,
+        deliver: Deliver,
+        *,
+        clock: Clock,
+        source: Any = None,
+        chart: Callable[[Digest], bytes | None] | None = None,
+    ) -> Pipeline:
+        """The production wiring: GitHub sampling (``jobs.cycle``), snapshots
+        (``jobs.snapshot``), alerts (``jobs.alerts``) and digests (``jobs.digest``).
+
+        ``source`` is a GitHub source (default: ``jobs.github.client.connect(settings)``, made
+        on first use); ``chart`` draws the digest PNG (``bot.charts``, injected by the CLI).
+        """
+        from jobs import cycle, digest, snapshot
+        from jobs.alerts import AlertEngine
+
+        engine = AlertEngine(settings, store, deliver)
+        sources: list[Any] = [source] if source is not None else []
+
+        def sample(now: datetime) -> object:
+            if not sources:
+                from jobs.github.client import connect
+
+                sources.append(connect(settings))
+            return cycle.run_cycle(settings, store, sources[0], clock=clock)
+
+        def refresh(now: datetime) -> object:
+            snaps = snapshot.refresh_all(settings, store, now=now)
+            return f"{len(snaps)} team snapshots"
+
+        def evaluate(now: datetime) -> object:
+            reports = engine.evaluate_all(now=now)
+            posted = sum(len(r.posted) for r in reports.values())
+            held = sum(len(r.held) for r in reports.values())
+            failed = sum(len(r.failed) for r in reports.values())
+            detail = f"{posted} posted, {held} held, {failed} not delivered"
+            return (failed > 0, detail)
+
+        def build(team: str, now: datetime) -> Digest:
+            return digest.build_digest(settings, store, team, now=now, chart=chart)
+
+        return cls(settings, store, deliver, Steps(sample, refresh, evaluate, build))
+
+    # ------------------------------------------------------------------ jobs
+
+    def tick(self, now: datetime) -> list[JobRun]:
+        """One sampling tick: sample, snapshot, alerts, then any due digest. Runs skipped by
+        another replica are left out of the result."""
+        runs: list[JobRun | None] = []
+        slot = int(now.timestamp() // self.interval.total_seconds())
+        if self._claim(f"run:{SAMPLE_JOB}:{slot}", self.interval * 2):
+            runs.append(self._run(SAMPLE_JOB, now, lambda: self.steps.sample(now)))
+            runs.append(self._run(SNAPSHOT_JOB, now, lambda: self.steps.snapshot(now)))
+            runs.append(self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now)))
+        else:
+            log.debug("sampling slot %s already taken by another worker", slot)
+        for team in self.settings.teams:
+            if self.digest_due(team, now) is not None:
+                runs.append(self.digest(team, now))
+        return [r for r in runs if r is not None]
+
+    def digest(self, team: str, now: datetime) -> JobRun | None:
+        """Post ``team``'s digest for its latest scheduled time, once.
+
+        Does nothing (returns None) when that time is more than :data:`DIGEST_GRACE` ago or the
+        digest is already done, or when another worker holds the team's digest lock. The digest
+        is built as of its scheduled time so a late (caught-up) run keeps the same week and
+        idempotency key.
+        """
+        job = digest_job(team)
+        due = self.digest_due(team, now)
+        if due is None:
+            return None
+
+        def body() -> object:
+            if self._done(team, due):  # re-checked under the lock
+                return "already posted"
+            built = self.steps.build_digest(team, due)
+            if not self.deliver.digest(built):
+                raise _NotDelivered(f"{built.idempotency_key} not delivered; retried next tick")
+            self.store.set_json("schedule", "digest-done", team, _stamp(due), value=True, ttl=DONE_TTL)
+            return f"{built.idempotency_key} posted" + (" (late)" if now - due > timedelta(minutes=5) else "")
+
+        return self._run(job, now, body)
+
+    def digest_due(self, team: str, now: datetime) -> datetime | None:
+        """The scheduled time of ``team``'s digest that should be posted at ``now``, if any."""
+        last = previous_fire_time(self._triggers[team], now)
+        if last is None or now - last > DIGEST_GRACE or self._done(team, last):
+            return None
+        return last
+
+    # ------------------------------------------------------------------ running
+
+    def _run(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
+        with self.store.lock(job, ttl=self.lock_ttl) as lock:
+            if not lock.acquired:
+                log.info("%s is running on another worker; skipping", job)
+                return None
+            started = self._monotonic()
+            outcome, detail = "ok", ""
+            try:
+                result = body()
+                partial, detail = _describe(result)
+                outcome = "partial" if partial else "ok"
+            except FlowbotError as err:
+                outcome, detail = "failed", str(err)
+                log.error("%s failed: %s", job, err)
+            except Exception as err:  # the unit-of-work edge: the scheduler must keep going
+                outcome, detail = "failed", f"{type(err).__name__}: {err}"
+                log.exception("%s failed", job)
+            run = JobRun(job=job, started_at=now, seconds=round(self._monotonic() - started, 3),
+                         outcome=outcome, detail=detail[:500])
+        try:
+            self.store.record_run(run)
+        except FlowbotError as err:
+            log.warning("could not record the %s run: %s", job, err)
+        return run
+
+    def _claim(self, key: str, ttl: timedelta) -> bool:
+        try:
+            return self.store.claim_once(key, ttl=ttl)
+        except FlowbotError as err:
+            log.error("cannot claim %s: %s", key, err)
+            return False
+
+    def _done(self, team: str, due: datetime) -> bool:
+        return bool(self.store.get_json("schedule", "digest-done", team, _stamp(due)))
+
+
+class _NotDelivered(FlowbotError):
+    """The digest was built but Slack did not take it (yet)."""
+
+
+def _describe(result: object) -> tuple[bool, str]:
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+        return result[0], str(result[1])
+    partial = bool(getattr(result, "partial", False))
+    return partial, "" if result is None else str(result)
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+def sample_trigger(settings: Settings, *, start: datetime) -> IntervalTrigger:
+    """Every ``schedules.sample_interval_minutes``, jittered by ``schedules.jitter_seconds``."""
+    s = settings.schedules
+    return IntervalTrigger(
+        minutes=s.sample_interval_minutes, start_date=start, timezone=timezone.utc,
+        jitter=s.jitter_seconds or None,
+    )
+
+
+def digest_trigger(settings: Settings, team: str) -> CronTrigger:
+    """``team``'s digest weekday and local time, in the team's own time zone (DST-correct)."""
+    day, at = settings.digest_schedule(team)
+    return CronTrigger(
+        day_of_week=day, hour=at.hour, minute=at.minute, second=0,
+        timezone=settings.teams[team].zone,
+    )
+
+
+def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
+    """The latest fire time of a weekly ``trigger`` at or before ``now`` (UTC), or None."""
+    t = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    last = None
+    while t is not None and t <= now:
+        last = t
+        t = trigger.get_next_fire_time(t, t)
+    return last.astimezone(timezone.utc) if last is not None else None
+
+
+def build_scheduler(
+    pipeline: Pipeline, *, clock: Clock, blocking: bool = False, start: datetime | None = None
+) -> BaseScheduler:
+    """An APScheduler 3 scheduler with the sampling job and one digest job per team.
+
+    The job store is in memory and rebuilt here from settings at every start. The first tick
+    runs at ``start`` (default: now), which also catches up a digest missed while down.
+    """
+    now = start or clock.now()
+    interval = pipeline.interval
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = cls(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_job(
+        lambda: pipeline.tick(clock.now()),
+        trigger=sample_trigger(pipeline.settings, start=now + interval),
+        id=SAMPLE_JOB, name="sample, snapshot, alerts", coalesce=True, max_instances=1,
+        misfire_grace_time=max(60, int(interval.total_seconds() // 2)),
+        next_run_time=now,
+    )
+    for team in pipeline.settings.teams:
+        scheduler.add_job(
+            _digest_call(pipeline, clock, team),
+            trigger=digest_trigger(pipeline.settings, team),
+            id=digest_job(team), name=f"weekly digest for {team}", coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+        )
+    return scheduler
+
+
+def _digest_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
+    return lambda: pipeline.digest(team, clock.now())
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedRun:
+    """One job the simulation fired: which, when, and on which pipeline."""
+
+    job: str
+    at: datetime
+    worker: int
+    runs: tuple[JobRun, ...]
+
+
+def simulate(
+    pipelines: Iterable[Pipeline],
+    *,
+    clock: FixedClock,
+    start: datetime,
+    end: datetime,
+    on_fire: Callable[[str, datetime], None] | None = None,
+) -> list[SimulatedRun]:
+    """Fire the schedule's jobs from ``start`` to ``end`` in time order, moving ``clock``.
+
+    Uses the same triggers as :func:`build_scheduler` (jitter as configured; set it to 0 for a
+    deterministic run). Every pipeline (worker replica) fires every job at each fire time, as
+    replicas would; the locks and claims decide which one runs. ``on_fire`` is called before each
+    fire (tests use it to move the fake GitHub's clock).
+    """
+    workers = list(pipelines)
+    if not workers:
+        return []
+    settings = workers[0].settings
+    triggers: dict[str, BaseTrigger] = {SAMPLE_JOB: sample_trigger(settings, start=start)}
+    for team in settings.teams:
+        triggers[digest_job(team)] = digest_trigger(settings, team)
+    upcoming = {job: trig.get_next_fire_time(None, start) for job, trig in triggers.items()}
+    fired: list[SimulatedRun] = []
+    while True:
+        pending = [(t, job) for job, t in upcoming.items() if t is not None and t <= end]
+        if not pending:
+            return fired
+        at, job = min(pending)
+        clock.current = at.astimezone(timezone.utc)
+        if on_fire is not None:
+            on_fire(job, clock.current)
+        for i, pipe in enumerate(workers):
+            if job == SAMPLE_JOB:
+                runs = tuple(pipe.tick(clock.current))
+            else:
+                run = pipe.digest(job.removeprefix("digest:"), clock.current)
+                runs = (run,) if run is not None else ()
+            fired.append(SimulatedRun(job, clock.current, i, runs))
+        upcoming[job] = triggers[job].get_next_fire_time(at, at)

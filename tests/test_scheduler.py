@@ -1,0 +1,247 @@
+"""The schedule: digests at each team's local time across DST, every run once across replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.delivery import SlackDelivery
+from jobs import digest as digest_mod
+from jobs.model import Digest
+from jobs.ports import FixedClock
+from jobs.scheduler import (
+    DIGEST_GRACE,
+    Pipeline,
+    Steps,
+    build_scheduler,
+    digest_trigger,
+    previous_fire_time,
+    simulate,
+)
+from jobs.settings import Settings
+from jobs.store import Store
+from tests.factories import snapshot
+from tests.fakes.slack_api import FakeSlack
+
+UTC = timezone.utc
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def settings(**schedules: Any) -> Settings:
+    team = {"members": [{"github": "alice"}], "repositories": ["api"], "leads": ["U0LEAD001"]}
+    return Settings.model_validate({
+        "github": {"organisation": "acme"},
+        "teams": {
+            "berlin": {**team, "channel": "C0BERLIN1", "timezone": "Europe/Berlin"},
+            "nyc": {**team, "channel": "C0NYC0001", "timezone": "America/New_York",
+                    "digest_day": "fri", "digest_time": "16:00"},
+        },
+        "schedules": {"sample_interval_minutes": 240, "jitter_seconds": 0, **schedules},
+    })
+
+
+class Killed(BaseException):
+    """Stands for the process dying (SIGKILL): nothing in our code catches it."""
+
+
+class Steps_:
+    """Counting job bodies; the digest is the real ``jobs.digest`` on stored snapshots."""
+
+    def __init__(self, s: Settings, store: Store) -> None:
+        self.settings, self.store = s, store
+        self.samples: list[datetime] = []
+        self.kill_next_build = False
+        self.fail_next_build = False
+
+    def steps(self) -> Steps:
+        return Steps(self.sample, lambda now: "snap", lambda now: "alerts", self.build)
+
+    def sample(self, now: datetime) -> str:
+        self.samples.append(now)
+        for team in self.settings.teams:
+            self.store.put_snapshot(snapshot(team=team, computed_at=now))
+        return "sampled"
+
+    def build(self, team: str, now: datetime) -> Digest:
+        if self.kill_next_build:
+            self.kill_next_build = False
+            raise Killed()
+        if self.fail_next_build:
+            self.fail_next_build = False
+            raise RuntimeError("matplotlib exploded")
+        return digest_mod.build_digest(self.settings, self.store, team, now=now)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def worker(s: Settings, store: Store, slack: FakeSlack, steps: Steps_) -> Pipeline:
+    client = WebClient(base_url=slack.api_url, token=slack.token)
+    return Pipeline(s, store, SlackDelivery(client, store, sleep=lambda _: None), steps.steps())
+
+
+def digests(slack: FakeSlack) -> list[tuple[str, str]]:
+    return [(m["channel"], m["ts"]) for m in slack.messages() if m["channel"] in ("C0BERLIN1", "C0NYC0001")]
+
+
+def test_digest_stays_at_local_time_across_the_european_dst_switch() -> None:
+    """Berlin's Monday 09:30 digest is 08:30 UTC before the March switch and 07:30 after."""
+    trig = digest_trigger(settings(), "berlin")
+    first = trig.get_next_fire_time(None, utc(2026, 3, 21))
+    second = trig.get_next_fire_time(first, first)
+    assert (first, second) == (utc(2026, 3, 23, 8, 30), utc(2026, 3, 30, 7, 30))
+
+
+def test_digest_stays_at_local_time_across_both_new_york_switches() -> None:
+    """New York's Friday 16:00 digest moves in UTC in March and November, never in local time."""
+    trig = digest_trigger(settings(), "nyc")
+    march = trig.get_next_fire_time(None, utc(2026, 3, 1))
+    assert (march, trig.get_next_fire_time(march, march)) == (utc(2026, 3, 6, 21), utc(2026, 3, 13, 20))
+    fall = trig.get_next_fire_time(None, utc(2026, 10, 25))
+    assert (fall, trig.get_next_fire_time(fall, fall)) == (utc(2026, 10, 30, 20), utc(2026, 11, 6, 21))
+    assert previous_fire_time(trig, utc(2026, 11, 6, 20, 59)) == utc(2026, 10, 30, 20)
+
+
+def test_two_replicas_over_two_weeks_post_each_digest_once_at_local_time(
+    store: Store, slack: FakeSlack
+) -> None:
+    """Two workers on one Redis for two weeks (a DST switch included): one digest per team per week."""
+    s = settings()
+    counting = Steps_(s, store)
+    clock = FixedClock(utc(2026, 3, 2))
+    workers = [worker(s, store, slack, counting), worker(s, store, slack, counting)]
+    fired = simulate(workers, clock=clock, start=utc(2026, 3, 2), end=utc(2026, 3, 16))
+    posts = slack.calls("chat.postMessage")
+    when = {}
+    for call, run in zip(posts, [r for f in fired for r in f.runs if r.job.startswith("digest:")
+                                 and r.detail.endswith("posted")], strict=True):
+        when[(call.params["channel"], run.started_at)] = run.job
+    assert sorted(when) == [
+        ("C0BERLIN1", utc(2026, 3, 2, 8, 30)), ("C0BERLIN1", utc(2026, 3, 9, 8, 30)),
+        ("C0NYC0001", utc(2026, 3, 6, 21, 0)), ("C0NYC0001", utc(2026, 3, 13, 20, 0)),  # after DST
+    ]
+    assert len(counting.samples) == 14 * 6 + 1  # every 4 h (both ends), once, though two tick
+    assert len(set(counting.samples)) == len(counting.samples)
+    runs = store.job_runs("digest:berlin")
+    assert [r.outcome for r in runs] == ["ok", "ok"]
+
+
+def test_killed_mid_digest_then_restarted_posts_it_once(store: Store, slack: FakeSlack) -> None:
+    """A worker dying while building the digest: the restarted worker posts it, once."""
+    s = settings()
+    steps = Steps_(s, store)
+    first = worker(s, store, slack, steps)
+    first.tick(utc(2026, 3, 2, 4))
+    steps.kill_next_build = True
+    with pytest.raises(Killed):
+        first.digest("berlin", utc(2026, 3, 2, 8, 30))
+    assert digests(slack) == []
+    restarted = worker(s, store, slack, steps)  # a new process
+    with store.lock("digest:berlin"):  # the dead worker's lock, until it expires
+        restarted.tick(utc(2026, 3, 2, 8, 45))
+    assert digests(slack) == []
+    restarted.tick(utc(2026, 3, 2, 12, 45))
+    restarted.tick(utc(2026, 3, 2, 13, 45))
+    assert [c for c, _ in digests(slack)] == ["C0BERLIN1"]
+
+
+def test_killed_after_posting_is_not_posted_again(store: Store, slack: FakeSlack) -> None:
+    """A worker dying after Slack took the digest but before it noted so: no second post."""
+    s = settings()
+    steps = Steps_(s, store)
+    w = worker(s, store, slack, steps)
+    w.tick(utc(2026, 3, 2, 4))
+
+    class DieAfterPost:
+        def __init__(self, inner: SlackDelivery) -> None:
+            self.inner = inner
+
+        def alert(self, alert: Any) -> bool:
+            return self.inner.alert(alert)
+
+        def digest(self, d: Digest) -> bool:
+            self.inner.digest(d)
+            raise Killed()
+
+    dying = Pipeline(s, store, DieAfterPost(w.deliver), steps.steps())  # type: ignore[arg-type]
+    with pytest.raises(Killed):
+        dying.digest("berlin", utc(2026, 3, 2, 8, 30))
+    worker(s, store, slack, steps).tick(utc(2026, 3, 2, 9, 0))
+    assert [c for c, _ in digests(slack)] == ["C0BERLIN1"]
+    assert store.job_runs("digest:berlin")[0].detail.endswith("posted (late)")
+
+
+def test_failed_digest_is_recorded_and_retried_within_grace(store: Store, slack: FakeSlack) -> None:
+    """A digest run that fails is recorded as failed and posted by a later tick, not after grace."""
+    s = settings()
+    steps = Steps_(s, store)
+    w = worker(s, store, slack, steps)
+    w.tick(utc(2026, 3, 2, 4))
+    steps.fail_next_build = True
+    run = w.digest("berlin", utc(2026, 3, 2, 8, 30))
+    assert run is not None and run.outcome == "failed" and "matplotlib" in run.detail
+    w.tick(utc(2026, 3, 2, 8, 30) + DIGEST_GRACE + timedelta(minutes=1))
+    assert digests(slack) == []  # too late now: next week's digest will say it all
+    steps.fail_next_build = True
+    w.digest("berlin", utc(2026, 3, 9, 8, 30))
+    w.tick(utc(2026, 3, 9, 9, 0))
+    assert [c for c, _ in digests(slack)] == ["C0BERLIN1"]
+
+
+def test_channel_not_found_for_one_team_does_not_stop_the_other(store: Store, slack: FakeSlack) -> None:
+    """One team's digest going to a missing channel leaves the other team's digest unharmed."""
+    slack.add_channel("C0NYC0001")
+    s = settings()
+    steps = Steps_(s, store)
+    w = worker(s, store, slack, steps)
+    w.tick(utc(2026, 3, 2, 4))
+    assert w.digest("berlin", utc(2026, 3, 2, 8, 30)).outcome == "failed"  # type: ignore[union-attr]
+    assert w.digest("nyc", utc(2026, 3, 6, 21)).outcome == "ok"  # type: ignore[union-attr]
+    assert [c for c, _ in digests(slack)] == ["C0NYC0001"]
+
+
+def test_rate_limited_digest_is_retried(store: Store, slack: FakeSlack) -> None:
+    """A 429 on the digest post is waited out and the digest goes through once."""
+    s = settings()
+    steps = Steps_(s, store)
+    w = worker(s, store, slack, steps)
+    w.tick(utc(2026, 3, 2, 4))
+    slack.rate_limit("chat.postMessage", retry_after=1)
+    assert w.digest("berlin", utc(2026, 3, 2, 8, 30)).outcome == "ok"  # type: ignore[union-attr]
+    assert [c.status for c in slack.calls("chat.postMessage")] == [429, 200]
+
+
+def test_scheduler_is_built_from_settings(store: Store) -> None:
+    """The worker's scheduler holds the sampling job and one digest job per team, coalescing."""
+    s = settings(jitter_seconds=30)
+    pipe = Pipeline(s, store, None, Steps_(s, store).steps())  # type: ignore[arg-type]
+    clock = FixedClock(utc(2026, 3, 2, 10))
+    sched = build_scheduler(pipe, clock=clock)
+    jobs = {j.id: j for j in sched.get_jobs()}
+    assert sorted(jobs) == ["digest:berlin", "digest:nyc", "sample"]
+    assert all(j.coalesce and j.misfire_grace_time for j in jobs.values())
+    assert jobs["sample"].trigger.jitter == 30
+    assert str(jobs["digest:nyc"].trigger.timezone) == "America/New_York"
+
+
+def test_run_records_show_start_duration_and_outcome(store: Store, slack: FakeSlack) -> None:
+    """Each step's run is recorded for doctor and /flow health; a second replica's tick is skipped."""
+    s = settings()
+    steps = Steps_(s, store)
+    now = utc(2026, 3, 3, 12)
+    assert [r.job for r in worker(s, store, slack, steps).tick(now)] == ["sample", "snapshot", "alerts"]
+    assert worker(s, store, slack, steps).tick(now + timedelta(minutes=1)) == []
+    (run,) = store.job_runs("sample")
+    assert run.started_at == now and run.outcome == "ok" and run.seconds >= 0
+    assert replace(run, seconds=0).detail == "sampled"
