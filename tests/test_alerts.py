@@ -272,3 +272,52 @@ def test_step_is_pure_and_holds_outside_work() -> None:
     state, notice = alerts.step(state, Reading(15.0), levels, now=T0, policy=policy,
                                 at_work=True, next_opening=None)
     assert notice is not None and notice.kind == "breach" and state.sent_severity is None
+
+
+def test_snooze_and_acknowledge_buttons_reach_the_alert_state(store: Store, fake_slack: Any) -> None:
+    """A lead's 'Snooze a week' click silences the rule; a non-lead's click is refused."""
+    import json
+    from urllib.parse import urlencode
+
+    from bot.app import BotDeps
+    from bot.blocks.alerts import render_alert
+    from bot.web import build_web
+    from jobs.ports import FixedClock
+    from tests.slack_helpers import SECRET, post, serve, signed_headers
+
+    rec = Recorder()
+    eng = engine(store, rec)
+    run(eng, calm(queue=12), 0)
+    blocks, text = render_alert(rec.alerts[0])
+    clock = FixedClock(T0 + timedelta(minutes=5))
+    deps = BotDeps(settings=settings(), store=store, clock=clock)
+
+    clicks = iter(range(1, 100))
+
+    def click(action_id: str, user: str) -> tuple[int, str]:
+        key = f"click{next(clicks)}"
+        (button,) = [e for b in blocks if b["type"] == "actions" for e in b["elements"]
+                     if e["action_id"] == action_id]
+        payload = {"type": "block_actions", "user": {"id": user}, "team": {"id": "T0FAKE"},
+                   "api_app_id": "A0FLOWBOT", "container": {"type": "message"},
+                   "channel": {"id": LEADS_CHANNEL}, "response_url": fake_slack.response_url(key),
+                   "message": {"type": "message", "text": text, "blocks": blocks, "ts": "1.2"},
+                   "actions": [{**button, "block_id": "b", "action_ts": "1.3"}],
+                   "trigger_id": "1.2.3"}
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        answer = post(url + "/slack/events", body, signed_headers(body, clock, secret=SECRET))
+        assert fake_slack.wait_for_response(key, timeout=10)
+        return answer.status, json.dumps(fake_slack.responses(key)[-1])
+
+    with serve(build_web(deps, signing_secret=SECRET, client=fake_slack.client())) as url:
+        status, reply = click("flow_alert_snooze_week", "U0OTHER01")
+        assert status == 200 and "Only the leads" in reply
+        assert list_alerts(store, "platform")[0].status == "active"
+        status, reply = click("flow_alert_snooze_week", LEAD)
+        assert "Snoozed for a week" in reply and '"replace_original": true' in reply
+        (listed,) = list_alerts(store, "platform", now=clock.now())
+        assert listed.status == "snoozed" and listed.snoozed and listed.snoozed.mode == "week"
+        click("flow_alert_ack", LEAD)
+        assert list_alerts(store, "platform")[0].acknowledged_by == LEAD
+    run(eng, calm(queue=30), 48)
+    assert len(rec.alerts) == 1
