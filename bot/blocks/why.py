@@ -32,6 +32,8 @@ def event_text(ref: Any, tz: tzinfo) -> str:
     """``ready_for_review by alice, Mon 02 Mar 10:00`` (team-local time); ``not yet``."""
     if ref is None:
         return "not yet"
+    if getattr(ref, "kind", None) == "now":
+        return "still running"
     at = getattr(ref, "at", None)
     who = getattr(ref, "who", None)
     text = escape(str(getattr(ref, "kind", "event")).replace("_", " "))

@@ -309,6 +309,12 @@ class FakeSlack:
             return self._responded.wait_for(lambda: any(key is None or k == key for k, _ in self._responses),
                                             timeout=timeout)
 
+    def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 5.0) -> bool:
+        """Block until ``method`` was called ``count`` times; False when ``timeout`` passed first."""
+        with self._responded:
+            return self._responded.wait_for(
+                lambda: sum(1 for c in self._calls if c.method == method) >= count, timeout=timeout)
+
     # -- serving (called by the handler thread) -------------------------------------------
 
     def _next_fault(self, method: str) -> _Fault | None:
@@ -327,8 +333,9 @@ class FakeSlack:
             return None
 
     def _record(self, call: Call) -> None:
-        with self._lock:
+        with self._responded:
             self._calls.append(call)
+            self._responded.notify_all()
 
     def _dispatch(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method not in _PUBLIC_METHODS:
