@@ -252,7 +252,8 @@ class WorkCalendar:
         sod = wall - day * _DAY_NS
         k = day - tables.base_day
         part = np.clip(sod - self._start_ns, 0, self._len_ns)
-        return tables.cum[k] + np.where(tables.is_work[k], part, 0)
+        worked: npt.NDArray[np.int64] = tables.cum[k] + np.where(tables.is_work[k], part, 0)
+        return worked
 
     def _wall_ns(
         self, tables: _Tables, t: npt.NDArray[np.int64], *, clamp: bool

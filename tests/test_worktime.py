@@ -26,8 +26,8 @@ def cal(**kw: object) -> WorkCalendar:
     return WorkCalendar.for_team(WorkHours(**kw))  # type: ignore[arg-type]
 
 
-def local(tz: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=tz)  # type: ignore[misc]
+def local(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 # ---------------------------------------------------------------------- hand-written cases
@@ -241,7 +241,7 @@ SWITCHES = {  # the UTC instants at which each zone's clocks change
                          datetime(2026, 4, 4, 16), datetime(2026, 10, 3, 16)],
     "UTC": [],
 }
-HOLIDAYS = {
+HOLIDAYS: dict[str, list[tuple[str | None, str | None]]] = {
     "Europe/Berlin": [("DE", None), ("DE", "BE")],
     "America/New_York": [("US", None), ("US", "NY")],
     "Australia/Sydney": [("AU", "NSW")],
@@ -272,7 +272,7 @@ def work_hours(draw: st.DrawFn) -> WorkHours:
     b = draw(st.one_of(st.integers(a + 1, 95), st.integers(a + 1, max(a + 1, 16))))
     days_off = draw(st.lists(st.sampled_from(anchors(tz)).map(lambda t: t.date()), max_size=3))
     return WorkHours(
-        timezone=tz, working_days=days,  # type: ignore[arg-type]
+        timezone=tz, working_days=days,
         working_hours=f"{a // 4:02d}:{a % 4 * 15:02d}-{b // 4:02d}:{b % 4 * 15:02d}",
         holiday_country=country, holiday_subdivision=subdiv, days_off=tuple(days_off),
     )
