@@ -135,9 +135,13 @@ def _queue(snap: TeamSnapshot) -> Table:
         f"{q.approved} approved; oldest {oldest}",
         box=box.SIMPLE_HEAD, title_justify="left",
     )
-    for col in ("PR", "title", "whose turn", "waiting on", "age", "size", "AI"):
-        table.add_column(col, overflow="fold" if col == "title" else "ellipsis",
-                         max_width=40 if col == "title" else None)
+    table.add_column("PR", no_wrap=True)
+    table.add_column("title", overflow="fold", max_width=36)
+    table.add_column("whose turn", no_wrap=True)
+    table.add_column("waiting on", overflow="fold", max_width=28)
+    table.add_column("age", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("AI", no_wrap=True)
     for item in snap.queue_items[:MAX_QUEUE_ROWS]:
         table.add_row(
             Text(f"{item.repo}#{item.number}"),
@@ -227,10 +231,10 @@ def _flow(snap: TeamSnapshot) -> Table:
         "completions a day" + ("  (queue growing)" if a.queue_growing else ""),
         box=box.SIMPLE_HEAD, title_justify="left",
     )
-    days = snap.flow[-14:]
-    table.add_column("")
+    days = snap.flow[-7:]
+    table.add_column("", no_wrap=True)
     for d in days:
-        table.add_column(d.day.strftime("%a %d"), justify="right")
+        table.add_column(d.day.strftime("%a %d"), justify="right", no_wrap=True)
     table.add_row("arrivals", *(str(d.arrivals) for d in days))
     table.add_row("completions", *(str(d.completions) for d in days))
     return table

@@ -7,8 +7,12 @@ time would buy (Amdahl), whether the queue grows because arrivals outrun complet
 (Little's law), who and what contributes most, and one suggested action chosen by explicit
 rules from those numbers. Nothing here reads a clock: ``now`` is an argument.
 
-Stage shares are business hours (what is fair to the people waited on); the Amdahl figure is
-calendar hours (what the customer waits).
+Stage shares are business hours (what is fair to the people waited on) of the whole lead time,
+coding included, so they add up to 1 and show coding shrinking as waiting grows. The dominant
+stage (the bottleneck) is the largest *waiting* stage: pickup, review or merge wait, the
+handoffs; coding is the author's own work and is named only by the ``coding_bound`` action,
+when it is most of the lead time. The Amdahl figure is calendar hours (what the customer
+waits).
 """
 
 from __future__ import annotations
@@ -58,7 +62,12 @@ BEFORE: Final = timedelta(days=28)
 class Rules:
     """The levels the action rules compare against. Defaults are deliberately plain."""
 
-    concentration_high: float = 0.6  # top two reviewers hold this share of requests or more
+    concentration_high: float = 0.6  # top two hold this share of requests (fewer than 3 known)
+    concentration_floor: float = 0.5  # ... with 3+ reviewers: at least this share, and
+    concentration_ratio: float = 1.25  # ... at least this multiple of an even split (2/n)
+    pending_share: float = 0.5  # one reviewer is asked on this share of reviewer-turn PRs
+    pending_min: int = 4  # ... of at least this many
+    coding_majority: float = 0.5  # coding is this share of lead time: nothing downstream to fix
     large_waiting_share: float = 0.5  # L/XL PRs hold this share of waiting hours or more
     large_min_prs: int = 2  # ... and at least this many L/XL PRs merged this week
     arrivals_margin: float = 1.1  # arrivals exceed completions by 10% or more
@@ -130,6 +139,8 @@ def analyse(
         workflows=workflows,
         ci_wait_hours=ci_wait_hours,
         merge_hours=hours_week["merge"],
+        loads=reviewers,
+        queue_items=queue_items,
         rules=rules,
     )
     return Analysis(
@@ -262,23 +273,36 @@ def choose_action(
     workflows: Sequence[WorkflowStats],
     ci_wait_hours: float,
     merge_hours: float,
+    loads: Sequence[ReviewerLoad] = (),
+    queue_items: Sequence[QueueItem] = (),
     rules: Rules = DEFAULT_RULES,
 ) -> Action | None:
     """The one suggested action; the first rule that matches wins.
 
+    0. coding is most of the lead time -> ``coding_bound`` (nothing downstream to fix);
     1. large PRs hold most waiting while pickup or review dominates -> ``split_prs``;
-    2. pickup dominates and two reviewers hold most requests -> ``spread_reviews``;
+    2. pickup dominates and the load is concentrated (two reviewers hold far more than an
+       even share of requests, or one is asked on most PRs waiting for a reviewer)
+       -> ``spread_reviews``;
     3. pickup dominates and arrivals outrun completions -> ``limit_wip``;
     4. pickup dominates otherwise -> ``review_slots`` (daily review time);
     5. review dominates -> ``review_rounds``;
     6. merge wait dominates and CI is most of it, or a workflow is slow or flaky -> ``fix_ci``;
-    7. merge wait dominates otherwise -> ``auto_merge``;
-    8. coding dominates -> ``coding_bound`` (nothing downstream to fix).
+    7. merge wait dominates otherwise -> ``auto_merge``.
     None when no PR merged this week.
     """
     if dominant is None:
         return None
-    share = {s.stage: s for s in shares}[dominant]
+    by_stage = {s.stage: s for s in shares}
+    coding = by_stage["coding"]
+    if coding.share_this_week >= rules.coding_majority:
+        return Action(
+            code="coding_bound",
+            text="No handoff to fix this week: most of the lead time is the author's own coding.",
+            because=f"coding is {coding.share_this_week:.0%} of this week's lead time; "
+            f"the largest wait, {_SHORT[dominant]}, is {by_stage[dominant].share_this_week:.0%}",
+        )
+    share = by_stage[dominant]
     pct = f"{_share_words(share)} of this week's lead time"
     if large and dominant in ("pickup", "review"):
         n_large = int(week["size_bucket"].isin(LARGE_BUCKETS).sum())
@@ -291,13 +315,13 @@ def choose_action(
             f"and {_SHORT[dominant]} is {pct}",
         )
     if dominant == "pickup":
-        conc = load_concentration
-        if conc is not None and conc >= rules.concentration_high:
-            who = " and ".join(c.name for c in reviewers[:2]) or "two reviewers"
+        why = _concentration(load_concentration, reviewers, loads, queue_items, rules)
+        if why is not None:
+            who, reason = why
             return Action(
                 code="spread_reviews",
                 text=f"Spread reviews: rotate a reviewer of the day so requests stop piling on {who}.",
-                because=f"pickup wait is {pct} and {who} hold {conc:.0%} of review requests",
+                because=f"pickup wait is {pct} and {reason}",
             )
         if growing or (arrivals > completions * rules.arrivals_margin and arrivals > completions):
             return Action(
@@ -338,11 +362,7 @@ def choose_action(
             text="Turn on auto-merge (or a merge queue) so approved PRs merge without a second wait.",
             because=f"merge wait (approval to merge) is {pct} while CI is not the cause",
         )
-    return Action(
-        code="coding_bound",
-        text="No handoff to fix this week: most of the time is the author's own coding.",
-        because=f"coding is {pct}; waiting on others is the smaller part",
-    )
+    return None  # unreachable: the dominant stage is a waiting stage
 
 
 def headline(
@@ -358,7 +378,7 @@ def headline(
         tail = " The queue is growing: more PRs arrive than get reviewed." if growing else ""
         return f"No PR merged this week, so there is no stage breakdown yet.{tail}".strip()
     share = {s.stage: s for s in shares}[dominant]
-    where = f", most of it in {top_repos[0].name}" if top_repos and dominant != "coding" else ""
+    where = f", most of it in {top_repos[0].name}" if top_repos else ""
     if previous is not None and previous != dominant:
         moved = f", up from {share.share_before:.0%}; before, {_SHORT[previous]} led"
     elif previous is not None:
@@ -412,9 +432,48 @@ def _stage_hours(frame: pd.DataFrame) -> dict[Stage, float]:
 
 
 def _dominant(hours: dict[Stage, float]) -> Stage | None:
-    if sum(hours.values()) <= 0:
+    """The largest waiting stage (pickup, review, merge wait); None when nothing waited."""
+    if sum(hours[s] for s in WAITING_STAGES) <= 0:
         return None
-    return max(STAGES, key=lambda s: hours[s])  # ties: the earlier stage in the flow
+    return max(WAITING_STAGES, key=lambda s: hours[s])  # ties: the earlier stage in the flow
+
+
+def _concentration(
+    conc: float | None,
+    top: Sequence[Contributor],
+    loads: Sequence[ReviewerLoad],
+    queue_items: Sequence[QueueItem],
+    rules: Rules,
+) -> tuple[str, str] | None:
+    """(who, why) when review load is concentrated enough to act on, else None.
+
+    Concentrated: the top two reviewers' share of requests is at least ``concentration_high``
+    (fewer than three reviewers known) or, with three or more, at least the floor and
+    ``concentration_ratio`` times an even split; or one reviewer is named on at least
+    ``pending_share`` of the PRs now waiting for a reviewer.
+    """
+    n = len(loads)
+    if conc is not None:
+        level = (
+            rules.concentration_high
+            if n < 3
+            else max(rules.concentration_floor, rules.concentration_ratio * 2 / n)
+        )
+        if conc >= level:
+            who = " and ".join(c.name for c in top[:2]) or "two reviewers"
+            return who, f"{who} hold {conc:.0%} of review requests"
+    waiting = [i for i in queue_items if i.turn == "reviewer"]
+    if len(waiting) >= rules.pending_min:
+        named: dict[str, int] = {}
+        for item in waiting:
+            for login in set(item.waiting_on):
+                if not login.startswith("team:"):
+                    named[login] = named.get(login, 0) + 1
+        if named:
+            login, count = max(sorted(named.items()), key=lambda kv: kv[1])
+            if count >= rules.pending_share * len(waiting):
+                return login, f"{login} is waited on by {count} of the {len(waiting)} PRs waiting for a reviewer"
+    return None
 
 
 def _waiting_bh(frame: pd.DataFrame) -> pd.Series:

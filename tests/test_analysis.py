@@ -162,13 +162,34 @@ def test_flat_samples_overrule_a_rise_in_arrivals() -> None:
 
 def test_pickup_with_concentrated_load_suggests_spreading_reviews() -> None:
     """Two reviewers holding most requests while pickup dominates: spread reviews."""
-    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=0.8,
+    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=32 / 35,
                      reviewers=[load("bob", 20, 4), load("erin", 12), load("carol", 3)],
                      flow=flow_days(5, 3))
     assert result.action is not None and result.action.code == "spread_reviews"
     assert "bob and erin" in result.action.text
-    assert "80%" in result.action.because and "pickup" in result.action.because
+    assert "91%" in result.action.because and "pickup" in result.action.because
     assert [c.name for c in result.top_reviewers] == ["bob", "erin", "carol"]
+
+
+def test_an_even_split_among_three_is_not_called_concentrated() -> None:
+    """Three reviewers sharing requests evenly (top two hold 67%) is not a concentration."""
+    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=2 / 3,
+                     reviewers=[load("bob", 10), load("erin", 10), load("carol", 10)])
+    assert result.action is not None and result.action.code == "review_slots"
+
+
+def test_one_reviewer_named_on_most_waiting_prs_suggests_spreading_reviews() -> None:
+    """When bob is the one waited on by 4 of 5 PRs in the queue, spread reviews off bob."""
+    def waiting(n: int, who: tuple[str, ...]) -> QueueItem:
+        return QueueItem(repo="acme/api", number=n, title="t", url="u", author="dan", turn="reviewer",
+                         waiting_on=who, age_hours=5.0, age_business_hours=5.0, size="S",
+                         ai_assisted=False)
+    items = [waiting(i, ("bob", "team:core")) for i in range(4)] + [waiting(9, ("erin",))]
+    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=0.45,
+                     reviewers=[load(x, 5) for x in ("bob", "erin", "carol", "dan", "eve")],
+                     queue_items=items)
+    assert result.action is not None and result.action.code == "spread_reviews"
+    assert "bob is waited on by 4 of the 5 PRs" in result.action.because
 
 
 def test_pickup_with_arrivals_outrunning_completions_suggests_limiting_wip() -> None:
@@ -220,6 +241,7 @@ def test_coding_dominant_names_no_downstream_fix() -> None:
     """When the author's coding is most of the lead time, nothing downstream is blamed."""
     result = analyse(frame(*week_of("coding")), now=NOW)
     assert result.action is not None and result.action.code == "coding_bound"
+    assert result.dominant_stage in ("pickup", "review", "merge")  # the bottleneck is a wait
     assert result.amdahl_drop_pct is not None and result.amdahl_drop_pct > 40
 
 
