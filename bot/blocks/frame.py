@@ -5,12 +5,26 @@ Every answer says how old its data is; these builders are the one place that wor
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from bot.blocks import Block, age, context, escape, fallback, section
+from bot.blocks import Block, age, context, escape, fallback, link, section
 from jobs.model import TeamSnapshot
 
 Message = tuple[list[Block], str]  # (blocks, plain-text fallback)
+
+_WEB_URL = re.compile(r"^https?://[^\s<>|]+$")
+
+
+def web_link(url: str | None, label: object) -> str:
+    """A link when ``url`` is a plain http(s) URL; else just the escaped label.
+
+    GitHub's URLs always qualify; anything else (empty, whitespace, other schemes) would
+    render as broken mrkdwn, so it is shown as text instead.
+    """
+    if url and _WEB_URL.match(url):
+        return link(url, label)
+    return escape(label)
 
 
 def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.blocks import Block, context, divider, escape, header, hours, link, section, truncate_list
-from bot.blocks.frame import data_age
+from bot.blocks import Block, context, divider, escape, header, hours, section, truncate_list
+from bot.blocks.frame import data_age, web_link
 from bot.blocks.status import bottleneck, latency_line, queue_summary
 from jobs.model import QueueItem, TeamSnapshot
 
@@ -28,7 +28,7 @@ def waiting_line(item: QueueItem) -> str:
     """``• <url|acme/api#412 title> by alice, waiting 18 working h (2.2 d)``."""
     label = f"{item.repo}#{item.number} {item.title}"
     author = escape(item.author or "a deleted account")
-    return f"• {link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
+    return f"• {web_link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
 
 
 def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],

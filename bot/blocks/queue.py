@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import escape, fallback, fit, header, hours, lines_section, link, section, truncate_list
-from bot.blocks.frame import Message, footer
+from bot.blocks import escape, fallback, fit, header, hours, lines_section, section, truncate_list
+from bot.blocks.frame import Message, footer, web_link
 from bot.blocks.status import queue_summary
 from jobs.model import QueueItem, TeamSnapshot
 
@@ -21,7 +21,7 @@ def item_line(item: QueueItem) -> str:
         who += f" +{len(item.waiting_on) - 4}"
     label = f"{item.repo}#{item.number} {item.title}"
     tags = [item.size] + (["AI-assisted"] if item.ai_assisted else [])
-    return (f"• {link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
+    return (f"• {web_link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
             f"{f' ({who})' if who else ''} for {hours(item.age_business_hours, item.age_hours)}"
             f" · {' · '.join(escape(t) for t in tags)}")
 

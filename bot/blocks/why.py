@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.blocks import age, context, escape, fallback, fit, header, hours, lines_section, link, section
-from bot.blocks.frame import Message
+from bot.blocks import age, context, escape, fallback, fit, header, hours, lines_section, section
+from bot.blocks.frame import Message, web_link
 from jobs.model import PullRequest
 
 
@@ -61,7 +61,7 @@ def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
     """A PR's clocks, each with the events that started and stopped it (METRICS.md stages)."""
     title = f"{pr.key} {pr.title}"
     blocks = [header(f"Why: {pr.key}"),
-              section(f"{link(pr.url, title[:300])}\nby {escape(pr.author or 'a deleted account')} · "
+              section(f"{web_link(pr.url, title[:300])}\nby {escape(pr.author or 'a deleted account')} · "
                       f"{escape(pr.state)} · {pr.size} lines changed")]
     filters: Iterable[Any] = getattr(result, "filters", ()) or ()
     filter_text = [escape(str(getattr(f, "reason", f))) for f in filters]

@@ -1,0 +1,190 @@
+"""Block Kit builders: what people read, escaped GitHub text, and Slack's limits on every surface."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block as SdkBlock
+
+from bot.blocks.alert_list import render_alert_list
+from bot.blocks.ci import render_ci
+from bot.blocks.frame import no_snapshot, unavailable
+from bot.blocks.health import render_health
+from bot.blocks.help import render_help, render_usage
+from bot.blocks.home import render_home
+from bot.blocks.queue import render_queue
+from bot.blocks.reviewers import render_reviewers
+from bot.blocks.status import render_status
+from bot.blocks.thresholds import render_thresholds
+from bot.blocks.why import render_why
+from jobs.alerts import AlertStatus
+from jobs.identity import Identity
+from jobs.model import Action, Contributor, QueueItem, ReviewerLoad, WorkflowStats
+from jobs.settings import IdentitySettings, RuleThresholds, Thresholds, WorkHours
+from jobs.store import JobRun
+from jobs.timeline import pr_clocks
+from jobs.worktime import WorkCalendar
+from tests.factories import T0, event, pr, review, snapshot
+from tests.fakes.slack_api import iter_blocks_text
+
+NOW = T0 + timedelta(minutes=10)
+_OUR_LINK = re.compile(r"<[^<>|\s]+\|[^<>]*>")  # <url|label> built by bot.blocks.link
+_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+def test_status_reads_like_the_brief() -> None:
+    """Status shows queue by turn, pickup p50/p90 in working and calendar time, bottleneck and age."""
+    blocks, text = render_status(snapshot(), now=NOW)
+    body = "\n".join(iter_blocks_text(blocks))
+    assert "*10* waiting: 7 on reviewers · 2 on authors · 1 on CI; 2 approved" in body
+    assert "*Pickup* p50 / p90\n4 working h (9 h)\n18 working h (40 h)" in body
+    assert "*pickup wait* (48% of waiting), moved from review" in body
+    assert "21.5 focus-hours" in body
+    assert "data 17 min old" in body
+    assert text.startswith("platform: 10 PRs waiting")
+
+
+def test_queue_is_oldest_first_escaped_and_linked() -> None:
+    """The queue lists PRs oldest first with whose turn, linked, and a PR title cannot ping."""
+    blocks, _ = render_queue(snapshot(), now=NOW)
+    body = "\n".join(iter_blocks_text(blocks))
+    first, second = body.index("acme/api#412"), body.index("acme/web#88")
+    assert first < second
+    assert "<https://github.com/acme/api/pull/412|acme/api#412 Add &lt;!channel&gt; rate limiter &amp; retries>" in body
+    assert "reviewer's turn (bob, team:backend) for 18 working h (2.2 d)" in body
+    assert "<!channel>" not in body
+
+
+def test_long_queue_is_cut_with_and_n_more() -> None:
+    """A queue longer than the list limit ends with "and N more"."""
+    item = snapshot().queue_items[0]
+    many = tuple(replace(item, number=n, age_hours=float(100 - n)) for n in range(60))
+    blocks, _ = render_queue(snapshot(queue_items=many), now=NOW)
+    assert "and 36 more" in "\n".join(iter_blocks_text(blocks))
+
+
+def test_reviewers_never_mention_anyone() -> None:
+    """Reviewer lines name GitHub logins, never Slack mentions, so nobody is pinged."""
+    blocks, _ = render_reviewers(snapshot(), now=NOW)
+    body = "\n".join(iter_blocks_text(blocks))
+    assert "<@" not in body and "*bob*: 18 requests (14 direct, 4 via team, 3 re-requests)" in body
+    assert "top two reviewers hold *72%*" in body
+
+
+def test_ci_slowest_and_flakiest() -> None:
+    """CI lists workflows by p90 and names the flakiest by rerun rate."""
+    body = "\n".join(iter_blocks_text(render_ci(snapshot(), now=NOW)[0]))
+    assert "*integration*: run p50 18 min / p90 34 min" in body and "*Flakiest* (rerun rate): integration 12%" in body
+
+
+def test_degraded_and_empty_notices() -> None:
+    """Outage and no-data notices say what happened and what comes next."""
+    blocks, text = unavailable("platform", snapshot(), NOW)
+    assert "temporarily unavailable" in text and "data 17 min old" in text
+    _, later = no_snapshot("platform", NOW + timedelta(minutes=12), NOW)
+    assert "in about 12 min" in later
+    _, never = no_snapshot("platform", None, NOW)
+    assert "first sample" in never
+
+
+def test_partial_data_is_flagged() -> None:
+    """A snapshot degraded by sync errors says so in its footer, escaped."""
+    blocks, _ = render_status(snapshot(errors=("acme/<api>: GitHub 502",)), now=NOW)
+    assert ":warning: partial data: acme/&lt;api&gt;: GitHub 502" in "\n".join(iter_blocks_text(blocks))
+
+
+# ----------------------------------------------------------------------------- property test
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400) | st.sampled_from(
+    ["<!channel>", "<!here|here>", "<@U123>", "<https://evil.example|click>", "a & b > c", "|>|<", "&lt;"]
+)
+
+
+@st.composite
+def _hostile_snapshot(draw: st.DrawFn) -> Any:
+    base = snapshot()
+    n_items = draw(st.integers(min_value=0, max_value=70))
+    items = tuple(
+        QueueItem(repo=draw(_text), number=n, title=draw(_text), url=draw(_text), author=draw(_text | st.none()),
+                  turn="reviewer", waiting_on=tuple(draw(st.lists(_text, max_size=6))),
+                  age_hours=float(n), age_business_hours=float(n) / 2, size="XL", ai_assisted=bool(n % 2))
+        for n in range(n_items)
+    )
+    reviewers = tuple(
+        ReviewerLoad(login=draw(_text), slack_id=None, requests_direct=n, requests_via_team=1, re_requests=0,
+                     context_switches=2, reviews=3, pending=1, focus_hours=1.5, requests_per_day=2.0)
+        for n in range(draw(st.integers(min_value=0, max_value=40)))
+    )
+    workflows = tuple(
+        WorkflowStats(name=draw(_text), attempts=5, queue_p50_min=1.0, queue_p90_min=2.0, run_p50_min=3.0,
+                      run_p90_min=float(n), failure_rate=0.1, rerun_rate=0.05 * n)
+        for n in range(draw(st.integers(min_value=0, max_value=30)))
+    )
+    analysis = replace(base.analysis, headline=draw(_text),
+                       action=Action(code="x", text=draw(_text), because=draw(_text)),
+                       longest_waits=(Contributor(name=draw(_text), value=1.0, unit="h"),))
+    return replace(base, queue_items=items, reviewers=reviewers, workflows=workflows, analysis=analysis,
+                   errors=tuple(draw(st.lists(_text, max_size=5))))
+
+
+def _check(blocks: list[dict[str, Any]], *, limit: int = 50) -> None:
+    assert len(blocks) <= limit
+    for block in blocks:
+        SdkBlock.parse(block).to_dict()  # slack_sdk validates lengths and counts here
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+            assert len(block.get("fields", [])) <= 10
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= 150
+    for text in iter_blocks_text(blocks):
+        bare = _OUR_LINK.sub("", text)
+        assert "<" not in bare and ">" not in bare, text
+        assert not _ENTITY.search(text), text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(snap=_hostile_snapshot(), team=st.sampled_from(["platform", "web-2"]))
+def test_every_builder_escapes_github_text_and_stays_within_limits(snap: Any, team: str) -> None:
+    """Arbitrary GitHub text through every builder: no unescaped `<`, no block over Slack's limits."""
+    for render in (render_status, render_queue, render_reviewers, render_ci):
+        blocks, text = render(snap, now=NOW)
+        _check(blocks)
+        assert "<" not in text and len(text) <= 4000
+    _check(unavailable(team, snap, NOW)[0])
+    home = render_home([(team, snap, False), ("web", None, True)], snap.queue_items, login=snap.reviewers[0].login
+                       if snap.reviewers else None, now=NOW)
+    _check(home["blocks"], limit=100)  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None)
+@given(title=_text, login=_text, detail=_text)
+def test_why_alerts_health_escape(title: str, login: str, detail: str) -> None:
+    """PR clocks, alert lists, health and thresholds escape whatever GitHub or jobs put in them."""
+    p = pr(3, title=title, author=login or None, created=-30.0, merged=-2.0,
+           events=(event("review_requested", -29.0, actor=login, requested_reviewer="bob"),),
+           reviews=(review(login or None, "APPROVED", -5.0),))
+    hours = WorkHours()
+    clocks = pr_clocks(p, identity=Identity(IdentitySettings()), calendar=WorkCalendar.for_team(hours), now=NOW)
+    _check(render_why(p, clocks, now=NOW, tz=hours.zone)[0])
+    status = AlertStatus(team="platform", rule="queue_length", title=title, status="active", severity="warn",
+                         value=12.0, threshold=10.0, unit=detail[:10], since=NOW, episode="e",
+                         acknowledged_by=login, details=(detail,))
+    _check(render_alert_list("platform", [status] * 3, now=NOW)[0])
+    runs = {login or "job": [JobRun(job="sample", started_at=NOW, seconds=1.0, outcome="failed", detail=detail)]}
+    _check(render_health(runs, now=NOW)[0])
+    levels = {r: Thresholds.model_validate(v) for r, v in RuleThresholds().model_dump().items()}
+    _check(render_thresholds("platform", levels, [{"rule": title, "who": login, "old": detail, "new": 3}],
+                             now=NOW)[0])
+    _check(render_usage(title)[0])
+
+
+def test_help_fits() -> None:
+    """Help lists every subcommand within limits."""
+    blocks, _ = render_help()
+    _check(blocks)
+    assert "`/flow why OWNER/REPO#N`" in "\n".join(iter_blocks_text(blocks))
