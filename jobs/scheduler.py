@@ -23,6 +23,8 @@ within :data:`DIGEST_GRACE`. Each run's start, duration and outcome goes to
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -368,3 +370,47 @@ def simulate(
                 runs = (run,) if run is not None else ()
             fired.append(SimulatedRun(job, clock.current, i, runs))
         upcoming[job] = triggers[job].get_next_fire_time(at, at)
+
+
+# --------------------------------------------------------------------------- running for real
+
+
+def run_until_stopped(
+    pipeline: Pipeline,
+    *,
+    clock: Clock,
+    stop: threading.Event | None = None,
+    handle_signals: bool = True,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Run the schedule in the background until SIGTERM/SIGINT (or ``stop`` is set).
+
+    On a signal the scheduler stops taking new runs and waits for the running one to finish
+    (its lock is released, its run recorded), then returns. Signal handlers are installed only
+    from the main thread, before ``on_started`` is called, and restored on the way out.
+    """
+    stop = stop or threading.Event()
+    scheduler = build_scheduler(pipeline, clock=clock)
+    previous: dict[int, Any] = {}
+    if handle_signals and threading.current_thread() is threading.main_thread():
+        def _on_signal(signum: int, _frame: object) -> None:
+            log.warning("received %s: finishing the running job, then stopping",
+                        signal.Signals(signum).name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _on_signal)
+    scheduler.start()
+    if on_started is not None:
+        on_started()
+    log.info("scheduler started: sampling every %s min, digests for %s",
+                pipeline.settings.schedules.sample_interval_minutes,
+                ", ".join(pipeline.settings.teams))
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("scheduler stopped")

@@ -245,3 +245,66 @@ def test_run_records_show_start_duration_and_outcome(store: Store, slack: FakeSl
     (run,) = store.job_runs("sample")
     assert run.started_at == now and run.outcome == "ok" and run.seconds >= 0
     assert replace(run, seconds=0).detail == "sampled"
+
+
+def _config(tmp_path: Any, slack: FakeSlack) -> Any:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[github]
+organisation = "acme"
+base_url = "{slack.url}"
+
+[storage]
+path = "{tmp_path / 'flowbot.rdb'}"
+prefix = "flowbot-cli-test"
+
+[teams.platform]
+members = [{{ github = "alice" }}]
+repositories = ["api"]
+channel = "C0TEAM001"
+""")
+    return path
+
+
+def test_worker_starts_and_stops_gracefully_on_sigterm(
+    tmp_path: Any, slack: FakeSlack, redis_url: str | None
+) -> None:
+    """`flowbot worker` runs until SIGTERM, then finishes its job and exits cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GITHUB_", "REDIS_"))}
+    env.update(SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.api_url, PYTHONUNBUFFERED="1")
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--config", str(_config(tmp_path, slack))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        started = proc.stdout.readline()
+        assert "Worker started" in started, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Worker stopped." in out
+
+
+def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack) -> None:
+    """`flowbot run` with no SLACK_APP_TOKEN explains how to get one, without a traceback."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(_config(tmp_path, slack))],
+        env={"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url},
+    )
+    assert result.exit_code == 1
+    assert "SLACK_APP_TOKEN is not set" in result.output and "flowbot worker" in result.output

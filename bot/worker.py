@@ -1,0 +1,85 @@
+"""Wiring for the long-running commands: ``flowbot worker`` and ``flowbot run``.
+
+``bot.cli`` calls these; they connect the pieces (store, Slack client, delivery, pipeline,
+scheduler, Socket Mode) and block until SIGTERM/SIGINT, then stop gracefully: the running job
+finishes, Socket Mode disconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from slack_sdk import WebClient
+
+from bot.delivery import SlackDelivery
+from jobs.errors import FlowbotError
+from jobs.ports import Clock, SystemClock
+from jobs.scheduler import Pipeline, run_until_stopped
+from jobs.settings import Settings
+from jobs.store import Store
+
+log = logging.getLogger(__name__)
+
+Echo = Callable[[str], None]
+APP_TOKEN_MISSING = (
+    "SLACK_APP_TOKEN is not set: `flowbot run` connects over Socket Mode, which needs an "
+    "app-level token (xapp-..., scope connections:write; create it in the app's settings under "
+    "Basic Information > App-Level Tokens). Without one, run `flowbot web` and `flowbot worker`."
+)
+
+
+def build_pipeline(settings: Settings, store: Store, client: WebClient, *, clock: Clock) -> Pipeline:
+    """The production pipeline: GitHub sampling, snapshots, alerts and digests posted to Slack."""
+    from bot.charts import digest_chart
+
+    delivery = SlackDelivery(client, store, clock=clock)
+    return Pipeline.from_settings(
+        settings, store, delivery, clock=clock,
+        chart=lambda d: digest_chart(d, tz=settings.teams[d.team].zone),
+    )
+
+
+def app_token(settings: Settings) -> str:
+    """The Socket Mode token; raises FlowbotError saying how to get one when it is missing."""
+    token = settings.secrets.slack_app_token
+    if token is None or not token.get_secret_value().startswith("xapp-"):
+        raise FlowbotError(APP_TOKEN_MISSING if token is None else
+                           "SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    return token.get_secret_value()
+
+
+def run_worker(
+    settings: Settings, store: Store, client: WebClient, *, echo: Echo,
+    clock: Clock | None = None, stop: threading.Event | None = None,
+) -> None:
+    """``flowbot worker``: the scheduler alone, until SIGTERM/SIGINT (or ``stop``)."""
+    clock = clock or SystemClock()
+    pipeline = build_pipeline(settings, store, client, clock=clock)
+    started = (f"Worker started ({store.location}): sampling every "
+               f"{settings.schedules.sample_interval_minutes} min; digests for "
+               f"{', '.join(settings.teams)}. Stop with Ctrl-C or SIGTERM.")
+    run_until_stopped(pipeline, clock=clock, stop=stop, on_started=lambda: echo(started))
+    echo("Worker stopped.")
+
+
+def run_bot_and_worker(
+    settings: Settings, store: Store, client: WebClient, *, echo: Echo,
+    clock: Clock | None = None, stop: threading.Event | None = None,
+) -> None:
+    """``flowbot run``: Socket Mode bot and scheduler in one process, until SIGTERM/SIGINT."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import BotDeps, create_app
+
+    token = app_token(settings)
+    clock = clock or SystemClock()
+    bolt = create_app(BotDeps(settings=settings, store=store, clock=clock), mode="socket", client=client)
+    handler = SocketModeHandler(bolt, app_token=token)
+    handler.connect()  # returns once connected; the socket runs in its own threads
+    echo("Connected to Slack over Socket Mode.")
+    try:
+        run_worker(settings, store, client, echo=echo, clock=clock, stop=stop)
+    finally:
+        handler.close()
