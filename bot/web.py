@@ -146,6 +146,29 @@ def create_app(config: str | None = None, *, clock: Clock | None = None) -> Flow
     return build_web(deps, signing_secret=secret.get_secret_value())
 
 
+def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2, threads: int = 8) -> None:
+    """Run the WSGI app under gunicorn (``flowbot web``) until stopped.
+
+    Each worker builds its own app (Redis connections and Bolt's thread pool do not survive a
+    fork); the caller should validate the settings first so a bad config fails once, clearly.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self) -> FlowbotWeb:
+            return create_app(config)
+
+    _Server().run()
+
+
 def _reply(start_response: StartResponse, status: int, body: str, content_type: str) -> Iterable[bytes]:
     data = body.encode()
     start_response(f"{status} {_REASONS.get(status, 'OK')}",
