@@ -123,7 +123,12 @@ def check_config(
 def run(config: ConfigOption = None) -> None:
     """Run the bot (Socket Mode) and the scheduler in one process."""
     with _errors():
-        raise _not_built("run", 6)
+        from bot.worker import app_token, run_bot_and_worker
+
+        settings = load_settings(config)
+        app_token(settings)  # a missing SLACK_APP_TOKEN is said before anything starts
+        client = _slack_client(settings)
+        run_bot_and_worker(settings, open_store(settings), client, echo=typer.echo)
 
 
 @app.command()
@@ -148,7 +153,11 @@ def web(
 def worker(config: ConfigOption = None) -> None:
     """Run the scheduler only: sampling, snapshots, alerts, digests."""
     with _errors():
-        raise _not_built("worker", 6)
+        from bot.worker import run_worker
+
+        settings = load_settings(config)
+        client = _slack_client(settings)
+        run_worker(settings, open_store(settings), client, echo=typer.echo)
 
 
 @app.command()
@@ -197,19 +206,22 @@ def digest(
         settings = load_settings(config)
         client = _slack_client(settings) if post else None  # a missing token fails first
         store = open_store(settings)
-        draw = (lambda d: digest_chart(d, tz=settings.teams[d.team].zone)) if post or chart else None
-        built = build_digest(settings, store, team, now=SystemClock().now(), chart=draw)
-        if print_ or not post:
-            typer.echo(digest_text(built))
-        if chart is not None and built.chart_png is not None:
-            chart.write_bytes(built.chart_png)
-            typer.echo(f"Chart written to {chart}.")
-        if client is not None:
-            from bot.delivery import SlackDelivery
+        try:
+            draw = (lambda d: digest_chart(d, tz=settings.teams[d.team].zone)) if post or chart else None
+            built = build_digest(settings, store, team, now=SystemClock().now(), chart=draw)
+            if print_ or not post:
+                typer.echo(digest_text(built))
+            if chart is not None and built.chart_png is not None:
+                chart.write_bytes(built.chart_png)
+                typer.echo(f"Chart written to {chart}.")
+            if client is not None:
+                from bot.delivery import SlackDelivery
 
-            posted = SlackDelivery(client, store).digest(built)
-            where = f"{team}'s channel {built.channel}"
-            typer.echo(f"Posted to {where}." if posted else f"Not posted to {where}: see the log.")
+                posted = SlackDelivery(client, store).digest(built)
+                where = f"{team}'s channel {built.channel}"
+                typer.echo(f"Posted to {where}." if posted else f"Not posted to {where}: see the log.")
+        finally:
+            store.close()
 
 
 @app.command()
