@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime
 
-from jobs.digest import ACTION, STAGE_LABELS
+from jobs.digest import ACTION, STAGE_LABELS, WARNING
 from jobs.model import Alert, Digest, TeamSnapshot
 
 WIDTH = 88
@@ -23,7 +23,8 @@ def digest_text(digest: Digest, *, width: int = WIDTH) -> str:
         f" ({digest.week_start:%a %d %b} to {digest.week_end:%a %d %b %Y})"
     )
     out = [title, "=" * min(width, len(title)), *_wrap(digest.headline, width), ""]
-    ordered = sorted(digest.sections, key=lambda s: s[0] != ACTION)  # the action first
+    first = (WARNING, ACTION)  # what is wrong with the data, and what to do, come first
+    ordered = sorted(digest.sections, key=lambda s: first.index(s[0]) if s[0] in first else 2)
     for name, body in ordered:
         out.append(name)
         out.append("-" * len(name))

@@ -55,11 +55,13 @@ SIZE = "PR size"
 WAITS = "Longest waits"
 ACTION = "Suggested action"
 DATA = "About this data"
+WARNING = "Data warning"  # present only when the data is stale or partial
 
 STAGE_ORDER = ("coding", "pickup", "review", "merge")
 STAGE_LABELS = {"coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge wait"}
 NUMBERS_TTL = timedelta(weeks=10)
 STALE_AFTER = timedelta(hours=6)
+BASELINE_SLACK = timedelta(days=1)  # how far from the week's start a sample still is "a week ago"
 _CHART_POINTS_PER_HOUR = 1
 
 
@@ -209,12 +211,17 @@ def digest_from_snapshot(
     week_end = max(week_start, (now.astimezone(hours.zone) - timedelta(days=1)).date())
     ordered = sorted(samples or snapshot.queue_trend, key=lambda s: s.at)
     inside = [s for s in ordered if start <= s.at <= end]
-    before = [s for s in ordered if s.at < start]
-    baseline = before[-1] if before else (inside[0] if len(inside) > 1 else None)
+    before = [s for s in ordered if start - BASELINE_SLACK <= s.at < start]
+    if before:
+        baseline: QueueSample | None = before[-1]
+    else:  # sampling began inside the week: compare with its first sample, said as such
+        baseline = inside[0] if len(inside) > 1 else None
     a = snapshot.analysis
-    sections: list[tuple[str, str]] = [
+    warning = _warning_text(snapshot, now)
+    sections: list[tuple[str, str]] = [(WARNING, warning)] if warning else []
+    sections += [
         (SHARES, _shares_text(a)),
-        (QUEUE, _queue_text(snapshot, inside, baseline, hours)),
+        (QUEUE, _queue_text(snapshot, inside, baseline, start, hours)),
         (LATENCY, _latency_text(snapshot, last_week)),
         (REVIEWERS, _reviewers_text(snapshot, settings.metrics.recovery_minutes)),
         (CI, _ci_text(snapshot)),
@@ -226,7 +233,7 @@ def digest_from_snapshot(
     if waits:
         sections.append((WAITS, waits))
     sections.append((ACTION, _action_text(a)))
-    sections.append((DATA, _data_text(snapshot, now, week_start, week_end, hours)))
+    sections.append((DATA, _data_text(snapshot, week_start, week_end, hours)))
     week = week_label(hours, now)
     return Digest(
         team=team,
@@ -316,6 +323,7 @@ def _queue_text(
     snapshot: TeamSnapshot,
     inside: Sequence[QueueSample],
     baseline: QueueSample | None,
+    start: datetime,
     hours: WorkHours,
 ) -> str:
     q = max((snapshot.queue, *inside[-1:]), key=lambda s: s.at)  # freshest; snapshot on ties
@@ -326,7 +334,12 @@ def _queue_text(
     if baseline is not None:
         change = q.length - baseline.length
         trend = "up" if change > 0 else "down" if change < 0 else "no change"
-        lines.append(f"A week ago: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
+        when = (
+            "A week ago"
+            if baseline.at - start < BASELINE_SLACK
+            else f"At the first sample, {baseline.at.astimezone(hours.zone):%a %H:%M}"
+        )
+        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
     if inside:
         peak = max(inside, key=lambda s: (s.length, s.at))
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
@@ -353,6 +366,8 @@ def _latency_text(snapshot: TeamSnapshot, last: WeekNumbers | None) -> str:
         ("Time to merge", snapshot.merge, *(_last(last, "merge"))),
     ]
     lines = []
+    if snapshot.window_days != 7:
+        lines.append(f"Over the last {snapshot.window_days} days (the configured window):")
     for name, lat, l50, l90 in rows:
         b, c = lat.business, lat.calendar
         if not b.count:
@@ -473,21 +488,27 @@ def _action_text(a: Analysis) -> str:
     return f"{a.action.text}\nWhy: {because}."
 
 
-def _data_text(
-    snapshot: TeamSnapshot, now: datetime, start: date, end: date, hours: WorkHours
-) -> str:
-    as_of = snapshot.data_as_of or snapshot.computed_at
-    local = as_of.astimezone(hours.zone)
-    lines = [
-        f"Week {start:%a %d %b} to {end:%a %d %b %Y}; GitHub data as of {local:%a %H:%M} {hours.timezone}."
-    ]
-    if now - as_of > STALE_AFTER:
+def _data_text(snapshot: TeamSnapshot, start: date, end: date, hours: WorkHours) -> str:
+    local = (snapshot.data_as_of or snapshot.computed_at).astimezone(hours.zone)
+    return (
+        f"Week {start:%a %d %b} to {end:%a %d %b %Y}; GitHub data as of"
+        f" {local:%a %d %b %H:%M} {hours.timezone}."
+    )
+
+
+def _warning_text(snapshot: TeamSnapshot, now: datetime) -> str:
+    """Empty when the data is fresh and whole; else what is wrong with it and what to do."""
+    lines = []
+    old = now - (snapshot.data_as_of or snapshot.computed_at)
+    if old > STALE_AFTER:
+        hours = old.total_seconds() / 3600
+        age = f"{_num(hours / 24)} days" if hours >= 48 else f"{_num(hours)} h"
         lines.append(
-            f"This data is {_num((now - as_of).total_seconds() / 3600)} h old: sampling may have"
-            " stopped (see `flowbot doctor`)."
+            f"This data is {age} old: sampling may have stopped (run `flowbot doctor`)."
         )
     if snapshot.errors:
-        lines.append("Some data is missing: " + "; ".join(snapshot.errors[:5]) + ".")
+        more = f" (and {len(snapshot.errors) - 5} more)" if len(snapshot.errors) > 5 else ""
+        lines.append("Some data is missing: " + "; ".join(snapshot.errors[:5]) + more + ".")
     return "\n".join(lines)
 
 

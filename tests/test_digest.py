@@ -151,9 +151,14 @@ def test_stale_or_partial_data_is_said_plainly() -> None:
     """A digest built on old or partial data says so instead of passing it off as fresh."""
     snap = snapshot(errors=("acme/web: GitHub 502",))
     digest = dg.digest_from_snapshot(settings(), "platform", snap, [], now=SEND + timedelta(days=1))
-    about = dict(digest.sections)[dg.DATA]
-    assert "h old" in about and "flowbot doctor" in about
-    assert "acme/web: GitHub 502" in about
+    warning = dict(digest.sections)[dg.WARNING]
+    assert "This data is 25 h old" in warning and "flowbot doctor" in warning
+    assert "acme/web: GitHub 502" in warning
+    blocks, text = render_digest(digest)
+    assert blocks[3]["text"]["text"].startswith(":warning: This data is 25 h old")
+    assert text.index("Data warning:") < text.index("Suggested action:")
+    assert dg.WARNING not in dict(dg.digest_from_snapshot(settings(), "platform", snapshot(), [],
+                                                         now=SEND).sections)
 
 
 # --------------------------------------------------------------------------- store

@@ -48,11 +48,13 @@ def render_digest(digest: Digest) -> Message:
         context(f"{_dates(digest)} · {digest.snapshot.merged_count} PRs merged"),
         section(f"*{escape(digest.headline)}*"),
     ]
+    if d.WARNING in sections:
+        blocks.append(section(f":warning: {escape(sections[d.WARNING])}"))
     if d.ACTION in sections:
         blocks.append(_titled(d.ACTION, sections[d.ACTION]))
     blocks.append(divider())
     for title, body in digest.sections:
-        if title in (d.ACTION, d.DATA):
+        if title in (d.ACTION, d.DATA, d.WARNING):
             continue
         lines = _waits_lines(digest) if title == d.WAITS else [_line(x) for x in body.splitlines()]
         blocks += lines_section([f"{_ICONS.get(title, '')} *{escape(title)}*".strip(), *lines])
@@ -62,12 +64,13 @@ def render_digest(digest: Digest) -> Message:
 
 
 def digest_text(digest: Digest) -> str:
-    """The plain-text fallback (escaped for mrkdwn): headline, action, then every section."""
+    """The plain-text fallback (escaped for mrkdwn): headline, any data warning, the action,
+    then every section."""
     sections = dict(digest.sections)
     parts = [f"Weekly flow digest for {digest.team}, {_dates(digest)}: {digest.headline}"]
-    if d.ACTION in sections:
-        parts.append(f"{d.ACTION}: {sections[d.ACTION]}")
-    parts += [f"{t}:\n{body}" for t, body in digest.sections if t != d.ACTION]
+    first = [t for t in (d.WARNING, d.ACTION) if t in sections]
+    parts += [f"{t}: {sections[t]}" for t in first]
+    parts += [f"{t}:\n{body}" for t, body in digest.sections if t not in first]
     return fallback(escape("\n\n".join(parts)))
 
 
