@@ -17,11 +17,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.blocks import age, hours, minutes, percent
+from bot.blocks import age, hours, percent
 from jobs.model import Analysis, Latency, Percentiles, TeamSnapshot
 
 _STAGE = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
-_TURN = {"reviewer": "reviewer", "author": "author", "ci": "CI", "approved": "merge (approved)"}
+_TURN = {"reviewer": "reviewer", "author": "author", "ci": "CI", "approved": "merge"}
 MAX_QUEUE_ROWS = 12
 
 
@@ -127,131 +127,142 @@ def _title(snap: TeamSnapshot, now: datetime) -> Text:
     return text
 
 
-def _queue(snap: TeamSnapshot) -> Table:
+def _section(title: str, table: Table, note: str | None = None) -> Group:
+    """A bold heading line (wraps at any width), the table, and an optional dim note."""
+    parts: list[RenderableType] = [Text(title, style="bold"), table]
+    if note:
+        parts.append(Text(note, style="dim"))
+    parts.append(Text(""))
+    return Group(*parts)
+
+
+def _table() -> Table:
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+
+
+def _queue(snap: TeamSnapshot) -> Group:
     q = snap.queue
-    oldest = hours(q.oldest_business_hours, q.oldest_hours)
-    table = Table(
-        title=f"Queue now: {q.length} waiting (reviewer {q.reviewer}, author {q.author}, CI {q.ci}), "
-        f"{q.approved} approved; oldest {oldest}",
-        box=box.SIMPLE_HEAD, title_justify="left",
-    )
-    table.add_column("PR", no_wrap=True)
-    table.add_column("title", overflow="fold", max_width=36)
-    table.add_column("whose turn", no_wrap=True)
-    table.add_column("waiting on", overflow="fold", max_width=28)
-    table.add_column("age", no_wrap=True)
+    title = (f"Queue now: {q.length} waiting (reviewer {q.reviewer}, author {q.author}, "
+             f"CI {q.ci}), {q.approved} approved; oldest {hours(q.oldest_business_hours, q.oldest_hours)}")
+    if not snap.queue_items:
+        return _section(title, _table(), "Nothing is waiting.")
+    table = _table()
+    table.add_column("PR", overflow="fold", ratio=3, min_width=16)
+    table.add_column("turn", no_wrap=True)
+    table.add_column("waiting on", overflow="fold", ratio=1, min_width=8)
+    table.add_column("age", no_wrap=True, justify="right")
     table.add_column("size", no_wrap=True)
-    table.add_column("AI", no_wrap=True)
     for item in snap.queue_items[:MAX_QUEUE_ROWS]:
+        pr = Text(f"{item.repo}#{item.number}")
+        pr.append(" " + item.title, style="dim")
         table.add_row(
-            Text(f"{item.repo}#{item.number}"),
-            Text(item.title),
+            pr,
             _TURN.get(item.turn, item.turn),
             Text(", ".join(item.waiting_on) or "-"),
-            hours(item.age_business_hours, item.age_hours),
-            item.size,
-            "yes" if item.ai_assisted else "",
+            _dur(item.age_business_hours, item.age_hours),
+            item.size + (" AI" if item.ai_assisted else ""),
         )
-    if len(snap.queue_items) > MAX_QUEUE_ROWS:
-        table.caption = f"and {len(snap.queue_items) - MAX_QUEUE_ROWS} more"
-    if not snap.queue_items:
-        table.caption = "Nothing is waiting."
-    return table
+    more = len(snap.queue_items) - MAX_QUEUE_ROWS
+    note = (f"and {more} more; " if more > 0 else "") + "age in working hours (calendar in brackets)"
+    return _section(title, table, note)
 
 
-def _latency(snap: TeamSnapshot) -> Table:
-    table = Table(title=f"Latency over {snap.window_days} days (working hours, calendar in brackets)",
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("metric", "PRs", "p50", "p75", "p90"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
+def _latency(snap: TeamSnapshot) -> Group:
+    table = _latency_table("metric")
     rows: Sequence[tuple[str, Latency]] = (
         ("pickup wait", snap.pickup),
         ("time to approval", snap.approval),
         ("time to merge", snap.merge),
         ("lead time", snap.lead_time),
         ("request response", snap.request_response),
-        ("pickup, AI-assisted PRs", snap.pickup_ai),
+        ("pickup, AI-assisted", snap.pickup_ai),
         ("pickup, other PRs", snap.pickup_other),
     )
     for name, lat in rows:
         table.add_row(name, *_lat_cells(lat))
-    return table
+    return _section(f"Latency of PRs merged in the last {snap.window_days} days "
+                    "(working hours, calendar in brackets)", table)
 
 
-def _breakdowns(snap: TeamSnapshot) -> Table:
-    table = Table(title="Pickup wait by repository and by PR size", box=box.SIMPLE_HEAD,
-                  title_justify="left")
-    for col in ("by", "PRs", "p50", "p75", "p90"):
-        table.add_column(col, justify="left" if col == "by" else "right")
+def _breakdowns(snap: TeamSnapshot) -> Group:
+    table = _latency_table("by")
     for name, lat in snap.pickup_by_repo:
         table.add_row(Text(name), *_lat_cells(lat))
     for name, lat in snap.pickup_by_size:
         table.add_row(f"size {name}", *_lat_cells(lat))
+    return _section("Pickup wait by repository and by PR size", table)
+
+
+def _latency_table(first: str) -> Table:
+    table = _table()
+    table.add_column(first, overflow="fold")
+    for col in ("PRs", "p50", "p75", "p90"):
+        table.add_column(col, justify="right", no_wrap=True)
     return table
 
 
-def _reviewers(snap: TeamSnapshot) -> Table:
-    conc = percent(snap.load_concentration)
-    table = Table(
-        title=f"Reviewer load: top two hold {conc} of requests; "
-        f"{snap.focus_hours_week:.1f} focus-hours lost this week",
-        box=box.SIMPLE_HEAD, title_justify="left",
-    )
-    for col in ("reviewer", "requests", "via team", "re-requests", "reviews", "pending",
-                "switches", "focus h", "max/day"):
-        table.add_column(col, justify="left" if col == "reviewer" else "right")
+def _reviewers(snap: TeamSnapshot) -> Group:
+    title = (f"Reviewer load: the top two hold {percent(snap.load_concentration)} of requests; "
+             f"{snap.focus_hours_week:.1f} focus-hours lost a week")
+    if not snap.reviewers:
+        return _section(title, _table(), "No review requests in the window.")
+    table = _table()
+    table.add_column("reviewer", overflow="fold")
+    for col in ("asked", "re-asked", "reviews", "pending", "switches", "focus h", "peak/day"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in snap.reviewers[:10]:
-        table.add_row(Text(r.login), str(r.requests_direct), str(r.requests_via_team),
+        table.add_row(Text(r.login), f"{r.requests_direct}+{r.requests_via_team}",
                       str(r.re_requests), str(r.reviews), str(r.pending), str(r.context_switches),
                       f"{r.focus_hours:.1f}", f"{r.requests_per_day:.0f}")
-    if not snap.reviewers:
-        table.caption = "No review requests in the window."
-    return table
+    return _section(title, table, "asked: direct + via a team; switches: extra PRs reviewed on one day")
 
 
-def _workflows(snap: TeamSnapshot) -> Table:
-    table = Table(title=f"CI on PR commits: PRs waited {snap.ci_wait_hours:.1f} h on CI",
-                  box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("workflow", "attempts", "queue p50", "queue p90", "run p50", "run p90",
-                "failed", "rerun"):
-        table.add_column(col, justify="left" if col == "workflow" else "right")
-    for w in snap.workflows[:8]:
-        table.add_row(Text(w.name), str(w.attempts), minutes(w.queue_p50_min),
-                      minutes(w.queue_p90_min), minutes(w.run_p50_min), minutes(w.run_p90_min),
-                      percent(w.failure_rate), percent(w.rerun_rate))
+def _workflows(snap: TeamSnapshot) -> Group:
+    title = f"CI on PR commits: PRs waited {snap.ci_wait_hours:.1f} h on CI"
     if not snap.workflows:
-        table.caption = "No CI runs recorded."
-    return table
+        return _section(title, _table(), "No CI runs recorded.")
+    table = _table()
+    table.add_column("workflow", overflow="fold")
+    for col in ("runs", "queued p50/p90", "running p50/p90", "failed", "rerun"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for w in snap.workflows[:8]:
+        table.add_row(Text(w.name), str(w.attempts), _mins(w.queue_p50_min, w.queue_p90_min),
+                      _mins(w.run_p50_min, w.run_p90_min), percent(w.failure_rate),
+                      percent(w.rerun_rate))
+    return _section(title, table, "minutes; runs counts attempts")
 
 
-def _flow(snap: TeamSnapshot) -> Table:
+def _flow(snap: TeamSnapshot) -> Group:
     a = snap.analysis
-    table = Table(
-        title=f"Flow balance: {a.arrivals_per_day:.1f} arrivals vs {a.completions_per_day:.1f} "
-        "completions a day" + ("  (queue growing)" if a.queue_growing else ""),
-        box=box.SIMPLE_HEAD, title_justify="left",
-    )
+    title = (f"Flow balance: {a.arrivals_per_day:.1f} arrivals vs {a.completions_per_day:.1f} "
+             "completions a day this week" + (" (queue growing)" if a.queue_growing else ""))
     days = snap.flow[-7:]
+    table = _table()
     table.add_column("", no_wrap=True)
     for d in days:
         table.add_column(d.day.strftime("%a %d"), justify="right", no_wrap=True)
-    table.add_row("arrivals", *(str(d.arrivals) for d in days))
-    table.add_row("completions", *(str(d.completions) for d in days))
-    return table
+    table.add_row("arrived", *(str(d.arrivals) for d in days))
+    table.add_row("completed", *(str(d.completions) for d in days))
+    return _section(title, table)
 
 
-def _mix(snap: TeamSnapshot) -> Table:
+def _mix(snap: TeamSnapshot) -> Group:
     week = dict(snap.size_mix_week)
     before = dict(snap.size_mix_before)
-    table = Table(title="PR size mix: this week vs the four before", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+    table = _table()
     buckets = [b for b in ("XS", "S", "M", "L", "XL") if b in week or b in before]
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for b in buckets:
-        table.add_column(b, justify="right")
+        table.add_column(b, justify="right", no_wrap=True)
     table.add_row("this week", *(percent(week.get(b)) for b in buckets))
-    table.add_row("before", *(percent(before.get(b)) for b in buckets))
-    return table
+    table.add_row("4 weeks before", *(percent(before.get(b)) for b in buckets))
+    return _section("PR size mix of merged PRs (XS <= 50 lines ... XL > 800)", table)
+
+
+def _mins(p50: float | None, p90: float | None) -> str:
+    def one(v: float | None) -> str:
+        return "-" if v is None else _num(v)
+    return f"{one(p50)} / {one(p90)}"
 
 
 def _why(analysis: Analysis) -> Panel:
@@ -271,7 +282,24 @@ def _lat_cells(lat: Latency) -> tuple[str, str, str, str]:
 
 
 def _pair(b: Percentiles, c: Percentiles, name: str) -> str:
-    return hours(getattr(b, name), getattr(c, name))
+    return _dur(getattr(b, name), getattr(c, name))
+
+
+def _dur(business: float | None, calendar: float | None) -> str:
+    """``12 (2.5 d)``: working hours, calendar time in brackets (hours below two days)."""
+    if business is None and calendar is None:
+        return "-"
+    left = _num(business) if business is not None else "-"
+    if calendar is None:
+        return left
+    cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
+    return f"{left} ({cal})"
+
+
+def _num(value: float) -> str:
+    if abs(value) >= 10:
+        return f"{value:.0f}"
+    return f"{value:.1f}".removesuffix(".0") if value else "0"
 
 
 def _contributors(items: Sequence[object]) -> str:

@@ -1,0 +1,213 @@
+"""Each team's snapshot: everything the bot shows, computed after a sample, swapped in whole.
+
+:func:`compute_team_snapshot` is pure (records and samples in, a :class:`TeamSnapshot` out);
+:func:`refresh_all` reads the store, computes every team under its own failure boundary and
+writes each snapshot atomically, so the bot only ever reads (ARCHITECTURE.md "Data flow").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from jobs import metrics
+from jobs.analysis import analyse
+from jobs.errors import StoreUnavailable
+from jobs.identity import Identity
+from jobs.model import PullRequest, QueueSample, TeamSnapshot
+from jobs.queue import queue_now
+from jobs.settings import Settings
+from jobs.store import Store
+from jobs.worktime import WorkCalendar
+
+log = logging.getLogger(__name__)
+
+HISTORY = timedelta(days=35)  # this week and the four before: what the analysis compares
+FLOW_DAYS = 28  # flow balance days kept in the snapshot (the digest's chart reads them)
+TREND_POINTS = 200  # at most this many queue samples in a snapshot (older ones thinned)
+
+
+def compute_team_snapshot(
+    settings: Settings,
+    team_name: str,
+    prs: Iterable[PullRequest],
+    samples: Sequence[QueueSample],
+    *,
+    now: datetime,
+    errors: Sequence[str] = (),
+    data_as_of: datetime | None = None,
+) -> TeamSnapshot:
+    """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
+
+    Latency, reviewer load, CI and size mix are over ``settings.metrics.window_days`` (PRs
+    merged, requests made, attempts created in it: METRICS.md "Window"); the queue is computed
+    now (``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
+    ``max(window, 7)`` days); the analysis compares this week with the four before. ``errors``
+    are the lines that degraded this snapshot; ``data_as_of`` the oldest sync among the team's
+    repositories. Raises KeyError for an unknown team.
+    """
+    team = settings.teams[team_name]
+    repos = {settings.full_repo(r) for r in team.repositories}
+    mine = [pr for pr in prs if pr.repo in repos]
+    calendar = WorkCalendar.for_team(team)
+    identity = Identity(settings.identity)
+    days = settings.metrics.window_days
+    approvals = settings.metrics.required_approvals
+
+    cols = metrics.columns(mine, identity=identity)
+    table = metrics.pr_table(cols, identity=identity, calendar=calendar, now=now,
+                             required_approvals=approvals)
+    requests = metrics.request_table(cols, identity=identity, team_members=_team_members(settings),
+                                     calendar=calendar, now=now)
+    reviews = metrics.review_table(cols, identity=identity, calendar=calendar, now=now)
+    checks = metrics.check_table(cols, identity=identity)
+
+    merged = metrics.window(table, now, days)
+    pickup_ai, pickup_other = metrics.ai_split(merged, "pickup")
+    loads = metrics.reviewer_loads(
+        requests, reviews, now=now, window_days=days,
+        recovery_minutes=settings.metrics.recovery_minutes,
+        slack_ids={m.github: m.slack for m in team.members}, members=team.logins,
+    )
+    concentration = metrics.load_concentration(loads)
+    workflows = metrics.workflow_stats(checks, since=now - timedelta(days=days), until=now)
+    flow = metrics.flow_days(table, calendar=calendar, since=now - timedelta(days=FLOW_DAYS),
+                             until=now)
+    queue, items = queue_now(mine, identity=identity, calendar=calendar, now=now,
+                             required_approvals=approvals)
+    trend = _trend(samples, queue, now=now, days=max(days, 7))
+
+    analysis = analyse(
+        table,
+        now=now,
+        flow=flow,
+        samples=trend,
+        reviewers=loads,
+        workflows=workflows,
+        load_concentration=concentration,
+        queue_items=items,
+        ci_wait_hours=metrics.ci_wait_hours(table, now=now, days=7, business=True),
+        tz=calendar.tz,
+    )
+    in_window = (table["merged_at"] > now - timedelta(days=days)) & (table["merged_at"] <= now)
+    return TeamSnapshot(
+        team=team_name,
+        computed_at=now,
+        data_as_of=data_as_of,
+        window_days=days,
+        queue=queue,
+        queue_items=items,
+        queue_trend=trend,
+        pickup=metrics.pr_latency(merged, "pickup"),
+        approval=metrics.pr_latency(merged, "approval"),
+        merge=metrics.pr_latency(merged, "merge"),
+        lead_time=metrics.pr_latency(merged, "lead"),
+        pickup_ai=pickup_ai,
+        pickup_other=pickup_other,
+        request_response=metrics.request_latency(requests, now, days),
+        pickup_by_repo=metrics.latency_by(merged, "repo", "pickup"),
+        pickup_by_size=metrics.latency_by(merged, "size_bucket", "pickup"),
+        reviewers=loads,
+        load_concentration=concentration,
+        focus_hours_week=round(metrics.focus_hours_per_week(loads, days), 2),
+        workflows=workflows,
+        ci_wait_hours=round(metrics.ci_wait_hours(table, now=now, days=days), 2),
+        flow=flow,
+        size_mix_week=metrics.size_mix(table, since=now - timedelta(days=7), until=now),
+        size_mix_before=metrics.size_mix(table, since=now - HISTORY, until=now - timedelta(days=7)),
+        merged_count=len(merged),
+        ai_assisted_count=int(merged["ai_assisted"].astype(bool).sum()),
+        bot_pr_count=int((in_window & table["bot"].astype(bool)).sum()),
+        analysis=analysis,
+        errors=tuple(errors),
+    )
+
+
+def refresh_all(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    errors: Sequence[str] = (),
+) -> dict[str, TeamSnapshot]:
+    """Compute and store every team's snapshot; returns the ones that succeeded, by team.
+
+    Each team reads its repositories' records and its queue samples, is computed under its
+    own failure boundary (a broken team is logged once and skipped: its previous snapshot
+    stays), and is written with one atomic ``store.put_snapshot``. ``errors`` (lines from the
+    cycle, ``"owner/repo: ..."`` or ``"team name: ..."``) go to the snapshots they concern.
+    ``data_as_of`` is the oldest ``synced_at`` among the team's repository cursors. Raises
+    StoreUnavailable when Redis is down (nothing can be read or kept then).
+    """
+    out: dict[str, TeamSnapshot] = {}
+    cache: dict[str, list[PullRequest]] = {}
+    for name, team in settings.teams.items():
+        repos = [settings.full_repo(r) for r in team.repositories]
+        try:
+            prs: list[PullRequest] = []
+            synced: list[datetime] = []
+            for repo in repos:
+                if repo not in cache:
+                    cache[repo] = store.get_prs(repo)
+                prs += cache[repo]
+                cursor = store.get_cursor(repo)
+                if cursor is not None and cursor.synced_at is not None:
+                    synced.append(cursor.synced_at)
+            samples = store.queue_samples(name, since=now - HISTORY, until=now)
+            mine = _errors_for(errors, name, repos)
+            snap = compute_team_snapshot(settings, name, prs, samples, now=now, errors=mine,
+                                         data_as_of=min(synced) if synced else None)
+            store.put_snapshot(snap)
+        except StoreUnavailable:
+            raise
+        except Exception:  # a team's bad data must not stop the other teams
+            log.exception("snapshot failed for team %s", name)
+            continue
+        out[name] = snap
+    return out
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _team_members(settings: Settings) -> dict[str, list[str]]:
+    """GitHub team slug -> the logins of every configured team that lists the slug."""
+    out: dict[str, list[str]] = {}
+    for team in settings.teams.values():
+        for slug in team.github_teams:
+            out.setdefault(slug.lower(), []).extend(m.github for m in team.members)
+    return out
+
+
+def _trend(
+    samples: Sequence[QueueSample], current: QueueSample, *, now: datetime, days: int
+) -> tuple[QueueSample, ...]:
+    """The samples of the last ``days`` up to ``now``, oldest first, ending with the current
+    queue; thinned to one per hour (the last of each) when there are too many."""
+    since = now - timedelta(days=days)
+    recent = sorted((s for s in samples if since <= s.at < now), key=lambda s: s.at)
+    recent.append(current)
+    if len(recent) > TREND_POINTS:
+        by_hour: dict[datetime, QueueSample] = {}
+        for s in recent:
+            by_hour[s.at.replace(minute=0, second=0, microsecond=0)] = s
+        recent = list(by_hour.values())
+        if len(recent) > TREND_POINTS:
+            step = len(recent) / TREND_POINTS
+            recent = [recent[int(i * step)] for i in range(TREND_POINTS - 1)] + [recent[-1]]
+    return tuple(recent)
+
+
+def _errors_for(errors: Iterable[str], team: str, repos: Sequence[str]) -> tuple[str, ...]:
+    """The error lines about this team or one of its repositories (or about no one in
+    particular, like the organisation listing)."""
+    mine = []
+    for line in errors:
+        subject = line.partition(":")[0].strip()
+        if subject in repos or subject == f"team {team}" or ("/" not in subject and not subject.startswith("team ")):
+            mine.append(line)
+    return tuple(mine)
+
+
+__all__ = ["compute_team_snapshot", "refresh_all"]
