@@ -180,12 +180,37 @@ def backfill(
 @app.command()
 def report(
     repo: Annotated[str | None, typer.Argument(help="OWNER/REPO to report on.")] = None,
-    days: Annotated[int, typer.Option(help="Days of history.")] = 28,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of history.")] = 28,
     sandbox: Annotated[bool, typer.Option(help="Use the simulated organisation.")] = False,
+    timezone: Annotated[str, typer.Option(help="The team's time zone.")] = "UTC",
+    working_hours: Annotated[str, typer.Option(help="Working hours, HH:MM-HH:MM.")] = "09:00-17:00",
+    working_days: Annotated[str, typer.Option(help="Working days, comma-separated.")] = "mon,tue,wed,thu,fri",
+    holidays: Annotated[str | None, typer.Option(help="Holiday country code, like DE.")] = None,
 ) -> None:
     """Print a team flow report in the terminal (needs only GITHUB_TOKEN)."""
     with _errors():
-        raise _not_built("report", 4)
+        from rich.console import Console
+
+        from bot import adhoc
+        from bot.report import print_report
+        from jobs.ports import SystemClock
+
+        console = Console()
+        if sandbox:
+            snaps, now = adhoc.sandbox_snapshots(days=days, console=console, env=os.environ)
+            print_report(snaps.values(), now=now, console=console)
+            return
+        if not repo:
+            raise FlowbotError("name a repository (flowbot report OWNER/REPO) or use --sandbox")
+        hours = adhoc.Hours(
+            timezone=timezone, working_hours=working_hours,
+            working_days=tuple(d.strip().lower() for d in working_days.split(",") if d.strip()),
+            holiday_country=holidays,
+        )
+        clock = SystemClock()
+        snap = adhoc.repo_snapshot(repo, env=os.environ, days=days, hours=hours, clock=clock,
+                                   console=console)
+        print_report([snap], now=clock.now(), console=console)
 
 
 @app.command()
