@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.metrics_http import Telemetry
 from bot.reader import SnapshotReader
+from jobs.errors import ConfigError
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
 from jobs.store import Store
@@ -65,9 +66,14 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
 
     In HTTP mode ``bot.web`` verifies signatures and timestamps (with the injected clock)
     before Bolt sees a request, so Bolt's own verification is off; Socket Mode needs none.
+    Raises ConfigError when there is no bot token.
     """
+    client = client or make_client(deps.settings)
+    if not client.token:
+        raise ConfigError(["SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
+                           "Slack app's Install App page (docs/slack-setup.md)"])
     app = App(
-        client=client or make_client(deps.settings),
+        client=client,
         token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),

@@ -130,7 +130,7 @@ def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> Flow
 def create_app(config: str | None = None, *, clock: Clock | None = None) -> FlowbotWeb:
     """The gunicorn entry point (``bot.web:create_app()``): settings from ``FLOWBOT_CONFIG``.
 
-    Raises ConfigError when the settings are invalid or ``SLACK_SIGNING_SECRET`` is missing,
+    Raises ConfigError when the settings are invalid or a Slack secret is missing,
     and StoreUnavailable when Redis cannot be reached, so the server does not start half-wired.
     """
     from bot.app import BotDeps
@@ -142,8 +142,15 @@ def create_app(config: str | None = None, *, clock: Clock | None = None) -> Flow
     if secret is None:
         raise ConfigError(["SLACK_SIGNING_SECRET: not set; HTTP mode refuses unsigned requests, "
                            "copy it from the Slack app's Basic Information page"])
+    if settings.secrets.slack_bot_token is None:
+        raise ConfigError(["SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
+                           "Slack app's Install App page (docs/slack-setup.md)"])
     deps = BotDeps(settings=settings, store=open_store(settings), clock=clock or SystemClock())
-    return build_web(deps, signing_secret=secret.get_secret_value())
+    try:
+        return build_web(deps, signing_secret=secret.get_secret_value())
+    except BaseException:
+        deps.store.close()
+        raise
 
 
 def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2, threads: int = 8) -> None:

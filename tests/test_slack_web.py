@@ -6,11 +6,13 @@ import http.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.app import BotDeps
-from bot.web import build_web
+from bot.web import build_web, create_app
+from jobs.errors import ConfigError
 from jobs.ports import FixedClock
 from jobs.store import JobRun, Store
 from tests.factories import T0, snapshot
@@ -146,3 +148,51 @@ def test_digest_preview_answers_through_response_url(web: Web, store: Store) -> 
     assert web.fake.wait_for_response("digest", timeout=10)
     [preview] = web.fake.responses("digest")
     assert preview["response_type"] == "ephemeral" and preview["blocks"]
+
+
+_CONFIG = """
+[github]
+organisation = "acme"
+
+[storage]
+path = "{path}"
+
+[teams.platform]
+members = [{{ github = "bob", slack = "U0BOB0001" }}]
+repositories = ["api"]
+channel = "C0PLATFORM"
+"""
+
+
+def test_gunicorn_entry_point_reads_config_and_refuses_without_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bot.web:create_app()` builds from FLOWBOT_CONFIG, and says what to do when the signing secret is missing."""
+    config = tmp_path / "config.toml"
+    config.write_text(_CONFIG.format(path=tmp_path / "flowbot.rdb"))
+    monkeypatch.setenv("FLOWBOT_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        create_app()
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
+        create_app()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-used-here")
+    app = create_app(clock=FixedClock(NOW))
+    try:
+        with serve(app) as url:
+            assert get(url + "/healthz").json()["snapshot_age_seconds"] == {"platform": None}
+            assert get(url + "/nowhere").status == 404
+    finally:
+        app.deps.store.close()
+
+
+def test_manifest_declares_what_flowbot_uses() -> None:
+    """The one-paste manifest has /flow, the Home tab event, interactivity and every scope doctor checks."""
+    from bot.doctor import REQUIRED_SLACK_SCOPES
+
+    manifest = (Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text()
+    lines = {line.split("#")[0].strip() for line in manifest.splitlines()}
+    for scope in (*REQUIRED_SLACK_SCOPES, "commands", "chat:write.public", "users:read"):
+        assert f"- {scope}" in lines, scope
+    assert "- command: /flow" in lines and "- app_home_opened" in lines
+    assert "socket_mode_enabled: true" in lines and "home_tab_enabled: true" in lines
