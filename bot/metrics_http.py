@@ -24,7 +24,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._served: Counter[tuple[str, str]] = Counter()
         self._buckets: dict[str, list[int]] = {}
-        self._sum: Counter[str] = Counter()
+        self._sum: dict[str, float] = {}
         self._errors: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
 
@@ -34,7 +34,7 @@ class Telemetry:
             self._served[(sub, "ok" if ok else "error")] += 1
             counts = self._buckets.setdefault(sub, [0] * (len(BUCKETS) + 1))
             counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            self._sum[sub] += seconds
+            self._sum[sub] = self._sum.get(sub, 0.0) + seconds
 
     def error(self, kind: str) -> None:
         """Count one unexpected error reaching the error handler."""
@@ -61,7 +61,7 @@ class Telemetry:
                     running += n
                     le = "+Inf" if bound == float("inf") else f"{bound:g}"
                     lines.append(f'flowbot_command_seconds_bucket{{subcommand="{sub}",le="{le}"}} {running}')
-                lines.append(f'flowbot_command_seconds_sum{{subcommand="{sub}"}} {self._sum[sub]:.6f}')
+                lines.append(f'flowbot_command_seconds_sum{{subcommand="{sub}"}} {self._sum.get(sub, 0.0):.6f}')
                 lines.append(f'flowbot_command_seconds_count{{subcommand="{sub}"}} {running}')
             lines += ["# HELP flowbot_errors_total Unexpected errors answered by the error handler.",
                       "# TYPE flowbot_errors_total counter"]

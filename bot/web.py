@@ -12,10 +12,10 @@ import io
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
 from jobs.errors import StoreUnavailable
@@ -33,11 +33,11 @@ MAX_BODY_BYTES = 512 * 1024  # Slack's largest payloads (view submissions) stay 
 MAX_AGE_SECONDS = 5 * 60
 
 
-@dataclass(frozen=True, slots=True)
-class _EpochClock:
+class _EpochClock(SlackClock):
     """slack_sdk's clock interface (``now() -> epoch seconds``) over our ``Clock``."""
 
-    clock: Clock
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
 
     def now(self) -> float:
         return self.clock.now().timestamp()
