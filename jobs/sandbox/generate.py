@@ -50,10 +50,10 @@ class Ids:
     """Deterministic id sequences of one team (disjoint ranges per team)."""
 
     base: int
-    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next(self) -> int:
-        return self.base + next(self.counter)
+        return self.base + int(next(self.counter))
 
 
 @dataclass
@@ -108,7 +108,7 @@ class TeamGenerator:
             progress = week / max(self.weeks - 1, 1)
             for repo in self.team.repos:
                 human = self._poisson(2.5 * self.scale)
-                assisted = self._poisson((0.6 + 4.4 * progress) * self.scale)
+                assisted = self._poisson((0.5 + 5.0 * progress) * self.scale)
                 kinds = ["human"] * human + ["assisted"] * assisted
                 for kind in kinds:
                     at = w0 + (week + self.rng.random()) * 5 * DAY_HOURS
@@ -155,7 +155,7 @@ class TeamGenerator:
             labels += (rng.choice(("bug", "enhancement", "chore")),)
         pr = self._new_pr(repo, author, created, labels, additions, assisted)
         pr.opened_as_draft = kind == "agent" or rng.random() < 0.2
-        first = clock.add(created, -rng.uniform(1, 16))
+        first = clock.add(created, -rng.uniform(0.5, 6))
         n = rng.randint(1, 3)
         for i in range(n):
             authored = first + (created - first) * (i / n)
@@ -166,7 +166,7 @@ class TeamGenerator:
         self._ci(pr, created)
         ready = created
         if pr.opened_as_draft:
-            ready = clock.add(created, rng.uniform(1, 10))
+            ready = clock.add(created, rng.uniform(1, 6))
             self._commit(pr, "Address self-review", author, clock.add(ready, -0.5), ready)
             self._ci(pr, ready)
             self._event(pr, "ready_for_review", ready, owner)
@@ -185,7 +185,7 @@ class TeamGenerator:
 
     def _reviewer(self, owner: Account, week: int) -> Account:
         others = [m for m in self.humans if m.login != owner.login]
-        if owner.login != self.hot.login and self.rng.random() < 0.6:
+        if owner.login != self.hot.login and self.rng.random() < 0.7:
             return self.hot
         if self.former_member and week < 2 and self.rng.random() < 0.25:
             return GHOST
@@ -198,11 +198,11 @@ class TeamGenerator:
         free: dict[str, float] = {}
         for item in sorted(pending, key=lambda p: p.clock_at):
             login = item.reviewer.login
-            per_day = 2.0 if login == self.hot.login else 3.0
-            service = self.rng.uniform(0.5, 1.5) * DAY_HOURS / (per_day * self.scale)
-            begin = max(item.clock_at, free.get(login, 0.0))
-            done = begin + service
-            free[login] = done
+            per_day = 1.7 if login == self.hot.login else 2.5
+            delay = self.rng.uniform(0.3, 3.0)  # an idle reviewer answers within hours
+            spacing = self.rng.uniform(0.7, 1.3) * DAY_HOURS / (per_day * self.scale)
+            done = max(item.clock_at + delay, free.get(login, 0.0))
+            free[login] = done + spacing  # flat capacity: per_day first reviews at most
             self._after_first_review(item, self.clock.from_work(done))
 
     # ------------------------------------------------------------------ phase 3: rounds

@@ -40,12 +40,13 @@ import base64
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -109,6 +110,8 @@ def execute(ctx: Context, query: str, variables: dict[str, Any] | None, *, rate:
     nodes = _points(doc, variables or {})[1]
     root = _Root(ctx, rate, cost, nodes).obj()
     result = gql_execute(schema(), doc, root_value=root, variable_values=variables or {})
+    if not isinstance(result, ExecutionResult):  # only async resolvers return awaitables
+        raise TypeError("the sandbox's resolvers are synchronous")
     out: Obj = {}
     if result.errors:
         out["errors"] = [_error(e) for e in result.errors]
@@ -337,30 +340,33 @@ class _Root:
                before: str | None = None) -> Obj:
         """Issue search over PRs: ``repo:``, ``is:pr``/``is:open``/``is:merged``, ``updated:``
         and ``created:`` qualifiers; newest first."""
-        repos, filters = [], []
+        repos: list[str] = []
+        ranges: list[tuple[str, tuple[datetime, datetime]]] = []
+        states: list[str] = []
         for term in query.split():
             key, _, value = term.partition(":")
             if key == "repo" and value.lower().startswith(self.org.name.lower() + "/"):
                 repos.append(value.split("/", 1)[1])
             elif key in ("updated", "created"):
-                filters.append((key, date_range(value)))
+                ranges.append((key, date_range(value)))
             elif key == "is" and value in ("open", "closed", "merged", "draft"):
-                filters.append(("is", value))
+                states.append(value)
             elif key == "org" and value.lower() == self.org.name.lower():
                 repos.extend(self.org.repos)
         views = [v for r in repos for v in (view_pr(p, self.now) for p in self.org.prs.get(r, []))
                  if v]
-        for key, value in filters:
+        for key, (lo, hi) in ranges:
             if key == "updated":
-                views = [v for v in views if value[0] <= v.updated_at <= value[1]]
-            elif key == "created":
-                views = [v for v in views if value[0] <= v.pr.created_at <= value[1]]
-            elif value == "draft":
+                views = [v for v in views if lo <= v.updated_at <= hi]
+            else:
+                views = [v for v in views if lo <= v.pr.created_at <= hi]
+        for state in states:
+            if state == "draft":
                 views = [v for v in views if v.draft]
-            elif value == "merged":
+            elif state == "merged":
                 views = [v for v in views if v.merged_at is not None]
             else:
-                views = [v for v in views if v.state == value]
+                views = [v for v in views if v.state == state]
         views.sort(key=lambda v: (v.pr.created_at, v.pr.id), reverse=True)
         found = connection(views, self.pull, "search", first, after, last, before)
         found.update({"issueCount": len(views), "repositoryCount": 0, "userCount": 0,
@@ -500,15 +506,13 @@ class _Root:
                  skip: int | None = None) -> Obj:
         items: list[tuple[datetime, int, str, Callable[[], Obj]]] = []
         for c in v.commits:
-            items.append((c.committed_at, 0, "PULL_REQUEST_COMMIT",
-                          lambda c=c: self.pr_commit(v, c)))
+            items.append((c.committed_at, 0, "PULL_REQUEST_COMMIT", partial(self.pr_commit, v, c)))
         for r in v.reviews:
-            items.append((r.submitted_at, r.id, "PULL_REQUEST_REVIEW",
-                          lambda r=r: self.review(v, r)))
+            items.append((r.submitted_at, r.id, "PULL_REQUEST_REVIEW", partial(self.review, v, r)))
         for e in v.events:
             kind = _EVENT_TYPES.get(e.event)
             if kind:
-                items.append((e.at, e.id, kind, lambda e=e: self.event(v, e)))
+                items.append((e.at, e.id, kind, partial(self.event, v, e)))
         items.sort(key=lambda t: (t[0], t[1]))
         if itemTypes:
             items = [i for i in items if i[2] in itemTypes]

@@ -127,7 +127,7 @@ def repository(api: str, org: str, org_id: int, repo: Repo, *, full: bool = True
 def _label(api: str, repo: str, name: str) -> Json:
     lid = sum(ord(c) * 31**i for i, c in enumerate(name)) % 10**9
     return {"id": lid, "node_id": node_id("LA", lid), "url": f"{api}/repos/{repo}/labels/{name}",
-            "name": name, "description": None, "color": "ededed", "default": False}
+            "name": name, "description": "", "color": "ededed", "default": False}
 
 
 def team(api: str, org: str, t: TeamDef) -> Json:
@@ -424,8 +424,12 @@ def job(api: str, org: str, view: RunView, attempt: Attempt, j: Job) -> Json:
 
 def installation(api: str, org: str, org_id: int, created: datetime) -> Json:
     """The App installation on the organisation."""
+    # The list endpoint's schema reads ``account`` as simple-user AND enterprise (allOf), so
+    # the enterprise's required keys are filled in too.
+    account = {**organisation(api, org, org_id), "name": org.title(), "slug": org,
+               "created_at": iso(created), "updated_at": iso(created)}
     return {
-        "id": 4242, "account": organisation(api, org, org_id), "repository_selection": "all",
+        "id": 4242, "account": account, "repository_selection": "all",
         "access_tokens_url": f"{api}/app/installations/4242/access_tokens",
         "repositories_url": f"{api}/installation/repositories",
         "html_url": f"{HTML}/organizations/{org}/settings/installations/4242",

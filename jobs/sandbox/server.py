@@ -129,8 +129,8 @@ class SandboxServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("the sandbox server is not running; call start() first")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._httpd.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def graphql_url(self) -> str:
@@ -169,6 +169,10 @@ class SandboxServer:
         with self._lock:
             b.used += cost
         return b
+
+    def hang(self) -> None:
+        """Hold a request for ``faults.hang_seconds``, or until the server stops."""
+        self._stop.wait(self.faults.hang_seconds)
 
     def denied(self, repo: str) -> int | None:
         return self._denied.get(repo)
@@ -381,9 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
             err = rest.error("API rate limit exceeded for user ID 1.", 403)
             self._send(method, path, 403, err, headers, "", 0, fault=kind)
         else:  # timeout or close: no answer at all
-            if kind == "timeout":
-                sb._stop.wait(sb.faults.hang_seconds)
             sb.stats.add(Request(method, path, 0, 0, "", kind))
+            if kind == "timeout":
+                sb.hang()
             self.close_connection = True
         return True
 
@@ -391,6 +395,8 @@ class _Handler(BaseHTTPRequestHandler):
               resource: str, cost: int, *, fault: str | None = None) -> None:
         sb = self.sandbox
         raw = body if isinstance(body, bytes) else (b"" if body is None else _dump(body))
+        # recorded before answering, so a client that has its answer also sees it counted
+        sb.stats.add(Request(method, path, status, cost, resource if cost else "", fault))
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)) if status != 304 else "0")
@@ -406,7 +412,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if status != 304 and self.command != "HEAD":
             self.wfile.write(raw)
-        sb.stats.add(Request(method, path, status, cost, resource if cost else "", fault))
 
 
 def _token(header: str) -> str | None:
