@@ -264,8 +264,31 @@ def demo(
 @app.command()
 def doctor(config: ConfigOption = None) -> None:
     """Check config, Redis, GitHub, Slack and the jobs; say what to fix."""
+    from bot.doctor import DoctorDeps, diagnose, exit_code, render
+    from jobs.github.client import connect
+    from jobs.github.probe import probe
+    from jobs.ports import SystemClock
+
+    def probe_github(settings: Settings) -> object:
+        source = connect(settings, sleep=lambda _s: None)  # doctor answers now, never waits
+        try:
+            return probe(settings, source)
+        finally:
+            source.close()
+
+    def slack_client(settings: Settings) -> object | None:
+        return _slack_client(settings) if settings.secrets.slack_bot_token else None
+
     with _errors():
-        raise _not_built("doctor", 7)
+        findings = diagnose(DoctorDeps(
+            load_settings=lambda: load_settings(config),
+            connect_store=open_store,
+            probe_github=probe_github,
+            slack_client=slack_client,
+            now=SystemClock().now,
+        ))
+        typer.echo(render(findings))
+        raise typer.Exit(exit_code(findings))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,271 @@
+"""``flowbot doctor``: one command that says why nothing was posted, and what to do.
+
+Each check gives a pass, a warning or a failure, with the fix in one line. The checks run in
+order (config, Redis, GitHub, Slack, jobs, data); one failing does not hide the others, except
+that nothing else can be checked without a valid configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.delivery import delivery_problems
+from jobs.errors import ConfigError, FlowbotError, StoreUnavailable
+from jobs.settings import Settings
+from jobs.store import Store
+
+Status = Literal["ok", "warn", "fail"]
+
+REQUIRED_SLACK_SCOPES: tuple[str, ...] = (
+    "chat:write",
+    "commands",
+    "im:write",
+    "files:write",
+    "channels:read",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check's verdict: what was found and, when it is not fine, what to do."""
+
+    area: str
+    status: Status
+    summary: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorDeps:
+    """What the doctor talks to; the CLI wires the real ones, tests pass fakes on loopback."""
+
+    load_settings: Callable[[], Settings]
+    connect_store: Callable[[Settings], Store]
+    probe_github: Callable[[Settings], Any]  # -> jobs.github.probe.GitHubProbe
+    slack_client: Callable[[Settings], Any | None]  # -> slack_sdk.WebClient or None (no token)
+    now: Callable[[], datetime]
+
+
+def diagnose(deps: DoctorDeps) -> list[Finding]:
+    """Run every check and return the findings in order. Never raises for a failed check."""
+    try:
+        settings = deps.load_settings()
+    except ConfigError as err:
+        return [Finding("config", "fail", "the configuration has problems:\n" + "\n".join(
+            f"    {p}" for p in err.problems), "fix each key named above, then run"
+            " `flowbot check-config`")]
+    findings = [Finding("config", "ok", f"configuration valid: {len(settings.teams)} team(s),"
+                        f" {len(settings.repositories)} repositories")]
+    store: Store | None = None
+    try:
+        store = deps.connect_store(settings)
+        findings.append(_redis(store, settings))
+    except StoreUnavailable as err:
+        findings.append(Finding("redis", "fail", str(err),
+                                "start Redis or fix REDIS_URL; unset REDIS_URL to use the"
+                                " embedded Redis"))
+    findings += _github(deps, settings)
+    findings += _slack(deps, settings)
+    if store is not None:
+        findings += _jobs(store, settings, deps.now())
+    return findings
+
+
+def render(findings: list[Finding]) -> str:
+    """Plain text, a line per check and its fix, then the verdict."""
+    marks = {"ok": "PASS", "warn": "WARN", "fail": "FAIL"}
+    lines = []
+    for f in findings:
+        lines.append(f"[{marks[f.status]}] {f.area}: {f.summary}")
+        if f.fix and f.status != "ok":
+            lines.append(f"       fix: {f.fix}")
+    failed = sum(f.status == "fail" for f in findings)
+    warned = sum(f.status == "warn" for f in findings)
+    lines.append("")
+    lines.append(
+        "All checks passed." if not failed and not warned
+        else f"{failed} problem(s), {warned} warning(s)."
+    )
+    return "\n".join(lines)
+
+
+def exit_code(findings: list[Finding]) -> int:
+    """Non-zero when any check failed (warnings pass)."""
+    return 1 if any(f.status == "fail" for f in findings) else 0
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _redis(store: Store, settings: Settings) -> Finding:
+    store.ping()
+    persistence = store.persistence()
+    if store.location.startswith("embedded"):
+        return Finding("redis", "ok", f"{store.location} reachable; data saved to its file")
+    save, aof = persistence.get("save", ""), persistence.get("appendonly", "")
+    if persistence and not save and aof != "yes":
+        return Finding(
+            "redis", "warn",
+            f"{store.location} reachable but keeps nothing on disk (save '', appendonly no):"
+            " a restart loses cursors, alert state and delivery records",
+            "enable persistence (appendonly yes, or save 900 1) for production",
+        )
+    detail = f"save '{save}', appendonly {aof}" if persistence else "persistence not visible"
+    return Finding("redis", "ok", f"{store.location} reachable ({detail})")
+
+
+def _github(deps: DoctorDeps, settings: Settings) -> list[Finding]:
+    s = settings.secrets
+    if not (s.github_token or s.github_app_id):
+        return [Finding("github", "fail", "no GitHub credentials",
+                        "set GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY +"
+                        " GITHUB_APP_INSTALLATION_ID")]
+    try:
+        probe = deps.probe_github(settings)
+    except FlowbotError as err:
+        return [Finding("github", "fail", f"GitHub check failed: {err}",
+                        "check the token and github.base_url")]
+    findings = []
+    if not probe.authenticated:
+        return [Finding("github", "fail", f"GitHub refused the credentials ({probe.error})",
+                        "create a new token (scopes: repo, read:org) and set GITHUB_TOKEN")]
+    who = f"as {probe.login}" if probe.login else "as a GitHub App installation"
+    findings.append(Finding("github", "ok", f"authenticated {who} at {settings.github.base_url}"))
+    if probe.missing_scopes:
+        findings.append(Finding("github", "fail",
+                                f"token lacks scope(s): {', '.join(probe.missing_scopes)}",
+                                "regenerate the token with those scopes"))
+    for repo, problem in probe.repo_problems:
+        findings.append(Finding("github", "fail", f"{repo}: {problem}",
+                                "grant the token (or App installation) read access to it, or"
+                                " remove it from the team's repositories"))
+    for repo in probe.archived:
+        findings.append(Finding("github", "warn", f"{repo} is archived and will be skipped",
+                                "remove it from the team's repositories"))
+    if probe.rate_limit:
+        share = probe.rate_remaining / probe.rate_limit
+        status: Status = "ok" if share >= 0.2 else "warn"
+        findings.append(Finding("github", status,
+                                f"rate limit {probe.rate_remaining}/{probe.rate_limit} left",
+                                "another tool shares this token; give Flowbot its own token"
+                                " or lower github.budget_share"))
+    return findings
+
+
+def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
+    from slack_sdk.errors import SlackApiError
+
+    client = deps.slack_client(settings)
+    if client is None:
+        return [Finding("slack", "fail", "no Slack bot token", "set SLACK_BOT_TOKEN (xoxb-...)"
+                        " from your Slack app's OAuth page; see docs/slack-setup.md")]
+    try:
+        auth = client.auth_test()
+    except SlackApiError as err:
+        code = err.response.get("error", "error") if err.response is not None else "error"
+        return [Finding("slack", "fail", f"Slack refused the bot token ({code})",
+                        "reinstall the app to the workspace and set SLACK_BOT_TOKEN to its"
+                        " new bot token")]
+    except OSError as err:
+        return [Finding("slack", "fail", f"Slack unreachable ({err})", "check the network")]
+    findings = [Finding("slack", "ok", f"bot token valid for {auth.get('team', 'the workspace')}"
+                        f" as {auth.get('user', 'the bot')}")]
+    scopes = _header(auth.headers, "x-oauth-scopes")
+    if scopes is not None:
+        have = {s.strip() for s in scopes.split(",") if s.strip()}
+        missing = [s for s in REQUIRED_SLACK_SCOPES if s not in have]
+        if missing:
+            findings.append(Finding("slack", "fail", f"bot lacks scope(s): {', '.join(missing)}",
+                                    "add them in the app's OAuth & Permissions page (or paste"
+                                    " slack-manifest.yaml again) and reinstall the app"))
+    for name, team in settings.teams.items():
+        for key, channel in (("channel", team.channel), ("leads_channel", team.leads_channel)):
+            if channel:
+                findings.append(_channel(client, f"teams.{name}.{key}", channel))
+    return findings
+
+
+def _channel(client: Any, where: str, channel: str) -> Finding:
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        info = client.conversations_info(channel=channel)["channel"]
+    except SlackApiError as err:
+        code = err.response.get("error", "error") if err.response is not None else "error"
+        if code == "channel_not_found":
+            return Finding("slack", "fail", f"{where}: channel {channel} not found (or private"
+                           " and the bot is not in it)", f"check {where}; use the channel ID"
+                           " (C...) from the channel's details")
+        return Finding("slack", "fail", f"{where}: cannot read channel {channel} ({code})",
+                       "check the bot's channels:read / groups:read scopes")
+    name = info.get("name", channel)
+    if not info.get("is_member", False):
+        return Finding("slack", "fail", f"{where}: the bot is not in #{name} ({channel})",
+                       f"in #{name}, type /invite @Flowbot")
+    return Finding("slack", "ok", f"{where}: bot is in #{name}")
+
+
+def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    try:
+        names = store.job_names()
+        if not names:
+            findings.append(Finding("jobs", "warn", "no job has run yet",
+                                    "start `flowbot worker` (or `flowbot run`), or run"
+                                    " `flowbot sample` once"))
+        for job in names:
+            runs = store.job_runs(job, limit=1)
+            if not runs:
+                continue
+            last = runs[0]
+            when = f"{_ago(now - last.started_at)} ago"
+            status: Status = "fail" if last.outcome == "failed" else (
+                "warn" if last.outcome == "partial" else "ok")
+            detail = f": {last.detail}" if last.detail else ""
+            findings.append(Finding("jobs", status, f"{job}: last run {when}, {last.outcome}"
+                                    f" in {last.seconds:.1f} s{detail}",
+                                    "see the worker's log for the full error"))
+        for problem in delivery_problems(store):
+            where = "the workspace" if problem.channel == "*" else problem.channel
+            findings.append(Finding(
+                "slack", "fail",
+                f"last post to {where} failed: {problem.code} ({problem.count}x, last"
+                f" {_ago(now - problem.last_at)} ago)", problem.fix))
+        stale_after = timedelta(minutes=3 * settings.schedules.sample_interval_minutes + 5)
+        for team in settings.teams:
+            snap = store.get_snapshot(team)
+            if snap is None:
+                findings.append(Finding("data", "warn", f"{team}: no snapshot yet",
+                                        "run `flowbot sample` or start the worker"))
+                continue
+            age = now - snap.computed_at
+            status = "ok" if age <= stale_after else "fail"
+            findings.append(Finding("data", status, f"{team}: snapshot {_ago(age)} old",
+                                    "the worker is not sampling: check `flowbot worker` is"
+                                    " running and its log"))
+    except StoreUnavailable as err:
+        findings.append(Finding("redis", "fail", str(err), "check Redis"))
+    return findings
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else str(value)
+    return None
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(0.0, delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"

@@ -1,0 +1,73 @@
+"""What ``flowbot doctor`` needs to know about GitHub access, in a few cheap requests.
+
+Who we are (``/user``, or the App installation), whether a classic token carries the scopes
+Flowbot needs, whether each configured repository can be read (and which are archived), and
+the rate-limit headroom. Nothing is fetched beyond one request per repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.github.client import GitHubSource
+from jobs.settings import Settings
+
+# Classic tokens list their scopes in x-oauth-scopes; each need may be met by several scopes.
+NEEDED_SCOPES: dict[str, tuple[str, ...]] = {
+    "repo": ("repo", "public_repo"),
+    "read:org": ("read:org", "write:org", "admin:org"),
+}
+
+
+@dataclass
+class GitHubProbe:
+    """The verdicts ``doctor`` renders. ``error`` explains a failed authentication."""
+
+    authenticated: bool = False
+    login: str | None = None
+    error: str | None = None
+    missing_scopes: list[str] = field(default_factory=list)
+    repo_problems: list[tuple[str, str]] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    rate_remaining: int = 0
+    rate_limit: int = 0
+
+
+def probe(settings: Settings, source: GitHubSource) -> GitHubProbe:
+    """Check credentials, scopes, each repository and the rate limit. Never raises for a
+    failed check: problems are recorded in the result."""
+    result = GitHubProbe()
+    app = settings.secrets.github_token is None
+    try:
+        who = source.rest("/rate_limit" if app else "/user")
+    except PermissionDenied as err:
+        result.error = str(err)
+        return result
+    except (GitHubError, BudgetExhausted) as err:
+        result.error = str(err)
+        return result
+    result.authenticated = True
+    if not app and isinstance(who.data, dict):
+        result.login = who.data.get("login")
+        scopes = who.headers.get("x-oauth-scopes")
+        if scopes is not None:  # fine-grained tokens send none: their permissions show per repo
+            have = {s.strip() for s in scopes.split(",") if s.strip()}
+            result.missing_scopes = [
+                need for need, ok in NEEDED_SCOPES.items() if not have & set(ok)
+            ]
+    for repo in settings.repositories:
+        try:
+            answer = source.rest(f"/repos/{repo}")
+        except PermissionDenied as err:
+            result.repo_problems.append((repo, f"not readable ({err})"))
+            continue
+        except GitHubError as err:
+            result.repo_problems.append((repo, str(err)))
+            continue
+        if isinstance(answer.data, dict) and answer.data.get("archived"):
+            result.archived.append(repo)
+    core = source.budget.limits.get("core")
+    if core is not None:
+        result.rate_remaining, result.rate_limit = core.remaining, core.limit
+    return result

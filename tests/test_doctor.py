@@ -1,0 +1,142 @@
+"""flowbot doctor: passes on a healthy setup, names each problem and its fix otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from bot import config
+from bot.doctor import DoctorDeps, Finding, diagnose, exit_code, render
+from jobs.errors import StoreUnavailable
+from jobs.github.client import connect
+from jobs.github.probe import probe
+from jobs.ports import FixedClock
+from jobs.sandbox import SandboxServer, build_org
+from jobs.settings import Settings
+from jobs.snapshot import refresh_all
+from jobs.store import JobRun, Store
+from tests.fakes.slack_api import FakeSlack
+
+END = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    org = build_org(end=END, weeks=2)
+    with SandboxServer(org, clock=FixedClock(END)) as server:
+        yield server
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def _settings(sandbox: SandboxServer, token: str = "sandbox-token") -> Settings:
+    data = sandbox.org.config(sandbox.base_url)
+    return config.from_mapping(data, env={"GITHUB_TOKEN": token, "SLACK_BOT_TOKEN": "xoxb-fake"})
+
+
+def _deps(sandbox: SandboxServer, slack: FakeSlack, store: Store, *, token: str = "sandbox-token",
+          slack_token: str | None = None, store_up: bool = True) -> DoctorDeps:
+    def connect_store(_settings: Settings) -> Store:
+        if not store_up:
+            raise StoreUnavailable("Redis unreachable (redis://127.0.0.1:1/0): connection refused")
+        return store
+
+    def probe_github(settings: Settings) -> Any:
+        return probe(settings, connect(settings, sleep=lambda _s: None))
+
+    return DoctorDeps(
+        load_settings=lambda: _settings(sandbox, token),
+        connect_store=connect_store,
+        probe_github=probe_github,
+        slack_client=lambda _s: WebClient(base_url=slack.api_url, token=slack_token or slack.token),
+        now=lambda: END,
+    )
+
+
+def _healthy(store: Store, settings: Settings, slack: FakeSlack) -> None:
+    for team in settings.teams.values():
+        slack.add_channel(team.channel, name=team.channel.lower())
+    store.record_run(JobRun("sample", END - timedelta(minutes=3), 1.2, "ok"))
+    refresh_all(settings, store, now=END - timedelta(minutes=2))
+
+
+def _failed(findings: list[Finding]) -> str:
+    return "\n".join(f"{f.summary} | {f.fix}" for f in findings if f.status == "fail")
+
+
+def test_healthy_setup_passes(sandbox: SandboxServer, slack: FakeSlack, store: Store) -> None:
+    """Valid config, Redis, GitHub, Slack, a recent run and fresh snapshots: exit code 0."""
+    _healthy(store, _settings(sandbox), slack)
+    findings = diagnose(_deps(sandbox, slack, store))
+    assert exit_code(findings) == 0, render(findings)
+    text = render(findings)
+    assert "authenticated as" in text and "bot is in #" in text
+
+
+def test_bad_github_token_is_named_with_its_fix(sandbox: SandboxServer, slack: FakeSlack,
+                                                 store: Store) -> None:
+    """A token GitHub refuses fails the GitHub check and says how to make a new one."""
+    _healthy(store, _settings(sandbox), slack)
+    findings = diagnose(_deps(sandbox, slack, store, token="ghp_wrong"))
+    assert exit_code(findings) == 1
+    assert "GitHub refused the credentials" in _failed(findings)
+    assert "GITHUB_TOKEN" in _failed(findings)
+
+
+def test_missing_channel_membership_says_invite(sandbox: SandboxServer, slack: FakeSlack,
+                                                store: Store) -> None:
+    """A channel the bot is not in fails with the /invite fix; the others still pass."""
+    settings = _settings(sandbox)
+    _healthy(store, settings, slack)
+    first = next(iter(settings.teams.values())).channel
+    slack.set_bot_channels({t.channel for t in settings.teams.values() if t.channel != first})
+    findings = diagnose(_deps(sandbox, slack, store))
+    failed = _failed(findings)
+    assert f"the bot is not in #{first.lower()}" in failed
+    assert "/invite @Flowbot" in failed
+    assert sum("bot is in #" in f.summary for f in findings if f.status == "ok") == len(settings.teams) - 1
+
+
+def test_bad_slack_token_and_redis_down(sandbox: SandboxServer, slack: FakeSlack,
+                                        store: Store) -> None:
+    """An invalid Slack token and an unreachable Redis are both reported, each with a fix."""
+    findings = diagnose(_deps(sandbox, slack, store, slack_token="xoxb-revoked", store_up=False))
+    failed = _failed(findings)
+    assert "Slack refused the bot token (invalid_auth)" in failed
+    assert "Redis unreachable" in failed and "REDIS_URL" in failed
+    assert exit_code(findings) == 1
+
+
+def test_stale_snapshot_and_failed_job_fail(sandbox: SandboxServer, slack: FakeSlack,
+                                            store: Store) -> None:
+    """A snapshot hours old and a failed last run point at the worker."""
+    settings = _settings(sandbox)
+    _healthy(store, settings, slack)
+    refresh_all(settings, store, now=END - timedelta(hours=5))
+    store.record_run(JobRun("sample", END - timedelta(minutes=1), 0.4, "failed", "GitHub 502"))
+    failed = _failed(findings := diagnose(_deps(sandbox, slack, store)))
+    assert "sample: last run" in failed and "GitHub 502" in failed
+    assert "snapshot 5.0 h old" in failed and "flowbot worker" in failed
+    assert exit_code(findings) == 1
+
+
+def test_config_problems_stop_early_with_key_paths(sandbox: SandboxServer, slack: FakeSlack,
+                                                   store: Store) -> None:
+    """Without a valid config doctor reports the key paths and checks nothing else."""
+    def bad() -> Settings:
+        data = sandbox.org.config(sandbox.base_url)
+        next(iter(data["teams"].values()))["timezone"] = "Mars/Base"
+        return config.from_mapping(data, env={})
+
+    deps = _deps(sandbox, slack, store)
+    findings = diagnose(DoctorDeps(bad, deps.connect_store, deps.probe_github, deps.slack_client,
+                                   deps.now))
+    assert len(findings) == 1 and "unknown time zone 'Mars/Base'" in findings[0].summary
