@@ -10,8 +10,8 @@ Reading of the timeline (METRICS.md "PR timeline events"), as of ``now``:
 * Events, reviews, ``merged_at`` and ``closed_at`` later than ``now`` are ignored. Events and
   reviews are taken in time order, ties in record order.
 * ``opened``: ``created_at`` by the author. ``first_commit``: ``first_commit_at`` by the
-  author. Work starts at the earlier of the two (a PR opened before its oldest surviving commit
-  was authored, after a rewrite, started no later than it was opened).
+  author. Work starts at the earlier of the two (a PR whose oldest surviving commit was
+  authored after it was opened, after a rewrite, started no later than it was opened).
 * ``ready_at``: ``created_at`` if the PR was opened ready, else the first ``ready_for_review``.
   It was opened as a draft when its first ready/draft event is ``ready_for_review``, or, with no
   such event, when it is a draft now (then it was never ready: ``ready_at`` is None).
@@ -31,15 +31,17 @@ Reading of the timeline (METRICS.md "PR timeline events"), as of ``now``:
 * ``end``: ``merged_at``, else ``closed_at``, else ``now`` (clocks still running stop there).
 
 Durations: calendar hours are ``(stop - start) / 1 h`` on exact microseconds; business hours
-come from :class:`jobs.worktime.WorkCalendar`. A waiting clock is measured from start to stop,
-minus each draft interval's overlap with it (calendar and business alike), taken in draft order
-and summed one after the other, then floored at zero. Lead time keeps draft time in.
+come from :class:`jobs.worktime.WorkCalendar`. A waiting clock is measured from start to stop
+(a stop before its start reads zero), minus each draft interval's overlap with it (calendar
+and business alike), the overlaps summed one after the other in draft order, and the result
+floored at zero. Lead time keeps draft time in; coding is work start to ready plus the summed
+draft overlaps after ready, so the four stages add up to lead time (to float rounding).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,8 +63,6 @@ __all__ = [
 
 HOUR = timedelta(hours=1)
 COUNTED_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED"})
-# a review that answers a request or makes a later request a re-request: any submitted review
-SUBMITTED_STATES = COUNTED_STATES | {"DISMISSED"}
 _SPAN = tuple[datetime, datetime]
 
 
@@ -209,25 +209,31 @@ class PRClocks:
 
 @dataclass(frozen=True, slots=True)
 class RequestResponse:
-    """One ``review_requested`` event and its response (METRICS.md "Requests").
+    """One review request as it reached one reviewer, and its answer (METRICS.md "Requests").
 
-    Exactly one of ``reviewer`` (a login) and ``team`` (a slug) is set. ``notified``: the
-    lower-cased logins the request reached (the reviewer; or the team's members minus the
-    PR's author, empty when membership is unknown). Hours are None unless it was answered.
+    A direct request gives one record; a team request one per member of the team except the
+    PR's author (``via_team``), or a single record with ``reviewer`` None when the team's
+    members are unknown. ``reviewer`` and ``team`` are lower-cased. Hours are None unless the
+    request was answered.
     """
 
     pr_key: str
     reviewer: str | None
     team: str | None
-    notified: tuple[str, ...]
+    via_team: bool
     requested_at: datetime
     requested_by: str | None
     is_rerequest: bool
     responded_at: datetime | None
     responder: str | None
-    removed_before_review: bool
+    removed_at: datetime | None  # withdrawn before any answer
     calendar_hours: float | None
     business_hours: float | None
+
+    @property
+    def removed_before_review(self) -> bool:
+        """The request was taken off before anyone answered it: it has no response time."""
+        return self.removed_at is not None
 
 
 # ---------------------------------------------------------------------- public functions
@@ -243,7 +249,6 @@ def read_events(
     if required_approvals < 1:
         raise ValueError(f"required_approvals must be at least 1 (got {required_approvals})")
     events = sorted((e for e in pr.events if e.at <= now), key=lambda e: e.at)
-    reviews = sorted((r for r in pr.reviews if r.submitted_at <= now), key=lambda r: r.submitted_at)
 
     opened = EventRef("opened", pr.created_at, pr.author)
     first_commit = (
@@ -263,7 +268,7 @@ def read_events(
         ),
         None,
     )
-    counted = [r for r in reviews if r.state in COUNTED_STATES and not _by_author(r, pr)]
+    counted = _counted_reviews(pr, now)
     human = [r for r in counted if identity.is_human_reviewer(r.author, r.author_type)]
     ai = [r for r in counted if identity.kind(r.author, r.author_type) == "ai"]
     return PREvents(
@@ -295,21 +300,28 @@ def pr_clocks(
     """Every clock of one PR as of ``now``, with the events behind it (METRICS.md).
 
     Stages (METRICS.md "Stages of a merged PR", "Precise readings: Draft time"): boundaries are
-    work start, ``ready_at``, ``first_human_review_at``, ``approved_at`` and ``end``. A boundary
-    event that is missing, or later than ``end`` (a review after merge), is replaced by the
-    next boundary that exists, so its stage runs on to that one and the next collapses to zero
-    (no review: pickup ends at merge, review and merge wait are zero; no approval: review runs
-    to merge). A boundary earlier than the one before it (a review while still a draft, an
-    approval before ready) is moved up to it, so that stage is zero. Pickup, review and merge
-    wait leave out draft time; coding is work start to ready plus all draft time up to
-    ``end``, so the four add up to lead time (work start to ``end``, draft time included).
+    work start, ``ready_at``, ``first_human_review_at``, ``approved_at`` and ``end``.
+
+    1. A PR never ready for review has only coding (its reviews are ignored for the stages).
+    2. A boundary event that is missing, or later than ``end`` (a review after merge), takes
+       the next boundary that exists, so its stage runs on to that one and the next collapses
+       to zero (no review: pickup ends at merge, review and merge wait are zero; no approval:
+       review runs to merge).
+    3. A boundary earlier than the one before it (a review while still a draft, an approval
+       before ready) is moved up to it, so that stage is zero.
+    4. Pickup, review and merge wait leave out draft time; coding is work start to ready plus
+       all draft time between ready and ``end``, so the four add up to lead time (work start
+       to ``end``, draft time included).
+
+    The pickup latency of METRICS.md "Review latency" is the pickup stage of a PR whose
+    ``ready_at`` and first human review both came by ``end``; other PRs have no pickup latency.
 
     Other clocks leave out draft time and start at ``ready_at`` (None if never ready):
     ``time_to_approval`` (to ``approved_at``), ``time_to_merge`` (to ``merged_at``) and
-    ``first_ai_review`` (to ``first_ai_review_at``; it never stops pickup). A clock whose stop
-    event has not happened runs to ``now`` while the PR is open, else it is None; the AI clock
-    is None without an AI review. A stop before ``ready_at`` reads zero. ``lead_time`` of a PR
-    closed without merge is None.
+    ``first_ai_review`` (to ``first_ai_review_at``; it never stops pickup). They stop no later
+    than ``end``; a stop before ``ready_at`` reads zero. A clock whose stop event has not
+    happened runs to ``now`` while the PR is open (``Clock.running``), else it is None; the
+    AI clock is None without an AI review. ``lead_time`` of a PR closed without merge is None.
 
     Raises ``ValueError`` if ``required_approvals`` is below 1.
     """
@@ -317,8 +329,8 @@ def pr_clocks(
     spans = ev.draft_spans
     state = "merged" if ev.merged_at else "closed" if ev.closed_at else "open"
 
-    coding, pickup, review, merge = _stages(ev, spans, calendar)
-    lead_time = _lead_time(ev, calendar, state)
+    coding, pickup, review, merge, lead = _stages(ev, spans, calendar)
+    lead_time = _lead_time(ev, lead, state)
     to_approval = _from_ready("time_to_approval", ev, ev.approved_at, spans, calendar, state,
                               missing="never approved")
     to_merge = _from_ready("time_to_merge", ev, ev.merged_at, spans, calendar, state,
@@ -369,86 +381,108 @@ def request_responses(
     pr: PullRequest,
     *,
     identity: Identity,
-    team_members: Mapping[str, set[str] | frozenset[str]] | None,
+    team_members: Mapping[str, Iterable[str]] | None,
     calendar: WorkCalendar,
     now: datetime,
 ) -> tuple[RequestResponse, ...]:
-    """Each review request on the PR (up to ``now``) and its response (METRICS.md "Requests").
+    """Each review request on the PR up to ``now``, per reviewer, with its answer
+    (METRICS.md "Requests", "Review latency: per-request response time").
 
-    * Every ``review_requested`` gives one record, requests on bot PRs and while still a draft
-      included (the caller filters).
-    * Re-request: the PR's earlier events (time order, ties in record order) already requested
-      the same login directly (or the same team, for a team request), or that login submitted
-      a review (any state but PENDING, dismissed ones included) strictly before it.
-    * Response: the first review submitted strictly after the request (any state but PENDING)
-      by the requested login; for a team request, by any member of the team other than the
-      PR's author (``team_members``: slug -> logins, compared case-insensitively). When the
-      team's members are unknown, any human reviewer other than the author answers for it.
-      A deleted account's review answers no request (it is attributed to no reviewer).
-    * Removed: a ``review_request_removed`` for the same login (or team) after the request and
-      strictly before the response; such a request has no response time.
-    * Hours: request to response, less the PR's draft intervals (as every waiting clock).
+    * Records: every ``review_requested`` naming a login gives one; one naming a team gives
+      one per member (``team_members``: slug -> logins, case-insensitive) except the PR's
+      author, or one with ``reviewer`` None when the team is not listed (or lists nobody).
+      Requests on bot PRs and on drafts are included (the caller filters). Order: request
+      events in time order (ties in record order), members by login.
+    * Re-request: the same reviewer already has an earlier record on this PR (direct or via a
+      team; same-time records count in that order), or submitted a counted review (see
+      "Reading") strictly before. A record with ``reviewer`` None is never a re-request.
+    * Answer: the first counted review at or after the request by the reviewer; for a record
+      via a team, by any listed member of the team (the author's own reviews never count).
+      A deleted account's review answers nothing (it is attributed to no reviewer); a team
+      nobody listed gets no answer.
+    * Withdrawn: the first ``review_request_removed`` at or after the request naming the same
+      login (a direct record) or the same team (a team record); when it comes before the answer
+      (an answer at the same moment wins) the record has ``removed_at`` and no answer.
+    * Hours: request to answer, less the PR's draft time: the intervals back in draft after
+      ready, and for a PR opened as a draft its first spell (opened to ready, or ``now``), so a
+      request made on a draft waits only once the PR is ready.
     """
     ev = read_events(pr, identity=identity, now=now)
-    spans = ev.draft_spans
+    drafts = list(ev.draft_spans)
+    if ev.opened_as_draft:
+        drafts.append((pr.created_at, ev.ready_at.at if ev.ready_at else now))
+    drafts.sort(key=lambda span: span[0])
     events = sorted((e for e in pr.events if e.at <= now), key=lambda e: e.at)
-    reviews = sorted(
-        (r for r in pr.reviews if r.submitted_at <= now and r.state in SUBMITTED_STATES),
-        key=lambda r: r.submitted_at,
-    )
-    author = (pr.author or "").lower() or None
-    members = {slug.lower(): {m.lower() for m in logins} for slug, logins in (team_members or {}).items()}
+    counted = [
+        r for r in _counted_reviews(pr, now) if r.author is not None
+    ]
+    author = _lower(pr.author)
+    members = {
+        slug.lower(): sorted({m.lower() for m in logins}) for slug, logins in (team_members or {}).items()
+    }
+    removals = [e for e in events if e.kind == "review_request_removed"]
     out: list[RequestResponse] = []
-    asked: set[str] = set()
-    asked_teams: set[str] = set()
+    seen: set[str] = set()
     for e in events:
-        if e.kind != "review_requested" or not (e.requested_reviewer or e.requested_team):
+        if e.kind != "review_requested":
             continue
-        login = e.requested_reviewer.lower() if e.requested_reviewer else None
-        team = e.requested_team.lower() if e.requested_team and not login else None
-        if login is not None:
-            reviewed = any(_lower(r.author) == login and r.submitted_at < e.at for r in reviews)
-            rerequest = login in asked or reviewed
-            asked.add(login)
-            notified: tuple[str, ...] = (login,)
-            answering: frozenset[str] | None = frozenset(notified)
+        if e.requested_reviewer:
+            team = None
+            targets: list[str | None] = [e.requested_reviewer.lower()]
+        elif e.requested_team:
+            team = e.requested_team.lower()
+            listed = members.get(team)
+            targets = [m for m in listed if m != author] if listed else [None]
         else:
-            assert team is not None  # a request names a login or a team (checked above)
-            rerequest = team in asked_teams
-            asked_teams.add(team)
-            known = members.get(team)
-            notified = tuple(sorted(known - {author} if author else known)) if known else ()
-            answering = frozenset(notified) if known is not None else None
-        response = next(
-            (
-                r
-                for r in reviews
-                if r.submitted_at > e.at and _answers(r, answering, author, identity)
-            ),
-            None,
-        )
-        removed = _removed(events, e, login, team, response)
-        if removed:
-            response = None
-        cal_h = bus_h = None
-        if response is not None:
-            cal_h, bus_h = _measure(e.at, response.submitted_at, spans, calendar)
-        out.append(
-            RequestResponse(
-                pr_key=pr.key,
-                reviewer=e.requested_reviewer if login else None,
-                team=e.requested_team if team else None,
-                notified=notified,
-                requested_at=e.at,
-                requested_by=e.actor,
-                is_rerequest=rerequest,
-                responded_at=response.submitted_at if response else None,
-                responder=response.author if response else None,
-                removed_before_review=removed,
-                calendar_hours=cal_h,
-                business_hours=bus_h,
+            continue  # names no one: nothing to answer
+        team_logins: frozenset[str | None] = frozenset(members.get(team) or ()) if team else frozenset()
+        for who in targets:
+            rerequest = who is not None and (
+                who in seen or any(_lower(r.author) == who and r.submitted_at < e.at for r in counted)
             )
-        )
+            if who is not None:
+                seen.add(who)
+            responders = team_logins if team is not None else frozenset({who})
+            answer = next(
+                (r for r in counted if r.submitted_at >= e.at and _lower(r.author) in responders),
+                None,
+            )
+            removal = next(
+                (
+                    x.at
+                    for x in removals
+                    if x.at >= e.at
+                    and (
+                        _lower(x.requested_team) == team
+                        if team is not None
+                        else not x.requested_team and _lower(x.requested_reviewer) == who
+                    )
+                ),
+                None,
+            )
+            if removal is not None and answer is not None and answer.submitted_at <= removal:
+                removal = None
+            if removal is not None:
+                answer = None
+            cal_h = bus_h = None
+            if answer is not None:
+                cal_h, bus_h = _measure(e.at, answer.submitted_at, drafts, calendar)
+            out.append(
+                RequestResponse(
+                    pr_key=pr.key,
+                    reviewer=who,
+                    team=team,
+                    via_team=team is not None,
+                    requested_at=e.at,
+                    requested_by=e.actor,
+                    is_rerequest=rerequest,
+                    responded_at=answer.submitted_at if answer else None,
+                    responder=answer.author if answer else None,
+                    removed_at=removal,
+                    calendar_hours=cal_h,
+                    business_hours=bus_h,
+                )
+            )
     return tuple(out)
 
 
@@ -459,9 +493,19 @@ def _lower(login: str | None) -> str | None:
     return login.lower() if login else None
 
 
-def _by_author(review: Review, pr: PullRequest) -> bool:
-    return review.author is not None and pr.author is not None and (
-        review.author.lower() == pr.author.lower()
+def _counted_reviews(pr: PullRequest, now: datetime) -> list[Review]:
+    """Reviews the clocks read, in time order: submitted by ``now``, APPROVED,
+    CHANGES_REQUESTED or COMMENTED, not by the PR's author."""
+    author = _lower(pr.author)
+    return sorted(
+        (
+            r
+            for r in pr.reviews
+            if r.submitted_at <= now
+            and r.state in COUNTED_STATES
+            and (r.author is None or r.author.lower() != author)
+        ),
+        key=lambda r: r.submitted_at,
     )
 
 
@@ -515,31 +559,6 @@ def _approval(human: Sequence[Review], required: int) -> EventRef | None:
     return None
 
 
-def _answers(review: Review, answering: frozenset[str] | None, author: str | None,
-             identity: Identity) -> bool:
-    """Whether ``review`` answers a request reaching ``answering`` (None: members unknown)."""
-    login = _lower(review.author)
-    if login is None:  # a deleted account answers no request
-        return False
-    if answering is not None:
-        return login in answering
-    return login != author and identity.kind(review.author, review.author_type) == "human"
-
-
-def _removed(events: Sequence[TimelineEvent], request: TimelineEvent, login: str | None,
-             team: str | None, response: Review | None) -> bool:
-    for e in events:
-        if e.kind != "review_request_removed" or e.at < request.at:
-            continue
-        if response is not None and e.at >= response.submitted_at:
-            return False
-        if login is not None and _lower(e.requested_reviewer) == login:
-            return True
-        if team is not None and not e.requested_reviewer and _lower(e.requested_team) == team:
-            return True
-    return False
-
-
 # ---------------------------------------------------------------------- measuring helpers
 
 
@@ -564,12 +583,15 @@ def _span_and_overlap(start: datetime, stop: datetime, drafts: Sequence[_SPAN],
 
 
 def _stages(ev: PREvents, drafts: Sequence[_SPAN],
-            calendar: WorkCalendar) -> tuple[Clock, Clock, Clock, Clock]:
+            calendar: WorkCalendar) -> tuple[Clock, Clock, Clock, Clock, Clock]:
+    """The four stages, and lead time from work start to ``end`` (see :func:`pr_clocks`)."""
     end = ev.end
-    raw: list[EventRef | None] = [ev.ready_at, ev.first_human_review_at, ev.approved_at]
+    end_word = {"merged": "merge", "closed": "close", "now": "now"}[end.kind]
+    running = end.kind == "now"
     notes = ["", "", "", ""]
-    after_end = [r is not None and r.at > end.at for r in raw]
-    raw = [None if late else r for r, late in zip(raw, after_end)]
+    events = [ev.ready_at, ev.first_human_review_at, ev.approved_at]
+    after_end = [e is not None and e.at > end.at for e in events]
+    raw = [None if late else e for e, late in zip(events, after_end)]
     if ev.ready_at is None:  # never ready: nothing waited on reviewers, all of it is coding
         raw = [None, None, None]
     bounds: list[EventRef] = [ev.work_started_at, end, end, end, end]
@@ -580,75 +602,82 @@ def _stages(ev: PREvents, drafts: Sequence[_SPAN],
         if bounds[i].at < bounds[i - 1].at:
             bounds[i] = bounds[i - 1]
             moved[i] = True
-    end_word = {"merged": "merge", "closed": "close", "now": "now"}[end.kind]
-    running = end.kind == "now"
+
     if ev.ready_at is None:
-        notes[0] = "never ready for review: coding runs to " + end_word
-    if ev.ready_at is None:
-        pass
-    elif raw[1] is None:
-        notes[1] = ("no human review yet: still waiting" if running else
-                    f"no human review: pickup ends at {end_word}")
-        notes[2] = "no human review: zero"
-    elif moved[2]:
-        notes[1] = "reviewed before ready for review: zero"
-    if ev.ready_at and ev.first_ai_review_at and (raw[1] is None or ev.first_ai_review_at.at < raw[1].at):
-        who = ev.first_ai_review_at.who or "an AI reviewer"
-        notes[1] = _join(notes[1], f"the AI review by {who} did not stop this clock")
-    if raw[1] is not None and raw[2] is None:
-        notes[2] = "not approved yet: still in review" if running else (
-            f"no approval: review runs to {end_word}")
-        notes[3] = "no approval: zero"
-    elif raw[2] is not None and moved[3]:
-        notes[2] = "approved before ready for review: zero"
-    if after_end[1] or after_end[2]:
-        notes[3] = _join(notes[3], f"a review after {end_word} does not count for the stages")
+        notes[0] = f"never ready for review: coding runs to {end_word}"
+    elif raw[0] is None:
+        notes[0] = f"ready for review only after {end_word}"
+    if ev.ready_at is not None:
+        if raw[1] is None:
+            notes[1] = ("no human review yet: still waiting" if running
+                        else f"no human review: pickup ends at {end_word}")
+            notes[2] = "no human review: zero"
+        elif moved[2]:
+            notes[1] = "reviewed before ready for review: zero"
+        ai = ev.first_ai_review_at
+        if ai is not None and (raw[1] is None or ai.at < raw[1].at):
+            notes[1] = _join(notes[1], f"the AI review by {ai.who or 'an AI reviewer'} "
+                                       "did not stop this clock")
+        if raw[1] is not None and raw[2] is None:
+            notes[2] = "not approved yet: still in review" if running else (
+                f"no approval: review runs to {end_word}")
+            notes[3] = "no approval: zero"
+        elif raw[2] is not None and moved[3]:
+            notes[2] = "approved before ready for review: zero"
+        if after_end[1] or after_end[2]:
+            notes[3] = _join(notes[3], f"a review after {end_word} does not count for the stages")
     if running:
         for i in range(4):
             if bounds[i + 1].kind == "now" and bounds[i].at < bounds[i + 1].at:
                 notes[i] = _join(notes[i], "still open: running to now")
 
-    clocks: list[Clock] = []
+    waiting: list[Clock] = []
     for i, name in enumerate(("pickup", "review", "merge"), start=1):
         cal_h, bus_h = _measure(bounds[i].at, bounds[i + 1].at, drafts, calendar)
         note = notes[i]
         if cal_h and any(a < bounds[i + 1].at and b > bounds[i].at for a, b in drafts):
             note = _join(note, "draft time left out")
-        clocks.append(Clock(name, bounds[i], bounds[i + 1], cal_h, bus_h, note))
+        waiting.append(Clock(name, bounds[i], bounds[i + 1], cal_h, bus_h, note))
     # coding: work start to ready, plus every draft interval up to the end (the author's time)
-    total_c, total_b, _, _ = _span_and_overlap(bounds[0].at, bounds[1].at, (), calendar)
+    raw_c, raw_b, _, _ = _span_and_overlap(bounds[0].at, bounds[1].at, (), calendar)
     _, _, over_c, over_b = _span_and_overlap(bounds[1].at, bounds[4].at, drafts, calendar)
-    coding_note = notes[0]
     if over_c:
-        coding_note = _join(coding_note, f"includes {over_c:.1f} h back in draft after ready")
-    coding = Clock("coding", bounds[0], bounds[1], total_c + over_c, total_b + over_b, coding_note)
-    return coding, clocks[0], clocks[1], clocks[2]
+        notes[0] = _join(notes[0], f"includes {over_c:.1f} h back in draft after ready")
+    coding = Clock("coding", bounds[0], bounds[1], raw_c + over_c, raw_b + over_b, notes[0])
+    lead_c, lead_b, _, _ = _span_and_overlap(bounds[0].at, bounds[4].at, (), calendar)
+    lead = Clock("lead_time", bounds[0], bounds[4], lead_c, lead_b, "")
+    return coding, waiting[0], waiting[1], waiting[2], lead
 
 
-def _lead_time(ev: PREvents, calendar: WorkCalendar, state: str) -> Clock:
-    start = ev.work_started_at
+def _lead_time(ev: PREvents, lead: Clock, state: str) -> Clock:
     if state == "closed":
-        return Clock("lead_time", start, ev.closed_at, None, None, "closed without merging")
-    stop = ev.merged_at or ev.end
-    cal_h, bus_h = _measure(start.at, stop.at, (), calendar)
+        return Clock("lead_time", lead.start, ev.closed_at, None, None, "closed without merging")
     note = "still open: running to now" if state == "open" else ""
-    if start.kind == "opened" and ev.first_commit_at is None:
+    if ev.first_commit_at is None:
         note = _join(note, "no commit time: from opened")
-    return Clock("lead_time", start, stop, cal_h, bus_h, note)
+    return Clock("lead_time", lead.start, lead.stop, lead.calendar_hours, lead.business_hours, note)
 
 
 def _from_ready(name: str, ev: PREvents, stop: EventRef | None, drafts: Sequence[_SPAN],
                 calendar: WorkCalendar, state: str, *, missing: str) -> Clock:
+    """A latency clock from ``ready_at`` to ``stop`` moved into ``ready..end``; a missing stop
+    runs to ``now`` on an open PR and is None otherwise."""
     if ev.ready_at is None:
         return Clock(name, None, stop, None, None, "never ready for review")
+    ready, end = ev.ready_at, ev.end
     if stop is None:
         if state != "open":
-            return Clock(name, ev.ready_at, None, None, None, missing)
-        stop, note = EventRef("now", ev.now), "still open: running to now"
+            return Clock(name, ready, None, None, None, missing)
+        stop, at, note = end, end.at, "still open: running to now"
+    elif stop.at > end.at:
+        word = {"merged": "merge", "closed": "close"}.get(end.kind, end.kind)
+        at, note = end.at, f"{stop.kind.replace('_', ' ')} came after {word}: stops at {word}"
+        stop = end
     else:
-        note = "happened before ready for review: zero" if stop.at < ev.ready_at.at else ""
-    cal_h, bus_h = _measure(ev.ready_at.at, stop.at, drafts, calendar)
-    return Clock(name, ev.ready_at, stop, cal_h, bus_h, note)
+        at = stop.at
+        note = "came before ready for review: zero" if at < ready.at else ""
+    cal_h, bus_h = _measure(ready.at, max(at, ready.at), drafts, calendar)
+    return Clock(name, ready, stop, cal_h, bus_h, note)
 
 
 def _ai_reasons(pr: PullRequest, identity: Identity, agent: bool) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jobs.identity import Identity
 from jobs.model import PullRequest, Review
 from jobs.settings import IdentitySettings, WorkHours
-from jobs.timeline import PRClocks, pr_clocks, request_responses
+from jobs.timeline import PRClocks, RequestResponse, pr_clocks, request_responses
 from jobs.worktime import WorkCalendar
 from tests.factories import T0, at, event, pr, review
 
@@ -185,7 +185,8 @@ def test_a_review_after_merge_does_not_stretch_the_stages() -> None:
     c = clocks(pr(merged=3, reviews=(review("bob", "APPROVED", 5),)))
     assert stage_hours(c) == [2.0, 3.0, 0.0, 0.0]
     assert c.lead_time.calendar_hours == 5.0
-    assert "after merge" in c.merge.note
+    assert c.pickup.note == "no human review: pickup ends at merge"
+    assert c.merge.note == "a review after merge does not count for the stages"
     assert_stages_add_up(c)
 
 
@@ -311,6 +312,11 @@ def test_a_dst_switch_inside_pickup() -> None:
 # ---------------------------------------------------------------------- requests
 
 
+def responses(p: PullRequest, members: dict[str, set[str]] | None = None) -> list[RequestResponse]:
+    return list(request_responses(p, identity=IDENTITY, team_members=members, calendar=UTC_CAL,
+                                  now=NOW))
+
+
 def test_a_re_request_is_measured_to_that_reviewers_next_review() -> None:
     """Each request, and the re-request after a review, runs to that reviewer's next review."""
     p = pr(merged=9, events=(
@@ -319,48 +325,79 @@ def test_a_re_request_is_measured_to_that_reviewers_next_review() -> None:
         event("review_request_removed", 1.5, actor="alice", requested_reviewer="carol"),
         event("review_requested", 4, actor="alice", requested_reviewer="bob"),
     ), reviews=(review("bob", "CHANGES_REQUESTED", 2), review("bob", "APPROVED", 6)))
-    out = request_responses(p, identity=IDENTITY, team_members=None, calendar=UTC_CAL, now=NOW)
-    first, carol, again = out
+    first, carol, again = responses(p)
     assert (first.reviewer, first.is_rerequest, first.responded_at, first.calendar_hours) == (
-        "Bob", False, at(2), 1.0)
-    assert carol.removed_before_review and carol.responded_at is None
-    assert carol.calendar_hours is None
+        "bob", False, at(2), 1.0)
+    assert first.requested_by == "alice" and not first.via_team
+    assert carol.removed_before_review and carol.removed_at == at(1.5)
+    assert carol.responded_at is None and carol.calendar_hours is None
     assert (again.is_rerequest, again.responded_at, again.responder, again.business_hours) == (
         True, at(6), "bob", 2.0)
 
 
-def test_a_team_request_is_answered_by_any_member_but_the_author() -> None:
-    """A request to a team reaches its members (not the author); the first member's review answers."""
+def test_a_removal_after_the_answer_does_not_withdraw_the_request() -> None:
+    """Taking a reviewer off after they answered leaves the answer standing."""
+    p = pr(merged=9, events=(event("review_requested", 1, requested_reviewer="bob"),
+                             event("review_request_removed", 3, requested_reviewer="bob")),
+           reviews=(review("bob", "COMMENTED", 3),))
+    (only,) = responses(p)
+    assert only.responded_at == at(3) and not only.removed_before_review
+
+
+def test_a_team_request_reaches_each_member_but_the_author() -> None:
+    """A team request counts once per member; any member's next review answers it."""
     p = pr(merged=9, events=(event("review_requested", 1, actor="alice", requested_team="Web"),
                              event("review_requested", 5, actor="alice", requested_team="web")),
            reviews=(review("alice", "COMMENTED", 2), review("zed", "COMMENTED", 2.5),
                     review("carol", "APPROVED", 3)))
-    members = {"web": {"Alice", "bob", "carol"}}
-    first, again = request_responses(p, identity=IDENTITY, team_members=members,
-                                     calendar=UTC_CAL, now=NOW)
-    assert (first.team, first.reviewer, first.notified) == ("Web", None, ("bob", "carol"))
-    assert (first.responder, first.calendar_hours) == ("carol", 2.0)
-    assert again.is_rerequest and again.responded_at is None
-    unknown, _ = request_responses(p, identity=IDENTITY, team_members=None,
-                                   calendar=UTC_CAL, now=NOW)
-    assert unknown.notified == () and unknown.responder == "zed"
+    rows = responses(p, {"web": {"Alice", "bob", "carol"}})
+    assert [(r.reviewer, r.team, r.via_team, r.is_rerequest) for r in rows] == [
+        ("bob", "web", True, False), ("carol", "web", True, False),
+        ("bob", "web", True, True), ("carol", "web", True, True)]
+    assert [(r.responder, r.calendar_hours) for r in rows[:2]] == [("carol", 2.0)] * 2
+    assert rows[2].responded_at is None and rows[3].responded_at is None
+
+
+def test_a_team_nobody_listed_is_one_unanswered_request() -> None:
+    """Without the team's members, the request stays one record that no review can answer."""
+    p = pr(merged=9, events=(event("review_requested", 1, requested_team="web"),
+                             event("review_request_removed", 2, requested_team="web")),
+           reviews=(review("carol", "APPROVED", 3),))
+    (only,) = responses(p)
+    assert (only.reviewer, only.team, only.is_rerequest, only.responded_at) == (
+        None, "web", False, None)
+    assert only.removed_at == at(2)
+
+
+def test_earlier_reviews_and_team_requests_make_a_re_request() -> None:
+    """Someone who already reviewed, or was already asked via a team, is re-requested."""
+    p = pr(merged=9, events=(event("review_requested", 1, requested_team="web"),
+                             event("review_requested", 2, requested_reviewer="bob"),
+                             event("review_requested", 4, requested_reviewer="dave")),
+           reviews=(review("dave", "COMMENTED", 3),))
+    rows = responses(p, {"web": {"bob"}})
+    assert [(r.reviewer, r.is_rerequest) for r in rows] == [
+        ("bob", False), ("bob", True), ("dave", True)]
 
 
 def test_a_deleted_accounts_review_answers_no_request() -> None:
     """A review by a deleted account cannot be the requested reviewer's answer."""
     p = pr(merged=9, events=(event("review_requested", 1, requested_reviewer="bob"),),
            reviews=(Review(None, "Deleted", "APPROVED", at(2)),))
-    (only,) = request_responses(p, identity=IDENTITY, team_members=None, calendar=UTC_CAL, now=NOW)
+    (only,) = responses(p)
     assert only.responded_at is None and not only.removed_before_review
 
 
 def test_request_response_time_leaves_out_draft_time() -> None:
-    """A reviewer is not waited on while the PR is back in draft."""
-    p = pr(merged=12, events=(event("review_requested", 1, requested_reviewer="bob"),
-                              event("convert_to_draft", 2), event("ready_for_review", 5)),
-           reviews=(review("bob", "APPROVED", 6),))
-    (only,) = request_responses(p, identity=IDENTITY, team_members=None, calendar=UTC_CAL, now=NOW)
-    assert only.calendar_hours == 2.0 and only.business_hours == 2.0
+    """A reviewer is not waited on while the PR is (back) in draft."""
+    back = pr(merged=12, events=(event("review_requested", 1, requested_reviewer="bob"),
+                                 event("convert_to_draft", 2), event("ready_for_review", 5)),
+              reviews=(review("bob", "APPROVED", 6),))
+    opened_draft = pr(merged=12, events=(event("review_requested", 1, requested_reviewer="bob"),
+                                         event("ready_for_review", 4)),
+                      reviews=(review("bob", "APPROVED", 6),))
+    assert [r.calendar_hours for r in responses(back)] == [2.0]
+    assert [r.calendar_hours for r in responses(opened_draft)] == [2.0]
 
 
 # ---------------------------------------------------------------------- invariant
