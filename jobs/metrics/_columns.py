@@ -9,7 +9,7 @@ few hundred times, not a million.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -102,11 +102,17 @@ class Columns:
     ck_started: F64
     ck_completed: F64
     ck_conclusion: Obj
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> Obj:
         """``owner/name#number`` of every PR."""
-        return (self.repo.astype(str) + "#" + self.number.astype(str)).astype(object)
+        found = self.memo.get("key")
+        if found is None:
+            found = self.memo["key"] = np.array(
+                [f"{r}#{k}" for r, k in zip(self.repo, self.number, strict=True)], dtype=object
+            )
+        return found  # type: ignore[no-any-return]
 
 
 def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Columns:
@@ -115,47 +121,36 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         return prs
     prs = list(prs)
     n = len(prs)
-    kind_of = _memo_kind(identity)
     ai_of = _memo_ai(identity)
 
-    author = [p.author for p in prs]
-    author_type = [p.author_type for p in prs]
-    author_kind = np.fromiter(map(kind_of, author, author_type), np.int8, n)
+    author = _objects([p.author for p in prs])
+    author_kind = _kinds(identity, author, _objects([p.author_type for p in prs]))
     ai_assisted = np.fromiter(map(ai_of, prs), np.bool_, n)
-    author_lower = np.array([a.lower() if a else None for a in author], dtype=object)
+    author_lower = _mapped(author, _lower, object)
 
     events = [e for p in prs for e in p.events]
     ev_counts = np.fromiter((len(p.events) for p in prs), np.int64, n)
     ev_pr = np.repeat(np.arange(n, dtype=np.int64), ev_counts)
-    ev_kind = np.fromiter(
-        (EVENT_CODES.get(k, OTHER) for k in map(attrgetter("kind"), events)), np.int8, len(events)
+    ev_kind = _mapped(
+        _objects(list(map(attrgetter("kind"), events))), lambda k: EVENT_CODES.get(k, OTHER), np.int8
     )
     ev_at = times(list(map(attrgetter("at"), events)))
-    ev_reviewer = np.array(
-        [r.lower() if r else None for r in map(attrgetter("requested_reviewer"), events)],
-        dtype=object,
-    )
-    ev_team = np.array(
-        [t.lower() if t else None for t in map(attrgetter("requested_team"), events)],
-        dtype=object,
-    )
+    ev_reviewer = _mapped(_objects(list(map(attrgetter("requested_reviewer"), events))), _lower, object)
+    ev_team = _mapped(_objects(list(map(attrgetter("requested_team"), events))), _lower, object)
     order = np.lexsort((ev_at, ev_pr))
 
     reviews = [r for p in prs for r in p.reviews]
     rv_counts = np.fromiter((len(p.reviews) for p in prs), np.int64, n)
     rv_pr = np.repeat(np.arange(n, dtype=np.int64), rv_counts)
-    rv_author_l = list(map(attrgetter("author"), reviews))
-    rv_kind = np.fromiter(
-        map(kind_of, rv_author_l, map(attrgetter("author_type"), reviews)), np.int8, len(reviews)
-    )
-    rv_state = np.fromiter(
-        (STATE_CODES.get(s, PENDING) for s in map(attrgetter("state"), reviews)),
+    rv_author = _objects(list(map(attrgetter("author"), reviews)))
+    rv_kind = _kinds(identity, rv_author, _objects(list(map(attrgetter("author_type"), reviews))))
+    rv_state = _mapped(
+        _objects(list(map(attrgetter("state"), reviews))),
+        lambda s: STATE_CODES.get(s, PENDING),
         np.int8,
-        len(reviews),
     )
     rv_at = times(list(map(attrgetter("submitted_at"), reviews)))
-    rv_author = np.array(rv_author_l, dtype=object)
-    rv_lower = np.array([a.lower() if a else None for a in rv_author_l], dtype=object)
+    rv_lower = _mapped(rv_author, _lower, object)
     rv_by_author = (rv_lower == author_lower[rv_pr]) & (rv_author != None)  # noqa: E711
     rorder = np.lexsort((rv_at, rv_pr))
 
@@ -174,7 +169,7 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         number=np.fromiter((p.number for p in prs), np.int64, n),
         title=np.array([p.title for p in prs], dtype=object),
         url=np.array([p.url for p in prs], dtype=object),
-        author=np.array(author, dtype=object),
+        author=author,
         author_lower=author_lower,
         author_kind=author_kind,
         draft=np.fromiter((p.draft for p in prs), np.bool_, n),
@@ -260,17 +255,37 @@ def group_sum(idx: I64, values: F64, n: int) -> F64:
     return np.bincount(idx, weights=values, minlength=n).astype(np.float64)
 
 
-def _memo_kind(identity: Identity) -> Any:
-    cache: dict[tuple[str | None, str], int] = {}
+def _objects(values: list[Any]) -> Obj:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
-    def kind(login: str | None, account_type: str) -> int:
-        key = (login, account_type)
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = KIND_NAMES.index(identity.kind(login, account_type))
-        return found
 
-    return kind
+def _lower(value: Any) -> Any:
+    return value.lower() if value else None
+
+
+def _mapped(values: Obj, fn: Any, dtype: Any) -> Any:
+    """``fn`` applied to each distinct value only (``None`` included), then spread back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=dtype)
+    table[:-1] = [fn(u) for u in uniques]
+    table[-1] = fn(None)
+    return table[codes]
+
+
+def _kinds(identity: Identity, logins: Obj, types: Obj) -> npt.NDArray[np.int8]:
+    """``identity.kind`` (as an index into KIND_NAMES) of each (login, account type), asked
+    once per distinct pair."""
+    lc, lu = pd.factorize(logins, use_na_sentinel=True)
+    tc, tu = pd.factorize(types, use_na_sentinel=True)
+    width = len(tu) + 1
+    pair, pu = pd.factorize((lc.astype(np.int64) + 1) * width + (tc + 1))
+    lu_, tu_ = [None, *lu], ["User", *tu]
+    table = np.array(
+        [KIND_NAMES.index(identity.kind(lu_[p // width], tu_[p % width])) for p in pu], dtype=np.int8
+    )
+    return table[pair] if len(pair) else np.zeros(0, dtype=np.int8)
 
 
 def _memo_ai(identity: Identity) -> Any:
@@ -340,3 +355,18 @@ def local_days(calendar: Any, t: F64) -> npt.NDArray[np.datetime64]:
         return np.asarray(dates(to_datetimes(t)), dtype="datetime64[D]")
     local = to_datetimes(t).tz_convert(calendar.tz).tz_localize(None)
     return np.asarray(local.values.astype("datetime64[D]"))
+
+
+def expand(keys: I64, table_keys: I64, table_values: I64) -> tuple[I64, I64]:
+    """Join each of ``keys`` with every row of a lookup table sorted by key.
+
+    Returns (index into ``keys``, matching value) pairs, in ``keys`` order: a vectorised
+    one-to-many lookup (team -> members, login -> teams) with no loop per row.
+    """
+    lo = np.searchsorted(table_keys, keys, side="left")
+    hi = np.searchsorted(table_keys, keys, side="right")
+    counts = hi - lo
+    total = int(counts.sum())
+    row = np.repeat(np.arange(keys.size, dtype=np.int64), counts)
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return row, table_values[np.repeat(lo, counts) + offset]

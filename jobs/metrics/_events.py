@@ -69,7 +69,19 @@ class Timeline:
 
 
 def timeline(cols: Columns, *, now: float, required_approvals: int = 1) -> Timeline:
-    """Read every PR's timeline as of ``now`` (float us); events after ``now`` are ignored."""
+    """Read every PR's timeline as of ``now`` (float us); events after ``now`` are ignored.
+
+    Memoised on ``cols``: the tables of one team share one reading.
+    """
+    found = cols.memo.get(("timeline", now, required_approvals))
+    if found is None:
+        found = cols.memo[("timeline", now, required_approvals)] = _timeline(
+            cols, now=now, required_approvals=required_approvals
+        )
+    return found  # type: ignore[no-any-return]
+
+
+def _timeline(cols: Columns, *, now: float, required_approvals: int) -> Timeline:
     n = cols.n
     merged = np.where(cols.merged <= now, cols.merged, np.nan)
     closed = np.where(cols.closed <= now, cols.closed, np.nan)
@@ -90,10 +102,13 @@ def timeline(cols: Columns, *, now: float, required_approvals: int = 1) -> Timel
     first_ready = group_min(mp[readies], mt[readies], n)
     ready = np.where(opened_draft, first_ready, ready)
 
-    # Collapse runs of the same mark; the rest alternates. Each convert_to_draft after ready
-    # opens an interval that the next ready_for_review closes (or ``now``, if none).
-    keep = new_pr.copy()
-    keep[1:] |= mk[1:] != mk[:-1]
+    # A convert_to_draft at or after ready opens an interval that the next ready_for_review
+    # closes (or ``now``, if none); repeats collapse, so after dropping earlier conversions
+    # and collapsing runs of the same mark, the marks alternate.
+    usable = (mk == READY) | (mt >= ready[mp])
+    mp, mk, mt = mp[usable], mk[usable], mt[usable]
+    keep = np.ones(mp.size, dtype=bool)
+    keep[1:] = (mp[1:] != mp[:-1]) | (mk[1:] != mk[:-1])
     kp, kk, kt = mp[keep], mk[keep], mt[keep]
     starts = np.flatnonzero(kk == DRAFT)
     nxt = starts + 1
@@ -195,7 +210,7 @@ class Waits:
         self._lo = np.searchsorted(d_pr, np.arange(n), side="left")
         self._hi = np.searchsorted(d_pr, np.arange(n), side="right")
         self._spans: list[tuple[I64, F64, F64, bool]] = []
-        self._out: list[tuple[F64, F64]] = []
+        self._out: list[tuple[F64, F64, F64, F64]] = []
 
     def add(self, pr: I64, start: F64, end: F64, *, drafts: bool = True) -> int:
         """Register spans ``start..end`` of PRs ``pr``; ``drafts=False`` keeps draft time in."""
@@ -218,20 +233,30 @@ class Waits:
         all_e = np.concatenate(ends) if ends else np.zeros(0)
         bh = business_hours(calendar, all_s, all_e)
         at = 0
-        for (pr, s, e, _), (q, os, oe) in zip(self._spans, pairs, strict=True):
+        for (_, s, e, _), (q, os, oe) in zip(self._spans, pairs, strict=True):
             span_bh = bh[at : at + s.size]
             at += s.size
             over_bh = bh[at : at + os.size]
             at += os.size
-            h = (e - s) / US_PER_HOUR
-            if q.size:
-                h = h - np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size)
-                span_bh = span_bh - np.bincount(q, weights=over_bh, minlength=s.size)
-            self._out.append((np.maximum(h, 0.0), np.maximum(span_bh, 0.0)))
+            over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size)
+            over_b = np.bincount(q, weights=over_bh, minlength=s.size)
+            self._out.append(((e - s) / US_PER_HOUR, span_bh, over_h, over_b))
 
     def get(self, handle: int) -> tuple[F64, F64]:
-        """(calendar hours, business hours) of the spans registered under ``handle``."""
-        return self._out[handle]
+        """(calendar hours, business hours) of the spans registered under ``handle``, draft
+        time left out (when registered so) and floored at zero."""
+        h, bh, over_h, over_bh = self._out[handle]
+        return np.maximum(h - over_h, 0.0), np.maximum(bh - over_bh, 0.0)
+
+    def raw(self, handle: int) -> tuple[F64, F64]:
+        """(calendar hours, business hours) of the spans, draft time kept in."""
+        h, bh, _, _ = self._out[handle]
+        return h, bh
+
+    def drafted(self, handle: int) -> tuple[F64, F64]:
+        """(calendar hours, business hours) of draft time inside each span."""
+        _, _, over_h, over_bh = self._out[handle]
+        return over_h, over_bh
 
     def _overlaps(self, pr: I64, s: F64, e: F64) -> tuple[I64, F64, F64]:
         """For each span, its overlaps with its PR's draft intervals (query index, start, end)."""

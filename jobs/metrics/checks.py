@@ -42,7 +42,6 @@ def check_table(
     failed = np.isin(conclusion, list(FAILED))
     queue = np.maximum(cols.ck_started - cols.ck_created, 0.0) / US_PER_MIN
     run = np.maximum(cols.ck_completed - cols.ck_started, 0.0) / US_PER_MIN
-    keys = np.array([f"{r}#{k}" for r, k in zip(cols.repo, cols.number, strict=True)], dtype=object)
     return pd.DataFrame(
         {
             "name": cols.ck_name,
@@ -60,7 +59,7 @@ def check_table(
             "on_head": cols.ck_head_sha == cols.head_sha[pr],
             "repo": cols.repo[pr],
             "number": cols.number[pr],
-            "key": keys[pr],
+            "key": cols.key[pr],
             "pr": pr,
             "bot": cols.bot[pr],
             "draft": cols.draft[pr],

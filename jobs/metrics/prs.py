@@ -79,36 +79,51 @@ def pr_table(
     idx = np.arange(n, dtype=np.int64)
 
     merged, end, ready = tl.merged, tl.end, tl.ready
-    # stage boundaries of merged PRs (NaN for the others): each clamped into order so that
-    # a missing event collapses its stage to zero rather than breaking the sum
-    t1 = np.fmin(np.where(np.isnan(ready), merged, ready), merged)
-    t1 = np.where(np.isnan(merged), np.nan, t1)
-    t0 = np.where(np.isnan(cols.first_commit), cols.created, cols.first_commit)
-    t0 = np.minimum(t0, t1)
-    t2 = _clamp(np.where(np.isnan(tl.first_human_review), merged, tl.first_human_review), t1, merged)
-    t3 = _clamp(np.where(np.isnan(tl.approved), merged, tl.approved), t2, merged)
-    h_lead = waits.add(idx, t0, merged, drafts=False)
-    h_pickup = waits.add(idx, t1, t2)
-    h_review = waits.add(idx, t2, t3)
-    h_merge = waits.add(idx, t3, merged)
+    is_open = np.isnan(merged) & np.isnan(tl.closed)
+    # Stage boundaries (jobs.timeline's reading): work start (the earlier of first commit
+    # and opened), ready, first human review, approval, end. An event missing or later than
+    # ``end`` takes the next boundary that exists (never ready: all of it is coding); one
+    # earlier than the boundary before it moves up to it. So a missing event collapses its
+    # stage to zero and the four stages always add up to lead time.
+    never_ready = np.isnan(ready)
+    r1 = np.where(ready <= end, ready, np.nan)
+    r2 = np.where(~never_ready & (tl.first_human_review <= end), tl.first_human_review, np.nan)
+    r3 = np.where(~never_ready & (tl.approved <= end), tl.approved, np.nan)
+    b0 = np.fmin(cols.first_commit, cols.created)
+    b3 = np.where(np.isnan(r3), end, r3)
+    b2 = np.where(np.isnan(r2), b3, r2)
+    b1 = np.where(np.isnan(r1), b2, r1)
+    b1 = np.maximum(b1, b0)
+    b2 = np.maximum(b2, b1)
+    b3 = np.maximum(b3, b2)
+    b4 = np.maximum(end, b3)
+    h_coding = waits.add(idx, b0, b1, drafts=False)
+    h_later = waits.add(idx, b1, b4)  # its draft part is the author's: it counts as coding
+    h_pickup = waits.add(idx, b1, b2)
+    h_review = waits.add(idx, b2, b3)
+    h_merge = waits.add(idx, b3, b4)
+    h_lead = waits.add(idx, b0, b4, drafts=False)
+    closed_unmerged = ~np.isnan(tl.closed) & np.isnan(merged)
 
-    h_wait = waits.add(idx, ready, _clamp(tl.first_human_review, ready, end))
-    h_appr = waits.add(idx, ready, _clamp(tl.approved, ready, end))
-    h_ttm = waits.add(idx, t1, merged)
-    h_ai = waits.add(idx, ready, _clamp(tl.first_ai_review, ready, end))
+    # Clocks from ready (none if never ready), stopping no later than ``end``; a missing stop
+    # runs to ``now`` while the PR is open, else the clock has no value; a stop before ready
+    # reads zero.
+    h_appr = waits.add(idx, ready, np.minimum(_stop(tl.approved, is_open, tl.now), end))
+    h_ttm = waits.add(idx, ready, np.minimum(_stop(merged, is_open, tl.now), end))
+    h_ai = waits.add(idx, ready, np.minimum(tl.first_ai_review, end))
     h_alive = waits.add(idx, ready, end)
-    h_alive_raw = waits.add(idx, ready, end, drafts=False)
 
-    turn_pr, turn_s, turn_e = _author_turns(cols, tl, t2, t3)
+    turn_pr, turn_s, turn_e = _author_turns(cols, tl, b2, b3)
     h_turn = waits.add(turn_pr, turn_s, turn_e)
     ci_pr, ci_s, ci_e = _ci_spans(cols, tl)
     h_ci = waits.add(ci_pr, ci_s, ci_e)
     waits.resolve(calendar)
+    reviewed = ~np.isnan(r1) & ~np.isnan(r2)
 
     out: dict[str, object] = {
         "repo": cols.repo,
         "number": cols.number,
-        "key": np.array([f"{r}#{k}" for r, k in zip(cols.repo, cols.number, strict=True)], dtype=object),
+        "key": cols.key,
         "url": cols.url,
         "title": cols.title,
         "author": cols.author,
@@ -128,29 +143,25 @@ def pr_table(
         "merged_at": to_datetimes(merged),
         "closed_at": to_datetimes(tl.closed),
     }
-    alive, alive_raw = waits.get(h_alive), waits.get(h_alive_raw)
-    for unit in (0, 1):
-        sfx = ("_h", "_bh")[unit]
-        lead = waits.get(h_lead)[unit]
+    for unit, sfx in ((0, "_h"), (1, "_bh")):
         pickup, review, merge = (waits.get(h)[unit] for h in (h_pickup, h_review, h_merge))
-        author_turn = np.where(np.isnan(merged), np.nan, group_sum(turn_pr, waits.get(h_turn)[unit], n))
+        author_turn = group_sum(turn_pr, waits.get(h_turn)[unit], n)
         reviewer_turn = np.maximum(review - author_turn, 0.0)
-        out["draft" + sfx] = alive_raw[unit] - alive[unit]
-        out["coding" + sfx] = np.maximum(lead - (pickup + review + merge), 0.0)
+        out["draft" + sfx] = waits.drafted(h_alive)[unit]
+        lead = waits.raw(h_lead)[unit]
+        out["coding" + sfx] = waits.raw(h_coding)[unit] + waits.drafted(h_later)[unit]
         out["pickup" + sfx] = pickup
         out["review" + sfx] = review
         out["merge" + sfx] = merge
-        out["lead" + sfx] = lead
-        out["pickup_wait" + sfx] = waits.get(h_wait)[unit]
+        out["lead" + sfx] = np.where(closed_unmerged, np.nan, lead)
+        out["pickup_wait" + sfx] = np.where(reviewed, pickup, np.nan)
         out["time_to_approval" + sfx] = waits.get(h_appr)[unit]
         out["time_to_merge" + sfx] = waits.get(h_ttm)[unit]
         out["first_ai_review" + sfx] = waits.get(h_ai)[unit]
         out["author_turn" + sfx] = author_turn
         out["reviewer_turn" + sfx] = reviewer_turn
         out["handoff" + sfx] = pickup + reviewer_turn + merge
-        out["ci_wait" + sfx] = np.where(
-            np.isnan(ready), np.nan, group_sum(ci_pr, waits.get(h_ci)[unit], n)
-        )
+        out["ci_wait" + sfx] = np.where(never_ready, np.nan, group_sum(ci_pr, waits.get(h_ci)[unit], n))
     return pd.DataFrame(out)
 
 
@@ -159,9 +170,9 @@ def size_buckets(size: I64) -> np.ndarray:
     return np.asarray(SIZE_LABELS, dtype=object)[np.searchsorted(SIZE_EDGES, size, side="left")]
 
 
-def _clamp(t: F64, lo: F64, hi: F64) -> F64:
-    """``t`` moved into ``lo..hi`` (NaN stays NaN: ``np.minimum``/``maximum`` propagate it)."""
-    return np.minimum(np.maximum(t, lo), hi)
+def _stop(t: F64, is_open: np.ndarray, now: float) -> F64:
+    """A clock's stop: ``t``, or ``now`` for a PR still open without it (running)."""
+    return np.where(np.isnan(t) & is_open, now, t)
 
 
 def _author_turns(cols: Columns, tl: Timeline, t2: F64, t3: F64) -> tuple[I64, F64, F64]:

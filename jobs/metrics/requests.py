@@ -17,6 +17,7 @@ import pandas as pd
 from jobs.identity import Identity
 from jobs.metrics._columns import (
     DELETED,
+    PENDING,
     HUMAN,
     KIND_NAMES,
     REMOVED,
@@ -27,6 +28,7 @@ from jobs.metrics._columns import (
     Columns,
     any_before,
     columns,
+    expand,
     local_days,
     next_after,
     to_datetimes,
@@ -46,115 +48,121 @@ def request_table(
     calendar: Calendar,
     now: datetime,
 ) -> pd.DataFrame:
-    """One row per review request per reviewer, as of ``now``.
+    """One row per review request per reviewer it reached, as of ``now``: the vectorised twin
+    of ``jobs.timeline.request_responses``, whose reading (METRICS.md "Requests") it follows.
 
     ``team_members`` maps a GitHub team slug to its members' logins (case-insensitive); a
-    request to a team becomes one row per member except the PR's author (a team nobody
-    listed keeps one row with ``reviewer`` None). Columns:
+    request to a team becomes one row per listed member except the PR's author, or one row
+    with ``reviewer`` None when the team is not listed (or lists nobody). Columns:
 
     ``repo, number, key, pr`` (row index into the PR list), ``request_id`` (one id per
     request event: a team request's member rows share it), ``reviewer`` (lower-cased login),
-    ``reviewer_kind`` (human/bot/ai/deleted), ``team`` (slug or None), ``via_team``,
-    ``is_rerequest`` (someone already requested on, or who already reviewed, that PR: it
-    counts as a re-request only), ``requested_at``, ``removed_at`` (the request was withdrawn
-    before any answer), ``responded_at`` (that reviewer's next review; for a team request
-    the next review by any member; NaT when removed first or unanswered), ``response_h`` /
-    ``response_bh`` (draft time left out, NaN without a response), ``day`` (team-local date
+    ``reviewer_kind`` (human/bot/ai/deleted; None reviewer: deleted), ``team`` (lower-cased
+    slug of a team request), ``via_team``, ``is_rerequest`` (the reviewer already had an
+    earlier row on the PR, direct or via a team, or reviewed it before: it counts as a
+    re-request only), ``requested_at``, ``removed_at`` (withdrawn before any answer),
+    ``responded_at`` (the reviewer's first counted review at or after the request; via a
+    team, any listed member's; NaT when withdrawn first or unanswered), ``response_h`` /
+    ``response_bh`` (draft time left out, NaN without an answer), ``day`` (team-local date
     of the request), and the PR's ``bot``, ``ai_assisted``, ``draft``, ``pr_state``.
     """
     cols = columns(prs, identity=identity)
     now_us = us(now)
     tl = timeline(cols, now=now_us)
     seen = cols.ev_at <= now_us
-    req = np.flatnonzero(seen & (cols.ev_kind == REQUESTED))
-    teams = {str(k).lower(): sorted({m.lower() for m in v}) for k, v in team_members.items()}
-
-    # expand: direct requests as they are, team requests to members
-    r_team = cols.ev_team[req]
-    is_team = r_team != None  # noqa: E711
-    direct = req[~is_team]
-    t_req = req[is_team]
-    t_slug = cols.ev_team[t_req]
-    members = [teams.get(s) or [None] for s in t_slug]
-    counts = np.fromiter(map(len, members), np.int64, len(members))
-    row_event = np.concatenate([direct, np.repeat(t_req, counts)])
-    row_reviewer = np.concatenate(
-        [cols.ev_reviewer[direct], np.array([m for ms in members for m in ms], dtype=object)]
+    rv_ok = tl.valid_review & (cols.rv_lower != None)  # noqa: E711  (deleted: answers nothing)
+    rem = np.flatnonzero(seen & (cols.ev_kind == REMOVED))
+    req = np.flatnonzero(
+        seen
+        & (cols.ev_kind == REQUESTED)
+        & ((cols.ev_reviewer != None) | (cols.ev_team != None))  # noqa: E711
     )
-    row_team = np.concatenate([np.full(direct.size, None, dtype=object), np.repeat(t_slug, counts)])
-    via_team = np.concatenate([np.zeros(direct.size, bool), np.ones(int(counts.sum()), bool)])
-    row_pr = cols.ev_pr[row_event]
-    row_at = cols.ev_at[row_event]
-    not_author = (row_reviewer != cols.author_lower[row_pr]) | (row_reviewer == None)  # noqa: E711
-    keep = not_author
-    row_event, row_reviewer, row_team = row_event[keep], row_reviewer[keep], row_team[keep]
-    via_team, row_pr, row_at = via_team[keep], row_pr[keep], row_at[keep]
-    order = np.lexsort((row_event, row_pr))
-    row_event, row_reviewer, row_team = row_event[order], row_reviewer[order], row_team[order]
-    via_team, row_pr, row_at = via_team[order], row_pr[order], row_at[order]
 
-    # integer codes for logins and teams, so (PR, who) packs into one int64 group key
-    rv_ok = tl.valid_review & (cols.rv_lower != None)  # noqa: E711
-    rv_pr, rv_login, rv_at = cols.rv_pr[rv_ok], cols.rv_lower[rv_ok], cols.rv_at[rv_ok]
-    rem = seen & (cols.ev_kind == REMOVED)
-    logins, codes = np.unique(
-        np.concatenate([row_reviewer, rv_login, cols.ev_reviewer[rem]]).astype(str),
-        return_inverse=True,
+    # integer codes: logins (lower-cased) and team slugs, so (PR, who) packs into one int64
+    pairs = [(str(t).lower(), m.lower()) for t, ms in team_members.items() for m in ms]
+    login_code, logins = pd.factorize(
+        np.concatenate(
+            [
+                cols.ev_reviewer[req],
+                cols.rv_lower[rv_ok],
+                cols.ev_reviewer[rem],
+                cols.author_lower,
+                np.array([m for _, m in pairs], dtype=object),
+            ]
+        ),
+        use_na_sentinel=True,
     )
+    cuts = np.cumsum([req.size, int(rv_ok.sum()), rem.size, cols.n])
+    req_who, rv_who, rem_who, author_who, member_who = np.split(login_code, cuts)
+    team_code, _ = pd.factorize(
+        np.concatenate(
+            [
+                cols.ev_team[req],
+                cols.ev_team[rem],
+                np.array([t for t, _ in pairs], dtype=object),
+            ]
+        ),
+        use_na_sentinel=True,
+    )
+    req_team, rem_team, member_team = np.split(team_code, np.cumsum([req.size, rem.size]))
     width = np.int64(len(logins) + 1)
-    who_row = codes[: row_reviewer.size]
-    who_rv = codes[row_reviewer.size : row_reviewer.size + rv_login.size]
-    who_rem = codes[row_reviewer.size + rv_login.size :]
-    g_row = row_pr * width + who_row
-    g_rv = rv_pr * width + who_rv
+    twidth = np.int64(int(team_code.max(initial=-1)) + 2)
 
-    # a re-request: an earlier request row for the same (PR, reviewer), or an earlier review
-    rr_order = np.lexsort((row_at, g_row))
-    earlier = np.zeros(row_at.size, dtype=bool)
-    gs = g_row[rr_order]
-    earlier[rr_order[1:]] = gs[1:] == gs[:-1]
-    rv_sorted = np.lexsort((rv_at, g_rv))
-    reviewed = any_before(g_row, row_at, g_rv[rv_sorted], rv_at[rv_sorted])
-    rerequest = (earlier | reviewed) & (row_reviewer != None)  # noqa: E711
+    # rows: direct requests as they are, team requests once per member (the author excluded)
+    by_team = np.lexsort((member_who, member_team))
+    m_team, m_who = member_team[by_team], member_who[by_team]
+    is_team = req_who < 0  # a request naming both a login and a team is the login's
+    direct = np.flatnonzero(~is_team)
+    t_rows = np.flatnonzero(is_team)
+    t_of, t_member = expand(req_team[t_rows], m_team, m_who)
+    pr_of_t = cols.ev_pr[req[t_rows[t_of]]]
+    not_author = t_member != author_who[pr_of_t]
+    t_of, t_member = t_of[not_author], t_member[not_author]
+    # a team nobody listed (or listed with no members) keeps one row with no reviewer
+    nobody = t_rows[~np.isin(req_team[t_rows], m_team)]
+    src = np.concatenate([direct, t_rows[t_of], nobody])
+    who = np.concatenate([req_who[direct], t_member, np.full(nobody.size, -1)])
+    via_team = np.concatenate([np.zeros(direct.size, bool), np.ones(t_of.size + nobody.size, bool)])
+    order = np.lexsort((who, src))
+    src, who, via_team = src[order], who[order], via_team[order]
+    row_pr = cols.ev_pr[req[src]]
+    row_at = cols.ev_at[req[src]]
+    row_team = np.where(via_team, req_team[src], -1)
+    g_row = row_pr * width + who
+    g_team = row_pr * twidth + row_team
 
-    # responses: direct rows by (PR, reviewer); team rows by (PR, team) over members' reviews
-    responded = np.full(row_at.size, np.nan)
-    nxt = next_after(g_row, row_at, g_rv[rv_sorted], rv_at[rv_sorted], strict=False)
+    # re-request: an earlier row for the same (PR, reviewer), or a counted review before it
+    rv_pr, rv_at = cols.rv_pr[rv_ok], cols.rv_at[rv_ok]
+    g_rv = rv_pr * width + rv_who
+    o_rv = np.lexsort((rv_at, g_rv))
+    o_row = np.lexsort((np.arange(src.size), g_row))
+    earlier = np.zeros(src.size, dtype=bool)
+    earlier[o_row[1:]] = g_row[o_row][1:] == g_row[o_row][:-1]
+    reviewed = any_before(g_row, row_at, g_rv[o_rv], rv_at[o_rv])
+    rerequest = (earlier | reviewed) & (who >= 0)
+
+    # answer: the reviewer's first counted review at or after the request; via a team, any
+    # listed member's (a team nobody listed gets no answer)
+    responded = np.full(src.size, np.nan)
+    nxt = next_after(g_row, row_at, g_rv[o_rv], rv_at[o_rv], strict=False)
     use = ~via_team & (nxt >= 0)
-    responded[use] = rv_at[rv_sorted][nxt[use]]
-    team_names = sorted(teams)
-    tcode = {t: i for i, t in enumerate(team_names)}
-    twidth = np.int64(len(team_names) + 1)
-    member_of: dict[str, list[int]] = {}
-    for t, ms in teams.items():
-        for m in ms:
-            member_of.setdefault(m, []).append(tcode[t])
-    rv_teams = [member_of.get(str(login), []) for login in rv_login]
-    tc = np.fromiter(map(len, rv_teams), np.int64, len(rv_teams))
-    tr_pr = np.repeat(rv_pr, tc)
-    tr_at = np.repeat(rv_at, tc)
-    tr_g = tr_pr * twidth + np.array([c for cs in rv_teams for c in cs], dtype=np.int64)
-    t_sorted = np.lexsort((tr_at, tr_g))
-    row_tcode = np.array([tcode.get(t, len(team_names)) for t in row_team], dtype=np.int64)
-    g_team = row_pr * twidth + row_tcode
-    tnxt = next_after(g_team, row_at, tr_g[t_sorted], tr_at[t_sorted], strict=False)
-    use = via_team & (tnxt >= 0)
-    responded[use] = tr_at[t_sorted][tnxt[use]]
+    responded[use] = rv_at[o_rv][nxt[use]]
+    by_member = np.lexsort((m_team, m_who))
+    r_of, r_team = expand(rv_who, m_who[by_member], m_team[by_member])
+    tg = rv_pr[r_of] * twidth + r_team
+    t_at = rv_at[r_of]
+    o_t = np.lexsort((t_at, tg))
+    tnxt = next_after(g_team, row_at, tg[o_t], t_at[o_t], strict=False)
+    use = via_team & (who >= 0) & (tnxt >= 0)
+    responded[use] = t_at[o_t][tnxt[use]]
 
-    # removals: the same reviewer (or team) taken off before the answer
-    rem_idx = np.flatnonzero(rem)
-    rem_pr, rem_at = cols.ev_pr[rem_idx], cols.ev_at[rem_idx]
-    rem_has_team = cols.ev_team[rem_idx] != None  # noqa: E711
-    rg_direct = rem_pr * width + who_rem
-    rem_tcode = np.array(
-        [tcode.get(t, len(team_names)) if t is not None else len(team_names) for t in cols.ev_team[rem_idx]],
-        dtype=np.int64,
-    )
-    rg_team = rem_pr * twidth + rem_tcode
-    removed = np.full(row_at.size, np.nan)
+    # withdrawn: the same login (or team) taken off after the request, before any answer
+    rem_pr, rem_at = cols.ev_pr[rem], cols.ev_at[rem]
+    rem_direct = (rem_team < 0) & (rem_who >= 0)
+    removed = np.full(src.size, np.nan)
     for mask, q_g, r_g in (
-        (~via_team, g_row, np.where(rem_has_team, -1, rg_direct)),
-        (via_team, g_team, np.where(rem_has_team, rg_team, -1)),
+        (~via_team, g_row, np.where(rem_direct, rem_pr * width + rem_who, -1)),
+        (via_team, g_team, np.where(rem_team >= 0, rem_pr * twidth + rem_team, -1)),
     ):
         o = np.lexsort((rem_at, r_g))
         hit = next_after(q_g, row_at, r_g[o], rem_at[o], strict=False)
@@ -164,26 +172,23 @@ def request_table(
     responded[withdrawn] = np.nan
     removed[~withdrawn] = np.nan
 
-    waits = Waits(*_all_draft_intervals(cols, tl), cols.n)
+    waits = Waits(*_draft_spells(cols, tl), cols.n)
     h = waits.add(row_pr, row_at, responded)
     waits.resolve(calendar)
     response_h, response_bh = waits.get(h)
-    kind_of = {}
-    kinds = np.array(
-        [kind_of.setdefault(r, identity.kind(r)) if r is not None else "deleted" for r in row_reviewer],
-        dtype=object,
-    )
+    names = np.append(np.asarray(logins, dtype=object), None)  # code -1 -> None
+    kinds = np.array([identity.kind(x) for x in logins] + ["deleted"], dtype=object)
     state = np.where(~np.isnan(tl.merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open"))
     return pd.DataFrame(
         {
             "repo": cols.repo[row_pr],
             "number": cols.number[row_pr],
-            "key": _keys(cols, row_pr),
+            "key": cols.key[row_pr],
             "pr": row_pr,
-            "request_id": row_event,
-            "reviewer": row_reviewer,
-            "reviewer_kind": kinds,
-            "team": row_team,
+            "request_id": req[src],
+            "reviewer": names[who],
+            "reviewer_kind": kinds[who],
+            "team": cols.ev_team[req[src]],
             "via_team": via_team,
             "is_rerequest": rerequest,
             "requested_at": to_datetimes(row_at),
@@ -226,7 +231,7 @@ def review_table(
         {
             "repo": cols.repo[pr],
             "number": cols.number[pr],
-            "key": _keys(cols, pr),
+            "key": cols.key[pr],
             "pr": pr,
             "reviewer": cols.rv_lower[ok],
             "login": cols.rv_author[ok],
@@ -243,14 +248,9 @@ def review_table(
     )
 
 
-def _keys(cols: Columns, pr: I64) -> np.ndarray:
-    keys = np.array([f"{r}#{k}" for r, k in zip(cols.repo, cols.number, strict=True)], dtype=object)
-    return keys[pr]
-
-
-def _all_draft_intervals(cols: Columns, tl: Timeline) -> tuple[I64, F64, F64]:
-    """Draft intervals after ready plus the first one of PRs opened as drafts (to ready, or
-    ``now`` if never ready): a request made on a draft waits only once the PR is ready."""
+def _draft_spells(cols: Columns, tl: Timeline) -> tuple[I64, F64, F64]:
+    """Draft intervals after ready, plus the first spell of PRs opened as drafts (opened to
+    ready, or ``now``): a request made on a draft waits only once the PR is ready."""
     first = np.flatnonzero(tl.opened_draft)
     f_end = np.where(np.isnan(tl.ready[first]), tl.now, tl.ready[first])
     d_pr = np.concatenate([tl.d_pr, first])
