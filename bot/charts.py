@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 
 from jobs.model import Digest, QueueSample, StageShare, TeamSnapshot
@@ -23,6 +23,7 @@ STAGE_COLOURS = {"coding": "#999999", "pickup": "#E69F00", "review": "#0072B2", 
 TURN_COLOURS = {"reviewer": "#E69F00", "author": "#56B4E9", "ci": "#CC79A7"}
 TURN_LABELS = {"reviewer": "on reviewers", "author": "on authors", "ci": "on CI"}
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.4, 100
+WEEK = timedelta(days=7)
 
 
 def digest_chart(
@@ -125,7 +126,10 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> 
     }
     ax.stackplot(times, *series.values(), colors=[TURN_COLOURS[t] for t in series],
                  labels=[TURN_LABELS[t] for t in series], alpha=0.85, step=None)
-    ax.plot(times, [s.length for s in samples], color="black", linewidth=1.0, label="queue length")
+    ax.plot(times, [s.length for s in samples], color="black", linewidth=1.0, label="queue length",
+            marker="o" if len(samples) < 3 else None, markersize=3)
+    # Always a week wide: a few samples (a new team) must not make a degenerate axis.
+    ax.set_xlim(min(times[0], times[-1] - WEEK), times[-1] + timedelta(hours=1))
     ax.set_ylim(0, max(1, max(s.length for s in samples)) * 1.15)
     ax.set_ylabel("PRs waiting", fontsize=8)
     ax.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
@@ -133,7 +137,10 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> 
     ax.tick_params(labelsize=8)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=7, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=7, frameon=False)
+    if len(samples) < 3:
+        ax.text(0.02, 0.95, f"{len(samples)} sample{'s' if len(samples) > 1 else ''} so far",
+                transform=ax.transAxes, fontsize=8, color="#555555", va="top")
 
 
 def _empty(ax: Any, message: str) -> None:

@@ -22,7 +22,7 @@ Decisions:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -173,8 +173,9 @@ def build_digest(
     week = week_label(hours, now)
     previous = week_label(hours, now - timedelta(days=7))
     last_week = WeekNumbers.from_json(store.get_json("digest", "numbers", team, previous))
+    titles = _titles(store, snapshot.analysis.longest_waits[:5])
     digest = digest_from_snapshot(
-        settings, team, snapshot, samples, now=now, last_week=last_week
+        settings, team, snapshot, samples, now=now, last_week=last_week, titles=titles
     )
     if store.get_json("digest", "numbers", team, week) is None:
         store.set_json(
@@ -197,12 +198,14 @@ def digest_from_snapshot(
     *,
     now: datetime,
     last_week: WeekNumbers | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> Digest:
     """Pure: the digest of ``team`` for the week before ``now``.
 
     ``samples`` are the team's queue samples (any range: those before the week give the
     "a week ago" baseline, those inside it the trend); without any, the snapshot's own
-    ``queue_trend`` is used. ``last_week`` (from :func:`build_digest`) adds "vs last week".
+    ``queue_trend`` is used. ``last_week`` (from :func:`build_digest`) adds "vs last week";
+    ``titles`` (``owner/name#123`` -> title) names the merged PRs among the longest waits.
     """
     hours = settings.teams[team]
     start, end = digest_window(hours, now)
@@ -229,7 +232,7 @@ def digest_from_snapshot(
     ]
     if a.large_prs_dominate:
         sections.append((SIZE, _size_text(snapshot)))
-    waits = _waits_text(snapshot)
+    waits = _waits_text(snapshot, titles or {})
     if waits:
         sections.append((WAITS, waits))
     sections.append((ACTION, _action_text(a)))
@@ -340,7 +343,7 @@ def _queue_text(
             else f"At the first sample, {baseline.at.astimezone(hours.zone):%a %H:%M}"
         )
         lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
-    if inside:
+    if len(inside) > 1:
         peak = max(inside, key=lambda s: (s.length, s.at))
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
         lines.append(f"Peak this week: {peak.length} ({when}).")
@@ -452,7 +455,7 @@ def _ai_text(snapshot: TeamSnapshot) -> str:
     else:
         lines.append(f"No AI-assisted PRs among the {n} merged this week.")
     if snapshot.bot_pr_count:
-        lines.append(f"{snapshot.bot_pr_count} bot PRs were counted apart.")
+        lines.append(f"{_plural(snapshot.bot_pr_count, 'bot PR')} counted apart.")
     return "\n".join(lines)
 
 
@@ -471,12 +474,12 @@ def _size_text(snapshot: TeamSnapshot) -> str:
     return "\n".join(lines)
 
 
-def _waits_text(snapshot: TeamSnapshot) -> str:
+def _waits_text(snapshot: TeamSnapshot, titles: Mapping[str, str]) -> str:
     a = snapshot.analysis
-    titles = {f"{i.repo}#{i.number}": i.title for i in snapshot.queue_items}
-    lines = [f"{contributor_line(c, titles.get(c.name))}" for c in a.longest_waits[:5]]
+    known = {**titles, **{f"{i.repo}#{i.number}": i.title for i in snapshot.queue_items}}
+    lines = [_contributor(c, known.get(c.name)) for c in a.longest_waits[:5]]
     if a.top_repos:
-        repos = "; ".join(contributor_line(c) for c in a.top_repos[:3])
+        repos = "; ".join(_contributor(c) for c in a.top_repos[:3])
         lines.append(f"Most waiting by repository: {repos}.")
     return "\n".join(lines)
 
@@ -515,11 +518,23 @@ def _warning_text(snapshot: TeamSnapshot, now: datetime) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def contributor_line(c: Contributor, title: str | None = None) -> str:
+def _contributor(c: Contributor, title: str | None = None) -> str:
+    """``acme/api#412 "Fix login": 52 working h, waiting on bob`` (the name comes first)."""
     unit = "working h" if c.unit == "h" else c.unit  # jobs.analysis sums business hours
-    value = f"{_num(c.value)} {unit}"
     named = f'{c.name} "{title}"' if title else c.name
-    return f"{named}: {value}" + (f" ({c.detail})" if c.detail else "")
+    return f"{named}: {_num(c.value)} {unit}" + (f", {c.detail}" if c.detail else "")
+
+
+def _titles(store: Store, contributors: Sequence[Contributor]) -> dict[str, str]:
+    """Titles of the PRs named ``owner/name#123`` among ``contributors``, from the store."""
+    out = {}
+    for c in contributors:
+        repo, sep, number = c.name.rpartition("#")
+        if sep and number.isdigit():
+            pr = store.get_pr(repo, int(number))
+            if pr is not None:
+                out[c.name] = pr.title
+    return out
 
 
 def _last(last: WeekNumbers | None, metric: str) -> tuple[float | None, float | None]:

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.charts import attach_chart, chart_alt_text, digest_chart
 from jobs.model import Digest, QueueSample
 from tests.factories import T0, snapshot
@@ -75,3 +77,11 @@ def test_alt_text_describes_the_chart() -> None:
     text = chart_alt_text(digest())
     assert "pickup 48% (was 30%)" in text
     assert "Queue now 10 waiting" in text
+
+
+def test_one_sample_still_draws_a_week_wide_axis(caplog: pytest.LogCaptureFixture) -> None:
+    """A team sampled once (just set up) gets a readable chart, not a degenerate axis."""
+    one = week_of_samples()[:1]
+    png = digest_chart(snapshot(), one)
+    assert png_size(png) == (800, 340)
+    assert "MAXTICKS" not in caplog.text

@@ -56,7 +56,7 @@ def render_digest(digest: Digest) -> Message:
     for title, body in digest.sections:
         if title in (d.ACTION, d.DATA, d.WARNING):
             continue
-        lines = _waits_lines(digest) if title == d.WAITS else [_line(x) for x in body.splitlines()]
+        lines = _waits_lines(digest, body) if title == d.WAITS else [_line(x) for x in body.splitlines()]
         blocks += lines_section([f"{_ICONS.get(title, '')} *{escape(title)}*".strip(), *lines])
     if d.DATA in sections:
         blocks.append(context(escape(sections[d.DATA]).replace("\n", " · ")))
@@ -87,18 +87,16 @@ def _titled(title: str, body: str) -> Block:
     return section("\n".join([text.strip(), *rest]))
 
 
-def _waits_lines(digest: Digest) -> list[str]:
-    """The longest waits with each PR linked (its label and the rest escaped)."""
-    a = digest.snapshot.analysis
-    titles = {f"{i.repo}#{i.number}": i.title for i in digest.snapshot.queue_items}
+def _waits_lines(digest: Digest, body: str) -> list[str]:
+    """The longest waits, each PR's ``owner/name#123`` linked, everything else escaped."""
+    urls = {c.name: c.url for c in digest.snapshot.analysis.longest_waits if c.url}
     lines = []
-    for c in a.longest_waits[:5]:
-        full = d.contributor_line(c, titles.get(c.name))
-        name = link(c.url, c.name) if c.url else escape(c.name)
-        lines.append(f"• {name}{escape(full[len(c.name):])}")
-    if a.top_repos:
-        repos = "; ".join(escape(d.contributor_line(c)) for c in a.top_repos[:3])
-        lines.append(f"Most waiting by repository: {repos}.")
+    for line in body.splitlines():
+        key = line.split(" ", 1)[0].removesuffix(":")
+        if key in urls:
+            lines.append(f"• {link(urls[key], key)}{escape(line[len(key):])}")
+        else:
+            lines.append(escape(line))
     return lines
 
 
