@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from jobs.errors import ConfigError
 from jobs.settings import WEEKDAYS, WorkHours
 
 __all__ = ["WorkCalendar"]
@@ -86,12 +87,14 @@ class WorkCalendar:
     """
 
     def __init__(self, hours: WorkHours) -> None:
+        """Raises :class:`jobs.errors.ConfigError` for a holiday subdivision the country lacks."""
         self.hours = hours
         self.tz: ZoneInfo = ZoneInfo(hours.timezone)
         self._start_ns = _time_ns(hours.day_start)
         self._len_ns = _time_ns(hours.day_end) - self._start_ns
         self._weekdays = frozenset(WEEKDAYS.index(d) for d in hours.working_days)
         self._days_off = frozenset(hours.days_off)
+        self._subdivision = _subdivision_code(hours.holiday_country, hours.holiday_subdivision)
         self._lock = threading.Lock()
         self._tables: _Tables | None = None
 
@@ -324,7 +327,8 @@ class WorkCalendar:
             _day_ns(lo_day - timedelta(days=1)),
             _day_ns(hi_day + timedelta(days=1)),
         )
-        hol = _holiday_set(self.hours, range(lo_day.year, hi_day.year + 1))
+        hol = _holiday_set(self.hours.holiday_country, self._subdivision,
+                           range(lo_day.year, hi_day.year + 1))
         n = (hi_day - lo_day).days + 1
         base_day = (lo_day - _EPOCH_DATE).days
         days = np.arange(base_day, base_day + n, dtype=np.int64)
@@ -376,15 +380,38 @@ def _calendar_for(
     return WorkCalendar(hours)
 
 
-def _holiday_set(hours: WorkHours, years: range) -> set[date]:
-    if hours.holiday_country is None:
+def _holiday_set(country: str | None, subdivision: str | None, years: range) -> set[date]:
+    if country is None:
         return set()
     import holidays  # imported lazily: it loads every country's module tree
 
-    found = holidays.country_holidays(
-        hours.holiday_country, subdiv=hours.holiday_subdivision, years=list(years)
-    )
+    found = holidays.country_holidays(country, subdiv=subdivision, years=list(years))
     return set(found.keys())
+
+
+def _subdivision_code(country: str | None, subdivision: str | None) -> str | None:
+    """The ``holidays`` code of a subdivision given in any case, or by its alias ("England").
+
+    Raises :class:`ConfigError` when the country has no such subdivision (or none is set).
+    """
+    if subdivision is None:
+        return None
+    if country is None:
+        raise ConfigError([
+            f"holiday_subdivision: {subdivision!r} needs holiday_country (an ISO code like 'DE')"
+        ])
+    import holidays
+
+    codes = holidays.list_supported_countries()[country]
+    aliases = getattr(holidays.country_holidays(country), "subdivisions_aliases", {}) or {}
+    by_name = {c.lower(): c for c in codes} | {a.lower(): c for a, c in aliases.items()}
+    code = by_name.get(subdivision.strip().lower())
+    if code is None:
+        raise ConfigError([
+            f"holiday_subdivision: {country} has no subdivision {subdivision!r}; "
+            f"use one of {', '.join(codes)}"
+        ])
+    return str(code)
 
 
 def _transitions(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jobs.errors import ConfigError
 from jobs.settings import WEEKDAYS, WorkHours
 from jobs.worktime import WorkCalendar
 
@@ -55,6 +56,20 @@ def test_subdivision_holidays_apply_only_where_configured() -> None:
     bavaria = cal(timezone="Europe/Berlin", holiday_country="DE", holiday_subdivision="BY")
     assert berlin.hours_between(start, end) == 0.0
     assert bavaria.hours_between(start, end) == 8.0
+
+
+def test_subdivisions_are_read_in_any_case_or_by_name_and_unknown_ones_are_named() -> None:
+    """'be' means Berlin, 'England' means ENG; a subdivision the country lacks is a config error."""
+    women = local(BERLIN, 2027, 3, 8, 9), local(BERLIN, 2027, 3, 8, 17)
+    assert cal(timezone="Europe/Berlin", holiday_country="DE",
+               holiday_subdivision="be").hours_between(*women) == 0.0
+    boxing = datetime(2026, 12, 28, 9, tzinfo=UTC), datetime(2026, 12, 28, 17, tzinfo=UTC)
+    assert cal(timezone="Europe/London", holiday_country="GB",
+               holiday_subdivision="England").hours_between(*boxing) == 0.0
+    with pytest.raises(ConfigError, match="DE has no subdivision 'XX'; use one of BB, BE"):
+        cal(holiday_country="DE", holiday_subdivision="XX")
+    with pytest.raises(ConfigError, match="needs holiday_country"):
+        cal(holiday_subdivision="BE")
 
 
 def test_configured_days_off_do_not_count() -> None:
