@@ -139,7 +139,7 @@ def list_pulls(ctx: Context, q: Query, owner: str, repo: str) -> Result:
     if q.get("base"):
         views = [v for v in views if v.pr.base_ref == q["base"]]
     sort = q.get("sort", "created")
-    default_dir = "desc"
+    default_dir = "desc" if sort == "created" else "asc"  # GitHub's documented defaults
     key: Callable[[PRView], Any] = {
         "updated": lambda v: (v.updated_at, v.pr.number),
         "popularity": lambda v: (len(v.events), v.pr.number),

@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and self._inject(method, path, *fault):
             return
         token = _token(self.headers.get("Authorization", ""))
-        if path.startswith("/app"):
+        if path.startswith("/app") or path.endswith("/installation"):
             self._app(method, path, token)
             return
         if token is None or sb.token_kind(token) is None:
@@ -342,7 +342,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(method, path, 201, data, {}, "", 0)
         elif method == "GET" and path == "/app/installations":
             self._send(method, path, 200, [inst], {}, "", 0)
-        elif method == "GET" and path == f"/app/installations/{inst['id']}":
+        elif method == "GET" and (path == f"/app/installations/{inst['id']}"
+                                  or path == f"/orgs/{sb.org.name}/installation"
+                                  or (path.startswith(f"/repos/{sb.org.name}/")
+                                      and path.split("/")[3] in sb.org.repos)):
             self._send(method, path, 200, inst, {}, "", 0)
         else:
             self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
