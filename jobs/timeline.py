@@ -413,12 +413,11 @@ def request_responses(
         drafts.append((pr.created_at, ev.ready_at.at if ev.ready_at else now))
     drafts.sort(key=lambda span: span[0])
     events = sorted((e for e in pr.events if e.at <= now), key=lambda e: e.at)
-    counted = [
-        r for r in _counted_reviews(pr, now) if r.author is not None
-    ]
+    counted = [r for r in _counted_reviews(pr, now) if r.author is not None]
     author = _lower(pr.author)
     members = {
-        slug.lower(): sorted({m.lower() for m in logins}) for slug, logins in (team_members or {}).items()
+        slug.lower(): sorted({m.lower() for m in logins})
+        for slug, logins in (team_members or {}).items()
     }
     removals = [e for e in events if e.kind == "review_request_removed"]
     out: list[RequestResponse] = []
@@ -426,44 +425,25 @@ def request_responses(
     for e in events:
         if e.kind != "review_requested":
             continue
-        if e.requested_reviewer:
+        if e.requested_team:
+            team: str | None = e.requested_team.lower()
+            listed = members.get(e.requested_team.lower())
+            targets: list[str | None] = [m for m in listed if m != author] if listed else [None]
+            responders = frozenset(listed or ())
+        elif e.requested_reviewer:
             team = None
-            targets: list[str | None] = [e.requested_reviewer.lower()]
-        elif e.requested_team:
-            team = e.requested_team.lower()
-            listed = members.get(team)
-            targets = [m for m in listed if m != author] if listed else [None]
+            login = e.requested_reviewer.lower()
+            targets, responders = [login], frozenset({login})
         else:
             continue  # names no one: nothing to answer
-        team_logins: frozenset[str | None] = frozenset(members.get(team) or ()) if team else frozenset()
         for who in targets:
             rerequest = who is not None and (
-                who in seen or any(_lower(r.author) == who and r.submitted_at < e.at for r in counted)
+                who in seen
+                or any(_lower(r.author) == who and r.submitted_at < e.at for r in counted)
             )
             if who is not None:
                 seen.add(who)
-            responders = team_logins if team is not None else frozenset({who})
-            answer = next(
-                (r for r in counted if r.submitted_at >= e.at and _lower(r.author) in responders),
-                None,
-            )
-            removal = next(
-                (
-                    x.at
-                    for x in removals
-                    if x.at >= e.at
-                    and (
-                        _lower(x.requested_team) == team
-                        if team is not None
-                        else not x.requested_team and _lower(x.requested_reviewer) == who
-                    )
-                ),
-                None,
-            )
-            if removal is not None and answer is not None and answer.submitted_at <= removal:
-                removal = None
-            if removal is not None:
-                answer = None
+            answer, removal = _answer(e, team, who, responders, counted, removals)
             cal_h = bus_h = None
             if answer is not None:
                 cal_h, bus_h = _measure(e.at, answer.submitted_at, drafts, calendar)
@@ -487,6 +467,25 @@ def request_responses(
 
 
 # ---------------------------------------------------------------------- reading helpers
+
+
+def _answer(request: TimelineEvent, team: str | None, who: str | None,
+            responders: frozenset[str], counted: Sequence[Review],
+            removals: Sequence[TimelineEvent]) -> tuple[Review | None, datetime | None]:
+    """(answer, withdrawn at) of one request record; see :func:`request_responses`."""
+    answer = next(
+        (r for r in counted if r.submitted_at >= request.at and _lower(r.author) in responders),
+        None,
+    )
+    if team is not None:
+        removal = next((x.at for x in removals if x.at >= request.at
+                        and _lower(x.requested_team) == team), None)
+    else:
+        removal = next((x.at for x in removals if x.at >= request.at and not x.requested_team
+                        and _lower(x.requested_reviewer) == who), None)
+    if removal is None or (answer is not None and answer.submitted_at <= removal):
+        return answer, None
+    return None, removal
 
 
 def _lower(login: str | None) -> str | None:
