@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -61,7 +60,12 @@ def sample(hours: float, reviewer: int, *, author: int = 1, ci: int = 0) -> Queu
 
 
 def all_text(blocks: list[dict[str, Any]]) -> str:
-    return json.dumps(blocks)
+    """Every text a person can read in ``blocks``, one per line."""
+    out = []
+    for block in blocks:
+        parts = [block.get("text"), *block.get("fields", ()), *block.get("elements", ())]
+        out += [p["text"] for p in parts if isinstance(p, dict) and "text" in p]
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- content
@@ -389,3 +393,21 @@ def test_cli_digest_post_without_a_token_says_what_to_set(cli_env: tuple[Store, 
                                 env=env)
     assert result.exit_code == 1
     assert "SLACK_BOT_TOKEN is not set" in result.output
+
+
+def test_longest_waits_name_merged_prs_by_title(store: Store) -> None:
+    """A merged PR among the longest waits is shown with its title, linked in Slack."""
+    from tests.factories import pr
+
+    snap = snapshot()
+    waits = (Contributor(name="acme/api#77", value=40.0, unit="h",
+                         detail="merged; mostly pickup wait until bob",
+                         url="https://github.com/acme/api/pull/77"),)
+    store.put_snapshot(replace(snap, analysis=replace(snap.analysis, longest_waits=waits)))
+    store.put_prs("acme/api", [pr(77, title="Cache <tokens>", merged=30.0)])
+    digest = dg.build_digest(settings(), store, "platform", now=SEND)
+    assert ('acme/api#77 "Cache <tokens>": 40 working h, merged; mostly pickup wait until bob'
+            in dict(digest.sections)[dg.WAITS])
+    blocks, _ = render_digest(digest)
+    assert ('• <https://github.com/acme/api/pull/77|acme/api#77> "Cache &lt;tokens&gt;"'
+            in all_text(blocks))
