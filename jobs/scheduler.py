@@ -125,17 +125,25 @@ class Pipeline:
 
         engine = AlertEngine(settings, store, deliver)
         sources: list[Any] = [source] if source is not None else []
+        cycle_errors: list[str] = []  # the last cycle's failures, shown on the snapshots
 
         def sample(now: datetime) -> object:
             if not sources:
                 from jobs.github.client import connect
 
-                sources.append(connect(settings))
-            return cycle.run_cycle(settings, store, sources[0], clock=clock)
+                sources.append(connect(settings, clock=clock))
+            report = cycle.run_cycle(settings, store, sources[0], clock=clock)
+            cycle_errors[:] = report.errors
+            changed = sum(r.changed for r in report.repos)
+            return (not report.complete, f"{len(report.repos)} repositories, {changed} PRs changed, "
+                    f"{report.requests} requests; {len(report.errors)} errors"
+                    + (f": {report.errors[0]}" if report.errors else ""))
 
         def refresh(now: datetime) -> object:
-            snaps = snapshot.refresh_all(settings, store, now=now)
-            return f"{len(snaps)} team snapshots"
+            snaps = snapshot.refresh_all(settings, store, now=now, errors=tuple(cycle_errors))
+            missing = sorted(set(settings.teams) - set(snaps))
+            return (bool(missing), f"{len(snaps)} team snapshots"
+                    + (f"; failed: {', '.join(missing)}" if missing else ""))
 
         def evaluate(now: datetime) -> object:
             reports = engine.evaluate_all(now=now)

@@ -308,3 +308,70 @@ def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack) 
     )
     assert result.exit_code == 1
     assert "SLACK_APP_TOKEN is not set" in result.output and "flowbot worker" in result.output
+
+
+def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: Store) -> None:
+    """Two workers, two simulated weeks (New York's DST switch inside) against the sandbox and
+    the Slack fake: one digest per team per week at 09:30 local with its chart, every alert
+    posted once and only inside the team's working hours."""
+    from bot.charts import digest_chart
+    from bot.config import from_mapping
+    from jobs.github.client import connect
+    from jobs.model import Alert
+    from jobs.sandbox import SandboxServer, build_org
+    from jobs.worktime import WorkCalendar
+
+    start, end = utc(2026, 3, 1, 15), utc(2026, 3, 15, 15)  # daily ticks inside both teams' hours
+    clock = FixedClock(start)
+    org = build_org(end=end, weeks=3, teams=2, repos_per_team=1)
+
+    class Witness:
+        """Notes when each alert was handed to delivery (the simulated time), then delivers."""
+
+        def __init__(self, inner: SlackDelivery) -> None:
+            self.inner, self.seen = inner, []  # type: ignore[var-annotated]
+
+        def alert(self, alert: Alert) -> bool:
+            ok = self.inner.alert(alert)
+            if ok:
+                self.seen.append((clock.now(), alert))
+            return ok
+
+        def digest(self, d: Digest) -> bool:
+            return self.inner.digest(d)
+
+    with SandboxServer(org, clock=clock) as sandbox, FakeSlack() as slack:
+        data = org.config(sandbox.base_url)
+        data["schedules"] = {"sample_interval_minutes": 1440, "jitter_seconds": 0}
+        s = from_mapping(data, env={"GITHUB_TOKEN": sandbox.token})
+        witnesses = []
+        workers = []
+        for _ in range(2):
+            client = WebClient(base_url=slack.api_url, token=slack.token)
+            w = Witness(SlackDelivery(client, store, clock=clock, sleep=lambda _: None))
+            source = connect(s, clock=clock, sleep=lambda _: None)
+            workers.append(Pipeline.from_settings(
+                s, store, w, clock=clock, source=source,  # type: ignore[arg-type]
+                chart=lambda d: digest_chart(d, tz=s.teams[d.team].zone)))
+            witnesses.append(w)
+        simulate(workers, clock=clock, start=start, end=end)
+
+        channels = {name: t.channel for name, t in s.teams.items()}
+        for team, channel in channels.items():
+            posted = [m for m in slack.messages(channel)]
+            assert len(posted) == 2, (team, [r.detail for r in store.job_runs(f"digest:{team}")])
+            runs = [r for r in store.job_runs(f"digest:{team}") if r.detail.endswith("posted")]
+            local = {r.started_at.astimezone(s.teams[team].zone).strftime("%a %H:%M") for r in runs}
+            assert local == {"Mon 09:30"}
+        ny = [r.started_at for r in store.job_runs("digest:platform") if r.detail.endswith("posted")]
+        assert sorted(ny) == [utc(2026, 3, 2, 14, 30), utc(2026, 3, 9, 13, 30)]  # EST, then EDT
+        assert len(slack.files()) == 4  # every digest carries its chart
+
+        seen = [(at, a) for w in witnesses for at, a in w.seen]
+        assert seen, "the sandbox's pickup bottleneck should raise at least one alert"
+        for at, a in seen:
+            assert WorkCalendar.for_team(s.teams[a.team]).is_working_time(at), (at, a.message)
+        sent = {(a.idempotency_key, r) for _, a in seen for r in a.recipients}
+        alert_posts = [m for m in slack.messages() if m["channel"] not in channels.values()]
+        assert len(alert_posts) == len(sent)
+        assert [r.outcome for r in store.job_runs("sample", limit=50)].count("failed") == 0
