@@ -45,6 +45,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.blocks import Block
+from bot.blocks.alerts import render_alert as default_render_alert
+from bot.blocks.digest import render_digest as default_render_digest
 from jobs.errors import StoreUnavailable
 from jobs.model import Alert, Digest
 from jobs.ports import Clock, SystemClock
@@ -155,12 +157,8 @@ class SlackDelivery:
         self.clock = clock or SystemClock()
         self.lease = lease
         install_rate_limit_retry(client, sleep=sleep)
-        if render_alert is None:
-            from bot.blocks.alerts import render_alert
-        if render_digest is None:
-            from bot.blocks.digest import render_digest
-        self._render_alert = render_alert
-        self._render_digest = render_digest
+        self._render_alert = render_alert or default_render_alert
+        self._render_digest = render_digest or default_render_digest
 
     # ------------------------------------------------------------------ Deliver
 

@@ -195,7 +195,7 @@ class RuleState:
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (datetimes as ISO 8601)."""
         out: dict[str, Any] = {}
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         out["details"] = list(self.details)
@@ -205,7 +205,7 @@ class RuleState:
     def from_json(cls, data: Mapping[str, Any]) -> RuleState:
         """The inverse of :meth:`to_json`; unknown keys are ignored (older/newer writers)."""
         kw: dict[str, Any] = {}
-        for name in cls.__slots__:  # type: ignore[attr-defined]
+        for name in cls.__slots__:
             if name not in data:
                 continue
             value = data[name]

@@ -399,7 +399,7 @@ def run_until_stopped(
     """
     stop = stop or threading.Event()
     scheduler = build_scheduler(pipeline, clock=clock)
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
         def _on_signal(signum: int, _frame: object) -> None:
             log.warning("received %s: finishing the running job, then stopping",
@@ -412,13 +412,12 @@ def run_until_stopped(
     if on_started is not None:
         on_started()
     log.info("scheduler started: sampling every %s min, digests for %s",
-                pipeline.settings.schedules.sample_interval_minutes,
-                ", ".join(pipeline.settings.teams))
+             pipeline.settings.schedules.sample_interval_minutes, ", ".join(pipeline.settings.teams))
     try:
         while not stop.wait(1.0):
             pass
     finally:
         scheduler.shutdown(wait=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         log.info("scheduler stopped")
