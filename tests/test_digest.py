@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from bot.blocks import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 from bot.blocks.digest import render_digest
 from bot.cli import app
-from bot.terminal import digest_text
+from bot.terminal import alert_text, digest_text, status_text
 from jobs import digest as dg
 from jobs.model import (
     Action,
+    Alert,
     Contributor,
     QueueItem,
     QueueSample,
@@ -303,13 +304,31 @@ def test_terminal_text_puts_the_action_first_and_keeps_github_text_readable() ->
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
+def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
+    """`flowbot demo` prints alerts and a team's status as short plain lines."""
+    alert = Alert(team="platform", rule="queue_length", severity="critical", value=22, threshold=20,
+                  unit="PRs", message="22 PRs are waiting for review", at=T0,
+                  idempotency_key="k", recipients=("U0LEAD001",), details=("oldest: acme/api#412",))
+    assert alert_text(alert) == (
+        "[CRITICAL] platform, queue_length: 22 PRs are waiting for review (22 PRs, threshold 20)\n"
+        "  - oldest: acme/api#412\n"
+    )
+    assert alert_text(replace(alert, recovered=True, message="back to 8 PRs")).startswith(
+        "[RECOVERED] platform, queue_length: back to 8 PRs\n")
+    status = status_text(snapshot(), now=T0 + timedelta(hours=3))
+    assert status.splitlines()[0].startswith("platform: 10 waiting (7 on reviewers")
+    assert "bottleneck: pickup, moved from review" in status
+    assert "try: Spread reviews" in status
+    assert status.rstrip().endswith("data 3.1 h old")
+
+
 # --------------------------------------------------------------------------- CLI
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, redis_url: str | None, request: pytest.FixtureRequest) -> tuple[Store, dict[str, str], Path]:
     """A store the CLI reaches (the test Redis, or an embedded file) and a config file for it."""
-    storage = f'prefix = "flowbot-test"\n' if redis_url else f'path = "{tmp_path / "embedded.rdb"}"\n'
+    storage = 'prefix = "flowbot-test"\n' if redis_url else f'path = "{tmp_path / "embedded.rdb"}"\n'
     store = request.getfixturevalue("store" if redis_url else "embedded_store")
     config = tmp_path / "config.toml"
     config.write_text(
