@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from jobs.sandbox import graphql as gql
 from jobs.sandbox.view import view_pr
 from tests.spec.validate import errors, validate_response
 
-END = datetime(2026, 11, 20, 17, 0, tzinfo=timezone.utc)  # a Friday
+END = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # a Friday
 MID = END - timedelta(days=12, hours=3)  # a Sunday afternoon two weeks before the end
 
 

@@ -220,7 +220,8 @@ class TeamGenerator:
             at = ready + timedelta(minutes=rng.uniform(10, 60))
             self._event(pr, "review_requested", at, item.owner, reviewer=second)
             if rng.random() < 0.3:
-                self._event(pr, "review_request_removed", clock.add(at, 1), item.owner, reviewer=second)
+                removed = clock.add(at, 1)
+                self._event(pr, "review_request_removed", removed, item.owner, reviewer=second)
             else:
                 self._review(pr, second, "COMMENTED", clock.add(reviewed, rng.uniform(0, 6)))
         state = rng.choices(("APPROVED", "CHANGES_REQUESTED", "COMMENTED"), (55, 30, 15))[0]
@@ -319,7 +320,8 @@ class TeamGenerator:
             self._commit(pr, "Address review comments", author, at - timedelta(minutes=5), at)
         self._ci(pr, at)
 
-    def _event(self, pr: PR, kind: str, at: datetime, actor: Account | None, **extra: object) -> None:
+    def _event(self, pr: PR, kind: str, at: datetime, actor: Account | None,
+               **extra: object) -> None:
         pr.events.append(Event(self.ids.next(), kind, at, actor, **extra))  # type: ignore[arg-type]
 
     def _review(self, pr: PR, author: Account, state: str, at: datetime, body: str = "") -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -31,7 +31,16 @@ from jobs.sandbox.generate import (
     Ids,
     TeamGenerator,
 )
-from jobs.sandbox.records import GHOST, PR, Account, Commit, Repo, Run, TeamDef, Workflow
+from jobs.sandbox.records import (
+    GHOST,
+    PR,
+    Account,
+    Commit,
+    Repo,
+    Run,
+    TeamDef,
+    Workflow,
+)
 
 _PRESETS: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = (
     ("payments", "Europe/Berlin", "DE", ("alice", "bob", "chen", "dana", "emre")),
@@ -150,7 +159,7 @@ def build_org(
         raise ValueError("end must be timezone-aware")
     if weeks < 1 or teams < 1 or repos_per_team < 1 or scale <= 0:
         raise ValueError("weeks, teams and repos_per_team must be >= 1, scale > 0")
-    end = end.astimezone(timezone.utc)
+    end = end.astimezone(UTC)
     start = end - timedelta(weeks=weeks)
     team_defs = tuple(_team(i, repos_per_team) for i in range(teams))
     repos: dict[str, Repo] = {}

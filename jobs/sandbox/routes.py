@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from jobs.sandbox import rest
+from jobs.sandbox import actions, rest
 from jobs.sandbox.org import Org
-from jobs.sandbox.records import PR, Repo
+from jobs.sandbox.records import PR, Commit, Repo
 from jobs.sandbox.view import PRView, RunView, status_of, view_pr, view_run
 
 Query = dict[str, str]
@@ -22,12 +22,16 @@ Query = dict[str, str]
 
 @dataclass
 class Result:
-    """An answer: status, JSON body, extra headers; ``items_key`` names a wrapped list."""
+    """An answer: status, JSON body, extra headers; ``items_key`` names a wrapped list.
+
+    With ``render``, the list holds raw items and only the requested page is rendered.
+    """
 
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     items_key: str | None = None
+    render: Callable[[Any], Any] | None = None
 
 
 class NotFound(Exception):
@@ -146,9 +150,9 @@ def list_pulls(ctx: Context, q: Query, owner: str, repo: str) -> Result:
         "long-running": lambda v: (v.pr.created_at, v.pr.number),
     }.get(sort, lambda v: (v.pr.created_at, v.pr.number))
     views.sort(key=key, reverse=q.get("direction", default_dir) == "desc")
-    body = [rest.pull(ctx.api, ctx.org.name, ctx.org.owner_id, r, v, full=False,
-                      slugs=ctx.slugs) for v in views]
-    return Result(200, body)
+    slugs = ctx.slugs
+    return Result(200, views, render=lambda v: rest.pull(
+        ctx.api, ctx.org.name, ctx.org.owner_id, r, v, full=False, slugs=slugs))
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}")
@@ -219,7 +223,7 @@ def check_runs(ctx: Context, q: Query, owner: str, repo: str, ref: str) -> Resul
                     continue
                 if q.get("status") and status_of(j, ctx.now)[0] != q["status"]:
                     continue
-                out.append(rest.check_run(ctx.api, ctx.org.name, v, a, j))
+                out.append(actions.check_run(ctx.api, ctx.org.name, v, a, j))
     out.sort(key=lambda c: c["id"], reverse=True)
     return Result(200, {"total_count": len(out), "check_runs": out}, items_key="check_runs")
 
@@ -239,9 +243,10 @@ def list_runs(ctx: Context, q: Query, owner: str, repo: str) -> Result:
     if q.get("created"):
         lo, hi = date_range(q["created"])
         views = [v for v in views if lo <= v.run.created_at <= hi]
-    body = [rest.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id, r, v) for v in views]
-    return Result(200, {"total_count": len(body), "workflow_runs": body},
-                  items_key="workflow_runs")
+    return Result(200, {"total_count": len(views), "workflow_runs": views},
+                  items_key="workflow_runs",
+                  render=lambda v: actions.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id,
+                                                        r, v, head=_head(ctx, v)))
 
 
 def _run(ctx: Context, owner: str, repo: str, run_id: str) -> tuple[Repo, RunView]:
@@ -256,7 +261,8 @@ def _run(ctx: Context, owner: str, repo: str, run_id: str) -> tuple[Repo, RunVie
 @route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}")
 def get_run(ctx: Context, q: Query, owner: str, repo: str, run_id: str) -> Result:
     r, v = _run(ctx, owner, repo, run_id)
-    return Result(200, rest.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id, r, v))
+    return Result(200, actions.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id, r, v,
+                                            head=_head(ctx, v)))
 
 
 @route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{n}")
@@ -265,7 +271,8 @@ def get_attempt(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: s
     a = v.attempt(int(n)) if n.isdigit() else None
     if a is None:
         raise NotFound
-    return Result(200, rest.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id, r, v, a))
+    return Result(200, actions.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id, r, v, a,
+                                            head=_head(ctx, v)))
 
 
 @route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{n}/jobs")
@@ -274,7 +281,7 @@ def attempt_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: 
     a = v.attempt(int(n)) if n.isdigit() else None
     if a is None:
         raise NotFound
-    jobs = [rest.job(ctx.api, ctx.org.name, v, a, j) for j in a.jobs]
+    jobs = [actions.job(ctx.api, ctx.org.name, v, a, j) for j in a.jobs]
     return Result(200, {"total_count": len(jobs), "jobs": jobs}, items_key="jobs")
 
 
@@ -282,8 +289,12 @@ def attempt_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: 
 def run_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str) -> Result:
     r, v = _run(ctx, owner, repo, run_id)
     attempts = v.attempts if q.get("filter") == "all" else v.attempts[-1:]
-    jobs = [rest.job(ctx.api, ctx.org.name, v, a, j) for a in attempts for j in a.jobs]
+    jobs = [actions.job(ctx.api, ctx.org.name, v, a, j) for a in attempts for j in a.jobs]
     return Result(200, {"total_count": len(jobs), "jobs": jobs}, items_key="jobs")
+
+
+def _head(ctx: Context, v: RunView) -> Commit | None:
+    return ctx.org.commits_by_sha.get((v.run.repo, v.run.head_sha))
 
 
 def _run_matches_status(v: RunView, wanted: str, now: datetime) -> bool:
@@ -293,7 +304,7 @@ def _run_matches_status(v: RunView, wanted: str, now: datetime) -> bool:
 
 def date_range(text: str) -> tuple[datetime, datetime]:
     """GitHub's date filter: ``>=D``, ``<=D``, ``>D``, ``<D``, ``D..D``, ``D``."""
-    lo, hi = datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc)
+    lo, hi = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
     text = text.strip()
     if ".." in text:
         a, b = text.split("..", 1)
@@ -308,10 +319,10 @@ def date_range(text: str) -> tuple[datetime, datetime]:
 def _parse(text: str, *, end: bool = False) -> datetime:
     text = text.strip()
     if len(text) == 10:  # a date: the whole day
-        day = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
         return day.replace(hour=23, minute=59, second=59) if end else day
     at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def pr_of(ctx: Context, pr: PR) -> PRView | None:

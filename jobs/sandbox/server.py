@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -178,13 +178,16 @@ class SandboxServer:
         return self._denied.get(repo)
 
     def now(self) -> datetime:
-        return self.clock.now().astimezone(timezone.utc)
+        return self.clock.now().astimezone(UTC)
 
 
 class _Handler(BaseHTTPRequestHandler):
     sandbox: SandboxServer
     protocol_version = "HTTP/1.1"
     server_version = "GitHub.com"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
+    # client's delayed ACK add ~40 ms to every keep-alive request on loopback.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         """Quiet: the stats record every request."""
@@ -271,7 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(method, path, result.status, raw, {**headers, **core.headers("core")},
                    "core", 1)
 
-    def _paginate(self, path: str, query: dict[str, str], result: Result) -> tuple[Any, dict[str, str]]:
+    def _paginate(self, path: str, query: dict[str, str],
+                  result: Result) -> tuple[Any, dict[str, str]]:
         headers = dict(result.headers)
         items = result.body if result.items_key is None else result.body.get(result.items_key)
         if result.status != 200 or not isinstance(items, list):
@@ -284,6 +288,8 @@ class _Handler(BaseHTTPRequestHandler):
             per_page, page = 30, 1
         last = max((len(items) + per_page - 1) // per_page, 1)
         chunk = items[(page - 1) * per_page: page * per_page]
+        if result.render is not None:
+            chunk = [result.render(item) for item in chunk]
         links = []
         base = sb.base_url + self.path.split("?")[0]
 
@@ -315,7 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         ctx = Context(sb.org, sb.base_url, sb.now(), _login_of(sb))
         cost = graphql.cost(document, variables)
         if bucket.remaining < cost:
-            data = {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}
+            limited = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
+            data = {"errors": [limited]}
             self._send("POST", path, 200, data, bucket.headers("graphql"), "graphql", 0)
             return
         bucket = sb.spend(token, "graphql", cost)
@@ -336,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             if parts[3] != str(inst["id"]):
                 self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
                 return
-            expires = datetime.fromtimestamp(sb.wall() + 3600, timezone.utc)
+            expires = datetime.fromtimestamp(sb.wall() + 3600, UTC)
             data = {"token": sb.issue_token(), "expires_at": rest.iso(expires),
                     "permissions": inst["permissions"], "repository_selection": "all"}
             self._send(method, path, 201, data, {}, "", 0)

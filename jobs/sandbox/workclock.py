@@ -8,7 +8,7 @@ real one).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _EPOCH = date(2000, 1, 3)  # a Monday
@@ -40,7 +40,7 @@ class WorkClock:
         rem = hours - n * DAY_HOURS
         day = _EPOCH + timedelta(days=(n // 5) * 7 + n % 5)
         local = datetime.combine(day, self.start, self.tz) + timedelta(hours=rem)
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
 
     def add(self, at: datetime, hours: float) -> datetime:
         """``at`` moved forward by ``hours`` working hours."""

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def endpoints() -> list[str]:
     return sorted(_spec()["endpoints"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(method: str, path_template: str, status: int) -> Draft202012Validator:
     spec = _spec()
     if status >= 400:
