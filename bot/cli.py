@@ -164,7 +164,15 @@ def worker(config: ConfigOption = None) -> None:
 def sample(config: ConfigOption = None) -> None:
     """Run one sampling cycle now; a line per repository."""
     with _errors():
-        raise _not_built("sample", 3)
+        from jobs.cycle import connect_and_run
+        from jobs.ports import SystemClock
+
+        settings = load_settings(config)
+        result = connect_and_run(settings, open_store(settings), clock=SystemClock())
+        for line in result.lines():
+            typer.echo(line)
+        if any(r.error for r in result.repos):
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -174,7 +182,30 @@ def backfill(
 ) -> None:
     """Collect history (resumable), with a progress bar."""
     with _errors():
-        raise _not_built("backfill", 3)
+        from rich.progress import Progress
+
+        from jobs.cycle import connect_and_run, repositories_hint
+        from jobs.ports import SystemClock
+
+        settings = load_settings(config)
+        store = open_store(settings)
+        with Progress(transient=False) as bar:
+            task = bar.add_task("repositories", total=repositories_hint(settings))
+            stored = [0]
+
+            def on_page(repo: str, n: int) -> None:
+                stored[0] += n
+                bar.update(task, description=f"{repo}: {stored[0]} PRs stored")
+
+            result = connect_and_run(
+                settings, store, clock=SystemClock(), days=days, budget_share=1.0,
+                progress=on_page, on_repo=lambda _: bar.advance(task),
+            )
+        for line in result.lines():
+            typer.echo(line)
+        if not result.complete:
+            typer.echo("Not finished: run `flowbot backfill` again to resume where it stopped.")
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -55,6 +55,36 @@ class CycleReport:
         return out
 
 
+def connect_and_run(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock,
+    days: int | None = None,
+    budget_share: float | None = None,
+    progress: RepoProgress | None = None,
+    on_repo: Callable[[RepoReport], None] | None = None,
+) -> CycleReport:
+    """Connect to GitHub from ``settings`` and run one cycle (what ``flowbot sample`` and
+    ``flowbot backfill`` do). ``budget_share`` overrides ``github.budget_share``."""
+    from jobs.github.client import connect
+
+    if budget_share is not None:
+        gh = settings.github.model_copy(update={"budget_share": budget_share})
+        settings = settings.model_copy(update={"github": gh})
+    source = connect(settings, clock=clock)
+    try:
+        return run_cycle(settings, store, source, clock=clock, days=days, progress=progress,
+                         on_repo=on_repo)
+    finally:
+        source.close()
+
+
+def repositories_hint(settings: Settings) -> int | None:
+    """How many repositories a cycle will visit, when known without asking GitHub."""
+    return None if settings.github.all_repositories else len(settings.repositories)
+
+
 def repositories(settings: Settings, store: Store, source: GitHubSource) -> list[str]:
     """The configured repositories, or every non-archived repository of the organisation
     when ``github.all_repositories`` is set (listed conditionally, cached in the store)."""
@@ -82,11 +112,13 @@ def run_cycle(
     clock: Clock,
     days: int | None = None,
     progress: RepoProgress | None = None,
+    on_repo: Callable[[RepoReport], None] | None = None,
 ) -> CycleReport:
     """Sync every repository (see :mod:`jobs.sync`) and write each team's queue sample.
 
     ``days`` asks for that much history (``flowbot backfill``); ``progress`` is told how many
-    PRs each repository stored as it goes. Never raises for GitHub trouble: failures are in
+    PRs each repository stored as it goes, ``on_repo`` gets each repository's report as it
+    finishes. Never raises for GitHub trouble: failures are in
     the report. Raises StoreUnavailable when Redis is down (nothing can be kept then).
     """
     now = clock.now()
@@ -103,6 +135,8 @@ def run_cycle(
     for repo in repos:
         if stopped is not None:
             reports.append(RepoReport(repo=repo, complete=False, skipped=stopped))
+            if on_repo is not None:
+                on_repo(reports[-1])
             continue
         tick: Progress | None = (lambda n, r=repo: progress(r, n)) if progress else None
         try:
@@ -119,6 +153,8 @@ def run_cycle(
         elif not report.complete:
             stopped = "budget share spent; resumes next cycle"
         reports.append(report)
+        if on_repo is not None:
+            on_repo(report)
     samples = _sample_queues(settings, store, now=now, errors=errors)
     return CycleReport(at=now, repos=tuple(reports), samples=tuple(samples), errors=tuple(errors))
 

@@ -179,6 +179,8 @@ class _RepoSync:
                 return cursor, False
             stop = horizon if (deeper or known is None) else known
             top, etag, after = None, response.etag, None
+            if deeper:  # older PRs are coming: their CI must be listed again, from the oldest
+                cursor = replace(cursor, runs_since=None)
         for page in fetch.pull_pages(self.source, self.repo, after=after):
             if page.archived:
                 return cursor, True
@@ -221,41 +223,54 @@ class _RepoSync:
         return out
 
     def _runs(self, cursor: RepoCursor) -> RepoCursor:
-        """Step 3: CI runs of the PRs, when PRs changed or open PRs have CI pending."""
+        """Step 3: CI runs of the PRs, when PRs changed or open PRs have CI pending.
+
+        The listing starts at the oldest run not known to be final, so while a run is
+        pending the same listing is asked again: conditionally, a ``304`` when nothing moved.
+        """
         open_prs = [p for n in self.store.open_pr_numbers(self.repo)
                     if (p := self.store.get_pr(self.repo, n)) is not None]
         pending = [c.created_at for p in open_prs for c in p.checks if c.completed_at is None]
         if not self.written and not pending and cursor.runs_since is not None:
             return cursor
         floor = self.now - self.retention
-        starts = [cursor.runs_since or cursor.horizon or floor, *pending,
-                  *(p.created_at for p in self.new_prs)]
+        if cursor.runs_since is None:  # first CI sync after a (deeper) backfill: all stored PRs
+            oldest = min((p.created_at for p in self.store.get_prs(self.repo)), default=floor)
+            starts = [oldest, *pending]
+        else:
+            starts = [cursor.runs_since, *pending, *(p.created_at for p in self.new_prs)]
         since = max(min(starts), floor)
-        runs = fetch.workflow_runs(self.source, self.repo, since=since)
+        stamp = since.isoformat()
+        seen = self.store.get_json("runs_etag", self.repo) or {}
+        etag = seen.get("etag") if seen.get("since") == stamp and not self.new_prs else None
+        log.debug("%s: CI runs created since %s (conditional: %s)", self.repo, stamp, bool(etag))
+        response, runs = fetch.workflow_runs(self.source, self.repo, since=since, etag=etag)
+        if response.status == 304:
+            return cursor  # no run changed: the stored CI stands (the window stays put)
         prs = {p.number: p for p in open_prs}
         by_sha: dict[str, int] = {}
-        wanted: dict[int, list[CheckRun]] = {}
         backlog = self._backlog()
+        touched: set[int] = set()
         for run in runs:
             numbers = [int(r["number"]) for r in run.get("pull_requests") or [] if r.get("number")]
             if not numbers:
                 numbers = self._numbers_for_sha(str(run.get("head_sha") or ""), by_sha, prs)
             records = parse.run_attempts(run)
             for number in numbers:
-                wanted.setdefault(number, []).extend(records)
-                if int(run.get("run_attempt") or 1) > 1:
+                pr = prs.get(number) or self.store.get_pr(self.repo, number)
+                if pr is None:
+                    continue  # a PR outside the window (or not one of ours): nothing to attach
+                if int(run.get("run_attempt") or 1) > 1 and not _settled(pr.checks, records):
                     backlog[str(run["id"])] = {
                         "pr": number, "run": {k: run.get(k) for k in _RUN_FIELDS}}
-        changed = []
-        for number, records in wanted.items():
-            pr = prs.get(number) or self.store.get_pr(self.repo, number)
-            if pr is None:
-                continue  # a PR outside the window (or not a PR of ours): nothing to attach
-            merged = _merge_checks(pr.checks, records, keep_created=True)
-            if merged != pr.checks:
-                changed.append(replace(pr, checks=merged))
+                merged = _merge_checks(pr.checks, records, keep_created=True)
+                if merged != pr.checks:
+                    prs[number] = replace(pr, checks=merged)
+                    touched.add(number)
         cursor = replace(cursor, runs_since=self.now - RUNS_OVERLAP)
-        self._save_backlog(backlog, changed, cursor)
+        self._save_backlog(backlog, [prs[n] for n in sorted(touched)], cursor)
+        self.store.set_json("runs_etag", self.repo, value={"since": stamp, "etag": response.etag},
+                            ttl=timedelta(days=7))
         return cursor
 
     def _numbers_for_sha(self, sha: str, cache: dict[str, int],
@@ -299,6 +314,18 @@ class _RepoSync:
             self.store.put_prs(self.repo, prs, cursor=cursor)
             self.written.update(pr.number for pr in prs)
         self.store.set_json("reruns", self.repo, value=backlog, ttl=timedelta(days=30))
+
+
+def _settled(stored: Iterable[CheckRun], listed: Iterable[CheckRun]) -> bool:
+    """A rerun whose attempts are all stored and whose latest attempt has not moved since."""
+    table = {(c.run_id, c.attempt): c for c in stored}
+    for c in listed:
+        if any((c.run_id, k) not in table for k in range(1, c.attempt)):
+            return False
+        prior = table.get((c.run_id, c.attempt))
+        if prior is None or replace(prior, created_at=c.created_at) != c:
+            return False
+    return True
 
 
 def _merge_checks(old: Iterable[CheckRun], new: Iterable[CheckRun], *,

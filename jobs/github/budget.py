@@ -67,8 +67,10 @@ class Budget:
     _spend: dict[str, _Spend] = field(default_factory=dict)
 
     def start_cycle(self) -> None:
-        """Forget the previous cycle's allowances; the next answers set new ones."""
+        """Forget the previous cycle's allowances and limits; the next answers set new ones
+        (a limit seen spent last cycle may have been reset since)."""
         self._spend = {}
+        self.limits = {}
 
     def check(self, resource: str = "core") -> None:
         """Raise BudgetExhausted when ``resource`` has no allowance left for this cycle."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -80,8 +81,10 @@ class GitHubSource:
         sleep: Sleep = time.sleep,
         clock: Clock | None = None,
         base_url: str = "https://api.github.com",
+        page_size: int = 50,
     ) -> None:
         self._gh = github
+        self.page_size = page_size  # PRs per GraphQL page (smaller if GitHub times out)
         self._req = github.requester
         self.budget = budget
         self._sleep = sleep
@@ -221,6 +224,7 @@ def connect(
     clock: Clock | None = None,
     seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = None,
+    page_size: int = 50,
 ) -> GitHubSource:
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
     ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
@@ -250,7 +254,7 @@ def connect(
     client = Github(
         auth=auth,
         base_url=gh.base_url,
-        timeout=gh.timeout_seconds,  # type: ignore[arg-type]
+        timeout=max(1, math.ceil(gh.timeout_seconds)),  # PyGithub insists on whole seconds
         retry=None,
         per_page=100,
         seconds_between_requests=between or None,
@@ -262,6 +266,7 @@ def connect(
         sleep=sleep,
         clock=clock,
         base_url=gh.base_url,
+        page_size=page_size,
     )
 
 

@@ -49,9 +49,7 @@ def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response
     )
 
 
-def pull_pages(
-    source: GitHubSource, repo: str, *, after: str | None, page_size: int = queries.PAGE_SIZE
-) -> Iterator[PullPage]:
+def pull_pages(source: GitHubSource, repo: str, *, after: str | None) -> Iterator[PullPage]:
     """Pages of ``repo``'s PRs, newest update first, starting after page cursor ``after``.
 
     The caller stops iterating when it has reached what it already has.
@@ -60,7 +58,7 @@ def pull_pages(
     cursor = after
     while True:
         data = source.graphql(
-            queries.PULL_PAGE, {"owner": owner, "name": name, "first": page_size, "after": cursor}
+            queries.PULL_PAGE, {"owner": owner, "name": name, "first": source.page_size, "after": cursor}
         )
         repository = data.get("repository")
         if repository is None:
@@ -81,17 +79,25 @@ def pull_pages(
         cursor = page.end_cursor
 
 
-def workflow_runs(source: GitHubSource, repo: str, *, since: datetime) -> list[dict[str, Any]]:
-    """Every Actions run of ``repo`` created at or after ``since`` (latest attempt each)."""
+def workflow_runs(
+    source: GitHubSource, repo: str, *, since: datetime, etag: str | None = None
+) -> tuple[Response, list[dict[str, Any]]]:
+    """Every Actions run of ``repo`` created at or after ``since`` (latest attempt each).
+
+    ``etag`` makes the first page conditional: ``(304 response, [])`` when no run changed.
+    """
     stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-    runs: list[dict[str, Any]] = []
-    for page in source.rest_pages(
-        f"/repos/{repo}/actions/runs",
-        params={"created": f">={stamp}", "per_page": 100},
-        key="workflow_runs",
-    ):
-        runs += page
-    return runs
+    first = source.rest(f"/repos/{repo}/actions/runs",
+                        params={"created": f">={stamp}", "per_page": 100}, etag=etag)
+    if first.status == 304:
+        return first, []
+    runs = list((first.data or {}).get("workflow_runs") or [])
+    nxt = first.next_url()
+    while nxt:
+        page = source.rest(nxt)
+        runs += list((page.data or {}).get("workflow_runs") or [])
+        nxt = page.next_url()
+    return first, runs
 
 
 def run_jobs(source: GitHubSource, repo: str, run_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,337 @@
+"""Sampling the sandbox GitHub: complete, incremental, resumable, cheap, and robust to faults.
+
+PyGithub talks to the sandbox server on 127.0.0.1 (REST + GraphQL); Redis is real. Nothing
+sleeps for real: the sampler's sleep is a recorder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import from_mapping
+from jobs.cycle import CycleReport, run_cycle
+from jobs.github import COLLECT_VERSION
+from jobs.github.client import GitHubSource, connect
+from jobs.model import PullRequest
+from jobs.ports import FixedClock
+from jobs.sandbox.org import Org, build_org
+from jobs.sandbox.server import SandboxServer
+from jobs.settings import Settings
+from jobs.store import Store
+
+END = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+START = END - timedelta(days=3)
+BACKFILL_DAYS = 25
+STEPS = (timedelta(hours=5), timedelta(hours=19), timedelta(hours=24), timedelta(hours=24))
+FAULTS = ("500", "502", "503", "504", "secondary_403", "secondary_429", "close")
+
+
+@dataclass
+class Sleeps:
+    """Records what the sampler would have slept."""
+
+    calls: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@dataclass
+class Rig:
+    """The sandbox server, its clock, settings pointing at it, and a way to connect."""
+
+    server: SandboxServer
+    clock: FixedClock
+    settings: Settings
+    sleeps: Sleeps
+
+    def source(self, *, page_size: int = 10, **github: Any) -> GitHubSource:
+        settings = self.settings
+        if github:
+            settings = settings.model_copy(
+                update={"github": settings.github.model_copy(update=github)}
+            )
+        return connect(settings, sleep=self.sleeps, clock=self.clock, page_size=page_size)
+
+    def graphql_posts(self) -> int:
+        return self.server.stats.count(path="graphql", method="POST")
+
+
+@pytest.fixture(scope="module")
+def org() -> Org:
+    return build_org(end=END, weeks=4, teams=1, repos_per_team=2)
+
+
+@pytest.fixture
+def rig(org: Org) -> Iterator[Rig]:
+    clock = FixedClock(START)
+    server = SandboxServer(org, clock=clock)
+    server.faults.hang_seconds = 1.5
+    base = server.start()
+    mapping = org.config(base)
+    mapping["github"]["timeout_seconds"] = 1
+    settings = from_mapping(mapping, env={"GITHUB_TOKEN": server.token})
+    yield Rig(server, clock, settings, Sleeps())
+    server.stop()
+
+
+def records(store: Store, settings: Settings) -> dict[str, list[PullRequest]]:
+    return {repo: store.get_prs(repo) for repo in settings.repositories}
+
+
+def backfill_and_cycles(rig: Rig, store: Store, source: GitHubSource) -> list[CycleReport]:
+    """A backfill at START, then cycles as the sandbox's clock moves to END."""
+    reports = [run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)]
+    for step in STEPS:
+        rig.clock.advance(step)
+        reports.append(run_cycle(rig.settings, store, source, clock=rig.clock))
+    return reports
+
+
+def until_complete(rig: Rig, store: Store, source: GitHubSource, *, limit: int = 60) -> int:
+    """Cycles (clock still) until every repository finished and no rerun waits; how many."""
+    for n in range(1, limit + 1):
+        report = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+        if report.complete and not any(r.backlog for r in report.repos):
+            return n
+    raise AssertionError("the backfill never completed")
+
+
+def reference(rig: Rig, store: Store) -> tuple[dict[str, list[PullRequest]], int]:
+    """A fault-free backfill at the current clock: its records and GraphQL requests; the
+    store is emptied afterwards."""
+    before = rig.graphql_posts()
+    run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    out = records(store, rig.settings), rig.graphql_posts() - before
+    store.flush_prefix()
+    store.ensure_schema()
+    return out
+
+
+def test_faults_do_not_change_what_is_collected(rig: Rig, store: Store) -> None:
+    """With 10% 5xx, secondary rate limits and timeouts, a backfill and later cycles store
+    exactly the records a fault-free run stores, and nothing is reported as failed."""
+    backfill_and_cycles(rig, store, rig.source())
+    clean = records(store, rig.settings)
+    assert sum(len(v) for v in clean.values()) > 30
+    store.flush_prefix()
+    store.ensure_schema()
+    rig.clock.current = START
+    rig.server.faults.rate(0.1, kinds=FAULTS, seed=11)
+    rig.server.faults.schedule("timeout", count=1, path="graphql")
+    rig.server.faults.schedule("timeout", count=1, path="/actions/runs")
+    reports = backfill_and_cycles(rig, store, rig.source())
+    rig.server.faults.clear()
+    assert [r.errors for r in reports] == [()] * len(reports)
+    assert records(store, rig.settings) == clean
+    assert rig.server.stats.count(status=0) + rig.server.stats.count(status=502) > 0
+    assert rig.sleeps.calls, "faults were waited out through the injected sleep"
+
+
+def test_backfill_stopped_by_budget_resumes_without_refetching(rig: Rig, store: Store) -> None:
+    """A backfill whose budget share runs out stops cleanly and resumes next cycle where it
+    stopped: the PR pages fetched add up to one uninterrupted backfill's."""
+    rig.clock.current = END
+    expected, pages = reference(rig, store)
+    before = rig.graphql_posts()
+    source = rig.source(budget_share=0.0015)  # ~7 points of GraphQL, ~7 REST requests a cycle
+    first = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    assert not first.complete
+    assert any("resumes next cycle" in line for line in first.lines())
+    cycles = 1 + until_complete(rig, store, source)
+    assert cycles > 2
+    assert rig.graphql_posts() - before == pages
+    assert records(store, rig.settings) == expected
+
+
+def test_backfill_killed_mid_way_resumes_without_refetching(rig: Rig, store: Store) -> None:
+    """A backfill killed after storing some pages continues from the page after them."""
+    rig.clock.current = END
+    expected, pages = reference(rig, store)
+    before = rig.graphql_posts()
+    stored: list[int] = []
+
+    def kill_after_two_pages(repo: str, n: int) -> None:
+        stored.append(n)
+        if len(stored) == 2:
+            raise KeyboardInterrupt
+
+    source = rig.source()
+    with pytest.raises(KeyboardInterrupt):
+        run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS,
+                  progress=kill_after_two_pages)
+    until_complete(rig, store, source)
+    assert rig.graphql_posts() - before == pages
+    got = records(store, rig.settings)
+    for repo in expected:
+        for a, b in zip(got[repo], expected[repo]):
+            if a != b:
+                print("DIFF", repo, a.number, {f: (getattr(a, f), getattr(b, f)) for f in a.__slots__ if getattr(a, f) != getattr(b, f)})
+        print(repo, len(got[repo]), len(expected[repo]))
+    assert got == expected
+
+
+def test_unchanged_cycle_costs_one_free_request_per_repository(rig: Rig, store: Store) -> None:
+    """When nothing changed, a cycle sends one conditional request per repository (plus one
+    for repositories with CI still running), every one a 304, spending no rate limit."""
+    rig.clock.current = END
+    source = rig.source()
+    until_complete(rig, store, source)
+    settle = run_cycle(rig.settings, store, source, clock=rig.clock)  # CI window moves once
+    assert sum(r.cost for r in settle.repos) <= len(settle.repos)
+    seen = len(rig.server.stats.requests)
+    report = run_cycle(rig.settings, store, source, clock=rig.clock)
+    new = rig.server.stats.requests[seen:]
+    active = [r for r in report.repos if not r.skipped]
+    assert {r.status for r in new} == {304}
+    assert sum(r.cost for r in new) == 0
+    assert len(active) <= len(new) <= 2 * len(active)
+    assert sum(1 for r in new if r.path.endswith("/pulls")) == len(active)
+    assert all(r.changed == 0 for r in report.repos)
+
+
+def test_a_few_changed_prs_cost_a_few_requests(rig: Rig, store: Store) -> None:
+    """An hour later, the changed PRs are fetched in one page per repository, not one by one."""
+    rig.clock.current = END - timedelta(hours=4)  # Monday morning: people are at work
+    source = rig.source(page_size=50)
+    until_complete(rig, store, source)
+    rig.clock.advance(timedelta(hours=3))
+    report = run_cycle(rig.settings, store, source, clock=rig.clock)
+    active = [r for r in report.repos if not r.skipped]
+    changed = sum(r.changed for r in active)
+    assert changed > 0
+    assert sum(r.requests for r in active) <= 4 * len(active) + sum(r.backlog for r in active) + 2
+
+
+def test_permission_refusal_names_what_is_missing(rig: Rig, store: Store) -> None:
+    """A repository the token may not read is reported with the missing permission, and the
+    other repositories still complete."""
+    denied, other = rig.settings.repositories[:2]
+    rig.server.deny(denied, 403)
+    report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    line = next(r for r in report.repos if r.repo == denied)
+    assert line.error is not None and "pull_requests=read" in line.error
+    assert next(r for r in report.repos if r.repo == other).changed > 0
+    assert any(denied in e for e in report.errors)
+
+
+def test_failing_repository_is_skipped_and_others_complete(rig: Rig, store: Store) -> None:
+    """A repository that keeps answering 502 is retried with backoff, reported, and skipped."""
+    broken, other = rig.settings.repositories[:2]
+    rig.server.faults.schedule("502", count=1000, path=f"/repos/{broken}/")
+    report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    rig.server.faults.clear()
+    line = next(r for r in report.repos if r.repo == broken)
+    assert line.error is not None and "kept failing" in line.error
+    assert rig.sleeps.calls[:4] == [1.0, 2.0, 4.0, 8.0]
+    assert next(r for r in report.repos if r.repo == other).changed > 0
+    assert store.get_cursor(broken) is None
+
+
+def test_archived_repository_is_skipped(rig: Rig, store: Store) -> None:
+    """An archived repository a team lists is skipped, and costs nothing in later cycles."""
+    source = rig.source()
+    first = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    archived = [r.repo for r in first.repos if r.skipped == "archived"]
+    assert archived == ["acme/legacy-billing"]
+    assert store.get_prs("acme/legacy-billing") == []
+    again = run_cycle(rig.settings, store, source, clock=rig.clock)
+    assert next(r for r in again.repos if r.repo == archived[0]).requests == 0
+
+
+def test_primary_rate_limit_stops_the_cycle_cleanly(rig: Rig, store: Store) -> None:
+    """A spent primary rate limit ends the cycle without errors; the next cycle resumes."""
+    rig.clock.current = END
+    expected, _ = reference(rig, store)
+    rig.server.faults.schedule("primary", count=1, path="graphql")
+    source = rig.source()
+    report = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    assert not report.complete and report.errors == ()
+    until_complete(rig, store, source)
+    got = records(store, rig.settings)
+    for repo in expected:
+        for a, b in zip(got[repo], expected[repo]):
+            if a != b:
+                print("DIFF", repo, a.number, {f: (getattr(a, f), getattr(b, f)) for f in a.__slots__ if getattr(a, f) != getattr(b, f)})
+        print(repo, len(got[repo]), len(expected[repo]))
+    assert got == expected
+
+
+def test_changed_collect_version_collects_again(rig: Rig, store: Store) -> None:
+    """A cursor written by another collect version is reset: the history is fetched again."""
+    source = rig.source()
+    until_complete(rig, store, source)
+    repo = rig.settings.repositories[0]
+    cursor = store.get_cursor(repo)
+    assert cursor is not None and cursor.collect_version == COLLECT_VERSION
+    store.set_cursor(replace(cursor, collect_version=COLLECT_VERSION - 1))
+    before = rig.graphql_posts()
+    report = run_cycle(rig.settings, store, source, clock=rig.clock)
+    assert next(r for r in report.repos if r.repo == repo).changed > 0
+    assert rig.graphql_posts() > before
+
+
+def test_each_cycle_samples_every_teams_queue(rig: Rig, store: Store) -> None:
+    """Every cycle appends one queue sample per team, even when nothing changed."""
+    source = rig.source()
+    run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    rig.clock.advance(timedelta(minutes=15))
+    report = run_cycle(rig.settings, store, source, clock=rig.clock)
+    for team in rig.settings.teams:
+        samples = store.queue_samples(team)
+        assert [s.at for s in samples] == [rig.clock.now() - timedelta(minutes=15), rig.clock.now()]
+    assert [t for t, _ in report.samples] == list(rig.settings.teams)
+
+
+def _toml(mapping: dict[str, Any], *, storage: str) -> str:
+    """The sandbox's config mapping as TOML (strings, numbers, lists, inline tables)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    lines = ["[github]", *(f"{k} = {value(v)}" for k, v in mapping["github"].items())]
+    for name, team in mapping["teams"].items():
+        lines += ["", f"[teams.{name}]"]
+        lines += [f"{k} = {value(v)}" for k, v in team.items() if v is not None]
+    lines += ["", "[storage]", f"path = {value(storage)}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path) -> None:
+    """`flowbot backfill` collects with a progress bar; `flowbot sample` prints a line per
+    repository with PRs changed, requests spent and budget left."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    mapping = org.config(rig.server.base_url)
+    mapping["github"]["retention_days"] = 730  # the CLI runs on the real clock; the org is older
+    path = tmp_path / "flowbot.toml"
+    path.write_text(_toml(mapping, storage=str(tmp_path / "cli.rdb")))
+    env = {"GITHUB_TOKEN": rig.server.token}
+    runner = CliRunner()
+    filled = runner.invoke(app, ["backfill", "--config", str(path), "--days", "700"], env=env)
+    assert filled.exit_code == 0, filled.output
+    line = next(x for x in filled.output.splitlines() if x.startswith("acme/payments-api:"))
+    assert int(line.split()[1]) > 0, line
+    sampled = runner.invoke(app, ["sample", "--config", str(path)], env=env)
+    assert sampled.exit_code == 0, sampled.output
+    line = next(x for x in sampled.output.splitlines() if x.startswith("acme/payments-api:"))
+    assert line.startswith("acme/payments-api: 0 PRs changed,") and line.endswith(" left"), line
+    assert "acme/legacy-billing: skipped (archived)" in sampled.output
+    assert "team payments: queue" in sampled.output
