@@ -77,7 +77,9 @@ def digest_text(digest: Digest) -> str:
 def _line(text: str) -> str:
     """One escaped body line; the plain text's indented rows become bullets."""
     stripped = text.lstrip()
-    return f"• {escape(stripped)}" if stripped != text else escape(text)
+    if stripped == text:
+        return escape(text)
+    return f"• {escape(' '.join(stripped.split()))}"  # column padding means nothing in Slack
 
 
 def _titled(title: str, body: str) -> Block:
