@@ -241,6 +241,8 @@ def test_every_endpoint_validates_against_github_schemas(org: Org) -> None:
                 check(f"{base}/pulls/{n}", "/repos/{owner}/{repo}/pulls/{pull_number}")
                 check(f"{base}/pulls/{n}/reviews", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews")
                 check(f"{base}/pulls/{n}/commits", "/repos/{owner}/{repo}/pulls/{pull_number}/commits")
+                check(f"{base}/pulls/{n}/requested_reviewers",
+                      "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers")
                 check(f"{base}/issues/{n}", "/repos/{owner}/{repo}/issues/{issue_number}")
                 check(f"{base}/issues/{n}/events", "/repos/{owner}/{repo}/issues/{issue_number}/events")
                 check(f"{base}/issues/{n}/timeline?per_page=100",
@@ -249,6 +251,7 @@ def test_every_endpoint_validates_against_github_schemas(org: Org) -> None:
                 check(f"{base}/commits/{sha}", "/repos/{owner}/{repo}/commits/{ref}")
                 check(f"{base}/commits/{sha}/check-runs?filter=all",
                       "/repos/{owner}/{repo}/commits/{ref}/check-runs")
+            check(f"{base}/actions/workflows", "/repos/{owner}/{repo}/actions/workflows")
             runs = check(f"{base}/actions/runs?per_page=100", "/repos/{owner}/{repo}/actions/runs")
             for run in runs["workflow_runs"][:limit]:
                 r = f"{base}/actions/runs/{run['id']}"

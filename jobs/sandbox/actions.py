@@ -5,7 +5,18 @@ check runs Actions creates for jobs (same id). Status and conclusion follow the 
 
 from __future__ import annotations
 
-from jobs.sandbox.records import Account, Attempt, Commit, Job, Repo, Run, node_id
+from datetime import datetime
+
+from jobs.sandbox.records import (
+    Account,
+    Attempt,
+    Commit,
+    Job,
+    Repo,
+    Run,
+    Workflow,
+    node_id,
+)
 from jobs.sandbox.rest import HTML, Json, git_user, iso, repository, user
 from jobs.sandbox.view import RunView, stamp_of, status_of
 
@@ -132,4 +143,16 @@ def job(api: str, org: str, view: RunView, attempt: Attempt, j: Job) -> Json:
         "runner_name": "GitHub Actions 1" if status != "queued" else None,
         "runner_group_id": 1 if status != "queued" else None,
         "runner_group_name": "GitHub Actions" if status != "queued" else None,
+    }
+
+
+def workflow(api: str, org: str, wf: Workflow, created: datetime | None) -> Json:
+    """A repository's ``workflow``."""
+    name = f"{org}/{wf.repo}"
+    return {
+        "id": wf.id, "node_id": node_id("W", wf.id), "name": wf.name, "path": wf.path,
+        "state": "active", "created_at": iso(created), "updated_at": iso(created),
+        "url": f"{api}/repos/{name}/actions/workflows/{wf.id}",
+        "html_url": f"{HTML}/{name}/blob/main/{wf.path}",
+        "badge_url": f"{HTML}/{name}/workflows/{wf.name}/badge.svg",
     }

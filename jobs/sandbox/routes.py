@@ -174,6 +174,16 @@ def list_commits(ctx: Context, q: Query, owner: str, repo: str, number: str) -> 
     return Result(200, [rest.commit(ctx.api, ctx.org.name, r.name, c) for c in v.commits])
 
 
+@route("GET", "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers")
+def requested_reviewers(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
+    r, v = ctx.pr(owner, repo, number)
+    users, teams = v.requested
+    return Result(200, {
+        "users": [rest.user(ctx.api, ctx.org.accounts.get(u)) for u in users if u in ctx.org.accounts],
+        "teams": [rest.team(ctx.api, ctx.org.name, ctx.slugs[t]) for t in teams if t in ctx.slugs],
+    })
+
+
 @route("GET", "/repos/{owner}/{repo}/issues/{number}")
 def get_issue(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
     r, v = ctx.pr(owner, repo, number)
@@ -247,6 +257,14 @@ def list_runs(ctx: Context, q: Query, owner: str, repo: str) -> Result:
                   items_key="workflow_runs",
                   render=lambda v: actions.workflow_run(ctx.api, ctx.org.name, ctx.org.owner_id,
                                                         r, v, head=_head(ctx, v)))
+
+
+@route("GET", "/repos/{owner}/{repo}/actions/workflows")
+def list_workflows(ctx: Context, q: Query, owner: str, repo: str) -> Result:
+    r = ctx.repo(owner, repo)
+    flows = [actions.workflow(ctx.api, ctx.org.name, w, r.created_at)
+             for w in ctx.org.workflows.get(r.name, [])]
+    return Result(200, {"total_count": len(flows), "workflows": flows}, items_key="workflows")
 
 
 def _run(ctx: Context, owner: str, repo: str, run_id: str) -> tuple[Repo, RunView]:

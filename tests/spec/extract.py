@@ -26,6 +26,8 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}", "200"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", "200"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/commits", "200"),
+    ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers", "200"),
+    ("get", "/repos/{owner}/{repo}/actions/workflows", "200"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}", "200"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/events", "200"),
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/timeline", "200"),
