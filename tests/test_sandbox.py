@@ -329,6 +329,30 @@ def test_view_derives_draft_state_and_head_from_events(org: Org) -> None:
     assert force.before_sha not in {c.sha for c in after.commits}
 
 
+def test_requested_reviewers_follow_requests_reviews_and_re_requests(org: Org) -> None:
+    """A re-requested reviewer is pending again until they review; a team until a member reviews."""
+    pr = next(p for p in org.prs["payments-api"]
+              if any(r.state == "CHANGES_REQUESTED" for r in p.reviews)
+              and sum(e.event == "review_requested" and e.reviewer is not None
+                      for e in p.events) >= 2)
+    first_review = next(r for r in pr.reviews if r.state == "CHANGES_REQUESTED")
+    who = first_review.author.login  # type: ignore[union-attr]
+    again = next(e for e in pr.events if e.event == "review_requested"
+                 and e.at > first_review.submitted_at and e.reviewer and e.reviewer.login == who)
+    path = f"/pulls/{pr.number}/requested_reviewers"
+    for moment, pending in ((first_review.submitted_at, False), (again.at, True)):
+        with SandboxServer(org, clock=FixedClock(moment)) as srv:
+            _, _, body = call(srv, f"/repos/acme/payments-api{path}")
+        assert (who in {u["login"] for u in body["users"]}) is pending
+    bot = next(p for p in org.prs["payments-api"] if p.author.login == "dependabot[bot]"
+               and p.reviews)
+    requested = next(e.at for e in bot.events if e.event == "review_requested")
+    for moment, slugs in ((requested, ["payments-reviewers"]), (bot.reviews[0].submitted_at, [])):
+        with SandboxServer(org, clock=FixedClock(moment)) as srv:
+            _, _, body = call(srv, f"/repos/acme/payments-api/pulls/{bot.number}")
+        assert [t["slug"] for t in body["requested_teams"]] == slugs
+
+
 # ------------------------------------------------------------------------------ GraphQL
 
 SAMPLER_QUERY = """

@@ -97,7 +97,8 @@ def workflow_run(api: str, org: str, org_id: int, repo: Repo, view: RunView,
         "artifacts_url": f"{u}/artifacts", "cancel_url": f"{u}/cancel", "rerun_url": f"{u}/rerun",
         "previous_attempt_url": f"{u}/attempts/{a.number - 1}" if a.number > 1 else None,
         "workflow_url": f"{api}/repos/{name}/actions/workflows/{run.workflow.id}",
-        "head_commit": _head_commit(run, head), "repository": repo_json, "head_repository": repo_json,
+        "head_commit": _head_commit(run, head), "repository": repo_json,
+        "head_repository": repo_json,
         "display_title": run.workflow.name,
     }
 

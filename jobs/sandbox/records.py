@@ -64,6 +64,11 @@ class TeamDef:
     hot_reviewer: str  # the login holding most review requests
 
 
+def members_by_slug(teams: dict[str, TeamDef]) -> dict[str, frozenset[str]]:
+    """GitHub team slug -> the logins of its members."""
+    return {slug: frozenset(m.login for m in t.members) for slug, t in teams.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Repo:
     """A repository of the organisation."""

@@ -13,7 +13,15 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from jobs.sandbox.records import Account, Attempt, Commit, Event, Job, ReviewRec
+from jobs.sandbox.records import (
+    Account,
+    Attempt,
+    Commit,
+    Event,
+    Job,
+    ReviewRec,
+    members_by_slug,
+)
 from jobs.sandbox.routes import Context, date_range
 from jobs.sandbox.view import PRView, RunView, status_of, view_pr, view_run
 
@@ -262,7 +270,7 @@ class Root:
         }
 
     def _requests(self, v: PRView) -> list[Obj]:
-        users, teams = v.requested
+        users, teams = v.requested(members_by_slug(self.teams))
         out = [{"requestedReviewer": self.actor(self.org.accounts.get(u)) or
                 {"__typename": "User", "login": u}, "asCodeOwner": False} for u in users]
         out += [{"requestedReviewer": self.team(t), "asCodeOwner": False} for t in teams]

@@ -18,6 +18,7 @@ from jobs.sandbox.records import (
     Repo,
     ReviewRec,
     TeamDef,
+    members_by_slug,
     node_id,
 )
 from jobs.sandbox.view import PRView
@@ -149,7 +150,7 @@ def pull(api: str, org: str, org_id: int, repo: Repo, view: PRView, *, full: boo
     u = f"{api}/repos/{name}/pulls/{pr.number}"
     issue = f"{api}/repos/{name}/issues/{pr.number}"
     head_sha = view.head_sha
-    users, teams = view.requested
+    users, teams = view.requested(members_by_slug(slugs))
     repo_json = repository(api, org, org_id, repo, full=False)
     merged_by = next((e.actor for e in view.events if e.event == "merged"), None)
     merge_sha = next((e.commit_id for e in view.events if e.event == "merged"), None)

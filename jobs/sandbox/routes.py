@@ -14,7 +14,7 @@ from typing import Any
 
 from jobs.sandbox import actions, rest
 from jobs.sandbox.org import Org
-from jobs.sandbox.records import PR, Commit, Repo
+from jobs.sandbox.records import PR, Commit, Repo, members_by_slug
 from jobs.sandbox.view import PRView, RunView, status_of, view_pr, view_run
 
 Query = dict[str, str]
@@ -177,9 +177,10 @@ def list_commits(ctx: Context, q: Query, owner: str, repo: str, number: str) -> 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers")
 def requested_reviewers(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
     r, v = ctx.pr(owner, repo, number)
-    users, teams = v.requested
+    users, teams = v.requested(members_by_slug(ctx.slugs))
     return Result(200, {
-        "users": [rest.user(ctx.api, ctx.org.accounts.get(u)) for u in users if u in ctx.org.accounts],
+        "users": [rest.user(ctx.api, ctx.org.accounts[u]) for u in users
+                  if u in ctx.org.accounts],
         "teams": [rest.team(ctx.api, ctx.org.name, ctx.slugs[t]) for t in teams if t in ctx.slugs],
     })
 

@@ -37,25 +37,36 @@ class PRView:
     def head_sha(self) -> str:
         return self.commits[-1].sha if self.commits else self.pr.base_sha
 
-    @property
-    def requested(self) -> tuple[list[str], list[str]]:
-        """Pending requested reviewers (logins) and teams (slugs), as GitHub lists them."""
+    def requested(
+        self, teams_of: dict[str, frozenset[str]] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Pending requested reviewers (logins) and teams (slugs), as GitHub lists them.
+
+        Read in time order: a review answers its author's pending request (and a pending
+        request of a team in ``teams_of`` they belong to); a later re-request makes it pending
+        again.
+        """
+        teams_of = teams_of or {}
         users: dict[str, None] = {}
         teams: dict[str, None] = {}
-        for e in self.events:
-            if e.event == "review_requested":
-                if e.reviewer is not None:
-                    users[e.reviewer.login] = None
-                elif e.team:
-                    teams[e.team] = None
-            elif e.event == "review_request_removed":
-                if e.reviewer is not None:
-                    users.pop(e.reviewer.login, None)
-                elif e.team:
-                    teams.pop(e.team, None)
-        for r in self.reviews:  # a review answers that reviewer's pending request
-            if r.author is not None:
-                users.pop(r.author.login, None)
+        steps: list[tuple[datetime, int, Event | ReviewRec]]
+        steps = [(e.at, e.id, e) for e in self.events]
+        steps += [(r.submitted_at, r.id, r) for r in self.reviews]
+        for _, _, step in sorted(steps, key=lambda t: (t[0], t[1])):
+            if isinstance(step, ReviewRec):
+                if step.author is not None:
+                    users.pop(step.author.login, None)
+                    for slug in [t for t in teams if step.author.login in teams_of.get(t, ())]:
+                        teams.pop(slug)
+            elif step.event in ("review_requested", "review_request_removed"):
+                add = step.event == "review_requested"
+                target, key = (users, step.reviewer.login) if step.reviewer else (teams, step.team)
+                if key is None:
+                    continue
+                if add:
+                    target[key] = None
+                else:
+                    target.pop(key, None)
         return list(users), list(teams)
 
 
