@@ -4,9 +4,10 @@
   (sample, then snapshot, then alerts, then any digest that is due) and
   :meth:`Pipeline.digest` (one team's weekly digest). Tests and ``flowbot demo`` call them with
   an injected time; no real waiting anywhere.
-* :func:`sample_trigger`, :func:`digest_trigger`: the APScheduler triggers built from settings
-  (an interval with jitter; a cron per team in the team's own time zone, so 09:30 local stays
-  09:30 local across DST). :func:`build_scheduler` puts them in an APScheduler 3 scheduler with
+* :func:`sample_trigger`, :func:`digest_trigger`, :func:`opening_trigger`: the APScheduler
+  triggers built from settings (an interval with jitter; crons per team in the team's own time
+  zone, so 09:30 local stays 09:30 local across DST; the opening of each working day, when
+  alerts held over quiet hours go out). :func:`build_scheduler` puts them in an APScheduler 3 scheduler with
   an in-memory job store rebuilt from settings at every start (never a shared persistent store:
   see FACTS.md), ``coalesce=True`` and a ``misfire_grace_time`` per job.
   :func:`simulate` walks the same triggers with a :class:`jobs.ports.FixedClock` instead.
@@ -176,6 +177,13 @@ class Pipeline:
                 runs.append(self.digest(team, now))
         return [r for r in runs if r is not None]
 
+    def opening(self, team: str, now: datetime) -> JobRun | None:
+        """``team``'s working day starts: evaluate alerts now, so held ones go out at the
+        opening rather than at the next sampling tick. Once per opening across replicas."""
+        if not self._claim(f"run:opening:{team}:{_stamp(now)}", timedelta(days=1)):
+            return None
+        return self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now))
+
     def digest(self, team: str, now: datetime) -> JobRun | None:
         """Post ``team``'s digest for its latest scheduled time, once.
 
@@ -281,6 +289,21 @@ def digest_trigger(settings: Settings, team: str) -> CronTrigger:
     )
 
 
+def opening_trigger(settings: Settings, team: str) -> CronTrigger:
+    """When ``team``'s working day starts (its working days, local time; holidays included:
+    the evaluation then finds the team off and keeps holding)."""
+    t = settings.teams[team]
+    return CronTrigger(
+        day_of_week=",".join(t.working_days), hour=t.day_start.hour, minute=t.day_start.minute,
+        second=0, timezone=t.zone,
+    )
+
+
+def opening_job(team: str) -> str:
+    """The scheduler job id of ``team``'s working-day opening."""
+    return f"opening:{team}"
+
+
 def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
     """The latest fire time of a weekly ``trigger`` at or before ``now`` (UTC), or None."""
     t = trigger.get_next_fire_time(None, now - timedelta(days=8))
@@ -318,11 +341,21 @@ def build_scheduler(
             max_instances=1,
             misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
         )
+        scheduler.add_job(
+            _opening_call(pipeline, clock, team),
+            trigger=opening_trigger(pipeline.settings, team),
+            id=opening_job(team), name=f"held alerts for {team} at its opening", coalesce=True,
+            max_instances=1, misfire_grace_time=int(interval.total_seconds()),
+        )
     return scheduler
 
 
 def _digest_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
     return lambda: pipeline.digest(team, clock.now())
+
+
+def _opening_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
+    return lambda: pipeline.opening(team, clock.now())
 
 
 # --------------------------------------------------------------------------- simulation
@@ -360,6 +393,7 @@ def simulate(
     triggers: dict[str, BaseTrigger] = {SAMPLE_JOB: sample_trigger(settings, start=start)}
     for team in settings.teams:
         triggers[digest_job(team)] = digest_trigger(settings, team)
+        triggers[opening_job(team)] = opening_trigger(settings, team)
     upcoming = {job: trig.get_next_fire_time(None, start) for job, trig in triggers.items()}
     fired: list[SimulatedRun] = []
     while True:
@@ -373,6 +407,9 @@ def simulate(
         for i, pipe in enumerate(workers):
             if job == SAMPLE_JOB:
                 runs = tuple(pipe.tick(clock.current))
+            elif job.startswith("opening:"):
+                run = pipe.opening(job.removeprefix("opening:"), clock.current)
+                runs = (run,) if run is not None else ()
             else:
                 run = pipe.digest(job.removeprefix("digest:"), clock.current)
                 runs = (run,) if run is not None else ()

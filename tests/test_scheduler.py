@@ -229,10 +229,38 @@ def test_scheduler_is_built_from_settings(store: Store) -> None:
     clock = FixedClock(utc(2026, 3, 2, 10))
     sched = build_scheduler(pipe, clock=clock)
     jobs = {j.id: j for j in sched.get_jobs()}
-    assert sorted(jobs) == ["digest:berlin", "digest:nyc", "sample"]
+    assert sorted(jobs) == ["digest:berlin", "digest:nyc", "opening:berlin", "opening:nyc", "sample"]
     assert all(j.coalesce and j.misfire_grace_time for j in jobs.values())
     assert jobs["sample"].trigger.jitter == 30
     assert str(jobs["digest:nyc"].trigger.timezone) == "America/New_York"
+
+
+def test_alert_held_overnight_goes_out_at_the_teams_opening(store: Store, slack: FakeSlack) -> None:
+    """A breach found at night in Berlin is posted at 09:00 Berlin time, not at the next tick."""
+    from jobs.alerts import AlertEngine
+    from jobs.model import QueueSample
+
+    s = settings(sample_interval_minutes=1440)
+    client = WebClient(base_url=slack.api_url, token=slack.token)
+    delivery = SlackDelivery(client, store, sleep=lambda _: None)
+    engine = AlertEngine(s, store, delivery)
+    night = utc(2026, 3, 2, 22)  # Monday 23:00 in Berlin
+    busy = QueueSample(at=night, reviewer=14, author=0, ci=0, approved=0,
+                       oldest_hours=1.0, oldest_business_hours=1.0)
+    for team in s.teams:
+        store.put_snapshot(snapshot(team=team, computed_at=night, queue=busy, reviewers=(),
+                                    workflows=(), flow=(), queue_items=()))
+    steps = Steps(lambda now: "", lambda now: "", lambda now: engine.evaluate_all(now=now),
+                  lambda team, now: None)  # type: ignore[arg-type, return-value]
+    pipe = Pipeline(s, store, delivery, steps)
+    pipe.tick(night)
+    assert slack.messages() == []
+    clock = FixedClock(night)
+    fired = simulate([pipe], clock=clock, start=night + timedelta(minutes=1), end=utc(2026, 3, 3, 12))
+    sent = [f for f in fired if f.job == "opening:berlin" and f.runs]
+    assert sent[0].at == utc(2026, 3, 3, 8)  # 09:00 CET
+    assert [m["channel"] for m in slack.messages()] == ["U0LEAD001"]
+    assert "Review queue length" in slack.messages()[0]["text"]
 
 
 def test_run_records_show_start_duration_and_outcome(store: Store, slack: FakeSlack) -> None:
