@@ -462,6 +462,10 @@ def test_graphql_errors_have_githubs_shape(server: SandboxServer) -> None:
     assert body["errors"][0]["locations"][0]["line"] == 1 and "nope" in body["errors"][0]["message"]
     status, _, body = call(server, "/graphql", method="POST", data={"query": "{ viewer { login "})
     assert status == 200 and body["errors"][0]["message"].startswith("Syntax Error")
+    missing = '{ repository(owner: "acme", name: "gone") { id } }'
+    _, _, body = call(server, "/graphql", method="POST", data={"query": missing})
+    assert body["data"] == {"repository": None}
+    assert body["errors"][0]["type"] == "NOT_FOUND" and body["errors"][0]["path"] == ["repository"]
     big = '{ repository(owner: "acme", name: "payments-api") { pullRequests(first: 101) { totalCount } } }'
     _, _, body = call(server, "/graphql", method="POST", data={"query": big})
     assert "exceeds the `first` limit of 100" in body["errors"][0]["message"]

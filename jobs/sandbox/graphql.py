@@ -121,8 +121,8 @@ def _error(err: GraphQLError) -> Obj:
         out["locations"] = [{"line": loc.line, "column": loc.column} for loc in err.locations]
     if err.path:
         out["path"] = list(err.path)
-    if err.extensions:
-        out["extensions"] = err.extensions
+    if err.extensions:  # GitHub puts the error type (NOT_FOUND, ...) at the top level
+        out.update(err.extensions)
     return out
 
 
