@@ -152,7 +152,9 @@ def build_org(
     """Generate the organisation's history over ``weeks`` weeks ending at ``end`` (aware).
 
     ``scale`` multiplies PR arrivals and reviewer capacity alike (the bottleneck keeps its
-    shape); ``extra_repos`` adds quiet repositories that no team owns (an org of 500 repos).
+    shape): the default org holds about 430 PRs, ``scale=2.5`` about 1,000 over the same nine
+    repositories. ``extra_repos`` adds quiet repositories no team owns (``extra_repos=490``:
+    an org of 500 repositories); ``teams`` beyond six get generated names and UTC.
     Deterministic: the same arguments give the same org. Raises ValueError on bad arguments.
     """
     if end.tzinfo is None:
