@@ -151,7 +151,7 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     )
     rv_at = times(list(map(attrgetter("submitted_at"), reviews)))
     rv_lower = _mapped(rv_author, _lower, object)
-    rv_by_author = (rv_lower == author_lower[rv_pr]) & (rv_author != None)  # noqa: E711
+    rv_by_author = (rv_lower == author_lower[rv_pr]) & pd.notna(rv_author)
     rorder = np.lexsort((rv_at, rv_pr))
 
     checks = [c for p in prs for c in p.checks]
@@ -202,6 +202,20 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         ck_started=times(list(map(attrgetter("started_at"), checks)))[corder],
         ck_completed=times(list(map(attrgetter("completed_at"), checks)))[corder],
         ck_conclusion=np.array(list(map(attrgetter("conclusion"), checks)), dtype=object)[corder],
+    )
+
+
+def frame(data: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame from columns; object arrays stay ``object`` (inferring pandas' string
+    dtype costs more than every other step of a table)."""
+    return pd.DataFrame(
+        {
+            k: pd.Series(v, dtype=object, copy=False)
+            if isinstance(v, np.ndarray) and v.dtype == object
+            else v
+            for k, v in data.items()
+        },
+        copy=False,
     )
 
 
@@ -301,49 +315,53 @@ def _memo_ai(identity: Identity) -> Any:
     return ai
 
 
-def next_after(q_grp: I64, q_t: F64, r_grp: I64, r_t: F64, *, strict: bool = True) -> I64:
-    """For each query (group, time), the index of the first row of ``r`` in the same group at
-    a later time (``strict``) or at the same time or later; -1 when there is none.
+def time_ranks(cols: Columns) -> tuple[I64, I64, I64, np.int64]:
+    """Dense ranks of every event, review and check-creation instant in one shared order
+    (memoised), and the width that packs (group, rank) into one int64 key."""
+    found = cols.memo.get("ranks")
+    if found is None:
+        universe = np.unique(np.concatenate([cols.ev_at, cols.rv_at, cols.ck_created]))
+        universe = universe[~np.isnan(universe)]
+        found = cols.memo["ranks"] = (
+            np.searchsorted(universe, cols.ev_at),
+            np.searchsorted(universe, cols.rv_at),
+            np.searchsorted(universe, cols.ck_created),
+            np.int64(universe.size + 1),
+        )
+    return found  # type: ignore[no-any-return]
 
-    ``r`` must be sorted by (group, time) and hold no NaN time; a NaN query time finds nothing.
-    Vectorised: times are replaced by their rank so (group, rank) packs into one int64 key.
-    """
-    out = np.full(q_t.size, -1, dtype=np.int64)
-    if not q_t.size or not r_t.size:
+
+def next_in_group(q_grp: I64, q_rank: I64, r_grp: I64, r_rank: I64, width: np.int64, *,
+                  strict: bool) -> I64:
+    """For each query (group, rank), the index of the first row of ``r`` in the same group at
+    a later rank (``strict``) or at the same rank or later (ties: first in ``r`` order); -1
+    when none. Ranks come from :func:`time_ranks`; groups are non-negative integers."""
+    out = np.full(q_grp.size, -1, dtype=np.int64)
+    if not q_grp.size or not r_grp.size:
         return out
-    ok = ~np.isnan(q_t)
-    _, inverse = np.unique(np.concatenate([q_t[ok], r_t]), return_inverse=True)
-    width = np.int64(inverse.max() + 2)
-    qk = q_grp[ok].astype(np.int64) * width + inverse[: int(ok.sum())]
-    rk = r_grp.astype(np.int64) * width + inverse[int(ok.sum()) :]
-    pos = np.searchsorted(rk, qk, side="right" if strict else "left")
-    inside = pos < rk.size
-    hit = np.zeros(qk.size, dtype=bool)
-    hit[inside] = r_grp[pos[inside]] == q_grp[ok][inside]
-    found = np.full(qk.size, -1, dtype=np.int64)
-    found[hit] = pos[hit]
-    out[ok] = found
+    rk = r_grp.astype(np.int64) * width + r_rank
+    order = np.argsort(rk, kind="stable")
+    rks = rk[order]
+    qk = q_grp.astype(np.int64) * width + q_rank
+    pos = np.searchsorted(rks, qk, side="right" if strict else "left")
+    ok = pos < rks.size
+    ok[ok] = rks[pos[ok]] // width == q_grp[ok]
+    out[ok] = order[pos[ok]]
     return out
 
 
-def any_before(q_grp: I64, q_t: F64, r_grp: I64, r_t: F64) -> B:
-    """For each query (group, time), whether ``r`` has a row in the same group strictly
-    earlier. ``r`` sorted by (group, time), no NaN; a NaN query time gives False."""
-    out = np.zeros(q_t.size, dtype=bool)
-    if not q_t.size or not r_t.size:
-        return out
-    ok = ~np.isnan(q_t)
-    k = int(ok.sum())
-    _, inverse = np.unique(np.concatenate([q_t[ok], r_t]), return_inverse=True)
-    width = np.int64(inverse.max() + 2)
-    qk = q_grp[ok].astype(np.int64) * width + inverse[:k]
-    rk = r_grp.astype(np.int64) * width + inverse[k:]
-    prev = np.searchsorted(rk, qk, side="left") - 1
-    has = prev >= 0
-    found = np.zeros(k, dtype=bool)
-    found[has] = r_grp[prev[has]] == q_grp[ok][has]
-    out[ok] = found
-    return out
+def any_earlier_in_group(q_grp: I64, q_rank: I64, r_grp: I64, r_rank: I64,
+                         width: np.int64) -> B:
+    """For each query (group, rank), whether ``r`` has a row in the same group at an earlier
+    rank."""
+    if not q_grp.size or not r_grp.size:
+        return np.zeros(q_grp.size, dtype=bool)
+    rks = np.sort(r_grp.astype(np.int64) * width + r_rank)
+    qk = q_grp.astype(np.int64) * width + q_rank
+    prev = np.searchsorted(rks, qk, side="left") - 1
+    ok = prev >= 0
+    ok[ok] = rks[prev[ok]] // width == q_grp[ok]
+    return ok
 
 
 def local_days(calendar: Any, t: F64) -> npt.NDArray[np.datetime64]:

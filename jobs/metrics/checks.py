@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.identity import Identity
-from jobs.metrics._columns import US_PER_MIN, Columns, columns, to_datetimes
+from jobs.metrics._columns import US_PER_MIN, Columns, columns, frame, to_datetimes
 from jobs.metrics.latency import percentiles
 from jobs.model import PullRequest, WorkflowStats
 from jobs.settings import IdentitySettings
@@ -38,11 +38,11 @@ def check_table(
     cols = columns(prs, identity=identity or Identity(IdentitySettings()))
     pr = cols.ck_pr
     conclusion = cols.ck_conclusion
-    done = conclusion != None  # noqa: E711
+    done = pd.notna(conclusion)
     failed = np.isin(conclusion, list(FAILED))
     queue = np.maximum(cols.ck_started - cols.ck_created, 0.0) / US_PER_MIN
     run = np.maximum(cols.ck_completed - cols.ck_started, 0.0) / US_PER_MIN
-    return pd.DataFrame(
+    return frame(
         {
             "name": cols.ck_name,
             "run_id": cols.ck_run_id,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from jobs.model import ReviewerLoad
@@ -37,57 +39,70 @@ def reviewer_loads(
     allowed = {m.lower() for m in members} if members is not None else None
     slack = {k.lower(): v for k, v in (slack_ids or {}).items()}
 
-    human = requests[(requests["reviewer_kind"] == "human") & requests["reviewer"].notna()]
+    # requests: human reviewers only (bots and AIs are not interrupted), optionally the team's
+    who = requests["reviewer"].to_numpy(dtype=object)
+    keep = (requests["reviewer_kind"].to_numpy(dtype=object) == "human") & pd.notna(who)
     if allowed is not None:
-        human = human[human["reviewer"].isin(allowed)]
-    at = human["requested_at"]
-    rq = human[(at > since) & (at <= now)]
-    rr = rq["is_rerequest"].astype(bool)
-    team = rq["via_team"].astype(bool)
-    counts = pd.DataFrame(
-        {
-            "direct": (~rr & ~team).groupby(rq["reviewer"]).sum(),
-            "via_team": (~rr & team).groupby(rq["reviewer"]).sum(),
-            "re": rr.groupby(rq["reviewer"]).sum(),
-        }
+        keep &= _among(who, allowed)
+    rq = requests.loc[keep, ["reviewer", "requested_at", "is_rerequest", "via_team", "day",
+                             "responded_at", "removed_at", "pr_state", "draft", "pr"]]
+    at = rq["requested_at"]
+    recent = ((at > since) & (at <= now)).to_numpy()
+    r_who = rq["reviewer"].to_numpy(dtype=object)
+    rr = rq["is_rerequest"].to_numpy(dtype=bool)
+    team = rq["via_team"].to_numpy(dtype=bool)
+    w = r_who[recent]
+    direct = Counter(w[~rr[recent] & ~team[recent]].tolist())
+    via = Counter(w[~rr[recent] & team[recent]].tolist())
+    again = Counter(w[rr[recent]].tolist())
+    per_day: dict[str, int] = {}
+    days = rq["day"].to_numpy()[recent]
+    for (login, _), count in Counter(zip(w.tolist(), days.tolist(), strict=True)).items():
+        per_day[login] = max(per_day.get(login, 0), count)
+    waiting = (
+        rq["responded_at"].isna().to_numpy()
+        & rq["removed_at"].isna().to_numpy()
+        & (rq["pr_state"].to_numpy(dtype=object) == "open")
+        & ~rq["draft"].to_numpy(dtype=bool)
+        & (at <= now).to_numpy()
     )
-    per_day = rq.groupby(["reviewer", "day"]).size().groupby(level=0).max()
+    pending = Counter(
+        login for login, _ in set(zip(r_who[waiting].tolist(), rq["pr"].to_numpy()[waiting].tolist(), strict=True))
+    )
 
-    rv = reviews[reviews["counts"].astype(bool) & reviews["human"].astype(bool) & reviews["reviewer"].notna()]
+    # reviews: counted human reviews in the window; a context switch is each extra distinct
+    # PR reviewed on the same local day
+    rv_who = reviews["reviewer"].to_numpy(dtype=object)
+    sub = reviews["submitted_at"]
+    ok = (
+        reviews["counts"].to_numpy(dtype=bool)
+        & reviews["human"].to_numpy(dtype=bool)
+        & pd.notna(rv_who)
+        & ((sub > since) & (sub <= now)).to_numpy()
+    )
     if allowed is not None:
-        rv = rv[rv["reviewer"].isin(allowed)]
-    sub = rv["submitted_at"]
-    rv = rv[(sub > since) & (sub <= now)]
-    switches = (rv.groupby(["reviewer", "day"])["pr"].nunique() - 1).clip(lower=0).groupby(level=0).sum()
-    n_reviews = rv.groupby("reviewer").size()
+        ok &= _among(rv_who, allowed)
+    v_who = rv_who[ok].tolist()
+    n_reviews = Counter(v_who)
+    distinct = set(zip(v_who, reviews["day"].to_numpy()[ok].tolist(), reviews["pr"].to_numpy()[ok].tolist(), strict=True))
+    per_login_day = Counter((login, day) for login, day, _ in distinct)
+    switches: Counter[str] = Counter()
+    for (login, _), prs in per_login_day.items():
+        switches[login] += prs - 1
 
-    open_ = human[
-        human["responded_at"].isna()
-        & human["removed_at"].isna()
-        & (human["pr_state"] == "open")
-        & ~human["draft"].astype(bool)
-        & (human["requested_at"] <= now)
-    ]
-    pending = open_.groupby("reviewer")["pr"].nunique()
-
-    logins = sorted(set(counts.index) | set(n_reviews.index) | set(pending.index))
     loads: list[ReviewerLoad] = []
-    for login in logins:
-        direct = int(counts["direct"].get(login, 0)) if login in counts.index else 0
-        via = int(counts["via_team"].get(login, 0)) if login in counts.index else 0
-        re_ = int(counts["re"].get(login, 0)) if login in counts.index else 0
-        cs = int(switches.get(login, 0))
-        interruptions = direct + via + re_ + cs
+    for login in sorted(set(direct) | set(via) | set(again) | set(n_reviews) | set(pending)):
+        interruptions = direct[login] + via[login] + again[login] + switches[login]
         loads.append(
             ReviewerLoad(
                 login=login,
                 slack_id=slack.get(login),
-                requests_direct=direct,
-                requests_via_team=via,
-                re_requests=re_,
-                context_switches=cs,
-                reviews=int(n_reviews.get(login, 0)),
-                pending=int(pending.get(login, 0)),
+                requests_direct=direct[login],
+                requests_via_team=via[login],
+                re_requests=again[login],
+                context_switches=switches[login],
+                reviews=n_reviews[login],
+                pending=pending[login],
                 focus_hours=interruptions * recovery_minutes / 60.0,
                 requests_per_day=float(per_day.get(login, 0)),
             )
@@ -111,3 +126,8 @@ def focus_hours_per_week(loads: Sequence[ReviewerLoad], window_days: float) -> f
 
 def _requests(load: ReviewerLoad) -> int:
     return load.requests_direct + load.requests_via_team + load.re_requests
+
+
+def _among(values: np.ndarray, allowed: set[str]) -> np.ndarray:
+    """Membership of object values in a set, hashed (``np.isin`` sorts objects: slow)."""
+    return pd.Series(values, dtype=object, copy=False).isin(allowed).to_numpy()

@@ -22,8 +22,10 @@ from jobs.metrics._columns import (
     REQUESTED,
     Columns,
     columns,
+    frame,
     group_sum,
-    next_after,
+    next_in_group,
+    time_ranks,
     to_datetimes,
     us,
 )
@@ -162,7 +164,7 @@ def pr_table(
         out["reviewer_turn" + sfx] = reviewer_turn
         out["handoff" + sfx] = pickup + reviewer_turn + merge
         out["ci_wait" + sfx] = np.where(never_ready, np.nan, group_sum(ci_pr, waits.get(h_ci)[unit], n))
-    return pd.DataFrame(out)
+    return frame(out)
 
 
 def size_buckets(size: I64) -> np.ndarray:
@@ -181,15 +183,15 @@ def _author_turns(cols: Columns, tl: Timeline, t2: F64, t3: F64) -> tuple[I64, F
     A turn starts at a human request for changes and lasts until the next push, review
     request or human review (whichever comes first), as the queue's "author" bucket reads it.
     """
+    ev_rank, rv_rank, _, width = time_ranks(cols)
     cr = tl.human_review & (cols.rv_state == CHANGES)
     q_pr, q_t = cols.rv_pr[cr], cols.rv_at[cr]
     seen = cols.ev_at <= tl.now
     moves = seen & ((cols.ev_kind == PUSHED) | (cols.ev_kind == REQUESTED))
     r_pr = np.concatenate([cols.ev_pr[moves], cols.rv_pr[tl.human_review]])
     r_t = np.concatenate([cols.ev_at[moves], cols.rv_at[tl.human_review]])
-    order = np.lexsort((r_t, r_pr))
-    r_pr, r_t = r_pr[order], r_t[order]
-    nxt = next_after(q_pr, q_t, r_pr, r_t, strict=True)
+    r_rank = np.concatenate([ev_rank[moves], rv_rank[tl.human_review]])
+    nxt = next_in_group(q_pr, rv_rank[cr], r_pr, r_rank, width, strict=True)
     stop = np.where(nxt >= 0, r_t[np.maximum(nxt, 0)], tl.end[q_pr])
     start = np.maximum(q_t, t2[q_pr])
     stop = np.minimum(stop, t3[q_pr])

@@ -26,11 +26,13 @@ from jobs.metrics._columns import (
     F64,
     I64,
     Columns,
-    any_before,
+    any_earlier_in_group,
     columns,
     expand,
+    frame,
     local_days,
-    next_after,
+    next_in_group,
+    time_ranks,
     to_datetimes,
     us,
 )
@@ -70,12 +72,12 @@ def request_table(
     now_us = us(now)
     tl = timeline(cols, now=now_us)
     seen = cols.ev_at <= now_us
-    rv_ok = tl.valid_review & (cols.rv_lower != None)  # noqa: E711  (deleted: answers nothing)
+    rv_ok = tl.valid_review & pd.notna(cols.rv_lower)  # a deleted account answers nothing
     rem = np.flatnonzero(seen & (cols.ev_kind == REMOVED))
     req = np.flatnonzero(
         seen
         & (cols.ev_kind == REQUESTED)
-        & ((cols.ev_reviewer != None) | (cols.ev_team != None))  # noqa: E711
+        & (pd.notna(cols.ev_reviewer) | pd.notna(cols.ev_team))
     )
 
     # integer codes: logins (lower-cased) and team slugs, so (PR, who) packs into one int64
@@ -127,47 +129,46 @@ def request_table(
     src, who, via_team = src[order], who[order], via_team[order]
     row_pr = cols.ev_pr[req[src]]
     row_at = cols.ev_at[req[src]]
+    ev_rank, rv_rank, _, tw = time_ranks(cols)
+    row_rank = ev_rank[req[src]]
     row_team = np.where(via_team, req_team[src], -1)
     g_row = row_pr * width + who
     g_team = row_pr * twidth + row_team
 
     # re-request: an earlier row for the same (PR, reviewer), or a counted review before it
-    rv_pr, rv_at = cols.rv_pr[rv_ok], cols.rv_at[rv_ok]
+    rv_pr, rv_at, rv_r = cols.rv_pr[rv_ok], cols.rv_at[rv_ok], rv_rank[rv_ok]
     g_rv = rv_pr * width + rv_who
-    o_rv = np.lexsort((rv_at, g_rv))
-    o_row = np.lexsort((np.arange(src.size), g_row))
+    o_row = np.argsort(g_row, kind="stable")
     earlier = np.zeros(src.size, dtype=bool)
     earlier[o_row[1:]] = g_row[o_row][1:] == g_row[o_row][:-1]
-    reviewed = any_before(g_row, row_at, g_rv[o_rv], rv_at[o_rv])
+    reviewed = any_earlier_in_group(g_row, row_rank, g_rv, rv_r, tw)
     rerequest = (earlier | reviewed) & (who >= 0)
 
     # answer: the reviewer's first counted review at or after the request; via a team, any
     # listed member's (a team nobody listed gets no answer)
     responded = np.full(src.size, np.nan)
-    nxt = next_after(g_row, row_at, g_rv[o_rv], rv_at[o_rv], strict=False)
+    nxt = next_in_group(g_row, row_rank, g_rv, rv_r, tw, strict=False)
     use = ~via_team & (nxt >= 0)
-    responded[use] = rv_at[o_rv][nxt[use]]
+    responded[use] = rv_at[nxt[use]]
     by_member = np.lexsort((m_team, m_who))
     r_of, r_team = expand(rv_who, m_who[by_member], m_team[by_member])
     tg = rv_pr[r_of] * twidth + r_team
-    t_at = rv_at[r_of]
-    o_t = np.lexsort((t_at, tg))
-    tnxt = next_after(g_team, row_at, tg[o_t], t_at[o_t], strict=False)
+    tnxt = next_in_group(g_team, row_rank, tg, rv_r[r_of], tw, strict=False)
     use = via_team & (who >= 0) & (tnxt >= 0)
-    responded[use] = t_at[o_t][tnxt[use]]
+    responded[use] = rv_at[r_of][tnxt[use]]
 
     # withdrawn: the same login (or team) taken off after the request, before any answer
-    rem_pr, rem_at = cols.ev_pr[rem], cols.ev_at[rem]
+    rem_pr, rem_at, rem_r = cols.ev_pr[rem], cols.ev_at[rem], ev_rank[rem]
     rem_direct = (rem_team < 0) & (rem_who >= 0)
     removed = np.full(src.size, np.nan)
     for mask, q_g, r_g in (
         (~via_team, g_row, np.where(rem_direct, rem_pr * width + rem_who, -1)),
         (via_team, g_team, np.where(rem_team >= 0, rem_pr * twidth + rem_team, -1)),
     ):
-        o = np.lexsort((rem_at, r_g))
-        hit = next_after(q_g, row_at, r_g[o], rem_at[o], strict=False)
-        use = mask & (hit >= 0)
-        removed[use] = rem_at[o][hit[use]]
+        valid = r_g >= 0
+        hit = next_in_group(q_g, row_rank, r_g[valid], rem_r[valid], tw, strict=False)
+        use = mask & (hit >= 0) & (q_g >= 0)
+        removed[use] = rem_at[valid][hit[use]]
     withdrawn = ~np.isnan(removed) & ~(responded <= removed)
     responded[withdrawn] = np.nan
     removed[~withdrawn] = np.nan
@@ -179,7 +180,7 @@ def request_table(
     names = np.append(np.asarray(logins, dtype=object), None)  # code -1 -> None
     kinds = np.array([identity.kind(x) for x in logins] + ["deleted"], dtype=object)
     state = np.where(~np.isnan(tl.merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open"))
-    return pd.DataFrame(
+    return frame(
         {
             "repo": cols.repo[row_pr],
             "number": cols.number[row_pr],
@@ -227,7 +228,7 @@ def review_table(
     tl = timeline(cols, now=now_us)
     pr = cols.rv_pr[ok]
     kind = cols.rv_kind[ok]
-    return pd.DataFrame(
+    return frame(
         {
             "repo": cols.repo[pr],
             "number": cols.number[pr],
