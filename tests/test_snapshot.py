@@ -1,0 +1,199 @@
+"""Team snapshots: computed from records, stored whole, and right about the sandbox's bottleneck."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.config import from_mapping
+from jobs.model import QueueSample, RepoCursor, TeamSnapshot
+from jobs.settings import Settings
+from jobs.snapshot import compute_team_snapshot, refresh_all
+from jobs.store import Store
+from tests.factories import T0, at, check, event, pr, review
+
+NOW = T0 + timedelta(days=7, hours=3)  # Monday 2026-03-09 12:00 UTC
+
+
+def settings(**teams: dict[str, Any]) -> Settings:
+    base = {
+        "core": {"members": [{"github": "alice", "slack": "U0ALICE01"}, {"github": "bob"},
+                             {"github": "erin"}],
+                 "repositories": ["api", "acme/web"], "github_teams": ["core-reviewers"],
+                 "channel": "C0CORE001"},
+        "ops": {"members": [{"github": "olga"}], "repositories": ["infra"], "channel": "C0OPS0001"},
+    }
+    return from_mapping({"github": {"organisation": "acme"}, "teams": {**base, **teams}}, env={})
+
+
+def team_prs() -> list[Any]:
+    """A small week of the core team: pickup waits dominate, one bot PR, one open PR."""
+    day = 24.0
+    merged = [
+        pr(n, created=day * 2 + n, merged=day * 4 + n, first_commit=day * 2 + n - 1,
+           events=(event("review_requested", day * 2 + n, requested_reviewer="bob"),),
+           reviews=(review("bob", "APPROVED", day * 4 + n - 1),),
+           checks=(check("ci", run_id=n, created=day * 4, started=day * 4 + 0.1,
+                         completed=day * 4 + 0.4),))
+        for n in range(1, 5)
+    ]
+    web = pr(10, repo="acme/web", created=day * 3, merged=day * 4, additions=900,
+             events=(event("review_requested", day * 3, requested_team="core-reviewers"),),
+             reviews=(review("erin", "APPROVED", day * 3 + 20),), labels=("ai-assisted",))
+    bot = pr(20, author="dependabot[bot]", author_type="Bot", created=day * 6, merged=day * 6 + 1)
+    waiting = pr(30, created=day * 7 + 1, events=(
+        event("review_requested", day * 7 + 1, requested_reviewer="bob"),))
+    other_team = pr(40, repo="acme/infra", author="olga", created=day * 6, merged=day * 7)
+    return [*merged, web, bot, waiting, other_team]
+
+
+def test_snapshot_fills_every_field_from_the_teams_own_prs() -> None:
+    """A team's snapshot counts only its repositories' PRs, with bots apart and the queue now."""
+    samples = [QueueSample(at=NOW - timedelta(hours=h), reviewer=1, author=0, ci=0, approved=0,
+                           oldest_hours=1.0, oldest_business_hours=1.0) for h in (48, 24)]
+    snap = compute_team_snapshot(settings(), "core", team_prs(), samples, now=NOW,
+                                 errors=("acme/api: GitHub 502",), data_as_of=NOW - timedelta(minutes=3))
+    assert snap.team == "core" and snap.window_days == 7
+    assert snap.merged_count == 5 and snap.bot_pr_count == 1 and snap.ai_assisted_count == 1
+    assert snap.queue.reviewer == 1 and [i.number for i in snap.queue_items] == [30]
+    assert [s.at for s in snap.queue_trend][-1] == NOW and len(snap.queue_trend) == 3
+    assert snap.pickup.calendar.count == 5 and snap.pickup_ai.calendar.count == 1
+    assert dict(snap.pickup_by_repo).keys() == {"acme/api", "acme/web"}
+    assert snap.reviewers[0].login == "bob" and snap.reviewers[0].pending == 1
+    assert snap.reviewers[0].slack_id is None
+    assert {r.login for r in snap.reviewers} <= {"alice", "bob", "erin"}
+    assert snap.workflows and snap.workflows[0].name == "ci"
+    assert snap.flow and sum(d.arrivals for d in snap.flow) == 6
+    assert dict(snap.size_mix_week)["XL"] == pytest.approx(0.2)
+    assert snap.analysis.dominant_stage == "pickup" and snap.analysis.merged_this_week == 5
+    assert snap.errors == ("acme/api: GitHub 502",)
+    assert snap.data_as_of == NOW - timedelta(minutes=3)
+
+
+def test_a_team_with_no_prs_gets_an_empty_but_complete_snapshot() -> None:
+    """A quiet team still gets a snapshot the bot can show, saying nothing merged."""
+    snap = compute_team_snapshot(settings(), "ops", [], [], now=NOW)
+    assert snap.merged_count == 0 and snap.queue.length == 0 and snap.analysis.action is None
+    assert snap.pickup.calendar.p50 is None and "No PR merged" in snap.analysis.headline
+
+
+def test_refresh_all_writes_each_team_and_reads_back_equal(store: Store) -> None:
+    """After a refresh the bot reads back exactly what was computed, with the data's age."""
+    cfg = settings()
+    by_repo: dict[str, list[Any]] = {}
+    for p in team_prs():
+        by_repo.setdefault(p.repo, []).append(p)
+    for i, (repo, prs) in enumerate(sorted(by_repo.items())):
+        store.put_prs(repo, prs, cursor=RepoCursor(repo=repo, updated_at=NOW, collect_version=1,
+                                                   synced_at=NOW - timedelta(minutes=10 + i)))
+    store.add_queue_sample("core", QueueSample(at=NOW - timedelta(hours=5), reviewer=2, author=0,
+                                               ci=0, approved=0, oldest_hours=3.0,
+                                               oldest_business_hours=3.0))
+    snaps = refresh_all(cfg, store, now=NOW, errors=("acme/web: GitHub 502", "acme/infra: 403",
+                                                     "acme: could not list repositories"))
+    assert set(snaps) == {"core", "ops"}
+    for name, snap in snaps.items():
+        assert store.get_snapshot(name) == snap
+    core = store.get_snapshot("core")
+    assert isinstance(core, TeamSnapshot)
+    assert core.errors == ("acme/web: GitHub 502", "acme: could not list repositories")
+    assert core.data_as_of == NOW - timedelta(minutes=12)  # the older of api (10) and web (12)
+    assert core.queue_trend[0].reviewer == 2
+    assert snaps["ops"].errors == ("acme/infra: 403", "acme: could not list repositories")
+
+
+def test_refresh_all_keeps_going_past_a_team_that_fails(store: Store) -> None:
+    """One team's broken data is logged and skipped; the other teams still get snapshots."""
+    from dataclasses import replace
+
+    # a record written without a time zone (an older writer): the team's clocks cannot use it
+    naive = replace(pr(1, repo="acme/infra", author="olga"), created_at=datetime(2026, 3, 2, 9))
+    store.put_prs("acme/api", [p for p in team_prs() if p.repo == "acme/api"])
+    store.put_prs("acme/infra", [naive])
+    snaps: dict[str, TeamSnapshot]
+    snaps = refresh_all(settings(), store, now=NOW)
+    assert "core" in snaps and "ops" not in snaps
+    assert store.get_snapshot("ops") is None
+
+
+# ---------------------------------------------------------------------------- the sandbox
+
+
+@dataclass(frozen=True)
+class Sandboxed:
+    bottleneck: str
+    hot_reviewers: dict[str, str]
+    snaps: dict[str, TeamSnapshot]
+
+
+@pytest.fixture(scope="module")
+def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxed]:
+    """The simulated organisation, backfilled over HTTP once, with every team's snapshot."""
+    from jobs.cycle import run_cycle
+    from jobs.github.client import connect
+    from jobs.ports import FixedClock
+    from jobs.sandbox.org import build_org
+    from jobs.sandbox.server import SandboxServer
+
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    org = build_org(end=end)
+    clock = FixedClock(org.end)
+    path: Path = tmp_path_factory.mktemp("sandbox") / "sandbox.rdb"
+    store = Store.connect(redis_url, data_path=path, prefix="flowbot-test-sandbox")
+    store.flush_prefix()
+    store.ensure_schema()
+    try:
+        with SandboxServer(org, clock=clock) as server:
+            cfg = from_mapping(org.config(server.base_url), env={"GITHUB_TOKEN": server.token})
+            report = run_cycle(cfg, store, connect(cfg, clock=clock), clock=clock, days=14)
+            assert not report.errors
+            snaps = refresh_all(cfg, store, now=clock.now())
+        yield Sandboxed(org.bottleneck, org.hot_reviewers, snaps)
+    finally:
+        store.flush_prefix()
+        store.close()
+
+
+def test_analysis_names_the_bottleneck_the_simulation_built_in(sandboxed: Sandboxed) -> None:
+    """On the simulated org every team's analysis names the built-in bottleneck (pickup)."""
+    assert sandboxed.snaps
+    for name, snap in sandboxed.snaps.items():
+        assert snap.analysis.dominant_stage == sandboxed.bottleneck, name
+        assert "pickup wait" in snap.analysis.headline
+        assert snap.analysis.action is not None
+        assert snap.analysis.action.code in ("spread_reviews", "limit_wip", "review_slots", "split_prs")
+
+
+def test_sandbox_reviewer_holding_most_requests_is_named(sandboxed: Sandboxed) -> None:
+    """The reviewer the simulation overloads is the first name among the top reviewers."""
+    for name, snap in sandboxed.snaps.items():
+        assert snap.analysis.top_reviewers[0].name == sandboxed.hot_reviewers[name], name
+
+
+def test_flowbot_report_sandbox_prints_the_headline(redis_url: str | None) -> None:
+    """`flowbot report --sandbox` prints each team's view, headline and suggestion, no token."""
+    result = CliRunner().invoke(app, ["report", "--sandbox", "--days", "3"],
+                                env={"REDIS_URL": redis_url, "COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "Flow report: payments" in result.output
+    assert "Time accumulated in" in result.output and "Suggested:" in result.output
+
+
+def test_flowbot_report_without_a_token_says_how_to_get_one() -> None:
+    """Without GITHUB_TOKEN the report says what to set, and exits 1 without a traceback."""
+    result = CliRunner().invoke(app, ["report", "octocat/hello-world"])
+    assert result.exit_code == 1
+    assert "GITHUB_TOKEN is not set" in result.output and "Traceback" not in result.output
+
+
+def test_flowbot_report_rejects_a_malformed_repository_name() -> None:
+    """A repository given without its owner is refused with the expected form."""
+    result = CliRunner().invoke(app, ["report", "hello-world"], env={"GITHUB_TOKEN": "x"})
+    assert result.exit_code == 1 and "expected OWNER/REPO" in result.output
