@@ -15,6 +15,7 @@ from jobs import metrics
 from jobs.analysis import analyse
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
+from jobs.metrics.checks import workflow_stats
 from jobs.model import PullRequest, QueueSample, TeamSnapshot
 from jobs.queue import queue_now
 from jobs.settings import Settings
@@ -71,7 +72,7 @@ def compute_team_snapshot(
         slack_ids={m.github: m.slack for m in team.members}, members=team.logins,
     )
     concentration = metrics.load_concentration(loads)
-    workflows = metrics.workflow_stats(checks, since=now - timedelta(days=days), until=now)
+    workflows = workflow_stats(checks, since=now - timedelta(days=days), until=now)
     flow = metrics.flow_days(table, calendar=calendar, since=now - timedelta(days=FLOW_DAYS),
                              until=now)
     queue, items = queue_now(mine, identity=identity, calendar=calendar, now=now,

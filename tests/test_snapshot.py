@@ -186,6 +186,29 @@ def test_flowbot_report_sandbox_prints_the_headline(redis_url: str | None) -> No
     assert "Time accumulated in" in result.output and "Suggested:" in result.output
 
 
+def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | None) -> None:
+    """`flowbot report OWNER/REPO` with just a token samples that repository and prints its
+    view, the team named after it and its members taken from the PRs' authors."""
+    from jobs.ports import FixedClock
+    from jobs.sandbox.org import build_org
+    from jobs.sandbox.server import SandboxServer
+
+    # the command reads the real clock, so the simulated history ends now
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    org = build_org(end=end, teams=1, repos_per_team=1)
+    repo = org.full_name(org.teams[0].repos[0])
+    with SandboxServer(org, clock=FixedClock(end)) as server:
+        result = CliRunner().invoke(
+            app, ["report", repo, "--days", "7", "--timezone", "Europe/Berlin"],
+            env={"GITHUB_TOKEN": server.token, "GITHUB_API_URL": server.base_url,
+                 "REDIS_URL": redis_url, "COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert f"Flow report: {org.teams[0].repos[0]}" in result.output
+    assert "Queue now:" in result.output and "Suggested:" in result.output
+    hot = org.hot_reviewers[org.teams[0].name]
+    assert hot in result.output
+
+
 def test_flowbot_report_without_a_token_says_how_to_get_one() -> None:
     """Without GITHUB_TOKEN the report says what to set, and exits 1 without a traceback."""
     result = CliRunner().invoke(app, ["report", "octocat/hello-world"])
