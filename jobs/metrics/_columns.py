@@ -86,6 +86,8 @@ class Columns:
     ev_at: F64
     ev_reviewer: Obj  # lower-cased login, or None
     ev_team: Obj  # team slug (lower-cased), or None
+    ev_has_reviewer: B
+    ev_has_team: B
     rv_pr: I64
     rv_author: Obj  # login as GitHub gave it, or None for a deleted account
     rv_lower: Obj
@@ -93,6 +95,7 @@ class Columns:
     rv_state: npt.NDArray[np.int8]
     rv_at: F64
     rv_by_pr_author: B
+    rv_has_author: B  # False for a deleted account
     ck_pr: I64
     ck_name: Obj
     ck_run_id: I64
@@ -102,6 +105,7 @@ class Columns:
     ck_started: F64
     ck_completed: F64
     ck_conclusion: Obj
+    ck_done: B  # has a conclusion
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -112,7 +116,7 @@ class Columns:
             found = self.memo["key"] = np.array(
                 [f"{r}#{k}" for r, k in zip(self.repo, self.number, strict=True)], dtype=object
             )
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Columns:
@@ -126,17 +130,19 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     author = _objects([p.author for p in prs])
     author_kind = _kinds(identity, author, _objects([p.author_type for p in prs]))
     ai_assisted = np.fromiter(map(ai_of, prs), np.bool_, n)
-    author_lower = _mapped(author, _lower, object)
+    author_lower, _ = _mapped(author, _lower, object)
 
     events = [e for p in prs for e in p.events]
     ev_counts = np.fromiter((len(p.events) for p in prs), np.int64, n)
     ev_pr = np.repeat(np.arange(n, dtype=np.int64), ev_counts)
-    ev_kind = _mapped(
+    ev_kind, _ = _mapped(
         _objects(list(map(attrgetter("kind"), events))), lambda k: EVENT_CODES.get(k, OTHER), np.int8
     )
     ev_at = times(list(map(attrgetter("at"), events)))
-    ev_reviewer = _mapped(_objects(list(map(attrgetter("requested_reviewer"), events))), _lower, object)
-    ev_team = _mapped(_objects(list(map(attrgetter("requested_team"), events))), _lower, object)
+    ev_reviewer, ev_has_reviewer = _mapped(
+        _objects(list(map(attrgetter("requested_reviewer"), events))), _lower, object
+    )
+    ev_team, ev_has_team = _mapped(_objects(list(map(attrgetter("requested_team"), events))), _lower, object)
     order = np.lexsort((ev_at, ev_pr))
 
     reviews = [r for p in prs for r in p.reviews]
@@ -144,14 +150,14 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     rv_pr = np.repeat(np.arange(n, dtype=np.int64), rv_counts)
     rv_author = _objects(list(map(attrgetter("author"), reviews)))
     rv_kind = _kinds(identity, rv_author, _objects(list(map(attrgetter("author_type"), reviews))))
-    rv_state = _mapped(
+    rv_state, _ = _mapped(
         _objects(list(map(attrgetter("state"), reviews))),
         lambda s: STATE_CODES.get(s, PENDING),
         np.int8,
     )
     rv_at = times(list(map(attrgetter("submitted_at"), reviews)))
-    rv_lower = _mapped(rv_author, _lower, object)
-    rv_by_author = (rv_lower == author_lower[rv_pr]) & pd.notna(rv_author)
+    rv_lower, rv_has_author = _mapped(rv_author, _lower, object)
+    rv_by_author = (rv_lower == author_lower[rv_pr]) & rv_has_author
     rorder = np.lexsort((rv_at, rv_pr))
 
     checks = [c for p in prs for c in p.checks]
@@ -160,6 +166,7 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     ck_pr = np.repeat(np.arange(n, dtype=np.int64), ck_counts)
     ck_created = times(list(map(attrgetter("created_at"), checks)))
     corder = np.lexsort((ck_created, ck_pr))
+    ck_conclusion, ck_done = _mapped(_objects(list(map(attrgetter("conclusion"), checks))), _same, object)
 
     return Columns(
         prs=prs,
@@ -186,6 +193,8 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         ev_at=ev_at[order],
         ev_reviewer=ev_reviewer[order],
         ev_team=ev_team[order],
+        ev_has_reviewer=ev_has_reviewer[order],
+        ev_has_team=ev_has_team[order],
         rv_pr=rv_pr[rorder],
         rv_author=rv_author[rorder],
         rv_lower=rv_lower[rorder],
@@ -193,6 +202,7 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         rv_state=rv_state[rorder],
         rv_at=rv_at[rorder],
         rv_by_pr_author=rv_by_author[rorder],
+        rv_has_author=rv_has_author[rorder],
         ck_pr=ck_pr[corder],
         ck_name=np.array(list(map(attrgetter("name"), checks)), dtype=object)[corder],
         ck_run_id=np.fromiter(map(attrgetter("run_id"), checks), np.int64, m)[corder],
@@ -201,7 +211,8 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         ck_created=ck_created[corder],
         ck_started=times(list(map(attrgetter("started_at"), checks)))[corder],
         ck_completed=times(list(map(attrgetter("completed_at"), checks)))[corder],
-        ck_conclusion=np.array(list(map(attrgetter("conclusion"), checks)), dtype=object)[corder],
+        ck_conclusion=ck_conclusion[corder],
+        ck_done=ck_done[corder],
     )
 
 
@@ -230,7 +241,7 @@ def times(values: list[datetime | None]) -> F64:
     if idx.tz is None:
         idx = idx.tz_localize("UTC")
     raw = idx.as_unit("us").asi8
-    out = raw.astype(np.float64)
+    out: F64 = raw.astype(np.float64)  # a new array: safe to write into
     out[idx.isna()] = np.nan
     return out
 
@@ -279,13 +290,18 @@ def _lower(value: Any) -> Any:
     return value.lower() if value else None
 
 
-def _mapped(values: Obj, fn: Any, dtype: Any) -> Any:
-    """``fn`` applied to each distinct value only (``None`` included), then spread back."""
+def _same(value: Any) -> Any:
+    return value
+
+
+def _mapped(values: Obj, fn: Any, dtype: Any) -> tuple[Any, B]:
+    """``fn`` applied to each distinct value only (``None`` included), then spread back; and
+    which values were present (not ``None``)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     table = np.empty(len(uniques) + 1, dtype=dtype)
     table[:-1] = [fn(u) for u in uniques]
     table[-1] = fn(None)
-    return table[codes]
+    return table[codes], codes >= 0
 
 
 def _kinds(identity: Identity, logins: Obj, types: Obj) -> npt.NDArray[np.int8]:
@@ -328,7 +344,7 @@ def time_ranks(cols: Columns) -> tuple[I64, I64, I64, np.int64]:
             np.searchsorted(universe, cols.ck_created),
             np.int64(universe.size + 1),
         )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def next_in_group(q_grp: I64, q_rank: I64, r_grp: I64, r_rank: I64, width: np.int64, *,

@@ -78,7 +78,7 @@ def timeline(cols: Columns, *, now: float, required_approvals: int = 1) -> Timel
         found = cols.memo[("timeline", now, required_approvals)] = _timeline(
             cols, now=now, required_approvals=required_approvals
         )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _timeline(cols: Columns, *, now: float, required_approvals: int) -> Timeline:
@@ -238,8 +238,8 @@ class Waits:
             at += s.size
             over_bh = bh[at : at + os.size]
             at += os.size
-            over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size)
-            over_b = np.bincount(q, weights=over_bh, minlength=s.size)
+            over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size).astype(float)
+            over_b = np.bincount(q, weights=over_bh, minlength=s.size).astype(float)
             self._out.append(((e - s) / US_PER_HOUR, span_bh, over_h, over_b))
 
     def get(self, handle: int) -> tuple[F64, F64]:

@@ -38,7 +38,7 @@ def check_table(
     cols = columns(prs, identity=identity or Identity(IdentitySettings()))
     pr = cols.ck_pr
     conclusion = cols.ck_conclusion
-    done = pd.notna(conclusion)
+    done = cols.ck_done
     failed = np.isin(conclusion, list(FAILED))
     queue = np.maximum(cols.ck_started - cols.ck_created, 0.0) / US_PER_MIN
     run = np.maximum(cols.ck_completed - cols.ck_started, 0.0) / US_PER_MIN
@@ -78,7 +78,10 @@ def workflow_stats(
     Ordered slowest first (run-time p90, then queue p90), then by name.
     """
     created = checks["created_at"]
-    frame = checks[(created >= since) & (created < until)]
+    frame = checks.loc[
+        ((created >= since) & (created < until)).to_numpy(),
+        ["name", "run_id", "attempt", "queue_min", "run_min", "completed", "failed"],
+    ]
     out: list[WorkflowStats] = []
     if frame.empty:
         return ()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.metrics._columns import local_days, times
-from jobs.metrics.latency import SIZE_ORDER, window
+from jobs.metrics.latency import SIZE_ORDER, in_window
 from jobs.model import FlowDay
 
 
@@ -24,10 +24,10 @@ def flow_days(
     approval, or its merge or close when that came first or without any approval. Non-AI bot
     PRs are left out, as in the queue; a PR never ready neither arrives nor completes.
     """
-    frame = table[~table["bot"].astype(bool) & table["ready_at"].notna()]
-    ready = _us(frame["ready_at"])
-    finished = np.fmin(_us(frame["merged_at"]), _us(frame["closed_at"]))
-    done = np.fmin(_us(frame["approved_at"]), finished)
+    keep = ~table["bot"].to_numpy(dtype=bool)
+    ready = _us(table["ready_at"])[keep]
+    finished = np.fmin(_us(table["merged_at"]), _us(table["closed_at"]))[keep]
+    done = np.where(np.isnan(ready), np.nan, np.fmin(_us(table["approved_at"])[keep], finished))
     lo, hi = times([since])[0], times([until])[0]
     first, last = local_days(calendar, np.array([lo, hi - 1.0]))
     days = np.arange(first, last + np.timedelta64(1, "D"), dtype="datetime64[D]")
@@ -42,12 +42,13 @@ def flow_days(
 def size_mix(table: pd.DataFrame, *, since: datetime, until: datetime) -> tuple[tuple[str, float], ...]:
     """Share of each size bucket (XS..XL, all listed) among non-bot PRs merged in
     ``since < merged_at <= until``; empty when none merged."""
-    frame = window(table, until, (until - since) / timedelta(days=1))
-    if frame.empty:
+    buckets = table["size_bucket"].to_numpy(dtype=object)[
+        in_window(table, until, (until - since) / timedelta(days=1))
+    ]
+    if not buckets.size:
         return ()
-    counts = frame["size_bucket"].value_counts()
-    total = float(len(frame))
-    return tuple((b, float(counts.get(b, 0)) / total) for b in SIZE_ORDER)
+    total = float(buckets.size)
+    return tuple((b, float(np.count_nonzero(buckets == b)) / total) for b in SIZE_ORDER)
 
 
 def ci_wait_hours(
@@ -56,14 +57,13 @@ def ci_wait_hours(
     """Hours the PRs merged in the window (:func:`jobs.metrics.latency.window`) spent with CI
     queued or running between ready and merge, draft time left out; calendar hours unless
     ``business``."""
-    frame = window(table, now, days)
     column = "ci_wait_bh" if business else "ci_wait_h"
-    return float(np.nansum(frame[column].to_numpy(dtype=np.float64)))
+    return float(np.nansum(table[column].to_numpy(dtype=np.float64)[in_window(table, now, days)]))
 
 
 def _us(column: pd.Series) -> np.ndarray:
     idx = pd.DatetimeIndex(column).as_unit("us")
-    out = idx.asi8.astype(np.float64)
+    out: np.ndarray = idx.asi8.astype(np.float64)
     out[idx.isna()] = np.nan
     return out
 

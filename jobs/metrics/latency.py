@@ -46,9 +46,14 @@ def latency(series_h: Any, series_bh: Any) -> Latency:
 def window(table: pd.DataFrame, now: datetime, days: float) -> pd.DataFrame:
     """The PRs merged in the ``days`` before ``now`` (``now - days < merged_at <= now``),
     non-AI bot PRs excluded (METRICS.md "Window")."""
+    return table[in_window(table, now, days)]
+
+
+def in_window(table: pd.DataFrame, now: datetime, days: float) -> np.ndarray:
+    """:func:`window`'s rows as a boolean mask (cheaper when only a column or two is read)."""
     merged = table["merged_at"]
-    keep = (merged > now - timedelta(days=days)) & (merged <= now) & ~table["bot"].astype(bool)
-    return table[keep]
+    keep = ((merged > now - timedelta(days=days)) & (merged <= now)).to_numpy()
+    return np.asarray(keep & ~table["bot"].to_numpy(dtype=bool), dtype=bool)
 
 
 def pr_latency(table: pd.DataFrame, clock: str) -> Latency:

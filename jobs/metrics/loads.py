@@ -41,7 +41,7 @@ def reviewer_loads(
 
     # requests: human reviewers only (bots and AIs are not interrupted), optionally the team's
     who = requests["reviewer"].to_numpy(dtype=object)
-    keep = (requests["reviewer_kind"].to_numpy(dtype=object) == "human") & pd.notna(who)
+    keep = requests["reviewer_kind"].to_numpy(dtype=object) == "human"  # None: no reviewer
     if allowed is not None:
         keep &= _among(who, allowed)
     rq = requests.loc[keep, ["reviewer", "requested_at", "is_rerequest", "via_team", "day",
@@ -76,8 +76,7 @@ def reviewer_loads(
     sub = reviews["submitted_at"]
     ok = (
         reviews["counts"].to_numpy(dtype=bool)
-        & reviews["human"].to_numpy(dtype=bool)
-        & pd.notna(rv_who)
+        & (reviews["reviewer_kind"].to_numpy(dtype=object) == "human")  # deleted: nobody's
         & ((sub > since) & (sub <= now)).to_numpy()
     )
     if allowed is not None:
@@ -130,4 +129,4 @@ def _requests(load: ReviewerLoad) -> int:
 
 def _among(values: np.ndarray, allowed: set[str]) -> np.ndarray:
     """Membership of object values in a set, hashed (``np.isin`` sorts objects: slow)."""
-    return pd.Series(values, dtype=object, copy=False).isin(allowed).to_numpy()
+    return np.asarray(pd.Series(values, dtype=object, copy=False).isin(allowed), dtype=bool)

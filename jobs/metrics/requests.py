@@ -59,7 +59,7 @@ def request_table(
 
     ``repo, number, key, pr`` (row index into the PR list), ``request_id`` (one id per
     request event: a team request's member rows share it), ``reviewer`` (lower-cased login),
-    ``reviewer_kind`` (human/bot/ai/deleted; None reviewer: deleted), ``team`` (lower-cased
+    ``reviewer_kind`` (human/bot/ai; None without a reviewer), ``team`` (lower-cased
     slug of a team request), ``via_team``, ``is_rerequest`` (the reviewer already had an
     earlier row on the PR, direct or via a team, or reviewed it before: it counts as a
     re-request only), ``requested_at``, ``removed_at`` (withdrawn before any answer),
@@ -72,12 +72,12 @@ def request_table(
     now_us = us(now)
     tl = timeline(cols, now=now_us)
     seen = cols.ev_at <= now_us
-    rv_ok = tl.valid_review & pd.notna(cols.rv_lower)  # a deleted account answers nothing
+    rv_ok = tl.valid_review & cols.rv_has_author  # a deleted account answers nothing
     rem = np.flatnonzero(seen & (cols.ev_kind == REMOVED))
     req = np.flatnonzero(
         seen
         & (cols.ev_kind == REQUESTED)
-        & (pd.notna(cols.ev_reviewer) | pd.notna(cols.ev_team))
+        & (cols.ev_has_reviewer | cols.ev_has_team)
     )
 
     # integer codes: logins (lower-cased) and team slugs, so (PR, who) packs into one int64
@@ -177,8 +177,9 @@ def request_table(
     h = waits.add(row_pr, row_at, responded)
     waits.resolve(calendar)
     response_h, response_bh = waits.get(h)
-    names = np.append(np.asarray(logins, dtype=object), None)  # code -1 -> None
-    kinds = np.array([identity.kind(x) for x in logins] + ["deleted"], dtype=object)
+    # code -1 (a team request that reached nobody) reads as None
+    names = np.concatenate([np.asarray(logins, dtype=object), np.array([None], dtype=object)])
+    kinds = np.array([identity.kind(x) for x in logins] + [None], dtype=object)
     state = np.where(~np.isnan(tl.merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open"))
     return frame(
         {
