@@ -380,17 +380,17 @@ def headline(
     share = {s.stage: s for s in shares}[dominant]
     where = f", most of it in {top_repos[0].name}" if top_repos else ""
     if previous is not None and previous != dominant:
-        moved = f", up from {share.share_before:.0%}; before, {_SHORT[previous]} led"
+        moved = f"; up from {share.share_before:.0%} when {_SHORT[previous]} was the largest wait"
     elif previous is not None:
-        moved = f" ({share.share_before:.0%} in the four weeks before)"
+        moved = f"; {share.share_before:.0%} in the four weeks before"
     else:
         moved = ""
     growth = "; the queue is growing" if growing else ""
     prs = "PR" if merged_this_week == 1 else "PRs"
     return (
-        f"Time accumulated in {_SHORT[dominant]}: {share.share_this_week:.0%} of the lead time "
-        f"of {merged_this_week} merged {prs} ({share.hours_this_week:.0f} working h){moved}"
-        f"{where}{growth}."
+        f"{_SHORT[dominant].capitalize()} held {share.share_this_week:.0%} of the lead time of "
+        f"the {merged_this_week} {prs} merged this week ({share.hours_this_week:.0f} working h"
+        f"{moved}){where}{growth}."
     )
 
 

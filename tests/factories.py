@@ -174,8 +174,8 @@ def snapshot(**overrides: Any) -> TeamSnapshot:
             text="Spread reviews: rotate a reviewer of the day so requests stop piling on bob and erin.",
             because="pickup wait is 48% of this week's lead time and bob and erin hold 72% of review requests",
         ),
-        headline="Time accumulated in pickup wait: 48% of the lead time of 18 merged PRs "
-        "(96 working h), up from 30%; before, review led, most of it in acme/api; the queue is growing.",
+        headline="Pickup wait held 48% of the lead time of the 18 PRs merged this week (96 working h;"
+        " up from 30% when review was the largest wait), most of it in acme/api; the queue is growing.",
         queue_trend_per_day=0.7,
         merged_this_week=18,
         merged_before=61,

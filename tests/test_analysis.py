@@ -92,7 +92,7 @@ def test_a_moved_bottleneck_is_reported_as_a_shift() -> None:
     result = analyse(table, now=NOW)
     assert (result.dominant_stage, result.previous_dominant_stage, result.shifted) == (
         "pickup", "review", True)
-    assert "pickup wait" in result.headline and "review led" in result.headline
+    assert result.headline.startswith("Pickup wait held") and "review was the largest wait" in result.headline
 
 
 def test_the_same_bottleneck_is_not_a_shift() -> None:

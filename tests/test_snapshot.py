@@ -166,7 +166,7 @@ def test_analysis_names_the_bottleneck_the_simulation_built_in(sandboxed: Sandbo
     assert sandboxed.snaps
     for name, snap in sandboxed.snaps.items():
         assert snap.analysis.dominant_stage == sandboxed.bottleneck, name
-        assert "pickup wait" in snap.analysis.headline
+        assert snap.analysis.headline.startswith("Pickup wait held")
         assert snap.analysis.action is not None
         assert snap.analysis.action.code in ("spread_reviews", "limit_wip", "review_slots", "split_prs")
 
@@ -183,7 +183,7 @@ def test_flowbot_report_sandbox_prints_the_headline(redis_url: str | None) -> No
                                 env={"REDIS_URL": redis_url, "COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     assert "Flow report: payments" in result.output
-    assert "Time accumulated in" in result.output and "Suggested:" in result.output
+    assert "of the lead time of" in result.output and "Suggested:" in result.output
 
 
 def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | None) -> None:
