@@ -46,7 +46,7 @@ class BotDeps:
 
     def __post_init__(self) -> None:
         if self.reader is None:
-            object.__setattr__(self, "reader", SnapshotReader(self.store))
+            object.__setattr__(self, "reader", SnapshotReader(self.store, clock=self.clock))
 
 
 def make_client(settings: Settings) -> WebClient:

