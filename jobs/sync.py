@@ -170,14 +170,22 @@ class _RepoSync:
                                         etag=None if deeper else cursor.etag)
             if response.status == 304 and not deeper:
                 return cursor, False
-            newest = (response.data or [{}])[0].get("updated_at") if response.data else None
+            newest = parse.when((response.data or [{}])[0].get("updated_at")) if response.data else None
             known = cursor.updated_at
-            if not deeper and (newest is None or (known is not None and parse.when(newest) <= known)):
-                if response.etag != cursor.etag:  # nothing newer: keep the new ETag only
-                    cursor = replace(cursor, etag=response.etag)
-                    self.store.set_cursor(cursor)
-                return cursor, False
-            stop = horizon if (deeper or known is None) else known
+            full = deeper or known is None
+            stop = horizon if full else known
+            if newest is None and cursor.horizon is None and known is None:
+                # never synced and no PRs: the one case the GraphQL page would not tell
+                # whether the repository is archived
+                if fetch.repository(self.source, self.repo).get("archived"):
+                    return cursor, True
+            if newest is None or newest < stop or (not full and newest <= stop):
+                # nothing newer than what is stored (or nothing at all in the window)
+                covered = min(filter(None, (cursor.horizon, stop))) if full else cursor.horizon
+                fresh = replace(cursor, etag=response.etag, horizon=covered)
+                if fresh != cursor:
+                    self.store.set_cursor(fresh)
+                return fresh, False
             top, etag, after = None, response.etag, None
             if deeper:  # older PRs are coming: their CI must be listed again, from the oldest
                 cursor = replace(cursor, runs_since=None)

@@ -93,6 +93,7 @@ def test_graphql_timeline_team_requests_force_push_and_re_request(from_graphql: 
         TimelineEvent("review_requested", utc(2, 9, 5), actor="dependabot", requested_reviewer="alice"),
         TimelineEvent("review_request_removed", utc(2, 10), actor="dependabot",
                       requested_team="payments"),
+        TimelineEvent("head_pushed", utc(3, 11)),
         TimelineEvent("head_pushed", utc(3, 11), sha=SHA3),
         TimelineEvent("review_requested", utc(3, 11, 5), actor=None, requested_reviewer="alice"),
         TimelineEvent("closed", utc(3, 15), actor="alice"),

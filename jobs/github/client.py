@@ -34,6 +34,7 @@ import requests
 from github import Auth, Github
 
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.github import queries
 from jobs.github.budget import Budget, classify, missing_access, wait_seconds
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
@@ -81,7 +82,7 @@ class GitHubSource:
         sleep: Sleep = time.sleep,
         clock: Clock | None = None,
         base_url: str = "https://api.github.com",
-        page_size: int = 50,
+        page_size: int = queries.PAGE_SIZE,
     ) -> None:
         self._gh = github
         self.page_size = page_size  # PRs per GraphQL page (smaller if GitHub times out)
@@ -224,7 +225,7 @@ def connect(
     clock: Clock | None = None,
     seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = None,
-    page_size: int = 50,
+    page_size: int = queries.PAGE_SIZE,
 ) -> GitHubSource:
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
     ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.

@@ -5,13 +5,15 @@ Which request does what, and what it costs:
 
 - :func:`poll_pulls`: ``GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc
   &per_page=1`` with ``If-None-Match``: a ``304`` (free) means no PR changed at all.
-- :func:`pull_pages`: GraphQL, 50 PRs per request, newest update first, with everything the
+- :func:`pull_pages`: GraphQL, 100 PRs per request (fewer when GitHub keeps failing a page), newest update first, with everything the
   metrics read except CI (reviews, timeline, commits with trailers).
 - :func:`workflow_runs`: ``GET /repos/{o}/{r}/actions/runs?created=>=...`` (100 per page): CI of
   every PR in one listing; each run as listed is its latest attempt.
 - :func:`run_jobs`: ``GET /repos/{o}/{r}/actions/runs/{id}/jobs?filter=all``: only for reruns,
   the one place a rerun attempt's own queue start is visible.
 - :func:`org_repositories`: ``GET /orgs/{org}/repos`` (conditional).
+- :func:`repository`: ``GET /repos/{o}/{r}``, once, for a repository with no PRs at all (is
+  it archived?).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
 from jobs.github import queries
 from jobs.github.client import GitHubSource, Response
+
+MIN_PAGE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,11 @@ class PullPage:
 def split(repo: str) -> tuple[str, str]:
     owner, _, name = repo.partition("/")
     return owner, name
+
+
+def repository(source: GitHubSource, repo: str) -> dict[str, Any]:
+    """``GET /repos/{o}/{r}``: the repository's own facts (``archived``, ``pushed_at``)."""
+    return dict(source.rest(f"/repos/{repo}").data or {})
 
 
 def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response:
@@ -56,14 +66,18 @@ def pull_pages(source: GitHubSource, repo: str, *, after: str | None) -> Iterato
     """
     owner, name = split(repo)
     cursor = after
+    size = source.page_size
     while True:
-        data = source.graphql(
-            queries.PULL_PAGE, {"owner": owner, "name": name, "first": source.page_size, "after": cursor}
-        )
+        variables = {"owner": owner, "name": name, "first": size, "after": cursor}
+        try:
+            data = source.graphql(queries.PULL_PAGE, variables)
+        except GitHubError as err:
+            if size <= MIN_PAGE or isinstance(err, (PermissionDenied, BudgetExhausted)):
+                raise
+            size = max(MIN_PAGE, size // 2)  # heavy pages time out on GitHub's side: ask less
+            continue
         repository = data.get("repository")
         if repository is None:
-            from jobs.errors import PermissionDenied
-
             raise PermissionDenied(f"{repo}: repository not found or not visible to this token")
         conn = repository.get("pullRequests") or {}
         info = conn.get("pageInfo") or {}

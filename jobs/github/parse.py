@@ -136,7 +136,8 @@ def _pushes(commits: Iterable[tuple[str, datetime | None]]) -> list[TimelineEven
     """Every commit on the PR as a ``head_pushed`` at its committer date.
 
     GitHub no longer reports when a commit was pushed; the committer date is the closest
-    it gives. Force pushes come from their own timeline event, with the push time.
+    it gives. Force pushes come from their own timeline event, with the push time and no
+    sha (REST does not name the new head there; the new head is among the commits).
     """
     return [TimelineEvent(kind="head_pushed", at=at, sha=sha) for sha, at in commits if at is not None]
 
@@ -171,7 +172,6 @@ def pull_from_graphql(repo: str, node: Payload) -> PullRequest:
                 reviewer, _ = actor(target)
             if reviewer is None and team is None:
                 continue
-        sha = (item.get("afterCommit") or {}).get("oid") if kind == "head_pushed" else None
         events.append(
             TimelineEvent(
                 kind=kind,
@@ -179,7 +179,6 @@ def pull_from_graphql(repo: str, node: Payload) -> PullRequest:
                 actor=who,
                 requested_reviewer=reviewer,
                 requested_team=team,
-                sha=sha,
             )
         )
     reviews = []
@@ -261,7 +260,6 @@ def pull_from_rest(
                 reviewer, _ = actor(item.get("requested_reviewer"))
             if reviewer is None and team is None:
                 continue
-        sha = item.get("commit_id") if kind == "head_pushed" else None
         events.append(
             TimelineEvent(
                 kind=kind,
@@ -269,7 +267,6 @@ def pull_from_rest(
                 actor=who,
                 requested_reviewer=reviewer,
                 requested_team=team,
-                sha=sha,
             )
         )
     review_rows = []
