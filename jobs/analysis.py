@@ -460,6 +460,13 @@ def _concentration(
             else max(rules.concentration_floor, rules.concentration_ratio * 2 / n)
         )
         if conc >= level:
+            total = sum(r.requests_direct + r.requests_via_team + r.re_requests for r in loads)
+            if len(top) >= 2 and top[0].value >= 1.5 * top[1].value and total:
+                first = top[0]
+                return first.name, (
+                    f"the top two reviewers hold {conc:.0%} of review requests, "
+                    f"{first.name} alone {first.value / total:.0%}"
+                )
             who = " and ".join(c.name for c in top[:2]) or "two reviewers"
             return who, f"{who} hold {conc:.0%} of review requests"
     waiting = [i for i in queue_items if i.turn == "reviewer"]
@@ -595,9 +602,9 @@ def _longest_waits(
             stage = str(longest[idx]).removesuffix("_bh")
             detail = f"merged; mostly {_SHORT[stage]}"
             if stage == "pickup" and "first_reviewer" in week and isinstance(row["first_reviewer"], str):
-                detail += f" until {row['first_reviewer']}"
+                detail += f", first reviewed by {row['first_reviewer']}"
             elif stage == "merge" and "author" in week and isinstance(row["author"], str):
-                detail += f" on {row['author']}"
+                detail += f", on {row['author']}"
             url = row["url"] if "url" in week and isinstance(row["url"], str) else None
             rows.append(Contributor(name=f"{row['repo']}#{int(row['number'])}", value=round(hours, 1),
                                     unit="h", detail=detail, url=url))

@@ -162,13 +162,22 @@ def test_flat_samples_overrule_a_rise_in_arrivals() -> None:
 
 def test_pickup_with_concentrated_load_suggests_spreading_reviews() -> None:
     """Two reviewers holding most requests while pickup dominates: spread reviews."""
-    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=32 / 35,
-                     reviewers=[load("bob", 20, 4), load("erin", 12), load("carol", 3)],
+    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=28 / 31,
+                     reviewers=[load("bob", 16, 4), load("erin", 12), load("carol", 3)],
                      flow=flow_days(5, 3))
     assert result.action is not None and result.action.code == "spread_reviews"
     assert "bob and erin" in result.action.text
-    assert "91%" in result.action.because and "pickup" in result.action.because
+    assert "90%" in result.action.because and "pickup" in result.action.because
     assert [c.name for c in result.top_reviewers] == ["bob", "erin", "carol"]
+
+
+def test_one_reviewer_far_ahead_is_named_alone() -> None:
+    """When one reviewer holds far more requests than the next, the action names only them."""
+    result = analyse(frame(*week_of("pickup")), now=NOW, load_concentration=0.6,
+                     reviewers=[load("bob", 40), load("erin", 8), *(load(x, 8) for x in "cdefg")])
+    assert result.action is not None and result.action.code == "spread_reviews"
+    assert result.action.text.endswith("stop piling on bob.")
+    assert "bob alone 45%" in result.action.because
 
 
 def test_an_even_split_among_three_is_not_called_concentrated() -> None:
@@ -259,7 +268,7 @@ def test_contributors_name_repos_and_the_longest_waits_with_whom() -> None:
     assert result.top_repos[0].name == "acme/api" and result.top_repos[0].unit == "h"
     first, second = result.longest_waits[:2]
     assert (first.name, first.value, first.detail) == ("acme/web#99", 70.0, "open, waiting on erin")
-    assert second.name == "acme/api#20" and "until bob" in second.detail
+    assert second.name == "acme/api#20" and "first reviewed by bob" in second.detail
 
 
 def test_flow_days_outside_the_week_are_ignored() -> None:
