@@ -73,10 +73,11 @@ def latency_by(table: pd.DataFrame, by: str, clock: str) -> tuple[tuple[str, Lat
     if table.empty:
         return ()
     column = CLOCKS[clock]
-    groups = {
-        str(key): latency(group[column + "_h"], group[column + "_bh"])
-        for key, group in table.groupby(by, sort=True)
-    }
+    keys = table[by].to_numpy(dtype=object).astype(str)
+    h = table[column + "_h"].to_numpy(dtype=np.float64)
+    bh = table[column + "_bh"].to_numpy(dtype=np.float64)
+    names, inverse = np.unique(keys, return_inverse=True)
+    groups = {str(name): latency(h[inverse == i], bh[inverse == i]) for i, name in enumerate(names)}
     if by == "size_bucket":
         return tuple((k, groups[k]) for k in SIZE_ORDER if k in groups)
     return tuple(groups.items())
@@ -84,8 +85,11 @@ def latency_by(table: pd.DataFrame, by: str, clock: str) -> tuple[tuple[str, Lat
 
 def ai_split(table: pd.DataFrame, clock: str) -> tuple[Latency, Latency]:
     """(AI-assisted PRs, the other PRs) latency of one clock (METRICS.md "AI split")."""
-    ai = table["ai_assisted"].astype(bool)
-    return pr_latency(table[ai], clock), pr_latency(table[~ai], clock)
+    ai = table["ai_assisted"].to_numpy(dtype=bool)
+    column = CLOCKS[clock]
+    h = table[column + "_h"].to_numpy(dtype=np.float64)
+    bh = table[column + "_bh"].to_numpy(dtype=np.float64)
+    return latency(h[ai], bh[ai]), latency(h[~ai], bh[~ai])
 
 
 def request_latency(requests: pd.DataFrame, now: datetime, days: float) -> Latency:
@@ -96,13 +100,17 @@ def request_latency(requests: pd.DataFrame, now: datetime, days: float) -> Laten
     """
     answered = requests["responded_at"]
     keep = (
-        (answered > now - timedelta(days=days))
-        & (answered <= now)
-        & ~requests["bot"].astype(bool)
-        & (requests["via_team"] | (requests["reviewer_kind"] == "human"))
+        ((answered > now - timedelta(days=days)) & (answered <= now)).to_numpy()
+        & ~requests["bot"].to_numpy(dtype=bool)
+        & (
+            requests["via_team"].to_numpy(dtype=bool)
+            | (requests["reviewer_kind"].to_numpy(dtype=object) == "human")
+        )
     )
-    frame = requests[keep].drop_duplicates("request_id")
-    return latency(frame["response_h"], frame["response_bh"])
+    rows = np.flatnonzero(keep)
+    _, first = np.unique(requests["request_id"].to_numpy()[rows], return_index=True)
+    rows = rows[first]
+    return latency(requests["response_h"].to_numpy()[rows], requests["response_bh"].to_numpy()[rows])
 
 
 def _percentiles(values: Any) -> Percentiles:

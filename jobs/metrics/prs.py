@@ -45,33 +45,39 @@ def pr_table(
     now: datetime,
     required_approvals: int = 1,
 ) -> pd.DataFrame:
-    """One row per PR with its timeline and every per-PR duration, as of ``now``.
+    """One row per PR with its timeline and every per-PR duration, as of ``now``: the
+    vectorised twin of ``jobs.timeline.pr_clocks``, equal to it within 1e-9 h on every clock.
 
     Columns (instants are ``datetime64[us, UTC]``, NaT when the event did not happen;
-    durations are float hours, ``*_h`` calendar and ``*_bh`` the team's business hours, NaN
-    when the clock has no stop event):
+    durations are float hours, ``*_h`` calendar and ``*_bh`` the team's business hours):
 
     - facts: ``repo, number, key, url, title, author, state`` (open/merged/closed as of
-      ``now``), ``bot`` (non-AI bot author: excluded from latency), ``ai_assisted``, ``draft``
+      ``now``), ``bot`` (non-AI bot author: left out of latency), ``ai_assisted``, ``draft``
       (now), ``size`` (additions + deletions), ``size_bucket`` (XS/S/M/L/XL);
     - events: ``created_at, ready_at, first_request_at, first_human_review_at,
       first_reviewer`` (login, None for a deleted account), ``first_ai_review_at,
       approved_at, merged_at, closed_at``;
-    - ``draft_h``: time back in draft after ready (left out of every waiting clock);
-    - stages of merged PRs, adding up to ``lead_h`` (first commit, else opened, to merge):
-      ``coding_h`` (to ready, plus draft time), ``pickup_h`` (ready to first human review, or
-      to merge if none), ``review_h`` (to approval, or merge), ``merge_h`` (to merge);
-    - latency clocks from ready, NaN without their stop event: ``pickup_wait_h`` (first human
-      review), ``time_to_approval_h``, ``time_to_merge_h``, ``first_ai_review_h``; clocks
-      stop no later than the merge (or close) of the PR;
-    - handoff tax of merged PRs: ``author_turn_h`` (review time after a request for changes
-      until the next push, request or review), ``reviewer_turn_h`` (the rest of review),
-      ``handoff_h`` = pickup + reviewer turn + merge wait (CI waits fall inside these);
-    - ``ci_wait_h``: time from ready to merge/close/now during which a CI attempt on the PR
-      was queued or running, draft time left out.
+    - ``draft_h``: time back in draft after ready, up to the end (left out of every waiting
+      clock, counted as coding);
+    - the four stages, for every PR up to its end (merge, close, or ``now`` while open):
+      ``coding_h`` (work start, the earlier of first commit and opened, to ready, plus draft
+      time), ``pickup_h`` (ready to first human review), ``review_h`` (to approval),
+      ``merge_h`` (to the end); a missing event collapses its stage to zero, so they add up
+      to ``lead_h`` (work start to merge; running while open; NaN when closed unmerged);
+    - latency clocks from ready (NaN if never ready), stopping no later than the end, running
+      to ``now`` while open, NaN on a closed PR without the stop event:
+      ``time_to_approval_h``, ``time_to_merge_h``, ``first_ai_review_h`` (NaN without an AI
+      review); ``pickup_wait_h`` is ``pickup_h`` where a human review stopped it (ready and
+      review at or before the end), else NaN: what pickup latency is over;
+    - handoff tax: ``author_turn_h`` (review stage time after a human request for changes
+      until the next push, review request or human review), ``reviewer_turn_h`` (the rest
+      of review), ``handoff_h`` = pickup + reviewer turn + merge wait (CI waits fall inside
+      these, so they are not added again);
+    - ``ci_wait_h``: time from ready to the end during which any CI attempt on the PR was
+      queued or running (their union), draft time left out.
 
-    Every ``*_h`` column has a ``*_bh`` twin. Raises nothing on odd data: missing events
-    collapse stages to zero (METRICS.md), events after ``now`` are ignored.
+    Use :func:`jobs.metrics.window` before taking percentiles: only merged PRs have final
+    values. Raises nothing on odd data; events after ``now`` are ignored.
     """
     cols = columns(prs, identity=identity)
     n = cols.n
