@@ -276,6 +276,8 @@ class AlertEngine:
         self._calendar_for = calendar_for or _work_calendar
         self._thresholds = thresholds or effective_thresholds
         self.policy = Policy(cooldown=timedelta(hours=settings.alerts.cooldown_hours))
+        interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
+        self.stale_after = max(3 * interval, timedelta(hours=2))  # a few missed syncs
 
     def evaluate_all(self, *, now: datetime) -> dict[str, EvaluationReport]:
         """Evaluate every team; a failing team is logged and does not stop the others."""
@@ -295,6 +297,10 @@ class AlertEngine:
         snap = snapshot if snapshot is not None else self.store.get_snapshot(team)
         if snap is None:
             return EvaluationReport(team, skipped="no snapshot yet")
+        if snap.data_as_of is not None and now - snap.data_as_of > self.stale_after:
+            # GitHub data this old would page leads about PRs merged since: wait for fresh data
+            hours = (now - snap.data_as_of).total_seconds() / 3600
+            return EvaluationReport(team, skipped=f"data is {hours:.1f} h old; alerts wait for a sync")
         cal = self._calendar_for(self.settings.teams[team])
         levels = self._thresholds(self.settings, self.store, team)
         readings = read_rules(snap, calendar=cal, now=now)

@@ -151,7 +151,9 @@ class Pipeline:
             posted = sum(len(r.posted) for r in reports.values())
             held = sum(len(r.held) for r in reports.values())
             failed = sum(len(r.failed) for r in reports.values())
-            detail = f"{posted} posted, {held} held, {failed} not delivered"
+            skipped = "; ".join(f"{t}: {r.skipped}" for t, r in reports.items() if r.skipped)
+            detail = f"{posted} posted, {held} held, {failed} not delivered" + (
+                f"; skipped {skipped}" if skipped else "")
             return (failed > 0, detail)
 
         def build(team: str, now: datetime) -> Digest:

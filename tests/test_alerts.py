@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -73,7 +73,9 @@ def engine(store: Store, rec: Recorder, **alert_overrides: Any) -> AlertEngine:
 
 
 def run(eng: AlertEngine, snap: TeamSnapshot, hours: float) -> alerts.EvaluationReport:
-    return eng.evaluate("platform", now=T0 + timedelta(hours=hours), snapshot=snap)
+    """Evaluate at T0 + ``hours`` on ``snap`` as freshly synced data."""
+    now = T0 + timedelta(hours=hours)
+    return eng.evaluate("platform", now=now, snapshot=replace(snap, data_as_of=now))
 
 
 def test_breach_posts_once_to_leads_dm_and_channel(store: Store) -> None:
@@ -227,6 +229,17 @@ def test_state_survives_a_restart(store: Store) -> None:
     run(engine(store, rec), calm(queue=12), 0)
     run(engine(store, rec), calm(queue=12), 1)
     assert len(rec.alerts) == 1
+
+
+def test_stale_data_raises_no_alert(store: Store) -> None:
+    """When GitHub data is hours old (sync failing), alerts wait instead of paging on old news."""
+    rec = Recorder()
+    eng = engine(store, rec)
+    now = T0 + timedelta(hours=5)
+    report = eng.evaluate("platform", now=now, snapshot=calm(queue=30))  # data from T0 - 7 min
+    assert rec.alerts == [] and "old" in report.skipped
+    run(eng, calm(queue=30), 5)
+    assert rec.kinds() == [("queue_length", "critical", False)]
 
 
 def test_failed_delivery_is_retried_next_evaluation(store: Store) -> None:

@@ -248,8 +248,8 @@ def test_alert_held_overnight_goes_out_at_the_teams_opening(store: Store, slack:
     busy = QueueSample(at=night, reviewer=14, author=0, ci=0, approved=0,
                        oldest_hours=1.0, oldest_business_hours=1.0)
     for team in s.teams:
-        store.put_snapshot(snapshot(team=team, computed_at=night, queue=busy, reviewers=(),
-                                    workflows=(), flow=(), queue_items=()))
+        store.put_snapshot(snapshot(team=team, computed_at=night, data_as_of=night, queue=busy,
+                                    reviewers=(), workflows=(), flow=(), queue_items=()))
     steps = Steps(lambda now: "", lambda now: "", lambda now: engine.evaluate_all(now=now),
                   lambda team, now: None)  # type: ignore[arg-type, return-value]
     pipe = Pipeline(s, store, delivery, steps)
