@@ -288,8 +288,35 @@ def demo(
     ),
 ) -> None:
     """Run the whole pipeline offline on a simulated organisation."""
+    from rich.console import Console
+
+    from bot.demo import post_result, print_result, run_demo
+
+    console = Console()
     with _errors():
-        raise _not_built("demo", 7)
+        client = None
+        if post:
+            from bot.config import secrets_from_env
+
+            secrets, _problems = secrets_from_env(os.environ)
+            if secrets.slack_bot_token is None:
+                raise FlowbotError("--post needs SLACK_BOT_TOKEN (the bot token of your Slack"
+                                   " app, xoxb-...); see docs/slack-setup.md")
+            from slack_sdk import WebClient
+
+            client = WebClient(token=secrets.slack_bot_token.get_secret_value(),
+                               base_url=secrets.slack_api_url or WebClient.BASE_URL)
+        result = run_demo(out=out, console=console, redis_url=os.environ.get("REDIS_URL") or None)
+        print_result(result, console=console, out=out)
+        if client is not None and post:
+            from slack_sdk.errors import SlackApiError
+
+            try:
+                n = post_result(result, channel=post, client=client)
+            except SlackApiError as err:
+                raise FlowbotError(f"Slack refused the post to {post}:"
+                                   f" {err.response.get('error', 'error')}") from None
+            console.print(f"Posted {n} messages to {post}.")
 
 
 @app.command()
