@@ -404,13 +404,20 @@ def _merged(table: pd.DataFrame) -> pd.DataFrame:
     keep = table["merged_at"].notna()
     if "bot" in table:
         keep &= ~table["bot"].fillna(False).astype(bool)
-    out = table.loc[keep].copy()
+    wanted = [c for c in table.columns if c in _READ]
+    out = table.loc[keep, wanted].copy()
     for s in STAGES:
         for suffix in ("_h", "_bh"):
             col = f"{s}{suffix}"
             out[col] = out[col].astype(float).fillna(0.0) if col in out else 0.0
     out["merged_at"] = pd.to_datetime(out["merged_at"], utc=True)
     return out
+
+
+_READ: Final = frozenset(
+    {"repo", "number", "url", "author", "merged_at", "size_bucket", "first_reviewer"}
+    | {f"{s}{suffix}" for s in STAGES for suffix in ("_h", "_bh")}
+)
 
 
 def _empty_frame() -> pd.DataFrame:
