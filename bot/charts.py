@@ -9,12 +9,13 @@ metadata) and small (about 40 KB at 800 x 340 px).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta, tzinfo
 from typing import Any
 
 from jobs.model import Digest, QueueSample, StageShare, TeamSnapshot
+from jobs.settings import Settings
 
 STAGE_ORDER = ("coding", "pickup", "review", "merge")
 STAGE_LABELS = {"coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge wait"}
@@ -58,6 +59,16 @@ def digest_chart(
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
     return out.getvalue()
+
+
+def team_charts(settings: Settings) -> Callable[[Digest], bytes]:
+    """The ``chart`` argument of ``jobs.digest.build_digest``: each team's chart in its zone."""
+
+    def draw(digest: Digest) -> bytes:
+        team = settings.teams.get(digest.team)
+        return digest_chart(digest, tz=team.zone if team is not None else None)
+
+    return draw
 
 
 def attach_chart(digest: Digest, *, tz: tzinfo | None = None) -> Digest:
@@ -112,7 +123,7 @@ def _shares_panel(ax: Any, shares: Sequence[StageShare]) -> None:
 
 
 def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> None:
-    ax.set_title("Queue by whose turn", fontsize=9)
+    ax.set_title("Queue by whose turn (sampled)", fontsize=9)
     if not samples:
         _empty(ax, "No queue samples yet")
         return
@@ -125,9 +136,9 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> 
         "ci": [s.ci for s in samples],
     }
     ax.stackplot(times, *series.values(), colors=[TURN_COLOURS[t] for t in series],
-                 labels=[TURN_LABELS[t] for t in series], alpha=0.85, step=None)
+                 labels=[TURN_LABELS[t] for t in series], alpha=0.85, step="post")
     ax.plot(times, [s.length for s in samples], color="black", linewidth=1.0, label="queue length",
-            marker="o" if len(samples) < 3 else None, markersize=3)
+            drawstyle="steps-post", marker="o" if len(samples) < 3 else None, markersize=3)
     # Always a week wide: a few samples (a new team) must not make a degenerate axis.
     ax.set_xlim(min(times[0], times[-1] - WEEK), times[-1] + timedelta(hours=1))
     ax.set_ylim(0, max(1, max(s.length for s in samples)) * 1.15)

@@ -13,7 +13,7 @@ from datetime import datetime
 from jobs.digest import ACTION, STAGE_LABELS, WARNING
 from jobs.model import Alert, Digest, TeamSnapshot
 
-WIDTH = 88
+WIDTH = 80  # a classic terminal, and what rich assumes when output is not a terminal
 
 
 def digest_text(digest: Digest, *, width: int = WIDTH) -> str:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.charts import attach_chart, chart_alt_text, digest_chart
+from bot.charts import attach_chart, chart_alt_text, digest_chart, team_charts
 from jobs.model import Digest, QueueSample
 from tests.factories import T0, snapshot
 
@@ -85,3 +85,19 @@ def test_one_sample_still_draws_a_week_wide_axis(caplog: pytest.LogCaptureFixtur
     png = digest_chart(snapshot(), one)
     assert png_size(png) == (800, 340)
     assert "MAXTICKS" not in caplog.text
+
+
+def test_team_charts_draw_each_team_in_its_time_zone() -> None:
+    """The chart the worker injects labels days in the team's zone (unknown teams in UTC)."""
+    from jobs.settings import Settings
+
+    settings = Settings.model_validate({
+        "github": {"organisation": "acme"},
+        "teams": {"platform": {"members": [{"github": "bob"}], "repositories": ["api"],
+                               "channel": "C0PLATFORM", "timezone": "Pacific/Auckland"}},
+    })
+    d = digest()
+    draw = team_charts(settings)
+    assert draw(d) == digest_chart(d, tz=ZoneInfo("Pacific/Auckland"))
+    other = replace(d, team="other")
+    assert draw(other) == digest_chart(other, tz=None)

@@ -309,7 +309,7 @@ def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
     alert = Alert(team="platform", rule="queue_length", severity="critical", value=22, threshold=20,
                   unit="PRs", message="22 PRs are waiting for review", at=T0,
                   idempotency_key="k", recipients=("U0LEAD001",), details=("oldest: acme/api#412",))
-    assert alert_text(alert) == (
+    assert alert_text(alert, width=100) == (
         "[CRITICAL] platform, queue_length: 22 PRs are waiting for review (22 PRs, threshold 20)\n"
         "  - oldest: acme/api#412\n"
     )
