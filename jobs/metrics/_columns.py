@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -132,22 +133,20 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     ai_assisted = np.fromiter(map(ai_of, prs), np.bool_, n)
     author_lower, _ = _mapped(author, _lower, object)
 
-    events = [e for p in prs for e in p.events]
-    ev_counts = np.fromiter((len(p.events) for p in prs), np.int64, n)
-    ev_pr = np.repeat(np.arange(n, dtype=np.int64), ev_counts)
+    per_pr = list(map(attrgetter("events"), prs))
+    events = list(chain.from_iterable(per_pr))
+    ev_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
     ev_kind, _ = _mapped(
         _objects(list(map(attrgetter("kind"), events))), lambda k: EVENT_CODES.get(k, OTHER), np.int8
     )
-    ev_at = times(list(map(attrgetter("at"), events)))
     ev_reviewer, ev_has_reviewer = _mapped(
         _objects(list(map(attrgetter("requested_reviewer"), events))), _lower, object
     )
     ev_team, ev_has_team = _mapped(_objects(list(map(attrgetter("requested_team"), events))), _lower, object)
-    order = np.lexsort((ev_at, ev_pr))
 
-    reviews = [r for p in prs for r in p.reviews]
-    rv_counts = np.fromiter((len(p.reviews) for p in prs), np.int64, n)
-    rv_pr = np.repeat(np.arange(n, dtype=np.int64), rv_counts)
+    per_pr = list(map(attrgetter("reviews"), prs))
+    reviews = list(chain.from_iterable(per_pr))
+    rv_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
     rv_author = _objects(list(map(attrgetter("author"), reviews)))
     rv_kind = _kinds(identity, rv_author, _objects(list(map(attrgetter("author_type"), reviews))))
     rv_state, _ = _mapped(
@@ -155,18 +154,31 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         lambda s: STATE_CODES.get(s, PENDING),
         np.int8,
     )
-    rv_at = times(list(map(attrgetter("submitted_at"), reviews)))
     rv_lower, rv_has_author = _mapped(rv_author, _lower, object)
     rv_by_author = (rv_lower == author_lower[rv_pr]) & rv_has_author
-    rorder = np.lexsort((rv_at, rv_pr))
 
-    checks = [c for p in prs for c in p.checks]
+    per_pr = list(map(attrgetter("checks"), prs))
+    checks = list(chain.from_iterable(per_pr))
     m = len(checks)
-    ck_counts = np.fromiter((len(p.checks) for p in prs), np.int64, n)
-    ck_pr = np.repeat(np.arange(n, dtype=np.int64), ck_counts)
-    ck_created = times(list(map(attrgetter("created_at"), checks)))
-    corder = np.lexsort((ck_created, ck_pr))
+    ck_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
     ck_conclusion, ck_done = _mapped(_objects(list(map(attrgetter("conclusion"), checks))), _same, object)
+
+    # every instant in one conversion (one pass of pandas' parser instead of nine)
+    (created, merged, closed, first_commit, ev_at, rv_at, ck_created, ck_started,
+     ck_completed) = _times_of(
+        [p.created_at for p in prs],
+        [p.merged_at for p in prs],
+        [p.closed_at for p in prs],
+        [p.first_commit_at for p in prs],
+        list(map(attrgetter("at"), events)),
+        list(map(attrgetter("submitted_at"), reviews)),
+        list(map(attrgetter("created_at"), checks)),
+        list(map(attrgetter("started_at"), checks)),
+        list(map(attrgetter("completed_at"), checks)),
+    )
+    order = _by_pr_then_time(ev_pr, ev_at)
+    rorder = _by_pr_then_time(rv_pr, rv_at)
+    corder = _by_pr_then_time(ck_pr, ck_created)
 
     return Columns(
         prs=prs,
@@ -182,10 +194,10 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         draft=np.fromiter((p.draft for p in prs), np.bool_, n),
         bot=author_kind == BOT,
         ai_assisted=ai_assisted,
-        created=times([p.created_at for p in prs]),
-        merged=times([p.merged_at for p in prs]),
-        closed=times([p.closed_at for p in prs]),
-        first_commit=times([p.first_commit_at for p in prs]),
+        created=created,
+        merged=merged,
+        closed=closed,
+        first_commit=first_commit,
         size=np.fromiter((p.additions + p.deletions for p in prs), np.int64, n),
         head_sha=np.array([p.head_sha for p in prs], dtype=object),
         ev_pr=ev_pr[order],
@@ -209,8 +221,8 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
         ck_attempt=np.fromiter(map(attrgetter("attempt"), checks), np.int64, m)[corder],
         ck_head_sha=np.array(list(map(attrgetter("head_sha"), checks)), dtype=object)[corder],
         ck_created=ck_created[corder],
-        ck_started=times(list(map(attrgetter("started_at"), checks)))[corder],
-        ck_completed=times(list(map(attrgetter("completed_at"), checks)))[corder],
+        ck_started=ck_started[corder],
+        ck_completed=ck_completed[corder],
         ck_conclusion=ck_conclusion[corder],
         ck_done=ck_done[corder],
     )
@@ -228,6 +240,23 @@ def frame(data: dict[str, Any]) -> pd.DataFrame:
         },
         copy=False,
     )
+
+
+def _times_of(*columns: list[datetime | None]) -> list[F64]:
+    """Several lists of instants converted in one call, split back."""
+    joined = times(list(chain.from_iterable(columns)))
+    return np.split(joined, np.cumsum([len(c) for c in columns[:-1]]))
+
+
+def _by_pr_then_time(pr: I64, at: F64) -> I64:
+    """The order sorting rows by (PR, time), ties in record order; the identity when the
+    records already come that way (the usual case: no sort)."""
+    if pr.size < 2:
+        return np.arange(pr.size)
+    step_pr = np.diff(pr)
+    if np.all((step_pr > 0) | ((step_pr == 0) & (np.diff(at) >= 0))):
+        return np.arange(pr.size)
+    return np.lexsort((at, pr))
 
 
 def times(values: list[datetime | None]) -> F64:
