@@ -11,6 +11,7 @@ loopback. The CLI wires and prints; this module holds the steps.
 from __future__ import annotations
 
 import re
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -114,11 +115,13 @@ def members_of(prs: list[PullRequest], settings: Settings) -> tuple[str, ...]:
 
 @contextmanager
 def report_store(env: Mapping[str, str]) -> Iterator[Store]:
-    """``REDIS_URL`` (under a prefix of its own, emptied afterwards) or an embedded Redis in a
-    temporary directory removed afterwards. Raises StoreUnavailable."""
+    """``REDIS_URL`` (under a prefix of this run's own, emptied afterwards, so a running bot's
+    data and another report are never touched) or an embedded Redis in a temporary directory
+    removed afterwards. Raises StoreUnavailable."""
     url = env.get("REDIS_URL", "").strip() or None
+    prefix = f"{REPORT_PREFIX}-{secrets.token_hex(4)}"
     with tempfile.TemporaryDirectory(prefix="flowbot-report-") as tmp:
-        store = Store.connect(url, data_path=Path(tmp) / "report.rdb", prefix=REPORT_PREFIX)
+        store = Store.connect(url, data_path=Path(tmp) / "report.rdb", prefix=prefix)
         try:
             store.flush_prefix()
             store.ensure_schema()
@@ -145,12 +148,13 @@ def sample(
         console=console, transient=True,
     ) as bar:
         tasks = {r: bar.add_task(f"sampling {r}", total=None, prs=0) for r in settings.repositories}
+        stored: dict[str, int] = dict.fromkeys(tasks, 0)
 
         def tick(repo: str, n: int) -> None:
             if repo not in tasks:
                 tasks[repo] = bar.add_task(f"sampling {repo}", total=None, prs=0)
-            task = bar.tasks[tasks[repo]]
-            bar.update(tasks[repo], prs=int(task.fields["prs"]) + n)
+            stored[repo] = stored.get(repo, 0) + n
+            bar.update(tasks[repo], prs=stored[repo])
 
         report = run_cycle(settings, store, source, clock=clock, days=days, progress=tick)
         for task_id in tasks.values():
