@@ -36,7 +36,7 @@ from jobs.store import Store
 DEMO_PREFIX = "flowbot-demo"
 HISTORY_DAYS = 28  # backfilled before the simulated week starts
 SIMULATED_DAYS = 7  # sampled cycle by cycle, with the digest and alerts as they fall due
-SAMPLE_EVERY = timedelta(hours=2)
+SAMPLE_EVERY = timedelta(hours=4)
 
 
 @dataclass

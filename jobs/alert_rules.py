@@ -222,6 +222,7 @@ class Policy:
     """The team-independent knobs of :func:`step`."""
 
     cooldown: timedelta
+    remind_every: timedelta = timedelta(hours=24)  # 0: never remind (only escalations, recovery)
 
 
 def step(
@@ -325,8 +326,8 @@ def _due(
     if (
         not acked
         and state.last_alert_at is not None
-        and policy.cooldown > timedelta(0)
-        and now >= state.last_alert_at + policy.cooldown
+        and policy.remind_every > timedelta(0)
+        and now >= state.last_alert_at + max(policy.remind_every, policy.cooldown)
     ):
         n = state.reminders + 1
         return Notice("reminder", state.rule, state.severity, state.episode, f"{state.severity}:remind{n}")

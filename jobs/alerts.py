@@ -17,8 +17,9 @@ Behaviour, per team and rule:
   cooldown and acknowledgements, not snoozes). Severity never drops inside an episode.
 * **Hysteresis**: an active alert clears only below ``Thresholds.clear_level``; a **recovery
   notice** is posted once per episode, and only when the alert itself was posted.
-* **Cooldown** (``alerts.cooldown_hours``): reminders of an unacknowledged alert come at most
-  once per cooldown; a new episode of a rule posted less than a cooldown ago waits for it.
+* **Cooldown** (``alerts.cooldown_hours``): a new episode of a rule posted less than a
+  cooldown ago waits for it. **Reminders** of an unacknowledged alert that stays breached come
+  at most once per ``alerts.remind_every_hours`` (a day by default; 0 turns them off).
 * **Quiet hours**: a due notice outside the team's working time is held (``held_until`` is the
   next opening) and posted by the first evaluation inside working time, if still due.
 * **Snooze** (a day, a week, or until it recovers) silences the rule; **acknowledge** stops
@@ -275,7 +276,10 @@ class AlertEngine:
         self.deliver = deliver
         self._calendar_for = calendar_for or _work_calendar
         self._thresholds = thresholds or effective_thresholds
-        self.policy = Policy(cooldown=timedelta(hours=settings.alerts.cooldown_hours))
+        self.policy = Policy(
+            cooldown=timedelta(hours=settings.alerts.cooldown_hours),
+            remind_every=timedelta(hours=settings.alerts.remind_every_hours),
+        )
         interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
         self.stale_after = max(3 * interval, timedelta(hours=2))  # a few missed syncs
 

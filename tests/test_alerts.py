@@ -173,21 +173,32 @@ def test_weekend_recovery_is_told_on_monday(store: Store) -> None:
     assert rec.kinds() == [("queue_length", "warn", False), ("queue_length", "warn", True)]
 
 
-def test_cooldown_spaces_reminders_and_acknowledge_stops_them(store: Store) -> None:
-    """Reminders come once per cooldown (4 h) while unacknowledged; an acknowledgement stops them."""
+def test_reminders_come_once_a_day_and_acknowledge_stops_them(store: Store) -> None:
+    """An alert that stays breached is repeated once a day, not every cycle; an ack stops it."""
     rec = Recorder()
     eng = engine(store, rec)
-    for h in (0, 1, 2, 3, 3.9):
+    for h in (0, 1, 4, 8, 23.9):
         run(eng, calm(queue=12), h)
     assert len(rec.alerts) == 1
-    run(eng, calm(queue=12), 4.0)
+    run(eng, calm(queue=12), 24.0)
     assert len(rec.alerts) == 2 and "still" in rec.alerts[1].message
     assert rec.alerts[1].idempotency_key != rec.alerts[0].idempotency_key
-    alerts.acknowledge(store, "platform", "queue_length", now=T0 + timedelta(hours=4), by=LEAD)
-    for h in (8, 12, 24 + 2):
+    alerts.acknowledge(store, "platform", "queue_length", now=T0 + timedelta(hours=24), by=LEAD)
+    for h in (28, 48, 72):
         run(eng, calm(queue=12), h)
     assert len(rec.alerts) == 2
     assert list_alerts(store, "platform")[0].acknowledged_by == LEAD
+
+
+def test_reminders_can_be_turned_off(store: Store) -> None:
+    """With remind_every_hours = 0 a lasting breach is told once; only changes are posted."""
+    rec = Recorder()
+    eng = engine(store, rec, remind_every_hours=0)
+    for h in (0, 24, 48, 72):
+        run(eng, calm(queue=12), h)
+    assert len(rec.alerts) == 1
+    run(eng, calm(queue=25), 73)
+    assert [a.severity for a in rec.alerts] == ["warn", "critical"]
 
 
 def test_flapping_rule_waits_out_the_cooldown(store: Store) -> None:
