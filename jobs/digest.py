@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from jobs.errors import FlowbotError
@@ -109,7 +109,7 @@ def digest_window(hours: WorkHours, now: datetime) -> tuple[datetime, datetime]:
     """The UTC instants ``[start, end)`` a digest sent at ``now`` covers: 7 local days back."""
     local = now.astimezone(hours.zone)
     start = (local.replace(tzinfo=None) - timedelta(days=7)).replace(tzinfo=hours.zone)
-    return start.astimezone(now.tzinfo), now
+    return start.astimezone(timezone.utc), now
 
 
 def week_label(hours: WorkHours, now: datetime) -> str:
