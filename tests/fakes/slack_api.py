@@ -31,11 +31,22 @@ import itertools
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.slack_methods import (
+    MAX_BLOCKS,
+    MAX_TEXT,
+    METHODS,
+    PUBLIC_METHODS,
+    Channel,
+    Message,
+    SlackApiError,
+    check_blocks,
+)
 
 DEFAULT_TOKEN = "xoxb-fake-bot-token"
 DEFAULT_SCOPES = (
@@ -52,8 +63,6 @@ DEFAULT_SCOPES = (
     "users:read.email",
 )
 _JSON_FIELDS = frozenset({"blocks", "attachments", "view", "files", "metadata", "users"})
-_MAX_BLOCKS = {"message": 50, "view": 100}
-_MAX_TEXT = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,33 +83,6 @@ class _Fault:
     status: int
     retry_after: int | None
     remaining: int | None  # None: until cleared
-
-
-@dataclass(slots=True)
-class _Message:
-    channel: str
-    ts: str
-    text: str
-    blocks: list[Any] | None
-    thread_ts: str | None
-    user: str | None = None  # set for ephemeral messages
-    edits: int = 0
-
-
-@dataclass(slots=True)
-class _Channel:
-    id: str
-    name: str
-    private: bool = False
-    members: list[str] = field(default_factory=list)
-
-
-class SlackApiError(Exception):
-    """An ``ok: false`` answer raised inside a method handler."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 class FakeSlack:
@@ -129,9 +111,9 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._bot_channels: set[str] | None = None
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, Channel] = {}
         self._users: dict[str, dict[str, Any]] = {}
-        self._messages: list[_Message] = []
+        self._messages: list[Message] = []
         self._views: dict[str, dict[str, Any]] = {}
         self._uploads: dict[str, bytes | None] = {}
         self._files: list[dict[str, Any]] = []
@@ -226,7 +208,7 @@ class FakeSlack:
                     members: Iterable[str] = ()) -> None:
         """Register a channel; once any is registered, unknown channel IDs are not found."""
         with self._lock:
-            self._channels[channel_id] = _Channel(channel_id, name or channel_id.lower(), private, list(members))
+            self._channels[channel_id] = Channel(channel_id, name or channel_id.lower(), private, list(members))
 
     def add_user(self, user_id: str, *, name: str | None = None, email: str | None = None,
                  tz: str = "Europe/Berlin", is_bot: bool = False, deleted: bool = False) -> None:
@@ -338,12 +320,12 @@ class FakeSlack:
             self._responded.notify_all()
 
     def _dispatch(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
-        if method not in _PUBLIC_METHODS:
+        if method not in PUBLIC_METHODS:
             if token is None:
                 return {"ok": False, "error": "not_authed"}
             if token not in self._tokens:
                 return {"ok": False, "error": "invalid_auth"}
-        handler = _METHODS.get(method)
+        handler = METHODS.get(method)
         if handler is None:
             return {"ok": False, "error": "unknown_method", "req_method": method}
         try:
@@ -357,7 +339,7 @@ class FakeSlack:
         n = next(self._seq)
         return f"{1_700_000_000 + n}.{n:06d}"
 
-    def _channel(self, channel_id: str | None) -> _Channel:
+    def _channel(self, channel_id: str | None) -> Channel:
         if not channel_id:
             raise SlackApiError("channel_not_found")
         found = self._channels.get(channel_id)
@@ -365,7 +347,7 @@ class FakeSlack:
             return found
         if self._channels and not channel_id.startswith("D"):
             raise SlackApiError("channel_not_found")
-        return _Channel(channel_id, channel_id.lstrip("#").lower(), private=channel_id.startswith("G"))
+        return Channel(channel_id, channel_id.lstrip("#").lower(), private=channel_id.startswith("G"))
 
     def _user(self, user_id: str | None) -> dict[str, Any]:
         if not user_id:
@@ -377,7 +359,7 @@ class FakeSlack:
         return {"id": user_id, "team_id": self.team_id, "name": user_id.lower(), "real_name": user_id,
                 "deleted": False, "is_bot": False, "tz": "Europe/Berlin", "profile": {"email": None}}
 
-    def _bot_in(self, channel: _Channel) -> bool:
+    def _bot_in(self, channel: Channel) -> bool:
         if channel.id.startswith("D"):
             return True
         if self._bot_channels is not None:
@@ -389,252 +371,10 @@ class FakeSlack:
         blocks = params.get("blocks")
         if not text and not blocks and not params.get("attachments"):
             raise SlackApiError("no_text")
-        if isinstance(text, str) and len(text) > _MAX_TEXT:
+        if isinstance(text, str) and len(text) > MAX_TEXT:
             raise SlackApiError("msg_too_long")
         if blocks is not None:
-            _check_blocks(blocks, limit=_MAX_BLOCKS[kind])
-
-
-def _check_blocks(blocks: Any, *, limit: int) -> None:
-    """Raise ``invalid_blocks`` for what Slack itself refuses: counts and text lengths."""
-    if not isinstance(blocks, list) or len(blocks) > limit:
-        raise SlackApiError("invalid_blocks")
-    for block in blocks:
-        if not isinstance(block, dict) or "type" not in block:
-            raise SlackApiError("invalid_blocks")
-        text = block.get("text")
-        if isinstance(text, dict):
-            size = len(str(text.get("text", "")))
-            if (block["type"] == "header" and size > 150) or size > 3000:
-                raise SlackApiError("invalid_blocks")
-        for element in block.get("fields") or []:
-            if not isinstance(element, dict) or len(str(element.get("text", ""))) > 2000:
-                raise SlackApiError("invalid_blocks")
-        if block["type"] in {"context", "actions"} and len(block.get("elements") or []) > (
-            10 if block["type"] == "context" else 25
-        ):
-            raise SlackApiError("invalid_blocks")
-
-
-# -- method handlers: (fake, params) -> answer without "ok"; raise SlackApiError for errors --
-
-
-def _auth_test(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "url": "https://fake-workspace.slack.com/",
-        "team": fake.team,
-        "user": "flowbot",
-        "team_id": fake.team_id,
-        "user_id": fake.bot_user_id,
-        "bot_id": fake.bot_id,
-        "is_enterprise_install": False,
-    }
-
-
-def _apps_permissions_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    return {"info": {"app_home": {"scopes": []}, "team": {"scopes": list(fake._scopes)},
-                     "channel": {"scopes": []}, "group": {"scopes": []}, "mpim": {"scopes": []},
-                     "im": {"scopes": []}}}
-
-
-def _post_message(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    if not fake._bot_in(channel):
-        raise SlackApiError("not_in_channel")
-    fake._check_content(params)
-    ts = fake._ts()
-    message = _Message(channel.id, ts, str(params.get("text") or ""), params.get("blocks"), params.get("thread_ts"))
-    fake._messages.append(message)
-    return {"channel": channel.id, "ts": ts, "message": _message_payload(fake, message)}
-
-
-def _post_ephemeral(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    if not fake._bot_in(channel):
-        raise SlackApiError("not_in_channel")
-    user = fake._user(params.get("user"))
-    fake._check_content(params)
-    ts = fake._ts()
-    fake._messages.append(_Message(channel.id, ts, str(params.get("text") or ""), params.get("blocks"),
-                                   params.get("thread_ts"), user=user["id"]))
-    return {"message_ts": ts}
-
-
-def _update(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    for message in fake._messages:
-        if message.channel == channel.id and message.ts == params.get("ts") and message.user is None:
-            break
-    else:
-        raise SlackApiError("message_not_found")
-    fake._check_content(params)
-    message.text = str(params.get("text") or "")
-    message.blocks = params.get("blocks")
-    message.edits += 1
-    return {"channel": channel.id, "ts": message.ts, "text": message.text,
-            "message": _message_payload(fake, message)}
-
-
-def _delete(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    before = len(fake._messages)
-    fake._messages[:] = [m for m in fake._messages if not (m.channel == channel.id and m.ts == params.get("ts"))]
-    if len(fake._messages) == before:
-        raise SlackApiError("message_not_found")
-    return {"channel": channel.id, "ts": params.get("ts")}
-
-
-def _get_permalink(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    ts = str(params.get("message_ts") or "")
-    return {"channel": channel.id,
-            "permalink": f"https://fake-workspace.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"}
-
-
-def _message_payload(fake: FakeSlack, message: _Message) -> dict[str, Any]:
-    payload: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": message.text,
-                               "user": fake.bot_user_id, "bot_id": fake.bot_id, "ts": message.ts,
-                               "team": fake.team_id}
-    if message.blocks is not None:
-        payload["blocks"] = message.blocks
-    if message.thread_ts:
-        payload["thread_ts"] = message.thread_ts
-    return payload
-
-
-def _views_publish(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    user = fake._user(params.get("user_id"))
-    view = params.get("view")
-    if not isinstance(view, dict) or view.get("type") != "home":
-        raise SlackApiError("invalid_arguments")
-    _check_blocks(view.get("blocks", []), limit=_MAX_BLOCKS["view"])
-    fake._views[user["id"]] = view
-    return {"view": {"id": f"V{next(fake._seq):08d}", "team_id": fake.team_id, "app_id": "A0FLOWBOT",
-                     "bot_id": fake.bot_id, **view}}
-
-
-def _views_open(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    view = params.get("view")
-    if not params.get("trigger_id"):
-        raise SlackApiError("invalid_trigger_id")
-    if not isinstance(view, dict):
-        raise SlackApiError("invalid_arguments")
-    _check_blocks(view.get("blocks", []), limit=_MAX_BLOCKS["view"])
-    return {"view": {"id": f"V{next(fake._seq):08d}", "team_id": fake.team_id, **view}}
-
-
-def _channel_payload(fake: FakeSlack, channel: _Channel) -> dict[str, Any]:
-    return {"id": channel.id, "name": channel.name, "is_channel": not channel.private,
-            "is_group": channel.private, "is_im": channel.id.startswith("D"), "is_private": channel.private,
-            "is_archived": False, "is_member": fake._bot_in(channel), "num_members": len(channel.members)}
-
-
-def _conversations_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    return {"channel": _channel_payload(fake, fake._channel(params.get("channel")))}
-
-
-def _conversations_members(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    if channel.private and not fake._bot_in(channel):
-        raise SlackApiError("channel_not_found")
-    limit = int(params.get("limit") or 100)
-    start = int(params.get("cursor") or 0)
-    page = channel.members[start:start + limit]
-    after = start + limit
-    return {"members": page,
-            "response_metadata": {"next_cursor": str(after) if after < len(channel.members) else ""}}
-
-
-def _conversations_join(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
-    if channel.private:
-        raise SlackApiError("method_not_supported_for_channel_type")
-    if fake._bot_channels is not None:
-        fake._bot_channels.add(channel.id)
-    return {"channel": _channel_payload(fake, channel)}
-
-
-def _conversations_open(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    users = params.get("users")
-    ids = users if isinstance(users, list) else [u for u in str(users or "").split(",") if u]
-    if not ids and not params.get("channel"):
-        raise SlackApiError("users_list_not_supplied")
-    for user_id in ids:
-        fake._user(user_id)
-    channel_id = params.get("channel") or "D" + "".join(sorted(u.lstrip("UW") for u in ids))[:10].upper()
-    return {"channel": {"id": channel_id}, "no_op": False, "already_open": False}
-
-
-def _users_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    return {"user": fake._user(params.get("user"))}
-
-
-def _users_lookup_by_email(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    email = str(params.get("email") or "").lower()
-    for user in fake._users.values():
-        if str(user["profile"].get("email") or "").lower() == email and email:
-            return {"user": user}
-    raise SlackApiError("users_not_found")
-
-
-def _get_upload_url(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    if not params.get("filename"):
-        raise SlackApiError("invalid_arguments")
-    try:
-        length = int(params.get("length") or 0)
-    except ValueError:
-        raise SlackApiError("invalid_arguments") from None
-    if length <= 0:
-        raise SlackApiError("invalid_arguments")
-    file_id = f"F{next(fake._seq):08d}"
-    fake._uploads[file_id] = None
-    return {"upload_url": f"{fake.url}/upload/v1/{file_id}", "file_id": file_id}
-
-
-def _complete_upload(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    files = params.get("files")
-    if not isinstance(files, list) or not files:
-        raise SlackApiError("invalid_arguments")
-    channel_id = params.get("channel_id") or params.get("channels")
-    if channel_id:
-        channel = fake._channel(str(channel_id).split(",")[0])
-        if not fake._bot_in(channel):
-            raise SlackApiError("not_in_channel")
-    answered = []
-    for item in files:
-        file_id = item.get("id") if isinstance(item, dict) else None
-        if file_id not in fake._uploads or fake._uploads[file_id] is None:
-            raise SlackApiError("file_not_found")
-        title = item.get("title") or file_id
-        record = {"id": file_id, "title": title, "channel": channel_id, "content": fake._uploads[file_id],
-                  "initial_comment": params.get("initial_comment"), "thread_ts": params.get("thread_ts")}
-        fake._files.append(record)
-        answered.append({"id": file_id, "title": title, "name": title,
-                         "permalink": f"https://fake-workspace.slack.com/files/{file_id}"})
-    return {"files": answered}
-
-
-_METHODS = {
-    "api.test": lambda fake, params: {"args": params},
-    "auth.test": _auth_test,
-    "apps.permissions.info": _apps_permissions_info,
-    "chat.postMessage": _post_message,
-    "chat.postEphemeral": _post_ephemeral,
-    "chat.update": _update,
-    "chat.delete": _delete,
-    "chat.getPermalink": _get_permalink,
-    "views.publish": _views_publish,
-    "views.open": _views_open,
-    "conversations.info": _conversations_info,
-    "conversations.members": _conversations_members,
-    "conversations.join": _conversations_join,
-    "conversations.open": _conversations_open,
-    "users.info": _users_info,
-    "users.lookupByEmail": _users_lookup_by_email,
-    "files.getUploadURLExternal": _get_upload_url,
-    "files.completeUploadExternal": _complete_upload,
-}
-_PUBLIC_METHODS = frozenset({"api.test"})
+            check_blocks(blocks, limit=MAX_BLOCKS[kind])
 
 
 class _Handler(BaseHTTPRequestHandler):
