@@ -220,14 +220,29 @@ def _plain_percentiles(values: list[float]) -> tuple[float | None, ...]:
 _ORG: list[TeamData] = []  # set before the workers fork: they inherit it, nothing is pickled
 
 
-def _work(index: int) -> tuple[int, float, int, dict[str, Any]]:
+def _work(index: int) -> tuple[int, float, int, int, dict[str, Any]]:
     """One team in a worker: its metrics without the PR table (not needed back), its CPU
-    time, and the worker's peak RSS so far."""
+    time, the worker's peak RSS so far and its proportional set size now (kB)."""
     team = _ORG[index]
     t = time.process_time()
     out = team_metrics(team, Identity(IdentitySettings()), WorkCalendar.for_team(team.hours))
     out.pop("table")
-    return index, time.process_time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, out
+    cpu = time.process_time() - t
+    return index, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, _pss_kb(), out
+
+
+def _pss_kb() -> int:
+    """This process's proportional set size: its share of the physical memory it maps
+    (pages shared with the parent after fork count by half), so the sum over processes is
+    the memory really used."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def vectorised_latencies(team: TeamData, identity: Identity, cal: WorkCalendar) -> dict[str, Any]:
@@ -279,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         done = list(pool.imap_unordered(_work, range(len(org)), chunksize=5))
     parallel_wall = time.perf_counter() - t
     gc.unfreeze()
-    worker_cpu = sum(cpu for _, cpu, _, _ in done)
-    worker_rss = max(rss for _, _, rss, _ in done)
+    worker_cpu = sum(cpu for _, cpu, _, _, _ in done)
+    worker_rss = max(rss for _, _, rss, _, _ in done)
+    worker_pss = sum(sorted((pss for _, _, _, pss, _ in done), reverse=True)[: args.workers])
+    main_pss = _pss_kb()
 
     one = []
     for _ in range(7):
@@ -294,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"whole organisation, 1 process: {serial_wall:.2f} s wall, {serial_cpu:.2f} s CPU")
     print(f"one team of {len(org[1].prs):,} PRs: best {one[0] * 1000:.0f} ms, median "
           f"{one[3] * 1000:.0f} ms  (target < 100 ms)")
-    print(f"peak RSS: main process {rss_serial / 1024:.0f} MB (records alone {rss_records / 1024:.0f} MB); "
-          f"largest worker {worker_rss / 1024:.0f} MB, its pages mostly shared with the main process "
+    print(f"peak RSS: main process {rss_serial / 1024:.0f} MB (the records alone {rss_records / 1024:.0f} MB); "
+          f"largest worker {worker_rss / 1024:.0f} MB, mostly pages shared with the main process; "
+          f"proportional sum over the main process and workers ~{(main_pss + worker_pss) / 1024:.0f} MB "
           f"(target < 1.5 GB)")
 
     loop_time = vec_time = 0.0

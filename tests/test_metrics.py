@@ -142,6 +142,30 @@ def test_business_hours_skip_weekend_holiday_and_follow_dst() -> None:
     assert r2["pickup_bh"] == pytest.approx(2.0) and r2["pickup_h"] == pytest.approx(65.0)
 
 
+def test_open_and_closed_prs_and_events_after_now() -> None:
+    """Open PRs' clocks run to now; a PR closed unmerged has no lead or merge time; the future
+    is ignored."""
+    now = at(10)
+    t = table([pr(1, reviews=(review("bob", "APPROVED", 12),)),
+               pr(2, closed=4, reviews=(review("bob", "COMMENTED", 2),)),
+               pr(3, merged=20)], now=now)
+    open_, closed, future = (t.iloc[i] for i in range(3))
+    assert open_["state"] == "open" and pd.isna(open_["approved_at"])
+    assert open_["time_to_approval_h"] == 10 and open_["pickup_h"] == 10
+    assert math.isnan(open_["pickup_wait_h"])  # still waiting: no stop event yet
+    assert closed["state"] == "closed" and math.isnan(closed["lead_h"])
+    assert math.isnan(closed["time_to_merge_h"]) and closed["pickup_wait_h"] == 2
+    assert future["state"] == "open" and pd.isna(future["merged_at"])
+
+
+def test_request_on_a_draft_waits_only_once_ready() -> None:
+    """A request made while the PR is still a draft starts waiting when it becomes ready."""
+    r = requests([pr(draft=False, events=(event("review_requested", 1, requested_reviewer="bob"),
+                                          event("ready_for_review", 3)),
+                     reviews=(review("bob", "APPROVED", 5),))])
+    assert r["response_h"].tolist() == [2.0]
+
+
 def test_bot_and_ai_agent_prs() -> None:
     """A dependency bot's PR is left out of the window; an AI agent's PR counts, AI-assisted."""
     t = table([pr(1, author="dependabot[bot]", author_type="Bot", merged=3),
