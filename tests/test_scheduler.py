@@ -137,6 +137,31 @@ def test_two_replicas_over_two_weeks_post_each_digest_once_at_local_time(
     assert [r.outcome for r in runs] == ["ok", "ok"]
 
 
+def test_replicas_firing_at_the_same_instant_post_once(store: Store, slack: FakeSlack) -> None:
+    """Four workers (threads) firing the same digest and tick together post the digest once."""
+    import threading
+
+    s = settings()
+    steps = Steps_(s, store)
+    workers = [worker(s, store, slack, steps) for _ in range(4)]
+    workers[0].tick(utc(2026, 3, 2, 4))
+    barrier = threading.Barrier(len(workers))
+    at = utc(2026, 3, 2, 8, 30)
+
+    def fire(w: Pipeline) -> None:
+        barrier.wait(timeout=10)
+        w.digest("berlin", at)
+        w.tick(at)
+
+    threads = [threading.Thread(target=fire, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert [c for c, _ in digests(slack)] == ["C0BERLIN1"]
+    assert len(steps.samples) == 2  # the 04:00 slot and the 08:00 slot, once each
+
+
 def test_killed_mid_digest_then_restarted_posts_it_once(store: Store, slack: FakeSlack) -> None:
     """A worker dying while building the digest: the restarted worker posts it, once."""
     s = settings()
