@@ -18,7 +18,6 @@ waits).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -26,8 +25,19 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from jobs.advice import DEFAULT_RULES, Rules, choose_action
+from jobs.contributors import (
+    LARGE_BUCKETS,
+    STAGE_NAMES,
+    STAGES,
+    WAITING_STAGES,
+    longest_waits,
+    slowest_workflows,
+    top_repos,
+    top_reviewers,
+    waiting_bh,
+)
 from jobs.model import (
-    Action,
     Analysis,
     Contributor,
     FlowDay,
@@ -39,46 +49,22 @@ from jobs.model import (
     WorkflowStats,
 )
 
-STAGES: Final[tuple[Stage, ...]] = ("coding", "pickup", "review", "merge")
-WAITING_STAGES: Final[tuple[Stage, ...]] = ("pickup", "review", "merge")
-LARGE_BUCKETS: Final[frozenset[str]] = frozenset({"L", "XL"})
-STAGE_WORDS: Final[dict[str, str]] = {
-    "coding": "coding",
-    "pickup": "pickup wait (ready to first human review)",
-    "review": "review (first review to approval)",
-    "merge": "merge wait (approval to merge)",
-}
-_SHORT: Final[dict[str, str]] = {
-    "coding": "coding",
-    "pickup": "pickup wait",
-    "review": "review",
-    "merge": "merge wait",
-}
+__all__ = [
+    "DEFAULT_RULES",
+    "Rules",
+    "amdahl_drop_pct",
+    "analyse",
+    "choose_action",
+    "flow_rates",
+    "headline",
+    "large_prs_dominate",
+    "queue_growing",
+    "queue_slope",
+    "stage_shares",
+]
+
 WEEK: Final = timedelta(days=7)
 BEFORE: Final = timedelta(days=28)
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """The levels the action rules compare against. Defaults are deliberately plain."""
-
-    concentration_high: float = 0.6  # top two hold this share of requests (fewer than 3 known)
-    concentration_floor: float = 0.5  # ... with 3+ reviewers: at least this share, and
-    concentration_ratio: float = 1.25  # ... at least this multiple of an even split (2/n)
-    pending_share: float = 0.5  # one reviewer is asked on this share of reviewer-turn PRs
-    pending_min: int = 4  # ... of at least this many
-    coding_majority: float = 0.5  # coding is this share of lead time: nothing downstream to fix
-    large_waiting_share: float = 0.5  # L/XL PRs hold this share of waiting hours or more
-    large_min_prs: int = 2  # ... and at least this many L/XL PRs merged this week
-    arrivals_margin: float = 1.1  # arrivals exceed completions by 10% or more
-    min_growth_per_day: float = 0.2  # sampled queue grows at least this many PRs a day
-    ci_p90_slow_min: float = 20.0  # a workflow this slow at p90 is worth fixing
-    ci_failure_high: float = 0.15
-    ci_rerun_high: float = 0.1
-    ci_share_of_merge: float = 0.5  # CI wait is this share of merge wait or more
-
-
-DEFAULT_RULES: Final = Rules()
 
 
 def analyse(
@@ -122,10 +108,10 @@ def analyse(
     growing = queue_growing(arrivals, completions, slope, rules=rules)
 
     large = large_prs_dominate(week, rules=rules)
-    top_repos = _top_repos(week)
-    top_reviewers = _top_reviewers(reviewers)
-    slowest = _slowest_workflows(workflows)
-    longest = _longest_waits(week, queue_items)
+    repos = top_repos(week)
+    people = top_reviewers(reviewers)
+    slowest = slowest_workflows(workflows)
+    longest = longest_waits(week, queue_items)
     action = choose_action(
         dominant=dominant,
         shares=shares,
@@ -135,7 +121,7 @@ def analyse(
         growing=growing,
         large=large,
         week=week,
-        reviewers=top_reviewers,
+        reviewers=people,
         workflows=workflows,
         ci_wait_hours=ci_wait_hours,
         merge_hours=hours_week["merge"],
@@ -152,13 +138,13 @@ def analyse(
         arrivals_per_day=round(arrivals, 2),
         completions_per_day=round(completions, 2),
         queue_growing=growing,
-        top_repos=top_repos,
-        top_reviewers=top_reviewers,
+        top_repos=repos,
+        top_reviewers=people,
         slowest_workflows=slowest,
         longest_waits=longest,
         large_prs_dominate=large,
         action=action,
-        headline=headline(dominant, previous, shares, top_repos, len(week), growing),
+        headline=headline(dominant, previous, shares, repos, len(week), growing),
         queue_trend_per_day=None if slope is None else round(slope, 2),
         merged_this_week=len(week),
         merged_before=len(before),
@@ -251,118 +237,12 @@ def large_prs_dominate(week: pd.DataFrame, *, rules: Rules = DEFAULT_RULES) -> b
     """L/XL PRs hold at least half of this week's waiting hours (and there are a few)."""
     if week.empty or "size_bucket" not in week:
         return False
-    waiting = _waiting_bh(week)
+    waiting = waiting_bh(week)
     total = float(waiting.sum())
     is_large = week["size_bucket"].isin(LARGE_BUCKETS)
     if total <= 0 or int(is_large.sum()) < rules.large_min_prs:
         return False
     return float(waiting[is_large].sum()) / total >= rules.large_waiting_share
-
-
-def choose_action(
-    *,
-    dominant: Stage | None,
-    shares: Sequence[StageShare],
-    load_concentration: float | None,
-    arrivals: float,
-    completions: float,
-    growing: bool,
-    large: bool,
-    week: pd.DataFrame,
-    reviewers: Sequence[Contributor],
-    workflows: Sequence[WorkflowStats],
-    ci_wait_hours: float,
-    merge_hours: float,
-    loads: Sequence[ReviewerLoad] = (),
-    queue_items: Sequence[QueueItem] = (),
-    rules: Rules = DEFAULT_RULES,
-) -> Action | None:
-    """The one suggested action; the first rule that matches wins.
-
-    0. coding is most of the lead time -> ``coding_bound`` (nothing downstream to fix);
-    1. large PRs hold most waiting while pickup or review dominates -> ``split_prs``;
-    2. pickup dominates and the load is concentrated (two reviewers hold far more than an
-       even share of requests, or one is asked on most PRs waiting for a reviewer)
-       -> ``spread_reviews``;
-    3. pickup dominates and arrivals outrun completions -> ``limit_wip``;
-    4. pickup dominates otherwise -> ``review_slots`` (daily review time);
-    5. review dominates -> ``review_rounds``;
-    6. merge wait dominates and CI is most of it, or a workflow is slow or flaky -> ``fix_ci``;
-    7. merge wait dominates otherwise -> ``auto_merge``.
-    None when no PR merged this week.
-    """
-    if dominant is None:
-        return None
-    by_stage = {s.stage: s for s in shares}
-    coding = by_stage["coding"]
-    if coding.share_this_week >= rules.coding_majority:
-        return Action(
-            code="coding_bound",
-            text="No handoff to fix this week: most of the lead time is the author's own coding.",
-            because=f"coding is {coding.share_this_week:.0%} of this week's lead time; "
-            f"the largest wait, {_SHORT[dominant]}, is {by_stage[dominant].share_this_week:.0%}",
-        )
-    share = by_stage[dominant]
-    pct = f"{_share_words(share)} of this week's lead time"
-    if large and dominant in ("pickup", "review"):
-        n_large = int(week["size_bucket"].isin(LARGE_BUCKETS).sum())
-        waiting = _waiting_bh(week)
-        large_share = float(waiting[week["size_bucket"].isin(LARGE_BUCKETS)].sum()) / float(waiting.sum())
-        return Action(
-            code="split_prs",
-            text="Split large PRs: aim for under 400 changed lines so reviewers can pick them up between tasks.",
-            because=f"{n_large} L/XL PRs held {large_share:.0%} of this week's waiting hours "
-            f"and {_SHORT[dominant]} is {pct}",
-        )
-    if dominant == "pickup":
-        why = _concentration(load_concentration, reviewers, loads, queue_items, rules)
-        if why is not None:
-            who, reason = why
-            return Action(
-                code="spread_reviews",
-                text=f"Spread reviews: rotate a reviewer of the day so requests stop piling on {who}.",
-                because=f"pickup wait is {pct} and {reason}",
-            )
-        if growing or (arrivals > completions * rules.arrivals_margin and arrivals > completions):
-            return Action(
-                code="limit_wip",
-                text="Cap work in progress: finish reviews before opening new PRs, and keep PRs small.",
-                because=f"pickup wait is {pct} and {arrivals:.1f} PRs arrive a day "
-                f"against {completions:.1f} completed",
-            )
-        return Action(
-            code="review_slots",
-            text="Set two daily review slots so ready PRs get a first look within half a day.",
-            because=f"pickup wait is {pct}, with review load spread evenly",
-        )
-    if dominant == "review":
-        return Action(
-            code="review_rounds",
-            text="Cut review rounds: agree what blocks a merge, and pair on PRs that bounce twice.",
-            because=f"review (first review to approval) is {pct}",
-        )
-    if dominant == "merge":
-        slow = _worst_workflow(workflows, rules)
-        ci_heavy = merge_hours > 0 and ci_wait_hours >= rules.ci_share_of_merge * merge_hours
-        if slow is not None or ci_heavy:
-            name = slow.name if slow is not None else (workflows[0].name if workflows else "CI")
-            detail = _workflow_detail(slow) if slow is not None else ""
-            because = f"merge wait is {pct}"
-            if ci_heavy:
-                because += f" and PRs waited {ci_wait_hours:.0f} h on CI"
-            if detail:
-                because += f"; {name}: {detail}"
-            return Action(
-                code="fix_ci",
-                text=f"Fix the slowest, flakiest workflow first: {name}.",
-                because=because,
-            )
-        return Action(
-            code="auto_merge",
-            text="Turn on auto-merge (or a merge queue) so approved PRs merge without a second wait.",
-            because=f"merge wait (approval to merge) is {pct} while CI is not the cause",
-        )
-    return None  # unreachable: the dominant stage is a waiting stage
 
 
 def headline(
@@ -380,7 +260,7 @@ def headline(
     share = {s.stage: s for s in shares}[dominant]
     where = f", most of it in {top_repos[0].name}" if top_repos else ""
     if previous is not None and previous != dominant:
-        moved = f"; up from {share.share_before:.0%} when {_SHORT[previous]} was the largest wait"
+        moved = f"; up from {share.share_before:.0%} when {STAGE_NAMES[previous]} was the largest wait"
     elif previous is not None:
         moved = f"; {share.share_before:.0%} in the four weeks before"
     else:
@@ -388,7 +268,7 @@ def headline(
     growth = "; the queue is growing" if growing else ""
     prs = "PR" if merged_this_week == 1 else "PRs"
     return (
-        f"{_SHORT[dominant].capitalize()} held {share.share_this_week:.0%} of the lead time of "
+        f"{STAGE_NAMES[dominant].capitalize()} held {share.share_this_week:.0%} of the lead time of "
         f"the {merged_this_week} {prs} merged this week ({share.hours_this_week:.0f} working h"
         f"{moved}){where}{growth}."
     )
@@ -443,177 +323,3 @@ def _dominant(hours: dict[Stage, float]) -> Stage | None:
     if sum(hours[s] for s in WAITING_STAGES) <= 0:
         return None
     return max(WAITING_STAGES, key=lambda s: hours[s])  # ties: the earlier stage in the flow
-
-
-def _concentration(
-    conc: float | None,
-    top: Sequence[Contributor],
-    loads: Sequence[ReviewerLoad],
-    queue_items: Sequence[QueueItem],
-    rules: Rules,
-) -> tuple[str, str] | None:
-    """(who, why) when review load is concentrated enough to act on, else None.
-
-    Concentrated: the top two reviewers' share of requests is at least ``concentration_high``
-    (fewer than three reviewers known) or, with three or more, at least the floor and
-    ``concentration_ratio`` times an even split; or one reviewer is named on at least
-    ``pending_share`` of the PRs now waiting for a reviewer.
-    """
-    n = len(loads)
-    if conc is not None:
-        level = (
-            rules.concentration_high
-            if n < 3
-            else max(rules.concentration_floor, rules.concentration_ratio * 2 / n)
-        )
-        if conc >= level:
-            total = sum(r.requests_direct + r.requests_via_team + r.re_requests for r in loads)
-            if len(top) >= 2 and top[0].value >= 1.5 * top[1].value and total:
-                first = top[0]
-                return first.name, (
-                    f"the top two reviewers hold {conc:.0%} of review requests, "
-                    f"{first.name} alone {first.value / total:.0%}"
-                )
-            who = " and ".join(c.name for c in top[:2]) or "two reviewers"
-            return who, f"{who} hold {conc:.0%} of review requests"
-    waiting = [i for i in queue_items if i.turn == "reviewer"]
-    if len(waiting) >= rules.pending_min:
-        named: dict[str, int] = {}
-        for item in waiting:
-            for login in set(item.waiting_on):
-                if not login.startswith("team:"):
-                    named[login] = named.get(login, 0) + 1
-        if named:
-            login, count = max(sorted(named.items()), key=lambda kv: kv[1])
-            if count >= rules.pending_share * len(waiting):
-                return login, f"{login} is waited on by {count} of the {len(waiting)} PRs waiting for a reviewer"
-    return None
-
-
-def _waiting_bh(frame: pd.DataFrame) -> pd.Series:
-    return frame[[f"{s}_bh" for s in WAITING_STAGES]].clip(lower=0).sum(axis=1)
-
-
-def _share_words(share: StageShare) -> str:
-    return f"{share.share_this_week:.0%}"
-
-
-def _top_repos(week: pd.DataFrame, n: int = 3) -> tuple[Contributor, ...]:
-    """Repositories by working hours their merged PRs waited on others this week."""
-    if week.empty:
-        return ()
-    frame = week.assign(_wait=_waiting_bh(week))
-    grouped = frame.groupby("repo", sort=False)["_wait"].agg(["sum", "count"])
-    grouped = grouped[grouped["sum"] > 0].sort_values(["sum", "count"], ascending=False).head(n)
-    return tuple(
-        Contributor(
-            name=str(repo),
-            value=round(float(row["sum"]), 1),
-            unit="h",
-            detail=f"{int(row['count'])} merged PR{'s' if int(row['count']) != 1 else ''}",
-        )
-        for repo, row in grouped.iterrows()
-    )
-
-
-def _top_reviewers(reviewers: Sequence[ReviewerLoad], n: int = 3) -> tuple[Contributor, ...]:
-    """Reviewers holding the most review requests (direct, via team and re-requests)."""
-    ranked = sorted(
-        reviewers,
-        key=lambda r: (-(r.requests_direct + r.requests_via_team + r.re_requests), -r.pending, r.login),
-    )
-    out = []
-    for r in ranked[:n]:
-        total = r.requests_direct + r.requests_via_team + r.re_requests
-        if total <= 0:
-            continue
-        out.append(
-            Contributor(name=r.login, value=float(total), unit="requests",
-                        detail=f"{r.pending} pending now, {r.focus_hours:.1f} focus-h lost")
-        )
-    return tuple(out)
-
-
-def _slowest_workflows(workflows: Sequence[WorkflowStats], n: int = 3) -> tuple[Contributor, ...]:
-    """Workflows by p90 queue + run time."""
-    ranked = sorted(
-        (w for w in workflows if w.run_p90_min is not None),
-        key=lambda w: -((w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0)),
-    )
-    return tuple(
-        Contributor(
-            name=w.name,
-            value=round((w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0), 1),
-            unit="min",
-            detail=_workflow_detail(w),
-        )
-        for w in ranked[:n]
-    )
-
-
-def _workflow_detail(w: WorkflowStats) -> str:
-    parts = [f"p90 {(w.queue_p90_min or 0.0):.0f} min queued + {(w.run_p90_min or 0.0):.0f} min running"]
-    if w.failure_rate is not None:
-        parts.append(f"{w.failure_rate:.0%} failed")
-    if w.rerun_rate is not None:
-        parts.append(f"{w.rerun_rate:.0%} rerun")
-    return ", ".join(parts)
-
-
-def _worst_workflow(workflows: Sequence[WorkflowStats], rules: Rules) -> WorkflowStats | None:
-    """The slow or flaky workflow most worth fixing, or None when all are healthy."""
-    bad = [
-        w
-        for w in workflows
-        if (w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0) >= rules.ci_p90_slow_min
-        or (w.failure_rate or 0.0) >= rules.ci_failure_high
-        or (w.rerun_rate or 0.0) >= rules.ci_rerun_high
-    ]
-    if not bad:
-        return None
-    return max(
-        bad,
-        key=lambda w: ((w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0))
-        * (1 + (w.failure_rate or 0.0) + (w.rerun_rate or 0.0)),
-    )
-
-
-def _longest_waits(
-    week: pd.DataFrame, queue_items: Sequence[QueueItem], n: int = 5
-) -> tuple[Contributor, ...]:
-    """The PRs that waited longest, in working hours: open ones now, and this week's merged.
-
-    An open PR waits on whoever's turn it is; a merged one on whoever held its longest
-    waiting stage (reviewers for pickup and review, the author/CI for merge wait).
-    """
-    rows: list[Contributor] = []
-    for item in queue_items:
-        if item.turn == "approved":
-            who = item.author or "the author"
-            detail = f"open, approved, waiting to merge ({who})"
-        else:
-            who = ", ".join(item.waiting_on) or item.turn
-            detail = f"open, waiting on {who}"
-        rows.append(Contributor(name=f"{item.repo}#{item.number}", value=round(item.age_business_hours, 1),
-                                unit="h", detail=detail, url=item.url))
-    if not week.empty:
-        cols = [f"{s}_bh" for s in WAITING_STAGES]
-        waits = week[cols].clip(lower=0)
-        total = waits.sum(axis=1)
-        longest = waits.idxmax(axis=1)
-        for idx in total.sort_values(ascending=False).head(n).index:
-            hours = float(total[idx])
-            if hours <= 0:
-                continue
-            row = week.loc[idx]
-            stage = str(longest[idx]).removesuffix("_bh")
-            detail = f"merged; mostly {_SHORT[stage]}"
-            if stage == "pickup" and "first_reviewer" in week and isinstance(row["first_reviewer"], str):
-                detail += f", first reviewed by {row['first_reviewer']}"
-            elif stage == "merge" and "author" in week and isinstance(row["author"], str):
-                detail += f", on {row['author']}"
-            url = row["url"] if "url" in week and isinstance(row["url"], str) else None
-            rows.append(Contributor(name=f"{row['repo']}#{int(row['number'])}", value=round(hours, 1),
-                                    unit="h", detail=detail, url=url))
-    rows.sort(key=lambda c: (-c.value, c.name))
-    return tuple(rows[:n])

@@ -17,7 +17,7 @@ from jobs.model import QueueSample, RepoCursor, TeamSnapshot
 from jobs.settings import Settings
 from jobs.snapshot import compute_team_snapshot, refresh_all
 from jobs.store import Store
-from tests.factories import T0, at, check, event, pr, review
+from tests.factories import T0, check, event, pr, review
 
 NOW = T0 + timedelta(days=7, hours=3)  # Monday 2026-03-09 12:00 UTC
 

@@ -1,0 +1,133 @@
+"""Pure: who and what explains the waiting (METRICS.md "The digest's why": the biggest
+contributors). Repositories by the working hours their PRs waited, reviewers holding the most
+requests, slowest workflows, and the PRs that waited longest with how long and on whom.
+
+Also the stage vocabulary the analysis and its advice share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import pandas as pd
+
+from jobs.model import Contributor, QueueItem, ReviewerLoad, Stage, WorkflowStats
+
+STAGES: Final[tuple[Stage, ...]] = ("coding", "pickup", "review", "merge")
+WAITING_STAGES: Final[tuple[Stage, ...]] = ("pickup", "review", "merge")
+LARGE_BUCKETS: Final[frozenset[str]] = frozenset({"L", "XL"})
+STAGE_NAMES: Final[dict[str, str]] = {
+    "coding": "coding",
+    "pickup": "pickup wait",
+    "review": "review",
+    "merge": "merge wait",
+}
+
+
+def waiting_bh(frame: pd.DataFrame) -> pd.Series:
+    """Each PR's working hours waiting on others: pickup + review + merge wait."""
+    return frame[[f"{s}_bh" for s in WAITING_STAGES]].clip(lower=0).sum(axis=1)
+
+
+def top_repos(week: pd.DataFrame, n: int = 3) -> tuple[Contributor, ...]:
+    """Repositories by working hours their merged PRs waited on others this week."""
+    if week.empty:
+        return ()
+    frame = week.assign(_wait=waiting_bh(week))
+    grouped = frame.groupby("repo", sort=False)["_wait"].agg(["sum", "count"])
+    grouped = grouped[grouped["sum"] > 0].sort_values(["sum", "count"], ascending=False).head(n)
+    return tuple(
+        Contributor(
+            name=str(repo),
+            value=round(float(row["sum"]), 1),
+            unit="h",
+            detail=f"{int(row['count'])} merged PR{'s' if int(row['count']) != 1 else ''}",
+        )
+        for repo, row in grouped.iterrows()
+    )
+
+
+def top_reviewers(reviewers: Sequence[ReviewerLoad], n: int = 3) -> tuple[Contributor, ...]:
+    """Reviewers holding the most review requests (direct, via team and re-requests)."""
+    ranked = sorted(
+        reviewers,
+        key=lambda r: (-(r.requests_direct + r.requests_via_team + r.re_requests), -r.pending, r.login),
+    )
+    out = []
+    for r in ranked[:n]:
+        total = r.requests_direct + r.requests_via_team + r.re_requests
+        if total <= 0:
+            continue
+        out.append(
+            Contributor(name=r.login, value=float(total), unit="requests",
+                        detail=f"{r.pending} pending now, {r.focus_hours:.1f} focus-h lost")
+        )
+    return tuple(out)
+
+
+def slowest_workflows(workflows: Sequence[WorkflowStats], n: int = 3) -> tuple[Contributor, ...]:
+    """Workflows by p90 queue + run time."""
+    ranked = sorted(
+        (w for w in workflows if w.run_p90_min is not None),
+        key=lambda w: -((w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0)),
+    )
+    return tuple(
+        Contributor(
+            name=w.name,
+            value=round((w.run_p90_min or 0.0) + (w.queue_p90_min or 0.0), 1),
+            unit="min",
+            detail=workflow_detail(w),
+        )
+        for w in ranked[:n]
+    )
+
+
+def workflow_detail(w: WorkflowStats) -> str:
+    parts = [f"p90 {(w.queue_p90_min or 0.0):.0f} min queued + {(w.run_p90_min or 0.0):.0f} min running"]
+    if w.failure_rate is not None:
+        parts.append(f"{w.failure_rate:.0%} failed")
+    if w.rerun_rate is not None:
+        parts.append(f"{w.rerun_rate:.0%} rerun")
+    return ", ".join(parts)
+
+
+def longest_waits(
+    week: pd.DataFrame, queue_items: Sequence[QueueItem], n: int = 5
+) -> tuple[Contributor, ...]:
+    """The PRs that waited longest, in working hours: open ones now, and this week's merged.
+
+    An open PR waits on whoever's turn it is; a merged one on whoever held its longest
+    waiting stage (reviewers for pickup and review, the author/CI for merge wait).
+    """
+    rows: list[Contributor] = []
+    for item in queue_items:
+        if item.turn == "approved":
+            who = item.author or "the author"
+            detail = f"open, approved, waiting to merge ({who})"
+        else:
+            who = ", ".join(item.waiting_on) or item.turn
+            detail = f"open, waiting on {who}"
+        rows.append(Contributor(name=f"{item.repo}#{item.number}", value=round(item.age_business_hours, 1),
+                                unit="h", detail=detail, url=item.url))
+    if not week.empty:
+        cols = [f"{s}_bh" for s in WAITING_STAGES]
+        waits = week[cols].clip(lower=0)
+        total = waits.sum(axis=1)
+        longest = waits.idxmax(axis=1)
+        for idx in total.sort_values(ascending=False).head(n).index:
+            hours = float(total[idx])
+            if hours <= 0:
+                continue
+            row = week.loc[idx]
+            stage = str(longest[idx]).removesuffix("_bh")
+            detail = f"merged; mostly {STAGE_NAMES[stage]}"
+            if stage == "pickup" and "first_reviewer" in week and isinstance(row["first_reviewer"], str):
+                detail += f", first reviewed by {row['first_reviewer']}"
+            elif stage == "merge" and "author" in week and isinstance(row["author"], str):
+                detail += f", on {row['author']}"
+            url = row["url"] if "url" in week and isinstance(row["url"], str) else None
+            rows.append(Contributor(name=f"{row['repo']}#{int(row['number'])}", value=round(hours, 1),
+                                    unit="h", detail=detail, url=url))
+    rows.sort(key=lambda c: (-c.value, c.name))
+    return tuple(rows[:n])
