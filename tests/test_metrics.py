@@ -396,11 +396,11 @@ def _at(ref: timeline.EventRef | None) -> object:
     return pd.NaT if ref is None else pd.Timestamp(ref.at)
 
 
-@pytest.mark.parametrize("required", [1, 2])
+@pytest.mark.parametrize("required", [1, 2, 3])
 def test_pr_table_agrees_with_timeline_on_generated_prs(required: int) -> None:
     """Every clock of every generated PR matches jobs.timeline to 1e-9 h (calendar and business)."""
     now = at(24 * 9)
-    prs = generated_prs(seed=required, n=600)
+    prs = generated_prs(seed=required, n=1200)
     t = metrics.pr_table(prs, identity=IDENTITY, calendar=BERLIN, now=now, required_approvals=required)
     clocks = {
         "coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge",
@@ -428,7 +428,7 @@ def test_pr_table_agrees_with_timeline_on_generated_prs(required: int) -> None:
 def test_request_table_agrees_with_timeline_on_generated_prs() -> None:
     """Every request row matches jobs.timeline.request_responses (re-request, answer, hours)."""
     now = at(24 * 9)
-    prs = generated_prs(seed=3, n=600)
+    prs = generated_prs(seed=7, n=1500)
     teams = {"core": ("bob", "Carol", "alice", "dave"), "empty": ()}
     t = metrics.request_table(prs, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
     got = {k: g for k, g in t.groupby("key", sort=False)}

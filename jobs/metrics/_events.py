@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from jobs.metrics._columns import (
     AI,
@@ -168,33 +169,43 @@ def _approved_by_many(cols: Columns, human: B, required: int) -> F64:
     """The moment ``required`` approvals stand with no outstanding request for changes.
 
     Each reviewer's latest verdict (approve or request changes; a comment changes nothing)
-    counts; a deleted account's verdict counts on its own. Only PRs with at least ``required``
-    human approvals are walked (in Python: the walk is inherently sequential and short).
+    counts; each deleted-account review is a reviewer of its own. Vectorised: every verdict
+    changes the PR's running count of standing approvals and of standing change requests by
+    (new verdict - the same reviewer's previous one); cumulative sums per PR in time order
+    give both counts after each review, and the first review where the approvals reach
+    ``required`` with no change request standing is the approval.
     """
     n = cols.n
     out = np.full(n, np.nan)
-    approvals = np.bincount(cols.rv_pr[human & (cols.rv_state == APPROVED)], minlength=n)
-    candidates = np.flatnonzero(approvals >= required)
-    if not candidates.size:
+    rows = np.flatnonzero(human & (cols.rv_state != COMMENTED))  # (PR, time) order
+    if not rows.size:
         return out
-    rows = np.flatnonzero(human & np.isin(cols.rv_pr, candidates))
-    verdicts: dict[str, int] = {}
-    current = -1
-    for i in rows:
-        pr = int(cols.rv_pr[i])
-        if pr != current:
-            current, verdicts = pr, {}
-        if not np.isnan(out[pr]):
-            continue
-        state = int(cols.rv_state[i])
-        if state == COMMENTED:
-            continue
-        login = cols.rv_lower[i]
-        verdicts[login if login is not None else f"(deleted {i})"] = state
-        values = verdicts.values()
-        if sum(v == APPROVED for v in values) >= required and CHANGES not in values:
-            out[pr] = cols.rv_at[i]
-    return out
+    pr = cols.rv_pr[rows]
+    state = cols.rv_state[rows]
+    who, _ = pd.factorize(cols.rv_lower[rows], use_na_sentinel=True)
+    who = np.where(who < 0, -1 - np.arange(rows.size), who)  # deleted: each on its own
+    # the same reviewer's previous verdict on the PR (none for their first)
+    by_reviewer = np.lexsort((np.arange(rows.size), who, pr))
+    same = np.zeros(rows.size, dtype=bool)
+    same[by_reviewer[1:]] = (pr[by_reviewer][1:] == pr[by_reviewer][:-1]) & (
+        who[by_reviewer][1:] == who[by_reviewer][:-1]
+    )
+    previous = np.full(rows.size, -1, dtype=np.int64)
+    previous[by_reviewer[1:]] = np.where(same[by_reviewer[1:]], state[by_reviewer][:-1], -1)
+    d_approve = (state == APPROVED).astype(np.int64) - (previous == APPROVED)
+    d_block = (state == CHANGES).astype(np.int64) - (previous == CHANGES)
+    starts = np.flatnonzero(np.r_[True, pr[1:] != pr[:-1]])
+    approvals = _cumsum_by_group(d_approve, starts)
+    blocks = _cumsum_by_group(d_block, starts)
+    hit = (approvals >= required) & (blocks == 0)
+    return group_min(pr[hit], cols.rv_at[rows][hit], n)
+
+
+def _cumsum_by_group(values: I64, starts: I64) -> I64:
+    """Running sums restarting at each group start (rows grouped contiguously)."""
+    total = np.cumsum(values)
+    before = np.repeat(total[starts] - values[starts], np.diff(np.r_[starts, values.size]))
+    return total - before
 
 
 class Waits:
