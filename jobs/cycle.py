@@ -22,7 +22,7 @@ from jobs.model import QueueSample
 from jobs.ports import Clock
 from jobs.settings import Settings
 from jobs.store import Store
-from jobs.sync import Progress, RepoReport, sync_repo
+from jobs.sync import ARCHIVED_TTL, Progress, RepoReport, sync_repo
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ def repositories(settings: Settings, store: Store, source: GitHubSource) -> list
             "repos": [[r["full_name"], bool(r.get("archived"))] for r in listed],
         }
         store.set_json("org_repos", org, value=cached)
+        for name, archived in cached["repos"]:  # spares each new repository its own lookup
+            store.set_json("archived", name, value=archived, ttl=ARCHIVED_TTL)
     names = [name for name, archived in cached.get("repos", []) if not archived]
     return list(dict.fromkeys([*configured, *names]))
 

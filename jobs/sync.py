@@ -131,11 +131,13 @@ class _RepoSync:
         self.written: set[int] = set()
         self.new_prs: list[PullRequest] = []
         self.backlog_size = 0
+        self.archived_flag: bool | None = None  # from the store: known (un)archived, or None
 
     # ------------------------------------------------------------------ the steps
 
     def run(self) -> str | None:
-        if self.store.get_json("archived", self.repo):
+        self.archived_flag = self.store.get_json("archived", self.repo)
+        if self.archived_flag:
             return "archived"
         cursor = self.store.get_cursor(self.repo)
         if cursor is not None and cursor.collect_version != COLLECT_VERSION:
@@ -173,8 +175,9 @@ class _RepoSync:
             newest = parse.when((response.data or [{}])[0].get("updated_at")) if response.data else None
             known = cursor.updated_at
             full = deeper or known is None
-            stop = horizon if full else known
-            if newest is None and cursor.horizon is None and known is None:
+            stop = horizon if full or known is None else known
+            if newest is None and cursor.horizon is None and known is None \
+                    and self.archived_flag is None:
                 # never synced and no PRs: the one case the GraphQL page would not tell
                 # whether the repository is archived
                 if fetch.repository(self.source, self.repo).get("archived"):
@@ -243,8 +246,12 @@ class _RepoSync:
             return cursor
         floor = self.now - self.retention
         if cursor.runs_since is None:  # first CI sync after a (deeper) backfill: all stored PRs
-            oldest = min((p.created_at for p in self.store.get_prs(self.repo)), default=floor)
-            starts = [oldest, *pending]
+            everything = self.store.get_prs(self.repo)
+            if not everything:  # no PRs, no CI to attach: nothing to list
+                cursor = replace(cursor, runs_since=self.now - RUNS_OVERLAP)
+                self.store.set_cursor(cursor)
+                return cursor
+            starts = [min(p.created_at for p in everything), *pending]
         else:
             starts = [cursor.runs_since, *pending, *(p.created_at for p in self.new_prs)]
         since = max(min(starts), floor)
