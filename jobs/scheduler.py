@@ -39,7 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.errors import FlowbotError
+from jobs.errors import FlowbotError, StoreUnavailable
 from jobs.model import Digest
 from jobs.ports import Clock, Deliver, FixedClock
 from jobs.settings import Settings
@@ -175,7 +175,12 @@ class Pipeline:
         else:
             log.debug("sampling slot %s already taken by another worker", slot)
         for team in self.settings.teams:
-            if self.digest_due(team, now) is not None:
+            try:
+                due = self.digest_due(team, now)
+            except StoreUnavailable as err:
+                log.error("digest check for %s skipped: %s", team, err)
+                continue
+            if due is not None:
                 runs.append(self.digest(team, now))
         return [r for r in runs if r is not None]
 
@@ -195,7 +200,11 @@ class Pipeline:
         idempotency key.
         """
         job = digest_job(team)
-        due = self.digest_due(team, now)
+        try:
+            due = self.digest_due(team, now)
+        except StoreUnavailable as err:
+            log.error("%s skipped: %s", job, err)
+            return None
         if due is None:
             return None
 
@@ -220,29 +229,35 @@ class Pipeline:
     # ------------------------------------------------------------------ running
 
     def _run(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
-        with self.store.lock(job, ttl=self.lock_ttl) as lock:
-            if not lock.acquired:
-                log.info("%s is running on another worker; skipping", job)
-                return None
-            started = self._monotonic()
-            outcome, detail = "ok", ""
-            try:
-                result = body()
-                partial, detail = _describe(result)
-                outcome = "partial" if partial else "ok"
-            except FlowbotError as err:
-                outcome, detail = "failed", str(err)
-                log.error("%s failed: %s", job, err)
-            except Exception as err:  # the unit-of-work edge: the scheduler must keep going
-                outcome, detail = "failed", f"{type(err).__name__}: {err}"
-                log.exception("%s failed", job)
-            run = JobRun(job=job, started_at=now, seconds=round(self._monotonic() - started, 3),
-                         outcome=outcome, detail=detail[:500])
+        try:
+            with self.store.lock(job, ttl=self.lock_ttl) as lock:
+                if not lock.acquired:
+                    log.info("%s is running on another worker; skipping", job)
+                    return None
+                run = self._timed(job, now, body)
+        except StoreUnavailable as err:  # no lock, no run: another tick tries again
+            log.error("%s skipped: %s", job, err)
+            return None
         try:
             self.store.record_run(run)
         except FlowbotError as err:
             log.warning("could not record the %s run: %s", job, err)
         return run
+
+    def _timed(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun:
+        started = self._monotonic()
+        outcome, detail = "ok", ""
+        try:
+            partial, detail = _describe(body())
+            outcome = "partial" if partial else "ok"
+        except FlowbotError as err:
+            outcome, detail = "failed", str(err)
+            log.error("%s failed: %s", job, err)
+        except Exception as err:  # the unit-of-work edge: the scheduler must keep going
+            outcome, detail = "failed", f"{type(err).__name__}: {err}"
+            log.exception("%s failed", job)
+        return JobRun(job=job, started_at=now, seconds=round(self._monotonic() - started, 3),
+                      outcome=outcome, detail=detail[:500])
 
     def _claim(self, key: str, ttl: timedelta) -> bool:
         try:
