@@ -286,6 +286,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the chart and Block Kit JSON.")] = Path(
         "flowbot-demo"
     ),
+    days: Annotated[int, typer.Option(min=1, max=28, help="Simulated days to sample.")] = 7,
 ) -> None:
     """Run the whole pipeline offline on a simulated organisation."""
     from rich.console import Console
@@ -306,7 +307,8 @@ def demo(
 
             client = WebClient(token=secrets.slack_bot_token.get_secret_value(),
                                base_url=secrets.slack_api_url or WebClient.BASE_URL)
-        result = run_demo(out=out, console=console, redis_url=os.environ.get("REDIS_URL") or None)
+        result = run_demo(out=out, console=console, simulated_days=days,
+                          redis_url=os.environ.get("REDIS_URL") or None)
         print_result(result, console=console, out=out)
         if client is not None and post:
             from slack_sdk.errors import SlackApiError

@@ -67,6 +67,7 @@ class DemoResult:
     snapshots: Mapping[str, TeamSnapshot]
     files: tuple[Path, ...]
     cycles: int
+    days: int
     seconds: float
 
 
@@ -76,10 +77,12 @@ def run_demo(
     console: Console,
     end: datetime | None = None,
     redis_url: str | None = None,
+    simulated_days: int = SIMULATED_DAYS,
 ) -> DemoResult:
     """Run the pipeline on the sandbox and write the output folder. Returns what it made.
 
-    ``end`` is the simulated "now" at the end (default: this hour). ``redis_url`` uses a
+    ``end`` is the simulated "now" at the end (default: this hour); ``simulated_days`` are
+    sampled cycle by cycle before it (a week shows every team's digest). ``redis_url`` uses a
     Redis server (under a prefix of its own, emptied afterwards) instead of the embedded one.
     Raises StoreUnavailable when Redis cannot be started or reached.
     """
@@ -90,7 +93,7 @@ def run_demo(
 
     started = time.monotonic()
     end = (end or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=SIMULATED_DAYS)
+    start = end - timedelta(days=simulated_days)
     org = build_org(end=end, weeks=6)
     clock = FixedClock(start)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +130,7 @@ def run_demo(
                 store.close()
     files = _write(out, recorder, snapshots, now=end)
     return DemoResult(settings, end, tuple(recorder.digests), tuple(recorder.alerts),
-                      snapshots, tuple(files), fired, time.monotonic() - started)
+                      snapshots, tuple(files), fired, simulated_days, time.monotonic() - started)
 
 
 def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
@@ -136,18 +139,21 @@ def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
     teams = list(result.settings.teams)
     console.print(f"\n[bold]Flowbot demo[/bold]: {len(teams)} teams ({', '.join(teams)}),"
                   f" {len(result.settings.repositories)} repositories, {result.cycles} sampling"
-                  f" cycles over {SIMULATED_DAYS} simulated days, {result.seconds:.1f} s.\n")
+                  f" cycles over {result.days} simulated days, {result.seconds:.1f} s.\n")
     if result.digests:
         digest = result.digests[0]
         console.print(f"[bold]1. The weekly digest #{digest.team} would get[/bold]"
                       f" (posted {digest.week_end + timedelta(days=1):%a %d %b}, local time)")
         console.print(rule)
         console.out(digest_text(digest), highlight=False)
+    else:
+        console.print("[bold]1. Weekly digest[/bold]: none fell due in the simulated days"
+                      " (digests go out on each team's digest day; run a full week to see one).\n")
     if result.alerts:
         at, alert = result.alerts[0]
         console.print(f"[bold]2. An alert the {alert.team} leads would get[/bold]"
                       f" ({at:%a %d %b %H:%M} UTC; {len(result.alerts)} alerts and notices"
-                      " in the simulated week)")
+                      f" in {result.days} simulated days)")
         console.print(rule)
         console.out(alert_text(alert), highlight=False)
     else:
