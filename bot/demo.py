@@ -252,6 +252,9 @@ def _simulate(simulate: Callable[..., list[Any]], pipeline: Any, *, clock: Fixed
 def _write(out: Path, recorder: Recorder, snapshots: Mapping[str, TeamSnapshot], *,
            now: datetime) -> list[Path]:
     files: list[Path] = []
+    for pattern in ("digest-*.json", "digest-*.png", "digest-*.txt", "alert-*.json", "status-*.json"):
+        for old in out.glob(pattern):  # a previous run's messages would read as this run's
+            old.unlink()
 
     def dump(name: str, blocks: list[dict[str, Any]], text: str) -> None:
         path = out / name

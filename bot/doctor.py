@@ -174,6 +174,7 @@ def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
     findings = [Finding("slack", "ok", f"bot token valid for {auth.get('team', 'the workspace')}"
                         f" as {auth.get('user', 'the bot')}")]
     scopes = _header(auth.headers, "x-oauth-scopes")
+    have: set[str] = set()
     if scopes is not None:
         have = {s.strip() for s in scopes.split(",") if s.strip()}
         missing = [s for s in REQUIRED_SLACK_SCOPES if s not in have]
@@ -184,11 +185,12 @@ def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
     for name, team in settings.teams.items():
         for key, channel in (("channel", team.channel), ("leads_channel", team.leads_channel)):
             if channel:
-                findings.append(_channel(client, f"teams.{name}.{key}", channel))
+                findings.append(_channel(client, f"teams.{name}.{key}", channel,
+                                         public_posts="chat:write.public" in have))
     return findings
 
 
-def _channel(client: Any, where: str, channel: str) -> Finding:
+def _channel(client: Any, where: str, channel: str, *, public_posts: bool) -> Finding:
     from slack_sdk.errors import SlackApiError
 
     try:
@@ -202,6 +204,10 @@ def _channel(client: Any, where: str, channel: str) -> Finding:
         return Finding("slack", "fail", f"{where}: cannot read channel {channel} ({code})",
                        "check the bot's channels:read / groups:read scopes")
     name = info.get("name", channel)
+    if not info.get("is_member", False) and public_posts and not info.get("is_private", False):
+        return Finding("slack", "warn", f"{where}: the bot is not in #{name} ({channel}); it can"
+                       " post there (chat:write.public) but the digest chart upload needs it in",
+                       f"in #{name}, type /invite @Flowbot")
     if not info.get("is_member", False):
         return Finding("slack", "fail", f"{where}: the bot is not in #{name} ({channel})",
                        f"in #{name}, type /invite @Flowbot")

@@ -61,9 +61,9 @@ def _deps(sandbox: SandboxServer, slack: FakeSlack, store: Store, *, token: str 
     )
 
 
-def _healthy(store: Store, settings: Settings, slack: FakeSlack) -> None:
+def _healthy(store: Store, settings: Settings, slack: FakeSlack, *, private: bool = False) -> None:
     for team in settings.teams.values():
-        slack.add_channel(team.channel, name=team.channel.lower())
+        slack.add_channel(team.channel, name=team.channel.lower(), private=private)
     store.record_run(JobRun("sample", END - timedelta(minutes=3), 1.2, "ok"))
     refresh_all(settings, store, now=END - timedelta(minutes=2))
 
@@ -93,9 +93,9 @@ def test_bad_github_token_is_named_with_its_fix(sandbox: SandboxServer, slack: F
 
 def test_missing_channel_membership_says_invite(sandbox: SandboxServer, slack: FakeSlack,
                                                 store: Store) -> None:
-    """A channel the bot is not in fails with the /invite fix; the others still pass."""
+    """A private channel the bot is not in fails with the /invite fix; the others still pass."""
     settings = _settings(sandbox)
-    _healthy(store, settings, slack)
+    _healthy(store, settings, slack, private=True)
     first = next(iter(settings.teams.values())).channel
     slack.set_bot_channels({t.channel for t in settings.teams.values() if t.channel != first})
     findings = diagnose(_deps(sandbox, slack, store))
@@ -103,6 +103,19 @@ def test_missing_channel_membership_says_invite(sandbox: SandboxServer, slack: F
     assert f"the bot is not in #{first.lower()}" in failed
     assert "/invite @Flowbot" in failed
     assert sum("bot is in #" in f.summary for f in findings if f.status == "ok") == len(settings.teams) - 1
+
+
+def test_public_channel_without_the_bot_is_a_warning(sandbox: SandboxServer, slack: FakeSlack,
+                                                     store: Store) -> None:
+    """With chat:write.public the bot can post to a public channel it is not in: a warning."""
+    settings = _settings(sandbox)
+    _healthy(store, settings, slack)
+    first = next(iter(settings.teams.values())).channel
+    slack.set_bot_channels({t.channel for t in settings.teams.values() if t.channel != first})
+    findings = diagnose(_deps(sandbox, slack, store))
+    warned = [f for f in findings if f.status == "warn" and first in f.summary]
+    assert warned and "chart upload" in warned[0].summary
+    assert exit_code(findings) == 0
 
 
 def test_bad_slack_token_and_redis_down(sandbox: SandboxServer, slack: FakeSlack,
