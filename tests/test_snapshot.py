@@ -209,6 +209,25 @@ def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | No
     assert hot in result.output
 
 
+def test_flowbot_report_on_a_repository_it_cannot_read_says_why(redis_url: str | None) -> None:
+    """A repository the token cannot read ends with GitHub's reason, not a traceback."""
+    from jobs.ports import FixedClock
+    from jobs.sandbox.org import build_org
+    from jobs.sandbox.server import SandboxServer
+
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    org = build_org(end=end, teams=1, repos_per_team=1, weeks=1)
+    repo = org.full_name(org.teams[0].repos[0])
+    with SandboxServer(org, clock=FixedClock(end)) as server:
+        server.deny(repo, 404)
+        result = CliRunner().invoke(
+            app, ["report", repo, "--days", "3"],
+            env={"GITHUB_TOKEN": server.token, "GITHUB_API_URL": server.base_url,
+                 "REDIS_URL": redis_url})
+    assert result.exit_code == 1, result.output
+    assert f"could not read {repo}" in result.output and "Traceback" not in result.output
+
+
 def test_flowbot_report_without_a_token_says_how_to_get_one() -> None:
     """Without GITHUB_TOKEN the report says what to set, and exits 1 without a traceback."""
     result = CliRunner().invoke(app, ["report", "octocat/hello-world"])
