@@ -78,40 +78,37 @@ def workflow_stats(
     Ordered slowest first (run-time p90, then queue p90), then by name.
     """
     created = checks["created_at"]
-    frame = checks.loc[
-        ((created >= since) & (created < until)).to_numpy(),
-        ["name", "run_id", "attempt", "queue_min", "run_min", "completed", "failed"],
-    ]
-    out: list[WorkflowStats] = []
-    if frame.empty:
+    keep = ((created >= since) & (created < until)).to_numpy()
+    if not keep.any():
         return ()
-    names = frame["name"].to_numpy()
-    order = np.argsort(names, kind="stable")
-    names_sorted = names[order]
-    cuts = np.flatnonzero(np.r_[True, names_sorted[1:] != names_sorted[:-1]])
-    bounds = np.r_[cuts, names_sorted.size]
-    queue = frame["queue_min"].to_numpy()[order]
-    run = frame["run_min"].to_numpy()[order]
-    done = frame["completed"].to_numpy()[order]
-    failed = frame["failed"].to_numpy()[order]
-    runs = frame.groupby(["name", "run_id"], sort=False)["attempt"].max()
-    reruns = (runs > 1).groupby(level=0).agg(["sum", "count"])
+    code, names = pd.factorize(checks["name"].to_numpy(dtype=object)[keep])
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    bounds = np.r_[np.flatnonzero(np.r_[True, code[1:] != code[:-1]]), code.size]
+    queue = checks["queue_min"].to_numpy(dtype=np.float64)[keep][order]
+    run = checks["run_min"].to_numpy(dtype=np.float64)[keep][order]
+    done = checks["completed"].to_numpy(dtype=bool)[keep][order]
+    failed = checks["failed"].to_numpy(dtype=bool)[keep][order]
+    run_id = checks["run_id"].to_numpy(dtype=np.int64)[keep][order]
+    attempt = checks["attempt"].to_numpy(dtype=np.int64)[keep][order]
+    out: list[WorkflowStats] = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        name = str(names_sorted[lo])
         q = percentiles(queue[lo:hi], (50, 90))
         r = percentiles(run[lo:hi], (50, 90))
         completed = int(done[lo:hi].sum())
-        rr = reruns.loc[name]
+        runs, first = np.unique(run_id[lo:hi], return_inverse=True)
+        most = np.zeros(runs.size, dtype=np.int64)
+        np.maximum.at(most, first, attempt[lo:hi])
         out.append(
             WorkflowStats(
-                name=name,
+                name=str(names[code[lo]]),
                 attempts=int(hi - lo),
                 queue_p50_min=q[0],
                 queue_p90_min=q[1],
                 run_p50_min=r[0],
                 run_p90_min=r[1],
                 failure_rate=float(failed[lo:hi].sum()) / completed if completed else None,
-                rerun_rate=float(rr["sum"]) / float(rr["count"]) if rr["count"] else None,
+                rerun_rate=float(np.count_nonzero(most > 1)) / runs.size,
             )
         )
     out.sort(key=lambda w: (-(w.run_p90_min or -1.0), -(w.queue_p90_min or -1.0), w.name))
