@@ -32,7 +32,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from jobs import metrics
 from jobs.identity import Identity

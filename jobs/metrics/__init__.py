@@ -1,14 +1,16 @@
 """Pandas metric tables and aggregates: records in, tables out, ``now`` passed in, no I/O.
 
-Implements ``METRICS.md`` over whole tables; ``jobs.timeline`` is the per-PR reference that
-these tables agree with exactly. Typical use for one team::
+Implements ``METRICS.md`` over whole tables, vectorised (records are flattened once into
+numpy columns; no pandas operation per PR). ``jobs.timeline`` is the per-PR reference:
+``pr_table`` and ``request_table`` agree with ``pr_clocks`` and ``request_responses`` to
+1e-9 h on every clock (tested on generated PRs). Typical use for one team::
 
     cols = columns(prs, identity=identity)               # flatten the records once
     prs_t = pr_table(cols, identity=identity, calendar=cal, now=now)
     reqs = request_table(cols, identity=identity, team_members=teams, calendar=cal, now=now)
     revs = review_table(cols, identity=identity, calendar=cal, now=now)
     ci = check_table(cols)
-    week = window(prs_t, now, 7)
+    week = window(prs_t, now, 7)                         # merged in the window, no bot PRs
     pickup = pr_latency(week, "pickup")                  # Latency: p50/p75/p90, h and bh
     loads = reviewer_loads(reqs, revs, now=now, window_days=7)
 
@@ -57,4 +59,5 @@ __all__ = [
     "size_buckets",
     "size_mix",
     "window",
+    "workflow_stats",
 ]

@@ -17,7 +17,6 @@ import pandas as pd
 from jobs.identity import Identity
 from jobs.metrics._columns import (
     DELETED,
-    PENDING,
     HUMAN,
     KIND_NAMES,
     REMOVED,
