@@ -10,6 +10,7 @@ loopback. The CLI wires and prints; this module holds the steps.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import tempfile
@@ -156,10 +157,26 @@ def sample(
             stored[repo] = stored.get(repo, 0) + n
             bar.update(tasks[repo], prs=stored[repo])
 
-        report = run_cycle(settings, store, source, clock=clock, days=days, progress=tick)
+        with _quiet_warnings("jobs"):
+            report = run_cycle(settings, store, source, clock=clock, days=days, progress=tick)
         for task_id in tasks.values():
             bar.update(task_id, total=1, completed=1)
     return report.errors
+
+
+@contextmanager
+def _quiet_warnings(name: str) -> Iterator[None]:
+    """Hold back the sampler's warnings while the progress bar runs: the report shows each
+    failure itself (in its error message or its "Degraded" line). Left alone when the user
+    asked for more logging (FLOWBOT_LOG_LEVEL=INFO or DEBUG)."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    if logger.getEffectiveLevel() >= logging.WARNING:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def repo_snapshot(
@@ -178,7 +195,8 @@ def repo_snapshot(
         errors = sample(settings, store, clock=clock, days=days, console=console)
         prs = store.get_prs(repo)
         if not prs and errors:
-            raise FlowbotError("could not read " + repo + ": " + "; ".join(errors))
+            reasons = "; ".join(e.removeprefix(f"{repo}: ") for e in errors)
+            raise FlowbotError(f"could not read {repo}: {reasons}")
         members = members_of(prs, settings) or (repo.split("/")[0],)
         settings = repo_settings(repo, env=env, days=days, hours=hours, members=members,
                                  base_url=base_url)
