@@ -247,18 +247,6 @@ def test_rate_limited_digest_is_retried(store: Store, slack: FakeSlack) -> None:
     assert [c.status for c in slack.calls("chat.postMessage")] == [429, 200]
 
 
-def test_redis_down_skips_runs_without_crashing_the_scheduler(tmp_path: Any, slack: FakeSlack) -> None:
-    """With Redis gone, ticks and digests are skipped (logged), never raised into the scheduler."""
-    s = settings()
-    down = Store.connect(None, data_path=tmp_path / "gone.rdb")
-    steps = Steps_(s, down)
-    w = worker(s, down, slack, steps)
-    down.close()  # the embedded server stops: every command now fails
-    assert w.tick(utc(2026, 3, 2, 8, 45)) == []
-    assert w.digest("berlin", utc(2026, 3, 2, 8, 45)) is None
-    assert steps.samples == [] and slack.messages() == []
-
-
 def test_scheduler_is_built_from_settings(store: Store) -> None:
     """The worker's scheduler holds the sampling job and one digest job per team, coalescing."""
     s = settings(jitter_seconds=30)
