@@ -61,6 +61,7 @@ from jobs.alert_rules import (
 )
 from jobs.errors import FlowbotError
 from jobs.model import Alert, Severity, TeamSnapshot
+from jobs.overrides import effective_thresholds
 from jobs.ports import Deliver
 from jobs.settings import ALERT_RULES, Settings, Team, Thresholds
 from jobs.store import Store
@@ -69,7 +70,7 @@ from jobs.worktime import WorkCalendar
 __all__ = [  # the decision core is re-exported: callers need only ``jobs.alerts``
     "RULE_TITLES", "RULE_UNITS", "SNOOZE_MODES", "SUMMARY_RULE", "Ack", "AlertEngine",
     "AlertStatus", "Calendar", "EvaluationReport", "Notice", "Policy", "Reading", "RuleState",
-    "Snooze", "SnoozeMode", "acknowledge", "alert_key", "build_alert", "effective_thresholds",
+    "Snooze", "SnoozeMode", "acknowledge", "alert_key", "build_alert",
     "list_alerts", "mark_sent", "read_rules", "recipients_for", "snooze", "step", "unsnooze",
 ]
 
@@ -275,7 +276,7 @@ class AlertEngine:
         self.store = store
         self.deliver = deliver
         self._calendar_for = calendar_for or _work_calendar
-        self._thresholds = thresholds or effective_thresholds
+        self._thresholds = thresholds or effective_thresholds  # config + leads' /flow set
         self.policy = Policy(
             cooldown=timedelta(hours=settings.alerts.cooldown_hours),
             remind_every=timedelta(hours=settings.alerts.remind_every_hours),
@@ -410,17 +411,6 @@ class AlertEngine:
 def _iso_week(now: datetime) -> str:
     year, week, _ = now.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def effective_thresholds(settings: Settings, store: Store, team: str) -> Mapping[str, Thresholds]:
-    """The team's levels: leads' ``/flow set`` overrides (``jobs.overrides``) when that module
-    exists, else the configured ones."""
-    try:
-        from jobs import overrides
-    except ImportError:
-        return settings.thresholds_for(team)
-    result: Mapping[str, Thresholds] = overrides.effective_thresholds(settings, store, team)
-    return result
 
 
 def _work_calendar(team: Team) -> Calendar:

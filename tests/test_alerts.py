@@ -234,6 +234,18 @@ def test_noise_budget_folds_alerts_into_one_summary(store: Store) -> None:
     assert [a.rule == "noise_budget" for a in rec.alerts[3:]] == [False, False, True]
 
 
+def test_a_leads_flow_set_override_moves_the_threshold(store: Store) -> None:
+    """After a lead raises the queue warning to 15 with /flow set, a queue of 12 raises nothing."""
+    from jobs.overrides import set_threshold
+
+    set_threshold(settings(), store, "platform", "queue_length", 15, level="warn", who=LEAD, now=T0)
+    rec = Recorder()
+    run(engine(store, rec), calm(queue=12), 0)
+    assert rec.alerts == []
+    run(engine(store, rec), calm(queue=16), 1)
+    assert rec.kinds() == [("queue_length", "warn", False)]
+
+
 def test_state_survives_a_restart(store: Store) -> None:
     """A new engine (a restarted worker) on the same Redis does not post the same alert again."""
     rec = Recorder()
