@@ -188,6 +188,9 @@ def backfill(
         from jobs.ports import SystemClock
 
         settings = load_settings(config)
+        if days > settings.github.retention_days:
+            typer.echo(f"Note: closed PRs older than github.retention_days"
+                       f" ({settings.github.retention_days}) are not kept.")
         store = open_store(settings)
         with Progress(transient=False) as bar:
             task = bar.add_task("repositories", total=repositories_hint(settings))

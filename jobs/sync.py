@@ -242,7 +242,10 @@ class _RepoSync:
         open_prs = [p for n in self.store.open_pr_numbers(self.repo)
                     if (p := self.store.get_pr(self.repo, n)) is not None]
         pending = [c.created_at for p in open_prs for c in p.checks if c.completed_at is None]
-        if not self.written and not pending and cursor.runs_since is not None:
+        owed = cursor.runs_since is None or (  # PRs stored after the last listing (cut short)
+            cursor.updated_at is not None and cursor.updated_at > cursor.runs_since + RUNS_OVERLAP
+        )
+        if not self.written and not pending and not owed:
             return cursor
         floor = self.now - self.retention
         if cursor.runs_since is None:  # first CI sync after a (deeper) backfill: all stored PRs

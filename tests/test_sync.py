@@ -335,3 +335,42 @@ def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path) -> None:
     assert line.startswith("acme/payments-api: 0 PRs changed,") and line.endswith(" left"), line
     assert "acme/legacy-billing: skipped (archived)" in sampled.output
     assert "team payments: queue" in sampled.output
+
+
+def test_github_app_installation_auth(rig: Rig, org: Org, store: Store) -> None:
+    """As a GitHub App, the sampler exchanges its JWT for an installation token and samples."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    env = {"GITHUB_APP_ID": "123", "GITHUB_APP_PRIVATE_KEY": pem,
+           "GITHUB_APP_INSTALLATION_ID": "4242"}
+    settings = from_mapping(org.config(rig.server.base_url), env=env)
+    source = connect(settings, sleep=rig.sleeps, clock=rig.clock)
+    report = run_cycle(settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    assert report.errors == () and sum(r.changed for r in report.repos) > 0
+    assert rig.server.stats.count(path="/access_tokens", method="POST") == 1
+
+
+def test_retention_prunes_old_closed_prs(rig: Rig, store: Store) -> None:
+    """Closed PRs older than the retention window are dropped; open ones stay."""
+    rig.clock.current = END
+    short = rig.settings.model_copy(update={
+        "github": rig.settings.github.model_copy(update={"retention_days": 7})})
+    source = rig.source()
+    run_cycle(short, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    kept = [pr for repo in short.repositories for pr in store.get_prs(repo)]
+    cutoff = END - timedelta(days=7)
+    assert kept and all(pr.closed_at is None or pr.closed_at >= cutoff for pr in kept)
+    assert any(pr.state == "open" and pr.created_at < cutoff for pr in kept)
+
+
+def test_missing_credentials_are_named(org: Org) -> None:
+    """Without a token or App credentials, connecting says which variables to set."""
+    from jobs.errors import GitHubError
+
+    settings = from_mapping(org.config("http://127.0.0.1:9"), env={})
+    with pytest.raises(GitHubError, match="GITHUB_TOKEN"):
+        connect(settings)

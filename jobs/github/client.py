@@ -230,11 +230,11 @@ def connect(
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
     ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
 
-    Raises GitHubError when the App private key cannot be used.
+    Raises GitHubError when no credentials are set or the App private key cannot be used.
     """
     gh = settings.github
     secrets = settings.secrets
-    auth: Auth.Auth | None = None
+    auth: Auth.Token | Auth.AppInstallationAuth | None = None
     if secrets.github_token is not None:
         auth = Auth.Token(secrets.github_token.get_secret_value())
     elif secrets.github_app_id and secrets.github_app_private_key is not None:
@@ -245,6 +245,11 @@ def connect(
             auth = app.get_installation_auth(secrets.github_app_installation_id)
         except (ValueError, TypeError) as err:
             raise GitHubError(f"GitHub App private key unusable: {type(err).__name__}") from None
+    if auth is None:
+        raise GitHubError(
+            "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"
+            " and GITHUB_APP_INSTALLATION_ID for a GitHub App"
+        )
     loopback = urlsplit(gh.base_url).hostname in ("127.0.0.1", "localhost", "::1")
     between = seconds_between_requests if seconds_between_requests is not None else (
         0.0 if loopback else 0.25
