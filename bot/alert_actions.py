@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 ALERT_ACTIONS = re.compile(r"^flow_alert_(snooze_(day|week|recovery)|ack)$")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SNOOZES: dict[str, alerts.SnoozeMode] = {
+    "snooze_day": "day", "snooze_week": "week", "snooze_recovery": "recovery",
+}
 NOTES = {
     "snooze_day": "Snoozed for a day by {who}.",
     "snooze_week": "Snoozed for a week by {who}.",
@@ -60,8 +63,7 @@ def register(app: App, deps: BotDeps) -> None:
             if name == "ack":
                 alerts.acknowledge(deps.store, team, rule, now=now, by=user, episode=episode)
             else:
-                mode = name.removeprefix("snooze_")
-                alerts.snooze(deps.store, team, rule, mode, now=now, by=user)  # type: ignore[arg-type]
+                alerts.snooze(deps.store, team, rule, SNOOZES[name], now=now, by=user)
         except FlowbotError as err:
             respond(response_type="ephemeral", replace_original=False, text=f"Could not do that: {err}")
             return
