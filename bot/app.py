@@ -74,6 +74,7 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
                            "Slack app's Install App page (docs/slack-setup.md)"])
     app = App(
         client=client,
+        process_before_response=True,  # answers are ready at ack time; slow work goes to lazy listeners
         token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),

@@ -2,7 +2,8 @@
 
 A slash command answers in its acknowledgement (one round trip, well inside Slack's 3
 seconds: the store read is a single ``GET``), ephemeral unless ``share`` is given. The digest
-preview, which does more work, acknowledges first and answers through ``response_url``.
+preview, which does more work, acknowledges first and answers through ``response_url`` from a
+lazy listener (the app runs with ``process_before_response``, so nothing waits on a thread hop).
 Unknown subcommands and bad arguments get the usage line; unexpected errors go to the one
 ``@app.error`` handler in :mod:`bot.app`.
 """
@@ -150,9 +151,9 @@ def answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) ->
 
 
 def register(app: App, deps: BotDeps) -> None:
-    """Listen for `/flow`."""
+    """Listen for `/flow`: answer in the acknowledgement; the digest preview follows lazily."""
 
-    def on_flow(ack: Callable[..., Any], command: dict[str, Any], respond: Callable[..., Any]) -> None:
+    def on_flow(ack: Callable[..., Any], command: dict[str, Any]) -> None:
         started = time.perf_counter()
         caller = Caller(command.get("user_id"), command.get("channel_id"))
         try:
@@ -161,16 +162,24 @@ def register(app: App, deps: BotDeps) -> None:
             ack(**_payload(render_usage(str(err)), share=False))
             deps.telemetry.command("usage", time.perf_counter() - started, ok=True)
             return
-        now = deps.clock.now()
-        if cmd.sub == "digest":  # more work than a GET: acknowledge first, answer by response_url
+        if cmd.sub == "digest":  # more work than a GET: answered by digest_later via response_url
             ack(response_type="ephemeral", text="Building this week's digest preview…")
-            respond(**_payload(_safe_answer(cmd, caller, deps, now=now), share=cmd.share),
-                    replace_original=False)
         else:
-            ack(**_payload(_safe_answer(cmd, caller, deps, now=now), share=cmd.share))
+            ack(**_payload(_safe_answer(cmd, caller, deps, now=deps.clock.now()), share=cmd.share))
         deps.telemetry.command(cmd.sub, time.perf_counter() - started, ok=True)
 
-    app.command(COMMAND)(on_flow)
+    def digest_later(command: dict[str, Any], respond: Callable[..., Any]) -> None:
+        try:
+            cmd = parse(command.get("text") or "")
+        except UsageError:
+            return
+        if cmd.sub != "digest":
+            return
+        caller = Caller(command.get("user_id"), command.get("channel_id"))
+        message = _safe_answer(cmd, caller, deps, now=deps.clock.now())
+        respond(**_payload(message, share=cmd.share), replace_original=False)
+
+    app.command(COMMAND)(ack=on_flow, lazy=[digest_later])
 
 
 # ------------------------------------------------------------------------- subcommands

@@ -59,17 +59,21 @@ def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:
 def register(app: App, deps: BotDeps) -> None:
     """Publish the dashboard when a user opens the Home tab, or presses refresh on it."""
 
+    def acknowledge(ack: Callable[[], None]) -> None:
+        ack()
+
     def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
         publish_home(client, deps, event["user"])
 
-    def on_refresh(ack: Callable[[], None], body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def on_refresh(body: dict[str, Any], client: WebClient) -> None:
         publish_home(client, deps, body["user"]["id"])
 
-    app.event("app_home_opened")(on_home_opened)
-    app.action(REFRESH_ACTION)(on_refresh)
+    # Publishing calls Slack: done lazily, after the acknowledgement, so a slow API never makes
+    # Slack retry the event.
+    app.event("app_home_opened")(ack=acknowledge, lazy=[on_home_opened])
+    app.action(REFRESH_ACTION)(ack=acknowledge, lazy=[on_refresh])
 
 
 def _github_teams_of(settings: Settings, login: str) -> set[str]:

@@ -20,6 +20,7 @@ from bot.app import BotDeps
 from bot.commands import Caller, FlowCommand, UsageError, parse, resolve_team
 from bot.reader import Reading
 from bot.web import build_web
+from jobs.errors import StoreUnavailable
 from jobs.ports import FixedClock
 from jobs.store import JobRun, Store
 from tests.factories import T0, event, pr, review, snapshot
@@ -134,10 +135,16 @@ def stoppable_store(tmp_path: Path) -> Iterator[tuple[Store, subprocess.Popen[by
          "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)  # waiting for a real server process to bind; no clock involved
-    store = Store.connect(f"unix://{sock}", prefix="flowbot-test", timeout=1.0)
+    deadline = time.monotonic() + 15
+    while True:  # waiting for a real server process to start; no test clock is involved
+        try:
+            store = Store.connect(f"unix://{sock}", prefix="flowbot-test", timeout=2.0)
+            break
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.02)
     try:
         yield store, server, sock
     finally:
@@ -188,7 +195,7 @@ def test_hung_redis_costs_one_timeout_not_one_per_command(
             middle = time.monotonic()
             second = running.flow("queue")
             done = time.monotonic()
-    assert middle - started < 3.0 and done - middle < 0.5
+    assert middle - started < 3.0 and done - middle < 1.0  # the second skips the 2 s timeout
     assert "temporarily unavailable" in _text(first) and "temporarily unavailable" in _text(second)
 
 
