@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime
 
-from jobs.digest import ACTION, STAGE_LABELS, WARNING
+from jobs.digest_text import ACTION, STAGE_LABELS, WARNING
 from jobs.model import Alert, Digest, TeamSnapshot
 
 WIDTH = 80  # a classic terminal, and what rich assumes when output is not a terminal

@@ -430,3 +430,16 @@ def test_longest_waits_name_merged_prs_by_title(store: Store) -> None:
     blocks, _ = render_digest(digest)
     assert ('• <https://github.com/acme/api/pull/77|acme/api#77> "Cache &lt;tokens&gt;"'
             in all_text(blocks))
+
+
+def test_a_preview_before_the_scheduled_digest_records_nothing(store: Store) -> None:
+    """`/flow digest` on a Wednesday, before a Friday digest, does not set the week's numbers."""
+    s = settings(digest_day="fri", digest_time="16:00")
+    store.put_snapshot(snapshot())
+    wednesday = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
+    assert dg.scheduled_in_week(s, "platform", wednesday) == datetime(2026, 3, 6, 16, 0,
+                                                                      tzinfo=timezone.utc)
+    dg.build_digest(s, store, "platform", now=wednesday)
+    assert store.get_json("digest", "numbers", "platform", "2026-W10") is None
+    dg.build_digest(s, store, "platform", now=datetime(2026, 3, 6, 16, 0, tzinfo=timezone.utc))
+    assert store.get_json("digest", "numbers", "platform", "2026-W10") is not None

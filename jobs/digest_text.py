@@ -1,0 +1,366 @@
+"""The digest's words: its headline and the plain text of each section (pure).
+
+Each function turns part of a team's snapshot into sentences a lead reads in a terminal, in
+Slack's notification text or in Block Kit (``bot.blocks.digest`` escapes them there). The
+wording follows METRICS.md "The digest's why"; durations read ``6.5 working h (1.2 d)``, the
+same format ``bot.blocks.hours`` uses. :mod:`jobs.digest` assembles the sections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from jobs.model import Analysis, Contributor, Latency, QueueSample, StageShare, TeamSnapshot
+from jobs.settings import WorkHours
+
+# Section titles (``Digest.sections``): ``bot.blocks.digest`` renders some of them specially.
+SHARES = "Where the waiting went"
+QUEUE = "Queue"
+LATENCY = "Review latency"
+REVIEWERS = "Reviewers"
+CI = "CI"
+AI = "AI-assisted PRs"
+SIZE = "PR size"
+WAITS = "Longest waits"
+ACTION = "Suggested action"
+DATA = "About this data"
+WARNING = "Data warning"  # present only when the data is stale or partial
+
+STAGE_ORDER = ("coding", "pickup", "review", "merge")
+STAGE_LABELS = {"coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge wait"}
+STALE_AFTER = timedelta(hours=6)  # older data gets a warning at the top of the digest
+BASELINE_SLACK = timedelta(days=1)  # how far from the week's start a sample still is "a week ago"
+
+
+def headline(analysis: Analysis) -> str:
+    """One sentence naming the stage where the time accumulated and how it moved.
+
+    Shares are of lead time (first commit to merge) in business hours, as ``jobs.analysis``
+    computes them; "before" is the four weeks before this one.
+    """
+    shares = {s.stage: s for s in analysis.stage_shares}
+    dominant = analysis.dominant_stage
+    if dominant is None or dominant not in shares or not shares[dominant].share_this_week:
+        return "No PRs were merged this week, so there is no stage breakdown yet."
+    share = shares[dominant]
+    label = STAGE_LABELS[dominant]
+    now_pct, was_pct = _pct(share.share_this_week), _pct(share.share_before)
+    if dominant == "coding":
+        return (
+            f"Most of this week's lead time was the authors' own coding ({now_pct},"
+            f" {was_pct} before): no handoff stands out."
+        )
+    if analysis.shifted and analysis.previous_dominant_stage:
+        led = STAGE_LABELS[analysis.previous_dominant_stage]
+        return (
+            f"Waiting moved to {label}: {now_pct} of this week's lead time, {_moved(share)}"
+            f" {was_pct} ({led} held the most in the four weeks before)."
+        )
+    if share.share_this_week - share.share_before >= 0.05:
+        return f"Waiting piled up in {label}: {now_pct} of this week's lead time, up from {was_pct}."
+    if share.share_before - share.share_this_week >= 0.05:
+        return (
+            f"{label.capitalize()} still holds the most waiting: {now_pct} of this week's lead"
+            f" time, down from {was_pct}."
+        )
+    return (
+        f"{label.capitalize()} holds the most waiting again: {now_pct} of this week's lead time,"
+        f" {was_pct} in the four weeks before."
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def shares_text(a: Analysis) -> str:
+    """Each stage's share of lead time this week vs the four before, the shift, Amdahl."""
+    if not any(s.share_this_week or s.share_before for s in a.stage_shares):
+        return "No PRs were merged this week or the four before: no stage breakdown yet."
+    by_stage = {s.stage: s for s in a.stage_shares}
+    lines = ["Share of lead time by stage, this week vs the four weeks before (business hours):"]
+    for stage in STAGE_ORDER:
+        s = by_stage.get(stage)  # type: ignore[call-overload]
+        if s is None:
+            continue
+        lines.append(
+            f"  {STAGE_LABELS[stage]:<10} {_pct(s.share_this_week):>4} (was {_pct(s.share_before)}),"
+            f" {_num(s.hours_this_week)} working h"
+        )
+    if a.merged_this_week or a.merged_before:
+        lines.append(
+            f"From {a.merged_this_week} PRs merged this week and {a.merged_before} in the four"
+            " weeks before."
+        )
+    if a.shifted and a.dominant_stage and a.previous_dominant_stage:
+        lines.append(
+            f"The bottleneck moved from {STAGE_LABELS[a.previous_dominant_stage]}"
+            f" to {STAGE_LABELS[a.dominant_stage]}."
+        )
+    if a.amdahl_drop_pct is not None:
+        lines.append(
+            f"If coding got 2x faster, median lead time would drop only {a.amdahl_drop_pct:.0f}%:"
+            " the waiting, not the typing, sets the pace."
+        )
+    return "\n".join(lines)
+
+
+def queue_text(
+    snapshot: TeamSnapshot,
+    inside: Sequence[QueueSample],
+    baseline: QueueSample | None,
+    start: datetime,
+    hours: WorkHours,
+) -> str:
+    """The queue now by whose turn, against ``baseline`` (a week ago, or the first sample),
+    the week's peak among ``inside`` samples, the oldest wait and Little's law's verdict."""
+    q = max((snapshot.queue, *inside[-1:]), key=lambda s: s.at)  # freshest; snapshot on ties
+    lines = [
+        f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
+        f" and {q.approved} approved waiting to merge."
+    ]
+    if baseline is not None:
+        change = q.length - baseline.length
+        trend = "up" if change > 0 else "down" if change < 0 else "no change"
+        when = (
+            "A week ago"
+            if baseline.at - start < BASELINE_SLACK
+            else f"At the first sample, {baseline.at.astimezone(hours.zone):%a %H:%M}"
+        )
+        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
+    if len(inside) > 1:
+        peak = max(inside, key=lambda s: (s.length, s.at))
+        when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
+        lines.append(f"Peak this week: {peak.length} ({when}).")
+    if q.oldest_business_hours is not None:
+        lines.append(f"The oldest has waited {_dur(q.oldest_business_hours, q.oldest_hours)}.")
+    a = snapshot.analysis
+    verdict = (
+        "more arrive than get reviewed, so the queue grows"
+        if a.queue_growing
+        else "reviews keep up with arrivals"
+    )
+    lines.append(
+        f"Arrivals {a.arrivals_per_day:.1f}/day vs completions {a.completions_per_day:.1f}/day:"
+        f" {verdict}."
+    )
+    return "\n".join(lines)
+
+
+def latency_text(snapshot: TeamSnapshot, last: Mapping[str, Any] | None) -> str:
+    """Pickup, approval and merge p50/p90 (METRICS.md "Review latency"), with last week's
+    (``WeekNumbers.to_json()`` of the previous digest) when there was one."""
+    rows: list[tuple[str, Latency, float | None, float | None]] = [
+        ("Pickup wait", snapshot.pickup, *(_last(last, "pickup"))),
+        ("Time to approval", snapshot.approval, *(_last(last, "approval"))),
+        ("Time to merge", snapshot.merge, *(_last(last, "merge"))),
+    ]
+    lines = []
+    if snapshot.window_days != 7:
+        lines.append(f"Over the last {snapshot.window_days} days (the configured window):")
+    for name, lat, l50, l90 in rows:
+        b, c = lat.business, lat.calendar
+        if not b.count:
+            lines.append(f"{name}: no PRs measured this week.")
+            continue
+        line = f"{name} ({_plural(b.count, 'PR')}): p50 {_dur(b.p50, c.p50)}, p90 {_dur(b.p90, c.p90)}"
+        if last is not None and (l50 is not None or l90 is not None):
+            line += f"; last week p50 {_dur(l50)}, p90 {_dur(l90)}"
+        lines.append(line + ".")
+    lead = snapshot.lead_time
+    if lead.business.count:
+        lines.append(
+            f"Lead time (first commit to merge): p50 {_dur(lead.business.p50, lead.calendar.p50)}."
+        )
+    if last is None:
+        lines.append("No digest from last week to compare with yet.")
+    return "\n".join(lines)
+
+
+def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
+    """The busiest reviewers, load concentration and focus-hours (METRICS.md "Reviewer
+    interruptions")."""
+    if not snapshot.reviewers:
+        return "No review requests this week."
+    lines = []
+    for r in snapshot.reviewers[:3]:
+        asked = [_plural(r.requests_direct, "direct request")]
+        if r.requests_via_team:
+            asked.append(f"{r.requests_via_team} via a team")
+        if r.re_requests:
+            asked.append(_plural(r.re_requests, "re-request"))
+        lines.append(
+            f"{r.login}: {', '.join(asked)};"
+            f" {_plural(r.context_switches, 'context switch', 'context switches')},"
+            f" about {_num(r.focus_hours)} focus-hours lost; {r.pending} waiting on them now."
+        )
+    if snapshot.load_concentration is not None:
+        lines.append(
+            f"The top two reviewers held {_pct(snapshot.load_concentration)} of the team's"
+            " review requests."
+        )
+    lines.append(
+        f"Interruptions cost about {_num(snapshot.focus_hours_week)} focus-hours this week"
+        f" ({recovery_minutes:g} min to refocus after each)."
+    )
+    return "\n".join(lines)
+
+
+def ci_text(snapshot: TeamSnapshot) -> str:
+    """The slowest and flakiest workflows and the hours PRs waited on CI."""
+    flows = snapshot.workflows
+    if not flows:
+        return "No CI runs on PR commits this week."
+    lines = ["Slowest workflows on PR commits:"]
+    for w in flows[:2]:
+        parts = [f"run p90 {_minutes(w.run_p90_min)}", f"queued p90 {_minutes(w.queue_p90_min)}"]
+        if w.failure_rate is not None:
+            parts.append(f"{_pct(w.failure_rate)} of attempts failed")
+        lines.append(f"  {w.name}: {', '.join(parts)}.")
+    flaky = max(flows, key=lambda w: w.rerun_rate or 0.0)
+    if flaky.rerun_rate:
+        lines.append(f"Flakiest: {flaky.name}, {_pct(flaky.rerun_rate)} of runs needed a rerun.")
+    lines.append(f"PRs waited {_num(snapshot.ci_wait_hours)} h on CI this week.")
+    return "\n".join(lines)
+
+
+def ai_text(snapshot: TeamSnapshot) -> str:
+    """How many merged PRs were AI-assisted and how their pickup compares (METRICS.md "AI
+    split"); bot PRs counted apart."""
+    n, ai = snapshot.merged_count, snapshot.ai_assisted_count
+    lines = []
+    if ai and n:
+        lines.append(f"{ai} of {n} merged PRs were AI-assisted ({_pct(ai / n)}).")
+        p_ai, p_other = snapshot.pickup_ai.business.p50, snapshot.pickup_other.business.p50
+        if p_ai is not None and p_other is not None:
+            compare = (
+                "they waited longer for a first review"
+                if p_ai > p_other * 1.1
+                else "they were picked up faster"
+                if p_ai < p_other * 0.9
+                else "about the same"
+            )
+            lines.append(
+                f"Pickup p50: {_dur(p_ai)} for AI-assisted PRs vs {_dur(p_other)} for the others"
+                f" ({compare})."
+            )
+    else:
+        lines.append(f"No AI-assisted PRs among the {n} merged this week.")
+    if snapshot.bot_pr_count:
+        lines.append(f"{_plural(snapshot.bot_pr_count, 'bot PR')} counted apart.")
+    return "\n".join(lines)
+
+
+def size_text(snapshot: TeamSnapshot) -> str:
+    """The share of large PRs this week vs before, and pickup by size bucket."""
+    week, before = dict(snapshot.size_mix_week), dict(snapshot.size_mix_before)
+    large = week.get("L", 0.0) + week.get("XL", 0.0)
+    was = before.get("L", 0.0) + before.get("XL", 0.0)
+    lines = [f"Large PRs (L and XL): {_pct(large)} of this week's PRs, {_pct(was)} before."]
+    by_size = [
+        f"{bucket} {_dur(lat.business.p50)}"
+        for bucket, lat in snapshot.pickup_by_size
+        if lat.business.p50 is not None
+    ]
+    if by_size:
+        lines.append(f"Pickup p50 by size: {', '.join(by_size)}: bigger PRs wait longer.")
+    return "\n".join(lines)
+
+
+def waits_text(snapshot: TeamSnapshot, titles: Mapping[str, str]) -> str:
+    """The PRs that waited longest (titled when known) and the repositories holding the most
+    waiting; empty when there are none."""
+    a = snapshot.analysis
+    known = {**titles, **{f"{i.repo}#{i.number}": i.title for i in snapshot.queue_items}}
+    lines = [_contributor(c, known.get(c.name)) for c in a.longest_waits[:5]]
+    if a.top_repos:
+        repos = "; ".join(_contributor(c) for c in a.top_repos[:3])
+        lines.append(f"Most waiting by repository: {repos}.")
+    return "\n".join(lines)
+
+
+def action_text(a: Analysis) -> str:
+    """The one suggested action and why, or that nothing stands out."""
+    if a.action is None:
+        return "Nothing stands out enough this week to suggest a change."
+    because = a.action.because.rstrip(".")
+    return f"{a.action.text}\nWhy: {because}."
+
+
+def data_text(snapshot: TeamSnapshot, start: date, end: date, hours: WorkHours) -> str:
+    """The week covered and how fresh the GitHub data is, in the team's time zone."""
+    local = (snapshot.data_as_of or snapshot.computed_at).astimezone(hours.zone)
+    return (
+        f"Week {start:%a %d %b} to {end:%a %d %b %Y}; GitHub data as of"
+        f" {local:%a %d %b %H:%M} {hours.timezone}."
+    )
+
+
+def warning_text(snapshot: TeamSnapshot, now: datetime) -> str:
+    """Empty when the data is fresh and whole; else what is wrong with it and what to do."""
+    lines = []
+    old = now - (snapshot.data_as_of or snapshot.computed_at)
+    if old > STALE_AFTER:
+        hours = old.total_seconds() / 3600
+        age = f"{_num(hours / 24)} days" if hours >= 48 else f"{_num(hours)} h"
+        lines.append(
+            f"This data is {age} old: sampling may have stopped (run `flowbot doctor`)."
+        )
+    if snapshot.errors:
+        more = f" (and {len(snapshot.errors) - 5} more)" if len(snapshot.errors) > 5 else ""
+        lines.append("Some data is missing: " + "; ".join(snapshot.errors[:5]) + more + ".")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _contributor(c: Contributor, title: str | None = None) -> str:
+    """``acme/api#412 "Fix login": 52 working h, waiting on bob`` (the name comes first)."""
+    unit = "working h" if c.unit == "h" else c.unit  # jobs.analysis sums business hours
+    named = f'{c.name} "{title}"' if title else c.name
+    return f"{named}: {_num(c.value)} {unit}" + (f", {c.detail}" if c.detail else "")
+
+
+def _last(last: Mapping[str, Any] | None, metric: str) -> tuple[float | None, float | None]:
+    if last is None:
+        return None, None
+    return last.get(f"{metric}_p50"), last.get(f"{metric}_p90")
+
+
+def _moved(share: StageShare) -> str:
+    diff = share.share_this_week - share.share_before
+    return "up from" if diff >= 0.005 else "down from" if diff <= -0.005 else "the same as"
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f}%"
+
+
+def _num(value: float) -> str:
+    """``6.5``, ``12``, ``0.3``: one decimal below 10, none above (as ``bot.blocks``)."""
+    if abs(value) >= 10:
+        return f"{value:.0f}"
+    return f"{value:.1f}".removesuffix(".0") if value != 0 else "0"
+
+
+def _dur(business: float | None, calendar: float | None = None) -> str:
+    """``6.5 working h (1.2 d)``, the format ``bot.blocks.hours`` uses."""
+    if business is None and calendar is None:
+        return "n/a"
+    parts = []
+    if business is not None:
+        parts.append(f"{_num(business)} working h")
+    if calendar is not None:
+        cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
+        parts.append(f"({cal})" if parts else cal)
+    return " ".join(parts)
+
+
+def _minutes(value: float | None) -> str:
+    return "n/a" if value is None else f"{_num(value)} min"
