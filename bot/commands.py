@@ -19,11 +19,26 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks import escape
+from bot.blocks.alert_list import render_alert_list
+from bot.blocks.ci import render_ci
+from bot.blocks.digest import render_digest
 from bot.blocks.frame import Message, no_snapshot, notice, unavailable
+from bot.blocks.health import render_health
 from bot.blocks.help import render_help, render_usage
+from bot.blocks.queue import render_queue
+from bot.blocks.reviewers import render_reviewers
+from bot.blocks.status import render_status
+from bot.blocks.thresholds import render_set, render_thresholds
+from bot.blocks.why import render_why
 from bot.reader import next_sample_at
-from jobs.errors import FlowbotError, StoreUnavailable
-from jobs.settings import ALERT_RULES, Settings
+from jobs.alerts import list_alerts
+from jobs.digest import DigestUnavailable, build_digest
+from jobs.errors import StoreUnavailable
+from jobs.identity import Identity
+from jobs.overrides import InvalidThreshold, effective_thresholds, set_threshold, threshold_history
+from jobs.settings import ALERT_RULES, Settings, WorkHours
+from jobs.timeline import pr_clocks
+from jobs.worktime import WorkCalendar
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -203,11 +218,6 @@ def _payload(message: Message, *, share: bool) -> dict[str, Any]:
 
 
 def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.ci import render_ci
-    from bot.blocks.queue import render_queue
-    from bot.blocks.reviewers import render_reviewers
-    from bot.blocks.status import render_status
-
     render = {"status": render_status, "queue": render_queue, "reviewers": render_reviewers,
               "ci": render_ci}[sub]
     reading = deps.reader.read(team)
@@ -223,10 +233,6 @@ def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Mess
 
 
 def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.why import render_why
-    from jobs.identity import Identity
-    from jobs.settings import WorkHours
-
     assert cmd.target is not None  # parse() sets it for "why"
     repo, _, number = cmd.target.partition("#")
     repo = deps.settings.full_repo(repo)
@@ -234,11 +240,6 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
     if pr is None:
         known = ", ".join(deps.settings.repositories[:8])
         return notice(f"I have no record of `{repo}#{number}`. Flowbot knows the PRs of: {known}.")
-    try:
-        from jobs.timeline import pr_clocks
-        from jobs.worktime import WorkCalendar
-    except ImportError:
-        return notice("Per-PR clocks are not available in this version yet.")
     teams = deps.settings.teams_of_repo(repo)
     hours = deps.settings.teams[teams[0]] if teams else WorkHours()
     calendar = WorkCalendar.for_team(hours)
@@ -250,45 +251,22 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
 
 def _digest(team: str, deps: BotDeps, *, now: datetime) -> Message:
     try:
-        from jobs.digest import build_digest
-    except ImportError:
-        return notice("The digest preview is not available in this version yet.")
-    try:
         digest = build_digest(deps.settings, deps.store, team, now=now)
-    except StoreUnavailable:
-        raise
-    except FlowbotError as err:  # DigestUnavailable: unknown team or no snapshot yet
+    except DigestUnavailable as err:  # no snapshot yet
         return notice(f"No digest preview for *{team}*: {escape(str(err))}")
-    try:
-        from bot.blocks.digest import render_digest
-    except ImportError:
-        body = "\n\n".join(f"*{escape(t)}*\n{escape(b)}" for t, b in digest.sections)
-        return notice(f"*{escape(digest.headline)}*\n{body}"[:2900])
     return render_digest(digest)
 
 
 def _alerts(team: str, deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.alert_list import render_alert_list
-
-    try:
-        from jobs.alerts import list_alerts
-    except ImportError:
-        return notice("Alerts are not available in this version yet.")
     return render_alert_list(team, list_alerts(deps.store, team, now=now), now=now)
 
 
 def _thresholds(team: str, deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.thresholds import render_thresholds
-    from jobs.overrides import effective_thresholds, threshold_history
-
     return render_thresholds(team, effective_thresholds(deps.settings, deps.store, team),
                              threshold_history(deps.store, team), now=now)
 
 
 def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.thresholds import render_set
-    from jobs.overrides import InvalidThreshold, set_threshold
-
     leads = deps.settings.teams[team].leads
     if caller.user_id not in leads:
         return notice(f"Sorry, only the leads of *{team}* can change its thresholds. "
@@ -307,7 +285,5 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
 
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:
-    from bot.blocks.health import render_health
-
     runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
     return render_health(runs, now=now)
