@@ -257,7 +257,7 @@ def digest(
 ) -> None:
     """Build a team's weekly digest (the 7 days before now) and print or post it."""
     with _errors():
-        from bot.charts import digest_chart
+        from bot.charts import team_charts
         from bot.terminal import digest_text
         from jobs.digest import build_digest
         from jobs.ports import SystemClock
@@ -266,7 +266,7 @@ def digest(
         client = _slack_client(settings) if post else None  # a missing token fails first
         store = open_store(settings)
         try:
-            draw = (lambda d: digest_chart(d, tz=settings.teams[d.team].zone)) if post or chart else None
+            draw = team_charts(settings) if post or chart else None
             built = build_digest(settings, store, team, now=SystemClock().now(), chart=draw)
             if print_ or not post:
                 typer.echo(digest_text(built))
