@@ -278,6 +278,7 @@ class _RepoSync:
                 pr = prs.get(number) or self.store.get_pr(self.repo, number)
                 if pr is None:
                     continue  # a PR outside the window (or not one of ours): nothing to attach
+                prs[number] = pr
                 if int(run.get("run_attempt") or 1) > 1 and not _settled(pr.checks, records):
                     backlog[str(run["id"])] = {
                         "pr": number, "run": {k: run.get(k) for k in _RUN_FIELDS}}

@@ -374,3 +374,13 @@ def test_missing_credentials_are_named(org: Org) -> None:
     settings = from_mapping(org.config("http://127.0.0.1:9"), env={})
     with pytest.raises(GitHubError, match="GITHUB_TOKEN"):
         connect(settings)
+
+
+def test_enterprise_server_base_url(rig: Rig, org: Org, store: Store) -> None:
+    """An Enterprise Server base URL (``https://HOST/api/v3``) reaches REST and GraphQL."""
+    mapping = org.config(rig.server.base_url + "/api/v3")
+    settings = from_mapping(mapping, env={"GITHUB_TOKEN": rig.server.token})
+    report = run_cycle(settings, store, connect(settings, sleep=rig.sleeps, clock=rig.clock),
+                       clock=rig.clock, days=BACKFILL_DAYS)
+    assert report.errors == () and sum(r.changed for r in report.repos) > 0
+    assert rig.server.stats.count(path="/api/graphql", method="POST") > 0
