@@ -28,7 +28,7 @@ RULE_TITLES: Mapping[str, str] = {
     "oldest_waiting_hours": "Oldest waiting PR",
     "pickup_p50_hours": "Pickup wait p50 (7 days)",
     "requests_per_reviewer_day": "Review requests per reviewer per day",
-    "ci_p90_minutes": "CI p90 run time",
+    "ci_p90_minutes": "CI p90 wait (queue + run)",
     "queue_growth_days": "Queue growing (arrivals above completions)",
 }
 RULE_UNITS: Mapping[str, str] = {
@@ -72,7 +72,9 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
     * ``oldest_waiting_hours``: the oldest unapproved PR's age in business hours;
     * ``pickup_p50_hours``: p50 of pickup wait in business hours over the snapshot's window;
     * ``requests_per_reviewer_day``: the busiest reviewer's requests per working day;
-    * ``ci_p90_minutes``: the slowest workflow's p90 run time (started to completed);
+    * ``ci_p90_minutes``: the slowest workflow's p90 queue time plus its p90 run time (the
+      "CI queue + run time p90" of config.example.toml; a sum of p90s, so it errs on the high
+      side of the p90 of the whole wait, which the snapshot does not keep);
     * ``queue_growth_days``: working days in a row, ending with the last complete one (the
       team's local yesterday or earlier), on which arrivals exceeded completions (Little's law).
 
@@ -101,11 +103,13 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
         if busiest
         else (),
     )
-    timed = [w for w in snapshot.workflows if w.run_p90_min is not None]
-    slowest = max(timed, key=lambda w: w.run_p90_min or 0.0, default=None)
+    waits = [((w.queue_p90_min or 0.0) + w.run_p90_min, w) for w in snapshot.workflows
+             if w.run_p90_min is not None]
+    ci_wait, slowest = max(waits, key=lambda pair: pair[0], default=(None, None))
     out["ci_p90_minutes"] = Reading(
-        slowest.run_p90_min if slowest else None,
-        (f"workflow {slowest.name}",) if slowest else (),
+        ci_wait,
+        (f"workflow {slowest.name}: p90 queue {slowest.queue_p90_min or 0:g} min + "
+         f"p90 run {slowest.run_p90_min:g} min",) if slowest else (),
     )
     out["queue_growth_days"] = _growth_streak(snapshot, calendar=calendar, now=now)
     return out
