@@ -360,17 +360,16 @@ def _memo_ai(identity: Identity) -> Any:
     return ai
 
 
-def time_ranks(cols: Columns) -> tuple[I64, I64, I64, np.int64]:
-    """Dense ranks of every event, review and check-creation instant in one shared order
-    (memoised), and the width that packs (group, rank) into one int64 key."""
+def time_ranks(cols: Columns) -> tuple[I64, I64, np.int64]:
+    """Dense ranks of every event and review instant in one shared order (memoised), and
+    the width that packs (group, rank) into one int64 key."""
     found = cols.memo.get("ranks")
     if found is None:
-        universe = np.unique(np.concatenate([cols.ev_at, cols.rv_at, cols.ck_created]))
-        universe = universe[~np.isnan(universe)]
+        both = np.concatenate([cols.ev_at, cols.rv_at])
+        universe, rank = np.unique(both, return_inverse=True)
         found = cols.memo["ranks"] = (
-            np.searchsorted(universe, cols.ev_at),
-            np.searchsorted(universe, cols.rv_at),
-            np.searchsorted(universe, cols.ck_created),
+            rank[: cols.ev_at.size],
+            rank[cols.ev_at.size :],
             np.int64(universe.size + 1),
         )
     return found

@@ -189,7 +189,7 @@ def _author_turns(cols: Columns, tl: Timeline, t2: F64, t3: F64) -> tuple[I64, F
     A turn starts at a human request for changes and lasts until the next push, review
     request or human review (whichever comes first), as the queue's "author" bucket reads it.
     """
-    ev_rank, rv_rank, _, width = time_ranks(cols)
+    ev_rank, rv_rank, width = time_ranks(cols)
     cr = tl.human_review & (cols.rv_state == CHANGES)
     q_pr, q_t = cols.rv_pr[cr], cols.rv_at[cr]
     seen = cols.ev_at <= tl.now

@@ -128,7 +128,7 @@ def request_table(
     src, who, via_team = src[order], who[order], via_team[order]
     row_pr = cols.ev_pr[req[src]]
     row_at = cols.ev_at[req[src]]
-    ev_rank, rv_rank, _, tw = time_ranks(cols)
+    ev_rank, rv_rank, tw = time_ranks(cols)
     row_rank = ev_rank[req[src]]
     row_team = np.where(via_team, req_team[src], -1)
     g_row = row_pr * width + who
