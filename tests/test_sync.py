@@ -323,7 +323,7 @@ def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path) -> None:
     mapping["github"]["retention_days"] = 730  # the CLI runs on the real clock; the org is older
     path = tmp_path / "flowbot.toml"
     path.write_text(_toml(mapping, storage=str(tmp_path / "cli.rdb")))
-    env = {"GITHUB_TOKEN": rig.server.token}
+    env = {"GITHUB_TOKEN": rig.server.token, "REDIS_URL": None}  # the embedded one, in tmp_path
     runner = CliRunner()
     filled = runner.invoke(app, ["backfill", "--config", str(path), "--days", "700"], env=env)
     assert filled.exit_code == 0, filled.output
