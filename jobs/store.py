@@ -121,8 +121,10 @@ class Store:
         Raises StoreUnavailable when the server cannot be reached or started.
         """
         # redis-py retries a lost connection 3 times with 1-10 s backoff by default: up to ~7 s
-        # per call. Two quick retries ride out a blip and keep a dead Redis under Slack's 3 s.
-        retry = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2)
+        # per call. Two quick retries ride out a blip and keep a dead Redis under Slack's 3 s;
+        # a timeout is not retried (it has spent the call's time already).
+        retry = Retry(ExponentialBackoff(cap=0.25, base=0.05), 2,
+                      supported_errors=(redis.ConnectionError,))
         try:
             if url:
                 client = redis.Redis.from_url(
