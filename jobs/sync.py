@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.errors import BudgetExhausted
-from jobs.github import COLLECT_VERSION, fetch, parse
+from jobs.github import COLLECT_VERSION, fetch, parse, queries
 from jobs.github.client import GitHubSource
 from jobs.model import CheckRun, PullRequest, RepoCursor
 from jobs.store import Store
@@ -192,7 +192,8 @@ class _RepoSync:
             top, etag, after = None, response.etag, None
             if deeper:  # older PRs are coming: their CI must be listed again, from the oldest
                 cursor = replace(cursor, runs_since=None)
-        for page in fetch.pull_pages(self.source, self.repo, after=after):
+        small = queries.FIRST_PAGE_INCREMENTAL if after is None and stop == cursor.updated_at else None
+        for page in fetch.pull_pages(self.source, self.repo, after=after, first=small):
             if page.archived:
                 return cursor, True
             prs: list[PullRequest] = []

@@ -59,14 +59,18 @@ def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response
     )
 
 
-def pull_pages(source: GitHubSource, repo: str, *, after: str | None) -> Iterator[PullPage]:
+def pull_pages(
+    source: GitHubSource, repo: str, *, after: str | None, first: int | None = None
+) -> Iterator[PullPage]:
     """Pages of ``repo``'s PRs, newest update first, starting after page cursor ``after``.
 
-    The caller stops iterating when it has reached what it already has.
+    ``first`` sizes the first page only (an incremental pass expects few changes, and a small
+    page costs a quarter of a full one); later pages are ``source.page_size``. The caller
+    stops iterating when it has reached what it already has.
     """
     owner, name = split(repo)
     cursor = after
-    size = source.page_size
+    size = first or source.page_size
     while True:
         variables = {"owner": owner, "name": name, "first": size, "after": cursor}
         try:
@@ -90,6 +94,8 @@ def pull_pages(source: GitHubSource, repo: str, *, after: str | None) -> Iterato
         yield page
         if not page.has_next or page.archived:
             return
+        if first is not None and size == first:
+            size = source.page_size
         cursor = page.end_cursor
 
 

@@ -23,6 +23,7 @@ TIMELINE_TYPES: tuple[str, ...] = (
 
 PAGE_SIZE = 100  # PRs per page (GitHub's maximum): 10 pages per 1,000 PRs, ~32,000 nodes at
 # most (GitHub allows 500,000); a page that keeps failing is asked again at half the size
+FIRST_PAGE_INCREMENTAL = 24  # an incremental pass's first page: 1 point instead of 4
 INNER_SIZE = 100  # commits, reviews and timeline items per PR
 
 RATE_LIMIT = "rateLimit { cost limit remaining resetAt used }"
