@@ -100,7 +100,9 @@ def main() -> None:
         try:
             _wait_healthy(port, server)
             _run(port, 200, args.concurrency)  # warm-up: imports, pydantic adapters, auth.test per worker
+            began = time.perf_counter()
             latencies, errors = _run(port, args.requests, args.concurrency)
+            wall = time.perf_counter() - began
         finally:
             server.terminate()
             try:
@@ -116,7 +118,7 @@ def main() -> None:
     if latencies:
         print(f"p50: {_ms(statistics.median(latencies))}  p90: {_ms(_pct(latencies, 0.90))}  "
               f"p99: {_ms(_pct(latencies, 0.99))}  max: {_ms(latencies[-1])}")
-        print(f"mean: {_ms(total / len(latencies))}")
+        print(f"mean: {_ms(total / len(latencies))}  throughput: {len(latencies) / wall:.0f} requests/s")
     print(f"auth.test calls to the fake Slack: {len(fake.calls('auth.test'))}")
 
 

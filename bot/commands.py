@@ -168,6 +168,10 @@ def answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) ->
 def register(app: App, deps: BotDeps) -> None:
     """Listen for `/flow`: answer in the acknowledgement; the digest preview follows lazily."""
 
+    def is_digest(command: dict[str, Any]) -> bool:
+        words = (command.get("text") or "").split()
+        return bool(words) and words[0].lower() == "digest"
+
     def on_flow(ack: Callable[..., Any], command: dict[str, Any]) -> None:
         started = time.perf_counter()
         caller = Caller(command.get("user_id"), command.get("channel_id"))
@@ -177,7 +181,7 @@ def register(app: App, deps: BotDeps) -> None:
             ack(**_payload(render_usage(str(err)), share=False))
             deps.telemetry.command("usage", time.perf_counter() - started, ok=True)
             return
-        if cmd.sub == "digest":  # more work than a GET: answered by digest_later via response_url
+        if cmd.sub == "digest":  # more work than a GET: digest_later answers via response_url
             ack(response_type="ephemeral", text="Building this week's digest preview…")
         else:
             ack(**_payload(_safe_answer(cmd, caller, deps, now=deps.clock.now()), share=cmd.share))
@@ -187,14 +191,14 @@ def register(app: App, deps: BotDeps) -> None:
         try:
             cmd = parse(command.get("text") or "")
         except UsageError:
-            return
-        if cmd.sub != "digest":
-            return
+            return  # on_flow already answered with the usage line
         caller = Caller(command.get("user_id"), command.get("channel_id"))
         message = _safe_answer(cmd, caller, deps, now=deps.clock.now())
         respond(**_payload(message, share=cmd.share), replace_original=False)
 
-    app.command(COMMAND)(ack=on_flow, lazy=[digest_later])
+    # Only the digest needs a lazy listener (Bolt copies the request for each lazy run).
+    app.command(COMMAND, matchers=[is_digest])(ack=on_flow, lazy=[digest_later])
+    app.command(COMMAND)(on_flow)
 
 
 # ------------------------------------------------------------------------- subcommands
