@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bot.blocks.alerts import render_alert
 from bot.blocks.digest import render_digest
 from bot.blocks.status import render_status
-from bot.charts import digest_chart
+from bot.charts import team_charts
 from bot.terminal import alert_text, digest_text, status_text
 from jobs.model import Alert, Digest, TeamSnapshot
 from jobs.ports import FixedClock
@@ -117,7 +117,7 @@ def run_demo(
             recorder = Recorder(clock)
             pipeline = Pipeline.from_settings(
                 settings, store, recorder, clock=clock, source=source,
-                chart=lambda d: digest_chart(d, tz=settings.teams[d.team].zone),
+                chart=team_charts(settings),
             )
             fired = _simulate(simulate, pipeline, clock=clock, start=start, end=end,
                               console=console)

@@ -32,12 +32,12 @@ APP_TOKEN_MISSING = (
 
 def build_pipeline(settings: Settings, store: Store, client: WebClient, *, clock: Clock) -> Pipeline:
     """The production pipeline: GitHub sampling, snapshots, alerts and digests posted to Slack."""
-    from bot.charts import digest_chart
+    from bot.charts import team_charts
 
     delivery = SlackDelivery(client, store, clock=clock)
     return Pipeline.from_settings(
         settings, store, delivery, clock=clock,
-        chart=lambda d: digest_chart(d, tz=settings.teams[d.team].zone),
+        chart=team_charts(settings),
     )
 
 

@@ -3,7 +3,7 @@
 Each function turns part of a team's snapshot into sentences a lead reads in a terminal, in
 Slack's notification text or in Block Kit (``bot.blocks.digest`` escapes them there). The
 wording follows METRICS.md "The digest's why"; durations read ``6.5 working h (1.2 d)``, the
-same format ``bot.blocks.hours`` uses. :mod:`jobs.digest` assembles the sections.
+same format ``bot.blocks`` uses (both from :mod:`jobs.durations`). :mod:`jobs.digest` assembles the sections.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from jobs.durations import hours as duration
+from jobs.durations import minutes, number
 from jobs.model import Analysis, Contributor, Latency, QueueSample, StageShare, TeamSnapshot
 from jobs.settings import WorkHours
 
@@ -86,7 +88,7 @@ def shares_text(a: Analysis) -> str:
             continue
         lines.append(
             f"  {STAGE_LABELS[stage]:<10} {_pct(s.share_this_week):>4} (was {_pct(s.share_before)}),"
-            f" {_num(s.hours_this_week)} working h"
+            f" {number(s.hours_this_week)} working h"
         )
     if a.merged_this_week or a.merged_before:
         lines.append(
@@ -134,7 +136,7 @@ def queue_text(
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
         lines.append(f"Peak this week: {peak.length} ({when}).")
     if q.oldest_business_hours is not None:
-        lines.append(f"The oldest has waited {_dur(q.oldest_business_hours, q.oldest_hours)}.")
+        lines.append(f"The oldest has waited {duration(q.oldest_business_hours, q.oldest_hours)}.")
     a = snapshot.analysis
     verdict = (
         "more arrive than get reviewed, so the queue grows"
@@ -164,14 +166,14 @@ def latency_text(snapshot: TeamSnapshot, last: Mapping[str, Any] | None) -> str:
         if not b.count:
             lines.append(f"{name}: no PRs measured this week.")
             continue
-        line = f"{name} ({_plural(b.count, 'PR')}): p50 {_dur(b.p50, c.p50)}, p90 {_dur(b.p90, c.p90)}"
+        line = f"{name} ({_plural(b.count, 'PR')}): p50 {duration(b.p50, c.p50)}, p90 {duration(b.p90, c.p90)}"
         if last is not None and (l50 is not None or l90 is not None):
-            line += f"; last week p50 {_dur(l50)}, p90 {_dur(l90)}"
+            line += f"; last week p50 {duration(l50)}, p90 {duration(l90)}"
         lines.append(line + ".")
     lead = snapshot.lead_time
     if lead.business.count:
         lines.append(
-            f"Lead time (first commit to merge): p50 {_dur(lead.business.p50, lead.calendar.p50)}."
+            f"Lead time (first commit to merge): p50 {duration(lead.business.p50, lead.calendar.p50)}."
         )
     if last is None:
         lines.append("No digest from last week to compare with yet.")
@@ -193,7 +195,7 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
         lines.append(
             f"{r.login}: {', '.join(asked)};"
             f" {_plural(r.context_switches, 'context switch', 'context switches')},"
-            f" about {_num(r.focus_hours)} focus-hours lost; {r.pending} waiting on them now."
+            f" about {number(r.focus_hours)} focus-hours lost; {r.pending} waiting on them now."
         )
     if snapshot.load_concentration is not None:
         lines.append(
@@ -201,7 +203,7 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
             " review requests."
         )
     lines.append(
-        f"Interruptions cost about {_num(snapshot.focus_hours_week)} focus-hours this week"
+        f"Interruptions cost about {number(snapshot.focus_hours_week)} focus-hours this week"
         f" ({recovery_minutes:g} min to refocus after each)."
     )
     return "\n".join(lines)
@@ -214,14 +216,14 @@ def ci_text(snapshot: TeamSnapshot) -> str:
         return "No CI runs on PR commits this week."
     lines = ["Slowest workflows on PR commits:"]
     for w in flows[:2]:
-        parts = [f"run p90 {_minutes(w.run_p90_min)}", f"queued p90 {_minutes(w.queue_p90_min)}"]
+        parts = [f"run p90 {minutes(w.run_p90_min)}", f"queued p90 {minutes(w.queue_p90_min)}"]
         if w.failure_rate is not None:
             parts.append(f"{_pct(w.failure_rate)} of attempts failed")
         lines.append(f"  {w.name}: {', '.join(parts)}.")
     flaky = max(flows, key=lambda w: w.rerun_rate or 0.0)
     if flaky.rerun_rate:
         lines.append(f"Flakiest: {flaky.name}, {_pct(flaky.rerun_rate)} of runs needed a rerun.")
-    lines.append(f"PRs waited {_num(snapshot.ci_wait_hours)} h on CI this week.")
+    lines.append(f"PRs waited {number(snapshot.ci_wait_hours)} h on CI this week.")
     return "\n".join(lines)
 
 
@@ -242,7 +244,7 @@ def ai_text(snapshot: TeamSnapshot) -> str:
                 else "about the same"
             )
             lines.append(
-                f"Pickup p50: {_dur(p_ai)} for AI-assisted PRs vs {_dur(p_other)} for the others"
+                f"Pickup p50: {duration(p_ai)} for AI-assisted PRs vs {duration(p_other)} for the others"
                 f" ({compare})."
             )
     else:
@@ -259,7 +261,7 @@ def size_text(snapshot: TeamSnapshot) -> str:
     was = before.get("L", 0.0) + before.get("XL", 0.0)
     lines = [f"Large PRs (L and XL): {_pct(large)} of this week's PRs, {_pct(was)} before."]
     by_size = [
-        f"{bucket} {_dur(lat.business.p50)}"
+        f"{bucket} {duration(lat.business.p50)}"
         for bucket, lat in snapshot.pickup_by_size
         if lat.business.p50 is not None
     ]
@@ -303,7 +305,7 @@ def warning_text(snapshot: TeamSnapshot, now: datetime) -> str:
     old = now - (snapshot.data_as_of or snapshot.computed_at)
     if old > STALE_AFTER:
         hours = old.total_seconds() / 3600
-        age = f"{_num(hours / 24)} days" if hours >= 48 else f"{_num(hours)} h"
+        age = f"{number(hours / 24)} days" if hours >= 48 else f"{number(hours)} h"
         lines.append(
             f"This data is {age} old: sampling may have stopped (run `flowbot doctor`)."
         )
@@ -320,7 +322,7 @@ def _contributor(c: Contributor, title: str | None = None) -> str:
     """``acme/api#412 "Fix login": 52 working h, waiting on bob`` (the name comes first)."""
     unit = "working h" if c.unit == "h" else c.unit  # jobs.analysis sums business hours
     named = f'{c.name} "{title}"' if title else c.name
-    return f"{named}: {_num(c.value)} {unit}" + (f", {c.detail}" if c.detail else "")
+    return f"{named}: {number(c.value)} {unit}" + (f", {c.detail}" if c.detail else "")
 
 
 def _last(last: Mapping[str, Any] | None, metric: str) -> tuple[float | None, float | None]:
@@ -340,27 +342,3 @@ def _plural(n: int, word: str, words: str | None = None) -> str:
 
 def _pct(share: float) -> str:
     return f"{share * 100:.0f}%"
-
-
-def _num(value: float) -> str:
-    """``6.5``, ``12``, ``0.3``: one decimal below 10, none above (as ``bot.blocks``)."""
-    if abs(value) >= 10:
-        return f"{value:.0f}"
-    return f"{value:.1f}".removesuffix(".0") if value != 0 else "0"
-
-
-def _dur(business: float | None, calendar: float | None = None) -> str:
-    """``6.5 working h (1.2 d)``, the format ``bot.blocks.hours`` uses."""
-    if business is None and calendar is None:
-        return "n/a"
-    parts = []
-    if business is not None:
-        parts.append(f"{_num(business)} working h")
-    if calendar is not None:
-        cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
-        parts.append(f"({cal})" if parts else cal)
-    return " ".join(parts)
-
-
-def _minutes(value: float | None) -> str:
-    return "n/a" if value is None else f"{_num(value)} min"

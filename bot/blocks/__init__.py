@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from jobs.durations import hours, minutes, number, percent
+
+__all__ = ["hours", "minutes", "number", "percent"]  # re-exported: one format everywhere
+
 Block = dict[str, Any]
 
 MAX_BLOCKS = 50  # per message
@@ -43,32 +47,6 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
-def hours(business: float | None, calendar: float | None = None) -> str:
-    """One duration, business and calendar side by side: ``6.5 working h (1.2 d)``.
-
-    Calendar time is shown in hours below two days and in days above; ``n/a`` when unknown.
-    """
-    if business is None and calendar is None:
-        return "n/a"
-    parts = []
-    if business is not None:
-        parts.append(f"{_num(business)} working h")
-    if calendar is not None:
-        cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
-        parts.append(f"({cal})" if parts else cal)
-    return " ".join(parts)
-
-
-def minutes(value: float | None) -> str:
-    """``12.5 min`` or ``n/a``."""
-    return "n/a" if value is None else f"{_num(value)} min"
-
-
-def percent(share: float | None) -> str:
-    """A 0..1 share as ``42%`` (``n/a`` when unknown)."""
-    return "n/a" if share is None else f"{share * 100:.0f}%"
-
-
 def age(since: datetime | None, now: datetime) -> str:
     """How old data is, for "data as of ..." lines: ``4 min old``, ``2.5 h old``."""
     if since is None:
@@ -79,8 +57,8 @@ def age(since: datetime | None, now: datetime) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min old"
     if seconds < 172800:
-        return f"{_num(seconds / 3600)} h old"
-    return f"{_num(seconds / 86400)} d old"
+        return f"{number(seconds / 3600)} h old"
+    return f"{number(seconds / 86400)} d old"
 
 
 def truncate_list(lines: Sequence[str], limit: int, *, more: str = "and {n} more") -> list[str]:
@@ -147,10 +125,3 @@ def fit(blocks: list[Block], *, note: str = "More in `/flow` or the App Home.") 
 def fallback(text: str) -> str:
     """The plain-text ``text`` of a message (notifications, screen readers), clipped."""
     return clip(text, MAX_FALLBACK_TEXT)
-
-
-def _num(value: float) -> str:
-    """``6.5``, ``12``, ``0.3``: one decimal below 10, none above."""
-    if abs(value) >= 10:
-        return f"{value:.0f}"
-    return f"{value:.1f}".removesuffix(".0") if value != 0 else "0"
