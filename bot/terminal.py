@@ -39,10 +39,7 @@ def digest_text(digest: Digest, *, width: int = WIDTH) -> str:
 def alert_text(alert: Alert, *, width: int = WIDTH) -> str:
     """One alert or recovery notice: ``[WARN] platform, queue_length: ...`` and its details."""
     level = "RECOVERED" if alert.recovered else alert.severity.upper()
-    head = f"[{level}] {alert.team}, {alert.rule}: {alert.message}"
-    if not alert.recovered:
-        head += f" ({alert.value:g} {alert.unit}, threshold {alert.threshold:g})"
-    out = _wrap(head, width)
+    out = _wrap(f"[{level}] {alert.team}, {alert.rule}: {alert.message}", width)  # it has the numbers
     for detail in alert.details:
         out += _wrap(f"- {detail}", width, indent="  ")
     return "\n".join(out) + "\n"
