@@ -307,10 +307,10 @@ def test_terminal_text_puts_the_action_first_and_keeps_github_text_readable() ->
 def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
     """`flowbot demo` prints alerts and a team's status as short plain lines."""
     alert = Alert(team="platform", rule="queue_length", severity="critical", value=22, threshold=20,
-                  unit="PRs", message="22 PRs are waiting for review", at=T0,
+                  unit="PRs", message="Review queue is critical for platform: 22 PRs (threshold 20).", at=T0,
                   idempotency_key="k", recipients=("U0LEAD001",), details=("oldest: acme/api#412",))
     assert alert_text(alert, width=100) == (
-        "[CRITICAL] platform, queue_length: 22 PRs are waiting for review (22 PRs, threshold 20)\n"
+        "[CRITICAL] platform, queue_length: Review queue is critical for platform: 22 PRs (threshold 20).\n"
         "  - oldest: acme/api#412\n"
     )
     assert alert_text(replace(alert, recovered=True, message="back to 8 PRs")).startswith(
