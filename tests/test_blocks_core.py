@@ -21,6 +21,13 @@ def test_link_labels_cannot_break_out(label: str) -> None:
     assert text.count("<") == 1 and text.count(">") == 1 and text.count("|") == 1
 
 
+@given(st.text(), st.text())
+def test_odd_urls_are_not_linked(url: str, label: str) -> None:
+    """A URL that is not plain http(s) (empty, javascript:, Slack markup) gives the bare label."""
+    if not url.startswith(("https://", "http://")):
+        assert blocks.link(url, label) == blocks.escape(label)
+
+
 def test_durations_read_the_same_everywhere() -> None:
     """Business and calendar time side by side; days above two days."""
     assert blocks.hours(6.5, 28.8) == "6.5 working h (29 h)"

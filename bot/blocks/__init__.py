@@ -37,7 +37,12 @@ def escape(text: object) -> str:
 
 
 def link(url: str, label: object) -> str:
-    """A mrkdwn link whose label is escaped (and whose URL cannot close the link early)."""
+    """A mrkdwn link whose label is escaped (and whose URL cannot close the link early).
+
+    Only plain http(s) URLs are linked; anything else renders as the escaped label alone.
+    """
+    if not url.startswith(("https://", "http://")) or len(url) <= len("https://"):
+        return escape(label)
     safe_url = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
     return f"<{safe_url}|{escape(label).replace('|', '¦')}>"
 
