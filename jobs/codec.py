@@ -6,7 +6,6 @@ stored value written by an older schema fails loudly instead of half-loading.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
@@ -14,9 +13,15 @@ from pydantic import TypeAdapter
 T = TypeVar("T")
 
 
-@cache
-def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
-    return TypeAdapter(kind)
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    """The adapter for ``kind``, built once (building one costs far more than using it)."""
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
 
 
 def dumps(value: Any) -> bytes:
@@ -26,12 +31,12 @@ def dumps(value: Any) -> bytes:
 
 def dumps_list(kind: type[T], values: list[T]) -> bytes:
     """Encode a list of ``kind`` as a JSON array."""
-    return _adapter(list[kind]).dump_json(values)  # type: ignore[valid-type]
+    return _adapter(list[kind]).dump_json(values)  # type: ignore[valid-type]  # kind is a runtime type
 
 
 def loads(kind: type[T], data: bytes | str) -> T:
     """Decode JSON into ``kind``; raises ``pydantic.ValidationError`` on a shape mismatch."""
-    return _adapter(kind).validate_json(data)  # type: ignore[no-any-return]
+    return _adapter(kind).validate_json(data)  # type: ignore[no-any-return]  # adapter of kind
 
 
 def loads_list(kind: type[T], data: bytes | str) -> list[T]:

@@ -77,7 +77,7 @@ class Lock:
     """A Redis lock owned by a random token: ``SET NX PX``, released only by its owner."""
 
     def __init__(self, client: redis.Redis, key: str, ttl_ms: int) -> None:
-        self._client = client
+        self._client: Any = client  # see Store.__init__
         self.key = key
         self.ttl_ms = ttl_ms
         self.token = _secrets.token_hex(16)
@@ -101,7 +101,9 @@ class Store:
     """Flowbot's Redis: records, cursors, queue samples, snapshots, locks, idempotency."""
 
     def __init__(self, client: redis.Redis, *, prefix: str = "flowbot", location: str = "") -> None:
-        self._r = client
+        # Typed Any on purpose: redis-py types every command as ``Awaitable[T] | T`` (shared with
+        # its asyncio client); this store only ever holds the synchronous client.
+        self._r: Any = client
         self.prefix = prefix
         self.location = location or "redis"
 
@@ -212,7 +214,7 @@ class Store:
         with self._guard("record write"):
             pipe = self._r.pipeline(transaction=True)
             if rows:
-                pipe.hset(self.key("prs", repo), mapping=rows)  # type: ignore[arg-type]
+                pipe.hset(self.key("prs", repo), mapping=rows)
                 closed = [n for n in rows if n not in set(opened)]
                 if closed:
                     pipe.srem(self.key("open", repo), *closed)
