@@ -143,29 +143,36 @@ def request_table(
     reviewed = any_earlier_in_group(g_row, row_rank, g_rv, rv_r, tw)
     rerequest = (earlier | reviewed) & (who >= 0)
 
+    # Answers, withdrawals and hours are the same for every member row of one team request:
+    # work on one row per request event (rows are sorted by it) and spread back.
+    first = np.r_[True, src[1:] != src[:-1]] if src.size else np.zeros(0, dtype=bool)
+    u = np.flatnonzero(first)
+    spread = np.cumsum(first) - 1
+    u_team, u_rank, u_pr, u_at = via_team[u], row_rank[u], row_pr[u], row_at[u]
+
     # answer: the reviewer's first counted review at or after the request; via a team, any
     # listed member's (a team nobody listed gets no answer)
-    responded = np.full(src.size, np.nan)
-    nxt = next_in_group(g_row, row_rank, g_rv, rv_r, tw, strict=False)
-    use = ~via_team & (nxt >= 0)
+    responded = np.full(u.size, np.nan)
+    nxt = next_in_group(g_row[u], u_rank, g_rv, rv_r, tw, strict=False)
+    use = ~u_team & (nxt >= 0)
     responded[use] = rv_at[nxt[use]]
     by_member = np.lexsort((m_team, m_who))
     r_of, r_team = expand(rv_who, m_who[by_member], m_team[by_member])
     tg = rv_pr[r_of] * twidth + r_team
-    tnxt = next_in_group(g_team, row_rank, tg, rv_r[r_of], tw, strict=False)
-    use = via_team & (who >= 0) & (tnxt >= 0)
+    tnxt = next_in_group(g_team[u], u_rank, tg, rv_r[r_of], tw, strict=False)
+    use = u_team & (tnxt >= 0)
     responded[use] = rv_at[r_of][tnxt[use]]
 
     # withdrawn: the same login (or team) taken off after the request, before any answer
     rem_pr, rem_at, rem_r = cols.ev_pr[rem], cols.ev_at[rem], ev_rank[rem]
     rem_direct = (rem_team < 0) & (rem_who >= 0)
-    removed = np.full(src.size, np.nan)
+    removed = np.full(u.size, np.nan)
     for mask, q_g, r_g in (
-        (~via_team, g_row, np.where(rem_direct, rem_pr * width + rem_who, -1)),
-        (via_team, g_team, np.where(rem_team >= 0, rem_pr * twidth + rem_team, -1)),
+        (~u_team, g_row[u], np.where(rem_direct, rem_pr * width + rem_who, -1)),
+        (u_team, g_team[u], np.where(rem_team >= 0, rem_pr * twidth + rem_team, -1)),
     ):
         valid = r_g >= 0
-        hit = next_in_group(q_g, row_rank, r_g[valid], rem_r[valid], tw, strict=False)
+        hit = next_in_group(q_g, u_rank, r_g[valid], rem_r[valid], tw, strict=False)
         use = mask & (hit >= 0) & (q_g >= 0)
         removed[use] = rem_at[valid][hit[use]]
     withdrawn = ~np.isnan(removed) & ~(responded <= removed)
@@ -173,7 +180,7 @@ def request_table(
     removed[~withdrawn] = np.nan
 
     waits = Waits(*_draft_spells(cols, tl), cols.n)
-    h = waits.add(row_pr, row_at, responded)
+    h = waits.add(u_pr, u_at, responded)
     waits.resolve(calendar)
     response_h, response_bh = waits.get(h)
     # code -1 (a team request that reached nobody) reads as None
@@ -193,11 +200,11 @@ def request_table(
             "via_team": via_team,
             "is_rerequest": rerequest,
             "requested_at": to_datetimes(row_at),
-            "removed_at": to_datetimes(removed),
-            "responded_at": to_datetimes(responded),
-            "response_h": response_h,
-            "response_bh": response_bh,
-            "day": local_days(calendar, row_at),
+            "removed_at": to_datetimes(removed[spread]),
+            "responded_at": to_datetimes(responded[spread]),
+            "response_h": response_h[spread],
+            "response_bh": response_bh[spread],
+            "day": local_days(calendar, u_at)[spread],
             "bot": cols.bot[row_pr],
             "ai_assisted": cols.ai_assisted[row_pr],
             "draft": cols.draft[row_pr],
