@@ -229,29 +229,30 @@ class Waits:
         return len(self._spans) - 1
 
     def resolve(self, calendar: Calendar) -> None:
-        """Measure every registered span (one business-hours call for all)."""
-        starts: list[F64] = []
-        ends: list[F64] = []
-        pairs: list[tuple[I64, F64, F64]] = []
-        for pr, s, e, drafts in self._spans:
-            starts.append(s)
-            ends.append(e)
-            q, os, oe = self._overlaps(pr, s, e) if drafts else _no_overlap()
-            pairs.append((q, os, oe))
-            starts.append(os)
-            ends.append(oe)
-        all_s = np.concatenate(starts) if starts else np.zeros(0)
-        all_e = np.concatenate(ends) if ends else np.zeros(0)
-        bh = business_hours(calendar, all_s, all_e)
-        at = 0
-        for (_, s, e, _), (q, os, oe) in zip(self._spans, pairs, strict=True):
-            span_bh = bh[at : at + s.size]
-            at += s.size
-            over_bh = bh[at : at + os.size]
-            at += os.size
-            over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size).astype(float)
-            over_b = np.bincount(q, weights=over_bh, minlength=s.size).astype(float)
-            self._out.append(((e - s) / US_PER_HOUR, span_bh, over_h, over_b))
+        """Measure every registered span: all of them, and their overlaps with draft time,
+        in one pass and one business-hours call."""
+        if not self._spans:
+            return
+        sizes = [pr.size for pr, _, _, _ in self._spans]
+        pr = np.concatenate([x[0] for x in self._spans])
+        s = np.concatenate([x[1] for x in self._spans])
+        e = np.concatenate([x[2] for x in self._spans])
+        drafts = np.repeat([x[3] for x in self._spans], sizes)
+        q, os, oe = self._overlaps(np.where(drafts, pr, -1), s, e)
+        bh = business_hours(calendar, np.concatenate([s, os]), np.concatenate([e, oe]))
+        over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size).astype(float)
+        over_b = np.bincount(q, weights=bh[s.size :], minlength=s.size).astype(float)
+        h = (e - s) / US_PER_HOUR
+        cuts = np.cumsum(sizes)[:-1]
+        self._out = list(
+            zip(
+                np.split(h, cuts),
+                np.split(bh[: s.size], cuts),
+                np.split(over_h, cuts),
+                np.split(over_b, cuts),
+                strict=True,
+            )
+        )
 
     def get(self, handle: int) -> tuple[F64, F64]:
         """(calendar hours, business hours) of the spans registered under ``handle``, draft
@@ -270,9 +271,11 @@ class Waits:
         return over_h, over_bh
 
     def _overlaps(self, pr: I64, s: F64, e: F64) -> tuple[I64, F64, F64]:
-        """For each span, its overlaps with its PR's draft intervals (query index, start, end)."""
-        lo, hi = self._lo[pr], self._hi[pr]
-        counts = hi - lo
+        """For each span, its overlaps with its PR's draft intervals (query index, start,
+        end); a span with ``pr`` -1 keeps its draft time."""
+        keep = pr >= 0
+        lo = np.where(keep, self._lo[pr], 0)
+        counts = np.where(keep, self._hi[pr] - self._lo[pr], 0)
         total = int(counts.sum())
         if total == 0:
             return _no_overlap()
