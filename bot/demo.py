@@ -163,16 +163,17 @@ def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
         console.print(f"[bold]3. What `/flow status {team}` answers[/bold]")
         console.print(rule)
         console.out(status_text(snap, now=result.now), highlight=False)
-    console.print(f"[bold]Files[/bold] in {out}/: the digest charts (PNG) and the Block Kit JSON"
-                  " of every message (paste into https://app.slack.com/block-kit-builder).")
-    console.print(
-        "\n[bold]Next[/bold]:\n"
-        "  - see the numbers for your own repository: export GITHUB_TOKEN=... and run"
-        " `flowbot report OWNER/REPO`\n"
-        "  - install it in Slack: docs/slack-setup.md (one manifest paste), then copy"
-        " config.example.toml to config.toml and run `flowbot check-config`\n"
-        "  - run it: `flowbot run` (one process, Socket Mode) and `flowbot doctor` to check it\n"
-        "  - how each number is defined: docs/metrics.md"
+    console.print(f"[bold]Files[/bold] in {out}/: the digest charts (PNG) and the Block Kit JSON of"
+                  " every message, to paste into https://app.slack.com/block-kit-builder")
+    console.print("\n[bold]Next[/bold] (after `source .venv/bin/activate`):")
+    console.out(
+        "  - your own repository, with only a token:\n"
+        "      export GITHUB_TOKEN=...  &&  flowbot report OWNER/REPO\n"
+        "  - install it in Slack: docs/slack-setup.md (one manifest paste), then\n"
+        "      cp config.example.toml config.toml  &&  flowbot check-config\n"
+        "  - run it: flowbot run (one process, Socket Mode); check it: flowbot doctor\n"
+        "  - how each number is defined: docs/metrics.md",
+        highlight=False,
     )
 
 
