@@ -172,7 +172,8 @@ class _RepoSync:
                                         etag=None if deeper else cursor.etag)
             if response.status == 304 and not deeper:
                 return cursor, False
-            newest = parse.when((response.data or [{}])[0].get("updated_at")) if response.data else None
+            listed = response.data if isinstance(response.data, list) else []  # odd answers: none
+            newest = parse.when(listed[0].get("updated_at")) if listed else None
             known = cursor.updated_at
             full = deeper or known is None
             stop = horizon if full or known is None else known
