@@ -51,6 +51,8 @@ def load(path: str | Path | None = None, *, env: Mapping[str, str] | None = None
         ) from None
     except OSError as err:
         raise ConfigError([f"{file}: cannot read it ({err.strerror})"]) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([f"{file}: not UTF-8 text (byte {err.start}); save it as UTF-8"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -97,6 +99,8 @@ def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
             values["github_app_private_key"] = Path(key_path).read_text(encoding="utf-8")
         except OSError as err:
             problems.append(f"GITHUB_APP_PRIVATE_KEY_PATH: cannot read {key_path} ({err.strerror})")
+        except UnicodeDecodeError:  # e.g. a DER key: say so without echoing any of its bytes
+            problems.append(f"GITHUB_APP_PRIVATE_KEY_PATH: {key_path} is not a PEM text file")
     try:
         return Secrets.model_validate(values), problems
     except ValidationError as err:

@@ -84,6 +84,18 @@ def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     assert "copy config.example.toml" in caught.value.problems[0]
 
 
+def test_unreadable_bytes_are_named_not_a_traceback(tmp_path: Path) -> None:
+    """A config file or App key file that is not UTF-8 text is a named problem."""
+    bad = tmp_path / "config.toml"
+    bad.write_bytes(b"\xff\xfe[github]\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(bad, env={})
+    key = tmp_path / "key.der"
+    key.write_bytes(b"\x30\x82\xff\xfe")
+    _secrets, problems = config.secrets_from_env({"GITHUB_APP_PRIVATE_KEY_PATH": str(key)})
+    assert problems == [f"GITHUB_APP_PRIVATE_KEY_PATH: {key} is not a PEM text file"]
+
+
 def test_check_config_cli_exit_codes_and_no_traceback(tmp_path: Path) -> None:
     """check-config prints a summary (exit 0) or every problem (exit 1), never a traceback."""
     ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", str(EXAMPLE)],
