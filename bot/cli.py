@@ -68,6 +68,11 @@ def _errors() -> Iterator[None]:
     except FlowbotError as err:
         typer.echo(f"flowbot: {err}", err=True)
         raise typer.Exit(1) from None
+    except OSError as err:  # a path given on the command line that cannot be written (--out, --chart)
+        if err.filename is None:
+            raise  # not about a file: a fault worth its traceback
+        typer.echo(f"flowbot: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
 def load_settings(config: Path | None) -> Settings:

@@ -69,3 +69,14 @@ def test_demo_command_runs_with_no_tokens_and_no_redis_server(tmp_path: Path) ->
     assert "Flowbot demo" in out.stdout and "flowbot report OWNER/REPO" in out.stdout
     assert "Traceback" not in out.stderr
     assert list((tmp_path / "o").glob("status-*.json"))
+
+
+def test_demo_into_a_folder_it_cannot_create_says_so(tmp_path: Path) -> None:
+    """`--out` naming a path under a file ends with the reason and exit 1, not a traceback."""
+    (tmp_path / "file").write_text("")
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--out", str(tmp_path / "file" / "o")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert out.returncode == 1
+    assert "flowbot: " in out.stderr and "Traceback" not in out.stderr
