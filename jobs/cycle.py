@@ -120,8 +120,9 @@ def run_cycle(
 
     ``days`` asks for that much history (``flowbot backfill``); ``progress`` is told how many
     PRs each repository stored as it goes, ``on_repo`` gets each repository's report as it
-    finishes. Never raises for GitHub trouble: failures are in
-    the report. Raises StoreUnavailable when Redis is down (nothing can be kept then).
+    finishes. Never raises for GitHub trouble (nor for one repository's malformed data):
+    failures are in the report. Raises StoreUnavailable when Redis is down (nothing can be
+    kept then).
     """
     now = clock.now()
     source.budget.start_cycle()
@@ -150,6 +151,9 @@ def run_cycle(
         except GitHubError as err:
             log.warning("sync failed for %s: %s", repo, err)
             report = RepoReport(repo=repo, error=str(err))
+        except (KeyError, ValueError, TypeError) as err:  # an answer not shaped as parse expects
+            log.exception("sync failed for %s: unexpected data", repo)
+            report = RepoReport(repo=repo, error=f"unexpected data ({type(err).__name__}: {err})"[:200])
         if report.error:
             errors.append(f"{repo}: {report.error}")
         elif not report.complete:

@@ -235,6 +235,19 @@ def test_failing_repository_is_skipped_and_others_complete(rig: Rig, store: Stor
     assert store.get_cursor(broken) is None
 
 
+def test_malformed_answer_fails_one_repository_and_others_complete(rig: Rig, store: Store) -> None:
+    """A repository whose answer is not shaped as documented is reported; the others sync."""
+    broken, other = rig.settings.repositories[:2]
+    rig.server.faults.schedule("malformed", count=1000, path=f"/repos/{broken}/pulls")
+    report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    rig.server.faults.clear()
+    line = next(r for r in report.repos if r.repo == broken)
+    assert line.error is not None and "unexpected data" in line.error
+    assert next(r for r in report.repos if r.repo == other).changed > 0
+    assert store.get_cursor(broken) is None
+    assert report.samples, "every team's queue is still sampled"
+
+
 def test_archived_repository_is_skipped(rig: Rig, store: Store) -> None:
     """An archived repository a team lists is skipped, and costs nothing in later cycles."""
     source = rig.source()

@@ -7,7 +7,8 @@
 - ``"timeout"``: the server holds the request without answering (beyond the client's timeout),
   then drops the connection; ``"close"``: the connection is closed with no answer;
 - ``"secondary_403"`` / ``"secondary_429"``: a secondary rate limit, with ``Retry-After``;
-- ``"primary"``: the primary rate limit looks exhausted (403, ``x-ratelimit-remaining: 0``).
+- ``"primary"``: the primary rate limit looks exhausted (403, ``x-ratelimit-remaining: 0``);
+- ``"malformed"``: a ``200`` whose body is not shaped as GitHub documents it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 KINDS = frozenset({"500", "502", "503", "504", "timeout", "close", "secondary_403",
-                   "secondary_429", "primary"})
+                   "secondary_429", "primary", "malformed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -394,6 +394,9 @@ class _Handler(BaseHTTPRequestHandler):
                        "x-ratelimit-resource": "core"}
             err = rest.error("API rate limit exceeded for user ID 1.", 403)
             self._send(method, path, 403, err, headers, "", 0, fault=kind)
+        elif kind == "malformed":
+            self._send(method, path, 200, [{"number": "x", "updated_at": "not a time"}], {}, "", 0,
+                       fault=kind)
         else:  # timeout or close: no answer at all
             sb.stats.add(Request(method, path, 0, 0, "", kind))
             if kind == "timeout":
