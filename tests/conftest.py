@@ -57,7 +57,8 @@ def redis_url() -> str | None:
 @pytest.fixture(scope="session")
 def _session_store(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     path = tmp_path_factory.mktemp("redis") / "flowbot.rdb"
-    store = Store.connect(redis_url, data_path=path, prefix="flowbot-test")
+    # a prefix of this process's own: two sessions on one machine share the database number
+    store = Store.connect(redis_url, data_path=path, prefix=f"flowbot-test-{os.getpid()}")
     yield store
     store.flush_prefix()
     store.close()

@@ -328,8 +328,8 @@ def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
 @pytest.fixture
 def cli_env(tmp_path: Path, redis_url: str | None, request: pytest.FixtureRequest) -> tuple[Store, dict[str, str], Path]:
     """A store the CLI reaches (the test Redis, or an embedded file) and a config file for it."""
-    storage = 'prefix = "flowbot-test"\n' if redis_url else f'path = "{tmp_path / "embedded.rdb"}"\n'
     store = request.getfixturevalue("store" if redis_url else "embedded_store")
+    storage = f'prefix = "{store.prefix}"\n' if redis_url else f'path = "{tmp_path / "embedded.rdb"}"\n'
     config = tmp_path / "config.toml"
     config.write_text(
         '[github]\norganisation = "acme"\n\n[storage]\n' + storage

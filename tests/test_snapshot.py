@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -146,7 +147,7 @@ def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
     org = build_org(end=end)
     clock = FixedClock(org.end)
     path: Path = tmp_path_factory.mktemp("sandbox") / "sandbox.rdb"
-    store = Store.connect(redis_url, data_path=path, prefix="flowbot-test-sandbox")
+    store = Store.connect(redis_url, data_path=path, prefix=f"flowbot-test-sandbox-{os.getpid()}")
     store.flush_prefix()
     store.ensure_schema()
     try:
