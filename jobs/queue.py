@@ -15,6 +15,7 @@ from typing import Protocol
 
 from jobs.identity import Identity
 from jobs.model import CheckRun, PullRequest, QueueItem, QueueSample, Turn, size_bucket
+from jobs.timeline import read_events
 
 PASSING = frozenset({"success", "neutral", "skipped"})
 
@@ -64,36 +65,6 @@ def queue_now(
     return sample, tuple(items)
 
 
-def ready_and_draft_intervals(
-    pr: PullRequest, *, now: datetime
-) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
-    """``ready_at`` and the intervals spent back in draft after it (open ones end at ``now``).
-
-    A PR whose first draft event is ``ready_for_review`` was opened as a draft; one still a
-    draft with no such event was never ready (``ready_at`` is None).
-    """
-    marks = sorted(
-        (e for e in pr.events if e.kind in ("ready_for_review", "convert_to_draft") and e.at <= now),
-        key=lambda e: e.at,
-    )
-    opened_as_draft = (marks[0].kind == "ready_for_review") if marks else pr.draft
-    ready_at = None if opened_as_draft else pr.created_at
-    drafts: list[tuple[datetime, datetime]] = []
-    draft_since: datetime | None = None
-    for mark in marks:
-        if mark.kind == "ready_for_review":
-            if ready_at is None:
-                ready_at = mark.at
-            elif draft_since is not None:
-                drafts.append((draft_since, mark.at))
-            draft_since = None
-        elif ready_at is not None and draft_since is None:
-            draft_since = mark.at
-    if draft_since is not None:
-        drafts.append((draft_since, now))
-    return ready_at, drafts
-
-
 def latest_attempts(checks: Sequence[CheckRun], sha: str) -> list[CheckRun]:
     """The latest attempt of each check (by name) on commit ``sha``."""
     latest: dict[str, CheckRun] = {}
@@ -114,9 +85,10 @@ def _item(
     now: datetime,
     required_approvals: int,
 ) -> QueueItem:
-    ready_at, drafts = ready_and_draft_intervals(pr, now=now)
-    start = ready_at or pr.created_at
-    drafted = [(max(a, start), b) for a, b in drafts if b > start]
+    # ready_at and the time back in draft as jobs.timeline reads them (one definition)
+    events = read_events(pr, identity=identity, now=now)
+    start = events.ready_at.at if events.ready_at is not None else pr.created_at
+    drafted = [(max(a, start), b) for a, b in events.draft_spans if b > start]
     age = (now - start).total_seconds() / 3600 - sum((b - a).total_seconds() for a, b in drafted) / 3600
     age_bh = calendar.hours_between(start, now) - sum(calendar.hours_between(a, b) for a, b in drafted)
     turn, waiting_on = _turn(pr, identity=identity, now=now, required_approvals=required_approvals)
