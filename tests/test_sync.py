@@ -367,6 +367,28 @@ def test_github_app_installation_auth(rig: Rig, org: Org, store: Store) -> None:
     assert rig.server.stats.count(path="/access_tokens", method="POST") == 1
 
 
+def test_github_app_with_a_wrong_installation_or_key_is_named(rig: Rig, org: Org, store: Store) -> None:
+    """A wrong installation ID fails each repository with what to check, not a traceback;
+    a private key that is not a key is refused when connecting."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from jobs.errors import GitHubError
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    env = {"GITHUB_APP_ID": "123", "GITHUB_APP_PRIVATE_KEY": pem,
+           "GITHUB_APP_INSTALLATION_ID": "999"}
+    settings = from_mapping(org.config(rig.server.base_url), env=env)
+    report = run_cycle(settings, store, connect(settings, sleep=rig.sleeps, clock=rig.clock),
+                       clock=rig.clock)
+    assert report.repos and all("GITHUB_APP_INSTALLATION_ID" in (r.error or "") for r in report.repos)
+    broken = {**env, "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nno\n-----END RSA PRIVATE KEY-----"}
+    with pytest.raises(GitHubError, match="private key unusable"):
+        connect(from_mapping(org.config(rig.server.base_url), env=broken))
+
+
 def test_retention_prunes_old_closed_prs(rig: Rig, store: Store) -> None:
     """Closed PRs older than the retention window are dropped; open ones stay."""
     rig.clock.current = END

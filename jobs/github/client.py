@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import requests
-from github import Auth, Github
+from github import Auth, Github, GithubException
 
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
 from jobs.github import queries
@@ -174,6 +175,17 @@ class GitHubSource:
                 self.budget.requests += 1
                 failures = self._backoff(failures, f"{verb} {_short(path)}: {type(err).__name__}")
                 continue
+            except GithubException as err:  # only the App's installation-token exchange raises
+                self.budget.requests += 1
+                if err.status >= 500:
+                    failures = self._backoff(failures, f"App installation token: {err.status}")
+                    continue
+                said = err.data.get("message") if isinstance(err.data, dict) else None
+                raise PermissionDenied(
+                    f"GitHub refused the App an installation token ({err.status} "
+                    f"{said or 'error'}): check GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID"
+                    " and the private key"
+                ) from None
             hdrs = {k.lower(): v for k, v in raw_headers.items()}
             data = _json(body)
             self.budget.observe(hdrs, status=status)
@@ -242,8 +254,9 @@ def connect(
             raise GitHubError("GitHub App auth needs GITHUB_APP_INSTALLATION_ID as well")
         try:
             app = Auth.AppAuth(secrets.github_app_id, secrets.github_app_private_key.get_secret_value())
+            app.create_jwt()  # PyGithub reads the key lazily: a bad one would fail mid-cycle
             auth = app.get_installation_auth(secrets.github_app_installation_id)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, jwt.PyJWTError) as err:
             raise GitHubError(f"GitHub App private key unusable: {type(err).__name__}") from None
     if auth is None:
         raise GitHubError(
