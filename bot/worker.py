@@ -70,6 +70,7 @@ def run_bot_and_worker(
 ) -> None:
     """``flowbot run``: Socket Mode bot and scheduler in one process, until SIGTERM/SIGINT."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
 
     from bot.app import BotDeps, create_app
 
@@ -77,7 +78,12 @@ def run_bot_and_worker(
     clock = clock or SystemClock()
     bolt = create_app(BotDeps(settings=settings, store=store, clock=clock), mode="socket", client=client)
     handler = SocketModeHandler(bolt, app_token=token)
-    handler.connect()  # returns once connected; the socket runs in its own threads
+    try:
+        handler.connect()  # returns once connected; the socket runs in its own threads
+    except SlackApiError as err:  # a wrong or revoked app-level token: say which, no traceback
+        code = err.response.get("error", "error") if err.response is not None else "error"
+        raise FlowbotError(f"Slack refused the Socket Mode connection ({code}): check "
+                           "SLACK_APP_TOKEN (an app-level xapp- token with connections:write)") from None
     echo("Connected to Slack over Socket Mode.")
     try:
         run_worker(settings, store, client, echo=echo, clock=clock, stop=stop)

@@ -363,6 +363,22 @@ def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack) 
     assert "SLACK_APP_TOKEN is not set" in result.output and "flowbot worker" in result.output
 
 
+def test_run_with_a_refused_app_token_says_what_to_check(tmp_path: Any, slack: FakeSlack) -> None:
+    """`flowbot run` whose SLACK_APP_TOKEN Slack refuses names the token, without a traceback."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(_config(tmp_path, slack))],
+        env={"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url,
+             "SLACK_APP_TOKEN": "xapp-1-not-this-apps", "REDIS_URL": None},
+    )
+    assert result.exit_code == 1, result.exception
+    assert "Slack refused the Socket Mode connection (invalid_auth)" in result.output
+    assert "SLACK_APP_TOKEN" in result.output
+
+
 def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: Store) -> None:
     """Two workers, two simulated weeks (New York's DST switch inside) against the sandbox and
     the Slack fake: one digest per team per week at 09:30 local with its chart, every alert
