@@ -137,15 +137,23 @@ def _get_snooze(store: Store, team: str, rule: str) -> Snooze | None:
     raw = store.get_json("alerts", team, "snooze", rule)
     if not raw:
         return None
-    until = datetime.fromisoformat(raw["until"]) if raw.get("until") else None
-    return Snooze(raw["mode"], until, raw.get("by", ""), datetime.fromisoformat(raw["at"]))
+    try:
+        until = datetime.fromisoformat(raw["until"]) if raw.get("until") else None
+        return Snooze(raw["mode"], until, raw.get("by", ""), datetime.fromisoformat(raw["at"]))
+    except (TypeError, ValueError, KeyError, AttributeError):  # as _load_states: not fatal
+        log.warning("snooze of %s/%s is unreadable; ignoring it", team, rule)
+        return None
 
 
 def _get_ack(store: Store, team: str, rule: str) -> Ack | None:
     raw = store.get_json("alerts", team, "ack", rule)
     if not raw:
         return None
-    return Ack(raw["episode"], raw.get("by", ""), datetime.fromisoformat(raw["at"]))
+    try:
+        return Ack(raw["episode"], raw.get("by", ""), datetime.fromisoformat(raw["at"]))
+    except (TypeError, ValueError, KeyError, AttributeError):  # as _load_states: not fatal
+        log.warning("acknowledgement of %s/%s is unreadable; ignoring it", team, rule)
+        return None
 
 
 def _load_states(store: Store, team: str) -> dict[str, RuleState]:

@@ -129,6 +129,16 @@ def test_nothing_is_posted_while_snoozed(store: Store) -> None:
     assert rec.kinds()[-1] == ("queue_length", "critical", False)
 
 
+def test_unreadable_snooze_or_ack_neither_stops_alerts_nor_the_list(store: Store) -> None:
+    """A snooze or acknowledgement record that cannot be read is ignored, not a crash."""
+    rec = Recorder()
+    store.set_json("alerts", "platform", "snooze", "queue_length", value={"mode": "day", "at": "?"})
+    store.set_json("alerts", "platform", "ack", "queue_length", value=["not", "a", "record"])
+    run(engine(store, rec), calm(queue=12), 0)
+    assert rec.kinds() == [("queue_length", "warn", False)]
+    assert [a.status for a in list_alerts(store, "platform", now=T0)] == ["active"]
+
+
 def test_snooze_until_recovery_ends_at_recovery(store: Store) -> None:
     """'Until it recovers' silences reminders, then the recovery is told and the snooze is gone."""
     rec = Recorder()
