@@ -22,6 +22,7 @@ from jobs.sandbox.records import (
     ReviewRec,
     members_by_slug,
 )
+from jobs.sandbox.rest import iso
 from jobs.sandbox.routes import Context, date_range
 from jobs.sandbox.view import PRView, RunView, status_of, view_pr, view_run
 
@@ -30,10 +31,6 @@ HTML = "https://github.com"
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-
-def iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cursor(i: int) -> str:

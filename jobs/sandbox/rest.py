@@ -7,7 +7,7 @@ payloads point back at the sandbox; ``html_url``s point at github.com as real pa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.sandbox.records import (
@@ -28,8 +28,8 @@ Json = dict[str, Any]
 
 
 def iso(at: datetime | None) -> str | None:
-    """GitHub's timestamp format: ``2026-11-20T09:00:00Z``."""
-    return None if at is None else at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """GitHub's timestamp format, in UTC: ``2026-11-20T09:00:00Z``."""
+    return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user(api: str, account: Account | None) -> Json | None:
