@@ -37,9 +37,9 @@ def digest_text(digest: Digest, *, width: int = WIDTH) -> str:
 
 
 def alert_text(alert: Alert, *, width: int = WIDTH) -> str:
-    """One alert or recovery notice: ``[WARN] platform, queue_length: ...`` and its details."""
+    """One alert or recovery notice: ``[WARN] Review queue is above ... for platform: ...``."""
     level = "RECOVERED" if alert.recovered else alert.severity.upper()
-    out = _wrap(f"[{level}] {alert.team}, {alert.rule}: {alert.message}", width)  # it has the numbers
+    out = _wrap(f"[{level}] {alert.message}", width)  # the message names the team and numbers
     for detail in alert.details:
         out += _wrap(f"- {detail}", width, indent="  ")
     return "\n".join(out) + "\n"

@@ -310,11 +310,11 @@ def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
                   unit="PRs", message="Review queue is critical for platform: 22 PRs (threshold 20).", at=T0,
                   idempotency_key="k", recipients=("U0LEAD001",), details=("oldest: acme/api#412",))
     assert alert_text(alert, width=100) == (
-        "[CRITICAL] platform, queue_length: Review queue is critical for platform: 22 PRs (threshold 20).\n"
+        "[CRITICAL] Review queue is critical for platform: 22 PRs (threshold 20).\n"
         "  - oldest: acme/api#412\n"
     )
-    assert alert_text(replace(alert, recovered=True, message="back to 8 PRs")).startswith(
-        "[RECOVERED] platform, queue_length: back to 8 PRs\n")
+    assert alert_text(replace(alert, recovered=True, message="Review queue recovered for platform")).startswith(
+        "[RECOVERED] Review queue recovered for platform\n")
     status = status_text(snapshot(), now=T0 + timedelta(hours=3))
     assert status.splitlines()[0].startswith("platform: 10 waiting (7 on reviewers")
     assert "bottleneck: pickup, moved from review" in status
