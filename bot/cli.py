@@ -294,7 +294,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the chart and Block Kit JSON.")] = Path(
         "flowbot-demo"
     ),
-    days: Annotated[int, typer.Option(min=1, max=28, help="Simulated days to sample.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=28, help="Simulated days to sample.")] = 8,
 ) -> None:
     """Run the whole pipeline offline on a simulated organisation."""
     from rich.console import Console

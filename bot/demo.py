@@ -35,7 +35,7 @@ from jobs.store import Store
 
 DEMO_PREFIX = "flowbot-demo"
 HISTORY_DAYS = 28  # backfilled before the simulated week starts
-SIMULATED_DAYS = 7  # sampled cycle by cycle, with the digest and alerts as they fall due
+SIMULATED_DAYS = 8  # sampled cycle by cycle: the digest's whole week, then its Monday
 SAMPLE_EVERY = timedelta(hours=4)
 
 
@@ -81,8 +81,9 @@ def run_demo(
 ) -> DemoResult:
     """Run the pipeline on the sandbox and write the output folder. Returns what it made.
 
-    ``end`` is the simulated "now" at the end (default: this hour); ``simulated_days`` are
-    sampled cycle by cycle before it (a week shows every team's digest). ``redis_url`` uses a
+    ``end`` is the simulated "now" at the end (default: the latest Monday afternoon, after every
+    team's Monday-morning digest); ``simulated_days`` are sampled cycle by cycle before it
+    (eight days cover the digest's whole week, so its queue trend is fully sampled). ``redis_url`` uses a
     Redis server (under a prefix of its own, emptied afterwards) instead of the embedded one.
     Raises StoreUnavailable when Redis cannot be started or reached.
     """
@@ -92,7 +93,7 @@ def run_demo(
     from jobs.scheduler import Pipeline, simulate
 
     started = time.monotonic()
-    end = (end or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    end = end or last_digest_afternoon(datetime.now(timezone.utc))
     start = end - timedelta(days=simulated_days)
     org = build_org(end=end, weeks=6)
     clock = FixedClock(start)
@@ -131,6 +132,14 @@ def run_demo(
     files = _write(out, recorder, snapshots, now=end)
     return DemoResult(settings, end, tuple(recorder.digests), tuple(recorder.alerts),
                       snapshots, tuple(files), fired, simulated_days, time.monotonic() - started)
+
+
+def last_digest_afternoon(now: datetime) -> datetime:
+    """The latest Monday 16:00 UTC at or before ``now``: every sandbox team's 09:30-local
+    digest (Europe and America) has been posted by then."""
+    monday = (now - timedelta(days=now.weekday())).replace(hour=16, minute=0, second=0,
+                                                             microsecond=0)
+    return monday if monday <= now else monday - timedelta(days=7)
 
 
 def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
@@ -270,7 +279,7 @@ def _write(out: Path, recorder: Recorder, snapshots: Mapping[str, TeamSnapshot],
             png.write_bytes(digest.chart_png)
             files.append(png)
         (out / f"digest-{digest.team}.txt").write_text(digest_text(digest))
-    for i, (_at, alert) in enumerate(recorder.alerts[:20], start=1):
+    for i, (_at, alert) in enumerate(recorder.alerts, start=1):
         blocks, text = render_alert(alert)
         dump(f"alert-{i:02d}-{alert.team}-{alert.rule}.json", blocks, text)
     for team, snap in snapshots.items():
