@@ -70,6 +70,13 @@ class DemoResult:
     days: int
     seconds: float
 
+    def latest_digest(self) -> Digest | None:
+        """The first team's most recent digest (an eight-day run sees two Mondays)."""
+        if not self.digests:
+            return None
+        team = self.digests[0].team
+        return max((d for d in self.digests if d.team == team), key=lambda d: d.week_start)
+
 
 def run_demo(
     *,
@@ -149,8 +156,8 @@ def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
     console.print(f"\n[bold]Flowbot demo[/bold]: {len(teams)} teams ({', '.join(teams)}),"
                   f" {len(result.settings.repositories)} repositories, {result.cycles} sampling"
                   f" cycles over {result.days} simulated days, {result.seconds:.1f} s.\n")
-    if result.digests:
-        digest = result.digests[0]
+    digest = result.latest_digest()
+    if digest is not None:
         console.print(f"[bold]1. The weekly digest #{digest.team} would get[/bold]"
                       f" (posted {digest.week_end + timedelta(days=1):%a %d %b}, local time)")
         console.print(rule)
@@ -192,7 +199,7 @@ def post_result(result: DemoResult, *, channel: str, client: Any) -> int:
     Returns how many messages were posted. Raises slack_sdk's SlackApiError on refusal.
     """
     posted = 0
-    for digest in result.digests[:1]:
+    for digest in filter(None, [result.latest_digest()]):
         blocks, text = render_digest(digest)
         client.chat_postMessage(channel=channel, blocks=blocks, text=text)
         if digest.chart_png:
