@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -32,6 +33,7 @@ OPTIONAL_LISTENER_MODULES = ("bot.alert_actions",)  # the alerts' snooze/acknowl
 KIND_ERROR = ("Sorry, something went wrong answering that. It has been logged; "
               "please try again in a minute, or `/flow health` to see if Flowbot is struggling.")
 SLACK_API_URL = "https://slack.com/api/"
+BOLT_LOGGER = "flowbot.bolt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,7 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),
         name="flowbot",
-        logger=logging.getLogger("flowbot.bolt"),
+        logger=_bolt_logger(),
     )
     for name in LISTENER_MODULES:
         importlib.import_module(name).register(app, deps)
@@ -109,6 +111,28 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
 
     app.error(on_error)
     return app
+
+
+class _ClientOverEnvToken(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused" notice.
+
+    Bolt reads ``SLACK_BOT_TOKEN`` from the environment whenever no ``token`` is passed
+    (``token or os.environ.get(...)``), so an ``App(client=...)`` built in a process that has the
+    variable (every deployment: it is where the token comes from) always warns, although only
+    the client is given and it carries that same token. There is no argument that avoids it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING
+                    and record.getMessage() == warning_client_prioritized_and_token_skipped())
+
+
+def _bolt_logger() -> logging.Logger:
+    """Bolt's framework logger, without the client-over-token notice (added once)."""
+    logger = logging.getLogger(BOLT_LOGGER)
+    if not any(isinstance(f, _ClientOverEnvToken) for f in logger.filters):
+        logger.addFilter(_ClientOverEnvToken())
+    return logger
 
 
 def _kind(body: dict[str, Any]) -> str:

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -71,6 +73,42 @@ def store(_session_store: Store) -> Iterator[Store]:
     _session_store.ensure_schema()
     yield _session_store
     _session_store.flush_prefix()
+
+
+@dataclass(frozen=True)
+class CliStorage:
+    """Where a command under test keeps its data (see the ``cli_storage`` fixture)."""
+
+    redis_url: str | None  # the run's own database, or None: the embedded server at ``path``
+    path: Path
+    prefix: str
+
+    @property
+    def toml(self) -> str:
+        """The ``[storage]`` table of a config file."""
+        return f'[storage]\npath = "{self.path}"\nprefix = "{self.prefix}"\n'
+
+    @property
+    def env(self) -> dict[str, str | None]:
+        """``REDIS_URL`` for CliRunner's ``env`` (None removes it: the embedded server)."""
+        return {"REDIS_URL": self.redis_url}
+
+
+_cli_prefixes = itertools.count()
+
+
+@pytest.fixture
+def cli_storage(redis_url: str | None, tmp_path: Path) -> Iterator[CliStorage]:
+    """Storage for a command run by a test (CLI, gunicorn entry point, subprocess): this run's
+    Redis database and a prefix of its own, every key under it deleted after the test."""
+    storage = CliStorage(redis_url, tmp_path / "cli.rdb",
+                         f"flowbot-cli-{os.getpid()}-{next(_cli_prefixes)}")
+    yield storage
+    store = Store.connect(redis_url, data_path=storage.path, prefix=storage.prefix)
+    try:
+        store.flush_prefix()
+    finally:
+        store.close()
 
 
 @pytest.fixture

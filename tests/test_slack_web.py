@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,7 @@ from bot.web import build_web, create_app
 from jobs.errors import ConfigError
 from jobs.ports import FixedClock
 from jobs.store import JobRun, Store
+from tests.conftest import CliStorage
 from tests.factories import T0, snapshot
 from tests.fakes.slack_api import FakeSlack, iter_blocks_text
 from tests.slack_helpers import LEAD, OUTSIDER, SECRET, get, post, serve, settings, signed_headers, slash_body
@@ -154,9 +156,7 @@ _CONFIG = """
 [github]
 organisation = "acme"
 
-[storage]
-path = "{path}"
-
+{storage}
 [teams.platform]
 members = [{{ github = "bob", slack = "U0BOB0001" }}]
 repositories = ["api"]
@@ -165,19 +165,27 @@ channel = "C0PLATFORM"
 
 
 def test_gunicorn_entry_point_reads_config_and_refuses_without_secret(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_storage: CliStorage,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """`bot.web:create_app()` builds from FLOWBOT_CONFIG, and says what to do when the signing secret is missing."""
+    """`bot.web:create_app()` builds from FLOWBOT_CONFIG, says what to do when the signing secret
+    is missing, and starts without Bolt's "`token` will be unused" warning."""
     config = tmp_path / "config.toml"
-    config.write_text(_CONFIG.format(path=tmp_path / "flowbot.rdb"))
+    config.write_text(_CONFIG.format(storage=cli_storage.toml))
     monkeypatch.setenv("FLOWBOT_CONFIG", str(config))
+    if cli_storage.redis_url:
+        monkeypatch.setenv("REDIS_URL", cli_storage.redis_url)
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
         create_app()
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         create_app()
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-used-here")
-    app = create_app(clock=FixedClock(NOW))
+    with caplog.at_level(logging.WARNING):
+        app = create_app(clock=FixedClock(NOW))
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     try:
         with serve(app) as url:
             assert get(url + "/healthz").json()["snapshot_age_seconds"] == {"platform": None}
