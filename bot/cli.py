@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -22,7 +24,10 @@ from jobs.settings import Settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from jobs.cycle import CycleReport
+    from jobs.ports import Clock
     from jobs.store import Store
+    from jobs.sync import RepoReport
 
 app = typer.Typer(
     name="flowbot",
@@ -167,13 +172,12 @@ def worker(config: ConfigOption = None) -> None:
 
 @app.command()
 def sample(config: ConfigOption = None) -> None:
-    """Run one sampling cycle now; a line per repository."""
+    """Run one sampling cycle now, then refresh every team's snapshot; a line per repository."""
     with _errors():
-        from jobs.cycle import connect_and_run
         from jobs.ports import SystemClock
 
         settings = load_settings(config)
-        result = connect_and_run(settings, open_store(settings), clock=SystemClock())
+        result = _cycle_and_snapshots(settings, open_store(settings), clock=SystemClock())
         for line in result.lines():
             typer.echo(line)
         if any(r.error for r in result.repos):
@@ -185,11 +189,11 @@ def backfill(
     config: ConfigOption = None,
     days: Annotated[int, typer.Option(help="How many days of history to collect.")] = 28,
 ) -> None:
-    """Collect history (resumable), with a progress bar."""
+    """Collect history (resumable), with a progress bar; then refresh every team's snapshot."""
     with _errors():
         from rich.progress import Progress
 
-        from jobs.cycle import connect_and_run, repositories_hint
+        from jobs.cycle import repositories_hint
         from jobs.ports import SystemClock
 
         settings = load_settings(config)
@@ -205,7 +209,7 @@ def backfill(
                 stored[0] += n
                 bar.update(task, description=f"{repo}: {stored[0]} PRs stored")
 
-            result = connect_and_run(
+            result = _cycle_and_snapshots(
                 settings, store, clock=SystemClock(), days=days, budget_share=1.0,
                 progress=on_page, on_repo=lambda _: bar.advance(task),
             )
@@ -214,6 +218,77 @@ def backfill(
         if not result.complete:
             typer.echo("Not finished: run `flowbot backfill` again to resume where it stopped.")
             raise typer.Exit(1)
+
+
+@dataclass(frozen=True, slots=True)
+class _CycleResult:
+    """A cycle's report and the teams whose snapshot was refreshed after it."""
+
+    cycle: CycleReport
+    snapshots: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def repos(self) -> tuple[RepoReport, ...]:
+        return self.cycle.repos
+
+    @property
+    def complete(self) -> bool:
+        return self.cycle.complete
+
+    def lines(self) -> list[str]:
+        """The cycle's lines, then which snapshots were refreshed (and which failed)."""
+        out = self.cycle.lines()
+        if self.snapshots:
+            out.append(f"snapshots refreshed: {', '.join(self.snapshots)}")
+        if self.failed:
+            out.append(f"snapshot failed for {', '.join(self.failed)}: see the log")
+        return out
+
+
+def _cycle_and_snapshots(
+    settings: Settings, store: Store, *, clock: Clock, **cycle_options: Any
+) -> _CycleResult:
+    """One sampling cycle (``jobs.cycle.connect_and_run`` with ``cycle_options``), then every
+    team's snapshot (``jobs.snapshot.refresh_all``), as the worker's tick does; each recorded
+    under the scheduler's job names, so ``digest``, ``/flow`` and ``doctor`` see the data.
+
+    A cycle that raises (GitHub credentials, Redis) is recorded as a failed run, when Redis
+    allows, and re-raised for :func:`_errors`; no snapshot is computed then.
+    """
+    from jobs.cycle import connect_and_run
+    from jobs.scheduler import SAMPLE_JOB, SNAPSHOT_JOB
+    from jobs.snapshot import refresh_all
+    from jobs.store import JobRun
+
+    now = clock.now()
+    started = time.monotonic()
+
+    def record(job: str, outcome: str, detail: str) -> None:
+        run = JobRun(job=job, started_at=now, seconds=round(time.monotonic() - started, 3),
+                     outcome=outcome, detail=detail[:500])
+        try:
+            store.record_run(run)
+        except FlowbotError as err:
+            logging.getLogger(__name__).warning("could not record the %s run: %s", job, err)
+
+    try:
+        cycle = connect_and_run(settings, store, clock=clock, **cycle_options)
+    except StoreUnavailable:
+        raise
+    except FlowbotError as err:
+        record(SAMPLE_JOB, "failed", str(err))
+        raise
+    changed = sum(r.changed for r in cycle.repos)
+    record(SAMPLE_JOB, "ok" if cycle.complete else "partial",
+           f"{len(cycle.repos)} repositories, {changed} PRs changed, {cycle.requests} requests;"
+           f" {len(cycle.errors)} errors" + (f": {cycle.errors[0]}" if cycle.errors else ""))
+    started = time.monotonic()
+    snaps = refresh_all(settings, store, now=now, errors=cycle.errors)
+    failed = tuple(sorted(set(settings.teams) - set(snaps)))
+    record(SNAPSHOT_JOB, "partial" if failed else "ok", f"{len(snaps)} team snapshots"
+           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return _CycleResult(cycle, tuple(snaps), failed)
 
 
 @app.command()

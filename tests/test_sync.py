@@ -25,6 +25,7 @@ from jobs.sandbox.org import Org, build_org
 from jobs.sandbox.server import SandboxServer
 from jobs.settings import Settings
 from jobs.store import Store
+from tests.conftest import CliStorage
 
 END = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 START = END - timedelta(days=3)
@@ -304,7 +305,8 @@ def test_each_cycle_samples_every_teams_queue(rig: Rig, store: Store) -> None:
 
 
 def _toml(mapping: dict[str, Any], *, storage: str) -> str:
-    """The sandbox's config mapping as TOML (strings, numbers, lists, inline tables)."""
+    """The sandbox's config mapping as TOML (strings, numbers, lists, inline tables), with
+    ``storage``, a ``[storage]`` table."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
@@ -321,33 +323,47 @@ def _toml(mapping: dict[str, Any], *, storage: str) -> str:
     for name, team in mapping["teams"].items():
         lines += ["", f"[teams.{name}]"]
         lines += [f"{k} = {value(v)}" for k, v in team.items() if v is not None]
-    lines += ["", "[storage]", f"path = {value(storage)}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + storage
 
 
-def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path) -> None:
+def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path, cli_storage: CliStorage) -> None:
     """`flowbot backfill` collects with a progress bar; `flowbot sample` prints a line per
-    repository with PRs changed, requests spent and budget left."""
+    repository with PRs changed, requests spent and budget left; both refresh every team's
+    snapshot and record their runs, so `flowbot digest --print` works without Slack."""
     from typer.testing import CliRunner
 
     from bot.cli import app
+    from jobs.scheduler import SAMPLE_JOB, SNAPSHOT_JOB
 
     mapping = org.config(rig.server.base_url)
     mapping["github"]["retention_days"] = 730  # the CLI runs on the real clock; the org is older
     path = tmp_path / "flowbot.toml"
-    path.write_text(_toml(mapping, storage=str(tmp_path / "cli.rdb")))
-    env = {"GITHUB_TOKEN": rig.server.token, "REDIS_URL": None}  # the embedded one, in tmp_path
+    path.write_text(_toml(mapping, storage=cli_storage.toml))
+    env = {"GITHUB_TOKEN": rig.server.token, **cli_storage.env}
     runner = CliRunner()
     filled = runner.invoke(app, ["backfill", "--config", str(path), "--days", "700"], env=env)
     assert filled.exit_code == 0, filled.output
     line = next(x for x in filled.output.splitlines() if x.startswith("acme/payments-api:"))
     assert int(line.split()[1]) > 0, line
+    assert "snapshots refreshed: payments" in filled.output
     sampled = runner.invoke(app, ["sample", "--config", str(path)], env=env)
     assert sampled.exit_code == 0, sampled.output
     line = next(x for x in sampled.output.splitlines() if x.startswith("acme/payments-api:"))
     assert line.startswith("acme/payments-api: 0 PRs changed,") and line.endswith(" left"), line
     assert "acme/legacy-billing: skipped (archived)" in sampled.output
     assert "team payments: queue" in sampled.output
+    printed = runner.invoke(app, ["digest", "--team", "payments", "--print", "--config", str(path)],
+                            env=env)
+    assert printed.exit_code == 0, printed.output
+    assert "no data yet" not in printed.output and "payments" in printed.output
+    store = Store.connect(cli_storage.redis_url, data_path=cli_storage.path, prefix=cli_storage.prefix)
+    try:
+        for job in (SAMPLE_JOB, SNAPSHOT_JOB):
+            runs = store.job_runs(job)
+            assert [r.outcome for r in runs] == ["ok", "ok"], runs
+        assert store.job_runs(SNAPSHOT_JOB)[0].detail == "1 team snapshots"
+    finally:
+        store.close()
 
 
 def test_github_app_installation_auth(rig: Rig, org: Org, store: Store) -> None:
