@@ -76,12 +76,16 @@ def analysis_sentences(analysis: Analysis) -> list[str]:
                 f"{_STAGE[analysis.dominant_stage]} ({dom.share_before:.0%} -> {dom.share_this_week:.0%})."
             )
         else:
-            out.append(f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest stage, as before."
+            # the bottleneck is the largest *waiting* stage: coding may be larger (METRICS.md)
+            out.append(f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest waiting stage, as before."
                        if analysis.previous_dominant_stage else
-                       f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest stage.")
+                       f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest waiting stage.")
     if analysis.amdahl_drop_pct is not None:
+        coding = next((s.share_this_week for s in analysis.stage_shares if s.stage == "coding"), None)
+        of = f" (coding is {coding:.0%} of it)" if coding is not None else ""
         out.append(
-            f"If coding were 2x faster, the median lead time would drop only {analysis.amdahl_drop_pct:.0f}%."
+            f"If coding were 2x faster, this week's lead time would drop only "
+            f"{analysis.amdahl_drop_pct:.0f}%{of}."
         )
     balance = (
         f"{analysis.arrivals_per_day:.1f} PRs arrived a day and {analysis.completions_per_day:.1f} "

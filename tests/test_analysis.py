@@ -123,14 +123,33 @@ def test_no_merged_prs_gives_no_bottleneck_and_no_action() -> None:
 # ---------------------------------------------------------------------------- Amdahl
 
 
-def test_amdahl_halves_each_coding_stage_and_recomputes_the_median() -> None:
-    """Three PRs with lead times 20/40/60 h, coding 10/10/30 h: the median drops 12.5%."""
-    table = frame(row(1, coding=5, pickup=5, review=0, merge=0),    # lead 20 h calendar
-                  row(2, coding=5, pickup=15, review=0, merge=0),   # lead 40 h, coding 10
-                  row(3, coding=15, pickup=15, review=0, merge=0))  # lead 60 h
-    # halved: 15, 35, 45 -> median 35 against 40: 12.5%
-    assert amdahl_drop_pct(table) == pytest.approx(12.5)
-    assert analyse(table, now=NOW).amdahl_drop_pct == pytest.approx(12.5)
+def test_amdahl_halves_coding_in_the_business_hours_the_shares_use() -> None:
+    """Coding 25 of 60 working h: 2x faster coding saves 20.8%, whatever the calendar says."""
+    table = frame(row(1, coding=5, pickup=5, review=0, merge=0, calendar_factor=1.0),
+                  row(2, coding=5, pickup=15, review=0, merge=0, calendar_factor=5.0),
+                  row(3, coding=15, pickup=15, review=0, merge=0, calendar_factor=0.5))
+    # business: coding 25 of a 60 h lead time -> 25/60 x (1 - 1/2) = 20.83%
+    assert amdahl_drop_pct(table) == pytest.approx(20.8)
+    assert analyse(table, now=NOW).amdahl_drop_pct == pytest.approx(20.8)
+
+
+@pytest.mark.parametrize("coding", [0.0, 0.5, 3.0, 20.0, 200.0])
+def test_amdahl_drop_is_half_the_coding_share_shown_beside_it(coding: float) -> None:
+    """The projection never exceeds half the coding share printed next to it."""
+    table = frame(row(1, coding=coding, pickup=30.0, calendar_factor=9.0),
+                  row(2, coding=1.0, pickup=1.0, review=1.0, merge=1.0, calendar_factor=1.0),
+                  row(3, coding=coding / 2, review=4.0, calendar_factor=0.2))
+    result = analyse(table, now=NOW)
+    share = {s.stage: s.share_this_week for s in result.stage_shares}["coding"]
+    assert result.amdahl_drop_pct is not None
+    assert result.amdahl_drop_pct <= 100 * share / 2 + 0.1
+    assert result.amdahl_drop_pct == pytest.approx(100 * share / 2, abs=0.1)
+
+
+def test_amdahl_needs_prs_merged_this_week() -> None:
+    """With only older merges there is no projection beside an empty week's shares."""
+    result = analyse(frame(*week_of("coding", days_ago=20)), now=NOW)
+    assert result.amdahl_drop_pct is None
 
 
 # ---------------------------------------------------------------------------- Little's law

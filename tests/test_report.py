@@ -59,6 +59,25 @@ def test_analysis_reads_as_sentences_with_the_action_last() -> None:
     assert lines[-1].startswith("Suggested: Spread reviews")
 
 
+def test_the_bottleneck_is_called_the_largest_waiting_stage() -> None:
+    """Coding larger than pickup the weeks before: pickup is called the largest *waiting* stage."""
+    a = snapshot().analysis
+    shares = tuple(replace(s, share_before={"coding": 0.30, "pickup": 0.29, "review": 0.26,
+                                            "merge": 0.15}[s.stage]) for s in a.stage_shares)
+    lines = analysis_sentences(replace(a, stage_shares=shares, previous_dominant_stage="pickup",
+                                       shifted=False))
+    assert "Pickup wait is the largest waiting stage, as before." in lines
+    assert not any("is the largest stage" in line for line in lines)
+
+
+def test_amdahl_sentence_names_the_coding_share_it_halves() -> None:
+    """The projection quotes coding's share of this week's lead time beside the drop."""
+    a = replace(snapshot().analysis, amdahl_drop_pct=10.0)
+    lines = analysis_sentences(a)
+    assert ("If coding were 2x faster, this week's lead time would drop only 10% "
+            "(coding is 20% of it).") in lines
+
+
 def test_several_teams_print_one_after_another() -> None:
     """`--sandbox` with several teams prints each team's view in turn."""
     out = render(snapshot(team="platform"), snapshot(team="payments"))
