@@ -43,7 +43,7 @@ def test_status_reads_like_the_brief() -> None:
     body = "\n".join(iter_blocks_text(blocks))
     assert "*10* waiting: 7 on reviewers · 2 on authors · 1 on CI; 2 approved" in body
     assert "*Pickup* p50 / p90\n4 working h (9 h)\n18 working h (40 h)" in body
-    assert "*pickup wait* (48% of waiting), moved from review" in body
+    assert "*pickup wait* (48% of lead time), moved from review" in body
     assert "21.5 focus-hours" in body
     assert "data 17 min old" in body
     assert text.startswith("platform: 10 PRs waiting")

@@ -39,12 +39,16 @@ def queue_summary(snapshot: TeamSnapshot) -> str:
 
 
 def bottleneck(snapshot: TeamSnapshot) -> str:
-    """The dominant stage, its share of waiting, and whether it moved."""
+    """The bottleneck (largest waiting stage), its share of the lead time, and whether it moved.
+
+    Shares are of the lead time (first commit to merge, coding included), as everywhere else
+    (METRICS.md "Stage shares"), so the headline and this field quote the same number the same way.
+    """
     a = snapshot.analysis
     if a.dominant_stage is None:
         return "not enough merged PRs this week to tell"
     share = next((s.share_this_week for s in a.stage_shares if s.stage == a.dominant_stage), None)
-    text = f"*{STAGE_NAMES[a.dominant_stage]}* ({percent(share)} of waiting)"
+    text = f"*{STAGE_NAMES[a.dominant_stage]}* ({percent(share)} of lead time)"
     if a.shifted and a.previous_dominant_stage:
         text += f", moved from {STAGE_NAMES[a.previous_dominant_stage]}"
     if a.queue_growing:
