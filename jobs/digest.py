@@ -7,9 +7,12 @@ Slack's notification text and in Block Kit; ``bot.blocks.digest`` escapes and la
 
 Decisions:
 
-* **The week** is the 7 days before the digest's send time in the team's time zone
-  (wall-clock arithmetic, so a DST switch inside the week still gives 7 local days).
-  ``week_start``/``week_end`` are the local dates of its first and last full day.
+* **The week** is the 7 whole local days before the digest's send date in the team's time
+  zone: from midnight 7 days before the send date to midnight of the send date (wall-clock
+  arithmetic, so a DST switch inside the week still gives 7 local days).
+  ``week_start``/``week_end`` are its first and last day, the dates the title names, so the
+  queue's peak and baseline come only from samples inside those days (a sample from the send
+  morning is "now", never "this week's peak"). "Now" is the freshest queue known at sending.
 * **The idempotency key** is ``digest:<team>:<ISO week of the local send date>``: one digest
   per team per week, whoever (scheduler replica, ``flowbot digest --post``) sends it.
 * **Last week's latency** is not in the snapshot (it holds one window), so each digest keeps
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from jobs import digest_text as text
@@ -104,10 +107,12 @@ class WeekNumbers:
 
 
 def digest_window(hours: WorkHours, now: datetime) -> tuple[datetime, datetime]:
-    """The UTC instants ``[start, end)`` a digest sent at ``now`` covers: 7 local days back."""
-    local = now.astimezone(hours.zone)
-    start = (local.replace(tzinfo=None) - timedelta(days=7)).replace(tzinfo=hours.zone)
-    return start.astimezone(timezone.utc), now
+    """The UTC instants ``[start, end)`` a digest sent at ``now`` covers: the 7 whole local
+    days before the local send date (midnight to midnight, team time zone)."""
+    day = now.astimezone(hours.zone).date()
+    start = datetime.combine(day - timedelta(days=7), time(0), tzinfo=hours.zone)
+    end = datetime.combine(day, time(0), tzinfo=hours.zone)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
 def week_label(hours: WorkHours, now: datetime) -> str:
@@ -211,17 +216,19 @@ def digest_from_snapshot(
     """Pure: the digest of ``team`` for the week before ``now``.
 
     ``samples`` are the team's queue samples (any range: those before the week give the
-    "a week ago" baseline, those inside it the trend); without any, the snapshot's own
-    ``queue_trend`` is used. ``last_week`` (from :func:`build_digest`) adds "vs last week";
+    "a week ago" baseline, those inside it the trend and the peak, the freshest up to ``now``
+    the queue "now"); without any, the snapshot's own ``queue_trend`` is used.
+    ``last_week`` (from :func:`build_digest`) adds "vs last week";
     ``titles`` (``owner/name#123`` -> title) names the merged PRs among the longest waits.
     """
     hours = settings.teams[team]
     start, end = digest_window(hours, now)
     local_start = start.astimezone(hours.zone)
     week_start = local_start.date()
-    week_end = max(week_start, (now.astimezone(hours.zone) - timedelta(days=1)).date())
+    week_end = (end.astimezone(hours.zone) - timedelta(days=1)).date()
     ordered = sorted(samples or snapshot.queue_trend, key=lambda s: s.at)
-    inside = [s for s in ordered if start <= s.at <= end]
+    inside = [s for s in ordered if start <= s.at < end]
+    latest = [s for s in ordered if s.at <= now][-1:]
     before = [s for s in ordered if start - text.BASELINE_SLACK <= s.at < start]
     if before:
         baseline: QueueSample | None = before[-1]
@@ -232,7 +239,7 @@ def digest_from_snapshot(
     sections: list[tuple[str, str]] = [(WARNING, warning)] if warning else []
     sections += [
         (SHARES, text.shares_text(a)),
-        (QUEUE, text.queue_text(snapshot, inside, baseline, start, hours)),
+        (QUEUE, text.queue_text(snapshot, inside, baseline, start, hours, latest=latest)),
         (LATENCY, text.latency_text(snapshot, last_week.to_json() if last_week else None)),
         (REVIEWERS, text.reviewers_text(snapshot, settings.metrics.recovery_minutes)),
         (CI, text.ci_text(snapshot)),

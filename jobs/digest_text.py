@@ -116,10 +116,15 @@ def queue_text(
     baseline: QueueSample | None,
     start: datetime,
     hours: WorkHours,
+    *,
+    latest: Sequence[QueueSample] | None = None,
 ) -> str:
     """The queue now by whose turn, against ``baseline`` (a week ago, or the first sample),
-    the week's peak among ``inside`` samples, the oldest wait and Little's law's verdict."""
-    q = max((snapshot.queue, *inside[-1:]), key=lambda s: s.at)  # freshest; snapshot on ties
+    the week's peak among ``inside`` samples (only those inside the digest's week), the oldest
+    wait and Little's law's verdict. "Now" is the freshest of the snapshot's queue and
+    ``latest`` (default: the last inside sample)."""
+    fresh = inside[-1:] if latest is None else latest
+    q = max((snapshot.queue, *fresh), key=lambda s: s.at)  # freshest; snapshot on ties
     lines = [
         f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
         f" and {q.approved} approved waiting to merge."

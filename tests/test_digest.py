@@ -104,7 +104,8 @@ def test_digest_covers_the_seven_local_days_before_sending_across_dst() -> None:
     send = datetime(2026, 3, 9, 13, 30, tzinfo=timezone.utc)  # 09:30 EDT; DST began Mar 8
     s = settings("America/New_York")
     start, end = dg.digest_window(s.teams["platform"], send)
-    assert start == datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)  # 09:30 EST
+    assert start == datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)  # Mon 00:00 EST
+    assert end == datetime(2026, 3, 9, 4, 0, tzinfo=timezone.utc)  # Mon 00:00 EDT
     assert end - start == timedelta(hours=167)
     digest = dg.digest_from_snapshot(s, "platform", snapshot(), [], now=send)
     assert (digest.week_start.isoformat(), digest.week_end.isoformat()) == ("2026-03-02", "2026-03-08")
@@ -122,7 +123,32 @@ def test_queue_trend_compares_with_a_week_ago_and_names_the_peak() -> None:
     assert "A week ago: 3 (up 3)." in queue
     assert "Peak this week: 12 (Fri 09:30)." in queue
     assert "the queue grows" in queue
-    assert [s.reviewer for s in digest.queue_samples] == [3, 9, 5]  # the week's, for the chart
+    assert [s.reviewer for s in digest.queue_samples] == [3, 9]  # the week's (Mon..Sun), for the chart
+
+
+def test_the_peak_and_baseline_come_only_from_the_days_the_title_names() -> None:
+    """A Monday-morning sample after the week is "now", never the peak of Mon 16 to Sun 22."""
+    send = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)  # Mon 09:00 Europe/Berlin
+    s = settings("Europe/Berlin")
+
+    def at(when: datetime, reviewer: int) -> QueueSample:
+        return QueueSample(at=when, reviewer=reviewer, author=0, ci=0, approved=0,
+                           oldest_hours=5.0, oldest_business_hours=3.0)
+
+    samples = [at(datetime(2026, 11, 15, 22, 0, tzinfo=timezone.utc), 1),  # Sun 15, 23:00 local
+               at(datetime(2026, 11, 18, 16, 0, tzinfo=timezone.utc), 2),  # Wed 17:00
+               at(datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc), 3),   # Fri 10:00
+               at(datetime(2026, 11, 22, 22, 59, tzinfo=timezone.utc), 2),  # Sun 22, 23:59
+               at(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc), 4)]   # Mon 23, 09:00: now
+    snap = snapshot(queue=replace(snapshot().queue, at=send - timedelta(hours=3)))
+    digest = dg.digest_from_snapshot(s, "platform", snap, samples, now=send)
+    assert (digest.week_start.isoformat(), digest.week_end.isoformat()) == ("2026-11-16", "2026-11-22")
+    queue = dict(digest.sections)[dg.QUEUE]
+    assert "Peak this week: 3 (Fri 10:00)." in queue
+    assert "Mon 09:00" not in queue
+    assert "Now 4 waiting" in queue and "A week ago: 1 (up 3)." in queue
+    assert all(digest.week_start <= q.at.astimezone(s.teams["platform"].zone).date()
+               <= digest.week_end for q in digest.queue_samples)
 
 
 def test_sections_cover_every_part_of_the_why() -> None:
@@ -202,7 +228,7 @@ def test_build_digest_reads_the_weeks_queue_samples(store: Store) -> None:
         store.add_queue_sample("platform", sample(h, r))
     digest = dg.build_digest(settings(), store, "platform", now=SEND)
     assert "A week ago: 3 (up 7)." in dict(digest.sections)[dg.QUEUE]
-    assert [q.reviewer for q in digest.queue_samples] == [4, 8, 6]
+    assert [q.reviewer for q in digest.queue_samples] == [4, 8]  # Sunday's days, not this morning's
 
 
 def test_build_digest_without_data_explains_what_to_run(store: Store) -> None:
