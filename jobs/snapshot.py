@@ -8,7 +8,9 @@ writes each snapshot atomically, so the bot only ever reads (ARCHITECTURE.md "Da
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from jobs import metrics
@@ -16,7 +18,7 @@ from jobs.analysis import analyse
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
-from jobs.model import PullRequest, QueueSample, TeamSnapshot
+from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
 from jobs.queue import queue_now
 from jobs.settings import Settings
 from jobs.store import Store
@@ -77,6 +79,8 @@ def compute_team_snapshot(
                              until=now)
     queue, items = queue_now(mine, identity=identity, calendar=calendar, now=now,
                              required_approvals=approvals)
+    loads = pending_from_queue(loads, items, members=team.logins,
+                               slack_ids={m.github: m.slack for m in team.members})
     trend = _trend(samples, queue, now=now, days=max(days, 7))
 
     analysis = analyse(
@@ -169,6 +173,45 @@ def refresh_all(
     return out
 
 
+def pending_from_queue(
+    loads: Sequence[ReviewerLoad],
+    items: Sequence[QueueItem],
+    *,
+    members: Collection[str],
+    slack_ids: Mapping[str, str | None] | None = None,
+) -> tuple[ReviewerLoad, ...]:
+    """``loads`` with ``pending`` counted from the team's queue, so the two agree by construction.
+
+    A reviewer's ``pending`` is the number of the team's queue items in the reviewer's turn
+    (``QueueItem.turn == "reviewer"``) whose first-named team member in ``waiting_on`` is
+    them: ``waiting_on`` lists outstanding requests oldest first, so a PR naming several
+    people is counted once, for whoever was asked first and still owes a review. Requests to
+    a GitHub team (``team:slug``) name no one, so they count for nobody; PRs that are
+    approved, in the author's or CI's turn, drafts, bot PRs, closed or outside the team's
+    repositories are not in the queue and never count. Hence ``sum(pending) <= queue.reviewer
+    <= queue.length``. Members (lower-case logins) named in the queue without a load row get
+    one with zero requests. Ordered as ``jobs.metrics.reviewer_loads`` orders them.
+    """
+    allowed = {m.lower() for m in members}
+    owed: Counter[str] = Counter()
+    for item in items:
+        if item.turn != "reviewer":
+            continue
+        first = next((w.lower() for w in item.waiting_on
+                      if not w.startswith("team:") and w.lower() in allowed), None)
+        if first is not None:
+            owed[first] += 1
+    out = [replace(r, pending=owed.pop(r.login.lower(), 0)) for r in loads]
+    slack = {k.lower(): v for k, v in (slack_ids or {}).items()}
+    out += [ReviewerLoad(login=login, slack_id=slack.get(login), requests_direct=0,
+                         requests_via_team=0, re_requests=0, context_switches=0, reviews=0,
+                         pending=n, focus_hours=0.0, requests_per_day=0.0)
+            for login, n in sorted(owed.items())]
+    out.sort(key=lambda r: (-(r.requests_direct + r.requests_via_team + r.re_requests),
+                            -r.reviews, r.login))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -211,4 +254,4 @@ def _errors_for(errors: Iterable[str], team: str, repos: Sequence[str]) -> tuple
     return tuple(mine)
 
 
-__all__ = ["compute_team_snapshot", "refresh_all"]
+__all__ = ["compute_team_snapshot", "pending_from_queue", "refresh_all"]

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.config import from_mapping
-from jobs.model import QueueSample, RepoCursor, TeamSnapshot
+from jobs.model import QueueItem, QueueSample, RepoCursor, ReviewerLoad, TeamSnapshot
 from jobs.settings import Settings
-from jobs.snapshot import compute_team_snapshot, refresh_all
+from jobs.snapshot import compute_team_snapshot, pending_from_queue, refresh_all
 from jobs.store import Store
 from tests.factories import T0, check, event, pr, review
 
@@ -76,6 +76,48 @@ def test_snapshot_fills_every_field_from_the_teams_own_prs() -> None:
     assert snap.analysis.dominant_stage == "pickup" and snap.analysis.merged_this_week == 5
     assert snap.errors == ("acme/api: GitHub 502",)
     assert snap.data_as_of == NOW - timedelta(minutes=3)
+
+
+def item(number: int, turn: str, *waiting_on: str) -> QueueItem:
+    return QueueItem(repo="acme/api", number=number, title="t", url="u", author="carl",
+                     turn=turn, waiting_on=waiting_on, age_hours=1.0, age_business_hours=1.0,  # type: ignore[arg-type]
+                     size="S", ai_assisted=False)
+
+
+def load(login: str, requests: int, pending: int) -> ReviewerLoad:
+    return ReviewerLoad(login=login, slack_id=None, requests_direct=requests, requests_via_team=0,
+                        re_requests=0, context_switches=0, reviews=0, pending=pending,
+                        focus_hours=0.0, requests_per_day=0.0)
+
+
+def test_pending_counts_each_waiting_pr_once_for_the_first_member_asked() -> None:
+    """Pending per reviewer adds up to at most the reviewer queue: team, approved and author
+    turns, non-members and second reviewers do not inflate it."""
+    items = [item(1, "reviewer", "bob"), item(2, "reviewer", "Bob", "erin"),
+             item(3, "reviewer", "team:core-reviewers"), item(4, "reviewer", "team:core-reviewers", "erin"),
+             item(5, "approved", "bob"), item(6, "author", "bob"), item(7, "ci", "CI"),
+             item(8, "reviewer", "mallory", "alice"), item(9, "reviewer", "reviewers")]
+    loads = (load("bob", 9, pending=7), load("erin", 3, pending=4), load("carol", 1, pending=2))
+    out = pending_from_queue(loads, items, members={"alice", "bob", "erin", "carol"},
+                             slack_ids={"alice": "U0ALICE01"})
+    pending = {r.login: r.pending for r in out}
+    assert pending == {"bob": 2, "erin": 1, "carol": 0, "alice": 1}
+    assert sum(pending.values()) <= sum(1 for i in items if i.turn == "reviewer")
+    assert [r.login for r in out] == ["bob", "erin", "carol", "alice"]  # most requests first
+    assert next(r for r in out if r.login == "alice").slack_id == "U0ALICE01"
+
+
+def test_snapshot_pending_comes_from_its_own_queue() -> None:
+    """A team request and an approved PR waiting on bob leave his pending at the queue's count."""
+    day = 24.0
+    extra = [
+        pr(50, created=day * 7, events=(event("review_requested", day * 7, requested_team="core-reviewers"),)),
+        pr(51, created=day * 7, events=(event("review_requested", day * 7, requested_reviewer="bob"),),
+           reviews=(review("erin", "APPROVED", day * 7 + 1),)),
+    ]
+    snap = compute_team_snapshot(settings(), "core", [*team_prs(), *extra], [], now=NOW)
+    assert sum(r.pending for r in snap.reviewers) <= snap.queue.reviewer
+    assert {r.login: r.pending for r in snap.reviewers}["bob"] == 1  # only #30 waits on him
 
 
 def test_a_team_with_no_prs_gets_an_empty_but_complete_snapshot() -> None:
@@ -176,6 +218,16 @@ def test_sandbox_reviewer_holding_most_requests_is_named(sandboxed: Sandboxed) -
     """The reviewer the simulation overloads is the first name among the top reviewers."""
     for name, snap in sandboxed.snaps.items():
         assert snap.analysis.top_reviewers[0].name == sandboxed.hot_reviewers[name], name
+
+
+def test_sandbox_pending_never_exceeds_the_queue_it_describes(sandboxed: Sandboxed) -> None:
+    """"bob: N waiting on them now" never adds up to more than "Now M waiting" on reviewers."""
+    for name, snap in sandboxed.snaps.items():
+        assert sum(r.pending for r in snap.reviewers) <= snap.queue.reviewer <= snap.queue.length, name
+        for r in snap.reviewers:
+            named = [i for i in snap.queue_items
+                     if i.turn == "reviewer" and r.login.lower() in (w.lower() for w in i.waiting_on)]
+            assert r.pending <= len(named), (name, r.login)
 
 
 def test_flowbot_report_sandbox_prints_the_headline(redis_url: str | None) -> None:
