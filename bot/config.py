@@ -7,6 +7,7 @@ Secrets are read from the environment only; a secret found in the file is an err
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,13 +58,19 @@ def load(path: str | Path | None = None, *, env: Mapping[str, str] | None = None
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([f"{file}: not valid TOML: {err}"]) from None
-    return from_mapping(data, env=env, source=str(file))
+    return from_mapping(data, env=env, source=str(file), slack_channels=True)
 
 
 def from_mapping(
-    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "config"
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "config",
+    slack_channels: bool = False,
 ) -> Settings:
-    """Validate already-parsed configuration data plus secrets from ``env``."""
+    """Validate already-parsed configuration data plus secrets from ``env``.
+
+    ``slack_channels`` also requires each team's ``channel``/``leads_channel`` to be a Slack
+    channel ID (:func:`load` does: a config file is the bot's; ``flowbot report`` builds a
+    terminal-only config whose teams have no channel). Raises ConfigError listing every problem.
+    """
     env = os.environ if env is None else env
     problems: list[str] = []
     if "secrets" in data:
@@ -79,6 +86,8 @@ def from_mapping(
         settings = None
     if settings is not None:
         problems += _cross_checks(settings)
+        if slack_channels:
+            problems += _channel_problems(settings)
     if problems:
         raise ConfigError(problems)
     assert settings is not None  # for the type checker: problems is empty here
@@ -121,6 +130,23 @@ def _describe(error: Any) -> str:
     if "(got " in msg or kind.startswith("value_error"):
         return f"{path}: {msg}"
     return f"{path}: {msg} (got {got!r})"
+
+
+SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")  # public (C...) or private (G...) channel
+FIND_CHANNEL_ID = "in Slack, open the channel's details (click its name): the ID is at the bottom of About"
+
+
+def _channel_problems(settings: Settings) -> list[str]:
+    """Each team channel that is not a Slack channel ID (a name like ``#payments`` cannot be
+    posted to by the API), saying where to find the ID."""
+    problems = []
+    for name, team in settings.teams.items():
+        for key in ("channel", "leads_channel"):
+            value = getattr(team, key)
+            if value is not None and not SLACK_CHANNEL_ID.match(value):
+                problems.append(f"teams.{name}.{key}: expected a Slack channel ID like C012AB3CD,"
+                                f" not a name (got {value!r}); {FIND_CHANNEL_ID}")
+    return problems
 
 
 def _cross_checks(settings: Settings) -> list[str]:

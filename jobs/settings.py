@@ -7,6 +7,7 @@ Unknown keys are errors: a typo must not pass silently.
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date, time
 from functools import cached_property
@@ -45,8 +46,9 @@ def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        close = [z for z in available_timezones() if z.lower().startswith(value.lower()[:6])]
-        hint = f"; did you mean {sorted(close)[0]!r}?" if close else ""
+        zones = {z.lower(): z for z in available_timezones()}
+        close = difflib.get_close_matches(value.lower(), sorted(zones), n=1)  # the nearest spelling
+        hint = f"; did you mean {zones[close[0]]!r}?" if close else " (an IANA name like 'Europe/Paris')"
         raise ValueError(f"unknown time zone {value!r}{hint}") from None
     return value
 

@@ -44,11 +44,51 @@ def test_five_mistakes_are_all_reported_with_key_paths() -> None:
     problems = caught.value.problems
     assert len(problems) == 5, problems
     joined = "\n".join(problems)
-    assert "teams.payments.timezone: unknown time zone 'Europe/Pariss'" in joined
+    assert "teams.payments.timezone: unknown time zone 'Europe/Pariss'; did you mean 'Europe/Paris'?" in joined
     assert "teams.payments.working_hours:" in joined
     assert "teams.payments.leads:" in joined and "'alice'" in joined
     assert "schedules.digest_time:" in joined
     assert "github.retension_days: unknown setting" in joined
+
+
+@pytest.mark.parametrize(("typo", "meant"), [
+    ("europe/paris", "Europe/Paris"), ("America/New_Yrok", "America/New_York"),
+    ("Australia/Sidney", "Australia/Sydney"),
+])
+def test_a_misspelt_time_zone_suggests_the_nearest_name(typo: str, meant: str) -> None:
+    """A time zone typo is answered with the zone the user most likely meant."""
+    data = _example()
+    data["teams"]["payments"]["timezone"] = typo
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    assert f"did you mean {meant!r}?" in caught.value.problems[0], caught.value.problems
+
+
+def test_channels_must_be_slack_channel_ids_and_say_where_to_find_them(tmp_path: Path) -> None:
+    """`channel = "#payments"` (a name) is refused, saying how to find the channel's ID."""
+    path = tmp_path / "config.toml"
+    path.write_text(EXAMPLE.read_text().replace('"C01PAYMENTS"', '"#payments"')
+                    .replace('"C01PAYLEADS"', '"payments-leads"'))
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, env={})
+    problems = caught.value.problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("teams.payments.channel: expected a Slack channel ID like C012AB3CD")
+    assert "'#payments'" in problems[0] and "the ID is at the bottom of About" in problems[0]
+    assert problems[1].startswith("teams.payments.leads_channel: expected a Slack channel ID")
+    data = _example()
+    data["teams"]["payments"]["channel"] = "G01PRIVATE"  # a private channel's ID
+    assert config.from_mapping(data, env={}, slack_channels=True).teams["payments"].channel == "G01PRIVATE"
+
+
+def test_the_sandbox_config_is_valid() -> None:
+    """The simulated organisation's config (demo, sandbox tests) passes the same checks."""
+    from jobs.sandbox import build_org
+    from tests.factories import T0
+
+    org = build_org(end=T0, weeks=1, teams=3, repos_per_team=1)
+    settings = config.from_mapping(org.config("http://127.0.0.1:1"), env={}, slack_channels=True)
+    assert len(settings.teams) == 3
 
 
 def test_unknown_alert_rule_and_inverted_levels_are_named() -> None:
