@@ -218,7 +218,8 @@ def _reviewers(snap: TeamSnapshot) -> Group:
         table.add_row(Text(r.login), f"{r.requests_direct}+{r.requests_via_team}",
                       str(r.re_requests), str(r.reviews), str(r.pending), str(r.context_switches),
                       f"{r.focus_hours:.1f}", f"{r.requests_per_day:.0f}")
-    return _section(title, table, "asked: direct + via a team; switches: extra PRs reviewed on one day")
+    return _section(title, table, "asked: direct + via a team; switches: extra PRs reviewed on one "
+                    "day; focus h: asked, re-asked and switches, each a refocus")
 
 
 def _workflows(snap: TeamSnapshot) -> Group:

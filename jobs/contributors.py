@@ -59,9 +59,13 @@ def top_reviewers(reviewers: Sequence[ReviewerLoad], n: int = 3) -> tuple[Contri
         total = r.requests_direct + r.requests_via_team + r.re_requests
         if total <= 0:
             continue
+        # focus-hours count every interruption: the requests and the context switches
+        switches = (f" and {r.context_switches} context switch{'es' if r.context_switches != 1 else ''}"
+                    if r.context_switches else "")
         out.append(
             Contributor(name=r.login, value=float(total), unit="requests",
-                        detail=f"{r.pending} pending now, {r.focus_hours:.1f} focus-h lost")
+                        detail=f"{r.pending} pending now; {r.focus_hours:.1f} focus-h lost to these"
+                               f"{switches}")
         )
     return tuple(out)
 

@@ -14,7 +14,15 @@ from typing import Any
 
 from jobs.durations import hours as duration
 from jobs.durations import minutes, number
-from jobs.model import Analysis, Contributor, Latency, QueueSample, StageShare, TeamSnapshot
+from jobs.model import (
+    Analysis,
+    Contributor,
+    Latency,
+    QueueSample,
+    ReviewerLoad,
+    StageShare,
+    TeamSnapshot,
+)
 from jobs.settings import WorkHours
 
 # Section titles (``Digest.sections``): ``bot.blocks.digest`` renders some of them specially.
@@ -194,15 +202,9 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
         return "No review requests this week."
     lines = []
     for r in snapshot.reviewers[:3]:
-        asked = [_plural(r.requests_direct, "direct request")]
-        if r.requests_via_team:
-            asked.append(f"{r.requests_via_team} via a team")
-        if r.re_requests:
-            asked.append(_plural(r.re_requests, "re-request"))
         lines.append(
-            f"{r.login}: {', '.join(asked)};"
-            f" {_plural(r.context_switches, 'context switch', 'context switches')},"
-            f" about {number(r.focus_hours)} focus-hours lost; {r.pending} waiting on them now."
+            f"{r.login}: {interruptions_text(r)}, about {number(r.focus_hours)} focus-hours lost;"
+            f" {r.pending} waiting on them now."
         )
     if snapshot.load_concentration is not None:
         lines.append(
@@ -214,6 +216,25 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
         f" ({recovery_minutes:g} min to refocus after each)."
     )
     return "\n".join(lines)
+
+
+def interruptions_text(r: ReviewerLoad) -> str:
+    """``10 interruptions (8 direct requests, 2 context switches)``: what the focus-hours count.
+
+    Focus-hours are interruptions x recovery minutes (METRICS.md "Reviewer interruptions"),
+    interruptions being requests received directly and via a team, re-requests and context
+    switches; the parts that are zero are left out, so "0 context switches" never stands
+    beside focus-hours it did not cause."""
+    parts = [
+        _plural(r.requests_direct, "direct request") if r.requests_direct else "",
+        f"{r.requests_via_team} via a team" if r.requests_via_team else "",
+        _plural(r.re_requests, "re-request") if r.re_requests else "",
+        _plural(r.context_switches, "context switch", "context switches") if r.context_switches else "",
+    ]
+    total = r.requests_direct + r.requests_via_team + r.re_requests + r.context_switches
+    if not total:
+        return "no interruptions"
+    return f"{_plural(total, 'interruption')} ({', '.join(p for p in parts if p)})"
 
 
 def ci_text(snapshot: TeamSnapshot) -> str:

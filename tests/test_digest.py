@@ -155,7 +155,8 @@ def test_sections_cover_every_part_of_the_why() -> None:
     """Reviewer load, focus-hours, CI, the AI split and the action all appear in plain text."""
     digest = dg.digest_from_snapshot(settings(), "platform", snapshot(), [], now=SEND)
     text = dict(digest.sections)
-    assert "bob: 14 direct requests, 4 via a team, 3 re-requests;" in text[dg.REVIEWERS]
+    assert ("bob: 30 interruptions (14 direct requests, 4 via a team, 3 re-requests,"
+            " 9 context switches), about 12 focus-hours lost; 5 waiting on them now.") in text[dg.REVIEWERS]
     assert "72% of the team's review requests" in text[dg.REVIEWERS]
     assert "22 focus-hours" in text[dg.REVIEWERS]
     assert "integration: run p90 34 min" in text[dg.CI]
@@ -165,6 +166,17 @@ def test_sections_cover_every_part_of_the_why() -> None:
     assert text[dg.ACTION].startswith("Spread reviews")
     assert "Why:" in text[dg.ACTION]
     assert dg.SIZE not in text  # large PRs do not dominate in this snapshot
+
+
+def test_reviewer_line_says_what_the_focus_hours_are_made_of() -> None:
+    """No switches but focus-hours lost: the line shows the requests behind them, never "0 context switches"."""
+    base = snapshot()
+    alice = replace(base.reviewers[0], login="alice", requests_direct=5, requests_via_team=5,
+                    re_requests=0, context_switches=0, focus_hours=10 * 23 / 60)
+    digest = dg.digest_from_snapshot(settings(), "platform", replace(base, reviewers=(alice,)), [], now=SEND)
+    line = dict(digest.sections)[dg.REVIEWERS].splitlines()[0]
+    assert line.startswith("alice: 10 interruptions (5 direct requests, 5 via a team), about 3.8 focus-hours")
+    assert "0 context switches" not in line
 
 
 def test_size_mix_appears_when_large_prs_dominate() -> None:

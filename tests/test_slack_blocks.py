@@ -72,8 +72,16 @@ def test_reviewers_never_mention_anyone() -> None:
     """Reviewer lines name GitHub logins, never Slack mentions, so nobody is pinged."""
     blocks, _ = render_reviewers(snapshot(), now=NOW)
     body = "\n".join(iter_blocks_text(blocks))
-    assert "<@" not in body and "*bob*: 18 requests (14 direct, 4 via team, 3 re-requests)" in body
+    assert "<@" not in body and "*bob*: 30 interruptions (14 direct requests, 4 via a team" in body
     assert "top two reviewers hold *72%*" in body
+
+
+def test_reviewer_focus_hours_follow_the_interruptions_they_count() -> None:
+    """Each reviewer line shows what its focus-hours are made of: requests and context switches."""
+    blocks, _ = render_reviewers(snapshot(), now=NOW)
+    body = "\n".join(iter_blocks_text(blocks))
+    assert ("*bob*: 30 interruptions (14 direct requests, 4 via a team, 3 re-requests, "
+            "9 context switches), 11.5 focus-h · 5 waiting now") in body
 
 
 def test_ci_slowest_and_flakiest() -> None:

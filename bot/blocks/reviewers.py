@@ -6,17 +6,19 @@ from datetime import datetime
 
 from bot.blocks import escape, fallback, fit, header, lines_section, percent, section, truncate_list
 from bot.blocks.frame import Message, footer
+from jobs.digest_text import interruptions_text
 from jobs.model import ReviewerLoad, TeamSnapshot
 
 MAX_REVIEWERS = 20
 
 
 def reviewer_line(load: ReviewerLoad) -> str:
-    """One reviewer's week. Names are GitHub logins, never Slack mentions: nobody is pinged."""
-    total = load.requests_direct + load.requests_via_team
-    return (f"• *{escape(load.login)}*: {total} requests ({load.requests_direct} direct, "
-            f"{load.requests_via_team} via team, {load.re_requests} re-requests) · "
-            f"{load.context_switches} context switches · {load.focus_hours:.1f} focus-h · "
+    """One reviewer's week. Names are GitHub logins, never Slack mentions: nobody is pinged.
+
+    The focus-hours follow the interruptions they count (requests received directly and via a
+    team, re-requests and context switches), so the reader sees what they are made of.
+    """
+    return (f"• *{escape(load.login)}*: {interruptions_text(load)}, {load.focus_hours:.1f} focus-h · "
             f"{load.pending} waiting now · peak {load.requests_per_day:g}/day")
 
 
