@@ -423,12 +423,15 @@ def doctor(config: ConfigOption = None) -> None:
         return _slack_client(settings) if settings.secrets.slack_bot_token else None
 
     with _errors():
+        from bot.config import config_path
+
         findings = diagnose(DoctorDeps(
             load_settings=lambda: load_settings(config),
             connect_store=open_store,
             probe_github=probe_github,
             slack_client=slack_client,
             now=SystemClock().now,
+            config_file=config_path(config, os.environ),
         ))
         typer.echo(render(findings))
         raise typer.Exit(exit_code(findings))

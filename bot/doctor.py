@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from bot.delivery import delivery_problems
@@ -47,6 +48,7 @@ class DoctorDeps:
     probe_github: Callable[[Settings], Any]  # -> jobs.github.probe.GitHubProbe
     slack_client: Callable[[Settings], Any | None]  # -> slack_sdk.WebClient or None (no token)
     now: Callable[[], datetime]
+    config_file: Path | None = None  # the file load_settings reads, when it reads one
 
 
 def diagnose(deps: DoctorDeps) -> list[Finding]:
@@ -54,8 +56,12 @@ def diagnose(deps: DoctorDeps) -> list[Finding]:
     try:
         settings = deps.load_settings()
     except ConfigError as err:
+        if deps.config_file is not None and not deps.config_file.exists():
+            return [Finding("config", "fail", f"no config file at {deps.config_file}",
+                            f"copy config.example.toml to {deps.config_file} and edit it (or name"
+                            " another file with --config or FLOWBOT_CONFIG)")]
         return [Finding("config", "fail", "the configuration has problems:\n" + "\n".join(
-            f"    {p}" for p in err.problems), "fix each key named above, then run"
+            f"    {p}" for p in err.problems), "fix each problem named above, then run"
             " `flowbot check-config`")]
     findings = [Finding("config", "ok", f"configuration valid: {len(settings.teams)} team(s),"
                         f" {len(settings.repositories)} repositories")]
@@ -130,8 +136,7 @@ def _github(deps: DoctorDeps, settings: Settings) -> list[Finding]:
                         "check the token and github.base_url")]
     findings = []
     if not probe.authenticated:
-        return [Finding("github", "fail", f"GitHub refused the credentials ({probe.error})",
-                        "create a new token (scopes: repo, read:org) and set GITHUB_TOKEN")]
+        return [_github_failure(probe, settings)]
     who = f"as {probe.login}" if probe.login else "as a GitHub App installation"
     findings.append(Finding("github", "ok", f"authenticated {who} at {settings.github.base_url}"))
     if probe.missing_scopes:
@@ -153,6 +158,25 @@ def _github(deps: DoctorDeps, settings: Settings) -> list[Finding]:
                                 "another tool shares this token; give Flowbot its own token"
                                 " or lower github.budget_share"))
     return findings
+
+
+def _github_failure(probe: Any, settings: Settings) -> Finding:
+    """Why GitHub did not authenticate us: unreachable (network, base URL), rate-limited, or
+    the credentials refused (a new token, or the App's IDs and key)."""
+    url = settings.github.base_url
+    if probe.failure == "unreachable":
+        return Finding("github", "fail", f"GitHub unreachable at {url} ({probe.error})",
+                       "check github.base_url and the network (proxy, firewall, DNS) from this"
+                       " machine; the credentials could not be checked")
+    if probe.failure == "rate_limited":
+        return Finding("github", "warn", f"GitHub's rate limit is spent ({probe.error})",
+                       "wait for the hourly reset, or give Flowbot a token of its own")
+    if settings.secrets.github_token is None:
+        fix = ("check GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and the private key, and that"
+               f" the App is installed on {settings.github.organisation}")
+    else:
+        fix = "create a new token (scopes: repo, read:org) and set GITHUB_TOKEN"
+    return Finding("github", "fail", f"GitHub refused the credentials ({probe.error})", fix)
 
 
 def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:

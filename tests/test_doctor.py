@@ -153,3 +153,41 @@ def test_config_problems_stop_early_with_key_paths(sandbox: SandboxServer, slack
     findings = diagnose(DoctorDeps(bad, deps.connect_store, deps.probe_github, deps.slack_client,
                                    deps.now))
     assert len(findings) == 1 and "unknown time zone 'Mars/Base'" in findings[0].summary
+
+
+def test_unreachable_github_is_not_called_a_refused_token(sandbox: SandboxServer, slack: FakeSlack,
+                                                          store: Store) -> None:
+    """GitHub refusing connections points at github.base_url and the network, not at the token."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def unreachable() -> Settings:
+        data = sandbox.org.config(closed)
+        return config.from_mapping(data, env={"GITHUB_TOKEN": "sandbox-token"})
+
+    deps = _deps(sandbox, slack, store)
+    findings = diagnose(DoctorDeps(unreachable, deps.connect_store, deps.probe_github,
+                                   deps.slack_client, deps.now))
+    [github] = [f for f in findings if f.area == "github"]
+    assert github.status == "fail"
+    assert github.summary.startswith(f"GitHub unreachable at {closed}") and "ConnectionError" in github.summary
+    assert "github.base_url" in github.fix and "network" in github.fix
+    assert "refused the credentials" not in render(findings) and "new token" not in render(findings)
+
+
+def test_doctor_without_a_config_file_says_to_copy_the_example(tmp_path: Any) -> None:
+    """`flowbot doctor` with no config file says to copy config.example.toml there, nothing
+    about keys."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    missing = tmp_path / "config.toml"
+    result = CliRunner().invoke(app, ["doctor", "--config", str(missing)])
+    assert result.exit_code == 1, result.output
+    assert f"[FAIL] config: no config file at {missing}" in result.output
+    assert f"fix: copy config.example.toml to {missing} and edit it" in result.output
+    assert "key" not in result.output

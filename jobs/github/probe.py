@@ -8,6 +8,7 @@ the rate-limit headroom. Nothing is fetched beyond one request per repository.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
 from jobs.github.client import GitHubSource
@@ -20,13 +21,20 @@ NEEDED_SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 
+Failure = Literal["refused", "unreachable", "rate_limited"]
+
+
 @dataclass
 class GitHubProbe:
-    """The verdicts ``doctor`` renders. ``error`` explains a failed authentication."""
+    """The verdicts ``doctor`` renders. ``error`` explains a failed authentication and
+    ``failure`` says which kind it was: GitHub ``refused`` the credentials (401, 403, 404),
+    was ``unreachable`` (connection refused, timeouts, 5xx or an unexpected answer, after the
+    client's retries: the credentials were not checked), or its rate limit was spent."""
 
     authenticated: bool = False
     login: str | None = None
     error: str | None = None
+    failure: Failure | None = None
     missing_scopes: list[str] = field(default_factory=list)
     repo_problems: list[tuple[str, str]] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
@@ -42,10 +50,13 @@ def probe(settings: Settings, source: GitHubSource) -> GitHubProbe:
     try:
         who = source.rest("/rate_limit" if app else "/user")
     except PermissionDenied as err:
-        result.error = str(err)
+        result.error, result.failure = str(err), "refused"
         return result
-    except (GitHubError, BudgetExhausted) as err:
-        result.error = str(err)
+    except BudgetExhausted as err:
+        result.error, result.failure = str(err), "rate_limited"
+        return result
+    except GitHubError as err:
+        result.error, result.failure = str(err), "unreachable"
         return result
     result.authenticated = True
     if not app and isinstance(who.data, dict):
