@@ -118,14 +118,15 @@ def analysis_sentences(analysis: Analysis) -> list[str]:
 
 
 def _title(snap: TeamSnapshot, now: datetime) -> Text:
+    """Two short lines (each fits 80 columns), so a wrap never strands a lone separator."""
     text = Text()
     text.append("Flow report: ", style="bold")
     text.append(snap.team, style="bold cyan")
+    text.append(f" · last {snap.window_days} days", style="dim")
     text.append(
-        f"  ·  last {snap.window_days} days  ·  computed {age(snap.computed_at, now)}"
-        f"  ·  data {age(snap.data_as_of, now)}"
-        f"  ·  {snap.merged_count} merged, {snap.ai_assisted_count} AI-assisted, "
-        f"{snap.bot_pr_count} bot PRs apart",
+        f"\ncomputed {age(snap.computed_at, now)} · data {age(snap.data_as_of, now)}"
+        f" · {snap.merged_count} merged, {snap.ai_assisted_count} AI-assisted,"
+        f" {snap.bot_pr_count} bot PRs apart",
         style="dim",
     )
     return text
@@ -145,29 +146,39 @@ def _table() -> Table:
 
 
 def _queue(snap: TeamSnapshot) -> Group:
+    """One row per PR: at 80 columns the title (then the PR) and the names are cut with an
+    ellipsis rather than folded mid-word onto extra lines."""
     q = snap.queue
     title = (f"Queue now: {q.length} waiting (reviewer {q.reviewer}, author {q.author}, "
-             f"CI {q.ci}), {q.approved} approved; oldest {hours(q.oldest_business_hours, q.oldest_hours)}")
+             f"CI {q.ci}), {q.approved} approved")
+    oldest = f"oldest {hours(q.oldest_business_hours, q.oldest_hours)}; " if q.length else ""
     if not snap.queue_items:
         return _section(title, _table(), "Nothing is waiting.")
-    table = _table()
-    table.add_column("PR", overflow="fold", ratio=3, min_width=16)
-    table.add_column("turn", no_wrap=True)
-    table.add_column("waiting on", overflow="fold", ratio=1, min_width=8)
-    table.add_column("age", no_wrap=True, justify="right")
-    table.add_column("size", no_wrap=True)
-    for item in snap.queue_items[:MAX_QUEUE_ROWS]:
-        pr = Text(f"{item.repo}#{item.number}")
-        pr.append(" " + item.title, style="dim")
-        table.add_row(
-            pr,
+    rows = [
+        (
+            _one_line(Text(f"{item.repo}#{item.number}").append(" " + item.title, style="dim")),
             _TURN.get(item.turn, item.turn),
-            Text(", ".join(item.waiting_on) or "-"),
+            _one_line(Text(", ".join(item.waiting_on) or "-")),
             _dur(item.age_business_hours, item.age_hours),
             item.size + (" AI" if item.ai_assisted else ""),
         )
+        for item in snap.queue_items[:MAX_QUEUE_ROWS]
+    ]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    # One line per PR. When the terminal is narrow the PR column gives way first (its title
+    # cut with "…"), then the names (capped at 24): rich narrows only columns it may wrap,
+    # widest first, so those two are left wrappable and their text is not. The short cells
+    # (turn, age, size) never shrink.
+    table.add_column("PR")
+    table.add_column("turn", no_wrap=True)
+    table.add_column("waiting on", max_width=24)
+    table.add_column("age", no_wrap=True, justify="right")
+    table.add_column("size", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     more = len(snap.queue_items) - MAX_QUEUE_ROWS
-    note = (f"and {more} more; " if more > 0 else "") + "age in working hours (calendar in brackets)"
+    note = (oldest + (f"and {more} more not shown" if more > 0 else "")).rstrip("; ")
+    note = "\n".join(filter(None, (note, "age in working hours (calendar in brackets)")))
     return _section(title, table, note)
 
 
@@ -218,8 +229,8 @@ def _reviewers(snap: TeamSnapshot) -> Group:
         table.add_row(Text(r.login), f"{r.requests_direct}+{r.requests_via_team}",
                       str(r.re_requests), str(r.reviews), str(r.pending), str(r.context_switches),
                       f"{r.focus_hours:.1f}", f"{r.requests_per_day:.0f}")
-    return _section(title, table, "asked: direct + via a team; switches: extra PRs reviewed on one "
-                    "day; focus h: asked, re-asked and switches, each a refocus")
+    return _section(title, table, "asked: direct + via a team; switches: extra PRs reviewed on one day\n"
+                    "focus h: every request, re-request and switch costs a refocus")
 
 
 def _workflows(snap: TeamSnapshot) -> Group:
@@ -262,6 +273,13 @@ def _mix(snap: TeamSnapshot) -> Group:
     table.add_row("this week", *(percent(week.get(b)) for b in buckets))
     table.add_row("4 weeks before", *(percent(before.get(b)) for b in buckets))
     return _section("PR size mix of merged PRs (XS <= 50 lines ... XL > 800)", table)
+
+
+def _one_line(text: Text) -> Text:
+    """``text`` kept on one line, ellipsized when its column is narrower."""
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
 
 
 def _mins(p50: float | None, p90: float | None) -> str:

@@ -37,6 +37,24 @@ def test_titles_with_rich_markup_print_literally() -> None:
     assert "[red]boom[/red]" in out and "[b]bob" in out
 
 
+def test_report_fits_80_columns_without_splitting_words() -> None:
+    """At 80 columns every line fits, the header has no stranded "·", PR ids and team names stay whole."""
+    items = tuple(
+        QueueItem(repo="acme/payments-worker", number=40 + n, title="Speed up metrics endpoint " * 3,
+                  url="u", author="a", turn="reviewer", waiting_on=("team:payments-reviewers",),
+                  age_hours=200.0, age_business_hours=50.0, size="XL", ai_assisted=True)
+        for n in range(3)
+    )
+    out = render(snapshot(team="payments", queue_items=items), width=80)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert not any(line.strip() in ("·", "s") or line.lstrip().startswith("·") for line in lines)
+    rows = [line for line in lines if line.startswith("acme/payments-worker#4")]
+    assert len(rows) == 3  # one line per PR, the title cut with an ellipsis
+    assert all("team:payments-reviewers" in row and "…" in row for row in rows)
+    assert "acme/payments-worker#41 " in out
+
+
 def test_empty_team_still_renders_a_readable_report() -> None:
     """A team with nothing merged and nothing waiting gets a report, not a crash."""
     snap = snapshot()
