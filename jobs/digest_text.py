@@ -109,7 +109,7 @@ def shares_text(a: Analysis) -> str:
             f" to {STAGE_LABELS[a.dominant_stage]}."
         )
     if a.amdahl_drop_pct is not None:  # Amdahl on the same business hours as the shares
-        coding = by_stage.get("coding")  # type: ignore[call-overload]
+        coding = by_stage.get("coding")
         of = f" (coding is {_pct(coding.share_this_week)} of it)" if coding is not None else ""
         lines.append(
             f"If coding got 2x faster, this week's lead time would drop only"
