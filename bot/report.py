@@ -81,11 +81,9 @@ def analysis_sentences(analysis: Analysis) -> list[str]:
                        if analysis.previous_dominant_stage else
                        f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest waiting stage.")
     if analysis.amdahl_drop_pct is not None:
-        coding = next((s.share_this_week for s in analysis.stage_shares if s.stage == "coding"), None)
-        of = f" (coding is {coding:.0%} of it)" if coding is not None else ""
         out.append(
-            f"If coding were 2x faster, this week's lead time would drop only "
-            f"{analysis.amdahl_drop_pct:.0f}%{of}."
+            f"If coding were 2x faster, the median PR's lead time would drop only "
+            f"{analysis.amdahl_drop_pct:.0f}%."
         )
     balance = (
         f"{analysis.arrivals_per_day:.1f} PRs arrived a day and {analysis.completions_per_day:.1f} "

@@ -176,23 +176,24 @@ def stage_shares(
 
 
 def amdahl_drop_pct(merged: pd.DataFrame, *, speedup: float = 2.0) -> float | None:
-    """How much (%) the lead time of ``merged`` would drop if coding took 1/``speedup`` (Amdahl).
+    """How much (%) the median lead time of ``merged`` would drop if coding took 1/``speedup``.
 
-    Reads the business-hour stage columns (``{stage}_bh``), the hours the stage shares are
-    summed in, over the same PRs: the drop is ``coding share x (1 - 1/speedup)`` of the
-    summed lead time (first commit to merge) of those PRs, so with coding at 20% of the lead
-    time a 2x speedup saves 10%, never more than half the coding share a reader sees beside
-    it. (A median recomputed per PR could exceed that: the typical PR and the hour-weighted
-    shares are different populations.) None when no PR has a lead time.
+    METRICS.md "The digest's why", Amdahl projection: per PR, the lead time (the four stages,
+    first commit to merge) with its coding stage divided by ``speedup``; the drop compares the
+    medians before and after. Business hours (``{stage}_bh``), the hours the stage shares are
+    summed in, so the two read in one unit. It speaks for the typical PR: it can differ from
+    half the hour-weighted coding share (long PRs weigh more in the shares). None when no PR
+    has a lead time.
     """
     if merged.empty:
         return None
     stages = merged[[f"{s}_bh" for s in STAGES]].astype(float).fillna(0.0).clip(lower=0)
-    lead = float(stages.to_numpy().sum())
-    if lead <= 0:
+    lead = stages.sum(axis=1)
+    before = float(lead.median())
+    if before <= 0:
         return None
-    coding = float(stages["coding_bh"].sum())
-    return round(100.0 * coding / lead * (1 - 1 / speedup), 1)
+    after = float((lead - stages["coding_bh"] * (1 - 1 / speedup)).median())
+    return round(100.0 * (before - after) / before, 1)
 
 
 def flow_rates(

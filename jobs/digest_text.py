@@ -108,12 +108,10 @@ def shares_text(a: Analysis) -> str:
             f"The bottleneck moved from {STAGE_LABELS[a.previous_dominant_stage]}"
             f" to {STAGE_LABELS[a.dominant_stage]}."
         )
-    if a.amdahl_drop_pct is not None:  # Amdahl on the same business hours as the shares
-        coding = by_stage.get("coding")
-        of = f" (coding is {_pct(coding.share_this_week)} of it)" if coding is not None else ""
+    if a.amdahl_drop_pct is not None:  # Amdahl, per PR, in the shares' business hours
         lines.append(
-            f"If coding got 2x faster, this week's lead time would drop only"
-            f" {a.amdahl_drop_pct:.0f}%{of}: the waiting, not the typing, sets the pace."
+            f"If coding got 2x faster, the median PR's lead time would drop only"
+            f" {a.amdahl_drop_pct:.0f}%: the waiting, not the typing, sets the pace."
         )
     return "\n".join(lines)
 

@@ -88,12 +88,11 @@ def test_the_bottleneck_is_called_the_largest_waiting_stage() -> None:
     assert not any("is the largest stage" in line for line in lines)
 
 
-def test_amdahl_sentence_names_the_coding_share_it_halves() -> None:
-    """The projection quotes coding's share of this week's lead time beside the drop."""
+def test_amdahl_sentence_speaks_of_the_median_pr() -> None:
+    """The projection says whose lead time it is about: the median PR's."""
     a = replace(snapshot().analysis, amdahl_drop_pct=10.0)
     lines = analysis_sentences(a)
-    assert ("If coding were 2x faster, this week's lead time would drop only 10% "
-            "(coding is 20% of it).") in lines
+    assert "If coding were 2x faster, the median PR's lead time would drop only 10%." in lines
 
 
 def test_several_teams_print_one_after_another() -> None:
