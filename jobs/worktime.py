@@ -18,6 +18,14 @@ The rule (the same for the vectorised and the scalar path, which share one integ
   wall time the clocks were turned back from). The position is monotonic in the instant, so
   business time is additive: ``h(a, b) + h(b, c) == h(a, c)`` for ``a <= b <= c``.
 * Missing (``None``/``NaT``) on either side gives ``NaN``; ``end <= start`` gives ``0.0``.
+* **Working time** (:meth:`WorkCalendar.is_working_time`) is where that business time accrues,
+  so the three methods agree: an instant is working time when its wall-clock position lies in
+  working hours of a working day and moves (not inside a fall-back's repeated wall time, where
+  the position waits and nothing accrues), or when it is a spring-forward instant whose
+  skipped wall time holds working time (swept in one jump at that instant, so the time is
+  counted at it). :meth:`WorkCalendar.next_opening` is the first such instant: before it no
+  business time passes, except what a spring-forward sweeps at the opening instant itself
+  (a working window wholly or partly inside the skipped hour opens when the clocks jump).
 
 Naive inputs (numpy ``datetime64`` has no zone) are read as UTC.
 
@@ -199,31 +207,34 @@ class WorkCalendar:
         return float(np.float64(max(diff, 0)) / np.float64(_HOUR_NS))
 
     def is_working_time(self, at: datetime) -> bool:
-        """Whether the team-local wall time of ``at`` is inside working hours of a working day."""
-        local = at.astimezone(self.tz)
-        if not self.is_working_day(local.date()):
-            return False
-        sod = _time_ns(local.time())
-        return self._start_ns <= sod < self._start_ns + self._len_ns
+        """Whether business time accrues at ``at`` (see the module docstring's rule): its
+        team-local wall-clock position is inside working hours of a working day and moving, or
+        ``at`` is a spring-forward whose skipped wall time holds working time."""
+        t = _dt_ns(at)
+        return self._working_at(self._ensure(t, t), t)
 
     def next_opening(self, at: datetime) -> datetime:
-        """``at`` if it is working time, else the next moment working time begins (UTC).
+        """``at`` if it is working time, else the first working-time instant after it (UTC).
 
-        Raises ``ValueError`` if no working day exists in the next ten years (every day off).
+        That is the instant a working day's ``day_start`` is reached on the wall clock, or a
+        DST switch that makes working time begin (a spring-forward into or across working hours,
+        the end of a fall-back's repeated wall time inside them). No business time passes between
+        ``at`` and the opening except a spring-forward's sweep at the opening itself. Raises
+        ``ValueError`` if no working time exists in the next ten years (every day off).
         """
-        if self.is_working_time(at):
+        t = _dt_ns(at)
+        tables = self._ensure(t, t)
+        if self._working_at(tables, t):
             return at
-        local = at.astimezone(self.tz)
-        day = local.date()
-        if _time_ns(local.time()) >= self._start_ns:
-            day += timedelta(days=1)
+        day = self._position(tables, t) // _DAY_NS
         for _ in range(3660):
-            if self.is_working_day(day):
-                opening = datetime.combine(day, self.hours.day_start, tzinfo=self.tz)
-                # a working window skipped whole by a spring-forward never opens: try the next day
-                if self.is_working_time(opening):
-                    return opening.astimezone(timezone.utc)
-            day += timedelta(days=1)
+            lo, hi = day * _DAY_NS, (day + 1) * _DAY_NS  # this local day on the wall clock
+            tables = self._ensure(lo - 2 * _DAY_NS, hi + 2 * _DAY_NS)
+            found = [c for c in self._candidates(tables, day, lo, hi)
+                     if c > t and self._working_at(tables, c)]
+            if found:
+                return _EPOCH + timedelta(microseconds=min(found) // 1000)
+            day += 1
         raise ValueError(f"no working day within ten years after {at.isoformat()} for {self!r}")
 
     def is_working_day(self, d: date) -> bool:
@@ -276,15 +287,69 @@ class WorkCalendar:
 
     def _worked_ns_scalar(self, tables: _Tables, t: int) -> int:
         """Scalar twin of :meth:`_worked_ns` (same integers, so the same float in the end)."""
+        return self._worked_at_wall(tables, self._position(tables, t))
+
+    def _position(self, tables: _Tables, t: int) -> int:
+        """Scalar twin of :meth:`_wall_ns` with ``clamp``: the monotonic wall-clock position."""
         i = bisect_right(tables.trans_list, t) - 1
-        if i >= 0:
-            wall = max(t + tables.off_after_list[i], tables.trans_list[i] + tables.off_before_list[i])
-        else:
-            wall = t + tables.off_first
+        if i < 0:
+            return t + tables.off_first
+        return max(t + tables.off_after_list[i], tables.trans_list[i] + tables.off_before_list[i])
+
+    def _worked_at_wall(self, tables: _Tables, wall: int) -> int:
+        """Working ns on the wall clock from the table's base up to wall time ``wall``."""
         day, sod = divmod(wall, _DAY_NS)
         k = day - tables.base_day
         part = min(max(sod - self._start_ns, 0), self._len_ns)
         return int(tables.cum[k]) + (part if tables.is_work[k] else 0)
+
+    def _working_at(self, tables: _Tables, t: int) -> bool:
+        """Whether business time accrues at instant ``t`` (UTC ns): the module docstring's rule."""
+        i = bisect_right(tables.trans_list, t) - 1
+        if i < 0:
+            wall = t + tables.off_first
+        else:
+            wall = t + tables.off_after_list[i]
+            floor = tables.trans_list[i] + tables.off_before_list[i]
+            if wall < floor:  # a fall-back's repeated wall time: the position waits there
+                return False
+            if t == tables.trans_list[i] and wall > floor and (
+                self._worked_at_wall(tables, wall) > self._worked_at_wall(tables, floor)
+            ):  # a spring-forward sweeping working wall time, at this very instant
+                return True
+        day, sod = divmod(wall, _DAY_NS)
+        return bool(tables.is_work[day - tables.base_day]) and (
+            self._start_ns <= sod < self._start_ns + self._len_ns)
+
+    def _reaching(self, tables: _Tables, wall: int) -> int:
+        """The first instant (UTC ns) whose position is at or past wall time ``wall``: the
+        position is monotonic and within a day of the instant, so a bisection finds it."""
+        lo, hi = wall - 2 * _DAY_NS, wall + 2 * _DAY_NS  # position(lo) < wall <= position(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._position(tables, mid) >= wall:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def _candidates(self, tables: _Tables, day: int, lo: int, hi: int) -> list[int]:
+        """The instants at which working time can begin on local day ``day`` (wall ns
+        ``lo``..``hi``): reaching ``day_start``, and each DST switch whose wall time falls in
+        the day with, for a fall-back, the end of its repeated wall time."""
+        out = []
+        if tables.is_work[day - tables.base_day]:
+            out.append(self._reaching(tables, lo + self._start_ns))
+        first = bisect_right(tables.trans_list, lo - 2 * _DAY_NS)
+        last = bisect_right(tables.trans_list, hi + 2 * _DAY_NS)
+        for i in range(first, last):
+            switch, before, after = (tables.trans_list[i], tables.off_before_list[i],
+                                     tables.off_after_list[i])
+            if lo <= switch + before < hi:
+                out.append(switch)
+                if before > after:  # the position resumes once the repeated wall time is over
+                    out.append(switch + before - after)
+        return out
 
     def _holidays_of(self, year: int) -> frozenset[date]:
         tables = self._tables

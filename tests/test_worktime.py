@@ -178,6 +178,31 @@ def test_is_working_time_and_next_opening() -> None:
     assert c.next_opening(before_easter).tzinfo == UTC
 
 
+@pytest.mark.parametrize("hours", ["02:15-02:45", "02:30-03:30"])
+def test_working_hours_inside_a_spring_forward_open_when_the_clocks_jump(hours: str) -> None:
+    """Sydney, 4 Oct 2026, 02:00 -> 03:00: a window wholly or partly in the skipped hour opens
+    at the jump (03:00 AEDT), which is working time, and what it swept counts there."""
+    c = cal(timezone="Australia/Sydney", working_days=WEEKDAYS, working_hours=hours)
+    jump = datetime(2026, 10, 3, 16, tzinfo=UTC)  # 03:00 AEDT, the first instant after 01:59:59 AEST
+    before = local(SYDNEY, 2026, 10, 3, 23)
+    assert c.next_opening(before) == jump and c.is_working_time(jump)
+    swept = 0.5  # 02:15-02:45, or the 02:30-03:00 part of 02:30-03:30, skipped by the clocks
+    assert c.hours_between(before, jump) == swept
+    assert c.hours_between(before, jump - timedelta(seconds=1)) == 0.0
+
+
+def test_the_repeated_hour_is_not_working_time_twice() -> None:
+    """New York, 1 Nov 2026, 02:00 -> 01:00: 01:00-01:45 works on the first pass only; on the
+    second pass no business time accrues, so it is not working time and the next opening is
+    the next day's."""
+    c = cal(timezone="America/New_York", working_days=WEEKDAYS, working_hours="01:00-01:45")
+    first_pass = datetime(2026, 11, 1, 5, 15, tzinfo=UTC)  # 01:15 EDT
+    second_pass = datetime(2026, 11, 1, 6, 15, tzinfo=UTC)  # 01:15 EST
+    assert c.is_working_time(first_pass) and not c.is_working_time(second_pass)
+    assert c.hours_between(second_pass, second_pass + timedelta(minutes=30)) == 0.0
+    assert c.next_opening(second_pass) == local(NEW_YORK, 2026, 11, 2, 1)
+
+
 def test_working_days_and_local_dates() -> None:
     """Working days skip weekends and holidays; local dates follow the team's zone."""
     c = cal(timezone="Australia/Sydney", holiday_country="AU", holiday_subdivision="NSW")
@@ -356,10 +381,26 @@ def test_next_opening_is_working_time_and_nothing_works_before_it(
     t = data.draw(instants(h.timezone))
     opening = c.next_opening(t)
     assert opening >= t
-    # A working window that a spring-forward swallowed whole still counts its wall-clock length
-    # (so working days keep their length); it is the only business time allowed before an
-    # opening that had to skip it.
-    skipped_gap = opening != t and opening.astimezone(c.tz).time() != h.day_start
-    if not skipped_gap:
-        assert c.hours_between(t, opening) == 0.0
+    # Working wall time that a spring-forward skips still counts (so working days keep their
+    # length), swept at the jump: when the opening is such a jump, that sweep is the only
+    # business time allowed before it.
+    second = timedelta(seconds=1)
+    swept = c.hours_between(opening - second, opening) if opening > t else 0.0
+    assert c.hours_between(t, opening) == (swept if swept * 3600 > 1 + 1e-6 else 0.0)
     assert c.is_working_time(opening)
+    between = t + STEP  # every input and switch is on the quarter-hour grid
+    while between < min(opening, t + timedelta(days=21)):
+        assert not c.is_working_time(between), between
+        between += STEP
+
+
+@PROPS
+@given(work_hours(), st.data())
+def test_working_time_is_where_business_time_accrues(h: WorkHours, data: st.DataObject) -> None:
+    """An instant is working time exactly when business time passes in the second after it,
+    or a spring-forward at it sweeps more than a second of working wall time."""
+    c = WorkCalendar.for_team(h)
+    t = data.draw(instants(h.timezone))
+    second = timedelta(seconds=1)
+    swept = c.hours_between(t - second, t) * 3600 > 1 + 1e-6
+    assert c.is_working_time(t) == (c.hours_between(t, t + second) > 0 or swept)
