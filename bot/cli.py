@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.error import URLError
 
 import typer
 
@@ -110,6 +111,14 @@ def _slack_client(settings: Settings) -> WebClient:
     return WebClient(token=token.get_secret_value(), base_url=base_url)
 
 
+def _unreachable_slack(base_url: str, err: OSError) -> str:
+    """One line for a Slack API that cannot be reached (refused, timed out, no route)."""
+    reason = err.reason if isinstance(err, URLError) else err
+    detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+    return (f"cannot reach Slack at {base_url} ({detail}): check the network"
+            " (proxy, firewall), and SLACK_API_URL if it is set")
+
+
 def _not_built(command: str, issue: int) -> NotBuiltYet:
     return NotBuiltYet(f"`flowbot {command}` is not built yet (tracked in issue #{issue})")
 
@@ -138,7 +147,10 @@ def run(config: ConfigOption = None) -> None:
         settings = load_settings(config)
         app_token(settings)  # a missing SLACK_APP_TOKEN is said before anything starts
         client = _slack_client(settings)
-        run_bot_and_worker(settings, open_store(settings), client, echo=typer.echo)
+        try:
+            run_bot_and_worker(settings, open_store(settings), client, echo=typer.echo)
+        except (URLError, ConnectionError, TimeoutError) as err:  # Socket Mode's first call
+            raise FlowbotError(_unreachable_slack(client.base_url, err)) from None
 
 
 @app.command()

@@ -204,3 +204,28 @@ def test_manifest_declares_what_flowbot_uses() -> None:
         assert f"- {scope}" in lines, scope
     assert "- command: /flow" in lines and "- app_home_opened" in lines
     assert "socket_mode_enabled: true" in lines and "home_tab_enabled: true" in lines
+
+
+def test_run_with_slack_unreachable_ends_with_one_line(tmp_path: Path, cli_storage: CliStorage) -> None:
+    """`flowbot run` when Slack refuses connections ends with one line saying what to check,
+    exit code 1, no traceback."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/api/"
+    config = tmp_path / "config.toml"
+    config.write_text(_CONFIG.format(storage=cli_storage.toml))
+    result = CliRunner().invoke(app, ["run", "--config", str(config)], env={
+        "SLACK_BOT_TOKEN": "xoxb-not-used-here", "SLACK_APP_TOKEN": "xapp-1-not-used-here",
+        "SLACK_API_URL": closed, **cli_storage.env})
+    assert result.exit_code == 1, result.exception
+    assert isinstance(result.exception, SystemExit)
+    assert result.output.splitlines()[-1] == (
+        f"flowbot: cannot reach Slack at {closed} (Connection refused): check the network"
+        " (proxy, firewall), and SLACK_API_URL if it is set")
+    assert "Traceback" not in result.output
