@@ -18,6 +18,8 @@ to "2x faster coding would cut it by 10%", never by more.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
@@ -130,7 +132,7 @@ def analyse(
         queue_items=queue_items,
         rules=rules,
     )
-    return Analysis(
+    result = Analysis(
         stage_shares=shares,
         dominant_stage=dominant,
         previous_dominant_stage=previous,
@@ -145,11 +147,11 @@ def analyse(
         longest_waits=longest,
         large_prs_dominate=large,
         action=action,
-        headline=headline(dominant, previous, shares, repos, len(week), growing),
         queue_trend_per_day=None if slope is None else round(slope, 2),
         merged_this_week=len(week),
         merged_before=len(before),
     )
+    return replace(result, headline=headline(result))
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -250,33 +252,36 @@ def large_prs_dominate(week: pd.DataFrame, *, rules: Rules = DEFAULT_RULES) -> b
     return float(waiting[is_large].sum()) / total >= rules.large_waiting_share
 
 
-def headline(
-    dominant: Stage | None,
-    previous: Stage | None,
-    shares: Sequence[StageShare],
-    top_repos: Sequence[Contributor],
-    merged_this_week: int,
-    growing: bool,
-) -> str:
-    """One sentence naming where the waiting accumulated this week."""
-    if dominant is None:
-        tail = " The queue is growing: more PRs arrive than get reviewed." if growing else ""
-        return f"No PR merged this week, so there is no stage breakdown yet.{tail}".strip()
-    share = {s.stage: s for s in shares}[dominant]
-    where = f", most of it in {top_repos[0].name}" if top_repos else ""
-    if previous is not None and previous != dominant:
-        moved = f"; up from {share.share_before:.0%} when {STAGE_NAMES[previous]} was the largest wait"
-    elif previous is not None:
-        moved = f"; {share.share_before:.0%} in the four weeks before"
-    else:
-        moved = ""
-    growth = "; the queue is growing" if growing else ""
-    prs = "PR" if merged_this_week == 1 else "PRs"
-    return (
-        f"{STAGE_NAMES[dominant].capitalize()} held {share.share_this_week:.0%} of the lead time of "
-        f"the {merged_this_week} {prs} merged this week ({share.hours_this_week:.0f} working h"
-        f"{moved}){where}{growth}."
-    )
+def headline(a: Analysis) -> str:
+    """One sentence naming where the waiting accumulated this week and how that moved.
+
+    The one headline: ``/flow status``, the report and the weekly digest all show it. Shares
+    are of lead time in business hours; "before" is the four weeks before this one.
+    """
+    growth = "; the queue is growing" if a.queue_growing else ""
+    shares = {s.stage: s for s in a.stage_shares}
+    share = shares.get(a.dominant_stage) if a.dominant_stage else None
+    if share is None or not share.share_this_week:
+        tail = " The queue is growing: more PRs arrive than get reviewed." if a.queue_growing else ""
+        return f"No PRs were merged this week, so there is no stage breakdown yet.{tail}"
+    name = STAGE_NAMES[share.stage]
+    now_pct, was_pct = f"{share.share_this_week:.0%}", f"{share.share_before:.0%}"
+    where = f", most of it in {a.top_repos[0].name}" if a.top_repos else ""
+    of_week = f"{now_pct} of this week's lead time"
+    if a.previous_dominant_stage is None:
+        return f"{name.capitalize()} holds the most waiting: {of_week}{where}{growth}."
+    if a.shifted and a.previous_dominant_stage != share.stage:
+        moved = "up from" if share.share_this_week >= share.share_before else "down from"
+        led = STAGE_NAMES[a.previous_dominant_stage]
+        return (f"Waiting moved to {name}: {of_week}, {moved} {was_pct} ({led} held the most"
+                f" in the four weeks before){where}{growth}.")
+    if share.share_this_week - share.share_before >= 0.05:
+        return f"Waiting piled up in {name}: {of_week}, up from {was_pct}{where}{growth}."
+    if share.share_before - share.share_this_week >= 0.05:
+        return (f"{name.capitalize()} still holds the most waiting: {of_week}, down from"
+                f" {was_pct}{where}{growth}.")
+    return (f"{name.capitalize()} holds the most waiting again: {of_week}, {was_pct} in the"
+            f" four weeks before{where}{growth}.")
 
 
 # ---------------------------------------------------------------------------- helpers

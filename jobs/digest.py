@@ -44,8 +44,8 @@ from jobs.digest_text import (  # the section titles name Digest.sections: re-ex
     SIZE,
     WAITS,
     WARNING,
-    headline,
 )
+from jobs.analysis import headline as analysis_headline
 from jobs.errors import FlowbotError
 from jobs.model import Contributor, Digest, QueueSample, TeamSnapshot
 from jobs.settings import WEEKDAYS, Settings, WorkHours
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ACTION", "AI", "CI", "DATA", "LATENCY", "QUEUE", "REVIEWERS", "SHARES", "SIZE", "WAITS",
     "WARNING", "DigestUnavailable", "WeekNumbers", "build_digest", "digest_from_snapshot",
-    "digest_window", "headline", "idempotency_key", "scheduled_in_week", "week_label",
+    "digest_window", "idempotency_key", "scheduled_in_week", "week_label",
     "week_numbers",
 ]
 
@@ -258,7 +258,7 @@ def digest_from_snapshot(
         channel=hours.channel,
         week_start=week_start,
         week_end=week_end,
-        headline=headline(a),
+        headline=analysis_headline(a),
         snapshot=snapshot,
         idempotency_key=idempotency_key(team, week),
         sections=tuple(sections),

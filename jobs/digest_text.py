@@ -44,43 +44,6 @@ STALE_AFTER = timedelta(hours=6)  # older data gets a warning at the top of the 
 BASELINE_SLACK = timedelta(days=1)  # how far from the week's start a sample still is "a week ago"
 
 
-def headline(analysis: Analysis) -> str:
-    """One sentence naming the stage where the time accumulated and how it moved.
-
-    Shares are of lead time (first commit to merge) in business hours, as ``jobs.analysis``
-    computes them; "before" is the four weeks before this one.
-    """
-    shares = {s.stage: s for s in analysis.stage_shares}
-    dominant = analysis.dominant_stage
-    if dominant is None or dominant not in shares or not shares[dominant].share_this_week:
-        return "No PRs were merged this week, so there is no stage breakdown yet."
-    share = shares[dominant]
-    label = STAGE_LABELS[dominant]
-    now_pct, was_pct = _pct(share.share_this_week), _pct(share.share_before)
-    if dominant == "coding":
-        return (
-            f"Most of this week's lead time was the authors' own coding ({now_pct},"
-            f" {was_pct} before): no handoff stands out."
-        )
-    if analysis.shifted and analysis.previous_dominant_stage:
-        led = STAGE_LABELS[analysis.previous_dominant_stage]
-        return (
-            f"Waiting moved to {label}: {now_pct} of this week's lead time, {_moved(share)}"
-            f" {was_pct} ({led} held the most in the four weeks before)."
-        )
-    if share.share_this_week - share.share_before >= 0.05:
-        return f"Waiting piled up in {label}: {now_pct} of this week's lead time, up from {was_pct}."
-    if share.share_before - share.share_this_week >= 0.05:
-        return (
-            f"{label.capitalize()} still holds the most waiting: {now_pct} of this week's lead"
-            f" time, down from {was_pct}."
-        )
-    return (
-        f"{label.capitalize()} holds the most waiting again: {now_pct} of this week's lead time,"
-        f" {was_pct} in the four weeks before."
-    )
-
-
 # --------------------------------------------------------------------------- sections
 
 

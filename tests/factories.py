@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from jobs.analysis import headline
 from jobs.model import CheckRun, PullRequest, Review, TimelineEvent
 
 if TYPE_CHECKING:
@@ -174,12 +175,11 @@ def snapshot(**overrides: Any) -> TeamSnapshot:
             text="Spread reviews: rotate a reviewer of the day so requests stop piling on bob and erin.",
             because="pickup wait is 48% of this week's lead time and bob and erin hold 72% of review requests",
         ),
-        headline="Pickup wait held 48% of the lead time of the 18 PRs merged this week (96 working h;"
-        " up from 30% when review was the largest wait), most of it in acme/api; the queue is growing.",
         queue_trend_per_day=0.7,
         merged_this_week=18,
         merged_before=61,
     )
+    analysis = replace(analysis, headline=headline(analysis))  # as jobs.analysis writes it
     base = TeamSnapshot(
         team="platform",
         computed_at=now,

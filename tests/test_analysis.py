@@ -92,7 +92,8 @@ def test_a_moved_bottleneck_is_reported_as_a_shift() -> None:
     result = analyse(table, now=NOW)
     assert (result.dominant_stage, result.previous_dominant_stage, result.shifted) == (
         "pickup", "review", True)
-    assert result.headline.startswith("Pickup wait held") and "review was the largest wait" in result.headline
+    assert result.headline.startswith("Waiting moved to pickup wait:")
+    assert "(review held the most in the four weeks before)" in result.headline
 
 
 def test_the_same_bottleneck_is_not_a_shift() -> None:
@@ -117,7 +118,7 @@ def test_no_merged_prs_gives_no_bottleneck_and_no_action() -> None:
     result = analyse(empty, now=NOW)
     assert result.dominant_stage is None and result.action is None
     assert result.amdahl_drop_pct is None
-    assert "No PR merged" in result.headline
+    assert "No PRs were merged this week" in result.headline
 
 
 # ---------------------------------------------------------------------------- Amdahl

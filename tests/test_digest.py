@@ -76,14 +76,15 @@ def test_headline_names_where_waiting_piled_up_and_how_much_it_grew() -> None:
     """A lead reads which stage held the waiting and its share this week vs before."""
     digest = dg.digest_from_snapshot(settings(), "platform", piled_up_snapshot(), [], now=SEND)
     assert digest.headline == (
-        "Waiting piled up in pickup: 58% of this week's lead time, up from 41%."
+        "Waiting piled up in pickup wait: 58% of this week's lead time, up from 41%,"
+        " most of it in acme/api; the queue is growing."
     )
 
 
 def test_headline_says_when_the_bottleneck_moved() -> None:
     """When the dominant stage changed, the headline names the new one and the old one."""
     digest = dg.digest_from_snapshot(settings(), "platform", snapshot(), [], now=SEND)
-    assert digest.headline.startswith("Waiting moved to pickup: 48% of this week's lead time")
+    assert digest.headline.startswith("Waiting moved to pickup wait: 48% of this week's lead time")
     assert "review held the most" in digest.headline
     shares = dict(digest.sections)[dg.SHARES]
     assert "The bottleneck moved from review to pickup." in shares
@@ -314,7 +315,7 @@ def test_fallback_text_reads_well_on_its_own() -> None:
     digest = dg.digest_from_snapshot(settings(), "platform", piled_up_snapshot(), [], now=SEND)
     _, text = render_digest(digest)
     assert text.startswith("Weekly flow digest for platform, Mon 23 Feb to Sun 01 Mar 2026: "
-                           "Waiting piled up in pickup: 58%")
+                           "Waiting piled up in pickup wait: 58%")
     assert text.index("Suggested action: Spread reviews") < text.index("Where the waiting went")
     assert "pickup      58% (was 41%)" in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text

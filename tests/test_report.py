@@ -21,7 +21,7 @@ def render(*snaps: object, width: int = 140) -> str:
 def test_team_view_shows_every_section_and_the_headline() -> None:
     """A lead sees the headline, the queue, latency, reviewers, CI, flow, size mix and the why."""
     out = render(snapshot())
-    for needle in ("Flow report: platform", "Pickup wait held 48%", "Queue now: 10 waiting",
+    for needle in ("Flow report: platform", "Waiting moved to pickup wait: 48%", "Queue now: 10 waiting",
                    "pickup wait", "time to approval", "Reviewer load: the top two hold 72%",
                    "integration", "Flow balance", "PR size mix", "Suggested: Spread reviews",
                    "acme/api#412", "AI-assisted"):

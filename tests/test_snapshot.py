@@ -124,7 +124,7 @@ def test_a_team_with_no_prs_gets_an_empty_but_complete_snapshot() -> None:
     """A quiet team still gets a snapshot the bot can show, saying nothing merged."""
     snap = compute_team_snapshot(settings(), "ops", [], [], now=NOW)
     assert snap.merged_count == 0 and snap.queue.length == 0 and snap.analysis.action is None
-    assert snap.pickup.calendar.p50 is None and "No PR merged" in snap.analysis.headline
+    assert snap.pickup.calendar.p50 is None and "No PRs were merged this week" in snap.analysis.headline
 
 
 def test_refresh_all_writes_each_team_and_reads_back_equal(store: Store) -> None:
@@ -209,7 +209,7 @@ def test_analysis_names_the_bottleneck_the_simulation_built_in(sandboxed: Sandbo
     assert sandboxed.snaps
     for name, snap in sandboxed.snaps.items():
         assert snap.analysis.dominant_stage == sandboxed.bottleneck, name
-        assert snap.analysis.headline.startswith("Pickup wait held")
+        assert "in pickup wait:" in snap.analysis.headline
         assert snap.analysis.action is not None
         assert snap.analysis.action.code in ("spread_reviews", "limit_wip", "review_slots", "split_prs")
 
@@ -236,7 +236,7 @@ def test_flowbot_report_sandbox_prints_the_headline(redis_url: str | None) -> No
                                 env={"REDIS_URL": redis_url, "COLUMNS": "100"})
     assert result.exit_code == 0, result.output
     assert "Flow report: payments" in result.output
-    assert "of the lead time of" in result.output and "Suggested:" in result.output
+    assert "of this week's lead time" in result.output and "Suggested:" in result.output
 
 
 def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | None) -> None:
