@@ -42,7 +42,6 @@ from jobs.contributors import (
 )
 from jobs.model import (
     Analysis,
-    Contributor,
     FlowDay,
     QueueItem,
     QueueSample,

@@ -320,11 +320,6 @@ def _last(last: Mapping[str, Any] | None, metric: str) -> tuple[float | None, fl
     return last.get(f"{metric}_p50"), last.get(f"{metric}_p90")
 
 
-def _moved(share: StageShare) -> str:
-    diff = share.share_this_week - share.share_before
-    return "up from" if diff >= 0.005 else "down from" if diff <= -0.005 else "the same as"
-
-
 def _plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else words or word + 's'}"
 
