@@ -20,7 +20,6 @@ from jobs.model import (
     Latency,
     QueueSample,
     ReviewerLoad,
-    StageShare,
     TeamSnapshot,
 )
 from jobs.settings import WorkHours
