@@ -84,10 +84,10 @@ def from_mapping(
     except ValidationError as err:
         problems += [_describe(e) for e in err.errors()]
         settings = None
+    if slack_channels:  # from the raw data, so they are reported beside every other problem
+        problems += _channel_problems(payload.get("teams"))
     if settings is not None:
         problems += _cross_checks(settings)
-        if slack_channels:
-            problems += _channel_problems(settings)
     if problems:
         raise ConfigError(problems)
     assert settings is not None  # for the type checker: problems is empty here
@@ -136,14 +136,15 @@ SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")  # public (C...) or private (G
 FIND_CHANNEL_ID = "in Slack, open the channel's details (click its name): the ID is at the bottom of About"
 
 
-def _channel_problems(settings: Settings) -> list[str]:
-    """Each team channel that is not a Slack channel ID (a name like ``#payments`` cannot be
-    posted to by the API), saying where to find the ID."""
+def _channel_problems(teams: object) -> list[str]:
+    """Each team channel given that is not a Slack channel ID (a name like ``#payments``
+    cannot be posted to by the API), saying where to find the ID. Other shapes are left to
+    the model's own validation."""
     problems = []
-    for name, team in settings.teams.items():
+    for name, team in (teams.items() if isinstance(teams, Mapping) else ()):
         for key in ("channel", "leads_channel"):
-            value = getattr(team, key)
-            if value is not None and not SLACK_CHANNEL_ID.match(value):
+            value = team.get(key) if isinstance(team, Mapping) else None
+            if isinstance(value, str) and not SLACK_CHANNEL_ID.match(value):
                 problems.append(f"teams.{name}.{key}: expected a Slack channel ID like C012AB3CD,"
                                 f" not a name (got {value!r}); {FIND_CHANNEL_ID}")
     return problems
