@@ -25,6 +25,7 @@ from jobs.scheduler import (
 )
 from jobs.settings import Settings
 from jobs.store import Store
+from tests.conftest import CliStorage
 from tests.factories import snapshot
 from tests.fakes.slack_api import FakeSlack
 
@@ -300,17 +301,14 @@ def test_run_records_show_start_duration_and_outcome(store: Store, slack: FakeSl
     assert replace(run, seconds=0).detail == "sampled"
 
 
-def _config(tmp_path: Any, slack: FakeSlack) -> Any:
+def _config(tmp_path: Any, slack: FakeSlack, storage: CliStorage) -> Any:
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [github]
 organisation = "acme"
 base_url = "{slack.url}"
 
-[storage]
-path = "{tmp_path / 'flowbot.rdb'}"
-prefix = "flowbot-cli-test"
-
+{storage.toml}
 [teams.platform]
 members = [{{ github = "alice" }}]
 repositories = ["api"]
@@ -320,7 +318,7 @@ channel = "C0TEAM001"
 
 
 def test_worker_starts_and_stops_gracefully_on_sigterm(
-    tmp_path: Any, slack: FakeSlack, redis_url: str | None
+    tmp_path: Any, slack: FakeSlack, cli_storage: CliStorage
 ) -> None:
     """`flowbot worker` runs until SIGTERM, then finishes its job and exits cleanly."""
     import os
@@ -330,10 +328,11 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GITHUB_", "REDIS_"))}
     env.update(SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.api_url, PYTHONUNBUFFERED="1")
-    if redis_url:
-        env["REDIS_URL"] = redis_url
+    if cli_storage.redis_url:
+        env["REDIS_URL"] = cli_storage.redis_url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--config", str(_config(tmp_path, slack))],
+        [sys.executable, "-m", "bot.cli", "worker", "--config",
+         str(_config(tmp_path, slack, cli_storage))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -349,30 +348,32 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
     assert "Worker stopped." in out
 
 
-def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack) -> None:
+def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack,
+                                               cli_storage: CliStorage) -> None:
     """`flowbot run` with no SLACK_APP_TOKEN explains how to get one, without a traceback."""
     from typer.testing import CliRunner
 
     from bot.cli import app
 
     result = CliRunner().invoke(
-        app, ["run", "--config", str(_config(tmp_path, slack))],
-        env={"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url},
+        app, ["run", "--config", str(_config(tmp_path, slack, cli_storage))],
+        env={"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url, **cli_storage.env},
     )
     assert result.exit_code == 1
     assert "SLACK_APP_TOKEN is not set" in result.output and "flowbot worker" in result.output
 
 
-def test_run_with_a_refused_app_token_says_what_to_check(tmp_path: Any, slack: FakeSlack) -> None:
+def test_run_with_a_refused_app_token_says_what_to_check(tmp_path: Any, slack: FakeSlack,
+                                                         cli_storage: CliStorage) -> None:
     """`flowbot run` whose SLACK_APP_TOKEN Slack refuses names the token, without a traceback."""
     from typer.testing import CliRunner
 
     from bot.cli import app
 
     result = CliRunner().invoke(
-        app, ["run", "--config", str(_config(tmp_path, slack))],
+        app, ["run", "--config", str(_config(tmp_path, slack, cli_storage))],
         env={"SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.api_url,
-             "SLACK_APP_TOKEN": "xapp-1-not-this-apps", "REDIS_URL": None},
+             "SLACK_APP_TOKEN": "xapp-1-not-this-apps", **cli_storage.env},
     )
     assert result.exit_code == 1, result.exception
     assert "Slack refused the Socket Mode connection (invalid_auth)" in result.output
