@@ -12,11 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from jobs.store import Store
+
+if TYPE_CHECKING:
+    from tests.fakes.slack_api import FakeSlack
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
 
@@ -120,7 +124,7 @@ def embedded_store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def fake_slack() -> Iterator["FakeSlack"]:
+def fake_slack() -> Iterator[FakeSlack]:
     """A fake Slack Web API on 127.0.0.1:0 (see tests/fakes/slack_api.py); stopped after the test."""
     from tests.fakes.slack_api import FakeSlack
 

@@ -10,7 +10,7 @@ import pytest
 from jobs.errors import StoreUnavailable
 from jobs.model import QueueSample, RepoCursor
 from jobs.store import Store
-from tests.factories import T0, at, event, pr, review
+from tests.factories import at, event, pr, review
 
 
 def test_records_and_cursor_are_written_together(store: Store) -> None:
