@@ -76,7 +76,7 @@ def analysis_sentences(analysis: Analysis) -> list[str]:
                 f"{_STAGE[analysis.dominant_stage]} ({dom.share_before:.0%} -> {dom.share_this_week:.0%})."
             )
         else:
-            # the bottleneck is the largest *waiting* stage: coding may be larger (METRICS.md)
+            # the bottleneck is the largest *waiting* stage: coding may be larger (docs/metrics.md)
             out.append(f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest waiting stage, as before."
                        if analysis.previous_dominant_stage else
                        f"{_STAGE[analysis.dominant_stage].capitalize()} is the largest waiting stage.")

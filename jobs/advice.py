@@ -1,5 +1,5 @@
 """Pure: the one suggested action, chosen by explicit rules from the numbers
-(METRICS.md "The digest's why": one suggested action, chosen from what the numbers show).
+(docs/metrics.md "The digest's why": one suggested action, chosen from what the numbers show).
 
 Each rule names the numbers that made it fire in the action's ``because``, so a lead can check
 the reasoning. The levels live in :class:`Rules` so they can be tuned in one place.

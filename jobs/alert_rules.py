@@ -66,7 +66,7 @@ class Reading:
 
 
 def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> dict[str, Reading]:
-    """Each rule's reading from ``snapshot``, as METRICS.md defines the metric behind it.
+    """Each rule's reading from ``snapshot``, as docs/metrics.md defines the metric behind it.
 
     * ``queue_length``: the sampled queue length (open, ready, non-bot, unapproved PRs);
     * ``oldest_waiting_hours``: the oldest unapproved PR's age in business hours;

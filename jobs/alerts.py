@@ -29,7 +29,7 @@ Behaviour, per team and rule:
   folded alerts stay listed in ``/flow alerts``.
 
 Every notice carries an idempotency key ``alert:{team}:{rule}:{episode}:{what}`` so delivery
-never posts the same one twice. Metric readings follow METRICS.md as the snapshot computed them.
+never posts the same one twice. Metric readings follow docs/metrics.md as the snapshot computed them.
 """
 
 from __future__ import annotations

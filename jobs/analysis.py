@@ -1,4 +1,4 @@
-"""Pure: the "why" behind a team's numbers (METRICS.md "The digest's why").
+"""Pure: the "why" behind a team's numbers (docs/metrics.md "The digest's why").
 
 From the per-PR stage table, the flow days, the queue samples and the reviewer and CI
 aggregates, :func:`analyse` says where the time from first commit to merge accumulated this
@@ -83,7 +83,7 @@ def analyse(
     tz: ZoneInfo | None = None,
     rules: Rules = DEFAULT_RULES,
 ) -> Analysis:
-    """The team's "why" at ``now`` (METRICS.md "The digest's why").
+    """The team's "why" at ``now`` (docs/metrics.md "The digest's why").
 
     ``table`` has one row per PR (``jobs.metrics.pr_table``) and is read for: ``repo``,
     ``number``, ``url``, ``merged_at`` (UTC, NaT when unmerged), ``bot`` (non-AI bot PRs,
@@ -179,7 +179,7 @@ def stage_shares(
 def amdahl_drop_pct(merged: pd.DataFrame, *, speedup: float = 2.0) -> float | None:
     """How much (%) the median lead time of ``merged`` would drop if coding took 1/``speedup``.
 
-    METRICS.md "The digest's why", Amdahl projection: per PR, the lead time (the four stages,
+    docs/metrics.md "The digest's why", Amdahl projection: per PR, the lead time (the four stages,
     first commit to merge) with its coding stage divided by ``speedup``; the drop compares the
     medians before and after. Business hours (``{stage}_bh``), the hours the stage shares are
     summed in, so the two read in one unit. It speaks for the typical PR: it can differ from

@@ -1,4 +1,4 @@
-"""Pure: who and what explains the waiting (METRICS.md "The digest's why": the biggest
+"""Pure: who and what explains the waiting (docs/metrics.md "The digest's why": the biggest
 contributors). Repositories by the working hours their PRs waited, reviewers holding the most
 requests, slowest workflows, and the PRs that waited longest with how long and on whom.
 

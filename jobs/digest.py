@@ -1,6 +1,6 @@
 """A team's weekly digest: where the waiting accumulated, and the one thing to do about it.
 
-Implements METRICS.md "The digest's why" on top of the team's latest computed snapshot
+Implements docs/metrics.md "The digest's why" on top of the team's latest computed snapshot
 (``jobs.snapshot``): the digest never recomputes metrics, it explains them. The content is
 plain text (``Digest.sections``: (title, body) pairs) so it reads the same in a terminal, in
 Slack's notification text and in Block Kit; ``bot.blocks.digest`` escapes and lays it out.
@@ -74,7 +74,7 @@ class DigestUnavailable(FlowbotError):
 class WeekNumbers:
     """A digest's key numbers, kept so next week's digest can say "vs last week".
 
-    Latencies are p50/p90 in business hours (METRICS.md "Review latency"); ``None`` when no PR
+    Latencies are p50/p90 in business hours (docs/metrics.md "Review latency"); ``None`` when no PR
     had the clock's stop event.
     """
 

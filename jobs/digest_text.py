@@ -2,7 +2,7 @@
 
 Each function turns part of a team's snapshot into sentences a lead reads in a terminal, in
 Slack's notification text or in Block Kit (``bot.blocks.digest`` escapes them there). The
-wording follows METRICS.md "The digest's why"; durations read ``6.5 working h (1.2 d)``, the
+wording follows docs/metrics.md "The digest's why"; durations read ``6.5 working h (1.2 d)``, the
 same format ``bot.blocks`` uses (both from :mod:`jobs.durations`). :mod:`jobs.digest` assembles the sections.
 """
 
@@ -126,7 +126,7 @@ def queue_text(
 
 
 def latency_text(snapshot: TeamSnapshot, last: Mapping[str, Any] | None) -> str:
-    """Pickup, approval and merge p50/p90 (METRICS.md "Review latency"), with last week's
+    """Pickup, approval and merge p50/p90 (docs/metrics.md "Review latency"), with last week's
     (``WeekNumbers.to_json()`` of the previous digest) when there was one."""
     rows: list[tuple[str, Latency, float | None, float | None]] = [
         ("Pickup wait", snapshot.pickup, *(_last(last, "pickup"))),
@@ -156,7 +156,7 @@ def latency_text(snapshot: TeamSnapshot, last: Mapping[str, Any] | None) -> str:
 
 
 def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
-    """The busiest reviewers, load concentration and focus-hours (METRICS.md "Reviewer
+    """The busiest reviewers, load concentration and focus-hours (docs/metrics.md "Reviewer
     interruptions")."""
     if not snapshot.reviewers:
         return "No review requests this week."
@@ -181,7 +181,7 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
 def interruptions_text(r: ReviewerLoad) -> str:
     """``10 interruptions (8 direct requests, 2 context switches)``: what the focus-hours count.
 
-    Focus-hours are interruptions x recovery minutes (METRICS.md "Reviewer interruptions"),
+    Focus-hours are interruptions x recovery minutes (docs/metrics.md "Reviewer interruptions"),
     interruptions being requests received directly and via a team, re-requests and context
     switches; the parts that are zero are left out, so "0 context switches" never stands
     beside focus-hours it did not cause."""
@@ -216,7 +216,7 @@ def ci_text(snapshot: TeamSnapshot) -> str:
 
 
 def ai_text(snapshot: TeamSnapshot) -> str:
-    """How many merged PRs were AI-assisted and how their pickup compares (METRICS.md "AI
+    """How many merged PRs were AI-assisted and how their pickup compares (docs/metrics.md "AI
     split"); bot PRs counted apart."""
     n, ai = snapshot.merged_count, snapshot.ai_assisted_count
     lines = []

@@ -1,4 +1,4 @@
-"""Pure: who is behind a login (METRICS.md "Who counts").
+"""Pure: who is behind a login (docs/metrics.md "Who counts").
 
 GraphQL gives bots without the ``[bot]`` suffix (``dependabot``, ``__typename: Bot``), so the
 account type is read as well as the name.

@@ -114,7 +114,7 @@ class PullRequest:
 
     @property
     def size(self) -> int:
-        """Lines changed: additions + deletions (METRICS.md "PR size")."""
+        """Lines changed: additions + deletions (docs/metrics.md "PR size")."""
         return self.additions + self.deletions
 
     @property
@@ -128,7 +128,7 @@ SIZE_BUCKETS: tuple[tuple[str, int], ...] = (("XS", 50), ("S", 200), ("M", 400),
 
 
 def size_bucket(lines: int) -> str:
-    """XS <= 50, S <= 200, M <= 400, L <= 800 lines changed, XL above (METRICS.md "PR size")."""
+    """XS <= 50, S <= 200, M <= 400, L <= 800 lines changed, XL above (docs/metrics.md "PR size")."""
     for name, limit in SIZE_BUCKETS:
         if lines <= limit:
             return name
@@ -156,7 +156,7 @@ class RepoCursor:
 
 @dataclass(frozen=True, slots=True)
 class QueueSample:
-    """The team's queue at one sampling moment, by whose turn it is (METRICS.md "Queue")."""
+    """The team's queue at one sampling moment, by whose turn it is (docs/metrics.md "Queue")."""
 
     at: datetime
     reviewer: int
@@ -215,7 +215,7 @@ class QueueItem:
 
 @dataclass(frozen=True, slots=True)
 class ReviewerLoad:
-    """One reviewer's week (METRICS.md "Reviewer interruptions")."""
+    """One reviewer's week (docs/metrics.md "Reviewer interruptions")."""
 
     login: str
     slack_id: str | None
@@ -231,7 +231,7 @@ class ReviewerLoad:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowStats:
-    """CI per workflow on PR commits (METRICS.md "CI duration")."""
+    """CI per workflow on PR commits (docs/metrics.md "CI duration")."""
 
     name: str
     attempts: int
@@ -275,7 +275,7 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """The "why" (METRICS.md "The digest's why")."""
+    """The "why" (docs/metrics.md "The digest's why")."""
 
     stage_shares: tuple[StageShare, ...]
     dominant_stage: Stage | None

@@ -1,4 +1,4 @@
-"""Pure: the team's review queue right now, by whose turn it is (METRICS.md "Queue").
+"""Pure: the team's review queue right now, by whose turn it is (docs/metrics.md "Queue").
 
 The queue counts open, non-draft, non-bot PRs with no human approval; approved PRs waiting to
 merge are counted beside it. Each PR sits in exactly one bucket, first match wins:

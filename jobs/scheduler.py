@@ -9,7 +9,7 @@
   zone, so 09:30 local stays 09:30 local across DST; the opening of each working day, when
   alerts held over quiet hours go out). :func:`build_scheduler` puts them in an APScheduler 3 scheduler with
   an in-memory job store rebuilt from settings at every start (never a shared persistent store:
-  see FACTS.md), ``coalesce=True`` and a ``misfire_grace_time`` per job.
+  see docs/operations.md), ``coalesce=True`` and a ``misfire_grace_time`` per job.
   :func:`simulate` walks the same triggers with a :class:`jobs.ports.FixedClock` instead.
 
 Running once with replicas side by side: every step runs under a Redis lock (``store.lock``);

@@ -303,7 +303,7 @@ class IdentitySettings(_Frozen):
 
 
 class MetricSettings(_Frozen):
-    """Knobs of the metric definitions (METRICS.md)."""
+    """Knobs of the metric definitions (docs/metrics.md)."""
 
     window_days: int = Field(default=7, ge=1, le=90)
     recovery_minutes: float = Field(default=23, ge=0)

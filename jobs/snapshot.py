@@ -44,7 +44,7 @@ def compute_team_snapshot(
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
 
     Latency, reviewer load, CI and size mix are over ``settings.metrics.window_days`` (PRs
-    merged, requests made, attempts created in it: METRICS.md "Window"); the queue is computed
+    merged, requests made, attempts created in it: docs/metrics.md "Window"); the queue is computed
     now (``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
     ``max(window, 7)`` days); the analysis compares this week with the four before. ``errors``
     are the lines that degraded this snapshot; ``data_as_of`` the oldest sync among the team's

@@ -1,11 +1,11 @@
-"""Pure per-PR clocks: the scalar reference reading of METRICS.md, and what `/flow why` shows.
+"""Pure per-PR clocks: the scalar reference reading of docs/metrics.md, and what `/flow why` shows.
 
 One PR in, its clocks out, each with the event that started it and the event that stopped it
 (which event, when, who), in calendar and business hours, and the filters that apply to it.
 ``jobs.metrics`` computes the same numbers for many PRs at once and must agree with this
 module; the definitions below are the contract for both.
 
-Reading of the timeline (METRICS.md "PR timeline events"), as of ``now``:
+Reading of the timeline (docs/metrics.md "PR timeline events"), as of ``now``:
 
 * Events, reviews, ``merged_at`` and ``closed_at`` later than ``now`` are ignored. Events and
   reviews are taken in time order, ties in record order.
@@ -20,7 +20,7 @@ Reading of the timeline (METRICS.md "PR timeline events"), as of ``now``:
 * A review counts for the clocks when its state is APPROVED, CHANGES_REQUESTED or COMMENTED and
   it is not by the PR's author (logins compared case-insensitively; a deleted account is never
   the author). ``first_human_review_at``: the first such review by a human or a deleted
-  account (METRICS.md "Deleted accounts"); ``first_ai_review_at``: the first by an AI reviewer.
+  account (docs/metrics.md "Deleted accounts"); ``first_ai_review_at``: the first by an AI reviewer.
   Bot reviews stop nothing.
 * ``approved_at``: with ``required_approvals == 1`` the first counted human APPROVED review.
   With more, each human reviewer's latest verdict counts (APPROVED or CHANGES_REQUESTED; a
@@ -129,7 +129,7 @@ class PREvents:
 
 @dataclass(frozen=True, slots=True)
 class PRClocks:
-    """Everything `/flow why owner/repo#N` shows for one PR (METRICS.md, all sections).
+    """Everything `/flow why owner/repo#N` shows for one PR (docs/metrics.md, all sections).
 
     ``coding + pickup + review + merge == lead_time`` in calendar hours and (to float
     rounding) in business hours, for every PR with a start: a merged PR's stages end at merge,
@@ -161,7 +161,7 @@ class PRClocks:
     first_ai_review: Clock
     filters: tuple[str, ...]
 
-    # the events, by their METRICS.md names
+    # the events, by their docs/metrics.md names
     @property
     def ready_at(self) -> EventRef | None:
         return self.events.ready_at
@@ -209,7 +209,7 @@ class PRClocks:
 
 @dataclass(frozen=True, slots=True)
 class RequestResponse:
-    """One review request as it reached one reviewer, and its answer (METRICS.md "Requests").
+    """One review request as it reached one reviewer, and its answer (docs/metrics.md "Requests").
 
     A direct request gives one record; a team request one per member of the team except the
     PR's author (``via_team``), or a single record with ``reviewer`` None when the team's
@@ -297,9 +297,9 @@ def pr_clocks(
     now: datetime,
     required_approvals: int = 1,
 ) -> PRClocks:
-    """Every clock of one PR as of ``now``, with the events behind it (METRICS.md).
+    """Every clock of one PR as of ``now``, with the events behind it (docs/metrics.md).
 
-    Stages (METRICS.md "Stages of a merged PR", "Precise readings: Draft time"): boundaries are
+    Stages (docs/metrics.md "Stages of a merged PR", "Precise readings: Draft time"): boundaries are
     work start, ``ready_at``, ``first_human_review_at``, ``approved_at`` and ``end``.
 
     1. A PR never ready for review has only coding (its reviews are ignored for the stages).
@@ -313,7 +313,7 @@ def pr_clocks(
        all draft time between ready and ``end``, so the four add up to lead time (work start
        to ``end``, draft time included).
 
-    The pickup latency of METRICS.md "Review latency" is the pickup stage of a PR whose
+    The pickup latency of docs/metrics.md "Review latency" is the pickup stage of a PR whose
     ``ready_at`` and first human review both came by ``end``; other PRs have no pickup latency.
 
     Other clocks leave out draft time and start at ``ready_at`` (None if never ready):
@@ -386,7 +386,7 @@ def request_responses(
     now: datetime,
 ) -> tuple[RequestResponse, ...]:
     """Each review request on the PR up to ``now``, per reviewer, with its answer
-    (METRICS.md "Requests", "Review latency: per-request response time").
+    (docs/metrics.md "Requests", "Review latency: per-request response time").
 
     * Records: every ``review_requested`` naming a login gives one; one naming a team gives
       one per member (``team_members``: slug -> logins, case-insensitive) except the PR's
@@ -680,7 +680,7 @@ def _from_ready(name: str, ev: PREvents, stop: EventRef | None, drafts: Sequence
 
 
 def _ai_reasons(pr: PullRequest, identity: Identity, agent: bool) -> tuple[str, ...]:
-    """Why the PR counts as AI-assisted (METRICS.md "Who counts"), one phrase per reason."""
+    """Why the PR counts as AI-assisted (docs/metrics.md "Who counts"), one phrase per reason."""
     out: list[str] = []
     if agent:
         out.append(f"authored by AI agent '{pr.author}'")

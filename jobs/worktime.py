@@ -1,6 +1,6 @@
 """Pure business-time arithmetic for one team: time zone, working days and hours, holidays.
 
-METRICS.md: "Every duration is reported two ways: calendar hours, and business hours in the
+docs/metrics.md: "Every duration is reported two ways: calendar hours, and business hours in the
 team's timezone, working days, working hours and holidays".
 
 The rule (the same for the vectorised and the scalar path, which share one integer formula):

@@ -1,4 +1,4 @@
-"""jobs.metrics: hand-built timelines pin each METRICS.md definition; generated PRs check the
+"""jobs.metrics: hand-built timelines pin each docs/metrics.md definition; generated PRs check the
 vectorised tables against the per-PR reference (jobs.timeline) to 1e-9 hours."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-PR clocks (`/flow why`): hand-built timelines pin every METRICS.md definition."""
+"""Per-PR clocks (`/flow why`): hand-built timelines pin every docs/metrics.md definition."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def bottleneck(snapshot: TeamSnapshot) -> str:
     """The bottleneck (largest waiting stage), its share of the lead time, and whether it moved.
 
     Shares are of the lead time (first commit to merge, coding included), as everywhere else
-    (METRICS.md "Stage shares"), so the headline and this field quote the same number the same way.
+    (docs/metrics.md "Stage shares"), so the headline and this field quote the same number the same way.
     """
     a = snapshot.analysis
     if a.dominant_stage is None:

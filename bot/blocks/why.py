@@ -58,7 +58,7 @@ def clock_line(clock: Any, tz: tzinfo) -> str:
 
 def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
                data_as_of: datetime | None = None) -> Message:
-    """A PR's clocks, each with the events that started and stopped it (METRICS.md stages)."""
+    """A PR's clocks, each with the events that started and stopped it (docs/metrics.md stages)."""
     title = f"{pr.key} {pr.title}"
     blocks = [header(f"Why: {pr.key}"),
               section(f"{web_link(pr.url, title[:300])}\nby {escape(pr.author or 'a deleted account')} · "

@@ -315,7 +315,7 @@ def pull_from_rest(
 
 
 def run_attempts(run: Payload, jobs: Sequence[Payload] = ()) -> tuple[CheckRun, ...]:
-    """One :class:`CheckRun` per attempt of an Actions workflow run (METRICS.md "CI").
+    """One :class:`CheckRun` per attempt of an Actions workflow run (docs/metrics.md "CI").
 
     The run as listed describes its latest attempt. Attempt 1 queues from the run's
     ``created_at``; a rerun's attempt queues from its first job's ``created_at`` (only REST

@@ -8,7 +8,7 @@ read from the answer itself. What the fragment collects is versioned by
 
 from __future__ import annotations
 
-# Timeline items that start or stop a clock (METRICS.md "PR timeline events"). Commits come
+# Timeline items that start or stop a clock (docs/metrics.md "PR timeline events"). Commits come
 # from the ``commits`` connection instead (it also carries authored dates and trailers).
 TIMELINE_TYPES: tuple[str, ...] = (
     "READY_FOR_REVIEW_EVENT",

@@ -1,6 +1,6 @@
 """Pandas metric tables and aggregates: records in, tables out, ``now`` passed in, no I/O.
 
-Implements ``METRICS.md`` over whole tables, vectorised (records are flattened once into
+Implements ``docs/metrics.md`` over whole tables, vectorised (records are flattened once into
 numpy columns; no pandas operation per PR). ``jobs.timeline`` is the per-PR reference:
 ``pr_table`` and ``request_table`` agree with ``pr_clocks`` and ``request_responses`` to
 1e-9 h on every clock (tested on generated PRs). Typical use for one team::

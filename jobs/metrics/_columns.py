@@ -42,7 +42,7 @@ EVENT_CODES: dict[str, int] = {
     "closed": CLOSED,
     "merged": MERGED,
 }
-# review states that count as a submitted review for the clocks (METRICS.md "PR timeline events")
+# review states that count as a submitted review for the clocks (docs/metrics.md "PR timeline events")
 APPROVED, CHANGES, COMMENTED, DISMISSED, PENDING = range(5)
 STATE_CODES: dict[str, int] = {
     "APPROVED": APPROVED,

@@ -1,4 +1,4 @@
-"""The timeline events of every PR at once (METRICS.md "PR timeline events"), as arrays.
+"""The timeline events of every PR at once (docs/metrics.md "PR timeline events"), as arrays.
 
 Vectorised twin of the per-PR reading in ``jobs.timeline`` / ``jobs.queue``: ``ready_at``,
 the intervals spent back in draft, first request, first human and AI review, approval. Also

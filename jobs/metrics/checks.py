@@ -1,4 +1,4 @@
-"""CI attempts as a table and per-workflow statistics (METRICS.md "CI duration", "CI").
+"""CI attempts as a table and per-workflow statistics (docs/metrics.md "CI duration", "CI").
 
 The unit is one attempt of a run. Queue time runs from the attempt's ``created_at`` (a rerun's
 own job creation) to ``started_at``; run time from ``started_at`` to ``completed_at``. CI on
@@ -74,7 +74,7 @@ def workflow_stats(
 
     Queue and run p50/p90 in minutes (linear interpolation, over attempts that reached that
     point); failure rate = failed attempts / completed attempts; rerun rate = runs with more
-    than one attempt / runs (METRICS.md "CI"). ``None`` where nothing was measurable.
+    than one attempt / runs (docs/metrics.md "CI"). ``None`` where nothing was measurable.
     Ordered slowest first (run-time p90, then queue p90), then by name.
     """
     created = checks["created_at"]

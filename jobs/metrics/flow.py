@@ -1,4 +1,4 @@
-"""Flow balance, size mix and CI wait over a period (METRICS.md "Flow balance", "PR size",
+"""Flow balance, size mix and CI wait over a period (docs/metrics.md "Flow balance", "PR size",
 "CI duration")."""
 
 from __future__ import annotations

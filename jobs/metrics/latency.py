@@ -1,4 +1,4 @@
-"""Latency aggregates: percentiles over a window (METRICS.md "Review latency", "Window",
+"""Latency aggregates: percentiles over a window (docs/metrics.md "Review latency", "Window",
 "Percentiles", "AI split", "PR size")."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def percentiles(values: Any, qs: Sequence[float] = QUANTILES) -> tuple[float | N
 
 
 def latency(series_h: Any, series_bh: Any) -> Latency:
-    """p50/p75/p90 of one clock in calendar and business hours (METRICS.md "Percentiles").
+    """p50/p75/p90 of one clock in calendar and business hours (docs/metrics.md "Percentiles").
 
     NaN entries are PRs whose clock has no stop event: they are left out, and ``count`` says
     how many PRs each percentile is over. Empty input gives ``count=0`` and ``None``s.
@@ -45,7 +45,7 @@ def latency(series_h: Any, series_bh: Any) -> Latency:
 
 def window(table: pd.DataFrame, now: datetime, days: float) -> pd.DataFrame:
     """The PRs merged in the ``days`` before ``now`` (``now - days < merged_at <= now``),
-    non-AI bot PRs excluded (METRICS.md "Window")."""
+    non-AI bot PRs excluded (docs/metrics.md "Window")."""
     return table[in_window(table, now, days)]
 
 
@@ -84,7 +84,7 @@ def latency_by(table: pd.DataFrame, by: str, clock: str) -> tuple[tuple[str, Lat
 
 
 def ai_split(table: pd.DataFrame, clock: str) -> tuple[Latency, Latency]:
-    """(AI-assisted PRs, the other PRs) latency of one clock (METRICS.md "AI split")."""
+    """(AI-assisted PRs, the other PRs) latency of one clock (docs/metrics.md "AI split")."""
     ai = table["ai_assisted"].to_numpy(dtype=bool)
     column = CLOCKS[clock]
     h = table[column + "_h"].to_numpy(dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Reviewer interruptions and load (METRICS.md "Reviewer interruptions", "Requests")."""
+"""Reviewer interruptions and load (docs/metrics.md "Reviewer interruptions", "Requests")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The per-PR table: timeline, the four stages, the latency clocks, handoff tax, CI wait.
 
-METRICS.md "PR timeline events", "Stages of a merged PR" and "Precise readings". Vectorised:
+docs/metrics.md "PR timeline events", "Stages of a merged PR" and "Precise readings". Vectorised:
 the records are flattened once (:mod:`jobs.metrics._columns`), every clock of every PR is a
 numpy column, and business hours come from one ``calendar.business_hours`` call.
 """
@@ -174,7 +174,7 @@ def pr_table(
 
 
 def size_buckets(size: I64) -> np.ndarray:
-    """XS <= 50, S <= 200, M <= 400, L <= 800, XL above (METRICS.md "PR size")."""
+    """XS <= 50, S <= 200, M <= 400, L <= 800, XL above (docs/metrics.md "PR size")."""
     return np.asarray(SIZE_LABELS, dtype=object)[np.searchsorted(SIZE_EDGES, size, side="left")]
 
 

@@ -1,4 +1,4 @@
-"""Review requests and reviews as tables (METRICS.md "Requests", "Reviewer interruptions",
+"""Review requests and reviews as tables (docs/metrics.md "Requests", "Reviewer interruptions",
 per-request response time).
 
 One row per review request per reviewer (a team request expanded to its members, the PR's
@@ -50,7 +50,7 @@ def request_table(
     now: datetime,
 ) -> pd.DataFrame:
     """One row per review request per reviewer it reached, as of ``now``: the vectorised twin
-    of ``jobs.timeline.request_responses``, whose reading (METRICS.md "Requests") it follows.
+    of ``jobs.timeline.request_responses``, whose reading (docs/metrics.md "Requests") it follows.
 
     ``team_members`` maps a GitHub team slug to its members' logins (case-insensitive); a
     request to a team becomes one row per listed member except the PR's author, or one row
