@@ -226,7 +226,7 @@ class Policy:
     """The team-independent knobs of :func:`step`."""
 
     cooldown: timedelta
-    remind_every: timedelta = timedelta(hours=24)  # 0: never remind (only escalations, recovery)
+    remind_every: timedelta = timedelta(hours=72)  # 0: never remind (only escalations, recovery)
 
 
 def step(

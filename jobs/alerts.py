@@ -19,7 +19,7 @@ Behaviour, per team and rule:
   notice** is posted once per episode, and only when the alert itself was posted.
 * **Cooldown** (``alerts.cooldown_hours``): a new episode of a rule posted less than a
   cooldown ago waits for it. **Reminders** of an unacknowledged alert that stays breached come
-  at most once per ``alerts.remind_every_hours`` (a day by default; 0 turns them off).
+  at most once per ``alerts.remind_every_hours`` (three days by default; 0 turns them off).
 * **Quiet hours**: a due notice outside the team's working time is held (``held_until`` is the
   next opening) and posted by the first evaluation inside working time, if still due.
 * **Snooze** (a day, a week, or until it recovers) silences the rule; **acknowledge** stops

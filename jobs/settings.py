@@ -248,7 +248,7 @@ class AlertSettings(_Frozen):
 
     thresholds: RuleThresholds = Field(default_factory=RuleThresholds)
     cooldown_hours: float = Field(default=4, ge=0)
-    remind_every_hours: float = Field(default=24, ge=0)  # 0: no reminders, only changes
+    remind_every_hours: float = Field(default=72, ge=0)  # 0: no reminders, only changes
     weekly_noise_budget: int = Field(default=10, ge=1)  # alerts per channel per week
     deliver_to: Literal["dm", "channel", "both"] = "both"
 

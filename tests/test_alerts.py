@@ -183,18 +183,18 @@ def test_weekend_recovery_is_told_on_monday(store: Store) -> None:
     assert rec.kinds() == [("queue_length", "warn", False), ("queue_length", "warn", True)]
 
 
-def test_reminders_come_once_a_day_and_acknowledge_stops_them(store: Store) -> None:
-    """An alert that stays breached is repeated once a day, not every cycle; an ack stops it."""
+def test_reminders_come_every_three_days_and_acknowledge_stops_them(store: Store) -> None:
+    """A lasting breach is repeated after three days, not every cycle or day; an ack stops it."""
     rec = Recorder()
     eng = engine(store, rec)
-    for h in (0, 1, 4, 8, 23.9):
+    for h in (0, 1, 24, 48, 71.9):
         run(eng, calm(queue=12), h)
     assert len(rec.alerts) == 1
-    run(eng, calm(queue=12), 24.0)
+    run(eng, calm(queue=12), 72.0)  # Thursday 09:00, inside working hours
     assert len(rec.alerts) == 2 and "still" in rec.alerts[1].message
     assert rec.alerts[1].idempotency_key != rec.alerts[0].idempotency_key
-    alerts.acknowledge(store, "platform", "queue_length", now=T0 + timedelta(hours=24), by=LEAD)
-    for h in (28, 48, 72):
+    alerts.acknowledge(store, "platform", "queue_length", now=T0 + timedelta(hours=72), by=LEAD)
+    for h in (96, 144, 168):
         run(eng, calm(queue=12), h)
     assert len(rec.alerts) == 2
     assert list_alerts(store, "platform")[0].acknowledged_by == LEAD
