@@ -42,9 +42,9 @@ def test_status_reads_like_the_brief() -> None:
     blocks, text = render_status(snapshot(), now=NOW)
     body = "\n".join(iter_blocks_text(blocks))
     assert "*10* waiting: 7 on reviewers · 2 on authors · 1 on CI; 2 approved" in body
-    assert "*Pickup* p50 / p90\n4 working h (9 h)\n18 working h (40 h)" in body
+    assert "*Pickup wait* p50 / p90\n4 working h (9 h)\n18 working h (40 h)" in body
     assert "*pickup wait* (48% of lead time), moved from review" in body
-    assert "21.5 focus-hours" in body
+    assert "about 22 focus-hours" in body
     assert "data 17 min old" in body
     assert text.startswith("platform: 10 PRs waiting")
 
@@ -56,7 +56,7 @@ def test_queue_is_oldest_first_escaped_and_linked() -> None:
     first, second = body.index("acme/api#412"), body.index("acme/web#88")
     assert first < second
     assert "<https://github.com/acme/api/pull/412|acme/api#412 Add &lt;!channel&gt; rate limiter &amp; retries>" in body
-    assert "reviewer's turn (bob, team:backend) for 18 working h (2.2 d)" in body
+    assert "reviewer's turn (bob, backend team) for 18 working h (2.2 d)" in body
     assert "<!channel>" not in body
 
 
@@ -81,7 +81,7 @@ def test_reviewer_focus_hours_follow_the_interruptions_they_count() -> None:
     blocks, _ = render_reviewers(snapshot(), now=NOW)
     body = "\n".join(iter_blocks_text(blocks))
     assert ("*bob*: 30 interruptions (14 direct requests, 4 via a team, 3 re-requests, "
-            "9 context switches), 11.5 focus-h · 5 waiting now") in body
+            "9 context switches), about 12 focus-hours lost · 5 waiting on them now") in body
 
 
 def test_ci_slowest_and_flakiest() -> None:

@@ -61,7 +61,7 @@ def test_signed_status_answers_with_blocks(web: Web, store: Store) -> None:
     assert payload["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "Flow status: platform"}}
     text = _text(answer)
     assert "data 17 min old" in text
-    assert "pickup p50 4 working h (9 h)" in text
+    assert "pickup wait p50 4 working h (9 h)" in text
 
 
 def test_share_posts_in_channel(web: Web, store: Store) -> None:

@@ -11,6 +11,7 @@ from bot.blocks import (
     header,
     lines_section,
     minutes,
+    number,
     percent,
     section,
     truncate_list,
@@ -31,7 +32,7 @@ def workflow_line(w: WorkflowStats) -> str:
 def render_ci(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
     """CI: hours PRs waited on CI, the slowest workflows, then the flakiest by rerun rate."""
     blocks = [header(f"CI: {snapshot.team}"),
-              section(f"PRs waited *{snapshot.ci_wait_hours:.1f} h* on CI in the last "
+              section(f"PRs waited *{number(snapshot.ci_wait_hours)} calendar h* on CI in the last "
                       f"{snapshot.window_days} days.")]
     if snapshot.workflows:
         blocks.append(section("*Slowest* (run time p90)"))
@@ -45,5 +46,5 @@ def render_ci(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = Fals
         blocks.append(section("No CI runs on PR commits in this window."))
     blocks.append(footer(snapshot, now, unavailable=unavailable))
     slowest = escape(snapshot.workflows[0].name) if snapshot.workflows else "none"
-    text = f"{snapshot.team}: {snapshot.ci_wait_hours:.1f} h waiting on CI; slowest workflow {slowest}"
+    text = f"{snapshot.team}: {number(snapshot.ci_wait_hours)} calendar h waiting on CI; slowest workflow {slowest}"
     return fit(blocks), fallback(text)

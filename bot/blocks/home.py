@@ -19,7 +19,7 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
     if snapshot is None:
         why = "data temporarily unavailable" if unavailable else "no data yet: the first sample has not run"
         return [section(f"*{escape(team)}*: {why}")]
-    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup p50 {latency_line(snapshot.pickup)}"
+    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup wait p50 {latency_line(snapshot.pickup)}"
             f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
     return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
 

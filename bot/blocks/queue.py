@@ -14,9 +14,14 @@ TURN_NAMES = {"reviewer": "reviewer's turn", "author": "author's turn", "ci": "w
 MAX_ITEMS = 25
 
 
+def waiting_on_name(who: str) -> str:
+    """A login as is; a team request (``team:backend``) as ``backend team``. Escaped."""
+    return escape(f"{who.removeprefix('team:')} team" if who.startswith("team:") else who)
+
+
 def item_line(item: QueueItem) -> str:
     """``• <url|acme/api#412 title> reviewer's turn (bob) for 18 working h (2.2 d) · L``."""
-    who = ", ".join(escape(w) for w in item.waiting_on[:4])
+    who = ", ".join(waiting_on_name(w) for w in item.waiting_on[:4])
     if len(item.waiting_on) > 4:
         who += f" +{len(item.waiting_on) - 4}"
     label = f"{item.repo}#{item.number} {item.title}"

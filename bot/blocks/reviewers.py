@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import escape, fallback, fit, header, lines_section, percent, section, truncate_list
+from bot.blocks import escape, fallback, fit, header, lines_section, number, percent, section, truncate_list
 from bot.blocks.frame import Message, footer
 from jobs.digest_text import interruptions_text
 from jobs.model import ReviewerLoad, TeamSnapshot
@@ -18,13 +18,13 @@ def reviewer_line(load: ReviewerLoad) -> str:
     The focus-hours follow the interruptions they count (requests received directly and via a
     team, re-requests and context switches), so the reader sees what they are made of.
     """
-    return (f"• *{escape(load.login)}*: {interruptions_text(load)}, {load.focus_hours:.1f} focus-h · "
-            f"{load.pending} waiting now · peak {load.requests_per_day:g}/day")
+    return (f"• *{escape(load.login)}*: {interruptions_text(load)}, about {number(load.focus_hours)} focus-hours lost · "
+            f"{load.pending} waiting on them now · peak {load.requests_per_day:g} requests/day")
 
 
 def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
     """Reviewer load: team focus-hours and concentration, then one line per reviewer."""
-    summary = (f"*{snapshot.focus_hours_week:.1f} focus-hours* lost to review interruptions this "
+    summary = (f"*About {number(snapshot.focus_hours_week)} focus-hours* lost to review interruptions this "
                f"week. The top two reviewers hold *{percent(snapshot.load_concentration)}* of "
                f"requests. Per-request response p50: "
                f"{_h(snapshot)}.")
@@ -34,7 +34,7 @@ def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool
     else:
         blocks.append(section("No review requests in this window."))
     blocks.append(footer(snapshot, now, unavailable=unavailable))
-    text = (f"{snapshot.team}: {snapshot.focus_hours_week:.1f} focus-hours lost; top two hold "
+    text = (f"{snapshot.team}: about {number(snapshot.focus_hours_week)} focus-hours lost; top two hold "
             f"{percent(snapshot.load_concentration)} of requests")
     return fit(blocks), fallback(text)
 

@@ -14,6 +14,7 @@ from bot.blocks import (
     header,
     hours,
     minutes,
+    number,
     percent,
     section,
 )
@@ -52,20 +53,20 @@ def bottleneck(snapshot: TeamSnapshot) -> str:
     if a.shifted and a.previous_dominant_stage:
         text += f", moved from {STAGE_NAMES[a.previous_dominant_stage]}"
     if a.queue_growing:
-        text += f"\nqueue growing: {a.arrivals_per_day:.1f} PRs/day in, {a.completions_per_day:.1f} out"
+        text += f"\nqueue growing: {a.arrivals_per_day:.1f} PRs/day in, {a.completions_per_day:.1f} PRs/day out"
     return text
 
 
 def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
     """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, age."""
     ci = snapshot.workflows[0] if snapshot.workflows else None
-    ci_text = (f"{escape(ci.name)}: {minutes(ci.run_p90_min)} run p90" if ci else "no CI runs seen")
+    ci_text = (f"{escape(ci.name)}: run p90 {minutes(ci.run_p90_min)}" if ci else "no CI runs seen")
     fields = [
         f"*Queue*\n{queue_summary(snapshot)}",
-        f"*Pickup* p50 / p90\n{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}",
+        f"*Pickup wait* p50 / p90\n{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}",
         f"*Time to merge* p50\n{latency_line(snapshot.merge)}",
         f"*Slowest CI* p90\n{ci_text}",
-        f"*Focus lost this week*\n{snapshot.focus_hours_week:.1f} focus-hours to review interruptions",
+        f"*Focus lost this week*\nabout {number(snapshot.focus_hours_week)} focus-hours to review interruptions",
         f"*Bottleneck*\n{bottleneck(snapshot)}",
     ]
     blocks = [header(f"Flow status: {snapshot.team}")]
@@ -79,6 +80,6 @@ def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = 
                                            MAX_SECTION_TEXT))]
     blocks.append(footer(snapshot, now, unavailable=unavailable))
     q = snapshot.queue
-    text = (f"{snapshot.team}: {q.length} PRs waiting ({q.reviewer} on reviewers), pickup p50 "
-            f"{latency_line(snapshot.pickup)}, merge p50 {latency_line(snapshot.merge)}")
+    text = (f"{snapshot.team}: {q.length} PRs waiting ({q.reviewer} on reviewers), pickup wait p50 "
+            f"{latency_line(snapshot.pickup)}, time to merge p50 {latency_line(snapshot.merge)}")
     return fit(blocks), fallback(text)
