@@ -242,8 +242,9 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
     repo = deps.settings.full_repo(repo)
     pr = deps.store.get_pr(repo, int(number))
     if pr is None:
-        known = ", ".join(deps.settings.repositories[:8])
-        return notice(f"I have no record of `{repo}#{number}`. Flowbot knows the PRs of: {known}.")
+        repos = deps.settings.repositories
+        known = ", ".join(repos[:8]) + (f" and {len(repos) - 8} more" if len(repos) > 8 else "")
+        return notice(f"I have no record of `{escape(repo)}#{number}`. Flowbot knows the PRs of: {known}.")
     teams = deps.settings.teams_of_repo(repo)
     hours = deps.settings.teams[teams[0]] if teams else WorkHours()
     calendar = WorkCalendar.for_team(hours)

@@ -211,8 +211,16 @@ def test_why_shows_each_clock_with_its_events(app: Served, store: Store) -> None
                                   reviews=(review("bob", "APPROVED", -14.0),))])
     text = _text(app.flow("why acme/api#7"))
     assert "Fix &lt;@U123&gt; &amp; things" in text and "<@U123>" not in text
-    assert "• *pickup*: " in text
+    assert "• *pickup wait*: " in text and "• *merge wait*: " in text
     assert "stopped: approved by bob" in text and "stopped: merged" in text
+
+
+def test_why_says_a_stage_that_has_not_started_is_not_yet(app: Served, store: Store) -> None:
+    """An open PR nobody reviewed: review and merge wait read `not yet`, not `still running`."""
+    store.put_prs("acme/api", [pr(8, title="Open", created=-5.0, first_commit=-6.0)])
+    text = _text(app.flow("why acme/api#8"))
+    review_line = text[text.index("• *review*"):text.index("• *merge wait*")]
+    assert "started: not yet" in review_line and "still running" not in review_line
 
 
 def test_why_unknown_pr(app: Served) -> None:

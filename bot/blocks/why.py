@@ -28,12 +28,19 @@ def clocks_of(result: Any) -> list[Any]:
     return []
 
 
-def event_text(ref: Any, tz: tzinfo) -> str:
-    """``ready_for_review by alice, Mon 02 Mar 10:00`` (team-local time); ``not yet``."""
+CLOCK_NAMES = {"pickup": "pickup wait", "merge": "merge wait", "first_ai_review": "first AI review"}
+
+
+def event_text(ref: Any, tz: tzinfo, *, started: bool = True) -> str:
+    """``ready_for_review by alice, Mon 02 Mar 10:00`` (team-local time); ``not yet``.
+
+    ``now`` (the PR is still open) reads ``still running`` for a clock that started, and
+    ``not yet`` for one whose start has not happened (``started`` False).
+    """
     if ref is None:
         return "not yet"
     if getattr(ref, "kind", None) == "now":
-        return "still running"
+        return "still running" if started else "not yet"
     at = getattr(ref, "at", None)
     who = getattr(ref, "who", None)
     text = escape(str(getattr(ref, "kind", "event")).replace("_", " "))
@@ -46,10 +53,13 @@ def event_text(ref: Any, tz: tzinfo) -> str:
 
 def clock_line(clock: Any, tz: tzinfo) -> str:
     """``• *pickup wait*: 6.5 working h (1.2 d) — from … to …``, with the clock's note."""
-    name = escape(str(getattr(clock, "name", "clock")).replace("_", " "))
+    raw = str(getattr(clock, "name", "clock"))
+    name = escape(CLOCK_NAMES.get(raw, raw.replace("_", " ")))
     duration = hours(getattr(clock, "business_hours", None), getattr(clock, "calendar_hours", None))
-    line = (f"• *{name}*: {duration}\n    started: {event_text(getattr(clock, 'start', None), tz)}"
-            f"\n    stopped: {event_text(getattr(clock, 'stop', None), tz)}")
+    start = getattr(clock, "start", None)
+    started = start is not None and getattr(start, "kind", None) != "now"
+    line = (f"• *{name}*: {duration}\n    started: {event_text(start, tz, started=started)}"
+            f"\n    stopped: {event_text(getattr(clock, 'stop', None), tz, started=started)}")
     note = getattr(clock, "note", "")
     if note:
         line += f"\n    _{escape(note)}_"
