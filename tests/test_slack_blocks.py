@@ -33,7 +33,7 @@ from tests.factories import T0, event, pr, review, snapshot
 from tests.fakes.slack_api import iter_blocks_text
 
 NOW = T0 + timedelta(minutes=10)
-_OUR_LINK = re.compile(r"<[^<>|\s]+\|[^<>]*>")  # <url|label> built by bot.blocks.link
+_OUR_LINK = re.compile(r"<[^<>|\s]+\|[^<>]*>|<@[UW][A-Z0-9]+>")  # <url|label> (bot.blocks.link), <@U…>
 _ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
 
 
@@ -196,3 +196,24 @@ def test_help_fits() -> None:
     blocks, _ = render_help()
     _check(blocks)
     assert "`/flow why OWNER/REPO#N`" in "\n".join(iter_blocks_text(blocks))
+
+
+def test_alert_list_rounds_values_and_names_who_acknowledged() -> None:
+    """An alert line reads `61 min vs threshold 40 min` and the lead who acknowledged it by name."""
+    status = AlertStatus(team="platform", rule="ci_p90_minutes", title="CI p90 wait (queue + run)",
+                         status="active", severity="critical", value=61.2135, threshold=40.0, unit="min",
+                         since=NOW, episode="e", acknowledged_by="U0LEAD0001", details=())
+    body = "\n".join(iter_blocks_text(render_alert_list("platform", [status], now=NOW)[0]))
+    assert "61 min vs threshold 40 min" in body and "acknowledged by <@U0LEAD0001>" in body
+
+
+def test_health_fallback_says_when_no_job_ran() -> None:
+    """Before any job ran, the notification text says so instead of ending in a colon."""
+    assert render_health({}, now=NOW)[1] == "Flowbot health: no job has run yet"
+
+
+def test_thresholds_name_each_rule_with_its_unit() -> None:
+    """Each threshold reads with its title, the id `/flow set` takes, and its unit."""
+    levels = {r: Thresholds.model_validate(v) for r, v in RuleThresholds().model_dump().items()}
+    body = "\n".join(iter_blocks_text(render_thresholds("platform", levels, [], now=NOW)[0]))
+    assert "• *Pickup wait p50 (7 days)* `pickup_p50_hours`: warn 6 working h" in body

@@ -128,9 +128,10 @@ def test_set_threshold_only_for_leads(web: Web, store: Store) -> None:
     refused = _text(web.flow("set pickup_p50_hours 8 platform", user=OUTSIDER))
     assert "only the leads of *platform*" in refused
     done = _text(web.flow("set pickup_p50_hours 8 platform", user=LEAD))
-    assert "is now 8 (was 6)" in done
+    assert "is now 8 working h (was 6 working h)" in done
     listing = _text(web.flow("thresholds platform", user=LEAD))
-    assert "`pickup_p50_hours`: warn 8" in listing and LEAD in listing
+    assert "`pickup_p50_hours`: warn 8 working h" in listing
+    assert f"6 working h → 8 working h by <@{LEAD}>" in listing
 
 
 def test_healthz_and_metrics(web: Web, store: Store) -> None:

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import age, context, escape, fallback, header, lines_section, section, truncate_list
-
-from bot.blocks.frame import Message
+from bot.blocks import age, context, escape, fallback, header, lines_section, number, section, truncate_list
+from bot.blocks.frame import Message, person
 
 STATUS_ICONS = {"active": ":rotating_light:", "held": ":hourglass:", "snoozed": ":zzz:",
                 "recovered": ":white_check_mark:"}
@@ -25,7 +24,7 @@ def alert_line(status: Any, now: datetime) -> str:
     value, threshold = getattr(status, "value", None), getattr(status, "threshold", None)
     unit = escape(getattr(status, "unit", "") or "")
     if value is not None and threshold is not None:
-        line += f" · {value:g} {unit} vs {threshold:g}".rstrip()
+        line += f" · {number(value)} {unit} vs threshold {number(threshold)} {unit}".rstrip()
     since = getattr(status, "recovered_at", None) if state == "recovered" else getattr(status, "since", None)
     if isinstance(since, datetime):
         line += f" · since {age(since, now).replace(' old', '')}"
@@ -35,7 +34,7 @@ def alert_line(status: Any, now: datetime) -> str:
         line += f" until {until:%a %H:%M} UTC"
     acked = getattr(status, "acknowledged_by", None)
     if acked:
-        line += f" · acknowledged by {escape(acked)}"
+        line += f" · acknowledged by {person(acked)}"
     return line
 
 

@@ -14,6 +14,14 @@ from jobs.model import TeamSnapshot
 Message = tuple[list[Block], str]  # (blocks, plain-text fallback)
 
 _WEB_URL = re.compile(r"^https?://[^\s<>|]+$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def person(who: object) -> str:
+    """Who did something in Slack: a user id as a mention Slack renders as their name
+    (``<@U0123>``), anything else escaped as stored."""
+    text = str(who)
+    return f"<@{text}>" if _SLACK_USER.match(text) else escape(text)
 
 
 def web_link(url: str | None, label: object) -> str:

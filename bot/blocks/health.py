@@ -32,4 +32,5 @@ def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Mes
     blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
                                                            "(or `flowbot run`).")]
     blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
-    return blocks, fallback("Flowbot health: " + ", ".join(f"{j} {r[0].outcome}" for j, r in runs.items() if r))
+    summary = ", ".join(f"{j} {r[0].outcome}" for j, r in sorted(runs.items()) if r)
+    return blocks, fallback(f"Flowbot health: {summary}" if summary else "Flowbot health: no job has run yet")
