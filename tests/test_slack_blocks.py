@@ -199,12 +199,14 @@ def test_help_fits() -> None:
 
 
 def test_alert_list_rounds_values_and_names_who_acknowledged() -> None:
-    """An alert line reads `61 min vs threshold 40 min` and the lead who acknowledged it by name."""
+    """An alert line reads `61 min vs threshold 40 min · since 42 min ago` and names who acknowledged it."""
     status = AlertStatus(team="platform", rule="ci_p90_minutes", title="CI p90 wait (queue + run)",
                          status="active", severity="critical", value=61.2135, threshold=40.0, unit="min",
-                         since=NOW, episode="e", acknowledged_by="U0LEAD0001", details=())
+                         since=NOW - timedelta(minutes=42), episode="e", acknowledged_by="U0LEAD0001",
+                         details=())
     body = "\n".join(iter_blocks_text(render_alert_list("platform", [status], now=NOW)[0]))
-    assert "61 min vs threshold 40 min" in body and "acknowledged by <@U0LEAD0001>" in body
+    assert "61 min vs threshold 40 min · since 42 min ago" in body
+    assert "acknowledged by <@U0LEAD0001>" in body
 
 
 def test_health_fallback_says_when_no_job_ran() -> None:

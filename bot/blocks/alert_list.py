@@ -27,7 +27,8 @@ def alert_line(status: Any, now: datetime) -> str:
         line += f" · {number(value)} {unit} vs threshold {number(threshold)} {unit}".rstrip()
     since = getattr(status, "recovered_at", None) if state == "recovered" else getattr(status, "since", None)
     if isinstance(since, datetime):
-        line += f" · since {age(since, now).replace(' old', '')}"
+        ago = age(since, now).replace(" old", " ago")
+        line += f" · {'recovered' if state == 'recovered' else 'since'} {ago}"
     snooze = getattr(status, "snoozed", None)
     until = getattr(snooze, "until", None)
     if state == "snoozed" and isinstance(until, datetime):
