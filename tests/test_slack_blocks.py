@@ -26,11 +26,13 @@ from jobs.alerts import AlertStatus
 from jobs.identity import Identity
 from jobs.model import Action, Contributor, QueueItem, ReviewerLoad, WorkflowStats
 from jobs.settings import IdentitySettings, RuleThresholds, Thresholds, WorkHours
+from jobs.snapshot import compute_team_snapshot
 from jobs.store import JobRun
 from jobs.timeline import pr_clocks
 from jobs.worktime import WorkCalendar
 from tests.factories import T0, event, pr, review, snapshot
 from tests.fakes.slack_api import iter_blocks_text
+from tests.slack_helpers import settings as slack_settings
 
 NOW = T0 + timedelta(minutes=10)
 _OUR_LINK = re.compile(r"<[^<>|\s]+\|[^<>]*>|<@[UW][A-Z0-9]+>")  # <url|label> (bot.blocks.link), <@U…>
@@ -219,3 +221,14 @@ def test_thresholds_name_each_rule_with_its_unit() -> None:
     levels = {r: Thresholds.model_validate(v) for r, v in RuleThresholds().model_dump().items()}
     body = "\n".join(iter_blocks_text(render_thresholds("platform", levels, [], now=NOW)[0]))
     assert "• *Pickup wait p50 (7 days)* `pickup_p50_hours`: warn 6 working h" in body
+
+
+def test_a_quiet_team_reads_as_quiet_not_as_zeros_and_na() -> None:
+    """With nothing merged or requested, status and reviewers say so instead of `n/a` and `0 focus-hours`."""
+    quiet = compute_team_snapshot(slack_settings(), "web", [], [], now=T0)
+    status = "\n".join(iter_blocks_text(render_status(quiet, now=NOW)[0]))
+    assert "*Pickup wait* p50 / p90\nn/a (no PRs merged in the window)" in status
+    assert "none: no review requests this week" in status and "0 focus-hours" not in status
+    blocks, text = render_reviewers(quiet, now=NOW)
+    reviewers = "\n".join(iter_blocks_text(blocks))
+    assert "No review requests in the last 7 days" in reviewers and "n/a" not in reviewers + text

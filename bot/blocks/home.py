@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.blocks import Block, context, divider, escape, header, hours, section, truncate_list
 from bot.blocks.frame import data_age, web_link
-from bot.blocks.status import bottleneck, latency_line, queue_summary
+from bot.blocks.status import NO_MERGED, bottleneck, latency_line, queue_summary
 from jobs.model import QueueItem, TeamSnapshot
 
 MAX_HOME_BLOCKS = 100  # a Home tab view holds at most 100 blocks
@@ -19,7 +19,8 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
     if snapshot is None:
         why = "data temporarily unavailable" if unavailable else "no data yet: the first sample has not run"
         return [section(f"*{escape(team)}*: {why}")]
-    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup wait p50 {latency_line(snapshot.pickup)}"
+    pickup = latency_line(snapshot.pickup) if snapshot.pickup.calendar.count else NO_MERGED
+    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup wait p50 {pickup}"
             f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
     return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
 

@@ -24,18 +24,23 @@ def reviewer_line(load: ReviewerLoad) -> str:
 
 def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
     """Reviewer load: team focus-hours and concentration, then one line per reviewer."""
-    summary = (f"*About {number(snapshot.focus_hours_week)} focus-hours* lost to review interruptions this "
-               f"week. The top two reviewers hold *{percent(snapshot.load_concentration)}* of "
-               f"requests. Per-request response p50: "
-               f"{_h(snapshot)}.")
+    summary = f"*About {number(snapshot.focus_hours_week)} focus-hours* lost to review interruptions this week."
+    if snapshot.load_concentration is not None:
+        summary += f" The top two reviewers hold *{percent(snapshot.load_concentration)}* of requests."
+    if snapshot.request_response.calendar.count:
+        summary += f" Per-request response p50: {_h(snapshot)}."
     blocks = [header(f"Reviewers: {snapshot.team}"), section(summary)]
     if snapshot.reviewers:
         blocks += lines_section(truncate_list([reviewer_line(r) for r in snapshot.reviewers], MAX_REVIEWERS))
     else:
-        blocks.append(section("No review requests in this window."))
+        blocks[-1] = section(f"No review requests in the last {snapshot.window_days} days, so no focus-hours "
+                             "lost to them.")
     blocks.append(footer(snapshot, now, unavailable=unavailable))
-    text = (f"{snapshot.team}: about {number(snapshot.focus_hours_week)} focus-hours lost; top two hold "
-            f"{percent(snapshot.load_concentration)} of requests")
+    text = f"{snapshot.team}: about {number(snapshot.focus_hours_week)} focus-hours lost"
+    if not snapshot.reviewers:
+        text = f"{snapshot.team}: no review requests in the last {snapshot.window_days} days"
+    elif snapshot.load_concentration is not None:
+        text += f"; top two hold {percent(snapshot.load_concentration)} of requests"
     return fit(blocks), fallback(text)
 
 

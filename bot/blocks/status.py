@@ -21,6 +21,7 @@ from bot.blocks import (
 from bot.blocks.frame import Message, footer
 from jobs.model import Latency, TeamSnapshot
 
+NO_MERGED = "n/a (no PRs merged in the window)"
 STAGE_NAMES = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
 
 
@@ -61,12 +62,16 @@ def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = 
     """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, age."""
     ci = snapshot.workflows[0] if snapshot.workflows else None
     ci_text = (f"{escape(ci.name)}: run p90 {minutes(ci.run_p90_min)}" if ci else "no CI runs seen")
+    pickup = (f"{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}"
+              if snapshot.pickup.calendar.count else NO_MERGED)
+    focus = (f"about {number(snapshot.focus_hours_week)} focus-hours to review interruptions"
+             if snapshot.focus_hours_week else "none: no review requests this week")
     fields = [
         f"*Queue*\n{queue_summary(snapshot)}",
-        f"*Pickup wait* p50 / p90\n{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}",
-        f"*Time to merge* p50\n{latency_line(snapshot.merge)}",
+        f"*Pickup wait* p50 / p90\n{pickup}",
+        f"*Time to merge* p50\n{latency_line(snapshot.merge) if snapshot.merge.calendar.count else NO_MERGED}",
         f"*Slowest CI* p90\n{ci_text}",
-        f"*Focus lost this week*\nabout {number(snapshot.focus_hours_week)} focus-hours to review interruptions",
+        f"*Focus lost this week*\n{focus}",
         f"*Bottleneck*\n{bottleneck(snapshot)}",
     ]
     blocks = [header(f"Flow status: {snapshot.team}")]
