@@ -79,6 +79,6 @@ def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
         blocks.append(section(":information_source: " + "; ".join(filter_text)))
     lines = [clock_line(c, tz) for c in clocks_of(result)]
     blocks += lines_section(lines) if lines else [section("No clocks could be computed for this PR.")]
-    blocks.append(context(f"Business hours in the team's calendar ({escape(str(tz))}) · PR data "
-                          f"{age(data_as_of, now) if data_as_of else 'as last synced'}"))
+    blocks.append(context(f"Durations: working hours in the team's calendar ({escape(str(tz))}), calendar "
+                          f"time in brackets · PR data {age(data_as_of, now)}"))
     return fit(blocks), fallback(f"Clocks of {escape(pr.key)}")
