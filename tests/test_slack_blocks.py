@@ -232,3 +232,14 @@ def test_a_quiet_team_reads_as_quiet_not_as_zeros_and_na() -> None:
     blocks, text = render_reviewers(quiet, now=NOW)
     reviewers = "\n".join(iter_blocks_text(blocks))
     assert "No review requests in the last 7 days" in reviewers and "n/a" not in reviewers + text
+
+
+def test_home_says_when_a_pr_waits_on_the_users_team_not_them() -> None:
+    """A PR requested from the user's GitHub team says so on the Home tab; a direct request does not."""
+    direct = snapshot().queue_items[0]
+    via_team = replace(direct, number=413, waiting_on=("team:backend",))
+    view = render_home([], [direct, via_team], login="bob", now=NOW)
+    text = "\n".join(iter_blocks_text(view["blocks"]))  # type: ignore[arg-type]
+    lines = {line.split("|", 1)[1].split(" ", 1)[0]: line for line in text.splitlines() if "|acme/" in line}
+    assert lines["acme/api#413"].endswith("· asked of your team backend")
+    assert "asked of your team" not in lines["acme/api#412"]

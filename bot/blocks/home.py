@@ -25,11 +25,17 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
     return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
 
 
-def waiting_line(item: QueueItem) -> str:
-    """``• <url|acme/api#412 title> by alice, waiting 18 working h (2.2 d)``."""
+def waiting_line(item: QueueItem, login: str | None = None) -> str:
+    """``• <url|acme/api#412 title> by alice, waiting 18 working h (2.2 d)``, plus ``· asked
+    of your team backend`` when the request went to a team of ``login``'s, not to them."""
     label = f"{item.repo}#{item.number} {item.title}"
     author = escape(item.author or "a deleted account")
-    return f"• {web_link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
+    line = f"• {web_link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
+    if login is not None and login.lower() not in {w.lower() for w in item.waiting_on}:
+        teams = [w.removeprefix("team:") for w in item.waiting_on if w.startswith("team:")]
+        if teams:
+            line += f" · asked of your team {escape(teams[0])}"
+    return line
 
 
 def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],
@@ -45,7 +51,7 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
                               "so nothing waits on you here. Ask an admin to add your Slack ID."))
     elif waiting:
         ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
-        lines = truncate_list([waiting_line(i) for i in ordered], MAX_WAITING)
+        lines = truncate_list([waiting_line(i, login) for i in ordered], MAX_WAITING)
         blocks.append(section(f"*Waiting on you ({escape(login)}), oldest first*\n" + "\n".join(lines)))
     else:
         blocks.append(section(f"Nothing is waiting on you ({escape(login)}). :tada:"))
