@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block as SdkBlock
 
 from bot.blocks.alert_list import render_alert_list
+from bot.blocks.alerts import render_alert
 from bot.blocks.ci import render_ci
 from bot.blocks.frame import no_snapshot, unavailable
 from bot.blocks.health import render_health
@@ -24,7 +25,7 @@ from bot.blocks.thresholds import render_thresholds
 from bot.blocks.why import render_why
 from jobs.alerts import AlertStatus
 from jobs.identity import Identity
-from jobs.model import Action, Contributor, QueueItem, ReviewerLoad, WorkflowStats
+from jobs.model import Action, Alert, Contributor, QueueItem, ReviewerLoad, WorkflowStats
 from jobs.settings import IdentitySettings, RuleThresholds, Thresholds, WorkHours
 from jobs.snapshot import compute_team_snapshot
 from jobs.store import JobRun
@@ -243,3 +244,11 @@ def test_home_says_when_a_pr_waits_on_the_users_team_not_them() -> None:
     lines = {line.split("|", 1)[1].split(" ", 1)[0]: line for line in text.splitlines() if "|acme/" in line}
     assert lines["acme/api#413"].endswith("· asked of your team backend")
     assert "asked of your team" not in lines["acme/api#412"]
+
+
+def test_alert_notification_text_has_no_severity_tag() -> None:
+    """An alert's notification reads as its sentence, with no `[warn]`/`[critical]` tag in front."""
+    message = "CI p90 wait (queue + run) is critical for platform: 61 min (threshold 40)."
+    alert = Alert(team="platform", rule="ci_p90_minutes", severity="critical", value=61.0, threshold=40.0,
+                  unit="min", message=message, at=NOW, idempotency_key="k", recipients=("C1",), episode="e")
+    assert render_alert(alert)[1] == message

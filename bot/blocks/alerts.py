@@ -25,7 +25,8 @@ ACTIONS: tuple[tuple[str, str], ...] = (
 
 
 def render_alert(alert: Alert) -> Message:
-    """``(blocks, text)`` for one alert; ``text`` reads well alone (notifications, fallback)."""
+    """``(blocks, text)`` for one alert; ``text`` reads well alone (notifications, fallback): the
+    message itself, which names the level, rather than a ``[warn]`` tag in front of it."""
     if alert.recovered:
         icon = ":white_check_mark:"
     elif alert.rule == SUMMARY_RULE:
@@ -37,9 +38,7 @@ def render_alert(alert: Alert) -> Message:
         blocks.append(context(*(escape(d) for d in alert.details[:5])))
     if not alert.recovered and alert.rule != SUMMARY_RULE and alert.episode:
         blocks.append(buttons(alert))
-    prefix = "Recovered: " if alert.recovered else ("" if alert.rule == SUMMARY_RULE else
-                                                    f"[{alert.severity}] ")
-    return blocks, fallback(prefix + alert.message)
+    return blocks, fallback(alert.message)  # it already says "is critical", "recovered"...
 
 
 def buttons(alert: Alert) -> Block:
