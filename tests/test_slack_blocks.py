@@ -18,7 +18,7 @@ from bot.blocks.frame import no_snapshot, unavailable
 from bot.blocks.health import render_health
 from bot.blocks.help import render_help, render_usage
 from bot.blocks.home import render_home
-from bot.blocks.queue import render_queue
+from bot.blocks.queue import item_line, render_queue
 from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_thresholds
@@ -252,3 +252,9 @@ def test_alert_notification_text_has_no_severity_tag() -> None:
     alert = Alert(team="platform", rule="ci_p90_minutes", severity="critical", value=61.0, threshold=40.0,
                   unit="min", message=message, at=NOW, idempotency_key="k", recipients=("C1",), episode="e")
     assert render_alert(alert)[1] == message
+
+
+def test_queue_line_does_not_repeat_a_workflow_called_ci() -> None:
+    """A PR waiting on a workflow named `CI` reads `waiting on CI`, not `waiting on CI (CI)`."""
+    item = replace(snapshot().queue_items[0], turn="ci", waiting_on=("CI",))
+    assert "waiting on CI for 18 working h" in item_line(item)

@@ -21,9 +21,10 @@ def waiting_on_name(who: str) -> str:
 
 def item_line(item: QueueItem) -> str:
     """``• <url|acme/api#412 title> reviewer's turn (bob) for 18 working h (2.2 d) · L``."""
-    who = ", ".join(waiting_on_name(w) for w in item.waiting_on[:4])
-    if len(item.waiting_on) > 4:
-        who += f" +{len(item.waiting_on) - 4}"
+    names = [w for w in item.waiting_on if not (item.turn == "ci" and w.lower() == "ci")]  # not "CI (CI)"
+    who = ", ".join(waiting_on_name(w) for w in names[:4])
+    if len(names) > 4:
+        who += f" and {len(names) - 4} more"
     label = f"{item.repo}#{item.number} {item.title}"
     tags = [item.size] + (["AI-assisted"] if item.ai_assisted else [])
     return (f"• {web_link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
