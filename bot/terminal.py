@@ -11,6 +11,7 @@ import textwrap
 from datetime import datetime
 
 from jobs.digest_text import ACTION, STAGE_LABELS, WARNING
+from jobs.durations import hours as duration
 from jobs.model import Alert, Digest, TeamSnapshot
 
 WIDTH = 80  # a classic terminal, and what rich assumes when output is not a terminal
@@ -48,12 +49,13 @@ def alert_text(alert: Alert, *, width: int = WIDTH) -> str:
 def status_text(snapshot: TeamSnapshot, *, now: datetime, width: int = WIDTH) -> str:
     """A few lines on a team: queue, pickup, bottleneck, the suggested action, data age."""
     q, a = snapshot.queue, snapshot.analysis
-    pickup = snapshot.pickup.business
+    pickup, pickup_cal = snapshot.pickup.business, snapshot.pickup.calendar
     lines = [
         f"{snapshot.team}: {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors,"
         f" {q.ci} on CI), {q.approved} approved waiting to merge",
-        f"pickup p50 {_h(pickup.p50)}, p90 {_h(pickup.p90)} (business hours,"
-        f" {snapshot.merged_count} PRs merged in {snapshot.window_days} days)",
+        f"pickup wait p50 {duration(pickup.p50, pickup_cal.p50)},"
+        f" p90 {duration(pickup.p90, pickup_cal.p90)}"
+        f" ({snapshot.merged_count} PRs merged in {snapshot.window_days} days)",
     ]
     if a.dominant_stage is not None:
         moved = (
@@ -81,7 +83,3 @@ def _wrap(text: str, width: int, *, indent: str = "") -> list[str]:
         text.strip(), width=width, initial_indent=lead, subsequent_indent=lead + "  ",
         break_long_words=False, break_on_hyphens=False,
     )
-
-
-def _h(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} h"

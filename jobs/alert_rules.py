@@ -99,7 +99,7 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
     busiest = max(snapshot.reviewers, key=lambda r: r.requests_per_day, default=None)
     out["requests_per_reviewer_day"] = Reading(
         busiest.requests_per_day if busiest else None,
-        (f"{busiest.login}: {busiest.requests_per_day:g} requests on their busiest day",)
+        (f"{busiest.login}: {_fmt(busiest.requests_per_day)} requests on their busiest day",)
         if busiest
         else (),
     )
@@ -108,8 +108,8 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
     ci_wait, slowest = max(waits, key=lambda pair: pair[0], default=(None, None))
     out["ci_p90_minutes"] = Reading(
         ci_wait,
-        (f"workflow {slowest.name}: p90 queue {slowest.queue_p90_min or 0:g} min + "
-         f"p90 run {slowest.run_p90_min:g} min",) if slowest else (),
+        (f"workflow {slowest.name}: p90 queue {_fmt(slowest.queue_p90_min or 0.0)} min + "
+         f"p90 run {_fmt(slowest.run_p90_min or 0.0)} min",) if slowest else (),
     )
     out["queue_growth_days"] = _growth_streak(snapshot, calendar=calendar, now=now)
     return out
@@ -359,13 +359,13 @@ def build_alert(
     value = state.value if state.value is not None else 0.0
     threshold = state.threshold if state.threshold is not None else 0.0
     if notice.kind == "recovery":
-        message = f"{title} recovered for {team}: {_fmt(value)} {unit}, below {_fmt(threshold)}."
+        message = f"{title} recovered for {team}: {_fmt(value)} {unit}, below {_fmt(threshold)} {unit}."
     else:
         lead = {"breach": "", "escalation": "now ", "reminder": "still "}[notice.kind]
         word = "critical" if notice.severity == "critical" else "above warning level"
         message = (
             f"{title} is {lead}{word} for {team}: {_fmt(value)} {unit} "
-            f"(threshold {_fmt(threshold)})."
+            f"(threshold {_fmt(threshold)} {unit})."
         )
     return Alert(
         team=team,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from jobs.contributors import STAGE_NAMES
 from jobs.durations import hours as duration
 from jobs.durations import minutes, number
 from jobs.model import (
@@ -38,7 +39,7 @@ DATA = "About this data"
 WARNING = "Data warning"  # present only when the data is stale or partial
 
 STAGE_ORDER = ("coding", "pickup", "review", "merge")
-STAGE_LABELS = {"coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge wait"}
+STAGE_LABELS = STAGE_NAMES  # "pickup wait", "merge wait": the names every surface uses
 STALE_AFTER = timedelta(hours=6)  # older data gets a warning at the top of the digest
 BASELINE_SLACK = timedelta(days=1)  # how far from the week's start a sample still is "a week ago"
 
@@ -51,13 +52,13 @@ def shares_text(a: Analysis) -> str:
     if not any(s.share_this_week or s.share_before for s in a.stage_shares):
         return "No PRs were merged this week or the four before: no stage breakdown yet."
     by_stage = {s.stage: s for s in a.stage_shares}
-    lines = ["Share of lead time by stage, this week vs the four weeks before (business hours):"]
+    lines = ["Share of lead time by stage, this week vs the four weeks before (working hours):"]
     for stage in STAGE_ORDER:
         s = by_stage.get(stage)  # type: ignore[call-overload]
         if s is None:
             continue
         lines.append(
-            f"  {STAGE_LABELS[stage]:<10} {_pct(s.share_this_week):>4} (was {_pct(s.share_before)}),"
+            f"  {STAGE_LABELS[stage]:<11} {_pct(s.share_this_week):>4} (was {_pct(s.share_before)}),"
             f" {number(s.hours_this_week)} working h"
         )
     if a.merged_this_week or a.merged_before:
@@ -211,7 +212,7 @@ def ci_text(snapshot: TeamSnapshot) -> str:
     flaky = max(flows, key=lambda w: w.rerun_rate or 0.0)
     if flaky.rerun_rate:
         lines.append(f"Flakiest: {flaky.name}, {_pct(flaky.rerun_rate)} of runs needed a rerun.")
-    lines.append(f"PRs waited {number(snapshot.ci_wait_hours)} h on CI this week.")
+    lines.append(f"PRs waited {number(snapshot.ci_wait_hours)} calendar h on CI this week.")
     return "\n".join(lines)
 
 

@@ -683,11 +683,11 @@ def _ai_reasons(pr: PullRequest, identity: Identity, agent: bool) -> tuple[str, 
     """Why the PR counts as AI-assisted (docs/metrics.md "Who counts"), one phrase per reason."""
     out: list[str] = []
     if agent:
-        out.append(f"authored by AI agent '{pr.author}'")
+        out.append(f"authored by AI agent {pr.author}")
     wanted = {label.lower() for label in identity.settings.ai_labels}
-    out += [f"label '{label}'" for label in pr.labels if label.lower() in wanted]
+    out += [f"label \u201c{label}\u201d" for label in pr.labels if label.lower() in wanted]
     patterns = [re.compile(p, re.IGNORECASE) for p in identity.settings.ai_coauthor_patterns]
-    out += [f"co-authored by '{co}'" for co in pr.co_authors if any(p.search(co) for p in patterns)]
+    out += [f"co-authored by {co}" for co in pr.co_authors if any(p.search(co) for p in patterns)]
     return tuple(out)
 
 

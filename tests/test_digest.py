@@ -87,7 +87,7 @@ def test_headline_says_when_the_bottleneck_moved() -> None:
     assert digest.headline.startswith("Waiting moved to pickup wait: 48% of this week's lead time")
     assert "review held the most" in digest.headline
     shares = dict(digest.sections)[dg.SHARES]
-    assert "The bottleneck moved from review to pickup." in shares
+    assert "The bottleneck moved from review to pickup wait." in shares
     assert "would drop only 9%" in shares
 
 
@@ -162,7 +162,7 @@ def test_sections_cover_every_part_of_the_why() -> None:
     assert "22 focus-hours" in text[dg.REVIEWERS]
     assert "integration: run p90 34 min" in text[dg.CI]
     assert "Flakiest: integration, 12% of runs needed a rerun." in text[dg.CI]
-    assert "14 h on CI" in text[dg.CI]
+    assert "14 calendar h on CI" in text[dg.CI]
     assert "7 of 18 merged PRs were AI-assisted (39%)" in text[dg.AI]
     assert text[dg.ACTION].startswith("Spread reviews")
     assert "Why:" in text[dg.ACTION]
@@ -317,7 +317,7 @@ def test_fallback_text_reads_well_on_its_own() -> None:
     assert text.startswith("Weekly flow digest for platform, Mon 23 Feb to Sun 01 Mar 2026: "
                            "Waiting piled up in pickup wait: 58%")
     assert text.index("Suggested action: Spread reviews") < text.index("Where the waiting went")
-    assert "pickup      58% (was 41%)" in text
+    assert "pickup wait  58% (was 41%)" in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text
     assert "*" not in text and "<http" not in text  # no markup to trip over
 
@@ -346,17 +346,17 @@ def test_terminal_text_puts_the_action_first_and_keeps_github_text_readable() ->
 def test_terminal_alert_and_status_lines_read_on_their_own() -> None:
     """`flowbot demo` prints alerts and a team's status as short plain lines."""
     alert = Alert(team="platform", rule="queue_length", severity="critical", value=22, threshold=20,
-                  unit="PRs", message="Review queue is critical for platform: 22 PRs (threshold 20).", at=T0,
+                  unit="PRs", message="Review queue is critical for platform: 22 PRs (threshold 20 PRs).", at=T0,
                   idempotency_key="k", recipients=("U0LEAD001",), details=("oldest: acme/api#412",))
     assert alert_text(alert, width=100) == (
-        "[CRITICAL] Review queue is critical for platform: 22 PRs (threshold 20).\n"
+        "[CRITICAL] Review queue is critical for platform: 22 PRs (threshold 20 PRs).\n"
         "  - oldest: acme/api#412\n"
     )
     assert alert_text(replace(alert, recovered=True, message="Review queue recovered for platform")).startswith(
         "[RECOVERED] Review queue recovered for platform\n")
     status = status_text(snapshot(), now=T0 + timedelta(hours=3))
     assert status.splitlines()[0].startswith("platform: 10 waiting (7 on reviewers")
-    assert "bottleneck: pickup, moved from review" in status
+    assert "bottleneck: pickup wait, moved from review" in status
     assert "try: Spread reviews" in status
     assert status.rstrip().endswith("data 3.1 h old")
 

@@ -260,7 +260,7 @@ def test_an_ai_agent_pr_counts_like_a_humans_and_is_ai_assisted() -> None:
     c = clocks(pr(author="copilot-swe-agent", author_type="Bot", merged=3,
                   reviews=(review("bob", "APPROVED", 2),)))
     assert not c.bot_pr and c.ai_assisted and c.ai_agent_author
-    assert c.ai_reasons == ("authored by AI agent 'copilot-swe-agent'",)
+    assert c.ai_reasons == ("authored by AI agent copilot-swe-agent",)
     assert "AI-agent PR: counted like a human's PR" in c.filters
     assert c.pickup.calendar_hours == 2.0
 
@@ -270,9 +270,9 @@ def test_ai_assisted_by_label_or_co_author_trailer_and_not_by_a_human_co_author(
     labelled = clocks(pr(labels=("AI-assisted",), merged=1))
     trailer = clocks(pr(co_authors=("Claude <noreply@anthropic.com>",), merged=1))
     human = clocks(pr(co_authors=("Bob Smith <bob@example.com>",), merged=1))
-    assert labelled.ai_reasons == ("label 'AI-assisted'",)
-    assert "AI-assisted (label 'AI-assisted')" in labelled.filters
-    assert trailer.ai_reasons == ("co-authored by 'Claude <noreply@anthropic.com>'",)
+    assert labelled.ai_reasons == ("label \u201cAI-assisted\u201d",)
+    assert "AI-assisted (label \u201cAI-assisted\u201d)" in labelled.filters
+    assert trailer.ai_reasons == ("co-authored by Claude <noreply@anthropic.com>",)
     assert not human.ai_assisted and human.ai_reasons == ()
 
 
