@@ -14,11 +14,12 @@ from dataclasses import replace
 from datetime import timedelta, tzinfo
 from typing import Any
 
+from jobs.contributors import STAGE_NAMES
 from jobs.model import Digest, QueueSample, StageShare, TeamSnapshot
 from jobs.settings import Settings
 
 STAGE_ORDER = ("coding", "pickup", "review", "merge")
-STAGE_LABELS = {"coding": "coding", "pickup": "pickup", "review": "review", "merge": "merge wait"}
+STAGE_LABELS = STAGE_NAMES  # the stage names every surface uses
 # Colour-blind-safe (Okabe-Ito); the same colour means the same thing in every chart.
 STAGE_COLOURS = {"coding": "#999999", "pickup": "#E69F00", "review": "#0072B2", "merge": "#009E73"}
 TURN_COLOURS = {"reviewer": "#E69F00", "author": "#56B4E9", "ci": "#CC79A7"}
