@@ -75,7 +75,7 @@ def test_chart_from_a_digest_uses_its_own_samples() -> None:
 def test_alt_text_describes_the_chart() -> None:
     """Screen readers hear the stage shares and the queue in words."""
     text = chart_alt_text(digest())
-    assert "pickup 48% (was 30%)" in text
+    assert "pickup wait 48% (was 30%)" in text
     assert "Queue now 10 waiting" in text
 
 
