@@ -29,6 +29,11 @@ INNER_SIZE = 100  # commits, reviews and timeline items per PR
 RATE_LIMIT = "rateLimit { cost limit remaining resetAt used }"
 
 _ACTOR = "__typename login"
+# who a review request names: a person, a bot, a mannequin, or a team (by slug)
+_REQUESTED = (
+    "__typename ... on User { login } ... on Bot { login } ... on Mannequin { login }"
+    " ... on Team { slug }"
+)
 
 PULL_FIELDS = f"""
 fragment PullFields on PullRequest {{
@@ -62,24 +67,12 @@ fragment PullFields on PullRequest {{
       ... on ReviewRequestedEvent {{
         createdAt
         actor {{ {_ACTOR} }}
-        requestedReviewer {{
-          __typename
-          ... on User {{ login }}
-          ... on Bot {{ login }}
-          ... on Mannequin {{ login }}
-          ... on Team {{ slug }}
-        }}
+        requestedReviewer {{ {_REQUESTED} }}
       }}
       ... on ReviewRequestRemovedEvent {{
         createdAt
         actor {{ {_ACTOR} }}
-        requestedReviewer {{
-          __typename
-          ... on User {{ login }}
-          ... on Bot {{ login }}
-          ... on Mannequin {{ login }}
-          ... on Team {{ slug }}
-        }}
+        requestedReviewer {{ {_REQUESTED} }}
       }}
       ... on HeadRefForcePushedEvent {{ createdAt actor {{ {_ACTOR} }} }}
       ... on ReopenedEvent {{ createdAt actor {{ {_ACTOR} }} }}
