@@ -87,6 +87,20 @@ def records(store: Store, settings: Settings) -> dict[str, list[PullRequest]]:
     return {repo: store.get_prs(repo) for repo in settings.repositories}
 
 
+def record_differences(got: dict[str, list[PullRequest]],
+                       expected: dict[str, list[PullRequest]]) -> str:
+    """Which PRs and fields differ: the assertion message when two collections disagree."""
+    lines = []
+    for repo in expected:
+        if len(got.get(repo, [])) != len(expected[repo]):
+            lines.append(f"{repo}: {len(got.get(repo, []))} records, expected {len(expected[repo])}")
+        for a, b in zip(got.get(repo, []), expected[repo]):
+            fields = [f for f in a.__slots__ if getattr(a, f) != getattr(b, f)]
+            if fields:
+                lines.append(f"{repo}#{a.number}: {', '.join(fields)} differ")
+    return "\n".join(lines)
+
+
 def backfill_and_cycles(rig: Rig, store: Store, source: GitHubSource) -> list[CycleReport]:
     """A backfill at START, then cycles as the sandbox's clock moves to END."""
     reports = [run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)]
@@ -171,12 +185,7 @@ def test_backfill_killed_mid_way_resumes_without_refetching(rig: Rig, store: Sto
     until_complete(rig, store, source)
     assert rig.graphql_posts() - before == pages
     got = records(store, rig.settings)
-    for repo in expected:
-        for a, b in zip(got[repo], expected[repo]):
-            if a != b:
-                print("DIFF", repo, a.number, {f: (getattr(a, f), getattr(b, f)) for f in a.__slots__ if getattr(a, f) != getattr(b, f)})
-        print(repo, len(got[repo]), len(expected[repo]))
-    assert got == expected
+    assert got == expected, record_differences(got, expected)
 
 
 def test_unchanged_cycle_costs_one_free_request_per_repository(rig: Rig, store: Store) -> None:
@@ -270,12 +279,7 @@ def test_primary_rate_limit_stops_the_cycle_cleanly(rig: Rig, store: Store) -> N
     assert not report.complete and report.errors == ()
     until_complete(rig, store, source)
     got = records(store, rig.settings)
-    for repo in expected:
-        for a, b in zip(got[repo], expected[repo]):
-            if a != b:
-                print("DIFF", repo, a.number, {f: (getattr(a, f), getattr(b, f)) for f in a.__slots__ if getattr(a, f) != getattr(b, f)})
-        print(repo, len(got[repo]), len(expected[repo]))
-    assert got == expected
+    assert got == expected, record_differences(got, expected)
 
 
 def test_changed_collect_version_collects_again(rig: Rig, store: Store) -> None:
