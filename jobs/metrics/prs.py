@@ -30,10 +30,11 @@ from jobs.metrics._columns import (
     us,
 )
 from jobs.metrics._events import Calendar, Timeline, Waits, timeline
-from jobs.model import PullRequest
+from jobs.model import SIZE_BUCKETS, PullRequest
 
-SIZE_LABELS: tuple[str, ...] = ("XS", "S", "M", "L", "XL")
-SIZE_EDGES: tuple[int, ...] = (50, 200, 400, 800)
+# the buckets of jobs.model.SIZE_BUCKETS (defined once there), as searchsorted edges
+SIZE_LABELS: tuple[str, ...] = (*(name for name, _ in SIZE_BUCKETS), "XL")
+SIZE_EDGES: tuple[int, ...] = tuple(limit for _, limit in SIZE_BUCKETS)
 STAGES: tuple[str, ...] = ("coding", "pickup", "review", "merge")
 
 
