@@ -9,9 +9,13 @@ Reading of the timeline (docs/metrics.md "PR timeline events"), as of ``now``:
 
 * Events, reviews, ``merged_at`` and ``closed_at`` later than ``now`` are ignored. Events and
   reviews are taken in time order, ties in record order.
-* ``opened``: ``created_at`` by the author. ``first_commit``: ``first_commit_at`` by the
-  author. Work starts at the earlier of the two (a PR whose oldest surviving commit was
-  authored after it was opened, after a rewrite, started no later than it was opened).
+* ``opened``: ``created_at`` by the author. ``first_commit``: ``first_commit_at`` (the oldest
+  commit's author date) by the author. Work starts at the first commit, also when that came
+  after the PR was opened (an agent opens a draft PR first and commits into it); at
+  ``opened`` only when no commit time is known. It starts no later than ``ready_at`` and
+  ``end``: a first commit authored after the PR was ready for review (a history rewritten
+  with new author dates) starts the work at ``ready_at``, since the reviewers' clocks were
+  already running, so coding is zero and the stages still add up.
 * ``ready_at``: ``created_at`` if the PR was opened ready, else the first ``ready_for_review``.
   It was opened as a draft when its first ready/draft event is ``ready_for_review``, or, with no
   such event, when it is a draft now (then it was never ready: ``ready_at`` is None).
@@ -254,12 +258,15 @@ def read_events(
     first_commit = (
         EventRef("first_commit", pr.first_commit_at, pr.author) if pr.first_commit_at else None
     )
-    started = first_commit if first_commit and first_commit.at < opened.at else opened
     merged = _final(pr.merged_at, "merged", events, now)
     closed = _final(pr.closed_at, "closed", events, now)
     end = merged or closed or EventRef("now", now)
 
     ready, opened_as_draft, drafts = _ready_and_drafts(pr, events, opened, now)
+    started = first_commit or opened
+    for limit in (ready, end):  # never later than ready, nor than the end
+        if limit is not None and limit.at < started.at:
+            started = limit
     first_request = next(
         (
             EventRef("review_requested", e.at, e.actor)
@@ -654,6 +661,10 @@ def _lead_time(ev: PREvents, lead: Clock, state: str) -> Clock:
     note = "still open: running to now" if state == "open" else ""
     if ev.first_commit_at is None:
         note = _join(note, "no commit time: from opened")
+    elif ev.work_started_at is not ev.first_commit_at:
+        word = "ready for review" if ev.work_started_at is ev.ready_at else "the end"
+        note = _join(note, f"first commit authored after {word} (history rewritten): "
+                           f"from {word}")
     return Clock("lead_time", lead.start, lead.stop, lead.calendar_hours, lead.business_hours, note)
 
 

@@ -55,6 +55,24 @@ def test_opened_ready_pr_stages_add_up_to_lead_time() -> None:
     assert r["time_to_approval_h"] == 5 and r["time_to_merge_h"] == 6
 
 
+def test_agent_draft_opened_before_its_first_commit_agrees_with_why() -> None:
+    """An agent PR opened as an empty draft starts coding and lead time at its first commit,
+    in the team table as in `/flow why`, also for the long-history case (commit after ready)."""
+    prs = [
+        pr(1, author="copilot-swe-agent", author_type="Bot", first_commit=3, merged=9,
+           events=(event("ready_for_review", 5),), reviews=(review("bob", "APPROVED", 7),)),
+        pr(2, first_commit=2, merged=6, reviews=(review("bob", "APPROVED", 4),)),
+        pr(3, first_commit=None, merged=4),
+    ]
+    t = table(prs)
+    assert list(t["coding_h"]) == [2.0, 0.0, 0.0]
+    assert list(t["lead_h"]) == [6.0, 6.0, 4.0]
+    for p, (_, r) in zip(prs, t.iterrows(), strict=True):
+        ref = timeline.pr_clocks(p, identity=IDENTITY, calendar=UTC_CAL, now=NOW)
+        assert (ref.coding.calendar_hours, ref.lead_time.calendar_hours) == (r["coding_h"], r["lead_h"])
+        assert (ref.coding.business_hours, ref.lead_time.business_hours) == (r["coding_bh"], r["lead_bh"])
+
+
 def test_draft_readied_redrafted_and_readied_again_leaves_draft_time_out() -> None:
     """Time back in draft after ready leaves pickup and counts as coding; stages still add up."""
     r = row([pr(draft=False, first_commit=-1, events=(

@@ -245,6 +245,30 @@ def test_lead_time_starts_at_open_without_a_commit_time() -> None:
     assert "no commit time" in c.lead_time.note
 
 
+def test_an_agent_draft_opened_before_its_first_commit_starts_coding_at_that_commit() -> None:
+    """An agent opens an empty draft, commits 3 h later, readies at 5 h: coding is 2 h, not 5 h."""
+    p = pr(author="copilot-swe-agent", author_type="Bot", draft=False, first_commit=3, merged=9,
+           events=(event("ready_for_review", 5, actor="copilot-swe-agent"),),
+           reviews=(review("bob", "APPROVED", 7),))
+    c = clocks(p)
+    assert c.coding.start is not None and c.coding.start.kind == "first_commit"
+    assert c.coding.start.at == at(3)
+    assert stage_hours(c) == [2.0, 2.0, 0.0, 2.0]
+    assert c.lead_time.calendar_hours == 6.0 and c.lead_time.note == ""
+    assert_stages_add_up(c)
+
+
+def test_a_first_commit_authored_after_ready_starts_the_work_at_ready() -> None:
+    """A history rewritten after ready: coding is zero and lead time starts at ready, so
+    pickup is still measured from ready and the stages still add up."""
+    c = clocks(pr(first_commit=2, merged=6, reviews=(review("bob", "APPROVED", 4),)))
+    assert c.coding.start is not None and c.coding.start.kind == "opened"
+    assert stage_hours(c) == [0.0, 4.0, 0.0, 2.0]
+    assert c.lead_time.calendar_hours == 6.0
+    assert "first commit authored after ready for review" in c.lead_time.note
+    assert_stages_add_up(c)
+
+
 # ---------------------------------------------------------------------- who counts
 
 

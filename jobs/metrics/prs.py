@@ -61,8 +61,8 @@ def pr_table(
     - ``draft_h``: time back in draft after ready, up to the end (left out of every waiting
       clock, counted as coding);
     - the four stages, for every PR up to its end (merge, close, or ``now`` while open):
-      ``coding_h`` (work start, the earlier of first commit and opened, to ready, plus draft
-      time), ``pickup_h`` (ready to first human review), ``review_h`` (to approval),
+      ``coding_h`` (work start: the first commit authored, opened when unknown, no later
+      than ready; to ready, plus draft time), ``pickup_h`` (ready to first human review), ``review_h`` (to approval),
       ``merge_h`` (to the end); a missing event collapses its stage to zero, so they add up
       to ``lead_h`` (work start to merge; running while open; NaN when closed unmerged);
     - latency clocks from ready (NaN if never ready), stopping no later than the end, running
@@ -89,8 +89,8 @@ def pr_table(
 
     merged, end, ready = tl.merged, tl.end, tl.ready
     is_open = np.isnan(merged) & np.isnan(tl.closed)
-    # Stage boundaries (jobs.timeline's reading): work start (the earlier of first commit
-    # and opened), ready, first human review, approval, end. An event missing or later than
+    # Stage boundaries (jobs.timeline's reading): work start (the first commit, opened when
+    # there is none; never later than ready nor the end), ready, first human review, approval, end. An event missing or later than
     # ``end`` takes the next boundary that exists (never ready: all of it is coding); one
     # earlier than the boundary before it moves up to it. So a missing event collapses its
     # stage to zero and the four stages always add up to lead time.
@@ -98,7 +98,8 @@ def pr_table(
     r1 = np.where(ready <= end, ready, np.nan)
     r2 = np.where(~never_ready & (tl.first_human_review <= end), tl.first_human_review, np.nan)
     r3 = np.where(~never_ready & (tl.approved <= end), tl.approved, np.nan)
-    b0 = np.fmin(cols.first_commit, cols.created)
+    b0 = np.where(np.isnan(cols.first_commit), cols.created, cols.first_commit)
+    b0 = np.minimum(np.fmin(b0, ready), end)  # fmin: a PR never ready keeps its start
     b3 = np.where(np.isnan(r3), end, r3)
     b2 = np.where(np.isnan(r2), b3, r2)
     b1 = np.where(np.isnan(r1), b2, r1)
