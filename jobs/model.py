@@ -241,6 +241,10 @@ class WorkflowStats:
     run_p90_min: float | None
     failure_rate: float | None
     rerun_rate: float | None
+    # Runs as people count them: a rerun is one run with two attempts. ``in_progress``: runs
+    # whose latest attempt has no conclusion yet. 0 in snapshots stored before they existed.
+    runs: int = 0
+    in_progress: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +343,24 @@ class TeamSnapshot:
     bot_pr_count: int  # non-AI bot PRs, excluded from latency and counted apart
     analysis: Analysis
     errors: tuple[str, ...] = ()  # what degraded this snapshot ("acme/api: GitHub 502")
+    # The AI split of the other latency metrics (docs/metrics.md "AI split"); pickup's is
+    # ``pickup_ai``/``pickup_other``. Defaults keep snapshots stored before them readable.
+    approval_ai: Latency = field(default_factory=Latency)  # AI-assisted PRs only
+    approval_other: Latency = field(default_factory=Latency)
+    merge_ai: Latency = field(default_factory=Latency)
+    merge_other: Latency = field(default_factory=Latency)
+    lead_time_ai: Latency = field(default_factory=Latency)
+    lead_time_other: Latency = field(default_factory=Latency)
+
+    def ai_split(self) -> tuple[tuple[str, Latency, Latency], ...]:
+        """(metric, AI-assisted, other) for the four latency metrics, in the order every
+        surface lists them: ``pickup``, ``approval``, ``merge``, ``lead``."""
+        return (
+            ("pickup", self.pickup_ai, self.pickup_other),
+            ("approval", self.approval_ai, self.approval_other),
+            ("merge", self.merge_ai, self.merge_other),
+            ("lead", self.lead_time_ai, self.lead_time_other),
+        )
 
 
 Severity = Literal["warn", "critical"]

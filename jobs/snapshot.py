@@ -68,6 +68,9 @@ def compute_team_snapshot(
 
     merged = metrics.window(table, now, days)
     pickup_ai, pickup_other = metrics.ai_split(merged, "pickup")
+    approval_ai, approval_other = metrics.ai_split(merged, "approval")
+    merge_ai, merge_other = metrics.ai_split(merged, "merge")
+    lead_ai, lead_other = metrics.ai_split(merged, "lead")
     loads = metrics.reviewer_loads(
         requests, reviews, now=now, window_days=days,
         recovery_minutes=settings.metrics.recovery_minutes,
@@ -126,6 +129,12 @@ def compute_team_snapshot(
         bot_pr_count=int((in_window & table["bot"].astype(bool)).sum()),
         analysis=analysis,
         errors=tuple(errors),
+        approval_ai=approval_ai,
+        approval_other=approval_other,
+        merge_ai=merge_ai,
+        merge_other=merge_other,
+        lead_time_ai=lead_ai,
+        lead_time_other=lead_other,
     )
 
 

@@ -138,9 +138,11 @@ def snapshot(**overrides: Any) -> TeamSnapshot:
     )
     workflows = (
         WorkflowStats(name="integration", attempts=64, queue_p50_min=2.0, queue_p90_min=9.5,
-                      run_p50_min=18.0, run_p90_min=34.0, failure_rate=0.19, rerun_rate=0.12),
+                      run_p50_min=18.0, run_p90_min=34.0, failure_rate=0.19, rerun_rate=0.12,
+                      runs=57, in_progress=2),
         WorkflowStats(name="unit", attempts=120, queue_p50_min=0.5, queue_p90_min=2.0,
-                      run_p50_min=4.0, run_p90_min=7.5, failure_rate=0.05, rerun_rate=0.02),
+                      run_p50_min=4.0, run_p90_min=7.5, failure_rate=0.05, rerun_rate=0.02,
+                      runs=118, in_progress=0),
     )
     flow = tuple(
         FlowDay(day=date(2026, 2, 23) + timedelta(days=d), arrivals=a, completions=c)
@@ -213,5 +215,11 @@ def snapshot(**overrides: Any) -> TeamSnapshot:
         bot_pr_count=4,
         analysis=analysis,
         errors=(),
+        approval_ai=lat(6, 30.0, 44.0, 70.0),
+        approval_other=lat(10, 15.0, 26.0, 50.0),
+        merge_ai=lat(7, 33.0, 46.0, 80.0),
+        merge_other=lat(11, 22.0, 36.0, 60.0),
+        lead_time_ai=lat(7, 44.0, 66.0, 100.0),
+        lead_time_other=lat(11, 38.0, 60.0, 90.0),
     )
     return replace(base, **overrides) if overrides else base

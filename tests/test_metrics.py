@@ -301,6 +301,26 @@ def test_ci_failure_and_rerun_rates() -> None:
     assert [w.name for w in metrics.workflow_stats(t, since=at(-1), until=NOW)] == ["build", "lint"]
 
 
+def test_ci_counts_runs_as_people_do_beside_attempts_and_runs_in_progress() -> None:
+    """A rerun is one run with two attempts; a run counts as in progress while its latest
+    attempt has not completed (a finished first attempt of a running rerun does not count)."""
+    checks = (
+        check("build", run_id=1, attempt=1, created=0, started=0.1, completed=0.6, conclusion="failure"),
+        check("build", run_id=1, attempt=2, created=1, started=1.5, completed=2, conclusion="success"),
+        check("build", run_id=2, attempt=1, created=3, started=3.1, completed=3.6, conclusion="failure"),
+        check("build", run_id=2, attempt=2, created=4, started=None, completed=None, conclusion=None),
+        check("build", run_id=3, attempt=1, created=4, started=4.1, completed=None, conclusion=None),
+        check("build", run_id=4, attempt=1, created=5, started=5.1, completed=5.5),
+    )
+    t = metrics.check_table([pr(checks=checks)])
+    (build,) = metrics.workflow_stats(t, since=at(-1), until=NOW)
+    assert (build.attempts, build.runs, build.in_progress) == (6, 4, 2)
+    assert build.rerun_rate == pytest.approx(2 / 4)
+    # seen from before run 4's attempt completed, it was running then too
+    (then,) = metrics.workflow_stats(t, since=at(-1), until=at(5.2))
+    assert (then.attempts, then.runs, then.in_progress) == (6, 4, 3)
+
+
 def test_ci_wait_is_the_union_of_attempts_between_ready_and_merge() -> None:
     """Overlapping CI attempts count once; CI before ready does not count."""
     checks = (check(created=-1, started=-0.5, completed=0.5), check(created=1, started=1, completed=3),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +15,14 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.config import from_mapping
+from jobs import codec
+from jobs.identity import Identity
 from jobs.model import QueueItem, QueueSample, RepoCursor, ReviewerLoad, TeamSnapshot
 from jobs.settings import Settings
 from jobs.snapshot import compute_team_snapshot, pending_from_queue, refresh_all
 from jobs.store import Store
+from jobs.timeline import pr_clocks
+from jobs.worktime import WorkCalendar
 from tests.factories import T0, check, event, pr, review
 
 NOW = T0 + timedelta(days=7, hours=3)  # Monday 2026-03-09 12:00 UTC
@@ -76,6 +81,44 @@ def test_snapshot_fills_every_field_from_the_teams_own_prs() -> None:
     assert snap.analysis.dominant_stage == "pickup" and snap.analysis.merged_this_week == 5
     assert snap.errors == ("acme/api: GitHub 502",)
     assert snap.data_as_of == NOW - timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(("metric", "clock"), [
+    ("pickup", "pickup"), ("approval", "time_to_approval"), ("merge", "time_to_merge"),
+    ("lead", "lead_time"),
+])
+def test_every_latency_metric_is_split_into_ai_assisted_and_other_prs(metric: str, clock: str) -> None:
+    """Each latency metric's AI split holds the AI-assisted PR's clock on one side and the
+    median of the other merged PRs' clocks on the other (bot PRs in neither), as /flow why reads them."""
+    s = settings()
+    prs = team_prs()
+    snap = compute_team_snapshot(s, "core", prs, [], now=NOW)
+    split = {name: (ai, other) for name, ai, other in snap.ai_split()}
+    ai, other = split[metric]
+    calendar = WorkCalendar.for_team(s.teams["core"])
+    identity = Identity(s.identity)
+    hours = {p.number: getattr(pr_clocks(p, identity=identity, calendar=calendar, now=NOW), clock)
+             for p in prs}
+    assert (ai.calendar.count, other.calendar.count) == (1, 4)
+    assert ai.calendar.p50 == pytest.approx(hours[10].calendar_hours)
+    assert ai.business.p50 == pytest.approx(hours[10].business_hours)
+    others = sorted(hours[n].calendar_hours for n in range(1, 5))
+    assert other.calendar.p50 == pytest.approx((others[1] + others[2]) / 2)
+    assert ai.calendar.p50 != other.calendar.p50  # the split separates them
+
+
+def test_a_snapshot_stored_before_the_ai_split_and_run_counts_still_reads() -> None:
+    """Snapshots written before the new fields decode with empty splits and zero run counts."""
+    snap = compute_team_snapshot(settings(), "core", team_prs(), [], now=NOW)
+    raw = codec.to_jsonable(snap)
+    for name in ("approval_ai", "approval_other", "merge_ai", "merge_other", "lead_time_ai",
+                 "lead_time_other"):
+        del raw[name]
+    for w in raw["workflows"]:
+        del w["runs"], w["in_progress"]
+    old = codec.loads(TeamSnapshot, json.dumps(raw))
+    assert old.approval_ai.calendar.count == 0 and old.pickup_ai == snap.pickup_ai
+    assert old.workflows[0].runs == 0 and old.workflows[0].attempts == snap.workflows[0].attempts
 
 
 def item(number: int, turn: str, *waiting_on: str) -> QueueItem:

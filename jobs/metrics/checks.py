@@ -75,7 +75,10 @@ def workflow_stats(
     Queue and run p50/p90 in minutes (linear interpolation, over attempts that reached that
     point); failure rate = failed attempts / completed attempts; rerun rate = runs with more
     than one attempt / runs (docs/metrics.md "CI"). ``None`` where nothing was measurable.
-    Ordered slowest first (run-time p90, then queue p90), then by name.
+    ``attempts`` counts attempts, ``runs`` the distinct runs they belong to (a rerun is one
+    run with two attempts), ``in_progress`` the runs whose latest attempt had not completed
+    by ``until`` (no conclusion, or completed later). Ordered slowest first (run-time p90,
+    then queue p90), then by name.
     """
     created = checks["created_at"]
     keep = ((created >= since) & (created < until)).to_numpy()
@@ -91,6 +94,7 @@ def workflow_stats(
     failed = checks["failed"].to_numpy(dtype=bool)[keep][order]
     run_id = checks["run_id"].to_numpy(dtype=np.int64)[keep][order]
     attempt = checks["attempt"].to_numpy(dtype=np.int64)[keep][order]
+    finished = done & ~(checks["completed_at"] > until).to_numpy(dtype=bool)[keep][order]
     out: list[WorkflowStats] = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         q = percentiles(queue[lo:hi], (50, 90))
@@ -99,6 +103,9 @@ def workflow_stats(
         runs, first = np.unique(run_id[lo:hi], return_inverse=True)
         most = np.zeros(runs.size, dtype=np.int64)
         np.maximum.at(most, first, attempt[lo:hi])
+        latest = attempt[lo:hi] == most[first]  # each run's latest attempt
+        running = np.zeros(runs.size, dtype=bool)
+        running[first[latest & ~finished[lo:hi]]] = True
         out.append(
             WorkflowStats(
                 name=str(names[code[lo]]),
@@ -109,6 +116,8 @@ def workflow_stats(
                 run_p90_min=r[1],
                 failure_rate=float(failed[lo:hi].sum()) / completed if completed else None,
                 rerun_rate=float(np.count_nonzero(most > 1)) / runs.size,
+                runs=int(runs.size),
+                in_progress=int(np.count_nonzero(running)),
             )
         )
     out.sort(key=lambda w: (-(w.run_p90_min or -1.0), -(w.queue_p90_min or -1.0), w.name))
