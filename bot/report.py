@@ -17,7 +17,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.blocks import age, hours, percent
+from bot.blocks import age, clock, hours, percent
+from jobs.durations import clock_number
 from jobs.model import Analysis, Latency, Percentiles, TeamSnapshot
 
 _STAGE = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
@@ -104,7 +105,7 @@ def analysis_sentences(analysis: Analysis) -> list[str]:
     if analysis.slowest_workflows:
         out.append("Slowest workflows: " + _contributors(analysis.slowest_workflows) + ".")
     if analysis.longest_waits:
-        out.append("Longest waits: " + _contributors(analysis.longest_waits) + ".")
+        out.append("Longest waits: " + _contributors(analysis.longest_waits, per_pr=True) + ".")
     if analysis.large_prs_dominate:
         out.append("Large (L/XL) PRs hold most of this week's waiting.")
     if analysis.action is not None:
@@ -149,7 +150,7 @@ def _queue(snap: TeamSnapshot) -> Group:
     q = snap.queue
     title = (f"Queue now: {q.length} waiting (reviewer {q.reviewer}, author {q.author}, "
              f"CI {q.ci}), {q.approved} approved")
-    oldest = f"oldest {hours(q.oldest_business_hours, q.oldest_hours)}; " if q.length else ""
+    oldest = f"oldest {clock(q.oldest_business_hours, q.oldest_hours)}; " if q.length else ""
     if not snap.queue_items:
         return _section(title, _table(), "Nothing is waiting.")
     rows = [
@@ -157,7 +158,7 @@ def _queue(snap: TeamSnapshot) -> Group:
             _one_line(Text(f"{item.repo}#{item.number}").append(" " + item.title, style="dim")),
             _TURN.get(item.turn, item.turn),
             _one_line(Text(", ".join(item.waiting_on) or "-")),
-            _dur(item.age_business_hours, item.age_hours),
+            _dur(item.age_business_hours, item.age_hours, per_pr=True),
             item.size + (" AI" if item.ai_assisted else ""),
         )
         for item in snap.queue_items[:MAX_QUEUE_ROWS]
@@ -306,14 +307,19 @@ def _pair(b: Percentiles, c: Percentiles, name: str) -> str:
     return _dur(getattr(b, name), getattr(c, name))
 
 
-def _dur(business: float | None, calendar: float | None) -> str:
-    """``12 (2.5 d)``: working hours, calendar time in brackets (hours below two days)."""
+def _dur(business: float | None, calendar: float | None, *, per_pr: bool = False) -> str:
+    """``12 (2.5 d)``: working hours, calendar time in brackets (hours below two days).
+    ``per_pr``: one PR's clock as measured, ``18.5 (52.5 h)`` (jobs.durations.clock)."""
     if business is None and calendar is None:
         return "-"
-    left = _num(business) if business is not None else "-"
+    num = clock_number if per_pr else _num
+    left = num(business) if business is not None else "-"
     if calendar is None:
         return left
-    cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
+    if per_pr:
+        cal = clock(None, calendar)
+    else:
+        cal = f"{_num(calendar / 24)} d" if calendar >= 48 else f"{_num(calendar)} h"
     return f"{left} ({cal})"
 
 
@@ -323,12 +329,16 @@ def _num(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0") if value else "0"
 
 
-def _contributors(items: Sequence[object]) -> str:
+def _contributors(items: Sequence[object], *, per_pr: bool = False) -> str:
+    """``name 12 h (detail); ...``; ``per_pr``: each value is one PR's clock, as measured."""
     parts = []
     for c in items:
         value = getattr(c, "value")
         unit = getattr(c, "unit")
-        num = f"{value:.0f}" if unit != "h" or value >= 10 else f"{value:.1f}"
+        if per_pr and unit == "h":
+            num = clock_number(value)
+        else:
+            num = f"{value:.0f}" if unit != "h" or value >= 10 else f"{value:.1f}"
         detail = getattr(c, "detail")
         parts.append(f"{getattr(c, 'name')} {num} {unit}" + (f" ({detail})" if detail else ""))
     return "; ".join(parts)

@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from jobs.contributors import STAGE_NAMES
+from jobs.durations import clock, clock_number, minutes, number
 from jobs.durations import hours as duration
-from jobs.durations import minutes, number
 from jobs.model import (
     Analysis,
     Contributor,
@@ -112,7 +112,7 @@ def queue_text(
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
         lines.append(f"Peak this week: {peak.length} ({when}).")
     if q.oldest_business_hours is not None:
-        lines.append(f"The oldest has waited {duration(q.oldest_business_hours, q.oldest_hours)}.")
+        lines.append(f"The oldest has waited {clock(q.oldest_business_hours, q.oldest_hours)}.")
     a = snapshot.analysis
     verdict = (
         "more arrive than get reviewed, so the queue grows"
@@ -264,7 +264,7 @@ def waits_text(snapshot: TeamSnapshot, titles: Mapping[str, str]) -> str:
     waiting; empty when there are none."""
     a = snapshot.analysis
     known = {**titles, **{f"{i.repo}#{i.number}": i.title for i in snapshot.queue_items}}
-    lines = [_contributor(c, known.get(c.name)) for c in a.longest_waits[:5]]
+    lines = [_contributor(c, known.get(c.name), per_pr=True) for c in a.longest_waits[:5]]
     if a.top_repos:
         repos = "; ".join(_contributor(c) for c in a.top_repos[:3])
         lines.append(f"Most waiting by repository: {repos}.")
@@ -307,11 +307,13 @@ def warning_text(snapshot: TeamSnapshot, now: datetime) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _contributor(c: Contributor, title: str | None = None) -> str:
-    """``acme/api#412 "Fix login": 52 working h, waiting on bob`` (the name comes first)."""
+def _contributor(c: Contributor, title: str | None = None, *, per_pr: bool = False) -> str:
+    """``acme/api#412 "Fix login": 52.5 working h, waiting on bob`` (the name comes first);
+    ``per_pr``: the value is one PR's clock, shown as measured (one decimal below 100 h)."""
     unit = "working h" if c.unit == "h" else c.unit  # jobs.analysis sums business hours
     named = f'{c.name} "{title}"' if title else c.name
-    return f"{named}: {number(c.value)} {unit}" + (f", {c.detail}" if c.detail else "")
+    value = clock_number(c.value) if per_pr and c.unit == "h" else number(c.value)
+    return f"{named}: {value} {unit}" + (f", {c.detail}" if c.detail else "")
 
 
 def _last(last: Mapping[str, Any] | None, metric: str) -> tuple[float | None, float | None]:

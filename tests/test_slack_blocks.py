@@ -59,7 +59,7 @@ def test_queue_is_oldest_first_escaped_and_linked() -> None:
     first, second = body.index("acme/api#412"), body.index("acme/web#88")
     assert first < second
     assert "<https://github.com/acme/api/pull/412|acme/api#412 Add &lt;!channel&gt; rate limiter &amp; retries>" in body
-    assert "reviewer's turn (bob, backend team) for 18 working h (2.2 d)" in body
+    assert "reviewer's turn (bob, backend team) for 18 working h (52.5 h)" in body
     assert "<!channel>" not in body
 
 

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.blocks.why import render_why
+from jobs.durations import clock, clock_number
 from jobs.identity import Identity
 from jobs.model import PullRequest, Review
 from jobs.settings import IdentitySettings, WorkHours
@@ -454,3 +456,28 @@ def test_the_four_stages_always_add_up_to_lead_time(p: PullRequest, required: in
     for clock in c.clocks[1:]:  # coding also holds the draft spells after ready
         if clock.start is not None and clock.stop is not None and clock.calendar_hours:
             assert clock.calendar_hours <= (clock.stop.at - clock.start.at) / timedelta(hours=1)
+
+
+# ---------------------------------------------------------------------- as shown
+
+
+def test_why_shows_each_clock_as_measured_with_one_decimal_below_100_hours() -> None:
+    """Pickup of 23.5 calendar h and time to approval of 10.5 working h read so in /flow why,
+    not "24 h" and "10 h" (half-even rounding to whole hours)."""
+    p = pr(first_commit=-2, merged=30, reviews=(review("bob", "COMMENTED", 23.5),
+                                                review("bob", "APPROVED", 26.5)))
+    c = clocks(p)
+    assert (c.pickup.calendar_hours, c.time_to_approval.business_hours) == (23.5, 10.5)
+    blocks, _ = render_why(p, c, now=NOW, tz=UTC_CAL.tz)
+    body = str(blocks)
+    assert "*pickup wait*: 8 working h (23.5 h)" in body
+    assert "*time to approval*: 10.5 working h (26.5 h)" in body
+
+
+def test_a_per_pr_clock_keeps_one_decimal_below_100_h_and_rounds_halves_up() -> None:
+    """10.5 stays 10.5, 0.25 reads 0.3, 99.96 reads 100, and from 100 h calendar time is in days."""
+    assert [clock_number(v) for v in (10.5, 23.5, 0.25, 99.94, 99.96, 100.5, 0.0)] == [
+        "10.5", "23.5", "0.3", "99.9", "100", "101", "0"]
+    assert clock(10.5, 23.5) == "10.5 working h (23.5 h)"
+    assert clock(130.0, 220.0) == "130 working h (9.2 d)"
+    assert clock(None, None) == "n/a"

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from jobs.durations import hours, minutes, number, percent
+from jobs.durations import clock, hours, minutes, number, percent
 
-__all__ = ["hours", "minutes", "number", "percent"]  # re-exported: one format everywhere
+__all__ = ["clock", "hours", "minutes", "number", "percent"]  # re-exported: one format everywhere
 
 Block = dict[str, Any]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.blocks import Block, context, divider, escape, header, hours, section, truncate_list
+from bot.blocks import Block, clock, context, divider, escape, header, section, truncate_list
 from bot.blocks.frame import data_age, web_link
 from bot.blocks.status import NO_MERGED, bottleneck, latency_line, queue_summary
 from jobs.model import QueueItem, TeamSnapshot
@@ -26,11 +26,11 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
 
 
 def waiting_line(item: QueueItem, login: str | None = None) -> str:
-    """``• <url|acme/api#412 title> by alice, waiting 18 working h (2.2 d)``, plus ``· asked
+    """``• <url|acme/api#412 title> by alice, waiting 18.5 working h (52.5 h)``, plus ``· asked
     of your team backend`` when the request went to a team of ``login``'s, not to them."""
     label = f"{item.repo}#{item.number} {item.title}"
     author = escape(item.author or "a deleted account")
-    line = f"• {web_link(item.url, label[:200])} by {author}, waiting {hours(item.age_business_hours, item.age_hours)}"
+    line = f"• {web_link(item.url, label[:200])} by {author}, waiting {clock(item.age_business_hours, item.age_hours)}"
     if login is not None and login.lower() not in {w.lower() for w in item.waiting_on}:
         teams = [w.removeprefix("team:") for w in item.waiting_on if w.startswith("team:")]
         if teams:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import escape, fallback, fit, header, hours, lines_section, section, truncate_list
+from bot.blocks import clock, escape, fallback, fit, header, lines_section, section, truncate_list
 from bot.blocks.frame import Message, footer, web_link
 from bot.blocks.status import queue_summary
 from jobs.model import QueueItem, TeamSnapshot
@@ -20,7 +20,7 @@ def waiting_on_name(who: str) -> str:
 
 
 def item_line(item: QueueItem) -> str:
-    """``• <url|acme/api#412 title> reviewer's turn (bob) for 18 working h (2.2 d) · L``."""
+    """``• <url|acme/api#412 title> reviewer's turn (bob) for 18.5 working h (52.5 h) · L``."""
     names = [w for w in item.waiting_on if not (item.turn == "ci" and w.lower() == "ci")]  # not "CI (CI)"
     who = ", ".join(waiting_on_name(w) for w in names[:4])
     if len(names) > 4:
@@ -28,7 +28,7 @@ def item_line(item: QueueItem) -> str:
     label = f"{item.repo}#{item.number} {item.title}"
     tags = [item.size] + (["AI-assisted"] if item.ai_assisted else [])
     return (f"• {web_link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
-            f"{f' ({who})' if who else ''} for {hours(item.age_business_hours, item.age_hours)}"
+            f"{f' ({who})' if who else ''} for {clock(item.age_business_hours, item.age_hours)}"
             f" · {' · '.join(escape(t) for t in tags)}")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from bot.blocks import (
     MAX_SECTION_TEXT,
     clip,
+    clock,
     divider,
     escape,
     fallback,
@@ -36,7 +37,7 @@ def queue_summary(snapshot: TeamSnapshot) -> str:
     text = (f"*{q.length}* waiting: {q.reviewer} on reviewers · {q.author} on authors · "
             f"{q.ci} on CI; {q.approved} approved, waiting to merge")
     if q.oldest_hours is not None:
-        text += f"\noldest: {hours(q.oldest_business_hours, q.oldest_hours)}"
+        text += f"\noldest: {clock(q.oldest_business_hours, q.oldest_hours)}"
     return text
 
 

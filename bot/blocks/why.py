@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.blocks import age, context, escape, fallback, fit, header, hours, lines_section, section
+from bot.blocks import age, clock, context, escape, fallback, fit, header, lines_section, section
 from bot.blocks.frame import Message, web_link
 from jobs.model import PullRequest
 
@@ -51,16 +51,17 @@ def event_text(ref: Any, tz: tzinfo, *, started: bool = True) -> str:
     return text
 
 
-def clock_line(clock: Any, tz: tzinfo) -> str:
-    """``• *pickup wait*: 6.5 working h (1.2 d) — from … to …``, with the clock's note."""
-    raw = str(getattr(clock, "name", "clock"))
+def clock_line(c: Any, tz: tzinfo) -> str:
+    """``• *pickup wait*: 10.5 working h (23.5 h) — from … to …``, with the clock's note
+    (one decimal below 100 h: the clock as measured, :func:`jobs.durations.clock`)."""
+    raw = str(getattr(c, "name", "clock"))
     name = escape(CLOCK_NAMES.get(raw, raw.replace("_", " ")))
-    duration = hours(getattr(clock, "business_hours", None), getattr(clock, "calendar_hours", None))
-    start = getattr(clock, "start", None)
+    duration = clock(getattr(c, "business_hours", None), getattr(c, "calendar_hours", None))
+    start = getattr(c, "start", None)
     started = start is not None and getattr(start, "kind", None) != "now"
     line = (f"• *{name}*: {duration}\n    started: {event_text(start, tz, started=started)}"
-            f"\n    stopped: {event_text(getattr(clock, 'stop', None), tz, started=started)}")
-    note = getattr(clock, "note", "")
+            f"\n    stopped: {event_text(getattr(c, 'stop', None), tz, started=started)}")
+    note = getattr(c, "note", "")
     if note:
         line += f"\n    _{escape(note)}_"
     return line
