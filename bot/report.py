@@ -22,6 +22,8 @@ from jobs.durations import clock_number
 from jobs.model import Analysis, Latency, Percentiles, TeamSnapshot
 
 _STAGE = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
+_METRIC = {"pickup": "pickup wait", "approval": "time to approval", "merge": "time to merge",
+           "lead": "lead time"}
 _TURN = {"reviewer": "reviewer", "author": "author", "ci": "CI", "approved": "merge"}
 MAX_QUEUE_ROWS = 12
 
@@ -45,6 +47,7 @@ def team_view(snap: TeamSnapshot, *, now: datetime) -> RenderableType:
     parts += [
         _queue(snap),
         _latency(snap),
+        _ai_split(snap),
         _breakdowns(snap),
         _reviewers(snap),
         _workflows(snap),
@@ -189,13 +192,35 @@ def _latency(snap: TeamSnapshot) -> Group:
         ("time to merge", snap.merge),
         ("lead time", snap.lead_time),
         ("request response", snap.request_response),
-        ("pickup, AI-assisted", snap.pickup_ai),
-        ("pickup, other PRs", snap.pickup_other),
     )
     for name, lat in rows:
         table.add_row(name, *_lat_cells(lat))
     return _section(f"Latency of PRs merged in the last {snap.window_days} days "
                     "(working hours, calendar in brackets)", table)
+
+
+def _ai_split(snap: TeamSnapshot) -> Group:
+    """Each latency metric for AI-assisted PRs beside the others (docs/metrics.md "AI split"):
+    PR counts, p50 each, and how many times longer the AI-assisted PRs waited."""
+    table = _table()
+    table.add_column("metric", overflow="fold")
+    for col in ("AI PRs", "AI p50", "other PRs", "other p50", "AI/other"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for metric, ai, other in snap.ai_split():
+        table.add_row(_METRIC[metric], str(max(ai.business.count, ai.calendar.count)),
+                      _pair(ai.business, ai.calendar, "p50"),
+                      str(max(other.business.count, other.calendar.count)),
+                      _pair(other.business, other.calendar, "p50"), _ratio(ai, other))
+    return _section("AI-assisted vs other PRs merged in the last "
+                    f"{snap.window_days} days (p50, working hours)", table,
+                    "AI/other: the AI-assisted p50 over the others' (working hours)")
+
+
+def _ratio(ai: Latency, other: Latency) -> str:
+    a, o = ai.business.p50, other.business.p50
+    if a is None or o is None or o <= 0:
+        return "-"
+    return f"{a / o:.1f}x"
 
 
 def _breakdowns(snap: TeamSnapshot) -> Group:
@@ -238,13 +263,18 @@ def _workflows(snap: TeamSnapshot) -> Group:
         return _section(title, _table(), "No CI runs recorded.")
     table = _table()
     table.add_column("workflow", overflow="fold")
-    for col in ("runs", "queued p50/p90", "running p50/p90", "failed", "rerun"):
+    for col in ("runs", "attempts", "running", "queued", "duration", "failed", "rerun"):
         table.add_column(col, justify="right", no_wrap=True)
     for w in snap.workflows[:8]:
-        table.add_row(Text(w.name), str(w.attempts), _mins(w.queue_p50_min, w.queue_p90_min),
+        known = w.runs > 0  # a snapshot stored before runs were counted has none
+        table.add_row(Text(w.name), str(w.runs) if known else "-", str(w.attempts),
+                      str(w.in_progress) if known else "-",
+                      _mins(w.queue_p50_min, w.queue_p90_min),
                       _mins(w.run_p50_min, w.run_p90_min), percent(w.failure_rate),
                       percent(w.rerun_rate))
-    return _section(title, table, "minutes; runs counts attempts")
+    return _section(title, table, "a rerun is one run with two attempts; running: runs in "
+                    "progress now\nqueued, duration: p50 / p90 minutes per attempt; failed: "
+                    "share of attempts; rerun: share of runs")
 
 
 def _flow(snap: TeamSnapshot) -> Group:

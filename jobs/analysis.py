@@ -18,9 +18,8 @@ to "2x faster coding would cut it by 10%", never by more.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -43,6 +42,7 @@ from jobs.contributors import (
 from jobs.model import (
     Analysis,
     FlowDay,
+    Latency,
     QueueItem,
     QueueSample,
     ReviewerLoad,
@@ -52,8 +52,12 @@ from jobs.model import (
 )
 
 __all__ = [
+    "AI_GAP_FACTOR",
+    "AI_GAP_MIN_PRS",
     "DEFAULT_RULES",
+    "AIGap",
     "Rules",
+    "ai_gaps",
     "amdahl_drop_pct",
     "analyse",
     "choose_action",
@@ -67,6 +71,52 @@ __all__ = [
 
 WEEK: Final = timedelta(days=7)
 BEFORE: Final = timedelta(days=28)
+AI_GAP_MIN_PRS: Final = 5  # PRs each side needs before the AI split explains anything
+AI_GAP_FACTOR: Final = 1.5  # one side's p50 at least this many times the other's: material
+
+
+@dataclass(frozen=True, slots=True)
+class AIGap:
+    """A material difference between AI-assisted and other PRs on one latency metric
+    (``pickup``, ``approval``, ``merge`` or ``lead``): p50 in working hours, and PR counts."""
+
+    metric: str
+    ai_p50: float
+    other_p50: float
+    ai_count: int
+    other_count: int
+
+    @property
+    def ratio(self) -> float:
+        """AI-assisted p50 over the others' (above 1: AI-assisted PRs waited longer)."""
+        return self.ai_p50 / self.other_p50
+
+
+def ai_gaps(
+    split: Sequence[tuple[str, Latency, Latency]],
+    *,
+    min_prs: int = AI_GAP_MIN_PRS,
+    factor: float = AI_GAP_FACTOR,
+) -> tuple[AIGap, ...]:
+    """The latency metrics on which AI-assisted and other PRs differ materially
+    (docs/metrics.md "AI split"), largest difference first.
+
+    ``split`` is ``TeamSnapshot.ai_split()``: (metric, AI-assisted, other). A metric counts
+    when both sides have at least ``min_prs`` PRs with that clock and a positive p50 in
+    working hours, and one p50 is at least ``factor`` times the other. Ties keep ``split``'s
+    order.
+    """
+    out: list[AIGap] = []
+    for metric, ai, other in split:
+        a, o = ai.business.p50, other.business.p50
+        if a is None or o is None or a <= 0 or o <= 0:
+            continue
+        if min(ai.business.count, other.business.count) < min_prs:
+            continue
+        if max(a / o, o / a) >= factor:
+            out.append(AIGap(metric, a, o, ai.business.count, other.business.count))
+    out.sort(key=lambda g: -max(g.ratio, 1 / g.ratio))
+    return tuple(out)
 
 
 def analyse(

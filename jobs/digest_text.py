@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from jobs.analysis import AI_GAP_FACTOR, AI_GAP_MIN_PRS, AIGap, ai_gaps
 from jobs.contributors import STAGE_NAMES
 from jobs.durations import clock, clock_number, minutes, number
 from jobs.durations import hours as duration
@@ -216,31 +217,51 @@ def ci_text(snapshot: TeamSnapshot) -> str:
     return "\n".join(lines)
 
 
+# metric -> (verb, what): "AI-assisted PRs waited 2x longer for approval"
+AI_GAP_WORDS = {
+    "pickup": ("waited", "for a first review"),
+    "approval": ("waited", "for approval"),
+    "merge": ("took", "from ready to merge"),
+    "lead": ("took", "from first commit to merge"),
+}
+
+
 def ai_text(snapshot: TeamSnapshot) -> str:
-    """How many merged PRs were AI-assisted and how their pickup compares (docs/metrics.md "AI
-    split"); bot PRs counted apart."""
+    """How many merged PRs were AI-assisted and, where it explains something, how their
+    latency differs from the others' (docs/metrics.md "AI split"): one sentence per metric
+    whose p50s differ by at least ``AI_GAP_FACTOR`` with ``AI_GAP_MIN_PRS`` PRs on each side
+    (``jobs.analysis.ai_gaps``), largest first; bot PRs counted apart."""
     n, ai = snapshot.merged_count, snapshot.ai_assisted_count
     lines = []
     if ai and n:
         lines.append(f"{ai} of {n} merged PRs were AI-assisted ({_pct(ai / n)}).")
-        p_ai, p_other = snapshot.pickup_ai.business.p50, snapshot.pickup_other.business.p50
-        if p_ai is not None and p_other is not None:
-            compare = (
-                "they waited longer for a first review"
-                if p_ai > p_other * 1.1
-                else "they were picked up faster"
-                if p_ai < p_other * 0.9
-                else "about the same"
-            )
+        split = snapshot.ai_split()
+        gaps = ai_gaps(split)
+        lines += [_ai_gap(g) for g in gaps]
+        if not gaps:
+            enough = any(min(a.business.count, o.business.count) >= AI_GAP_MIN_PRS
+                         for _, a, o in split)
             lines.append(
-                f"Pickup p50: {duration(p_ai)} for AI-assisted PRs vs {duration(p_other)} for the others"
-                f" ({compare})."
+                f"Their latency was within {number(AI_GAP_FACTOR)}x of the other PRs'."
+                if enough else
+                f"Too few PRs to compare their latency with the others' (each side needs "
+                f"{AI_GAP_MIN_PRS})."
             )
     else:
         lines.append(f"No AI-assisted PRs among the {n} merged this week.")
     if snapshot.bot_pr_count:
         lines.append(f"{_plural(snapshot.bot_pr_count, 'bot PR')} counted apart.")
     return "\n".join(lines)
+
+
+def _ai_gap(g: AIGap) -> str:
+    """``AI-assisted PRs waited 2.1x longer for approval than the others (p50 14 vs 6.8
+    working h; 6 vs 10 PRs).``"""
+    verb, what = AI_GAP_WORDS[g.metric]
+    slower, than = ("AI-assisted PRs", "the others") if g.ratio > 1 else ("Other PRs", "AI-assisted ones")
+    times = max(g.ratio, 1 / g.ratio)
+    return (f"{slower} {verb} {times:.1f}x longer {what} than {than} (p50 {number(g.ai_p50)} vs "
+            f"{number(g.other_p50)} working h; {g.ai_count} vs {g.other_count} PRs).")
 
 
 def size_text(snapshot: TeamSnapshot) -> str:

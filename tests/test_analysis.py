@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from jobs.analysis import amdahl_drop_pct, analyse, queue_growing, queue_slope
-from jobs.model import FlowDay, QueueItem, QueueSample, ReviewerLoad, WorkflowStats
-from tests.factories import T0
+from jobs.analysis import ai_gaps, amdahl_drop_pct, analyse, queue_growing, queue_slope
+from jobs.digest_text import ai_text
+from jobs.model import FlowDay, Latency, Percentiles, QueueItem, QueueSample, ReviewerLoad, WorkflowStats
+from tests.factories import T0, snapshot
 
 NOW = T0 + timedelta(days=7)  # Monday 2026-03-09 09:00 UTC
 
@@ -289,3 +290,52 @@ def test_flow_days_outside_the_week_are_ignored() -> None:
     old = [FlowDay(day=date(2026, 2, 1), arrivals=100, completions=0)]
     result = analyse(frame(*week_of("pickup", 1)), now=NOW, flow=old + flow_days(2, 2))
     assert result.arrivals_per_day == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------------------- AI split
+
+
+def lat(count: int, p50: float | None) -> Latency:
+    return Latency(calendar=Percentiles(count=count, p50=p50), business=Percentiles(count=count, p50=p50))
+
+
+SPLIT_FIELDS = {"pickup": ("pickup_ai", "pickup_other"), "approval": ("approval_ai", "approval_other"),
+                "merge": ("merge_ai", "merge_other"), "lead": ("lead_time_ai", "lead_time_other")}
+
+
+def split_snapshot(**gaps: tuple[Latency, Latency]) -> Any:
+    """The factory snapshot with every AI split even (8 h both sides, 8 PRs each) but ``gaps``."""
+    fields: dict[str, Latency] = {}
+    for metric, (ai_field, other_field) in SPLIT_FIELDS.items():
+        ai, other = gaps.get(metric, (lat(8, 8.0), lat(8, 8.0)))
+        fields[ai_field], fields[other_field] = ai, other
+    return snapshot(**fields)
+
+
+@pytest.mark.parametrize(("metric", "sentence"), [
+    ("pickup", "AI-assisted PRs waited 2.0x longer for a first review than the others (p50 16 vs 8 working h; 6 vs 9 PRs)."),
+    ("approval", "AI-assisted PRs waited 2.0x longer for approval than the others (p50 16 vs 8 working h; 6 vs 9 PRs)."),
+    ("merge", "AI-assisted PRs took 2.0x longer from ready to merge than the others (p50 16 vs 8 working h; 6 vs 9 PRs)."),
+    ("lead", "AI-assisted PRs took 2.0x longer from first commit to merge than the others (p50 16 vs 8 working h; 6 vs 9 PRs)."),
+])
+def test_the_digest_says_when_ai_assisted_prs_wait_materially_longer(metric: str, sentence: str) -> None:
+    """A 2x gap on one latency metric, with enough PRs on both sides, becomes one digest sentence."""
+    text = ai_text(split_snapshot(**{metric: (lat(6, 16.0), lat(9, 8.0))}))
+    assert sentence in text.splitlines()
+    assert sum("longer" in line for line in text.splitlines()) == 1
+
+
+def test_the_ai_split_explains_nothing_when_small_or_close() -> None:
+    """A 1.4x gap is not material, too few PRs on a side says nothing, and a faster AI side is
+    said the other way round; the largest gap comes first."""
+    assert ai_gaps(split_snapshot(pickup=(lat(8, 11.2), lat(8, 8.0))).ai_split()) == ()
+    assert ai_gaps(split_snapshot(pickup=(lat(4, 40.0), lat(8, 8.0))).ai_split()) == ()
+    gaps = ai_gaps(split_snapshot(approval=(lat(8, 4.0), lat(8, 12.0)),
+                                  merge=(lat(8, 16.0), lat(8, 8.0))).ai_split())
+    assert [(g.metric, round(g.ratio, 2)) for g in gaps] == [("approval", 0.33), ("merge", 2.0)]
+    text = ai_text(split_snapshot(approval=(lat(8, 4.0), lat(8, 12.0))))
+    assert "Other PRs waited 3.0x longer for approval than AI-assisted ones" in text
+    close = ai_text(split_snapshot())
+    assert "Their latency was within 1.5x of the other PRs'." in close
+    few = ai_text(split_snapshot(**{m: (lat(2, 30.0), lat(8, 8.0)) for m in SPLIT_FIELDS}))
+    assert "Too few PRs to compare" in few and "longer" not in few

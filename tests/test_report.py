@@ -8,7 +8,9 @@ from datetime import timedelta
 from rich.console import Console
 
 from bot.report import analysis_sentences, print_report
-from jobs.model import QueueItem
+import pytest
+
+from jobs.model import Latency, Percentiles, QueueItem, WorkflowStats
 from tests.factories import T0, snapshot
 
 
@@ -99,3 +101,38 @@ def test_several_teams_print_one_after_another() -> None:
     """`--sandbox` with several teams prints each team's view in turn."""
     out = render(snapshot(team="platform"), snapshot(team="payments"))
     assert "Flow report: platform" in out and "Flow report: payments" in out
+
+
+@pytest.mark.parametrize(("metric", "ai_field", "other_field"), [
+    ("pickup wait", "pickup_ai", "pickup_other"),
+    ("time to approval", "approval_ai", "approval_other"),
+    ("time to merge", "merge_ai", "merge_other"),
+    ("lead time", "lead_time_ai", "lead_time_other"),
+])
+def test_report_splits_each_latency_metric_into_ai_assisted_and_other(
+        metric: str, ai_field: str, other_field: str) -> None:
+    """The AI split table has a row per latency metric: PRs and p50 each side, and the ratio."""
+    ai = Latency(calendar=Percentiles(count=3, p50=50.0), business=Percentiles(count=3, p50=21.0))
+    other = Latency(calendar=Percentiles(count=12, p50=20.0), business=Percentiles(count=12, p50=7.0))
+    out = render(snapshot(**{ai_field: ai, other_field: other}))
+    section = out[out.index("AI-assisted vs other PRs"):]
+    row = next(line for line in section.splitlines() if line.startswith(metric))
+    assert row.split() == [*metric.split(), "3", "21", "(2.1", "d)", "12", "7", "(20", "h)", "3.0x"]
+
+
+def test_report_ci_table_counts_runs_attempts_and_runs_in_progress() -> None:
+    """Each workflow row says runs (a rerun is one run), attempts and runs in progress now."""
+    wf = WorkflowStats(name="build", attempts=12, queue_p50_min=1.0, queue_p90_min=2.0,
+                       run_p50_min=3.0, run_p90_min=4.0, failure_rate=0.25, rerun_rate=0.2,
+                       runs=10, in_progress=3)
+    old = WorkflowStats(name="legacy", attempts=7, queue_p50_min=1.0, queue_p90_min=2.0,
+                        run_p50_min=3.0, run_p90_min=5.0, failure_rate=0.0, rerun_rate=0.0)
+    out = render(snapshot(workflows=(wf, old)))
+    header = next(line for line in out.splitlines() if line.startswith("workflow"))
+    assert header.split()[:4] == ["workflow", "runs", "attempts", "running"]
+    assert next(line for line in out.splitlines() if line.startswith("build")).split()[:4] == [
+        "build", "10", "12", "3"]
+    # a snapshot stored before runs were counted says so instead of "0 runs"
+    assert next(line for line in out.splitlines() if line.startswith("legacy")).split()[:4] == [
+        "legacy", "-", "7", "-"]
+    assert "a rerun is one run with two attempts; running: runs in progress now" in out

@@ -52,6 +52,23 @@ def test_status_reads_like_the_brief() -> None:
     assert text.startswith("platform: 10 PRs waiting")
 
 
+def test_status_shows_the_ai_split_of_every_latency_metric_compactly() -> None:
+    """/flow status gives pickup, approval, merge and lead time p50 for AI-assisted vs other PRs."""
+    body = "\n".join(iter_blocks_text(render_status(snapshot(), now=NOW)[0]))
+    field = body[body.index("*AI-assisted vs other* p50, working h"):]
+    assert field.splitlines()[1:5] == ["pickup 6.3 vs 2.7 h (2.3x)", "approval 14 vs 6.8 h (2.0x)",
+                                       "merge 15 vs 9.9 h (1.5x)", "lead time 20 vs 17 h (1.2x)"]
+    none = "\n".join(iter_blocks_text(render_status(snapshot(ai_assisted_count=0), now=NOW)[0]))
+    assert "no AI-assisted PRs merged in the window" in none
+
+
+def test_ci_counts_runs_beside_attempts_and_runs_in_progress() -> None:
+    """/flow ci says runs (a rerun is one run), attempts and runs in progress now."""
+    body = "\n".join(iter_blocks_text(render_ci(snapshot(), now=NOW)[0]))
+    assert "*175* runs (184 attempts); *2* in progress now." in body
+    assert "57 runs (64 attempts), 2 running now" in body
+
+
 def test_queue_is_oldest_first_escaped_and_linked() -> None:
     """The queue lists PRs oldest first with whose turn, linked, and a PR title cannot ping."""
     blocks, _ = render_queue(snapshot(), now=NOW)

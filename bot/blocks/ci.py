@@ -23,17 +23,27 @@ MAX_WORKFLOWS = 15
 
 
 def workflow_line(w: WorkflowStats) -> str:
-    """``• *integration*: run p50 18 min / p90 34 min · queue p90 9.5 min · 19% failed · ...``."""
+    """``• *integration*: run p50 18 min / p90 34 min · queue p90 9.5 min · 19% failed · 12%
+    rerun · 57 runs (64 attempts), 2 running now``: runs as people count them (a rerun is one
+    run with two attempts) beside attempts; a snapshot from before runs were counted shows
+    attempts only."""
+    counts = (f"{w.runs} runs ({w.attempts} attempts), {w.in_progress} running now" if w.runs
+              else f"{w.attempts} attempts")
     return (f"• *{escape(w.name)}*: run p50 {minutes(w.run_p50_min)} / p90 {minutes(w.run_p90_min)}"
-            f" · queue p90 {minutes(w.queue_p90_min)} · {percent(w.failure_rate)} failed · "
-            f"{percent(w.rerun_rate)} rerun ({w.attempts} attempts)")
+            f" · queue p90 {minutes(w.queue_p90_min)} · {percent(w.failure_rate)} of attempts failed"
+            f" · {percent(w.rerun_rate)} of runs rerun · {counts}")
 
 
 def render_ci(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
     """CI: hours PRs waited on CI, the slowest workflows, then the flakiest by rerun rate."""
-    blocks = [header(f"CI: {snapshot.team}"),
-              section(f"PRs waited *{number(snapshot.ci_wait_hours)} calendar h* on CI in the last "
-                      f"{snapshot.window_days} days.")]
+    summary = (f"PRs waited *{number(snapshot.ci_wait_hours)} calendar h* on CI in the last "
+               f"{snapshot.window_days} days.")
+    runs = sum(w.runs for w in snapshot.workflows)
+    if runs:
+        attempts = sum(w.attempts for w in snapshot.workflows)
+        running = sum(w.in_progress for w in snapshot.workflows)
+        summary += f"\n*{runs}* runs ({attempts} attempts); *{running}* in progress now."
+    blocks = [header(f"CI: {snapshot.team}"), section(summary)]
     if snapshot.workflows:
         blocks.append(section("*Slowest* (run time p90)"))
         blocks += lines_section(truncate_list([workflow_line(w) for w in snapshot.workflows], MAX_WORKFLOWS))

@@ -23,6 +23,7 @@ from bot.blocks.frame import Message, footer
 from jobs.model import Latency, TeamSnapshot
 
 NO_MERGED = "n/a (no PRs merged in the window)"
+AI_SPLIT_NAMES = {"pickup": "pickup", "approval": "approval", "merge": "merge", "lead": "lead time"}
 STAGE_NAMES = {"coding": "coding", "pickup": "pickup wait", "review": "review", "merge": "merge wait"}
 
 
@@ -59,8 +60,25 @@ def bottleneck(snapshot: TeamSnapshot) -> str:
     return text
 
 
+def ai_split_lines(snapshot: TeamSnapshot) -> str:
+    """Compact AI split, p50 in working hours, one line per latency metric (docs/metrics.md
+    "AI split"): ``pickup 6.3 vs 2.7 h (2.3x)``; a metric one side has no PRs for reads ``n/a``."""
+    if not snapshot.ai_assisted_count:
+        return "no AI-assisted PRs merged in the window"
+    lines = []
+    for metric, ai, other in snapshot.ai_split():
+        a, o = ai.business.p50, other.business.p50
+        if a is None or o is None:
+            lines.append(f"{AI_SPLIT_NAMES[metric]} n/a")
+            continue
+        ratio = f" ({a / o:.1f}x)" if o > 0 else ""
+        lines.append(f"{AI_SPLIT_NAMES[metric]} {number(a)} vs {number(o)} h{ratio}")
+    return "\n".join(lines)
+
+
 def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
-    """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, age."""
+    """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, the
+    AI split of the four latency metrics, age."""
     ci = snapshot.workflows[0] if snapshot.workflows else None
     ci_text = (f"{escape(ci.name)}: run p90 {minutes(ci.run_p90_min)}" if ci else "no CI runs seen")
     pickup = (f"{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}"
@@ -74,6 +92,7 @@ def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = 
         f"*Slowest CI* p90\n{ci_text}",
         f"*Focus lost this week*\n{focus}",
         f"*Bottleneck*\n{bottleneck(snapshot)}",
+        f"*AI-assisted vs other* p50, working h\n{ai_split_lines(snapshot)}",
     ]
     blocks = [header(f"Flow status: {snapshot.team}")]
     if snapshot.analysis.headline:
