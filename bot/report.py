@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.blocks import age, clock, hours, percent
+from bot.blocks import age, clock, percent
 from jobs.durations import clock_number
 from jobs.model import Analysis, Latency, Percentiles, TeamSnapshot
 

@@ -10,7 +10,15 @@ import pytest
 
 from jobs.analysis import ai_gaps, amdahl_drop_pct, analyse, queue_growing, queue_slope
 from jobs.digest_text import ai_text
-from jobs.model import FlowDay, Latency, Percentiles, QueueItem, QueueSample, ReviewerLoad, WorkflowStats
+from jobs.model import (
+    FlowDay,
+    Latency,
+    Percentiles,
+    QueueItem,
+    QueueSample,
+    ReviewerLoad,
+    WorkflowStats,
+)
 from tests.factories import T0, snapshot
 
 NOW = T0 + timedelta(days=7)  # Monday 2026-03-09 09:00 UTC

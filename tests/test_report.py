@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from rich.console import Console
 
 from bot.report import analysis_sentences, print_report
-import pytest
-
 from jobs.model import Latency, Percentiles, QueueItem, WorkflowStats
 from tests.factories import T0, snapshot
 

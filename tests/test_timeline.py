@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.blocks.why import render_why
-from jobs.durations import clock, clock_number
+from jobs.durations import clock as clock_text
+from jobs.durations import clock_number
 from jobs.identity import Identity
 from jobs.model import PullRequest, Review
 from jobs.settings import IdentitySettings, WorkHours
@@ -478,6 +479,6 @@ def test_a_per_pr_clock_keeps_one_decimal_below_100_h_and_rounds_halves_up() -> 
     """10.5 stays 10.5, 0.25 reads 0.3, 99.96 reads 100, and from 100 h calendar time is in days."""
     assert [clock_number(v) for v in (10.5, 23.5, 0.25, 99.94, 99.96, 100.5, 0.0)] == [
         "10.5", "23.5", "0.3", "99.9", "100", "101", "0"]
-    assert clock(10.5, 23.5) == "10.5 working h (23.5 h)"
-    assert clock(130.0, 220.0) == "130 working h (9.2 d)"
-    assert clock(None, None) == "n/a"
+    assert clock_text(10.5, 23.5) == "10.5 working h (23.5 h)"
+    assert clock_text(130.0, 220.0) == "130 working h (9.2 d)"
+    assert clock_text(None, None) == "n/a"
