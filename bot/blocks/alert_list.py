@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import age, context, escape, fallback, header, lines_section, number, section, truncate_list
+from bot.blocks import (
+    MAX_NAME,
+    age,
+    context,
+    escape,
+    fallback,
+    header,
+    lines_section,
+    number,
+    section,
+    truncate_list,
+)
 from bot.blocks.frame import Message, person
 
 STATUS_ICONS = {"active": ":rotating_light:", "held": ":hourglass:", "snoozed": ":zzz:",
@@ -16,13 +27,13 @@ STATUS_ICONS = {"active": ":rotating_light:", "held": ":hourglass:", "snoozed": 
 def alert_line(status: Any, now: datetime) -> str:
     """One alert: icon, title, severity, value vs threshold, since when, who acknowledged it."""
     state = str(getattr(status, "status", "active"))
-    title = escape(getattr(status, "title", None) or getattr(status, "rule", "alert"))
-    line = f"{STATUS_ICONS.get(state, ':bell:')} *{title}*: {escape(state)}"
+    title = escape(getattr(status, "title", None) or getattr(status, "rule", "alert"), MAX_NAME)
+    line = f"{STATUS_ICONS.get(state, ':bell:')} *{title}*: {escape(state, 40)}"
     severity = getattr(status, "severity", None)
     if severity and state != "recovered":
-        line += f" ({escape(severity)})"
+        line += f" ({escape(severity, 40)})"
     value, threshold = getattr(status, "value", None), getattr(status, "threshold", None)
-    unit = escape(getattr(status, "unit", "") or "")
+    unit = escape(getattr(status, "unit", "") or "", 40)
     if value is not None and threshold is not None:
         line += f" · {number(value)} {unit} vs threshold {number(threshold)} {unit}".rstrip()
     since = getattr(status, "recovered_at", None) if state == "recovered" else getattr(status, "since", None)
@@ -46,5 +57,5 @@ def render_alert_list(team: str, statuses: Sequence[Any], *, now: datetime) -> M
         blocks += lines_section(truncate_list([alert_line(s, now) for s in statuses], 30))
     else:
         blocks.append(section(":large_green_circle: No active, snoozed or recently recovered alerts."))
-    blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC · thresholds: `/flow thresholds {escape(team)}`"))
-    return blocks, fallback(f"{team}: {len(statuses)} alerts")
+    blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC · thresholds: `/flow thresholds {escape(team, MAX_NAME)}`"))
+    return blocks, fallback(f"{escape(team, MAX_NAME)}: {len(statuses)} alerts")

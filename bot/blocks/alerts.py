@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import json
 
-from bot.blocks import Block, context, escape, fallback, section
+from bot.blocks import (
+    MAX_BUTTON_TEXT,
+    MAX_BUTTON_VALUE,
+    MAX_FALLBACK_TEXT,
+    MAX_SECTION_TEXT,
+    Block,
+    context,
+    escape,
+    fallback,
+    plain,
+    section,
+)
 from bot.blocks.frame import Message
 from jobs.model import Alert
 
@@ -33,18 +44,21 @@ def render_alert(alert: Alert) -> Message:
         icon = ":mute:"
     else:
         icon = ":red_circle:" if alert.severity == "critical" else ":large_orange_circle:"
-    blocks: list[Block] = [section(f"{icon} {escape(alert.message)}")]
+    blocks: list[Block] = [section(f"{icon} {escape(alert.message, MAX_SECTION_TEXT - 30)}")]
     if alert.details:
-        blocks.append(context(*(escape(d) for d in alert.details[:5])))
-    if not alert.recovered and alert.rule != SUMMARY_RULE and alert.episode:
-        blocks.append(buttons(alert))
-    return blocks, fallback(alert.message)  # it already says "is critical", "recovered"...
+        blocks.append(context(*(escape(d, 1000) for d in alert.details[:5])))
+    if not alert.recovered and alert.rule != SUMMARY_RULE and alert.episode and (actions := buttons(alert)):
+        blocks.append(actions)
+    return blocks, fallback(escape(alert.message, MAX_FALLBACK_TEXT))  # it already says "is critical", "recovered"...
 
 
-def buttons(alert: Alert) -> Block:
-    """The snooze/acknowledge actions block for an active alert."""
+def buttons(alert: Alert) -> Block | None:
+    """The snooze/acknowledge actions block for an active alert (None when its value would not
+    fit a button's 2,000 characters: a cut value could not name the alert)."""
     value = json.dumps({"team": alert.team, "rule": alert.rule, "episode": alert.episode},
                        separators=(",", ":"))
+    if len(value) > MAX_BUTTON_VALUE:
+        return None
     return {
         "type": "actions",
         "block_id": f"flow_alert:{alert.team}:{alert.rule}"[:255],
@@ -52,7 +66,7 @@ def buttons(alert: Alert) -> Block:
             {
                 "type": "button",
                 "action_id": ACTION_PREFIX + name,
-                "text": {"type": "plain_text", "text": label},
+                "text": {"type": "plain_text", "text": plain(label, MAX_BUTTON_TEXT)},
                 "value": value,
                 **({"style": "primary"} if name == "ack" else {}),
             }
@@ -62,5 +76,7 @@ def buttons(alert: Alert) -> Block:
 
 
 def handled(alert_text: str, note: str) -> Message:
-    """The alert message after a lead acted on it: the buttons give way to who did what."""
+    """The alert message after a lead acted on it: the buttons give way to who did what.
+
+    Both texts are mrkdwn: escape what they quote before calling."""
     return [section(alert_text), context(note)], fallback(note)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.blocks import (
+    MAX_NAME,
     escape,
     fallback,
     fit,
@@ -29,7 +30,7 @@ def workflow_line(w: WorkflowStats) -> str:
     attempts only."""
     counts = (f"{w.runs} runs ({w.attempts} attempts), {w.in_progress} running now" if w.runs
               else f"{w.attempts} attempts")
-    return (f"• *{escape(w.name)}*: run p50 {minutes(w.run_p50_min)} / p90 {minutes(w.run_p90_min)}"
+    return (f"• *{escape(w.name, MAX_NAME)}*: run p50 {minutes(w.run_p50_min)} / p90 {minutes(w.run_p90_min)}"
             f" · queue p90 {minutes(w.queue_p90_min)} · {percent(w.failure_rate)} of attempts failed"
             f" · {percent(w.rerun_rate)} of runs rerun · {counts}")
 
@@ -51,10 +52,10 @@ def render_ci(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = Fals
                        key=lambda w: w.rerun_rate or 0.0, reverse=True)[:5]
         if flaky:
             blocks.append(section("*Flakiest* (rerun rate): " + ", ".join(
-                f"{escape(w.name)} {percent(w.rerun_rate)}" for w in flaky)))
+                f"{escape(w.name, MAX_NAME)} {percent(w.rerun_rate)}" for w in flaky)))
     else:
         blocks.append(section("No CI runs on PR commits in this window."))
     blocks.append(footer(snapshot, now, unavailable=unavailable))
-    slowest = escape(snapshot.workflows[0].name) if snapshot.workflows else "none"
-    text = f"{snapshot.team}: {number(snapshot.ci_wait_hours)} calendar h waiting on CI; slowest workflow {slowest}"
+    slowest = escape(snapshot.workflows[0].name, MAX_NAME) if snapshot.workflows else "none"
+    text = f"{escape(snapshot.team, MAX_NAME)}: {number(snapshot.ci_wait_hours)} calendar h waiting on CI; slowest workflow {slowest}"
     return fit(blocks), fallback(text)

@@ -9,6 +9,9 @@ post whose chart upload failed still says what matters.
 from __future__ import annotations
 
 from bot.blocks import (
+    MAX_FALLBACK_TEXT,
+    MAX_NAME,
+    MAX_SECTION_TEXT,
     Block,
     context,
     divider,
@@ -46,10 +49,10 @@ def render_digest(digest: Digest) -> Message:
     blocks: list[Block] = [
         header(f"Weekly flow digest: {digest.team}"),
         context(f"{_dates(digest)} · {digest.snapshot.merged_count} PRs merged"),
-        section(f"*{escape(digest.headline)}*"),
+        section(f"*{escape(digest.headline, MAX_SECTION_TEXT - 2)}*"),
     ]
     if d.WARNING in sections:
-        blocks.append(section(f":warning: {escape(sections[d.WARNING])}"))
+        blocks.append(section(f":warning: {escape(sections[d.WARNING], MAX_SECTION_TEXT - 20)}"))
     if d.ACTION in sections:
         blocks.append(_titled(d.ACTION, sections[d.ACTION]))
     blocks.append(divider())
@@ -57,9 +60,9 @@ def render_digest(digest: Digest) -> Message:
         if title in (d.ACTION, d.DATA, d.WARNING):
             continue
         lines = _waits_lines(digest, body) if title == d.WAITS else [_line(x) for x in body.splitlines()]
-        blocks += lines_section([f"{_ICONS.get(title, '')} *{escape(title)}*".strip(), *lines])
+        blocks += lines_section([f"{_ICONS.get(title, '')} *{escape(title, MAX_NAME)}*".strip(), *lines])
     if d.DATA in sections:
-        blocks.append(context(escape(sections[d.DATA]).replace("\n", " · ")))
+        blocks.append(context(escape(sections[d.DATA], MAX_SECTION_TEXT // 2).replace("\n", " · ")))
     return fit(blocks, note="The whole digest is in `flowbot digest --print`."), digest_text(digest)
 
 
@@ -71,21 +74,21 @@ def digest_text(digest: Digest) -> str:
     first = [t for t in (d.WARNING, d.ACTION) if t in sections]
     parts += [f"{t}: {sections[t]}" for t in first]
     parts += [f"{t}:\n{body}" for t, body in digest.sections if t not in first]
-    return fallback(escape("\n\n".join(parts)))
+    return fallback(escape("\n\n".join(parts), MAX_FALLBACK_TEXT))
 
 
 def _line(text: str) -> str:
     """One escaped body line; the plain text's indented rows become bullets."""
     stripped = text.lstrip()
     if stripped == text:
-        return escape(text)
-    return f"• {escape(' '.join(stripped.split()))}"  # column padding means nothing in Slack
+        return escape(text, MAX_SECTION_TEXT)
+    return f"• {escape(' '.join(stripped.split()), MAX_SECTION_TEXT - 2)}"  # column padding means nothing in Slack
 
 
 def _titled(title: str, body: str) -> Block:
     lines = body.splitlines()
-    text = f"{_ICONS.get(title, '')} *{escape(title)}:* {escape(lines[0]) if lines else ''}"
-    rest = [f"_{escape(x)}_" for x in lines[1:]]
+    text = f"{_ICONS.get(title, '')} *{escape(title, MAX_NAME)}:* {escape(lines[0], 2000) if lines else ''}"
+    rest = [f"_{escape(x, 2000)}_" for x in lines[1:]]
     return section("\n".join([text.strip(), *rest]))
 
 
@@ -96,9 +99,9 @@ def _waits_lines(digest: Digest, body: str) -> list[str]:
     for line in body.splitlines():
         key = line.split(" ", 1)[0].removesuffix(":")
         if key in urls:
-            lines.append(f"• {link(urls[key], key)}{escape(line[len(key):])}")
+            lines.append(f"• {link(urls[key], key, limit=MAX_NAME)}{escape(line[len(key):], 2000)}")
         else:
-            lines.append(escape(line))
+            lines.append(escape(line, MAX_SECTION_TEXT))
     return lines
 
 

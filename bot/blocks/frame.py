@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from bot.blocks import Block, age, context, escape, fallback, link, section
+from bot.blocks import MAX_NAME, Block, age, context, escape, fallback, link, section
 from jobs.model import TeamSnapshot
 
 Message = tuple[list[Block], str]  # (blocks, plain-text fallback)
@@ -21,18 +21,18 @@ def person(who: object) -> str:
     """Who did something in Slack: a user id as a mention Slack renders as their name
     (``<@U0123>``), anything else escaped as stored."""
     text = str(who)
-    return f"<@{text}>" if _SLACK_USER.match(text) else escape(text)
+    return f"<@{text}>" if _SLACK_USER.match(text) else escape(text, MAX_NAME)
 
 
-def web_link(url: str | None, label: object) -> str:
+def web_link(url: str | None, label: object, *, limit: int = 300) -> str:
     """A link when ``url`` is a plain http(s) URL; else just the escaped label.
 
     GitHub's URLs always qualify; anything else (empty, whitespace, other schemes) would
     render as broken mrkdwn, so it is shown as text instead.
     """
     if url and _WEB_URL.match(url):
-        return link(url, label)
-    return escape(label)
+        return link(url, label, limit=limit)
+    return escape(label, limit, multiline=False)
 
 
 def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> str:
@@ -45,10 +45,10 @@ def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False
 
 def footer(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> Block:
     """A context block: team, window and data age, plus what degraded the data, if anything."""
-    parts = [f"*{escape(snapshot.team)}*", f"{snapshot.window_days}-day window",
+    parts = [f"*{escape(snapshot.team, MAX_NAME)}*", f"{snapshot.window_days}-day window",
              data_age(snapshot, now, unavailable=unavailable)]
     if snapshot.errors:
-        shown = "; ".join(escape(e) for e in snapshot.errors[:3])
+        shown = "; ".join(escape(e, 300) for e in snapshot.errors[:3])
         more = f" (and {len(snapshot.errors) - 3} more)" if len(snapshot.errors) > 3 else ""
         parts.append(f":warning: partial data: {shown}{more}")
     return context(" · ".join(parts))
@@ -60,9 +60,9 @@ def unavailable(team: str, last: TeamSnapshot | None, now: datetime) -> Message:
         detail = "No earlier copy is held by this server."
     else:
         detail = f"The last good copy here is {data_age(last, now)}."
-    text = (f":hourglass: Data for *{escape(team)}* is temporarily unavailable (Flowbot's "
+    text = (f":hourglass: Data for *{escape(team, MAX_NAME)}* is temporarily unavailable (Flowbot's "
             f"storage is not answering). {detail} Try again in a minute.")
-    return [section(text)], fallback(f"Data for {team} is temporarily unavailable. {detail}")
+    return [section(text)], fallback(f"Data for {escape(team, MAX_NAME)} is temporarily unavailable. {detail}")
 
 
 def no_snapshot(team: str, next_sample: datetime | None, now: datetime) -> Message:
@@ -75,8 +75,8 @@ def no_snapshot(team: str, next_sample: datetime | None, now: datetime) -> Messa
     else:
         minutes = max(1, round((next_sample - now).total_seconds() / 60))
         when = f"in about {minutes} min (at {next_sample:%H:%M} UTC)"
-    text = f":seedling: No data for *{escape(team)}* yet. The next sample runs {when}."
-    return [section(text)], fallback(f"No data for {team} yet. The next sample runs {when}.")
+    text = f":seedling: No data for *{escape(team, MAX_NAME)}* yet. The next sample runs {when}."
+    return [section(text)], fallback(f"No data for {escape(team, MAX_NAME)} yet. The next sample runs {when}.")
 
 
 def notice(text: str) -> Message:

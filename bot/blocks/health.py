@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.blocks import age, context, escape, fallback, header, lines_section, section
+from bot.blocks import MAX_NAME, age, context, escape, fallback, header, lines_section, section
 from bot.blocks.frame import Message
 from jobs.store import JobRun
 
@@ -21,16 +21,16 @@ def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Mes
             continue
         last = job_runs[0]
         failed = sum(1 for r in job_runs if r.outcome == "failed")
-        line = (f"{OUTCOME_ICONS.get(last.outcome, ':white_circle:')} *{escape(job)}*: {escape(last.outcome)} "
+        line = (f"{OUTCOME_ICONS.get(last.outcome, ':white_circle:')} *{escape(job, MAX_NAME)}*: {escape(last.outcome, 40)} "
                 f"{age(last.started_at, now).replace(' old', ' ago')}, took {last.seconds:.1f} s")
         if failed:
             line += f" · {failed} of the last {len(job_runs)} failed"
         if last.detail:
-            line += f"\n    _{escape(last.detail[:300])}_"
+            line += f"\n    _{escape(last.detail, 300, multiline=False)}_"
         lines.append(line)
     blocks = [header("Flowbot health")]
     blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
                                                            "(or `flowbot run`).")]
     blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
-    summary = ", ".join(f"{j} {r[0].outcome}" for j, r in sorted(runs.items()) if r)
+    summary = ", ".join(f"{escape(j, MAX_NAME)} {escape(r[0].outcome, 40)}" for j, r in sorted(runs.items()) if r)
     return blocks, fallback(f"Flowbot health: {summary}" if summary else "Flowbot health: no job has run yet")

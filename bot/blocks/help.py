@@ -37,5 +37,5 @@ def render_help() -> Message:
 
 def render_usage(problem: str = "") -> Message:
     """The usage line, after what was wrong (``problem`` is escaped here)."""
-    text = (f"{escape(problem)}\n" if problem else "") + USAGE
+    text = (f"{escape(problem, 500)}\n" if problem else "") + USAGE
     return [section(text)], fallback(text)

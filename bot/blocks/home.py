@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.blocks import Block, clock, context, divider, escape, header, section, truncate_list
+from bot.blocks import MAX_NAME, Block, clock, context, divider, escape, header, section, truncate_list
 from bot.blocks.frame import data_age, web_link
 from bot.blocks.status import NO_MERGED, bottleneck, latency_line, queue_summary
 from jobs.model import QueueItem, TeamSnapshot
@@ -18,9 +18,9 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
     """A team's queue, pickup and bottleneck in two blocks (or why there is no data)."""
     if snapshot is None:
         why = "data temporarily unavailable" if unavailable else "no data yet: the first sample has not run"
-        return [section(f"*{escape(team)}*: {why}")]
+        return [section(f"*{escape(team, MAX_NAME)}*: {why}")]
     pickup = latency_line(snapshot.pickup) if snapshot.pickup.calendar.count else NO_MERGED
-    text = (f"*{escape(team)}*\n{queue_summary(snapshot)}\npickup wait p50 {pickup}"
+    text = (f"*{escape(team, MAX_NAME)}*\n{queue_summary(snapshot)}\npickup wait p50 {pickup}"
             f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
     return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
 
@@ -29,12 +29,12 @@ def waiting_line(item: QueueItem, login: str | None = None) -> str:
     """``• <url|acme/api#412 title> by alice, waiting 18.5 working h (52.5 h)``, plus ``· asked
     of your team backend`` when the request went to a team of ``login``'s, not to them."""
     label = f"{item.repo}#{item.number} {item.title}"
-    author = escape(item.author or "a deleted account")
-    line = f"• {web_link(item.url, label[:200])} by {author}, waiting {clock(item.age_business_hours, item.age_hours)}"
+    author = escape(item.author or "a deleted account", MAX_NAME)
+    line = f"• {web_link(item.url, label, limit=200)} by {author}, waiting {clock(item.age_business_hours, item.age_hours)}"
     if login is not None and login.lower() not in {w.lower() for w in item.waiting_on}:
         teams = [w.removeprefix("team:") for w in item.waiting_on if w.startswith("team:")]
         if teams:
-            line += f" · asked of your team {escape(teams[0])}"
+            line += f" · asked of your team {escape(teams[0], MAX_NAME)}"
     return line
 
 
@@ -52,9 +52,9 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
     elif waiting:
         ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
         lines = truncate_list([waiting_line(i, login) for i in ordered], MAX_WAITING)
-        blocks.append(section(f"*Waiting on you ({escape(login)}), oldest first*\n" + "\n".join(lines)))
+        blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(lines)))
     else:
-        blocks.append(section(f"Nothing is waiting on you ({escape(login)}). :tada:"))
+        blocks.append(section(f"Nothing is waiting on you ({escape(login, MAX_NAME)}). :tada:"))
     for team, snapshot, unavailable in cards:
         blocks.append(divider())
         blocks += team_card(team, snapshot, now=now, unavailable=unavailable)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import clock, escape, fallback, fit, header, lines_section, section, truncate_list
+from bot.blocks import MAX_NAME, clock, escape, fallback, fit, header, lines_section, section, truncate_list
 from bot.blocks.frame import Message, footer, web_link
 from bot.blocks.status import queue_summary
 from jobs.model import QueueItem, TeamSnapshot
@@ -16,7 +16,7 @@ MAX_ITEMS = 25
 
 def waiting_on_name(who: str) -> str:
     """A login as is; a team request (``team:backend``) as ``backend team``. Escaped."""
-    return escape(f"{who.removeprefix('team:')} team" if who.startswith("team:") else who)
+    return escape(f"{who.removeprefix('team:')} team" if who.startswith("team:") else who, MAX_NAME)
 
 
 def item_line(item: QueueItem) -> str:
@@ -27,9 +27,9 @@ def item_line(item: QueueItem) -> str:
         who += f" and {len(names) - 4} more"
     label = f"{item.repo}#{item.number} {item.title}"
     tags = [item.size] + (["AI-assisted"] if item.ai_assisted else [])
-    return (f"• {web_link(item.url, label[:200])} {TURN_NAMES.get(item.turn, escape(item.turn))}"
+    return (f"• {web_link(item.url, label, limit=200)} {TURN_NAMES.get(item.turn, escape(item.turn, 40))}"
             f"{f' ({who})' if who else ''} for {clock(item.age_business_hours, item.age_hours)}"
-            f" · {' · '.join(escape(t) for t in tags)}")
+            f" · {' · '.join(escape(t, 20) for t in tags)}")
 
 
 def render_queue(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
@@ -42,5 +42,5 @@ def render_queue(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = F
         blocks.append(section("Nothing is waiting. :tada:"))
     blocks.append(footer(snapshot, now, unavailable=unavailable))
     q = snapshot.queue
-    text = f"{snapshot.team}: {q.length} PRs waiting, {q.approved} approved"
+    text = f"{escape(snapshot.team, MAX_NAME)}: {q.length} PRs waiting, {q.approved} approved"
     return fit(blocks), fallback(text)

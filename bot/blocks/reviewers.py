@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import escape, fallback, fit, header, lines_section, number, percent, section, truncate_list
+from bot.blocks import (
+    MAX_NAME,
+    escape,
+    fallback,
+    fit,
+    header,
+    lines_section,
+    number,
+    percent,
+    section,
+    truncate_list,
+)
 from bot.blocks.frame import Message, footer
 from jobs.digest_text import interruptions_text
 from jobs.model import ReviewerLoad, TeamSnapshot
@@ -18,7 +29,7 @@ def reviewer_line(load: ReviewerLoad) -> str:
     The focus-hours follow the interruptions they count (requests received directly and via a
     team, re-requests and context switches), so the reader sees what they are made of.
     """
-    return (f"• *{escape(load.login)}*: {interruptions_text(load)}, about {number(load.focus_hours)} focus-hours lost · "
+    return (f"• *{escape(load.login, MAX_NAME)}*: {interruptions_text(load)}, about {number(load.focus_hours)} focus-hours lost · "
             f"{load.pending} waiting on them now · peak {load.requests_per_day:g} requests/day")
 
 
@@ -36,9 +47,9 @@ def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool
         blocks[-1] = section(f"No review requests in the last {snapshot.window_days} days, so no focus-hours "
                              "lost to them.")
     blocks.append(footer(snapshot, now, unavailable=unavailable))
-    text = f"{snapshot.team}: about {number(snapshot.focus_hours_week)} focus-hours lost"
+    text = f"{escape(snapshot.team, MAX_NAME)}: about {number(snapshot.focus_hours_week)} focus-hours lost"
     if not snapshot.reviewers:
-        text = f"{snapshot.team}: no review requests in the last {snapshot.window_days} days"
+        text = f"{escape(snapshot.team, MAX_NAME)}: no review requests in the last {snapshot.window_days} days"
     elif snapshot.load_concentration is not None:
         text += f"; top two hold {percent(snapshot.load_concentration)} of requests"
     return fit(blocks), fallback(text)

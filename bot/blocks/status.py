@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.blocks import (
+    MAX_NAME,
     MAX_SECTION_TEXT,
     clip,
     clock,
@@ -80,7 +81,7 @@ def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = 
     """The status message: queue, pickup p50/p90, merge, CI p90, focus-hours, bottleneck, the
     AI split of the four latency metrics, age."""
     ci = snapshot.workflows[0] if snapshot.workflows else None
-    ci_text = (f"{escape(ci.name)}: run p90 {minutes(ci.run_p90_min)}" if ci else "no CI runs seen")
+    ci_text = (f"{escape(ci.name, MAX_NAME)}: run p90 {minutes(ci.run_p90_min)}" if ci else "no CI runs seen")
     pickup = (f"{latency_line(snapshot.pickup)}\n{latency_line(snapshot.pickup, p='p90')}"
               if snapshot.pickup.calendar.count else NO_MERGED)
     focus = (f"about {number(snapshot.focus_hours_week)} focus-hours to review interruptions"
@@ -96,15 +97,15 @@ def render_status(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = 
     ]
     blocks = [header(f"Flow status: {snapshot.team}")]
     if snapshot.analysis.headline:
-        blocks.append(section(escape(snapshot.analysis.headline)))
+        blocks.append(section(escape(snapshot.analysis.headline, MAX_SECTION_TEXT)))
     blocks.append(section(f"{snapshot.merged_count} PRs merged in the last {snapshot.window_days} days",
                           fields=fields))
     action = snapshot.analysis.action
     if action is not None:
-        blocks += [divider(), section(clip(f":bulb: *Try:* {escape(action.text)}\n_{escape(action.because)}_",
+        blocks += [divider(), section(clip(f":bulb: *Try:* {escape(action.text, 1400)}\n_{escape(action.because, 1400)}_",
                                            MAX_SECTION_TEXT))]
     blocks.append(footer(snapshot, now, unavailable=unavailable))
     q = snapshot.queue
-    text = (f"{snapshot.team}: {q.length} PRs waiting ({q.reviewer} on reviewers), pickup wait p50 "
+    text = (f"{escape(snapshot.team, MAX_NAME)}: {q.length} PRs waiting ({q.reviewer} on reviewers), pickup wait p50 "
             f"{latency_line(snapshot.pickup)}, time to merge p50 {latency_line(snapshot.merge)}")
     return fit(blocks), fallback(text)

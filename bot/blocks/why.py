@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.blocks import age, clock, context, escape, fallback, fit, header, lines_section, section
+from bot.blocks import MAX_NAME, age, clock, context, escape, fallback, fit, header, lines_section, section
 from bot.blocks.frame import Message, web_link
 from jobs.model import PullRequest
 
@@ -43,9 +43,9 @@ def event_text(ref: Any, tz: tzinfo, *, started: bool = True) -> str:
         return "still running" if started else "not yet"
     at = getattr(ref, "at", None)
     who = getattr(ref, "who", None)
-    text = escape(str(getattr(ref, "kind", "event")).replace("_", " "))
+    text = escape(str(getattr(ref, "kind", "event")).replace("_", " "), 60)
     if who:
-        text += f" by {escape(who)}"
+        text += f" by {escape(who, MAX_NAME)}"
     if isinstance(at, datetime):
         text += f", {at.astimezone(tz):%a %d %b %H:%M}"
     return text
@@ -55,7 +55,7 @@ def clock_line(c: Any, tz: tzinfo) -> str:
     """``• *pickup wait*: 10.5 working h (23.5 h) — from … to …``, with the clock's note
     (one decimal below 100 h: the clock as measured, :func:`jobs.durations.clock`)."""
     raw = str(getattr(c, "name", "clock"))
-    name = escape(CLOCK_NAMES.get(raw, raw.replace("_", " ")))
+    name = escape(CLOCK_NAMES.get(raw, raw.replace("_", " ")), MAX_NAME)
     duration = clock(getattr(c, "business_hours", None), getattr(c, "calendar_hours", None))
     start = getattr(c, "start", None)
     started = start is not None and getattr(start, "kind", None) != "now"
@@ -63,7 +63,7 @@ def clock_line(c: Any, tz: tzinfo) -> str:
             f"\n    stopped: {event_text(getattr(c, 'stop', None), tz, started=started)}")
     note = getattr(c, "note", "")
     if note:
-        line += f"\n    _{escape(note)}_"
+        line += f"\n    _{escape(note, 1000, multiline=False)}_"
     return line
 
 
@@ -72,14 +72,14 @@ def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
     """A PR's clocks, each with the events that started and stopped it (docs/metrics.md stages)."""
     title = f"{pr.key} {pr.title}"
     blocks = [header(f"Why: {pr.key}"),
-              section(f"{web_link(pr.url, title[:300])}\nby {escape(pr.author or 'a deleted account')} · "
-                      f"{escape(pr.state)} · {pr.size} lines changed")]
+              section(f"{web_link(pr.url, title, limit=300)}\nby {escape(pr.author or 'a deleted account', MAX_NAME)} · "
+                      f"{escape(pr.state, 40)} · {pr.size} lines changed")]
     filters: Iterable[Any] = getattr(result, "filters", ()) or ()
-    filter_text = [escape(str(getattr(f, "reason", f))) for f in filters]
+    filter_text = [escape(str(getattr(f, "reason", f)), 500) for f in filters]
     if filter_text:
         blocks.append(section(":information_source: " + "; ".join(filter_text)))
     lines = [clock_line(c, tz) for c in clocks_of(result)]
     blocks += lines_section(lines) if lines else [section("No clocks could be computed for this PR.")]
     blocks.append(context(f"Durations: working hours in the team's calendar ({escape(str(tz))}), calendar "
                           f"time in brackets · PR data {age(data_as_of, now)}"))
-    return fit(blocks), fallback(f"Clocks of {escape(pr.key)}")
+    return fit(blocks), fallback(f"Clocks of {escape(pr.key, MAX_NAME)}")
