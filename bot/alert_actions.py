@@ -1,8 +1,10 @@
 """The alert buttons: snooze (a day, a week, until it recovers) and acknowledge.
 
-Thin listeners: acknowledge the click, check the clicker is one of the team's leads (when the
-team lists leads), write the snooze or acknowledgement through ``jobs.alerts`` and replace the
-buttons on the alert with who did what. The next evaluation reads it from Redis.
+Thin listeners: acknowledge the click, check the clicker may change the team's alerting (the
+one rule in :func:`bot.guard.refusal`: its leads, or its members when it lists none), write the
+snooze or acknowledgement through ``jobs.alerts`` and replace the buttons on the alert with who
+did what. The next evaluation reads it from Redis. Whatever the button's value or an error
+quotes is escaped before it is shown.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.blocks import context, fallback
+from bot.blocks import context, escape, fallback
+from bot.guard import SNOOZE, refusal
 from jobs import alerts
 from jobs.errors import FlowbotError
 
@@ -54,9 +57,9 @@ def register(app: App, deps: BotDeps) -> None:
             respond(response_type="ephemeral", replace_original=False,
                     text="This button is from an older Flowbot; use `/flow alerts` instead.")
             return
-        refusal = _refusal(deps, team, user)
-        if refusal:
-            respond(response_type="ephemeral", replace_original=False, text=refusal)
+        refused = refusal(deps.settings, team, user, action=SNOOZE)
+        if refused:
+            respond(response_type="ephemeral", replace_original=False, text=refused)
             return
         now = deps.clock.now()
         try:
@@ -65,24 +68,18 @@ def register(app: App, deps: BotDeps) -> None:
             else:
                 alerts.snooze(deps.store, team, rule, SNOOZES[name], now=now, by=user)
         except FlowbotError as err:
-            respond(response_type="ephemeral", replace_original=False, text=f"Could not do that: {err}")
+            respond(response_type="ephemeral", replace_original=False, text=f"Could not do that: {escape(err, 500)}")
             return
         who = f"<@{user}>" if _USER.match(user) else "someone"
         note = NOTES[name].format(who=who)
         blocks = [b for b in body.get("message", {}).get("blocks", []) if b.get("type") != "actions"]
         blocks.append(context(note))
-        original = str(body.get("message", {}).get("text", ""))
+        original = escape(_unescape(str(body.get("message", {}).get("text", ""))), 3000)
         respond(replace_original=True, blocks=blocks, text=fallback(f"{original} ({note})"))
 
     app.action(ALERT_ACTIONS)(on_alert_button)
 
 
-def _refusal(deps: BotDeps, team: str, user: str) -> str | None:
-    """Why ``user`` may not act on ``team``'s alerts, or None when they may."""
-    settings = deps.settings
-    if team not in settings.teams:
-        return f"Flowbot no longer knows the team `{team}`; nothing to snooze."
-    leads = settings.teams[team].leads
-    if leads and user not in leads:
-        return f"Only the leads of {team} can snooze or acknowledge its alerts."
-    return None
+def _unescape(text: str) -> str:
+    """Slack's copy of a message text, entities back to characters (to be escaped again)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

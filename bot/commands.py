@@ -30,6 +30,7 @@ from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
 from bot.blocks.why import render_why
+from bot.guard import SET, refusal
 from bot.reader import next_sample_at
 from jobs.alerts import list_alerts
 from jobs.digest import DigestUnavailable, build_digest
@@ -272,10 +273,9 @@ def _thresholds(team: str, deps: BotDeps, *, now: datetime) -> Message:
 
 
 def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
-    leads = deps.settings.teams[team].leads
-    if caller.user_id not in leads:
-        return notice(f"Sorry, only the leads of *{team}* can change its thresholds. "
-                      f"`/flow thresholds {team}` shows the current ones.")
+    refused = refusal(deps.settings, team, caller.user_id, action=SET)
+    if refused:
+        return notice(refused)
     assert cmd.target is not None and cmd.value is not None  # parse() sets both for "set"
     rule, _, level = cmd.target.partition(".")
     if rule not in ALERT_RULES:

@@ -357,7 +357,7 @@ def test_snooze_and_acknowledge_buttons_reach_the_alert_state(store: Store, fake
 
     with serve(build_web(deps, signing_secret=SECRET, client=fake_slack.client())) as url:
         status, reply = click("flow_alert_snooze_week", "U0OTHER01")
-        assert status == 200 and "Only the leads" in reply
+        assert status == 200 and "only the leads of *platform*" in reply
         assert list_alerts(store, "platform")[0].status == "active"
         status, reply = click("flow_alert_snooze_week", LEAD)
         assert "Snoozed for a week" in reply and '"replace_original": true' in reply
