@@ -11,6 +11,7 @@ Unknown subcommands and bad arguments get the usage line; unexpected errors go t
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from jobs.digest import DigestUnavailable, build_digest
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.overrides import InvalidThreshold, effective_thresholds, set_threshold, threshold_history
-from jobs.settings import ALERT_RULES, Settings, WorkHours
+from jobs.settings import ALERT_RULES, RULE_THRESHOLDS, Settings, WorkHours
 from jobs.timeline import pr_clocks
 from jobs.worktime import WorkCalendar
 
@@ -112,8 +113,10 @@ def parse(text: str) -> FlowCommand:
         value = float(args[1])
     except ValueError:
         raise UsageError(f"`{args[1][:20]}` is not a number.") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise UsageError("the value must be a finite number.")
+    if not math.isfinite(value):  # 1e309 reads as infinity: refused here, with the range
+        kind = RULE_THRESHOLDS.get(args[0].lower().partition(".")[0])
+        where = f"; `{args[0][:40]}` {kind.range_text()}" if kind else ""
+        raise UsageError(f"the value must be a finite number{where}.")
     return FlowCommand("set", team=args[2].lower() if len(args) == 3 else None, target=args[0].lower(),
                        value=value, share=share)
 

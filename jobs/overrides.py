@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from jobs.errors import FlowbotError
-from jobs.settings import ALERT_RULES, Settings, Thresholds
+from jobs.settings import ALERT_RULES, RULE_THRESHOLDS, Settings, Thresholds
 from jobs.store import Store
 
 Level = Literal["warn", "critical", "clear"]
@@ -43,7 +43,8 @@ def effective_thresholds(settings: Settings, store: Store, team: str) -> dict[st
     """The team's levels per rule: config (global, then team) with Slack overrides on top.
 
     Raises StoreUnavailable when Redis cannot be read; an override that no longer validates
-    (a config change made it inconsistent) is ignored for that rule.
+    (a config change made it inconsistent, or it lies outside the rule's range) is ignored for
+    that rule.
     """
     levels = settings.thresholds_for(team)
     stored = store.get_json("overrides", team) or {}
@@ -52,7 +53,7 @@ def effective_thresholds(settings: Settings, store: Store, team: str) -> dict[st
             continue
         merged = {**levels[rule].model_dump(), **values}
         try:
-            levels[rule] = Thresholds.model_validate(merged)
+            levels[rule] = RULE_THRESHOLDS[rule].model_validate(merged)
         except ValidationError:
             continue
     return levels
@@ -71,9 +72,10 @@ def set_threshold(
 ) -> ThresholdChange:
     """Set one level of one rule for ``team`` and record who did it and when.
 
-    Returns the change. Raises InvalidThreshold for an unknown team, rule or level, or when
-    the new levels would be inconsistent (critical below warn, clear above warn); raises
-    StoreUnavailable when Redis cannot be written.
+    Returns the change. Raises InvalidThreshold for an unknown team, rule or level, for a value
+    outside the rule's range (not finite, not above 0, above ``Thresholds.HIGH``; the message
+    says the range), or when the new levels would be inconsistent (critical below warn, clear
+    above warn); raises StoreUnavailable when Redis cannot be written.
     """
     if team not in settings.teams:
         raise InvalidThreshold(f"unknown team {team!r}; teams: {', '.join(sorted(settings.teams))}")
@@ -81,13 +83,15 @@ def set_threshold(
         raise InvalidThreshold(f"unknown threshold {rule!r}; one of: {', '.join(ALERT_RULES)}")
     if level not in LEVELS:
         raise InvalidThreshold(f"unknown level {level!r}; one of: {', '.join(LEVELS)}")
-    if not value > 0 and level != "clear":
-        raise InvalidThreshold(f"{rule}.{level} must be above 0 (got {value:g})")
+    kind = RULE_THRESHOLDS[rule]
     current = effective_thresholds(settings, store, team)[rule]
     try:
-        Thresholds.model_validate({**current.model_dump(), level: value})
+        kind.model_validate({**current.model_dump(), level: value})
     except ValidationError as err:
-        reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        problems = [(e["loc"], e["msg"].removeprefix("Value error, ")) for e in err.errors()]
+        if any(loc for loc, _ in problems):  # the value itself is out of the rule's range
+            raise InvalidThreshold(f"{rule}.{level} {problems[0][1]}") from None
+        reason = "; ".join(msg for _, msg in problems)
         raise InvalidThreshold(f"{rule}.{level} = {value:g} does not fit: {reason}") from None
     stored: dict[str, Any] = store.get_json("overrides", team) or {}
     stored.setdefault(rule, {})[level] = value

@@ -8,10 +8,11 @@ Unknown keys are errors: a typo must not pass silently.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from datetime import date, time
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -68,11 +70,37 @@ class Member(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """Warn and critical levels of one alert rule; it clears below ``clear`` (hysteresis)."""
+    """Warn and critical levels of one alert rule; it clears below ``clear`` (hysteresis).
 
-    warn: float = Field(gt=0)
-    critical: float = Field(gt=0)
-    clear: float | None = Field(default=None, ge=0)
+    Every level is a finite number: above 0 (``clear`` may be 0) and, for a rule's own type
+    below, at most that rule's ``HIGH``. A refusal says the range, so ``critical = 1e308`` or a
+    ``1e309`` that TOML reads as infinity is named with where it may lie.
+    """
+
+    HIGH: ClassVar[float] = math.inf  # the highest level that makes sense, in UNIT
+    UNIT: ClassVar[str] = ""
+
+    warn: float
+    critical: float
+    clear: float | None = None
+
+    @field_validator("warn", "critical", "clear")
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None:
+            return value
+        zero_ok = info.field_name == "clear"
+        if not math.isfinite(value) or value > cls.HIGH or value < 0 or (value == 0 and not zero_ok):
+            raise ValueError(f"{cls.range_text(zero_ok=zero_ok)} (got {value:g})")
+        return value
+
+    @classmethod
+    def range_text(cls, *, zero_ok: bool = False) -> str:
+        """``must be more than 0 and at most 500 working h``: where a level may lie."""
+        low = "must be 0 or more" if zero_ok else "must be more than 0"
+        if math.isinf(cls.HIGH):
+            return f"{low} (a finite number)"
+        return f"{low} and at most {cls.HIGH:g} {cls.UNIT}".rstrip()
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -88,29 +116,65 @@ class Thresholds(_Frozen):
         return self.clear if self.clear is not None else self.warn * 0.8
 
 
+# Each rule's range: far above any level a team would want, low enough that a typo (an extra
+# zero or three, 1e308) is refused instead of silencing the rule or filling answers with digits.
+class QueueLengthThresholds(Thresholds):
+    HIGH = 1000
+    UNIT = "PRs"
+
+
+class OldestWaitingThresholds(Thresholds):
+    HIGH = 2000  # about a working year
+    UNIT = "working h"
+
+
+class PickupThresholds(Thresholds):
+    HIGH = 500  # about three working months
+    UNIT = "working h"
+
+
+class RequestsPerDayThresholds(Thresholds):
+    HIGH = 100
+    UNIT = "requests/day"
+
+
+class CiMinutesThresholds(Thresholds):
+    HIGH = 1440  # a day
+    UNIT = "min"
+
+
+class QueueGrowthThresholds(Thresholds):
+    HIGH = 90  # the longest metrics window
+    UNIT = "working days"
+
+
 class RuleThresholds(_Frozen):
     """Levels per alert rule (the unit is in the name). Unknown rule names are errors."""
 
-    queue_length: Thresholds = Thresholds(warn=10, critical=20)
-    oldest_waiting_hours: Thresholds = Thresholds(warn=16, critical=40)
-    pickup_p50_hours: Thresholds = Thresholds(warn=6, critical=16)
-    requests_per_reviewer_day: Thresholds = Thresholds(warn=6, critical=10)
-    ci_p90_minutes: Thresholds = Thresholds(warn=20, critical=40)
-    queue_growth_days: Thresholds = Thresholds(warn=3, critical=5)
+    queue_length: QueueLengthThresholds = QueueLengthThresholds(warn=10, critical=20)
+    oldest_waiting_hours: OldestWaitingThresholds = OldestWaitingThresholds(warn=16, critical=40)
+    pickup_p50_hours: PickupThresholds = PickupThresholds(warn=6, critical=16)
+    requests_per_reviewer_day: RequestsPerDayThresholds = RequestsPerDayThresholds(warn=6, critical=10)
+    ci_p90_minutes: CiMinutesThresholds = CiMinutesThresholds(warn=20, critical=40)
+    queue_growth_days: QueueGrowthThresholds = QueueGrowthThresholds(warn=3, critical=5)
 
 
 class TeamThresholds(_Frozen):
     """A team's overrides: only the rules it sets."""
 
-    queue_length: Thresholds | None = None
-    oldest_waiting_hours: Thresholds | None = None
-    pickup_p50_hours: Thresholds | None = None
-    requests_per_reviewer_day: Thresholds | None = None
-    ci_p90_minutes: Thresholds | None = None
-    queue_growth_days: Thresholds | None = None
+    queue_length: QueueLengthThresholds | None = None
+    oldest_waiting_hours: OldestWaitingThresholds | None = None
+    pickup_p50_hours: PickupThresholds | None = None
+    requests_per_reviewer_day: RequestsPerDayThresholds | None = None
+    ci_p90_minutes: CiMinutesThresholds | None = None
+    queue_growth_days: QueueGrowthThresholds | None = None
 
 
 ALERT_RULES: tuple[str, ...] = tuple(RuleThresholds.model_fields)
+# Each rule's levels type (its range), for levels that arrive outside config (``/flow set``).
+RULE_THRESHOLDS: dict[str, type[Thresholds]] = {
+    rule: type(default) for rule, default in RuleThresholds().__dict__.items()
+}
 
 
 class WorkHours(_Frozen):
@@ -363,7 +427,7 @@ class Settings(_Frozen):
         merged = self.alerts.thresholds.model_dump()
         overrides = self.teams[team].thresholds
         return {
-            rule: getattr(overrides, rule) or Thresholds.model_validate(merged[rule])
+            rule: getattr(overrides, rule) or RULE_THRESHOLDS[rule].model_validate(merged[rule])
             for rule in ALERT_RULES
         }
 

@@ -37,7 +37,7 @@ def test_override_layers_on_config_and_is_audited(store: Store) -> None:
     [
         ("queue_lenght", 5, "warn", "unknown threshold"),
         ("queue_length", 5, "loud", "unknown level"),
-        ("queue_length", 0, "warn", "must be above 0"),
+        ("queue_length", 0, "warn", "must be more than 0 and at most 1000 PRs"),
         ("queue_length", 50, "warn", "critical"),  # warn above critical
     ],
 )
