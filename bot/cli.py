@@ -46,10 +46,9 @@ ConfigOption = Annotated[
 
 def main() -> None:
     """Entry point of the console script."""
-    logging.basicConfig(
-        level=os.environ.get("FLOWBOT_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot.logs import configure
+
+    configure(os.environ.get("FLOWBOT_LOG_LEVEL", "WARNING"))  # secrets filtered out, DEBUG included
     app()
 
 
@@ -114,7 +113,9 @@ def _unreachable_slack(base_url: str, err: OSError) -> str:
     """One line for a Slack API that cannot be reached (refused, timed out, no route)."""
     reason = err.reason if isinstance(err, URLError) else err
     detail = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-    return (f"cannot reach Slack at {base_url} ({detail}): check the network"
+    from jobs.store import redact_url
+
+    return (f"cannot reach Slack at {redact_url(base_url)} ({detail}): check the network"
             " (proxy, firewall), and SLACK_API_URL if it is set")
 
 

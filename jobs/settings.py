@@ -287,6 +287,9 @@ class GitHubSettings(_Frozen):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:  # not echoed: it may hold a token
+            raise ValueError("credentials do not belong in the URL (it is printed by doctor and in "
+                             "logs); the token comes from GITHUB_TOKEN")
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http(s) URL (got {value!r})")
         return value.rstrip("/")

@@ -12,6 +12,7 @@ in a file under the user's data directory, so the same code path serves both.
 from __future__ import annotations
 
 import logging
+import re
 import secrets as _secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -52,16 +53,35 @@ def default_data_path() -> Path:
     return Path(user_data_dir("flowbot", appauthor=False)) / "flowbot.rdb"
 
 
+# Query parameters whose value is a credential: redis-py's ``?password=``, and the usual names
+# of tokens, keys and signatures in other DSNs and URLs.
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|sig|auth|cred|ticket", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """A Redis URL without its password, fit for logs and ``doctor``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    # From the netloc as written: ``parts.port`` raises on a malformed port, and this runs
-    # while reporting exactly such a URL.
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{parts.username or ''}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """A URL or DSN without its secrets, fit for logs, errors and ``doctor``.
+
+    The password in the userinfo (``redis://user:***@host``), a userinfo with no password (a
+    token in the user part: ``https://***@host``) and the value of every query parameter whose
+    name says credential (``?password=***``, ``?token=***``) are masked; the rest is kept so the
+    reader still sees which server is meant. A URL that does not parse is not shown at all.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that does not parse)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        # From the netloc as written: ``parts.port`` raises on a malformed port, and this runs
+        # while reporting exactly such a URL.
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = "&".join(
+        f"{name}=***" if sep and _SECRET_PARAM.search(name) else f"{name}{sep}{value}"
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,64 @@
+"""How Flowbot's processes log: one format, and no secret in any line, DEBUG included.
+
+At DEBUG, slack_sdk writes whole request lines: the ``response_url`` of every answer (a URL
+that can post to the user's channel for 30 minutes) from ``slack_sdk.webhook``, and whole
+Socket Mode payloads (with their ``response_url``s) from ``slack_sdk.socket_mode``. Those
+loggers are kept at INFO whatever the level asked for, and every line that still reaches a
+handler goes through :class:`SecretFilter`, which masks Slack and GitHub tokens, Slack's
+response and webhook URLs, and the secrets inside any URL or DSN (``jobs.store.redact_url``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from jobs.store import redact_url
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Loggers whose DEBUG lines carry response URLs or whole payloads: never below INFO.
+QUIET_LOGGERS = ("slack_sdk.webhook", "slack_sdk.socket_mode", "slack_bolt.adapter.socket_mode")
+
+_TOKEN = re.compile(r"\b(xox[a-z]|xapp|gh[pousr]|github_pat)([-_])[A-Za-z0-9_-]{6,}")
+_SLACK_HOOK = re.compile(r"(https://hooks\.slack(?:-gov)?\.com)/[^\s'\"<>,)]+")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>,)]+", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with tokens, Slack response/webhook URLs and URL credentials masked."""
+    text = _TOKEN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _SLACK_HOOK.sub(lambda m: f"{m.group(1)}/***", text)
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+
+class SecretFilter(logging.Filter):
+    """Rewrites each record's message with :func:`redact_text` (arguments merged first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = redact_text(message)
+        if safe != message:
+            record.msg, record.args = safe, None
+        if record.exc_info and not record.exc_text:  # a traceback's message may quote a URL too
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def configure(level: str = "WARNING") -> None:
+    """Configure the root logger at ``level`` (a name, as in ``FLOWBOT_LOG_LEVEL``) with a
+    secret filter on its handlers, and keep :data:`QUIET_LOGGERS` at INFO or above."""
+    logging.basicConfig(level=level.upper(), format=FORMAT)
+    install()
+
+
+def install(logger: logging.Logger | None = None) -> None:
+    """Add the secret filter to ``logger``'s handlers (the root's by default), once each, and
+    raise :data:`QUIET_LOGGERS` to INFO. For hosts that set up logging themselves (gunicorn)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())
+    floor = max(logging.INFO, logging.getLogger().getEffectiveLevel())  # INFO at most: never louder
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.getEffectiveLevel() < floor:
+            quiet.setLevel(floor)
