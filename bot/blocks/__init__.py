@@ -125,14 +125,16 @@ def clip(text: str, limit: int) -> str:
 def _cut(raw: str, limit: int, *, escaped: bool = False) -> str:
     """``raw`` cut on a character boundary so that it (escaped, when ``escaped``) and an
     ellipsis fit ``limit``; as is when it fits already."""
-    costs = [_ENTITY_COST.get(c, 1) for c in raw] if escaped else None
-    if (sum(costs) if costs is not None else len(raw)) <= limit:
+    size = len(raw)
+    if escaped:
+        size += 4 * raw.count("&") + 3 * (raw.count("<") + raw.count(">"))
+    if size <= limit:
         return raw
     budget = max(0, limit - len(ELLIPSIS))
-    if costs is None:
-        end = budget
+    if escaped:  # every character costs at least 1: only the first ``budget`` can fit
+        end = bisect_right(list(accumulate(_ENTITY_COST.get(c, 1) for c in raw[:budget])), budget)
     else:
-        end = bisect_right(list(accumulate(costs)), budget)
+        end = budget
     return raw[:_boundary(raw, end)] + ELLIPSIS
 
 
