@@ -138,11 +138,14 @@ def check_message(message: tuple[list[dict[str, Any]], str]) -> None:
 def hostile_snapshot(draw: st.DrawFn) -> TeamSnapshot:
     """A team snapshot whose every GitHub-sourced text is hostile."""
     pool = [draw(HOSTILE) for _ in range(5)]  # a few hostile texts, reused: drawing is the slow part
-    h = lambda n=0: pool[n % len(pool)]  # noqa: E731 - a short name for many uses
+
+    def h(n: int = 0) -> str:
+        return pool[n % len(pool)]
+
     base = snapshot()
     items = tuple(
         QueueItem(repo=h(n), number=n, title=h(n + 1), url=draw(st.sampled_from(["https://github.com/a/b/pull/1", h(n)])),
-                  author=h(n + 2) if n % 3 else None, turn=("reviewer", "ci", "author", h(n))[n % 4],
+                  author=h(n + 2) if n % 3 else None, turn=("reviewer", "ci", "author", h(n))[n % 4],  # type: ignore[arg-type]  # a turn Flowbot does not know
                   waiting_on=(h(n + 3), "team:" + h(n + 4), "ci"), age_hours=float(n), age_business_hours=n / 2,
                   size=h(n), ai_assisted=bool(n % 2))
         for n in range(draw(st.integers(min_value=0, max_value=30)))

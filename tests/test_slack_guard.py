@@ -92,7 +92,7 @@ def bot(store: Store, fake_slack: FakeSlack) -> Bot:
 def _act(bot: Bot, action: str, team: str, user: str, **where: str) -> str:
     if action == "set":
         answer = bot.command(f"set pickup_p50_hours 8 {team}", user=user, **where)
-        return answer.get("text", "") + "\n".join(iter_blocks_text(answer.get("blocks", [])))
+        return str(answer.get("text", "")) + "\n".join(iter_blocks_text(answer.get("blocks", [])))
     return bot.click(action, team=team, user=user, **where)
 
 
