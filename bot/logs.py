@@ -5,7 +5,8 @@ that can post to the user's channel for 30 minutes) from ``slack_sdk.webhook``, 
 Socket Mode payloads (with their ``response_url``s) from ``slack_sdk.socket_mode``. Those
 loggers are kept at INFO whatever the level asked for, and every line that still reaches a
 handler goes through :class:`SecretFilter`, which masks Slack and GitHub tokens, Slack's
-response and webhook URLs, and the secrets inside any URL or DSN (``jobs.store.redact_url``).
+response, webhook and file upload URLs, and the secrets inside any URL or DSN
+(``jobs.store.redact_url``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET_LOGGERS = ("slack_sdk.webhook", "slack_sdk.socket_mode", "slack_bolt.adapter.socket_mode")
 
 _TOKEN = re.compile(r"\b(xox[a-z]|xapp|gh[pousr]|github_pat)([-_])[A-Za-z0-9_-]{6,}")
-_SLACK_HOOK = re.compile(r"(https://hooks\.slack(?:-gov)?\.com)/[^\s'\"<>,)]+")
+# response_url / incoming webhooks (hooks.) and files upload v2's one-time upload URLs (files.)
+_SLACK_HOOK = re.compile(r"(https://(?:hooks|files)\.slack(?:-gov)?\.com)/[^\s'\"<>,)]+")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>,)]+", re.IGNORECASE)
 
 

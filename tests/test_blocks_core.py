@@ -14,6 +14,16 @@ def test_escape_neutralises_mentions_and_links() -> None:
         "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;")
 
 
+def test_text_is_cleaned_then_cut_then_escaped() -> None:
+    """Bidi and control characters go; a cut keeps entities whole, so `&amp;` never ends as a raw `&`."""
+    assert blocks.escape("a\u202eb\u2066c\x00d\x07e\x1b[31mf\x7fg\x08h\ti\nj") == "abcde[31mfgh i\nj"
+    assert blocks.escape("x" * 10 + "&", 12) == "x" * 10 + "…"  # not "xxxxxxxxxx&a…"
+    assert blocks.escape("title <!channel>", 14) == "title &lt;!ch…"  # the mention is cut as text
+    assert blocks.escape("👍🏽" * 3, 4) == "👍🏽…"  # a skin tone stays with its hand
+    assert blocks.plain("Why: <b>\n\u202e", 150) == "Why: <b> "  # plain text is cleaned, not escaped
+    assert blocks.clip("&amp;" * 10, 8) == "&amp;…"
+
+
 @given(st.text())
 def test_link_labels_cannot_break_out(label: str) -> None:
     """Whatever a title holds, the link has exactly one opening and one closing bracket."""

@@ -46,7 +46,8 @@ def test_store_errors_never_print_a_query_string_password() -> None:
 def test_log_lines_are_masked() -> None:
     """Tokens, Slack response URLs and URL credentials are masked in any log line."""
     line = ("Sending a request - url: https://hooks.slack.com/commands/T0/123/abcSECRET, token xoxb-1-2-SECRET, "
-            "xapp-1-A0-SECRET, ghp_SECRETSECRET, redis://:SECRET@db/0 and redis://db/0?password=SECRET")
+            "xapp-1-A0-SECRET, ghp_SECRETSECRET, redis://:SECRET@db/0 and redis://db/0?password=SECRET, "
+            "upload_url: https://files.slack.com/upload/v1/SECRET")
     assert "SECRET" not in logs.redact_text(line)
     assert "https://hooks.slack.com/***" in logs.redact_text(line)
 
