@@ -102,8 +102,8 @@ def link(url: str, label: object, *, limit: int = 300) -> str:
     """
     if not url.startswith(("https://", "http://")) or len(url) <= len("https://") or len(url) > 2000:
         return escape(label, limit, multiline=False)
-    safe_url = clean(url, multiline=False).replace("|", "%7C").replace("<", "%3C").replace(
-        ">", "%3E").replace(" ", "%20").replace("&", "%26")
+    safe_url = clean(url, multiline=False).replace("&", "&amp;").replace("|", "%7C").replace(
+        "<", "%3C").replace(">", "%3E").replace(" ", "%20")  # & as Slack wants it in a link: &amp;
     return f"<{safe_url}|{escape(label, limit, multiline=False).replace('|', '¦')}>"
 
 
