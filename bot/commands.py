@@ -37,7 +37,12 @@ from jobs.alerts import list_alerts
 from jobs.digest import DigestUnavailable, build_digest
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
-from jobs.overrides import InvalidThreshold, effective_thresholds, set_threshold, threshold_history
+from jobs.overrides import (
+    InvalidThreshold,
+    effective_thresholds,
+    set_threshold,
+    threshold_history,
+)
 from jobs.settings import ALERT_RULES, RULE_THRESHOLDS, Settings, WorkHours
 from jobs.timeline import pr_clocks
 from jobs.worktime import WorkCalendar

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from pydantic import ValidationError
 
 from jobs import codec
 from jobs.errors import StoreUnavailable

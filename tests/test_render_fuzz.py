@@ -82,8 +82,8 @@ HOSTILE = _short | _long  # one text from GitHub, a user or a button
 _OURS = re.compile(r"<https?://[^\s<>|]+\|[^<>]*>|<@[UW][A-Z0-9]{2,20}>")  # Flowbot's own markup
 _BAD_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
 _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-SETTINGS = dict(max_examples=10, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+SETTINGS = {"max_examples": 10, "deadline": None, "derandomize": True,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]}
 SNAPSHOT_SETTINGS = {**SETTINGS, "max_examples": 8}  # each example is a whole team of hostile text
 
 

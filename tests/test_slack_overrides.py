@@ -14,7 +14,12 @@ from bot.app import BotDeps, create_app
 from bot.config import load
 from jobs.alerts import effective_thresholds as alerts_view
 from jobs.errors import ConfigError
-from jobs.overrides import InvalidThreshold, effective_thresholds, set_threshold, threshold_history
+from jobs.overrides import (
+    InvalidThreshold,
+    effective_thresholds,
+    set_threshold,
+    threshold_history,
+)
 from jobs.ports import FixedClock
 from jobs.settings import RULE_THRESHOLDS
 from jobs.store import Store

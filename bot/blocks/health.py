@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.blocks import MAX_NAME, age, context, escape, fallback, header, lines_section, section
+from bot.blocks import (
+    MAX_NAME,
+    age,
+    context,
+    escape,
+    fallback,
+    header,
+    lines_section,
+    section,
+)
 from bot.blocks.frame import Message
 from jobs.store import JobRun
 

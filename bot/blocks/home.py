@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.blocks import MAX_NAME, Block, clock, context, divider, escape, header, section, truncate_list
+from bot.blocks import (
+    MAX_NAME,
+    Block,
+    clock,
+    context,
+    divider,
+    escape,
+    header,
+    section,
+    truncate_list,
+)
 from bot.blocks.frame import data_age, web_link
 from bot.blocks.status import NO_MERGED, bottleneck, latency_line, queue_summary
 from jobs.model import QueueItem, TeamSnapshot

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.blocks import MAX_NAME, clock, escape, fallback, fit, header, lines_section, section, truncate_list
+from bot.blocks import (
+    MAX_NAME,
+    clock,
+    escape,
+    fallback,
+    fit,
+    header,
+    lines_section,
+    section,
+    truncate_list,
+)
 from bot.blocks.frame import Message, footer, web_link
 from bot.blocks.status import queue_summary
 from jobs.model import QueueItem, TeamSnapshot

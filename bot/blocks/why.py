@@ -12,7 +12,18 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.blocks import MAX_NAME, age, clock, context, escape, fallback, fit, header, lines_section, section
+from bot.blocks import (
+    MAX_NAME,
+    age,
+    clock,
+    context,
+    escape,
+    fallback,
+    fit,
+    header,
+    lines_section,
+    section,
+)
 from bot.blocks.frame import Message, web_link
 from jobs.model import PullRequest
 
