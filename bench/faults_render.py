@@ -25,19 +25,28 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import FaultRow  # noqa: E402 - after the path is set
-from bot import logs  # noqa: E402
-from bot.app import BotDeps  # noqa: E402
-from bot.blocks.alerts import render_alert  # noqa: E402
-from bot.web import build_web  # noqa: E402
-from jobs.errors import ConfigError, StoreUnavailable  # noqa: E402
-from jobs.model import Alert, QueueItem, WorkflowStats  # noqa: E402
-from jobs.overrides import threshold_history  # noqa: E402
-from jobs.ports import FixedClock  # noqa: E402
-from jobs.store import Store  # noqa: E402
-from tests.factories import T0, snapshot  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
-from tests.slack_helpers import LEAD, OUTSIDER, SECRET, post, serve, settings, signed_headers, slash_body  # noqa: E402
+from bench.faults import FaultRow
+from bot import logs
+from bot.app import BotDeps
+from bot.blocks.alerts import render_alert
+from bot.web import build_web
+from jobs.errors import ConfigError, StoreUnavailable
+from jobs.model import Alert, WorkflowStats
+from jobs.overrides import threshold_history
+from jobs.ports import FixedClock
+from jobs.store import Store
+from tests.factories import T0, snapshot
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_helpers import (
+    LEAD,
+    OUTSIDER,
+    SECRET,
+    post,
+    serve,
+    settings,
+    signed_headers,
+    slash_body,
+)
 
 NOW = T0 + timedelta(minutes=10)
 DAN = "U0DAN0001"  # the member of "web", a team with no leads
