@@ -201,7 +201,7 @@ def test_digest_and_its_fallback_text_are_safe(snap: TeamSnapshot, bodies: list[
     check_mrkdwn(text)
 
 
-@settings(**SETTINGS)  # type: ignore[arg-type]
+@settings(**SNAPSHOT_SETTINGS)  # type: ignore[arg-type]
 @given(title=HOSTILE, login=HOSTILE, detail=HOSTILE, rule=HOSTILE, unit=HOSTILE)
 def test_alerts_why_health_thresholds_and_usage_are_safe(title: str, login: str, detail: str, rule: str,
                                                           unit: str) -> None:
