@@ -6,8 +6,8 @@ one of its alerts, `/flow set` on its thresholds) is for the team's **leads**; a
 no leads is changed by its **members** (those with a Slack ID in config). The rule is one
 function, :func:`refusal`, called by ``bot.alert_actions`` and ``bot.commands``.
 
-Why members, for a team without leads: its alerts then go to the team's own channel
-(``jobs.alert_rules.recipients_for``), where the buttons are; the people reading them are the
+Why members, for a team without leads: its alerts then go to a channel (its leads channel,
+else its own: ``jobs.alert_rules.recipients_for``), where the buttons are; the people reading them are the
 team. "Nobody" would leave buttons that never work and a team that cannot tune its own
 alerting; "anyone" would let a user of another team, or of no team, silence it. Config already
 says who the members are, so the rule needs no new setting.
