@@ -17,7 +17,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("digest [team]", "a preview of this week's digest"),
     ("alerts [team]", "active, snoozed and recently recovered alerts"),
     ("thresholds [team]", "the alert levels in force"),
-    ("set THRESHOLD VALUE [team]", "change a level (team leads only); e.g. `set pickup_p50_hours 8`"),
+    ("set THRESHOLD VALUE [team]", "change a level (the team's leads, or its members when it has none); e.g. `set pickup_p50_hours 8`"),
     ("health", "when the sampling, alert and digest jobs last ran"),
 )
 

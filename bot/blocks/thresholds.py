@@ -21,7 +21,7 @@ def render_thresholds(team: str, levels: Mapping[str, Thresholds], history: Sequ
     if history:
         changes = "\n".join(_change(h) for h in history[:5])
         blocks.append(section(f"*Recent changes*\n{changes}"))
-    blocks.append(context(f"Leads change them with `/flow set THRESHOLD VALUE {escape(team, MAX_NAME)}` "
+    blocks.append(context(f"Leads (or, in a team with none, members) change them with `/flow set THRESHOLD VALUE {escape(team, MAX_NAME)}` "
                           f"(`THRESHOLD` may end in `.critical` or `.clear`) · as of {now:%Y-%m-%d %H:%M} UTC"))
     return blocks, fallback(f"Alert thresholds for {escape(team, MAX_NAME)}")
 
