@@ -18,7 +18,7 @@ from urllib.error import URLError
 
 import typer
 
-from jobs.errors import ConfigError, FlowbotError, NotBuiltYet, StoreUnavailable
+from jobs.errors import ConfigError, FlowbotError, NotBuiltYet, SchemaMismatch, StoreUnavailable
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ def _errors() -> Iterator[None]:
     except NotBuiltYet as err:
         typer.echo(f"flowbot: {err}", err=True)
         raise typer.Exit(2) from None
+    except SchemaMismatch as err:  # Redis answered: the message says what it found and what to do
+        typer.echo(f"flowbot: {err}", err=True)
+        raise typer.Exit(1) from None
     except StoreUnavailable as err:
         typer.echo(f"flowbot: {err}", err=True)
         typer.echo("  Check REDIS_URL, or unset it to use the embedded Redis.", err=True)
@@ -86,8 +89,9 @@ def load_settings(config: Path | None) -> Settings:
     return config_loader.load(config)
 
 
-def open_store(settings: Settings) -> Store:
-    """The Redis store: ``REDIS_URL`` when set, else the embedded server (StoreUnavailable)."""
+def open_store(settings: Settings, *, check_schema: bool = True) -> Store:
+    """The Redis store: ``REDIS_URL`` when set, else the embedded server (StoreUnavailable;
+    SchemaMismatch when ``check_schema`` and the schema key is wrong)."""
     from jobs.store import Store
 
     url = settings.secrets.redis_url
@@ -95,6 +99,7 @@ def open_store(settings: Settings) -> Store:
         url.get_secret_value() if url else None,
         data_path=settings.storage.path,
         prefix=settings.storage.prefix,
+        check_schema=check_schema,
     )
 
 
@@ -239,6 +244,7 @@ class _CycleResult:
     cycle: CycleReport
     snapshots: tuple[str, ...]
     failed: tuple[str, ...]
+    skipped: int = 0  # stored values that did not decode (quarantined)
 
     @property
     def repos(self) -> tuple[RepoReport, ...]:
@@ -255,6 +261,9 @@ class _CycleResult:
             out.append(f"snapshots refreshed: {', '.join(self.snapshots)}")
         if self.failed:
             out.append(f"snapshot failed for {', '.join(self.failed)}: see the log")
+        if self.skipped:
+            out.append(f"{self.skipped} stored value(s) did not decode and were skipped:"
+                       " `flowbot doctor` names them and how to remove them")
         return out
 
 
@@ -300,7 +309,7 @@ def _cycle_and_snapshots(
     failed = tuple(sorted(set(settings.teams) - set(snaps)))
     record(SNAPSHOT_JOB, "partial" if failed else "ok", f"{len(snaps)} team snapshots"
            + (f"; failed: {', '.join(failed)}" if failed else ""))
-    return _CycleResult(cycle, tuple(snaps), failed)
+    return _CycleResult(cycle, tuple(snaps), failed, len(store.quarantined))
 
 
 @app.command()
@@ -417,8 +426,13 @@ def demo(
 
 
 @app.command()
-def doctor(config: ConfigOption = None) -> None:
-    """Check config, Redis, GitHub, Slack and the jobs; say what to fix."""
+def doctor(
+    config: ConfigOption = None,
+    purge_bad: Annotated[bool, typer.Option(
+        "--purge-bad", help="First remove the stored values that do not decode (the ones"
+        " doctor lists), each checked again just before.")] = False,
+) -> None:
+    """Check config, Redis, GitHub, Slack, the jobs and the stored data; say what to fix."""
     from bot.doctor import DoctorDeps, diagnose, exit_code, render
     from jobs.github.client import connect
     from jobs.github.probe import probe
@@ -439,12 +453,12 @@ def doctor(config: ConfigOption = None) -> None:
 
         findings = diagnose(DoctorDeps(
             load_settings=lambda: load_settings(config),
-            connect_store=open_store,
+            connect_store=lambda s: open_store(s, check_schema=False),  # doctor says what it found
             probe_github=probe_github,
             slack_client=slack_client,
             now=SystemClock().now,
             config_file=config_path(config, os.environ),
-        ))
+        ), purge_bad=purge_bad)
         typer.echo(render(findings))
         raise typer.Exit(exit_code(findings))
 

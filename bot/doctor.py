@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.delivery import delivery_problems
-from jobs.errors import ConfigError, FlowbotError, StoreUnavailable
+from jobs.errors import ConfigError, FlowbotError, SchemaMismatch, StoreUnavailable
 from jobs.settings import Settings
 from jobs.store import Store
 
@@ -51,8 +51,11 @@ class DoctorDeps:
     config_file: Path | None = None  # the file load_settings reads, when it reads one
 
 
-def diagnose(deps: DoctorDeps) -> list[Finding]:
-    """Run every check and return the findings in order. Never raises for a failed check."""
+def diagnose(deps: DoctorDeps, *, purge_bad: bool = False) -> list[Finding]:
+    """Run every check and return the findings in order. Never raises for a failed check.
+
+    ``purge_bad`` first removes the stored values that do not decode (``--purge-bad``).
+    """
     try:
         settings = deps.load_settings()
     except ConfigError as err:
@@ -76,7 +79,10 @@ def diagnose(deps: DoctorDeps) -> list[Finding]:
     findings += _github(deps, settings)
     findings += _slack(deps, settings)
     if store is not None:
-        findings += _jobs(store, settings, deps.now())
+        stored, usable = stored_data(store, purge=purge_bad)
+        findings += stored
+        if usable:
+            findings += _jobs(store, settings, deps.now())
     return findings
 
 
@@ -279,6 +285,52 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
     except StoreUnavailable as err:
         findings.append(Finding("redis", "fail", str(err), "check Redis"))
     return findings
+
+
+_LISTED = 20  # bad values named one by one; the rest are counted
+
+
+def stored_data(store: Store, *, purge: bool = False) -> tuple[list[Finding], bool]:
+    """The schema key and every stored value that does not decode (quarantined: Flowbot skips
+    it), each with the command that removes it; with ``purge``, removes them first.
+
+    Returns the findings and whether the data under the prefix can be read at all (False
+    when the schema key is wrong: then nothing else is judged).
+    """
+    findings: list[Finding] = []
+    try:
+        if purge:
+            removed = store.purge_quarantined()
+            findings.append(Finding("data", "ok", f"removed {len(removed)} unreadable stored"
+                                    " value(s)" + "".join(f"\n    {b.name}" for b in removed)))
+        try:
+            store.ensure_schema()
+        except SchemaMismatch as err:
+            return findings + [Finding("redis", "fail", str(err), _schema_fix(store, str(err)))], False
+        bad = store.quarantine_list()
+    except StoreUnavailable as err:
+        return findings + [Finding("redis", "fail", str(err), "check Redis")], False
+    if not bad:
+        return findings + [Finding("data", "ok", "every stored value Flowbot checks decodes")], True
+    cli = store.cli_command()
+    lines = [f"{len(bad)} stored value(s) do not decode; Flowbot skips them (each named with"
+             " the command that removes it):"]
+    for b in bad[:_LISTED]:
+        lines.append(f"    {b.name}: {b.reason}")
+        lines.append(f"      remove: {b.removal(cli)}")
+    if len(bad) > _LISTED:
+        lines.append(f"    and {len(bad) - _LISTED} more")
+    return findings + [Finding("data", "warn", "\n".join(lines),
+                               "`flowbot doctor --purge-bad` removes exactly these (each checked"
+                               " again first); the next cycle writes what it needs anew")], True
+
+
+def _schema_fix(store: Store, message: str) -> str:
+    if "schema v" in message and "--purge-bad" not in message:  # another version's real data
+        return ("run the Flowbot version that wrote this data, or give this one its own"
+                " storage.prefix or Redis database")
+    return f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL" \
+           f" {store.prefix}:schema`); Flowbot then writes its version again"
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

