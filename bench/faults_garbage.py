@@ -202,7 +202,7 @@ def run() -> list[FaultRow]:
             doctor = outcomes[0].out
             named = kind.key in doctor
             if kind.spoils == ALL:  # refused with what was found and what to do
-                others = "found" in outcomes[1].out and "purge-bad" in outcomes[1].out
+                others = kind.key in outcomes[1].out and "purge-bad" in outcomes[1].out
             else:
                 others = _snapshots(store, teams, but=kind.spoils, since=planted)
             purged = flowbot("doctor", "--purge-bad")

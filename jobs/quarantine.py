@@ -29,17 +29,12 @@ Decoder = Callable[[bytes], object]
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One kind of key: what it holds (for people), its Redis type, how a value decodes.
-
-    ``deep`` False: doctor does not decode every value of such keys (PR records and queue
-    samples can be millions); the readers report the bad ones as they meet them.
-    """
+    """One kind of key: what it holds (for people), its Redis type, how a value decodes."""
 
     label: str
     pattern: re.Pattern[str]  # the key after ``prefix:v1:``
     rtype: str  # "string", "hash", "list", "set", "zset", or "any"
     decode: Decoder | None = None  # raises on a bad value; None: any value is fine
-    deep: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +158,17 @@ def _f(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.replace("{}", _SEG))
 
 
-PRS = Family("PR records of a repository", _f("prs:{}"), "hash", record(PullRequest), deep=False)
+PRS = Family("PR records of a repository", _f("prs:{}"), "hash", record(PullRequest))
 OPEN = Family("open PR numbers of a repository", _f("open:{}"), "set", _int_member)
 CURSOR = Family("a repository's sync cursor", _f("cursor:{}"), "string", record(RepoCursor))
-QUEUE = Family("a team's queue samples", _f("queue:{}"), "zset", record(QueueSample), deep=False)
+QUEUE = Family("a team's queue samples", _f("queue:{}"), "zset", record(QueueSample))
 SNAPSHOT = Family("a team's snapshot", _f("snapshot:{}"), "string", record(TeamSnapshot))
 RUNS = Family("a job's run records", _f("runs:{}"), "list", _job_run)
 JSON_LOG = json_value(dict, what="an object")
-QUARANTINE = Family("the list of unreadable values", _f("quarantine"), "hash", json_value(dict))
 MOVED = Family("a value of the wrong type, moved aside", re.compile(r"quarantine:moved:.+"), "any")
 
 FAMILIES: tuple[Family, ...] = (
-    PRS, OPEN, CURSOR, QUEUE, SNAPSHOT, RUNS, QUARANTINE, MOVED,
+    PRS, OPEN, CURSOR, QUEUE, SNAPSHOT, RUNS, MOVED,
     Family("a lock", _f("lock:{}"), "string"),
     Family("a delivery claim", re.compile(r"once:.+"), "string"),
     Family("a team's alert state", _f("alerts:{}:state"), "string",
@@ -186,10 +180,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("a recipient's weekly summary mark", _f("alerts:summary:{}:{}"), "string",
            json_value((bool, int))),
     Family("folded alerts", _f("alerts:folded:{}:{}"), "list", JSON_LOG),
-    Family("a repository's archived flag", _f("archived:{}"), "string", json_value((bool, type(None)))),
+    Family("a repository's archived flag", _f("archived:{}"), "string", json.loads),
     Family("a repository's CI listing mark", _f("runs_etag:{}"), "string", json_value(dict)),
     Family("a repository's rerun backlog", _f("reruns:{}"), "string",
-           json_value(dict, _dict_of_dicts("pr", "run"), what="an object of reruns")),
+           json_value(dict, lambda v: all(isinstance(r, dict) and isinstance(r.get("pr"), int)
+                                          and isinstance(r.get("run"), dict) for r in v.values()),
+                      what="an object of reruns")),
     Family("the organisation's repository list", _f("org_repos:{}"), "string",
            json_value(dict, lambda v: isinstance(v.get("repos", []), list))),
     Family("a team's threshold overrides", _f("overrides:{}"), "string", json_value(dict)),

@@ -131,8 +131,8 @@ class Store:
         self._r: Any = client
         self.prefix = prefix
         self.location = location or "redis"
-        # values met that did not decode (this process): (key, field) -> why. Counted and
-        # named once each in the quarantine list, never raised; see _decode_or_quarantine.
+        # values met that did not decode (this process): (key, field or entry) -> why. Each is
+        # logged once and counted here, never raised; see _decode_or_quarantine.
         self.quarantined: dict[tuple[str, str | None], str] = {}
 
     # ------------------------------------------------------------------ connection
@@ -512,8 +512,9 @@ class Store:
         self, key: str, raw: bytes, decoder: Callable[[bytes], T], *,
         field: str | None = None, member: bool = False,
     ) -> T | None:
-        """``decoder(raw)``, or None when it raises: the value is then quarantined (logged
-        once, counted in :attr:`quarantined` and listed for ``flowbot doctor``), never fatal.
+        """``decoder(raw)``, or None when it raises: the value is then quarantined (skipped,
+        logged once and counted in :attr:`quarantined`; ``flowbot doctor`` names it), never
+        fatal.
 
         ``field`` names the hash field ``raw`` came from; ``member`` says it is a list entry
         or (sorted) set member. Every read of a stored value goes through here, fast decoders
@@ -528,7 +529,7 @@ class Store:
 
     def _quarantine(self, key: str, reason: str, *, field: str | None = None,
                     member: bytes | None = None) -> None:
-        """Name a bad value: logged and listed once per process; never raises."""
+        """Count and name a bad value: logged once per process; never raises."""
         ident = (key, field if member is None else f"entry {member[:64]!r}")
         if ident in self.quarantined:
             return
@@ -536,16 +537,6 @@ class Store:
         where = f"{key} field {field}" if field is not None else key
         log.warning("stored value %s does not decode (%s); skipped. `flowbot doctor` lists it"
                     " with the command that removes it", where, reason)
-        entry = {"key": key, "field": field, "reason": reason,
-                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        try:  # best effort: the list is a help for doctor, which checks again anyway
-            k = self.key("quarantine")
-            pipe = self._r.pipeline(transaction=False)
-            pipe.hset(k, f"{key}#{field}" if field is not None else key, json.dumps(entry))
-            pipe.expire(k, int(_QUARANTINE_TTL.total_seconds()))
-            pipe.execute()
-        except redis.RedisError as err:
-            log.info("could not list %s in the quarantine: %s", where, err)
 
     def _read(self, key: str, rtype: str, read: Callable[[], Any], empty: Any) -> Any:
         """``read()``; ``empty`` when ``key`` holds another Redis type (quarantined)."""
@@ -587,15 +578,13 @@ class Store:
             if found in ("none", want):
                 continue
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-            moved = self.key("quarantine", "moved", f"{self._rest(key)}@{stamp}")
+            moved = self.key("quarantine", "moved", f"{self._rest(key)}@{stamp}")  # doctor lists it
             pipe = self._r.pipeline(transaction=True)
             pipe.rename(key, moved)
             pipe.expire(moved, int(_QUARANTINE_TTL.total_seconds()))
             pipe.execute()
             log.warning("%s was a Redis %s, not a %s: moved aside to %s so it can be written;"
                         " `flowbot doctor` lists it", key, found, want, moved)
-            self._quarantine(moved, f"was {key}, a Redis {found} where a {want} belongs;"
-                                    " moved aside so Flowbot could write the key again")
 
     def _types(self, keys: list[str]) -> dict[str, str]:
         pipe = self._r.pipeline(transaction=False)
@@ -628,48 +617,30 @@ class Store:
     def quarantine_list(self) -> list[BadRecord]:
         """Every value under the prefix that does not decode, checked now (for doctor).
 
-        The schema key; every key of a family listed in :mod:`jobs.quarantine` of the wrong
-        Redis type; every value of the small families decoded; and of the big ones (PR
-        records, queue samples) the values readers reported, checked again (a value
-        rewritten since is no longer listed). Never raises for what it finds.
+        The schema key; then every key of a family listed in :mod:`jobs.quarantine`: its Redis
+        type, and each of its values through the family's decoder (the one the readers use).
+        Keys of families not listed are never judged. Never raises for what it finds.
         """
         out = self._schema_problem()
         if out:  # not Flowbot's data (or another version's): nothing else is judged
             return out
         with self._guard("quarantine scan"):
-            keys = [_s(k) for k in self._r.scan_iter(self.key("*"), count=1000)]
+            keys = sorted(_s(k) for k in self._r.scan_iter(self.key("*"), count=1000))
             types = self._types(keys) if keys else {}
-            for key in sorted(keys):
-                out += self._check_key(key, types[key], values=None)
-            reported = self._read(self.key("quarantine"), "hash",
-                                  lambda: self._r.hgetall(self.key("quarantine")), {})
-            seen = {(b.key, b.field, b.member) for b in out}
-            for value in reported.values():
-                try:
-                    entry = json.loads(value)
-                    key, field = str(entry["key"]), entry.get("field")
-                except (ValueError, KeyError, TypeError):
-                    continue
-                fam = quarantine.family_of(self._rest(key))
-                if fam is None or fam.deep or key not in types:
-                    continue
-                for bad in self._check_key(key, types[key], values=field or ""):
-                    if (bad.key, bad.field, bad.member) not in seen:
-                        seen.add((bad.key, bad.field, bad.member))
-                        out.append(bad)
+            for key in keys:
+                out += self._check_key(key, types[key])
         return out
 
     def purge_quarantined(self) -> list[BadRecord]:
         """Remove exactly what :meth:`quarantine_list` finds now (each value checked again
-        just before), and the quarantine list itself; returns what was removed."""
+        just before); returns what was removed. Another version's schema key is never
+        removed."""
         removed: list[BadRecord] = []
         for _ in range(2):  # once more after a bad schema key: then the rest can be judged
             bad = self.quarantine_list()
             removed += self._remove(bad)
             if not any(b.key == f"{self.prefix}:schema" for b in bad):
                 break
-        with self._guard("purge"):
-            self._r.delete(self.key("quarantine"))
         self.quarantined.clear()
         return removed
 
@@ -715,23 +686,23 @@ class Store:
             return [BadRecord(name, f"holds schema v{version}; this Flowbot is v{SCHEMA_VERSION}")]
         return []
 
-    def _check_key(self, key: str, found: str, *, values: str | None) -> list[BadRecord]:
+    def _check_key(self, key: str, found: str) -> list[BadRecord]:
         """What is wrong with one key of a listed family (nothing for unlisted ones): its
-        Redis type, then its values. ``values`` None: decode them when the family is small
-        (``deep``); a field name: decode that hash field; "": decode them all."""
+        Redis type, then each of its values."""
         fam = quarantine.family_of(self._rest(key))
         if fam is None or found == "none":
             return []
         if fam is quarantine.MOVED:
-            return [BadRecord(key, self._moved_reason(key))]
+            original, _, when = self._rest(key).removeprefix("quarantine:moved:").rpartition("@")
+            return [BadRecord(key, f"moved aside from {self.key(original)} at {when}: it was a"
+                                   f" Redis {found}, of the wrong type for it")]
         if fam.rtype != found:
             return [BadRecord(key, f"is a Redis {found}; {fam.label} must be a {fam.rtype}")]
-        if fam.decode is None or (values is None and not fam.deep):
+        if fam.decode is None:
             return []
-        return self._check_values(key, fam.decode, fam.rtype, values or None)
+        return self._check_values(key, fam.decode, fam.rtype)
 
-    def _check_values(self, key: str, decode: quarantine.Decoder, rtype: str,
-                      only: str | None) -> list[BadRecord]:
+    def _check_values(self, key: str, decode: quarantine.Decoder, rtype: str) -> list[BadRecord]:
         out: list[BadRecord] = []
 
         def check(raw: bytes, *, field: str | None = None, member: bytes | None = None) -> None:
@@ -746,13 +717,8 @@ class Store:
             if raw is not None:
                 check(raw)
         elif rtype == "hash":
-            if only is not None:
-                raw = self._r.hget(key, only)
-                if raw is not None:
-                    check(raw, field=only)
-            else:
-                for f, v in self._r.hscan_iter(key, count=1000):
-                    check(v, field=_s(f))
+            for f, v in self._r.hscan_iter(key, count=1000):
+                check(v, field=_s(f))
         elif rtype == "list":
             for v in self._r.lrange(key, 0, -1):
                 check(v, member=v)
@@ -763,14 +729,6 @@ class Store:
             for v, _score in self._r.zscan_iter(key, count=1000):
                 check(v, member=v)
         return out
-
-    def _moved_reason(self, key: str) -> str:
-        entry = self._r.hget(self.key("quarantine"), key) if _s(
-            self._r.type(self.key("quarantine"))) == "hash" else None
-        try:
-            return str(json.loads(entry)["reason"]) if entry else "moved aside (wrong Redis type)"
-        except (ValueError, KeyError, TypeError):
-            return "moved aside (wrong Redis type)"
 
 
 _QUARANTINE_TTL = timedelta(days=30)
