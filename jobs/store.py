@@ -211,7 +211,6 @@ class Store:
             except redis.ResponseError as err:
                 if not _wrongtype(err):
                     raise
-                found = None
                 kind = _s(self._r.type(name))
                 raise SchemaMismatch(
                     f"Redis key {name} is a {kind}; Flowbot keeps its schema version there"
