@@ -26,14 +26,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import FaultRow  # noqa: E402  (after the path is set)
+from bench.faults import FaultRow  # after the path is set
 
 PREFIX = "flowbot"
 ALL = "*"  # garbage that stops every team (a wrong schema key: nothing is read or written)
@@ -47,7 +47,7 @@ class Garbage:
     doctor must name, and the team whose data it spoils (None: no team's)."""
 
     name: str
-    plant: Callable[[Any], None]
+    plant: Callable[[Any], object]
     key: str
     spoils: str | None = None
 
@@ -153,12 +153,12 @@ def run() -> list[FaultRow]:
     """One row per kind of garbage (see the module docstring)."""
     import redis
 
-    from jobs.sandbox import SandboxServer, build_org
     from jobs.ports import FixedClock
+    from jobs.sandbox import SandboxServer, build_org
     from jobs.store import Store
 
     rows: list[FaultRow] = []
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     org = build_org(end=end, weeks=2)
     with tempfile.TemporaryDirectory(prefix="flowbot-garbage-") as tmp_name, \
             SandboxServer(org, clock=FixedClock(end)) as server, \
@@ -175,7 +175,7 @@ def run() -> list[FaultRow]:
 
         def flowbot(*args: str) -> Outcome:
             proc = subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env,
-                                  capture_output=True, text=True, timeout=600)
+                                  capture_output=True, text=True, timeout=600, check=False)
             return Outcome(" ".join(args), proc.returncode, proc.stdout + proc.stderr)
 
         filled = flowbot("backfill", "--days", "14")
@@ -187,14 +187,14 @@ def run() -> list[FaultRow]:
         teams = list(mapping["teams"])
         team = teams[0]
         repo = f"{org.name}/{mapping['teams'][team]['repositories'][0]}"
-        clean = {k: client.dump(k) for k in client.scan_iter(f"{PREFIX}:*")}
+        clean: dict[Any, Any] = {k: client.dump(k) for k in client.scan_iter(f"{PREFIX}:*")}
         for kind in _kinds(repo, team):
             started = time.monotonic()
             client.flushdb()
             for key, dumped in clean.items():
                 client.restore(key, 0, dumped, replace=True)
             kind.plant(client)
-            planted = datetime.now(timezone.utc).replace(microsecond=0)
+            planted = datetime.now(UTC).replace(microsecond=0)
             outcomes = [flowbot("doctor"), flowbot("sample"),
                         flowbot("digest", "--team", teams[-1], "--print"),
                         flowbot("report", "--sandbox", "--days", "7")]

@@ -18,7 +18,13 @@ from urllib.error import URLError
 
 import typer
 
-from jobs.errors import ConfigError, FlowbotError, NotBuiltYet, SchemaMismatch, StoreUnavailable
+from jobs.errors import (
+    ConfigError,
+    FlowbotError,
+    NotBuiltYet,
+    SchemaMismatch,
+    StoreUnavailable,
+)
 from jobs.settings import Settings
 
 if TYPE_CHECKING:

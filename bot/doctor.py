@@ -313,8 +313,8 @@ def stored_data(store: Store, *, purge: bool = False) -> tuple[list[Finding], bo
     if not bad:
         return findings + [Finding("data", "ok", "every stored value Flowbot checks decodes")], True
     cli = store.cli_command()
-    lines = [f"{len(bad)} stored value(s) do not decode; Flowbot skips them (each named with"
-             " the command that removes it):"]
+    lines = [(f"{len(bad)} stored value(s) do not decode; Flowbot skips them (each named with"
+              " the command that removes it):")]
     for b in bad[:_LISTED]:
         lines.append(f"    {b.name}: {b.reason}")
         lines.append(f"      remove: {b.removal(cli)}")

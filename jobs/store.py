@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -576,7 +576,7 @@ class Store:
             found = types[key]
             if found in ("none", want):
                 continue
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             moved = self.key("quarantine", "moved", f"{self._rest(key)}@{stamp}")  # doctor lists it
             pipe = self._r.pipeline(transaction=True)
             pipe.rename(key, moved)
@@ -657,9 +657,12 @@ class Store:
                     self._r.hdel(b.key, b.field)
                 elif b.member is not None:
                     rtype = _s(self._r.type(b.key))
-                    {"list": lambda: self._r.lrem(b.key, 0, b.member),
-                     "zset": lambda: self._r.zrem(b.key, b.member),
-                     "set": lambda: self._r.srem(b.key, b.member)}.get(rtype, lambda: 0)()
+                    if rtype == "list":
+                        self._r.lrem(b.key, 0, b.member)
+                    elif rtype == "zset":
+                        self._r.zrem(b.key, b.member)
+                    elif rtype == "set":
+                        self._r.srem(b.key, b.member)
                 else:
                     self._r.delete(b.key)
         return out

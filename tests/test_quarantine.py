@@ -28,7 +28,15 @@ from jobs.store import JobRun, Store
 from tests.conftest import CliStorage
 from tests.factories import T0, pr, snapshot
 from tests.fakes.slack_api import FakeSlack, iter_blocks_text
-from tests.slack_helpers import BOB, SECRET, post, serve, settings, signed_headers, slash_body
+from tests.slack_helpers import (
+    BOB,
+    SECRET,
+    post,
+    serve,
+    settings,
+    signed_headers,
+    slash_body,
+)
 
 NOW = T0 + timedelta(minutes=10)
 BAD_PR = b'{"number": "x"}'
@@ -36,7 +44,7 @@ BAD_PR = b'{"number": "x"}'
 
 def raw(store: Store) -> Any:
     """The store's own Redis client, to plant garbage as a person with redis-cli would."""
-    return store._r  # noqa: SLF001 (the test plays an operator typing into redis-cli)
+    return store._r  # the test plays an operator typing into redis-cli
 
 
 def _run(job: str = "sample") -> JobRun:
