@@ -93,6 +93,7 @@ GARBAGE_JSON: list[tuple[tuple[str, ...], bytes]] = [
     (("runs_etag", "acme/api"), b"not json"),
     (("archived", "acme/api"), b"not json at all"),
     (("overrides", "platform"), b"[]"),
+    (("overrides", "platform"), b'{"queue_length": 5}'),
     (("delivery", "problems"), b'{"C1": {"code": "x"}}'),
     (("alerts", "budget", "U1", "2026-W10"), b'"many"'),
     (("org_repos", "acme"), b'{"repos": 3}'),
