@@ -343,3 +343,21 @@ def test_flow_commands_and_home_answer_whatever_is_stored(served: str, store: St
     assert post(served + "/slack/events", body, headers).status == 200
     assert fake_slack.wait_for_call("views.publish", timeout=10)
     assert BOB in fake_slack.views()
+
+
+def test_a_lock_or_claim_of_the_wrong_type_is_named(store: Store) -> None:
+    """A lock or a delivery claim of another Redis type would hold its job or message off
+    silently: doctor names each with its DEL, and the purge removes them."""
+    raw(store).hset(store.key("lock", "sample"), "owner", "x")
+    raw(store).rpush(store.key("once", "alert:platform:queue_length:e1:fire"), "x")
+    with store.lock("sample") as lock:
+        assert not lock.acquired  # what the operator would otherwise see only as "skipped"
+    listed = {b.key: b.removal("redis-cli") for b in store.quarantine_list()}
+    assert listed == {
+        store.key("lock", "sample"): f"redis-cli DEL {store.key('lock', 'sample')}",
+        store.key("once", "alert:platform:queue_length:e1:fire"):
+            f"redis-cli DEL {store.key('once', 'alert:platform:queue_length:e1:fire')}",
+    }
+    assert len(store.purge_quarantined()) == 2
+    with store.lock("sample") as lock:
+        assert lock.acquired
