@@ -98,9 +98,11 @@ class GitHubSource:
         base_url: str = "https://api.github.com",
         page_size: int = queries.PAGE_SIZE,
         max_wait: float = MAX_WAIT_SECONDS,
+        more_pages: int = queries.MORE_PAGES,
     ) -> None:
         self._gh = github
         self.page_size = page_size  # PRs per GraphQL page (smaller if GitHub times out)
+        self.more_pages = more_pages  # further pages per PR of its long connections, at most
         self._req = github.requester
         self.budget = budget
         self._sleep = sleep
@@ -309,6 +311,7 @@ def connect(
     seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = None,
     page_size: int = queries.PAGE_SIZE,
+    more_pages: int = queries.MORE_PAGES,
 ) -> GitHubSource:
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
     ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
@@ -358,6 +361,7 @@ def connect(
         base_url=gh.base_url,
         page_size=page_size,
         max_wait=gh.max_wait_seconds,
+        more_pages=more_pages,
     )
 
 

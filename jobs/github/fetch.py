@@ -12,7 +12,7 @@ Which request does what, and what it costs:
   commits with trailers), the first 100 of each.
 - :func:`complete_pull`: GraphQL, only for a PR with more than 100 commits, reviews or
   timeline items: one request per further page (all its long connections at once), up to
-  :data:`MAX_MORE_PAGES`; what is still missing then is said on the record
+  ``source.more_pages`` (:data:`jobs.github.queries.MORE_PAGES`); what is still missing then is said on the record
   (``PullRequest.incomplete``).
 - :func:`workflow_runs`: ``GET /repos/{o}/{r}/actions/runs?created=>=...`` (100 per page): CI of
   every PR in one listing; each run as listed is its latest attempt.
@@ -35,8 +35,6 @@ from jobs.github import queries, shapes
 from jobs.github.client import GitHubSource, Response
 
 MIN_PAGE = 10
-MAX_MORE_PAGES = 50  # further pages per PR (5,000 more items per connection); past it the
-# record is marked incomplete rather than one PR eating a cycle's budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +108,16 @@ def pull_pages(
         cursor = page.end_cursor
 
 
-def complete_pull(source: GitHubSource, repo: str, node: dict[str, Any], *,
-                  max_pages: int = MAX_MORE_PAGES) -> dict[str, Any]:
+def complete_pull(source: GitHubSource, repo: str, node: dict[str, Any]) -> dict[str, Any]:
     """``node`` (a ``PullFields`` node) with every page of its commits, reviews and timeline.
 
     One ``PULL_MORE`` request per further page, asking only the connections that still have
-    more; a PR within one page of each costs nothing here. After ``max_pages`` the node is
+    more; a PR within one page of each costs nothing here. After ``source.more_pages`` it is
     returned as far as it got (its ``pageInfo`` still says more): the parser marks the record
     incomplete. Raises what :meth:`GitHubSource.graphql` raises (BudgetExhausted: the page
     holding this PR is fetched again next cycle).
     """
+    max_pages = source.more_pages
     pending = [name for name in queries.CONNECTIONS if _has_next(node.get(name))]
     if not pending:
         return node

@@ -27,6 +27,8 @@ PAGE_SIZE = 100  # PRs per page (GitHub's maximum): 10 pages per 1,000 PRs, ~32,
 FIRST_PAGE_INCREMENTAL = 24  # an incremental pass's first page: 1 point instead of 4
 INNER_SIZE = 100  # commits, reviews and timeline items per page (GitHub's maximum); a PR with
 # more is paged on by ``PULL_MORE``, one request per further page of its longest connection
+MORE_PAGES = 50  # further pages per PR (5,000 more items per connection); past it the record
+# is marked incomplete rather than one PR eating a cycle's budget
 
 RATE_LIMIT = "rateLimit { cost limit remaining resetAt used }"
 
