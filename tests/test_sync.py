@@ -753,3 +753,31 @@ def test_alerts_wait_on_a_snapshot_from_a_partial_cycle(rig: Rig, store: Store) 
     engine = AlertEngine(rig.settings, store, deliver=None)  # type: ignore[arg-type]  # never reached
     result = engine.evaluate(team, now=rig.clock.now())
     assert result.skipped.startswith("partial data") and broken in result.skipped
+
+
+def test_why_and_doctor_say_when_a_history_is_incomplete(long_rig: Rig, store: Store) -> None:
+    """A PR stored with an incomplete history says so in `/flow why`, and doctor lists it
+    for its repository with the command that explains it."""
+    from bot.blocks.why import render_why
+    from bot.doctor import DoctorDeps, diagnose
+    from jobs.github.probe import probe
+    from jobs.identity import Identity
+    from jobs.timeline import pr_clocks
+    from jobs.worktime import WorkCalendar
+
+    repo = long_rig.settings.repositories[0]
+    run_cycle(long_rig.settings, store, long_rig.source(page_size=50, more_pages=1),
+              clock=long_rig.clock, days=BACKFILL_DAYS)
+    pr = next(p for p in store.get_prs(repo) if p.incomplete == ("reviews",))
+    team = next(iter(long_rig.settings.teams.values()))
+    calendar = WorkCalendar.for_team(team)
+    clocks = pr_clocks(pr, identity=Identity(long_rig.settings.identity), calendar=calendar,
+                       now=long_rig.clock.now())
+    blocks, _ = render_why(pr, clocks, now=long_rig.clock.now(), tz=team.zone)
+    assert "History incomplete: GitHub gave only part of this PR's reviews" in json.dumps(blocks)
+    deps = DoctorDeps(load_settings=lambda: long_rig.settings, connect_store=lambda _s: store,
+                      probe_github=lambda s: probe(s, long_rig.source()),
+                      slack_client=lambda _s: None, now=long_rig.clock.now)
+    found = [f for f in diagnose(deps) if "incomplete history" in f.summary]
+    assert len(found) == 1 and found[0].status == "warn" and f"#{pr.number}" in found[0].summary
+    assert f"/flow why {repo}#" in found[0].fix
