@@ -150,9 +150,9 @@ def compare(ours: dict[str, dict[int, PullRequest]], theirs: dict[str, dict[int,
     record is marked incomplete: REST lists 250 commits at most) is named apart: the
     difference is REST's limit, not a disagreement."""
     bad, limited = [], []
-    for r in ours:
-        for n in set(ours[r]) | set(theirs.get(r, {})):
-            mine, other = ours[r].get(n), theirs.get(r, {}).get(n)
+    for r, records in ours.items():
+        for n in set(records) | set(theirs.get(r, {})):
+            mine, other = records.get(n), theirs.get(r, {}).get(n)
             if mine == other:
                 continue
             if other is not None and other.incomplete and mine is not None and not mine.incomplete:

@@ -168,7 +168,7 @@ def run_cycle(
             report = RepoReport(repo=repo, error=str(err))
         except StoreUnavailable:
             raise
-        except Exception as err:  # noqa: BLE001 - one repository's surprise must not end the cycle
+        except Exception as err:  # one repository's surprise must not end the cycle
             log.exception("sync failed for %s: unexpected data", repo)
             report = RepoReport(repo=repo, error=f"unexpected data ({type(err).__name__}: {err})"[:200])
         if report.error:
@@ -201,7 +201,7 @@ def _sample_queues(settings: Settings, store: Store, *, now: datetime,
             out.append((name, sample))
         except StoreUnavailable:
             raise
-        except Exception as err:  # noqa: BLE001 - a malformed record must not stop other teams
+        except Exception as err:  # a malformed record must not stop the other teams
             log.exception("queue sample failed for team %s", name)
             errors.append(f"team {name}: {err}")
     return out
@@ -213,4 +213,4 @@ def _open_prs(store: Store, repo: str) -> list[PullRequest]:
             if (pr := store.get_pr(repo, n)) is not None and pr.state == "open"]
 
 
-__all__ = ["CycleReport", "BudgetExhausted", "repositories", "run_cycle"]
+__all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle"]

@@ -41,10 +41,16 @@ import jwt
 import requests
 from github import Auth, Github, GithubException
 
-from jobs.errors import BadAnswer, BudgetExhausted, Deferred, GitHubError, PermissionDenied
+from jobs.errors import (
+    BadAnswer,
+    BudgetExhausted,
+    Deferred,
+    GitHubError,
+    PermissionDenied,
+)
 from jobs.github import queries
-from jobs.github.shapes import Check
 from jobs.github.budget import Budget, classify, missing_access, wait_seconds
+from jobs.github.shapes import Check
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
 

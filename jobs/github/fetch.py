@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobs.errors import BadAnswer, BudgetExhausted, Deferred, GitHubError, PermissionDenied
+from jobs.errors import (
+    BadAnswer,
+    BudgetExhausted,
+    Deferred,
+    GitHubError,
+    PermissionDenied,
+)
 from jobs.github import queries, shapes
 from jobs.github.client import GitHubSource, Response
 

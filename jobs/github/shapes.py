@@ -29,7 +29,7 @@ def _stamp(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(value)  # Python 3.11 reads GitHub's trailing Z
     except ValueError:
         return False
     return True
