@@ -84,9 +84,12 @@ def _wrapped(data: Any, key: str, spec: Mapping[str, str]) -> str | None:
 # --------------------------------------------------------------------------- REST
 
 
+# What the sampler reads, as required as GitHub's REST description makes it (a listed
+# repository may leave out ``archived``; a run's ``status`` may be null).
 _PULL = {"number": "int", "updated_at": "time"}
 _REPO = {"full_name": "str", "archived": "bool"}
-_RUN = {"id": "int", "head_sha": "str", "status": "str", "created_at": "time",
+_LISTED_REPO = {"full_name": "str", "archived": "bool?"}
+_RUN = {"id": "int", "head_sha": "str", "status": "str?", "created_at": "time",
         "run_attempt": "int?", "pull_requests": "list?"}
 _JOB = {"id": "int", "run_attempt": "int?", "status": "str", "created_at": "time?"}
 
@@ -103,7 +106,7 @@ def repository(data: Any) -> str | None:
 
 def repo_list(data: Any) -> str | None:
     """``GET /orgs/{org}/repos``: a list of repositories with names and ``archived``."""
-    return _list_of(data, "repos", _REPO)
+    return _list_of(data, "repos", _LISTED_REPO)
 
 
 def runs_page(data: Any) -> str | None:
