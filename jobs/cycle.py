@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied, StoreUnavailable
@@ -157,6 +157,7 @@ def run_cycle(
                 on_repo(reports[-1])
             continue
         tick: Progress | None = (lambda n, r=repo: progress(r, n)) if progress else None
+        sent, charged = source.budget.requests, source.budget.cost
         try:
             report = sync_repo(store, source, repo, now=now, days=days,
                                retention_days=settings.github.retention_days, progress=tick)
@@ -172,6 +173,8 @@ def run_cycle(
             log.exception("sync failed for %s: unexpected data", repo)
             report = RepoReport(repo=repo, error=f"unexpected data ({type(err).__name__}: {err})"[:200])
         if report.error:
+            report = replace(report, requests=source.budget.requests - sent,
+                             cost=source.budget.cost - charged)
             errors.append(f"{repo}: {report.error}")
         elif report.deferred:
             errors.append(f"{repo}: deferred to the next cycle ({report.deferred})")

@@ -622,6 +622,7 @@ def test_a_bad_200_fails_its_repository_and_changes_nothing_stored(
     for kind, report in zip(BAD_200, reports, strict=True):
         line = next(r for r in report.repos if r.repo == broken)
         assert line.error is not None and "after 5 tries" in line.error, (kind, line)
+        assert line.requests == 5 and f"(5 requests ({line.cost} points))" in line.line()
         assert next(r for r in report.repos if r.repo == other).error is None
         assert report.samples and report.partial
     assert got == expected, record_differences(got, expected)
