@@ -282,6 +282,15 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
             findings.append(Finding("data", status, f"{team}: snapshot {_ago(age)} old",
                                     "the worker is not sampling: check `flowbot worker` is"
                                     " running and its log"))
+        for repo in settings.repositories:
+            cut = store.get_json("incomplete", repo) or []
+            if cut:
+                shown = ", ".join(f"#{n}" for n in cut[:5]) + (" ..." if len(cut) > 5 else "")
+                findings.append(Finding(
+                    "data", "warn", f"{repo}: {len(cut)} PR(s) with an incomplete history"
+                    f" ({shown}): their clocks may be wrong",
+                    f"`/flow why {repo}#{cut[0]}` says what GitHub left out; the PR is read"
+                    " again in full when it next changes"))
     except StoreUnavailable as err:
         findings.append(Finding("redis", "fail", str(err), "check Redis"))
     return findings

@@ -334,6 +334,11 @@ class AlertEngine:
             # GitHub data this old would page leads about PRs merged since: wait for fresh data
             hours = (now - snap.data_as_of).total_seconds() / 3600
             return EvaluationReport(team, skipped=f"data is {hours:.1f} h old; alerts wait for a sync")
+        if snap.errors:
+            # built after a partial cycle (a repository failed or was deferred): its numbers
+            # may be missing data, so no alert nor recovery is decided on it
+            return EvaluationReport(
+                team, skipped=f"partial data ({snap.errors[0]}); alerts wait for a complete sync")
         cal = self._calendar_for(self.settings.teams[team])
         levels = self._thresholds(self.settings, self.store, team)
         readings = read_rules(snap, calendar=cal, now=now)

@@ -1,8 +1,12 @@
 """One sampling cycle: sync every repository, then sample every team's queue.
 
 Each repository runs under its own failure boundary: a repository that keeps failing (or
-refuses access) is reported on its line and skipped, and the others still complete. A spent
-budget stops the remaining repositories cleanly (they resume next cycle, where they stopped).
+refuses access, or keeps answering with bad data) is reported on its line and skipped, and the
+others still complete; whatever it raises, nothing it had stored is touched. A repository that
+GitHub asks to wait longer than ``github.max_wait_seconds`` is deferred to the next cycle. A
+spent budget stops the remaining repositories cleanly (they resume next cycle, where they
+stopped). Failed and deferred repositories are named in ``CycleReport.errors``: the snapshots
+built after the cycle carry those lines, which marks them partial (alerts say so and wait).
 Queue samples are written for every team after the syncs, from whatever is stored, so a
 sample exists each cycle even when GitHub was unreachable.
 """
@@ -11,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied, StoreUnavailable
 from jobs.github import fetch
 from jobs.github.client import GitHubSource
 from jobs.identity import Identity
@@ -36,11 +40,22 @@ class CycleReport:
     at: datetime
     repos: tuple[RepoReport, ...]
     samples: tuple[tuple[str, QueueSample], ...] = ()
-    errors: tuple[str, ...] = ()  # one line per repository or team that failed
+    errors: tuple[str, ...] = ()  # one line per repository or team that failed or was deferred
 
     @property
     def requests(self) -> int:
         return sum(r.requests for r in self.repos)
+
+    @property
+    def cost(self) -> int:
+        """Rate-limit points GitHub charged this cycle."""
+        return sum(r.cost for r in self.repos)
+
+    @property
+    def partial(self) -> bool:
+        """Some repository or team failed or was deferred: what is stored for it is older
+        than this cycle (never worse: a failure deletes nothing)."""
+        return bool(self.errors)
 
     @property
     def complete(self) -> bool:
@@ -142,6 +157,7 @@ def run_cycle(
                 on_repo(reports[-1])
             continue
         tick: Progress | None = (lambda n, r=repo: progress(r, n)) if progress else None
+        sent, charged = source.budget.requests, source.budget.cost
         try:
             report = sync_repo(store, source, repo, now=now, days=days,
                                retention_days=settings.github.retention_days, progress=tick)
@@ -151,11 +167,17 @@ def run_cycle(
         except GitHubError as err:
             log.warning("sync failed for %s: %s", repo, err)
             report = RepoReport(repo=repo, error=str(err))
-        except (KeyError, ValueError, TypeError) as err:  # an answer not shaped as parse expects
+        except StoreUnavailable:
+            raise
+        except Exception as err:  # one repository's surprise must not end the cycle
             log.exception("sync failed for %s: unexpected data", repo)
             report = RepoReport(repo=repo, error=f"unexpected data ({type(err).__name__}: {err})"[:200])
         if report.error:
+            report = replace(report, requests=source.budget.requests - sent,
+                             cost=source.budget.cost - charged)
             errors.append(f"{repo}: {report.error}")
+        elif report.deferred:
+            errors.append(f"{repo}: deferred to the next cycle ({report.deferred})")
         elif not report.complete:
             stopped = "budget share spent; resumes next cycle"
         reports.append(report)
@@ -180,7 +202,9 @@ def _sample_queues(settings: Settings, store: Store, *, now: datetime,
                                   now=now, required_approvals=settings.metrics.required_approvals)
             store.add_queue_sample(name, sample, keep_days=settings.github.retention_days)
             out.append((name, sample))
-        except (ValueError, KeyError) as err:  # a malformed record must not stop other teams
+        except StoreUnavailable:
+            raise
+        except Exception as err:  # a malformed record must not stop the other teams
             log.exception("queue sample failed for team %s", name)
             errors.append(f"team {name}: {err}")
     return out
@@ -192,4 +216,4 @@ def _open_prs(store: Store, repo: str) -> list[PullRequest]:
             if (pr := store.get_pr(repo, n)) is not None and pr.state == "open"]
 
 
-__all__ = ["CycleReport", "BudgetExhausted", "repositories", "run_cycle"]
+__all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle"]

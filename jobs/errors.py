@@ -35,6 +35,23 @@ class BudgetExhausted(GitHubError):
     """This cycle's share of the rate-limit budget is spent; resume next cycle."""
 
 
+class BadAnswer(GitHubError):
+    """GitHub answered 2xx with a body that is not what was asked: not JSON (truncated, an
+    HTML page), the wrong shape (a list for an object, fields missing), or a GraphQL answer
+    without the data the query names. Retried; after the retries, that repository fails for
+    this cycle and nothing stored is touched."""
+
+
+class Deferred(GitHubError):
+    """GitHub asked to wait longer than ``github.max_wait_seconds`` (a ``Retry-After`` or a
+    reset beyond the cap): the repository is deferred to the next cycle instead of stalling
+    this one. ``seconds`` is what GitHub asked for."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(message)
+
+
 class DeliveryError(FlowbotError):
     """Slack refused a post in a way a person must fix (channel, auth, scopes)."""
 

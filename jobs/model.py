@@ -106,6 +106,9 @@ class PullRequest:
     events: tuple[TimelineEvent, ...] = ()
     reviews: tuple[Review, ...] = ()
     checks: tuple[CheckRun, ...] = ()
+    # what GitHub did not give in full ("commits", "reviews", "timeline"): the clocks of such a
+    # PR may be wrong, and /flow why and doctor say so
+    incomplete: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

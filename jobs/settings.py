@@ -283,6 +283,9 @@ class GitHubSettings(_Frozen):
     retention_days: int = Field(default=120, ge=7, le=730)
     budget_share: float = Field(default=0.25, gt=0, le=1)  # of the remaining rate limit per cycle
     timeout_seconds: float = Field(default=15, gt=0)
+    # the longest Retry-After (or rate-limit reset) a cycle waits out; beyond it the
+    # repository is deferred to the next cycle
+    max_wait_seconds: float = Field(default=60, ge=0, le=3600)
 
     @field_validator("base_url")
     @classmethod

@@ -18,6 +18,17 @@ A cycle for one repository, cheapest path first:
    go to a per-repository backlog drained within the budget (one request per run), so a
    backfill is never blocked on them and an interrupted drain resumes next cycle.
 
+Every PR is stored with its whole history: a PR with more than 100 commits, reviews or
+timeline items has the rest paged in (:func:`jobs.github.fetch.complete_pull`) before it is
+parsed, in a backfill and an incremental pass alike; one that still could not be completed is
+stored marked (``PullRequest.incomplete``) and listed under the store's ``incomplete`` key of
+its repository, which doctor reads.
+
+A bad answer (not JSON, the wrong shape, a GraphQL answer missing what was asked) raises
+before anything is written: the cursor, the rerun backlog, the archived flag and the records
+stay as they were, and the repository is reported failed for this cycle. A rate-limit wait
+beyond ``github.max_wait_seconds`` defers the repository to the next cycle the same way.
+
 Closed PRs are final: once stored closed they are only refetched if GitHub reports them
 updated. ``COLLECT_VERSION`` differing from the stored cursor's resets it (everything is
 collected again). Archived repositories are skipped. Closed PRs older than the retention
@@ -32,7 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.errors import BudgetExhausted
+from jobs.errors import BudgetExhausted, Deferred
 from jobs.github import COLLECT_VERSION, fetch, parse, queries
 from jobs.github.client import GitHubSource
 from jobs.model import CheckRun, PullRequest, RepoCursor
@@ -61,20 +72,24 @@ class RepoReport:
     skipped: str | None = None  # why nothing was done ("archived")
     complete: bool = True  # False when the budget stopped it; it resumes next cycle
     backlog: int = 0  # reruns still waiting for their jobs
+    deferred: str | None = None  # GitHub asked to wait past the cap: why; resumes next cycle
+    incomplete: int = 0  # PRs stored whose history GitHub did not give in full
 
     def line(self) -> str:
-        """``acme/api: 12 PRs changed, 3 requests (2 points), 4,812 left``."""
+        """``acme/api: 12 PRs changed, 3 requests (2 points), 4,812 left``: requests sent
+        (failed attempts included), points as GitHub charged them."""
         left = f", {self.budget_left:,} left" if self.budget_left is not None else ""
+        spent = f"{self.requests} requests ({self.cost} points)"
         if self.error:
-            return f"{self.repo}: FAILED: {self.error} ({self.requests} requests)"
+            return f"{self.repo}: FAILED: {self.error} ({spent})"
+        if self.deferred:
+            return f"{self.repo}: deferred to the next cycle: {self.deferred} ({spent})"
         if self.skipped:
             return f"{self.repo}: skipped ({self.skipped})"
         tail = "" if self.complete else "; budget share spent, resumes next cycle"
         more = f", {self.backlog} reruns queued" if self.backlog else ""
-        return (
-            f"{self.repo}: {self.changed} PRs changed, {self.requests} requests"
-            f" ({self.cost} points){left}{more}{tail}"
-        )
+        cut = f", {self.incomplete} PRs with incomplete history" if self.incomplete else ""
+        return f"{self.repo}: {self.changed} PRs changed, {spent}{left}{more}{cut}{tail}"
 
 
 def sync_repo(
@@ -99,11 +114,16 @@ def sync_repo(
                     retention_days=retention_days, progress=progress)
     complete = True
     skipped = None
+    deferred = None
     try:
         skipped = job.run()
     except BudgetExhausted as stop:
         log.info("%s: %s", repo, stop)
         complete = False
+    except Deferred as wait:
+        log.warning("%s: %s", repo, wait)
+        complete = False
+        deferred = f"GitHub asked to wait {wait.seconds:.0f} s"
     return RepoReport(
         repo=repo,
         changed=len(job.written),
@@ -113,6 +133,8 @@ def sync_repo(
         skipped=skipped,
         complete=complete,
         backlog=job.backlog_size,
+        deferred=deferred,
+        incomplete=job.incomplete,
     )
 
 
@@ -131,6 +153,7 @@ class _RepoSync:
         self.written: set[int] = set()
         self.new_prs: list[PullRequest] = []
         self.backlog_size = 0
+        self.incomplete = 0  # PRs written this run whose history is still incomplete
         self.archived_flag: bool | None = None  # from the store: known (un)archived, or None
 
     # ------------------------------------------------------------------ the steps
@@ -172,7 +195,7 @@ class _RepoSync:
                                         etag=None if deeper else cursor.etag)
             if response.status == 304 and not deeper:
                 return cursor, False
-            listed = response.data if isinstance(response.data, list) else []  # odd answers: none
+            listed = response.data  # a list (the client checked its shape)
             newest = parse.when(listed[0].get("updated_at")) if listed else None
             known = cursor.updated_at
             full = deeper or known is None
@@ -205,6 +228,7 @@ class _RepoSync:
                     reached = True
                     break
                 top = updated if top is None or updated > top else top
+                node = fetch.complete_pull(self.source, self.repo, node)
                 prs.append(parse.pull_from_graphql(self.repo, node))
             prs = self._keep_checks(prs)
             if reached or not page.has_next:
@@ -219,11 +243,22 @@ class _RepoSync:
                                  pass_stop=stop, pass_etag=etag)
             self.store.put_prs(self.repo, prs, cursor=cursor)
             self.written.update(pr.number for pr in prs)
+            self._note_incomplete(prs)
             if self.progress is not None:
                 self.progress(len(prs))
             if cursor.resume_after is None:
                 break
         return cursor, False
+
+    def _note_incomplete(self, prs: list[PullRequest]) -> None:
+        """Keep the repository's list of PRs stored with an incomplete history (doctor's)."""
+        cut = {pr.number for pr in prs if pr.incomplete}
+        self.incomplete += len(cut)
+        known = set(self.store.get_json("incomplete", self.repo) or [])
+        now_known = (known - {pr.number for pr in prs}) | cut
+        if now_known != known:
+            self.store.set_json("incomplete", self.repo, value=sorted(now_known),
+                                ttl=self.retention)
 
     def _keep_checks(self, prs: list[PullRequest]) -> list[PullRequest]:
         """A refetched PR keeps the CI already stored for it (CI is read apart)."""

@@ -94,9 +94,31 @@ def test_missing_access_names_the_permission_or_scope() -> None:
 
 
 def test_headers_without_rate_limits_are_tolerated() -> None:
-    """Enterprise servers with rate limiting off send no x-ratelimit headers."""
+    """Enterprise servers with rate limiting off send no x-ratelimit headers: nothing is
+    charged, and nothing stops the cycle."""
     assert read_headers({}) is None
     budget = Budget()
     budget.observe({}, status=200)
     budget.check()
-    assert budget.cost == 1
+    assert (budget.requests, budget.cost) == (1, 0)
+
+
+def test_points_are_counted_as_github_charged_them() -> None:
+    """A metered REST answer costs 1, a 304 and an unmetered failure (a 502 or an HTML page
+    from a proxy) nothing; an unreadable GraphQL answer costs what x-ratelimit-used rose by."""
+    budget = Budget(share=1.0)
+    budget.observe(limits(4000), status=200)
+    budget.observe(limits(4000), status=304)
+    budget.observe({}, status=502)
+    budget.observe({}, status=200)
+    assert (budget.requests, budget.cost) == (4, 1)
+    gql = limits(4990, resource="graphql")
+    budget.observe(gql, status=200)
+    budget.observe_graphql({"cost": 1, "remaining": 4990, "limit": 5000,
+                            "resetAt": "2026-03-02T09:30:00Z", "used": 10})
+    budget.observe({**gql, "x-ratelimit-remaining": "4986", "x-ratelimit-used": "14"},
+                   status=200)
+    budget.charge_unread_graphql()  # a truncated answer GitHub charged 4 points for
+    budget.observe({}, status=200)
+    budget.charge_unread_graphql()  # an HTML page GitHub never saw
+    assert budget.cost == 1 + 1 + 4

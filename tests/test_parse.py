@@ -157,3 +157,27 @@ def test_minimal_graphql_node_with_nulls_parses() -> None:
     assert (pr.author, pr.author_type, pr.draft, pr.events, pr.first_commit_at) == (
         None, "Deleted", True, (), None,
     )
+
+
+def test_shape_checks_pass_githubs_examples_and_name_what_is_wrong() -> None:
+    """The answers the sampler reads pass their shape checks as GitHub documents them; a
+    list for an object, a missing field or a timestamp that is not one is named."""
+    from jobs.github import shapes
+
+    rest = load("rest_pull.json")
+    assert shapes.pull_list([rest["pull"]]) is None
+    run = load("rerun.json")
+    assert shapes.runs_page({"total_count": 1, "workflow_runs": [run["run"]]}) is None
+    assert shapes.jobs_page(run["jobs"]) is None
+    node = load("graphql_pull.json")
+    for conn in ("commits", "reviews", "timelineItems"):
+        node[conn].setdefault("pageInfo", {"hasNextPage": False, "endCursor": None})
+    page = {"repository": {"isArchived": False, "pullRequests": {
+        "nodes": [node], "pageInfo": {"hasNextPage": False, "endCursor": None}}}}
+    assert shapes.pull_page(page) is None
+    assert shapes.pull_list({"message": "x"}) == "pulls: expected a list, got dict"
+    assert shapes.repository([]) == "repository: expected an object, got list"
+    assert shapes.pull_list([{"number": 1, "updated_at": "yesterday"}]) == (
+        "pulls[0]: updated_at is not a time (str)")
+    assert shapes.pull_page({}) == "data: repository missing"
+    assert shapes.runs_page({"total_count": 0}) == "answer: workflow_runs missing"

@@ -560,6 +560,35 @@ def test_scheduled_faults(server: SandboxServer) -> None:
     assert all(r.cost == 0 for r in server.stats.requests if r.fault)
 
 
+def test_bad_200_faults(server: SandboxServer) -> None:
+    """Bad 200s on the wire: a wrong-shape list, missing data, JSON cut in half (metered, as
+    GitHub ran it) and a proxy's HTML page (not metered)."""
+    path = "/repos/acme/payments-api"
+
+    def raw(extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(server.base_url + path,
+                                     headers={"Authorization": "token sandbox-token"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+
+    whole = raw()[2]
+    server.faults.schedule("malformed")
+    assert isinstance(json.loads(raw()[2]), list)
+    server.faults.schedule("missing")
+    assert json.loads(raw()[2]) == {}
+    server.faults.schedule("truncated")
+    status, headers, body = raw()
+    assert status == 200 and body == whole[: len(whole) // 2] and "x-ratelimit-used" in headers
+    with pytest.raises(ValueError):
+        json.loads(body)
+    server.faults.schedule("html")
+    status, headers, body = raw()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert body.startswith(b"<!DOCTYPE html>") and "x-ratelimit-used" not in headers
+    charged = {r.fault: r.cost for r in server.stats.requests if r.fault}
+    assert charged == {"malformed": 0, "missing": 0, "truncated": 1, "html": 0}
+
+
 def test_timeout_fault_outlasts_the_client(server: SandboxServer) -> None:
     """A hanging request makes the client time out rather than wait forever."""
     server.faults.hang_seconds = 1.0  # released early when the server stops

@@ -17,7 +17,7 @@ import pytest
 
 from bot.config import from_mapping
 from jobs.cycle import CycleReport, run_cycle
-from jobs.github import COLLECT_VERSION
+from jobs.github import COLLECT_VERSION, fetch, parse
 from jobs.github.client import GitHubSource, connect
 from jobs.model import PullRequest
 from jobs.ports import FixedClock
@@ -53,13 +53,14 @@ class Rig:
     settings: Settings
     sleeps: Sleeps
 
-    def source(self, *, page_size: int = 10, **github: Any) -> GitHubSource:
+    def source(self, *, page_size: int = 10, more_pages: int = 50, **github: Any) -> GitHubSource:
         settings = self.settings
         if github:
             settings = settings.model_copy(
                 update={"github": settings.github.model_copy(update=github)}
             )
-        return connect(settings, sleep=self.sleeps, clock=self.clock, page_size=page_size)
+        return connect(settings, sleep=self.sleeps, clock=self.clock, page_size=page_size,
+                       more_pages=more_pages)
 
     def graphql_posts(self) -> int:
         return self.server.stats.count(path="graphql", method="POST")
@@ -77,7 +78,7 @@ def rig(org: Org) -> Iterator[Rig]:
     server.faults.hang_seconds = 1.5
     base = server.start()
     mapping = org.config(base)
-    mapping["github"]["timeout_seconds"] = 1
+    mapping["github"]["timeout_seconds"] = 10  # a loaded machine is slow, not broken
     settings = from_mapping(mapping, env={"GITHUB_TOKEN": server.token})
     yield Rig(server, clock, settings, Sleeps())
     server.stop()
@@ -133,7 +134,7 @@ def reference(rig: Rig, store: Store) -> tuple[dict[str, list[PullRequest]], int
 def test_faults_do_not_change_what_is_collected(rig: Rig, store: Store) -> None:
     """With 10% 5xx, secondary rate limits and timeouts, a backfill and later cycles store
     exactly the records a fault-free run stores, and nothing is reported as failed."""
-    backfill_and_cycles(rig, store, rig.source())
+    assert all(r.errors == () for r in backfill_and_cycles(rig, store, rig.source()))
     clean = records(store, rig.settings)
     assert sum(len(v) for v in clean.values()) > 30
     store.flush_prefix()
@@ -142,7 +143,7 @@ def test_faults_do_not_change_what_is_collected(rig: Rig, store: Store) -> None:
     rig.server.faults.rate(0.1, kinds=FAULTS, seed=11)
     rig.server.faults.schedule("timeout", count=1, path="graphql")
     rig.server.faults.schedule("timeout", count=1, path="/actions/runs")
-    reports = backfill_and_cycles(rig, store, rig.source())
+    reports = backfill_and_cycles(rig, store, rig.source(timeout_seconds=1))
     rig.server.faults.clear()
     assert [r.errors for r in reports] == [()] * len(reports)
     assert records(store, rig.settings) == clean
@@ -252,7 +253,7 @@ def test_malformed_answer_fails_one_repository_and_others_complete(rig: Rig, sto
     report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
     rig.server.faults.clear()
     line = next(r for r in report.repos if r.repo == broken)
-    assert line.error is not None and "unexpected data" in line.error
+    assert line.error is not None and "unexpected answer" in line.error
     assert next(r for r in report.repos if r.repo == other).changed > 0
     assert store.get_cursor(broken) is None
     assert report.samples, "every team's queue is still sampled"
@@ -439,3 +440,345 @@ def test_enterprise_server_base_url(rig: Rig, org: Org, store: Store) -> None:
                        clock=rig.clock, days=BACKFILL_DAYS)
     assert report.errors == () and sum(r.changed for r in report.repos) > 0
     assert rig.server.stats.count(path="/api/graphql", method="POST") > 0
+
+
+# ------------------------------------------------------------------------------ long histories
+
+
+@pytest.fixture(scope="module")
+def long_org() -> Org:
+    return build_org(end=END, weeks=4, teams=1, repos_per_team=1, long_prs=3)
+
+
+@pytest.fixture
+def long_rig(long_org: Org) -> Iterator[Rig]:
+    clock = FixedClock(END)
+    with SandboxServer(long_org, clock=clock) as server:
+        settings = from_mapping(long_org.config(server.base_url),
+                                env={"GITHUB_TOKEN": server.token})
+        yield Rig(server, clock, settings, Sleeps())
+
+
+def unlimited(org: Org, repo: str, number: int, now: datetime) -> PullRequest:
+    """A PR as a fetch with no page limits sees it: every review, timeline item and commit
+    straight from the sandbox's payload builders, through the REST parser."""
+    from jobs.github import parse
+    from jobs.sandbox import rest
+    from jobs.sandbox.view import view_pr
+
+    name = repo.split("/")[1]
+    view = view_pr(org.pull(name, number), now)  # type: ignore[arg-type]
+    assert view is not None
+    slugs = {t.slug: t for t in org.teams}
+    api = "http://sandbox"
+    return parse.pull_from_rest(
+        repo, rest.pull(api, org.name, org.owner_id, org.repos[name], view, full=True, slugs=slugs),
+        reviews=[rest.review(api, org.name, name, view.pr, r) for r in view.reviews],
+        timeline=rest.timeline(api, org.name, name, view, slugs),
+        commits=[rest.commit(api, org.name, name, c) for c in view.commits],
+    )
+
+
+def long_prs(org: Org, repo: str) -> list[int]:
+    name = repo.split("/")[1]
+    return [p.number for p in org.prs[name]
+            if max(len(p.reviews), len(p.commits), len(p.events) + len(p.reviews)) > 100]
+
+
+def clocks_and_turn(pr: PullRequest, settings: Settings, now: datetime) -> tuple[Any, Any]:
+    """What a team sees of a PR: its clocks (``/flow why``) and its whose-turn bucket."""
+    from jobs.identity import Identity
+    from jobs.queue import queue_now
+    from jobs.timeline import pr_clocks
+    from jobs.worktime import WorkCalendar
+
+    team = next(iter(settings.teams.values()))
+    identity, calendar = Identity(settings.identity), WorkCalendar.for_team(team)
+    clocks = pr_clocks(pr, identity=identity, calendar=calendar, now=now)
+    _, items = queue_now([pr], identity=identity, calendar=calendar, now=now)
+    return clocks, [(i.turn, i.waiting_on) for i in items]
+
+
+def test_long_histories_give_the_clocks_of_a_fetch_without_limits(
+        long_rig: Rig, long_org: Org, store: Store) -> None:
+    """PRs with 300+ review comments, 290 commits or a 120-item request loop are paged to the
+    end: their records, clocks and whose-turn equal a fetch with no limits; cut at the first
+    100 (the old way) they would not."""
+    repo = long_rig.settings.repositories[0]
+    numbers = long_prs(long_org, repo)
+    assert len(numbers) == 3
+    first = next(fetch.pull_pages(long_rig.source(), repo, after=None, first=100))
+    cut = {n["number"]: parse.pull_from_graphql(repo, n) for n in first.nodes
+           if n["number"] in numbers}  # the first 100 of everything, as before paging
+    assert sorted(cut) == numbers and all(pr.incomplete for pr in cut.values())
+    report = run_cycle(long_rig.settings, store, long_rig.source(page_size=50),
+                       clock=long_rig.clock, days=BACKFILL_DAYS)
+    assert report.errors == () and sum(r.incomplete for r in report.repos) == 0
+    now = long_rig.clock.now()
+    for n in numbers:
+        got = store.get_pr(repo, n)
+        assert got is not None and got.incomplete == ()
+        expected = unlimited(long_org, repo, n, now)
+        assert replace(got, checks=()) == expected
+        expected = replace(expected, checks=got.checks)
+        seen = clocks_and_turn(expected, long_rig.settings, now)
+        assert clocks_and_turn(got, long_rig.settings, now) == seen
+        assert clocks_and_turn(replace(cut[n], checks=got.checks), long_rig.settings,
+                               now) != seen, f"#{n} does not need paging"
+    assert not store.get_json("incomplete", repo)
+
+
+def test_incremental_cycles_page_long_histories_too(long_rig: Rig, long_org: Org,
+                                                    store: Store) -> None:
+    """Synced as they grow (a backfill two weeks back, then a cycle every few days), the long PRs end
+    with the same records as a fetch with no limits."""
+    repo = long_rig.settings.repositories[0]
+    long_rig.clock.current = END - timedelta(days=14)
+    source = long_rig.source(page_size=50)
+    run_cycle(long_rig.settings, store, source, clock=long_rig.clock, days=BACKFILL_DAYS)
+    while long_rig.clock.now() < END:
+        long_rig.clock.advance(timedelta(days=3, hours=12))
+        assert run_cycle(long_rig.settings, store, source, clock=long_rig.clock).errors == ()
+    for n in long_prs(long_org, repo):
+        got = store.get_pr(repo, n)
+        assert got is not None
+        assert replace(got, checks=()) == unlimited(long_org, repo, n, END)
+
+
+def test_history_beyond_the_page_cap_is_marked_and_rest_commits_stop_at_250(
+        long_rig: Rig, long_org: Org, store: Store) -> None:
+    """A PR still longer than the pages allowed is stored marked incomplete (and listed for
+    doctor); GitHub's REST commit listing stops at 250, so a REST-only crawl marks it too."""
+    repo = long_rig.settings.repositories[0]
+    run_cycle(long_rig.settings, store, long_rig.source(page_size=50, more_pages=1),
+              clock=long_rig.clock, days=BACKFILL_DAYS)
+    marked = {pr.number: pr.incomplete for pr in store.get_prs(repo) if pr.incomplete}
+    assert sorted(marked) == sorted(store.get_json("incomplete", repo))
+    assert ("reviews",) in marked.values() and ("commits",) in marked.values()
+    line = next(r for r in run_cycle(long_rig.settings, store, long_rig.source(more_pages=1),
+                                     clock=long_rig.clock, days=BACKFILL_DAYS).repos)
+    assert "incomplete history" not in line.line()  # nothing changed, nothing refetched
+    name = repo.split("/")[1]
+    big = next(p for p in long_org.prs[name] if len(p.commits) > 250)
+    status, _, body = _get(long_rig.server, f"/repos/{repo}/pulls/{big.number}/commits?per_page=100&page=3")
+    assert status == 200 and len(body) == 50
+    assert unlimited(long_org, repo, big.number, END).incomplete == ()
+
+
+def _get(server: SandboxServer, path: str) -> tuple[int, dict[str, str], Any]:
+    import urllib.request
+
+    req = urllib.request.Request(server.base_url + path,
+                                 headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.status, dict(resp.headers), json.loads(resp.read())
+
+
+# ------------------------------------------------------------------------------ bad answers
+
+BAD_200 = ("malformed", "missing", "truncated", "html")
+
+
+def kept(store: Store, repo: str) -> tuple[Any, ...]:
+    """Everything stored about one repository: records, cursor, rerun backlog, CI listing
+    window, archived flag, the incomplete-history list."""
+    return (store.get_prs(repo), store.get_cursor(repo), store.get_json("reruns", repo),
+            store.get_json("runs_etag", repo), store.get_json("archived", repo),
+            store.get_json("incomplete", repo))
+
+
+def test_a_bad_200_fails_its_repository_and_changes_nothing_stored(
+        rig: Rig, store: Store) -> None:
+    """A 200 that is the wrong shape, lacks what was asked, is truncated JSON or an HTML
+    page is retried, then fails that repository for this cycle only: nothing stored about it
+    changes, the other repository and every team's queue sample still happen, and the next
+    clean cycles store what a fault-free run stores."""
+    broken, other = rig.settings.repositories[:2]
+
+    def sequence(faulty: bool) -> tuple[dict[str, list[PullRequest]], list[CycleReport]]:
+        rig.clock.current = START
+        source = rig.source()
+        until_complete(rig, store, source)
+        reports = []
+        for kind in BAD_200:
+            before = kept(store, broken)
+            rig.clock.advance(timedelta(hours=8))
+            if faulty:
+                rig.server.faults.schedule(kind, count=1000, path=f"/repos/{broken}/")
+            reports.append(run_cycle(rig.settings, store, source, clock=rig.clock))
+            rig.server.faults.clear()
+            if faulty:
+                assert kept(store, broken) == before, kind
+        while not (last := run_cycle(rig.settings, store, source, clock=rig.clock)).complete \
+                or any(r.backlog for r in last.repos):
+            pass
+        out = records(store, rig.settings)
+        store.flush_prefix()
+        store.ensure_schema()
+        return out, reports
+
+    expected, _ = sequence(False)
+    got, reports = sequence(True)
+    for kind, report in zip(BAD_200, reports, strict=True):
+        line = next(r for r in report.repos if r.repo == broken)
+        assert line.error is not None and "after 5 tries" in line.error, (kind, line)
+        assert line.requests == 5 and f"(5 requests ({line.cost} points))" in line.line()
+        assert next(r for r in report.repos if r.repo == other).error is None
+        assert report.samples and report.partial
+    assert got == expected, record_differences(got, expected)
+
+
+def test_bad_graphql_answers_change_nothing_stored(rig: Rig, store: Store) -> None:
+    """A GraphQL answer that is a list, lacks the data asked, is cut short or is an HTML page,
+    on every try, fails the repository it was for and no other; its records and cursor stay."""
+    source = rig.source()
+    until_complete(rig, store, source)
+    first = rig.settings.repositories[0]
+    before = kept(store, first)
+    rig.clock.advance(timedelta(hours=30))
+    for kind in BAD_200 + ("malformed",):  # five tries: one request fails for good
+        rig.server.faults.schedule(kind, count=1, path="graphql")
+    report = run_cycle(rig.settings, store, source, clock=rig.clock)
+    rig.server.faults.clear()
+    failed = [r.repo for r in report.repos if r.error]
+    assert failed == [first], report.lines()
+    assert kept(store, first) == before
+    assert all(r.changed > 0 for r in report.repos if not r.error and not r.skipped)
+
+
+def test_rerun_backlog_survives_bad_job_listings(rig: Rig, store: Store) -> None:
+    """Rerun job listings answered with bad 200s keep their backlog entries (the first
+    attempts' queue starts are not lost): once GitHub answers again, the records equal a
+    fault-free run's."""
+    rig.clock.current = END
+    expected, _ = reference(rig, store)
+    source = rig.source()
+    rig.server.faults.schedule("html", count=10_000, path="/jobs")
+    report = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    assert any(r.error and "/jobs" in r.error for r in report.repos)
+    waiting = sum(len(store.get_json("reruns", r) or {}) for r in rig.settings.repositories)
+    assert waiting > 0
+    rig.server.faults.clear()
+    until_complete(rig, store, source)
+    got = records(store, rig.settings)
+    assert got == expected, record_differences(got, expected)
+
+
+def test_bad_org_listing_keeps_the_known_repositories_and_archived_flags(
+        rig: Rig, store: Store) -> None:
+    """With every repository of the organisation sampled, a bad answer to the repository
+    listing keeps the cached listing and every archived flag."""
+    settings = rig.settings.model_copy(update={
+        "github": rig.settings.github.model_copy(update={"all_repositories": True})})
+    source = rig.source()
+    run_cycle(settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    listing = store.get_json("org_repos", "acme")
+    assert store.get_json("archived", "acme/legacy-billing") is True
+    for kind in BAD_200:
+        store.set_json("org_repos", "acme", value={**listing, "etag": None})  # no 304 now
+        rig.server.faults.schedule(kind, count=1000, path="/orgs/acme/repos")
+        report = run_cycle(settings, store, source, clock=rig.clock)
+        rig.server.faults.clear()
+        assert any(e.startswith("acme:") for e in report.errors), kind
+        assert store.get_json("org_repos", "acme")["repos"] == listing["repos"]
+        assert store.get_json("archived", "acme/legacy-billing") is True
+
+
+def test_mixed_faults_and_bad_200s_store_what_a_fault_free_run_stores(
+        rig: Rig, store: Store) -> None:
+    """15% of requests failing (wrong shape, truncated JSON, HTML 200s, 5xx, dropped
+    connections, secondary limits): the records end equal to a fault-free run's, and the
+    cycle reports count requests and points exactly as the server charged them."""
+    rig.clock.current = END
+    expected, _ = reference(rig, store)
+    rig.server.stats.reset()
+    rig.server.faults.rate(0.15, kinds=FAULTS + BAD_200, seed=5)
+    source = rig.source()
+    reports = [run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)]
+    while not (reports[-1].complete and not any(r.backlog for r in reports[-1].repos)):
+        reports.append(run_cycle(rig.settings, store, source, clock=rig.clock,
+                                 days=BACKFILL_DAYS))
+        assert len(reports) < 10
+    rig.server.faults.clear()
+    got = records(store, rig.settings)
+    assert got == expected, record_differences(got, expected)
+    stats = rig.server.stats
+    assert sum(1 for r in stats.requests if r.fault in BAD_200) > 0
+    assert sum(c.requests for c in reports) == stats.total
+    assert sum(c.cost for c in reports) == stats.primary_cost + stats.graphql_cost
+
+
+def test_retry_after_beyond_the_cap_defers_instead_of_waiting(rig: Rig, store: Store) -> None:
+    """A secondary limit asking for 900 s is not slept through: the repository (and the
+    ones after it, without a request) are deferred to the next cycle, which completes."""
+    rig.clock.current = END
+    source = rig.source()
+    first = rig.settings.repositories[0]
+    rig.server.faults.schedule("secondary_403", count=1, path=f"/repos/{first}/pulls",
+                               retry_after=900)
+    report = run_cycle(rig.settings, store, source, clock=rig.clock, days=BACKFILL_DAYS)
+    assert max(rig.sleeps.calls, default=0) <= 60
+    deferred = [r for r in report.repos if r.deferred]
+    assert deferred and deferred[0].repo == first and "900 s" in deferred[0].line()
+    assert all(r.requests == 0 for r in deferred[1:])
+    assert not report.complete and report.samples
+    assert any("deferred to the next cycle" in e for e in report.errors)
+    rig.clock.advance(timedelta(minutes=15))
+    until_complete(rig, store, source)
+    got = records(store, rig.settings)
+    store.flush_prefix()
+    store.ensure_schema()
+    expected, _ = reference(rig, store)
+    assert got == expected, record_differences(got, expected)
+
+
+def test_retry_after_within_the_cap_is_waited_out(rig: Rig, store: Store) -> None:
+    """A Retry-After of 45 s (under the 60 s default) is waited, and the cycle completes."""
+    rig.server.faults.schedule("secondary_429", count=1, path="/pulls", retry_after=45)
+    report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    assert 45.0 in rig.sleeps.calls and report.errors == ()
+
+
+def test_alerts_wait_on_a_snapshot_from_a_partial_cycle(rig: Rig, store: Store) -> None:
+    """After a cycle where a repository failed, the team's snapshot names the failure and
+    alert evaluation skips it, saying why, instead of alerting on partial data."""
+    from jobs.alerts import AlertEngine
+    from jobs.snapshot import refresh_all
+
+    broken = rig.settings.repositories[0]
+    rig.server.faults.schedule("html", count=1000, path=f"/repos/{broken}/")
+    report = run_cycle(rig.settings, store, rig.source(), clock=rig.clock, days=BACKFILL_DAYS)
+    snaps = refresh_all(rig.settings, store, now=rig.clock.now(), errors=report.errors)
+    team = next(iter(snaps))
+    assert any(broken in e for e in snaps[team].errors)
+    engine = AlertEngine(rig.settings, store, deliver=None)  # type: ignore[arg-type]  # never reached
+    result = engine.evaluate(team, now=rig.clock.now())
+    assert result.skipped.startswith("partial data") and broken in result.skipped
+
+
+def test_why_and_doctor_say_when_a_history_is_incomplete(long_rig: Rig, store: Store) -> None:
+    """A PR stored with an incomplete history says so in `/flow why`, and doctor lists it
+    for its repository with the command that explains it."""
+    from bot.blocks.why import render_why
+    from bot.doctor import DoctorDeps, diagnose
+    from jobs.github.probe import probe
+    from jobs.identity import Identity
+    from jobs.timeline import pr_clocks
+    from jobs.worktime import WorkCalendar
+
+    repo = long_rig.settings.repositories[0]
+    run_cycle(long_rig.settings, store, long_rig.source(page_size=50, more_pages=1),
+              clock=long_rig.clock, days=BACKFILL_DAYS)
+    pr = next(p for p in store.get_prs(repo) if p.incomplete == ("reviews",))
+    team = next(iter(long_rig.settings.teams.values()))
+    calendar = WorkCalendar.for_team(team)
+    clocks = pr_clocks(pr, identity=Identity(long_rig.settings.identity), calendar=calendar,
+                       now=long_rig.clock.now())
+    blocks, _ = render_why(pr, clocks, now=long_rig.clock.now(), tz=team.zone)
+    assert "History incomplete: GitHub gave only part of this PR's reviews" in json.dumps(blocks)
+    deps = DoctorDeps(load_settings=lambda: long_rig.settings, connect_store=lambda _s: store,
+                      probe_github=lambda s: probe(s, long_rig.source()),
+                      slack_client=lambda _s: None, now=long_rig.clock.now)
+    found = [f for f in diagnose(deps) if "incomplete history" in f.summary]
+    assert len(found) == 1 and found[0].status == "warn" and f"#{pr.number}" in found[0].summary
+    assert f"/flow why {repo}#" in found[0].fix

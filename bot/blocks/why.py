@@ -89,6 +89,11 @@ def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
     filter_text = [escape(str(getattr(f, "reason", f)), 500) for f in filters]
     if filter_text:
         blocks.append(section(":information_source: " + "; ".join(filter_text)))
+    cut = getattr(pr, "incomplete", ())
+    if cut:
+        blocks.append(section(
+            f":warning: History incomplete: GitHub gave only part of this PR's"
+            f" {escape(' and '.join(cut))}, so these clocks may be wrong."))
     lines = [clock_line(c, tz) for c in clocks_of(result)]
     blocks += lines_section(lines) if lines else [section("No clocks could be computed for this PR.")]
     blocks.append(context(f"Durations: working hours in the team's calendar ({escape(str(tz))}), calendar "

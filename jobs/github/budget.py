@@ -8,7 +8,11 @@ resource, the cycle's allowance for it becomes ``share x remaining`` (``github.b
 spent or the remaining budget is down to the safety margin, so the cycle stops cleanly and
 the next one resumes where it stopped.
 
-A ``304 Not Modified`` costs nothing (GitHub does not count it), and is not counted here.
+Points are counted as GitHub charged them: a REST answer that carries ``x-ratelimit-*``
+headers costs 1 (a ``304 Not Modified`` nothing), a GraphQL answer its ``rateLimit.cost``
+(when the answer cannot be read, the rise of ``x-ratelimit-used`` since the previous one). An
+attempt GitHub never metered (a timeout, a dropped connection, a ``5xx`` or an HTML page from
+a proxy, without rate-limit headers) is a request but not a point.
 
 :func:`classify` decides what a failed answer means. The split matters: a secondary rate
 limit is waited out (``Retry-After``, else ``x-ratelimit-reset``, else a minute), a primary
@@ -65,6 +69,8 @@ class Budget:
     cost: int = 0
     not_modified: int = 0
     _spend: dict[str, _Spend] = field(default_factory=dict)
+    _metered: bool = False  # the last answer carried rate-limit headers
+    _rise: int | None = None  # how much x-ratelimit-used rose with the last answer
 
     def start_cycle(self) -> None:
         """Forget the previous cycle's allowances and limits; the next answers set new ones
@@ -93,10 +99,14 @@ class Budget:
         if status == 304:
             self.not_modified += 1
         limit = read_headers(headers)
+        self._metered = limit is not None
+        self._rise = None
         if limit is None:
-            if status != 304:
-                self._charge("core", 1)
-            return
+            return  # not metered (no rate limiting, or an answer GitHub never counted)
+        prior = self.limits.get(limit.resource)
+        if prior is not None and prior.used is not None and limit.used is not None \
+                and prior.reset_at == limit.reset_at:
+            self._rise = max(0, limit.used - prior.used)
         self.limits[limit.resource] = limit
         spend = self._spend.setdefault(limit.resource, _Spend())
         if spend.allowance is None:
@@ -119,6 +129,14 @@ class Budget:
             if spend.allowance is None:
                 spend.allowance = max(1, math.floor((int(rate["remaining"]) + cost) * self.share))
         self._charge("graphql", cost)
+
+    def charge_unread_graphql(self) -> None:
+        """Account for a GraphQL answer whose ``rateLimit`` could not be read: what its
+        headers say GitHub charged (the rise of ``x-ratelimit-used``), else 1 when it was
+        metered, else nothing."""
+        if not self._metered:
+            return
+        self._charge("graphql", self._rise if self._rise is not None else 1)
 
     def left(self, resource: str = "core") -> int | None:
         """Remaining requests (or points) of ``resource`` as last reported."""

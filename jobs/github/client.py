@@ -6,8 +6,14 @@ budget). :class:`GitHubSource` does all of it, through an injected ``sleep``:
 
 - ``5xx``, ``408`` and timeouts / dropped connections: retried with exponential backoff
   (1, 2, 4, 8 s), then :class:`GitHubError` (the caller skips that repository);
+- a ``2xx`` that is not what was asked (not JSON: truncated, an HTML page; or failing the
+  request's shape check from :mod:`jobs.github.shapes`): retried the same way, then
+  :class:`BadAnswer`; a bad answer is never read as data;
 - secondary rate limits (``403``/``429`` with ``Retry-After`` or ``x-ratelimit-reset``): waited
-  out and retried, never counted as a failure;
+  out and retried, never counted as a failure, as long as the wait stays within
+  ``github.max_wait_seconds`` (per request, all waits together); a longer one raises
+  :class:`Deferred` and, until the time GitHub named, every request raises it at once without
+  being sent: the repository waits for the next cycle instead of stalling this one;
 - a primary limit at zero: :class:`BudgetExhausted` (the cycle stops; it resumes next cycle);
 - a ``401``/``403``/``404`` about access: :class:`PermissionDenied` naming what is missing.
 
@@ -27,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,9 +41,16 @@ import jwt
 import requests
 from github import Auth, Github, GithubException
 
-from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
+from jobs.errors import (
+    BadAnswer,
+    BudgetExhausted,
+    Deferred,
+    GitHubError,
+    PermissionDenied,
+)
 from jobs.github import queries
 from jobs.github.budget import Budget, classify, missing_access, wait_seconds
+from jobs.github.shapes import Check
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
 
@@ -45,6 +59,11 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], None]
 BACKOFF = (1.0, 2.0, 4.0, 8.0)
 MAX_RATE_WAITS = 5
+MAX_WAIT_SECONDS = 60.0  # github.max_wait_seconds' default
+
+
+class _NotJson(ValueError):
+    """A body that does not decode as JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +103,12 @@ class GitHubSource:
         clock: Clock | None = None,
         base_url: str = "https://api.github.com",
         page_size: int = queries.PAGE_SIZE,
+        max_wait: float = MAX_WAIT_SECONDS,
+        more_pages: int = queries.MORE_PAGES,
     ) -> None:
         self._gh = github
         self.page_size = page_size  # PRs per GraphQL page (smaller if GitHub times out)
+        self.more_pages = more_pages  # further pages per PR of its long connections, at most
         self._req = github.requester
         self.budget = budget
         self._sleep = sleep
@@ -94,6 +116,8 @@ class GitHubSource:
         self.base_url = base_url
         self.retried = 0
         self.waited = 0.0
+        self.max_wait = max_wait
+        self.blocked_until: datetime | None = None  # GitHub asked to wait past max_wait
 
     @property
     def requests(self) -> int:
@@ -105,43 +129,53 @@ class GitHubSource:
     # ------------------------------------------------------------------ REST
 
     def rest(
-        self, path: str, *, params: Mapping[str, Any] | None = None, etag: str | None = None
+        self, path: str, *, params: Mapping[str, Any] | None = None, etag: str | None = None,
+        expect: Check | None = None,
     ) -> Response:
         """GET ``path`` (relative to the base URL, or an absolute ``next`` link).
 
         ``etag`` makes it conditional: an unchanged resource answers 304 (``data`` None),
-        which costs no rate limit. Raises PermissionDenied, BudgetExhausted, GitHubError.
+        which costs no rate limit. ``expect`` checks the shape of a ``2xx`` answer (see
+        :mod:`jobs.github.shapes`); a body that is not JSON never passes. Raises
+        PermissionDenied, BudgetExhausted, Deferred, BadAnswer, GitHubError.
         """
         headers = {"If-None-Match": etag} if etag else {}
-        return self._send("GET", path, params=dict(params or {}), headers=headers, resource="core")
+        return self._send("GET", path, params=dict(params or {}), headers=headers,
+                          resource="core", expect=expect)
 
     def rest_pages(self, path: str, *, params: Mapping[str, Any] | None = None,
-                   key: str | None = None) -> Iterator[list[Any]]:
+                   key: str | None = None, expect: Check | None = None) -> Iterator[list[Any]]:
         """Every page of a REST listing (following ``Link: rel=next``), as lists of items.
 
-        ``key`` names the list inside an object answer (``workflow_runs``, ``jobs``).
+        ``key`` names the list inside an object answer (``workflow_runs``, ``jobs``); each
+        page must pass ``expect`` (by default: a list, or an object with a list at ``key``).
         """
-        response = self.rest(path, params=params)
+        check = expect or _listing(key)
+        response = self.rest(path, params=params, expect=check)
         while True:
             data = response.data
-            items = (data or {}).get(key, []) if key else (data or [])
+            items = data[key] if key else data
             yield list(items)
             nxt = response.next_url()
             if not nxt:
                 return
-            response = self.rest(nxt)
+            response = self.rest(nxt, expect=check)
 
     # ------------------------------------------------------------------ GraphQL
 
-    def graphql(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def graphql(self, query: str, variables: Mapping[str, Any], *,
+                expect: Check | None = None) -> dict[str, Any]:
         """Run a GraphQL query; returns its ``data``. Partial answers with errors about a
-        missing object come back with that field ``None``; other errors raise GitHubError."""
+        missing object come back with that field ``None``; other errors raise GitHubError.
+        ``expect`` checks ``data`` (an answer with ``errors`` is read as errors instead); an
+        answer that fails it, or is no GraphQL answer at all, is retried, then BadAnswer."""
         body = {"query": query, "variables": dict(variables)}
-        response = self._send("POST", self._graphql_path(), input=body, resource="graphql")
-        payload = response.data or {}
-        data = payload.get("data") or {}
-        self.budget.observe_graphql(data.get("rateLimit"))
-        errors = payload.get("errors") or []
+        response = self._send("POST", self._graphql_path(), input=body, resource="graphql",
+                              expect=_graphql_answer(expect))
+        payload = response.data
+        data = payload.get("data")
+        data = data if isinstance(data, dict) else {}
+        errors = [e if isinstance(e, dict) else {} for e in payload.get("errors") or []]
         if errors:
             kinds = {str(e.get("type") or "") for e in errors}
             if "RATE_LIMITED" in kinds:
@@ -162,10 +196,12 @@ class GitHubSource:
 
     def _send(self, verb: str, path: str, *, params: dict[str, Any] | None = None,
               headers: dict[str, str] | None = None, input: Any = None,
-              resource: str) -> Response:
+              resource: str, expect: Check | None = None) -> Response:
         failures = 0
         rate_waits = 0
+        waited = 0.0
         while True:
+            self._check_blocked(path)
             self.budget.check(resource)
             try:
                 status, raw_headers, body = self._req.requestJson(
@@ -187,18 +223,47 @@ class GitHubSource:
                     " and the private key"
                 ) from None
             hdrs = {k.lower(): v for k, v in raw_headers.items()}
-            data = _json(body)
             self.budget.observe(hdrs, status=status)
+            try:
+                data = _json(body)
+            except _NotJson as err:
+                if 200 <= status < 300:
+                    if resource == "graphql":
+                        self.budget.charge_unread_graphql()  # GitHub ran it; we cannot read it
+                    failures = self._backoff(failures, f"{verb} {_short(path)}: {err}", bad=True)
+                    continue
+                data = {"message": body[:200]}  # an error page: its status says what happened
+            if resource == "graphql" and 200 <= status < 300:
+                rate = data.get("data") if isinstance(data, dict) else None
+                rate = rate.get("rateLimit") if isinstance(rate, dict) else None
+                if isinstance(rate, dict):
+                    self.budget.observe_graphql(rate)
+                else:
+                    self.budget.charge_unread_graphql()
             verdict = classify(status, hdrs, data if isinstance(data, dict) else None)
-            if verdict in ("ok", "not_modified"):
+            if verdict == "not_modified":
                 return Response(status, hdrs, data)
+            if verdict == "ok":
+                problem = expect(data) if expect is not None else None
+                if problem is None:
+                    return Response(status, hdrs, data)
+                failures = self._backoff(
+                    failures, f"{verb} {_short(path)}: unexpected answer ({problem})", bad=True)
+                continue
             message = (data or {}).get("message") if isinstance(data, dict) else None
             if verdict == "secondary":
                 rate_waits += 1
                 if rate_waits > MAX_RATE_WAITS:
                     raise GitHubError(f"GitHub kept rate-limiting {_short(path)}")
                 pause = wait_seconds(hdrs, now=self._clock.now())
+                if waited + pause > self.max_wait:
+                    self.blocked_until = self._clock.now() + timedelta(seconds=pause)
+                    raise Deferred(
+                        f"GitHub asked to wait {pause:.0f} s ({_short(path)}), beyond"
+                        f" github.max_wait_seconds ({self.max_wait:.0f} s);"
+                        " deferred to the next cycle", seconds=pause)
                 log.info("secondary rate limit on %s; waiting %.0f s", _short(path), pause)
+                waited += pause
                 self.waited += pause
                 self._sleep(pause)
                 continue
@@ -219,9 +284,23 @@ class GitHubSource:
                 continue
             raise GitHubError(f"GitHub answered {status} to {_short(path)}: {message or ''}".rstrip(": "))
 
-    def _backoff(self, failures: int, what: str) -> int:
+    def _check_blocked(self, path: str) -> None:
+        """Raise Deferred while GitHub's last long wait has not passed (no request is sent:
+        GitHub asks clients not to retry before then)."""
+        if self.blocked_until is None:
+            return
+        left = (self.blocked_until - self._clock.now()).total_seconds()
+        if left <= 0:
+            self.blocked_until = None
+            return
+        raise Deferred(
+            f"GitHub asked to wait until {self.blocked_until:%H:%M:%S} UTC ({left:.0f} s more);"
+            f" {_short(path)} deferred to the next cycle", seconds=left)
+
+    def _backoff(self, failures: int, what: str, *, bad: bool = False) -> int:
         if failures >= len(BACKOFF):
-            raise GitHubError(f"GitHub kept failing ({what}) after {failures + 1} tries")
+            error = BadAnswer if bad else GitHubError
+            raise error(f"GitHub kept failing ({what}) after {failures + 1} tries")
         pause = BACKOFF[failures]
         log.info("transient GitHub failure (%s); retrying in %.0f s", what, pause)
         self.retried += 1
@@ -238,6 +317,7 @@ def connect(
     seconds_between_requests: float | None = None,
     seconds_between_writes: float | None = None,
     page_size: int = queries.PAGE_SIZE,
+    more_pages: int = queries.MORE_PAGES,
 ) -> GitHubSource:
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
     ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
@@ -286,16 +366,51 @@ def connect(
         clock=clock,
         base_url=gh.base_url,
         page_size=page_size,
+        max_wait=gh.max_wait_seconds,
+        more_pages=more_pages,
     )
 
 
 def _json(body: str) -> Any:
+    """The decoded body (None when empty); raises _NotJson for anything else."""
     if not body:
         return None
     try:
         return json.loads(body)
     except ValueError:
-        return {"message": body[:200]}
+        start = body.lstrip()[:15].replace("\n", " ")
+        raise _NotJson(f"not JSON ({len(body)} bytes starting {start!r})") from None
+
+
+def _listing(key: str | None) -> Check:
+    """The default check of a REST listing page: a list, or an object with a list at ``key``."""
+
+    def check(data: Any) -> str | None:
+        items = data.get(key) if key and isinstance(data, dict) else data
+        if not isinstance(items, list):
+            want = f"an object with a list at {key!r}" if key else "a list"
+            return f"expected {want}, got {type(data).__name__}"
+        return None
+
+    return check
+
+
+def _graphql_answer(expect: Check | None) -> Check:
+    """A GraphQL answer: an object with ``data`` or ``errors``; ``data`` passes ``expect``
+    unless ``errors`` explain what is missing (the caller reads them)."""
+
+    def check(payload: Any) -> str | None:
+        if not isinstance(payload, dict):
+            return f"expected a GraphQL answer object, got {type(payload).__name__}"
+        errors = payload.get("errors")
+        data = payload.get("data")
+        if errors:  # the caller reads them: a refusal, a failed query, a missing object
+            return None if isinstance(errors, list) else "errors is not a list"
+        if not isinstance(data, dict):
+            return "no data in the answer"
+        return expect(data) if expect is not None else None
+
+    return check
 
 
 def _short(path: str) -> str:

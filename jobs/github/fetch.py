@@ -1,12 +1,19 @@
 """The requests the sampler makes, one function each: pagination and conditional requests.
 
-Each returns GitHub's payloads (plain JSON); :mod:`jobs.github.parse` makes records of them.
+Each returns GitHub's payloads (plain JSON), checked against the shape it reads
+(:mod:`jobs.github.shapes`: a bad answer is retried, then fails the repository, and is never
+read as data); :mod:`jobs.github.parse` makes records of them.
 Which request does what, and what it costs:
 
 - :func:`poll_pulls`: ``GET /repos/{o}/{r}/pulls?state=all&sort=updated&direction=desc
   &per_page=1`` with ``If-None-Match``: a ``304`` (free) means no PR changed at all.
-- :func:`pull_pages`: GraphQL, 100 PRs per request (fewer when GitHub keeps failing a page), newest update first, with everything the
-  metrics read except CI (reviews, timeline, commits with trailers).
+- :func:`pull_pages`: GraphQL, 100 PRs per request (fewer when GitHub keeps failing a page),
+  newest update first, with everything the metrics read except CI (reviews, timeline,
+  commits with trailers), the first 100 of each.
+- :func:`complete_pull`: GraphQL, only for a PR with more than 100 commits, reviews or
+  timeline items: one request per further page (all its long connections at once), up to
+  ``source.more_pages`` (:data:`jobs.github.queries.MORE_PAGES`); what is still missing then is said on the record
+  (``PullRequest.incomplete``).
 - :func:`workflow_runs`: ``GET /repos/{o}/{r}/actions/runs?created=>=...`` (100 per page): CI of
   every PR in one listing; each run as listed is its latest attempt.
 - :func:`run_jobs`: ``GET /repos/{o}/{r}/actions/runs/{id}/jobs?filter=all``: only for reruns,
@@ -23,8 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied
-from jobs.github import queries
+from jobs.errors import (
+    BadAnswer,
+    BudgetExhausted,
+    Deferred,
+    GitHubError,
+    PermissionDenied,
+)
+from jobs.github import queries, shapes
 from jobs.github.client import GitHubSource, Response
 
 MIN_PAGE = 10
@@ -47,7 +60,7 @@ def split(repo: str) -> tuple[str, str]:
 
 def repository(source: GitHubSource, repo: str) -> dict[str, Any]:
     """``GET /repos/{o}/{r}``: the repository's own facts (``archived``, ``pushed_at``)."""
-    return dict(source.rest(f"/repos/{repo}").data or {})
+    return dict(source.rest(f"/repos/{repo}", expect=shapes.repository).data)
 
 
 def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response:
@@ -56,6 +69,7 @@ def poll_pulls(source: GitHubSource, repo: str, *, etag: str | None) -> Response
         f"/repos/{repo}/pulls",
         params={"state": "all", "sort": "updated", "direction": "desc", "per_page": 1},
         etag=etag,
+        expect=shapes.pull_list,
     )
 
 
@@ -74,22 +88,23 @@ def pull_pages(
     while True:
         variables = {"owner": owner, "name": name, "first": size, "after": cursor}
         try:
-            data = source.graphql(queries.PULL_PAGE, variables)
+            data = source.graphql(queries.PULL_PAGE, variables, expect=shapes.pull_page)
         except GitHubError as err:
-            if size <= MIN_PAGE or isinstance(err, (PermissionDenied, BudgetExhausted)):
+            if size <= MIN_PAGE or isinstance(err, (PermissionDenied, BudgetExhausted,
+                                                    Deferred, BadAnswer)):
                 raise
             size = max(MIN_PAGE, size // 2)  # heavy pages time out on GitHub's side: ask less
             continue
         repository = data.get("repository")
         if repository is None:
             raise PermissionDenied(f"{repo}: repository not found or not visible to this token")
-        conn = repository.get("pullRequests") or {}
-        info = conn.get("pageInfo") or {}
+        conn = repository["pullRequests"]
+        info = conn["pageInfo"]
         page = PullPage(
-            nodes=[n for n in conn.get("nodes") or [] if n],
+            nodes=[n for n in conn["nodes"] if n],
             end_cursor=info.get("endCursor"),
-            has_next=bool(info.get("hasNextPage")),
-            archived=bool(repository.get("isArchived")),
+            has_next=bool(info["hasNextPage"]),
+            archived=bool(repository["isArchived"]),
         )
         yield page
         if not page.has_next or page.archived:
@@ -97,6 +112,45 @@ def pull_pages(
         if first is not None and size == first:
             size = source.page_size
         cursor = page.end_cursor
+
+
+def complete_pull(source: GitHubSource, repo: str, node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` (a ``PullFields`` node) with every page of its commits, reviews and timeline.
+
+    One ``PULL_MORE`` request per further page, asking only the connections that still have
+    more; a PR within one page of each costs nothing here. After ``source.more_pages`` it is
+    returned as far as it got (its ``pageInfo`` still says more): the parser marks the record
+    incomplete. Raises what :meth:`GitHubSource.graphql` raises (BudgetExhausted: the page
+    holding this PR is fetched again next cycle).
+    """
+    max_pages = source.more_pages
+    pending = [name for name in queries.CONNECTIONS if _has_next(node.get(name))]
+    if not pending:
+        return node
+    owner, name = split(repo)
+    node = dict(node)
+    for conn in pending:
+        node[conn] = dict(node[conn], nodes=list(node[conn]["nodes"]))
+    for _ in range(max_pages):
+        if not pending:
+            break
+        variables: dict[str, Any] = {"owner": owner, "name": name, "number": node["number"]}
+        for conn, (cursor, flag) in queries.CONNECTIONS.items():
+            variables[flag] = conn in pending
+            variables[cursor] = node[conn]["pageInfo"].get("endCursor") if conn in pending else None
+        data = source.graphql(queries.PULL_MORE, variables, expect=shapes.pull_more(pending))
+        more = data["repository"]["pullRequest"]
+        for conn in pending:
+            node[conn]["nodes"] += more[conn]["nodes"]
+            node[conn]["pageInfo"] = more[conn]["pageInfo"]
+            if "totalCount" in more[conn]:
+                node[conn]["totalCount"] = more[conn]["totalCount"]
+        pending = [c for c in pending if _has_next(node[c])]
+    return node
+
+
+def _has_next(connection: Any) -> bool:
+    return bool(isinstance(connection, dict) and (connection.get("pageInfo") or {}).get("hasNextPage"))
 
 
 def workflow_runs(
@@ -108,14 +162,15 @@ def workflow_runs(
     """
     stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
     first = source.rest(f"/repos/{repo}/actions/runs",
-                        params={"created": f">={stamp}", "per_page": 100}, etag=etag)
+                        params={"created": f">={stamp}", "per_page": 100}, etag=etag,
+                        expect=shapes.runs_page)
     if first.status == 304:
         return first, []
-    runs = list((first.data or {}).get("workflow_runs") or [])
+    runs = list(first.data["workflow_runs"])
     nxt = first.next_url()
     while nxt:
-        page = source.rest(nxt)
-        runs += list((page.data or {}).get("workflow_runs") or [])
+        page = source.rest(nxt, expect=shapes.runs_page)
+        runs += list(page.data["workflow_runs"])
         nxt = page.next_url()
     return first, runs
 
@@ -127,6 +182,7 @@ def run_jobs(source: GitHubSource, repo: str, run_id: int) -> list[dict[str, Any
         f"/repos/{repo}/actions/runs/{run_id}/jobs",
         params={"filter": "all", "per_page": 100},
         key="jobs",
+        expect=shapes.jobs_page,
     ):
         jobs += page
     return jobs
@@ -139,13 +195,14 @@ def org_repositories(
 
     Only the first page is conditional; when it changed, every page is read.
     """
-    first = source.rest(f"/orgs/{org}/repos", params={"per_page": 100, "type": "all"}, etag=etag)
+    first = source.rest(f"/orgs/{org}/repos", params={"per_page": 100, "type": "all"}, etag=etag,
+                        expect=shapes.repo_list)
     if first.status == 304:
         return first, []
-    repos = list(first.data or [])
+    repos = list(first.data)
     nxt = first.next_url()
     while nxt:
-        page = source.rest(nxt)
-        repos += list(page.data or [])
+        page = source.rest(nxt, expect=shapes.repo_list)
+        repos += list(page.data)
         nxt = page.next_url()
     return first, repos

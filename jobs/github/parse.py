@@ -149,8 +149,10 @@ def pull_from_graphql(repo: str, node: Payload) -> PullRequest:
     """A ``PullFields`` node (see :mod:`jobs.github.queries`) as a :class:`PullRequest`.
 
     CI is not part of the node: ``checks`` is empty here and filled by the sync from the
-    repository's workflow runs. Raises ``ValueError``/``KeyError`` on a node missing
-    required fields (the caller reports the repository).
+    repository's workflow runs. A connection whose ``pageInfo`` still says there is more
+    (see :func:`jobs.github.fetch.complete_pull`), or whose commits fall short of their
+    ``totalCount``, is named in ``incomplete``. Raises ``ValueError``/``KeyError`` on a node
+    missing required fields (the caller reports the repository).
     """
     author, author_type = actor(node.get("author"))
     commits = [c["commit"] for c in _nodes(node.get("commits")) if c and c.get("commit")]
@@ -218,7 +220,23 @@ def pull_from_graphql(repo: str, node: Payload) -> PullRequest:
         co_authors=co_authors(str(c.get("message") or "") for c in commits),
         events=_ordered(events),
         reviews=_reviews(reviews),
+        incomplete=_incomplete(node, len(commits)),
     )
+
+
+_CONNECTION_NAMES = (("commits", "commits"), ("reviews", "reviews"), ("timelineItems", "timeline"))
+
+
+def _incomplete(node: Payload, commits: int) -> tuple[str, ...]:
+    """The connections of a ``PullFields`` node that GitHub did not give in full."""
+    out = []
+    for field, name in _CONNECTION_NAMES:
+        conn = node.get(field) or {}
+        more = bool((conn.get("pageInfo") or {}).get("hasNextPage"))
+        short = field == "commits" and int(conn.get("totalCount") or 0) > commits
+        if more or short:
+            out.append(name)
+    return tuple(out)
 
 
 def _nodes(connection: Payload | None) -> list[Payload]:
@@ -239,7 +257,9 @@ def pull_from_rest(
     commits: Sequence[Payload],
 ) -> PullRequest:
     """A PR from REST: ``GET /pulls/{n}``, its ``/reviews``, ``/issues/{n}/timeline`` and
-    ``/pulls/{n}/commits``; the same record :func:`pull_from_graphql` makes of the same PR."""
+    ``/pulls/{n}/commits``; the same record :func:`pull_from_graphql` makes of the same PR.
+    ``/pulls/{n}/commits`` lists 250 commits at most: a PR with more (``pull["commits"]``)
+    is marked incomplete in ``commits``."""
     author, author_type = actor(pull.get("user"))
     commit_rows = [c for c in commits if c and c.get("sha")]
     events = _pushes(
@@ -308,6 +328,7 @@ def pull_from_rest(
         co_authors=co_authors(str((c.get("commit") or {}).get("message") or "") for c in commit_rows),
         events=_ordered(events),
         reviews=_reviews(review_rows),
+        incomplete=("commits",) if int(pull.get("commits") or 0) > len(commit_rows) else (),
     )
 
 

@@ -1,7 +1,8 @@
 """The GraphQL documents the sampler sends (validated against GitHub's schema in the tests).
 
 One fragment, ``PullFields``, says everything collected about a PR; the page query asks for a
-repository's PRs, newest update first, 100 at a time. ``rateLimit`` rides along in every query so the budget is
+repository's PRs, newest update first, 100 at a time, each with the first page of its
+commits, reviews and timeline; ``PullMore`` pages on through a PR's longer ones. ``rateLimit`` rides along in every query so the budget is
 read from the answer itself. What the fragment collects is versioned by
 :data:`jobs.github.COLLECT_VERSION`: change one, bump the other.
 """
@@ -24,7 +25,10 @@ TIMELINE_TYPES: tuple[str, ...] = (
 PAGE_SIZE = 100  # PRs per page (GitHub's maximum): 10 pages per 1,000 PRs, ~32,000 nodes at
 # most (GitHub allows 500,000); a page that keeps failing is asked again at half the size
 FIRST_PAGE_INCREMENTAL = 24  # an incremental pass's first page: 1 point instead of 4
-INNER_SIZE = 100  # commits, reviews and timeline items per PR
+INNER_SIZE = 100  # commits, reviews and timeline items per page (GitHub's maximum); a PR with
+# more is paged on by ``PULL_MORE``, one request per further page of its longest connection
+MORE_PAGES = 50  # further pages per PR (5,000 more items per connection); past it the record
+# is marked incomplete rather than one PR eating a cycle's budget
 
 RATE_LIMIT = "rateLimit { cost limit remaining resetAt used }"
 
@@ -34,6 +38,45 @@ _REQUESTED = (
     "__typename ... on User { login } ... on Bot { login } ... on Mannequin { login }"
     " ... on Team { slug }"
 )
+
+_TIMELINE_ITEMS = f"""
+    __typename
+    ... on ReadyForReviewEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    ... on ConvertToDraftEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    ... on ReviewRequestedEvent {{
+      createdAt
+      actor {{ {_ACTOR} }}
+      requestedReviewer {{ {_REQUESTED} }}
+    }}
+    ... on ReviewRequestRemovedEvent {{
+      createdAt
+      actor {{ {_ACTOR} }}
+      requestedReviewer {{ {_REQUESTED} }}
+    }}
+    ... on HeadRefForcePushedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    ... on ReopenedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    ... on ClosedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+    ... on MergedEvent {{ createdAt actor {{ {_ACTOR} }} }}
+"""
+
+# One page of each connection that can outgrow a page, written once for both documents.
+PAGES = f"""
+fragment CommitPage on PullRequestCommitConnection {{
+  totalCount
+  pageInfo {{ hasNextPage endCursor }}
+  nodes {{ commit {{ oid authoredDate committedDate message }} }}
+}}
+fragment ReviewPage on PullRequestReviewConnection {{
+  pageInfo {{ hasNextPage endCursor }}
+  nodes {{ author {{ {_ACTOR} }} state submittedAt commit {{ oid }} }}
+}}
+fragment TimelinePage on PullRequestTimelineItemsConnection {{
+  pageInfo {{ hasNextPage endCursor }}
+  nodes {{ {_TIMELINE_ITEMS} }}
+}}
+"""
+
+_TYPES = ", ".join(TIMELINE_TYPES)
 
 PULL_FIELDS = f"""
 fragment PullFields on PullRequest {{
@@ -52,36 +95,11 @@ fragment PullFields on PullRequest {{
   changedFiles
   author {{ {_ACTOR} }}
   labels(first: 20) {{ nodes {{ name }} }}
-  commits(first: {INNER_SIZE}) {{
-    totalCount
-    nodes {{ commit {{ oid authoredDate committedDate message }} }}
-  }}
-  reviews(first: {INNER_SIZE}) {{
-    nodes {{ author {{ {_ACTOR} }} state submittedAt commit {{ oid }} }}
-  }}
-  timelineItems(first: {INNER_SIZE}, itemTypes: [{", ".join(TIMELINE_TYPES)}]) {{
-    nodes {{
-      __typename
-      ... on ReadyForReviewEvent {{ createdAt actor {{ {_ACTOR} }} }}
-      ... on ConvertToDraftEvent {{ createdAt actor {{ {_ACTOR} }} }}
-      ... on ReviewRequestedEvent {{
-        createdAt
-        actor {{ {_ACTOR} }}
-        requestedReviewer {{ {_REQUESTED} }}
-      }}
-      ... on ReviewRequestRemovedEvent {{
-        createdAt
-        actor {{ {_ACTOR} }}
-        requestedReviewer {{ {_REQUESTED} }}
-      }}
-      ... on HeadRefForcePushedEvent {{ createdAt actor {{ {_ACTOR} }} }}
-      ... on ReopenedEvent {{ createdAt actor {{ {_ACTOR} }} }}
-      ... on ClosedEvent {{ createdAt actor {{ {_ACTOR} }} }}
-      ... on MergedEvent {{ createdAt actor {{ {_ACTOR} }} }}
-    }}
-  }}
+  commits(first: {INNER_SIZE}) {{ ...CommitPage }}
+  reviews(first: {INNER_SIZE}) {{ ...ReviewPage }}
+  timelineItems(first: {INNER_SIZE}, itemTypes: [{_TYPES}]) {{ ...TimelinePage }}
 }}
-"""
+""" + PAGES
 
 PULL_PAGE = (
     """
@@ -101,5 +119,34 @@ query PullPage($owner: String!, $name: String!, $first: Int!, $after: String) {
 )
 
 
-DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE}
+PULL_MORE = (
+    """
+query PullMore($owner: String!, $name: String!, $number: Int!,
+               $commits: String, $reviews: String, $timeline: String,
+               $withCommits: Boolean!, $withReviews: Boolean!, $withTimeline: Boolean!) {
+  %s
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      commits(first: %d, after: $commits) @include(if: $withCommits) { ...CommitPage }
+      reviews(first: %d, after: $reviews) @include(if: $withReviews) { ...ReviewPage }
+      timelineItems(first: %d, after: $timeline, itemTypes: [%s])
+        @include(if: $withTimeline) { ...TimelinePage }
+    }
+  }
+}
+"""
+    % (RATE_LIMIT, INNER_SIZE, INNER_SIZE, INNER_SIZE, _TYPES)
+    + PAGES
+)
+"""The next page of one PR's connections that have more (the ones not asked are left out by
+``@include``): what a PR with over 100 commits, reviews or timeline items needs."""
+
+CONNECTIONS: dict[str, tuple[str, str]] = {
+    "commits": ("commits", "withCommits"),
+    "reviews": ("reviews", "withReviews"),
+    "timelineItems": ("timeline", "withTimeline"),
+}
+"""Each paged connection of a PR: (its cursor variable, its include flag) in ``PULL_MORE``."""
+
+DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE, "PullMore": PULL_MORE}
 """Every document shape the sampler sends, for the schema validation test."""

@@ -8,7 +8,12 @@
   then drops the connection; ``"close"``: the connection is closed with no answer;
 - ``"secondary_403"`` / ``"secondary_429"``: a secondary rate limit, with ``Retry-After``;
 - ``"primary"``: the primary rate limit looks exhausted (403, ``x-ratelimit-remaining: 0``);
-- ``"malformed"``: a ``200`` whose body is not shaped as GitHub documents it.
+- ``"malformed"``: a ``200`` whose body is not shaped as GitHub documents it (a list of
+  nonsense, wherever it is asked);
+- ``"missing"``: a ``200`` that lacks what was asked (``{}`` for REST, ``{"data": {}}`` for
+  GraphQL);
+- ``"truncated"``: the real answer (metered as usual), its JSON cut in half on the way;
+- ``"html"``: a ``200`` HTML error page from a proxy in front of GitHub (not metered).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import threading
 from dataclasses import dataclass, field
 
 KINDS = frozenset({"500", "502", "503", "504", "timeout", "close", "secondary_403",
-                   "secondary_429", "primary", "malformed"})
+                   "secondary_429", "primary", "malformed", "missing", "truncated", "html"})
+BAD_200 = ("malformed", "missing", "truncated", "html")  # 200s that are not what was asked
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,11 +88,13 @@ class TeamGenerator:
         weeks: int,
         scale: float,
         former_member: bool,
+        long_prs: int = 0,
     ) -> None:
         self.org, self.team, self.workflows, self.rng, self.ids = org, team, workflows, rng, ids
         self.start, self.end, self.weeks, self.scale = start, end, weeks, scale
         self.clock = WorkClock(team.timezone)
         self.former_member = former_member
+        self.long_prs = long_prs
         self.humans = [m for m in team.members if m.kind == "human"]
         self.hot = next(m for m in self.humans if m.login == team.hot_reviewer)
         self.run_numbers: dict[str, int] = {}
@@ -120,6 +122,8 @@ class TeamGenerator:
                 if repo == self.team.repos[0] and self.rng.random() < 0.5 * min(self.scale, 1.0):
                     self._bot_pr(repo, RENOVATE, week)
         self._review_queues(pending)
+        for i in range(self.long_prs):
+            (self._long_reviews, self._long_commits, self._long_requests)[i % 3](i)
         return self._finish()
 
     def _poisson(self, mean: float) -> int:
@@ -257,6 +261,92 @@ class TeamGenerator:
         merge_sha = sha(pr.repo, pr.number, "merge")
         self._event(pr, "merged", at, actor, commit_id=merge_sha)
         self._event(pr, "closed", at, actor)
+
+    # ------------------------------------------------------------------ long PRs
+
+    def _long_start(self, i: int) -> tuple[datetime, Account, Account, Account]:
+        """When the ``i``-th long PR opens (spread over the second half of the history), its
+        author, its reviewer and a second reviewer."""
+        span = self.weeks * 5 * DAY_HOURS
+        at = self.clock.from_work(self.clock.to_work(self.start) + span * (0.45 + 0.07 * i))
+        others = [m for m in self.humans if m.login != self.hot.login]
+        author = others[i % len(others)]
+        second = next(m for m in others if m.login != author.login)
+        return at, author, self.hot, second
+
+    def _long_reviews(self, i: int) -> None:
+        """Hundreds of inline review comments: every reply in a review thread is a
+        ``PullRequestReview`` (COMMENTED); the approval comes after more than 300 of them."""
+        created, author, reviewer, second = self._long_start(i)
+        repo = self.team.repos[0]
+        pr = self._new_pr(repo, author, created, ("refactor",), 2400, False)
+        pr.title = "Rewrite the billing engine"
+        for k in range(3):
+            self._commit(pr, f"Billing engine, part {k + 1}", author,
+                         created - timedelta(hours=3 - k), created)
+        self._ci(pr, created)
+        self._event(pr, "review_requested", created + timedelta(minutes=5), author,
+                    reviewer=reviewer)
+        at = self.clock.add(created, 2)
+        for k in range(160):  # a long first pass, comment by comment
+            self._review(pr, reviewer, "COMMENTED", at + timedelta(minutes=k), f"nit {k}")
+        pushed = self.clock.add(at, 3)
+        self._push(pr, pushed, force=False)
+        self._event(pr, "review_requested", pushed + timedelta(minutes=5), author, reviewer=second)
+        at = self.clock.add(pushed, 1)
+        for k in range(150):  # the thread goes on, both reviewers replying
+            who = second if k % 2 else reviewer
+            self._review(pr, who, "COMMENTED", at + timedelta(minutes=k), f"reply {k}")
+        pushed = self.clock.add(at, 4)
+        self._push(pr, pushed, force=False)
+        self._event(pr, "review_requested", pushed + timedelta(minutes=5), author,
+                    reviewer=reviewer)
+        approved = self.clock.add(pushed, 2)
+        self._review(pr, reviewer, "APPROVED", approved)
+        self._review(pr, second, "APPROVED", approved + timedelta(minutes=20))
+        self._merge(pr, approved + timedelta(minutes=20), author)
+
+    def _long_commits(self, i: int) -> None:
+        """A long-lived branch: 260 commits when opened, 30 more pushed after changes were
+        requested (GitHub's REST PR commits listing stops at 250); still open, waiting for
+        the reviewer to look at the fixes."""
+        created, author, reviewer, _ = self._long_start(i)
+        repo = self.team.repos[0]
+        pr = self._new_pr(repo, author, created, (), 5200, False)
+        pr.title = "Merge the long-lived v2 branch"
+        first = created - timedelta(days=20)
+        for k in range(260):
+            self._commit(pr, f"v2: step {k + 1}", author, first + timedelta(hours=k * 1.8),
+                         created)
+        self._ci(pr, created)
+        self._event(pr, "review_requested", created + timedelta(minutes=3), author,
+                    reviewer=reviewer)
+        at = self.clock.add(created, 3)
+        self._review(pr, reviewer, "CHANGES_REQUESTED", at)
+        for burst in range(3):
+            pushed = self.clock.add(at, 1 + burst)
+            for k in range(10):
+                self._commit(pr, f"v2: review fix {burst * 10 + k + 1}", author,
+                             pushed - timedelta(minutes=30 - k), pushed)
+            self._ci(pr, pushed)
+
+    def _long_requests(self, i: int) -> None:
+        """A reassignment loop: 60 rounds of request-then-remove over a week, then a request
+        that is still waiting (the PR stays open in the reviewer's turn)."""
+        created, author, reviewer, second = self._long_start(i)
+        repo = self.team.repos[0]
+        pr = self._new_pr(repo, author, created, (), 150, False)
+        pr.title = "Who owns the rate limiter?"
+        self._commit(pr, pr.title, author, created - timedelta(hours=1), created)
+        self._ci(pr, created)
+        at = created + timedelta(minutes=5)
+        for k in range(60):
+            who = second if k % 2 else reviewer
+            self._event(pr, "review_requested", at, author, reviewer=who)
+            self._event(pr, "review_request_removed", at + timedelta(minutes=30), author,
+                        reviewer=who)
+            at = self.clock.add(at, 0.6)
+        self._event(pr, "review_requested", at, author, reviewer=reviewer)
 
     # ------------------------------------------------------------------ bots
 

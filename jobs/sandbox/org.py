@@ -148,6 +148,7 @@ def build_org(
     scale: float = 1.0,
     extra_repos: int = 0,
     name: str = "acme",
+    long_prs: int = 0,
 ) -> Org:
     """Generate the organisation's history over ``weeks`` weeks ending at ``end`` (aware).
 
@@ -155,6 +156,9 @@ def build_org(
     shape): the default org holds about 430 PRs, ``scale=2.5`` about 1,000 over the same nine
     repositories. ``extra_repos`` adds quiet repositories no team owns (``extra_repos=490``:
     an org of 500 repositories); ``teams`` beyond six get generated names and UTC.
+    ``long_prs`` adds PRs longer than a page to the first team's first repository, in turn:
+    300+ review comments (each a ``PullRequestReview``), 290 commits (past REST's 250), and a
+    reassignment loop of 120+ timeline items that is still waiting on a reviewer.
     Deterministic: the same arguments give the same org. Raises ValueError on bad arguments.
     """
     if end.tzinfo is None:
@@ -188,6 +192,7 @@ def build_org(
         gen = TeamGenerator(
             org=name, team=t, workflows=workflows, rng=rng, ids=Ids(10_000_000 * (i + 1)),
             start=start, end=end, weeks=weeks, scale=scale, former_member=i == 0,
+            long_prs=long_prs if i == 0 else 0,
         )
         prs.update(gen.generate())
     accounts = {a.login: a for t in team_defs for a in t.members}

@@ -18,6 +18,7 @@ from jobs.sandbox.records import PR, Commit, Repo, members_by_slug
 from jobs.sandbox.view import PRView, RunView, status_of, view_pr, view_run
 
 Query = dict[str, str]
+PR_COMMITS_CAP = 250  # GET /pulls/{n}/commits lists at most this many (GitHub's documented cap)
 
 
 @dataclass
@@ -171,7 +172,9 @@ def list_reviews(ctx: Context, q: Query, owner: str, repo: str, number: str) -> 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}/commits")
 def list_commits(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
     r, v = ctx.pr(owner, repo, number)
-    return Result(200, [rest.commit(ctx.api, ctx.org.name, r.name, c) for c in v.commits])
+    # GitHub lists at most 250 commits here ("use the List commits endpoint" for more)
+    return Result(200, [rest.commit(ctx.api, ctx.org.name, r.name, c)
+                        for c in v.commits[:PR_COMMITS_CAP]])
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers")

@@ -13,7 +13,13 @@ cost) reported in ``x-ratelimit-*`` headers; and answers unknown paths 404, repo
 with :meth:`deny` 403 (``Resource not accessible by integration``) or 404.
 
 ``server.faults`` (:class:`jobs.sandbox.faults.Faults`) injects 5xx, timeouts, dropped
-connections and secondary rate limits; ``server.stats`` records every request.
+connections, secondary rate limits and ``200``s that are not what was asked (wrong shape,
+missing data, truncated JSON, an HTML page); ``server.stats`` records every request.
+
+Paging follows GitHub's rules on both APIs: REST lists by ``page``/``per_page`` (at most 100)
+with a ``Link`` header, ``/pulls/{n}/commits`` stopping at 250 commits as GitHub's does;
+GraphQL connections by ``first``/``after`` (1..100, required) with ``pageInfo``/``endCursor``
+per connection.
 """
 
 from __future__ import annotations
@@ -188,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
     # client's delayed ACK add ~40 ms to every keep-alive request on loopback.
     disable_nagle_algorithm = True
+    _cut = False  # this request's answer is truncated on the way out (the "truncated" fault)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         """Quiet: the stats record every request."""
@@ -212,8 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        self._cut = False
         fault = sb.faults.take(path)
-        if fault is not None and self._inject(method, path, *fault):
+        if fault is not None and fault[0] == "truncated":
+            self._cut = True  # answered as usual, then cut on the way out
+        elif fault is not None and self._inject(method, path, *fault):
             return
         token = _token(self.headers.get("Authorization", ""))
         if path.startswith("/app") or path.endswith("/installation"):
@@ -397,6 +407,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "malformed":
             self._send(method, path, 200, [{"number": "x", "updated_at": "not a time"}], {}, "", 0,
                        fault=kind)
+        elif kind == "missing":
+            graphql_path = path.endswith("/graphql")
+            self._send(method, path, 200, {"data": {}} if graphql_path else {}, {}, "", 0,
+                       fault=kind)
+        elif kind == "html":
+            page = (b"<!DOCTYPE html>\n<html><head><title>Unicorn! &middot; GitHub</title></head>"
+                    b"<body><p>No server is currently available to service your request.</p>"
+                    b"</body></html>\n")
+            self._send(method, path, 200, page, {"Content-Type": "text/html; charset=utf-8"},
+                       "", 0, fault=kind)
         else:  # timeout or close: no answer at all
             sb.stats.add(Request(method, path, 0, 0, "", kind))
             if kind == "timeout":
@@ -408,10 +428,13 @@ class _Handler(BaseHTTPRequestHandler):
               resource: str, cost: int, *, fault: str | None = None) -> None:
         sb = self.sandbox
         raw = body if isinstance(body, bytes) else (b"" if body is None else _dump(body))
+        if self._cut and status == 200 and raw:
+            raw, fault = raw[: len(raw) // 2], "truncated"
         # recorded before answering, so a client that has its answer also sees it counted
         sb.stats.add(Request(method, path, status, cost, resource if cost else "", fault))
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if "Content-Type" not in headers:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)) if status != 304 else "0")
         self.send_header("x-github-media-type", "github.v3; format=json")
         self.send_header("x-github-api-version-selected", "2022-11-28")
