@@ -10,11 +10,13 @@ import importlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slack_bolt import App, BoltResponse
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -68,7 +70,8 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
 
     In HTTP mode ``bot.web`` verifies signatures and timestamps (with the injected clock)
     before Bolt sees a request, so Bolt's own verification is off; Socket Mode needs none.
-    Raises ConfigError when there is no bot token.
+    Requests are authorized with the bot token as configured, never with a call to Slack
+    (see :func:`authorize_with`). Raises ConfigError when there is no bot token.
     """
     client = client or make_client(deps.settings)
     if not client.token:
@@ -76,8 +79,8 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
                            "Slack app's Install App page (docs/slack-setup.md)"])
     app = App(
         client=client,
+        authorize=authorize_with(client.token),
         process_before_response=True,  # answers are ready at ack time; slow work goes to lazy listeners
-        token_verification_enabled=False,  # auth.test happens lazily on the first request
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),
         name="flowbot",
@@ -113,18 +116,37 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
     return app
 
 
+def authorize_with(token: str) -> Callable[..., AuthorizeResult]:
+    """Bolt's ``authorize``: every request is answered with the one bot token Flowbot has.
+
+    Bolt's default for a single workspace asks Slack ``auth.test`` on the first request and
+    again on every request while that fails, so with Slack unreachable every answer, `/flow
+    help` included, became "something went wrong" with two tracebacks. Flowbot needs no bot
+    identity to answer (it listens to no message events of its own); ``flowbot doctor``
+    checks the token.
+    """
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
+
+
 class _ClientOverEnvToken(logging.Filter):
-    """Drops Bolt's "As you gave `client` as well, `token` will be unused" notice.
+    """Drops Bolt's two "`token` will be unused" notices.
 
     Bolt reads ``SLACK_BOT_TOKEN`` from the environment whenever no ``token`` is passed
     (``token or os.environ.get(...)``), so an ``App(client=...)`` built in a process that has the
     variable (every deployment: it is where the token comes from) always warns, although only
-    the client is given and it carries that same token. There is no argument that avoids it.
+    the client is given and it carries that same token; and with ``authorize`` given it warns
+    that the client's token is not used for authorization, which is what ``authorize`` is for.
+    There is no argument that avoids either.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno == logging.WARNING
-                    and record.getMessage() == warning_client_prioritized_and_token_skipped())
+                    and record.getMessage() in (warning_client_prioritized_and_token_skipped(),
+                                                warning_token_skipped()))
 
 
 def _bolt_logger() -> logging.Logger:

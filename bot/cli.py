@@ -170,16 +170,14 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
     workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per worker.")] = 8,
+    connections: Annotated[int, typer.Option(help="Open connections per worker (gevent).")] = 1000,
 ) -> None:
     """Serve Slack over HTTP (signed requests), /healthz and /metrics."""
     with _errors():
-        from bot.web import create_app as create_web_app
         from bot.web import serve_gunicorn
 
-        create_web_app(str(config) if config else None).deps.store.close()  # fail here, once, clearly
-        typer.echo(f"Serving Slack on http://{host}:{port}/slack/events (/healthz, /metrics)")
-        serve_gunicorn(str(config) if config else None, host=host, port=port, workers=workers, threads=threads)
+        serve_gunicorn(str(config) if config else None, host=host, port=port, workers=workers,
+                       connections=connections, echo=typer.echo)
 
 
 @app.command()

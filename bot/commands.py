@@ -234,6 +234,7 @@ def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Mess
     render = {"status": render_status, "queue": render_queue, "reviewers": render_reviewers,
               "ci": render_ci}[sub]
     reading = deps.reader.read(team)
+    deps.telemetry.reading(unavailable=reading.unavailable, found=reading.snapshot is not None)
     if reading.snapshot is None:
         if reading.unavailable:
             return unavailable(team, None, now)

@@ -1,102 +1,229 @@
-"""Prometheus text for ``/metrics``: commands served, their latency, errors, job outcomes.
+"""``/metrics`` through prometheus_client: answers served, errors, refusals, jobs, and flow itself.
 
-Counters live in the process (each gunicorn worker reports its own, as Prometheus scrapes
-per process); job outcomes are read from the store, so every replica reports the same ones.
+Counters and the latency histogram are prometheus_client metrics. Under gunicorn
+(``flowbot web``) every worker writes them to the shared ``PROMETHEUS_MULTIPROC_DIR`` that the
+master prepared, and a scrape of any worker adds them up, so ``/metrics`` gives one consistent
+set of counters whichever worker answers. Without that directory (tests, Socket Mode) they
+live in the process.
+
+Gauges are read at scrape time, never counted: the flow of each team (queue by whose turn,
+oldest waiting, pickup p50, CI p90, alerts active) from its stored snapshot, and the scheduled
+jobs' recent outcomes, from Redis. Every replica reports the same values.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
-from collections import Counter
-from collections.abc import Iterable
+import contextvars
+import logging
+import os
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
-from jobs.errors import StoreUnavailable
-from jobs.store import Store
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.metrics import disable_created_metrics
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from jobs.errors import FlowbotError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from jobs.store import Store
+
+log = logging.getLogger(__name__)
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+Outcome = Literal["ok", "stale", "unavailable", "error"]
+# What the answer being built in this thread/greenlet was made of; set while reading, read once.
+_answer_from: contextvars.ContextVar[Outcome | None] = contextvars.ContextVar("flowbot_answer_from",
+                                                                              default=None)
+
+disable_created_metrics()  # the *_created series double every counter and say nothing here
 
 
 class Telemetry:
-    """Thread-safe counters and a latency histogram per `/flow` subcommand."""
+    """The counters one process reports: `/flow` answers by outcome and latency, errors, refusals.
+
+    Thread-safe (prometheus_client locks each value). One registry per instance, so tests
+    build as many as they like; in multiprocess mode the values go to the shared directory.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._served: Counter[tuple[str, str]] = Counter()
-        self._buckets: dict[str, list[int]] = {}
-        self._sum: dict[str, float] = {}
-        self._errors: Counter[str] = Counter()
-        self._rejected: Counter[str] = Counter()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._commands = Counter("flowbot_commands", "/flow commands answered, by subcommand and outcome "
+                                 "(stale: from the last copy held while Redis was unreachable).",
+                                 ["subcommand", "outcome"], registry=self.registry)
+        self._seconds = Histogram("flowbot_command_seconds", "Time to answer a /flow command.",
+                                  ["subcommand"], buckets=BUCKETS, registry=self.registry)
+        self._errors = Counter("flowbot_errors", "Unexpected errors answered by the error handler.",
+                               ["kind"], registry=self.registry)
+        self._rejected = Counter("flowbot_requests_rejected", "HTTP requests refused before Bolt.",
+                                 ["reason"], registry=self.registry)
+
+    def reading(self, *, unavailable: bool, found: bool) -> None:
+        """Note what the answer being built was read from (Redis, the last copy, nothing)."""
+        if unavailable:
+            _answer_from.set("stale" if found else "unavailable")
+
+    def begin(self) -> None:
+        """Forget any note left by an earlier request handled on this thread."""
+        _answer_from.set(None)
 
     def command(self, sub: str, seconds: float, *, ok: bool) -> None:
-        """Count one answered `/flow SUB` and its latency."""
-        with self._lock:
-            self._served[(sub, "ok" if ok else "error")] += 1
-            counts = self._buckets.setdefault(sub, [0] * (len(BUCKETS) + 1))
-            counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            self._sum[sub] = self._sum.get(sub, 0.0) + seconds
+        """Count one answered `/flow SUB` and its latency; ``stale``/``unavailable`` when noted."""
+        noted = _answer_from.get()
+        _answer_from.set(None)
+        outcome: Outcome = "error" if not ok else (noted or "ok")
+        self._commands.labels(sub, outcome).inc()
+        self._seconds.labels(sub).observe(seconds)
 
     def error(self, kind: str) -> None:
         """Count one unexpected error reaching the error handler."""
-        with self._lock:
-            self._errors[kind] += 1
+        self._errors.labels(kind).inc()
 
     def rejected(self, reason: str) -> None:
-        """Count one HTTP request refused before Bolt (unsigned, stale, forged, too large)."""
-        with self._lock:
-            self._rejected[reason] += 1
+        """Count one HTTP request refused before Bolt (unsigned, stale, forged, too large, slow)."""
+        self._rejected.labels(reason).inc()
 
-    def render(self, store: Store | None = None) -> str:
-        """The Prometheus text exposition (version 0.0.4)."""
-        with self._lock:
-            lines = ["# HELP flowbot_commands_total /flow commands answered, by subcommand and outcome.",
-                     "# TYPE flowbot_commands_total counter"]
-            lines += [f'flowbot_commands_total{{subcommand="{s}",outcome="{o}"}} {n}'
-                      for (s, o), n in sorted(self._served.items())]
-            lines += ["# HELP flowbot_command_seconds Time to answer a /flow command.",
-                      "# TYPE flowbot_command_seconds histogram"]
-            for sub, counts in sorted(self._buckets.items()):
-                running = 0
-                for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
-                    running += n
-                    le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                    lines.append(f'flowbot_command_seconds_bucket{{subcommand="{sub}",le="{le}"}} {running}')
-                lines.append(f'flowbot_command_seconds_sum{{subcommand="{sub}"}} {self._sum.get(sub, 0.0):.6f}')
-                lines.append(f'flowbot_command_seconds_count{{subcommand="{sub}"}} {running}')
-            lines += ["# HELP flowbot_errors_total Unexpected errors answered by the error handler.",
-                      "# TYPE flowbot_errors_total counter"]
-            lines += [f'flowbot_errors_total{{kind="{k}"}} {n}' for k, n in sorted(self._errors.items())]
-            lines += ["# HELP flowbot_requests_rejected_total HTTP requests refused before Bolt.",
-                      "# TYPE flowbot_requests_rejected_total counter"]
-            lines += [f'flowbot_requests_rejected_total{{reason="{r}"}} {n}'
-                      for r, n in sorted(self._rejected.items())]
-        lines += _job_lines(store)
-        return "\n".join(lines) + "\n"
+    def render(self, gauges: Collector | None = None) -> str:
+        """The Prometheus text exposition (0.0.4): the counters (all workers' when
+        multiprocess), then ``gauges`` (a :class:`StoredGauges`, read now)."""
+        registry = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(registry)
+        if gauges is not None:
+            registry = _WithGauges(registry, gauges)
+        return generate_latest(registry).decode()
 
 
-def _job_lines(store: Store | None) -> Iterable[str]:
-    lines = ["# HELP flowbot_job_runs Recent runs of each scheduled job, by outcome (last 50 kept).",
-             "# TYPE flowbot_job_runs gauge",
-             "# HELP flowbot_job_last_run_timestamp_seconds When each job last started.",
-             "# TYPE flowbot_job_last_run_timestamp_seconds gauge",
-             "# HELP flowbot_store_up 1 when Redis answered this scrape.",
-             "# TYPE flowbot_store_up gauge"]
-    if store is None:
-        return lines
+class _WithGauges(CollectorRegistry):
+    """One scrape's registry: the counters' collectors plus the gauges, without touching either."""
+
+    def __init__(self, counters: CollectorRegistry, gauges: Collector) -> None:
+        super().__init__(auto_describe=False)
+        self._counters = counters
+        self._gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._counters.collect()
+        yield from self._gauges.collect()
+
+
+@dataclass(frozen=True, slots=True)
+class TeamFlow:
+    """The flow figures of one team that ``/metrics`` exports (``None``: not measured yet)."""
+
+    team: str
+    computed_at: datetime
+    queue: dict[str, int]  # whose turn -> PRs
+    oldest_hours: float | None
+    pickup_p50_hours: float | None
+    pickup_p50_business_hours: float | None
+    ci_p90_minutes: float | None  # the slowest workflow's p90 run time
+    alerts_active: int | None
+
+
+def team_flow(store: Store, team: str, *, now: datetime) -> TeamFlow | None:
+    """The team's flow figures from its stored snapshot; None when there is none yet.
+
+    The one place that knows how snapshots are read and what they hold (and the alert state).
+    Raises StoreUnavailable when Redis cannot be read.
+    """
+    snap = store.get_snapshot(team)
+    if snap is None:
+        return None
+    q = snap.queue
+    runs = [w.run_p90_min for w in snap.workflows if w.run_p90_min is not None]
+    return TeamFlow(
+        team=team, computed_at=snap.computed_at,
+        queue={"reviewer": q.reviewer, "author": q.author, "ci": q.ci, "approved": q.approved},
+        oldest_hours=q.oldest_hours,
+        pickup_p50_hours=snap.pickup.calendar.p50,
+        pickup_p50_business_hours=snap.pickup.business.p50,
+        ci_p90_minutes=max(runs) if runs else None,
+        alerts_active=_active_alerts(store, team, now=now),
+    )
+
+
+def _active_alerts(store: Store, team: str, *, now: datetime) -> int | None:
+    from jobs.alerts import list_alerts
+
     try:
-        for job in store.job_names():
-            runs = store.job_runs(job, limit=50)
-            for outcome, n in sorted(Counter(r.outcome for r in runs).items()):
-                lines.append(f'flowbot_job_runs{{job="{_label(job)}",outcome="{_label(outcome)}"}} {n}')
-            if runs:
-                lines.append(f'flowbot_job_last_run_timestamp_seconds{{job="{_label(job)}"}} '
-                             f"{runs[0].started_at.timestamp():.0f}")
+        return sum(1 for a in list_alerts(store, team, now=now) if a.status == "active")
     except StoreUnavailable:
-        lines.append("flowbot_store_up 0")
-    else:
-        lines.append("flowbot_store_up 1")
-    return lines
+        raise
+    except FlowbotError as err:  # unreadable alert state: the other figures still count
+        log.warning("alerts of %s unreadable for /metrics: %s", team, err)
+        return None
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class StoredGauges(Collector):
+    """Gauges read from Redis at scrape time: each team's flow, the jobs' recent outcomes."""
+
+    def __init__(self, store: Store, teams: Iterable[str], *, now: datetime) -> None:
+        self._store = store
+        self._teams = list(teams)
+        self._now = now
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("flowbot_store_up", "1 when Redis answered this scrape.")
+        try:
+            flows = [f for f in (team_flow(self._store, t, now=self._now) for t in self._teams) if f is not None]
+            jobs = list(self._job_metrics())
+        except StoreUnavailable:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _flow_metrics(flows)
+        yield from jobs
+
+    def _job_metrics(self) -> Iterable[Metric]:
+        runs_g = GaugeMetricFamily("flowbot_job_runs", "Recent runs of each scheduled job, by outcome "
+                                   "(last 50 kept).", labels=["job", "outcome"])
+        last_g = GaugeMetricFamily("flowbot_job_last_run_timestamp_seconds", "When each job last started.",
+                                   labels=["job"])
+        for job in self._store.job_names():
+            runs = self._store.job_runs(job, limit=50)
+            for outcome, n in sorted(Tally(r.outcome for r in runs).items()):
+                runs_g.add_metric([job, outcome], n)
+            if runs:
+                last_g.add_metric([job], runs[0].started_at.timestamp())
+        return runs_g, last_g
+
+
+def _flow_metrics(flows: list[TeamFlow]) -> Iterator[Metric]:
+    queue = GaugeMetricFamily("flowbot_queue_prs", "Open PRs in the team's queue, by whose turn it is "
+                              "(approved: waiting to merge, beside the queue).", labels=["team", "waiting_on"])
+    oldest = GaugeMetricFamily("flowbot_queue_oldest_hours", "Age of the oldest PR waiting in the queue, "
+                               "calendar hours, draft time excluded.", labels=["team"])
+    pickup = GaugeMetricFamily("flowbot_pickup_p50_hours", "Median pickup wait over the window.",
+                               labels=["team", "hours"])
+    ci = GaugeMetricFamily("flowbot_ci_p90_minutes", "p90 run time of the team's slowest CI workflow.",
+                           labels=["team"])
+    alerts = GaugeMetricFamily("flowbot_alerts_active", "Alert rules in breach now.", labels=["team"])
+    age = GaugeMetricFamily("flowbot_snapshot_timestamp_seconds", "When the team's figures were computed.",
+                            labels=["team"])
+    for f in flows:
+        for turn, n in f.queue.items():
+            queue.add_metric([f.team, turn], n)
+        if f.oldest_hours is not None:
+            oldest.add_metric([f.team], f.oldest_hours)
+        if f.pickup_p50_hours is not None:
+            pickup.add_metric([f.team, "calendar"], f.pickup_p50_hours)
+        if f.pickup_p50_business_hours is not None:
+            pickup.add_metric([f.team, "working"], f.pickup_p50_business_hours)
+        if f.ci_p90_minutes is not None:
+            ci.add_metric([f.team], f.ci_p90_minutes)
+        if f.alerts_active is not None:
+            alerts.add_metric([f.team], f.alerts_active)
+        age.add_metric([f.team], f.computed_at.timestamp())
+    yield from (queue, oldest, pickup, ci, alerts, age)

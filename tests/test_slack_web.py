@@ -88,8 +88,8 @@ def test_unsigned_forged_stale_refused(web: Web, store: Store, caplog: pytest.Lo
     assert post(url, body, junk).status == 401
     assert web.fake.calls("auth.test") == []  # Bolt never saw them
     metrics = get(web.url + "/metrics").body.decode()
-    assert 'flowbot_requests_rejected_total{reason="forged"} 1' in metrics
-    assert 'flowbot_requests_rejected_total{reason="stale"} 2' in metrics
+    assert 'flowbot_requests_rejected_total{reason="forged"} 1.0' in metrics
+    assert 'flowbot_requests_rejected_total{reason="stale"} 2.0' in metrics
 
 
 def test_within_five_minutes_accepted(web: Web) -> None:
@@ -143,9 +143,9 @@ def test_healthz_and_metrics(web: Web, store: Store) -> None:
     assert health.status == 200
     assert health.json()["snapshot_age_seconds"] == {"platform": 600.0, "web": None}
     metrics = get(web.url + "/metrics").body.decode()
-    assert 'flowbot_commands_total{subcommand="status",outcome="ok"} 1' in metrics
-    assert 'flowbot_command_seconds_bucket{subcommand="status",le="+Inf"} 1' in metrics
-    assert 'flowbot_job_runs{job="sample",outcome="ok"} 1' in metrics
+    assert 'flowbot_commands_total{outcome="ok",subcommand="status"} 1.0' in metrics
+    assert 'flowbot_command_seconds_bucket{le="+Inf",subcommand="status"} 1.0' in metrics
+    assert 'flowbot_job_runs{job="sample",outcome="ok"} 1.0' in metrics
 
 
 def test_digest_preview_answers_through_response_url(web: Web, store: Store) -> None:
