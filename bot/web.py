@@ -14,6 +14,8 @@ memory, not a worker thread, until its deadline drops it (docs/architecture.md, 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -26,9 +28,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
-
-from slack_sdk.signature import Clock as SlackClock
-from slack_sdk.signature import SignatureVerifier
 
 from jobs.errors import ConfigError, StoreUnavailable
 from jobs.ports import Clock, SystemClock
@@ -70,16 +69,6 @@ def body_deadline(seconds: float) -> AbstractContextManager[object]:
     return nullcontext()
 
 
-class _EpochClock(SlackClock):
-    """slack_sdk's clock interface (``now() -> epoch seconds``) over our ``Clock``."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock.now().timestamp()
-
-
 class FlowbotWeb:
     """The WSGI application: ``/slack/events`` (verified, then Bolt), ``/healthz``, ``/metrics``."""
 
@@ -88,7 +77,7 @@ class FlowbotWeb:
                  deadline: Deadline = body_deadline) -> None:
         self.deps = deps
         self._bolt = bolt_handler
-        self._verifier = SignatureVerifier(signing_secret, clock=_EpochClock(deps.clock))
+        self._secret = signing_secret.encode()
         self._max_body = max_body
         self._body_seconds = body_seconds
         self._deadline = deadline
@@ -159,9 +148,15 @@ class FlowbotWeb:
             return "bad_timestamp"
         if abs(self.deps.clock.now().timestamp() - int(timestamp)) > MAX_AGE_SECONDS:
             return "stale"
-        if not self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        if not hmac.compare_digest(self.signature(body, timestamp), signature.encode("utf-8", "replace")):
             return "forged"
         return None
+
+    def signature(self, body: bytes, timestamp: str) -> bytes:
+        """Slack's ``v0=`` signature of ``body``: what slack_sdk's ``SignatureVerifier`` computes,
+        over the raw bytes (it decodes the body as UTF-8 first, and raises on a body that is not)."""
+        base = b"v0:" + timestamp.encode() + b":" + body
+        return b"v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest().encode()
 
     def _refuse(self, start_response: StartResponse, status: int, reason: str, *,
                 close: bool = False) -> Iterable[bytes]:
@@ -204,17 +199,20 @@ def _not_an_object(text: str, what: str) -> str | None:
     return None
 
 
-def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> FlowbotWeb:
+def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None,
+              body_seconds: float = BODY_SECONDS) -> FlowbotWeb:
     """The WSGI app over a fresh Bolt app for ``deps`` (tests pass their own client)."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     from bot.app import create_app as create_bolt_app
 
     bolt = create_bolt_app(deps, mode="http", client=client)
-    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret)
+    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret,
+                      body_seconds=body_seconds)
 
 
-def create_app(config: str | None = None, *, clock: Clock | None = None) -> FlowbotWeb:
+def create_app(config: str | None = None, *, clock: Clock | None = None,
+               body_seconds: float = BODY_SECONDS) -> FlowbotWeb:
     """The gunicorn entry point (``bot.web:create_app()``): settings from ``FLOWBOT_CONFIG``.
 
     Boots whether or not Redis answers (a worker restarted during an outage must come up, or
@@ -236,7 +234,7 @@ def create_app(config: str | None = None, *, clock: Clock | None = None) -> Flow
                            "Slack app's Install App page (docs/slack-setup.md)"])
     deps = BotDeps(settings=settings, store=_open_store(settings), clock=clock or SystemClock())
     try:
-        return build_web(deps, signing_secret=secret.get_secret_value())
+        return build_web(deps, signing_secret=secret.get_secret_value(), body_seconds=body_seconds)
     except BaseException:
         deps.store.close()
         raise
@@ -252,8 +250,8 @@ def _open_store(settings: Settings) -> Store:
     try:
         store.ping()
     except StoreUnavailable as err:
-        log.warning("%s; serving anyway: answers say data is unavailable and /healthz is 503 until "
-                    "Redis answers", err)
+        log.warning("serving without Redis for now (%s): answers say data is unavailable and "
+                    "/healthz is 503 until it answers", err)
         return store
     try:
         store.ensure_schema()
@@ -264,7 +262,8 @@ def _open_store(settings: Settings) -> Store:
 
 
 def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2,
-                   connections: int = WORKER_CONNECTIONS, echo: Callable[[str], object] = print) -> None:
+                   connections: int = WORKER_CONNECTIONS, body_seconds: float = BODY_SECONDS,
+                   echo: Callable[[str], object] = print) -> None:
     """Run the WSGI app under gunicorn's gevent worker (``flowbot web``) until stopped.
 
     Before forking, this process (gunicorn's master) checks the settings once, prepares the
@@ -290,9 +289,10 @@ def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2
                 self.cfg.set("keepalive", HEADER_SECONDS)
                 self.cfg.set("accesslog", None)
                 self.cfg.set("graceful_timeout", 10)
+                self.cfg.set("control_socket_disable", True)  # one shared path per user: replicas would clash
 
             def load(self) -> FlowbotWeb:
-                return create_app(config)
+                return create_app(config, body_seconds=body_seconds)
 
         echo(f"Serving Slack on http://{host}:{port}/slack/events (/healthz, /metrics)")
         _Server().run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import logging
 from collections.abc import Iterator
@@ -236,3 +238,118 @@ def test_run_with_slack_unreachable_ends_with_one_line(tmp_path: Path, cli_stora
         f"flowbot: cannot reach Slack at {closed} (Connection refused): check the network"
         " (proxy, firewall), and SLACK_API_URL if it is set")
     assert "Traceback" not in result.output
+
+
+def _samples(metrics_text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text answer, by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(metrics_text) for s in family.samples}
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b'{"type": "block_actions", "user": {"id"', "application/json"),  # truncated JSON
+    (b"payload=%7Bnot+json", "application/x-www-form-urlencoded"),  # payload= that is not JSON
+    (b"[1, 2, 3]", "application/json"),  # a JSON list
+    (b"payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),  # payload= holding a list
+    (b"\xff\xfe\x00\x81binary", "application/octet-stream"),  # not even UTF-8
+])
+def test_signed_malformed_body_is_400_in_one_line(web: Web, body: bytes, content_type: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A correctly signed body Bolt could not parse gets 400 and one log line, no traceback."""
+    timestamp = str(int(web.clock.now().timestamp()))
+    signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature, "Content-Type": content_type}
+    with caplog.at_level(logging.INFO):
+        answer = post(web.url + "/slack/events", body, headers)
+    assert answer.status == 400
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and lines[0].exc_info is None, [r.getMessage() for r in lines]
+    assert lines[0].getMessage().startswith("refused a signed Slack request: malformed body (")
+    assert "\n" not in lines[0].getMessage()
+    assert _samples(get(web.url + "/metrics").body.decode())[
+        ("flowbot_requests_rejected_total", frozenset({("reason", "malformed")}))] == 1
+
+
+def test_signed_form_and_json_bodies_still_reach_bolt(web: Web) -> None:
+    """The malformed-body check passes what Slack really sends: forms, payload= JSON objects."""
+    assert web.flow("help").status == 200
+    body = b'{"type": "url_verification", "challenge": "abc", "token": "t"}'
+    headers = {**signed_headers(body, web.clock), "Content-Type": "application/json"}
+    answer = post(web.url + "/slack/events", body, headers)
+    assert answer.status == 200 and b"abc" in answer.body
+
+
+def test_boots_and_answers_without_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """With Redis down, the gunicorn entry point still builds the app: commands say the data is
+    unavailable, help answers, /healthz is 503; boot logs one warning line."""
+    config = tmp_path / "config.toml"
+    config.write_text(_CONFIG.format(storage='[storage]\nprefix = "flowbot-down"\n'))
+    for name, value in {"FLOWBOT_CONFIG": str(config), "REDIS_URL": f"redis://{_closed_port_url()}/0",
+                        "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-not-used-here"}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING):
+        app = create_app(clock=FixedClock(NOW))
+    [boot] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert boot.getMessage().startswith("serving without Redis for now (Redis ping failed (redis://127.0.0.1:")
+    assert boot.exc_info is None
+    try:
+        with serve(app) as url:
+            health = get(url + "/healthz")
+            assert health.status == 503 and health.json()["redis"] == "unreachable"
+            body = slash_body("status")
+            answer = post(url + "/slack/events", body, signed_headers(body, app.deps.clock))
+            assert answer.status == 200
+            assert "temporarily unavailable" in _text(answer)
+            body = slash_body("help")
+            assert "Flowbot commands:" in _text(post(url + "/slack/events", body, signed_headers(body, app.deps.clock)))
+            metrics = _samples(get(url + "/metrics").body.decode())
+            assert metrics[("flowbot_store_up", frozenset())] == 0
+            assert metrics[("flowbot_commands_total",
+                            frozenset({("subcommand", "status"), ("outcome", "unavailable")}))] == 1
+    finally:
+        app.deps.store.close()
+
+
+def test_answer_from_last_copy_counts_as_stale(embedded_store: Store, fake_slack: FakeSlack) -> None:
+    """When Redis goes away, an answer from the copy held in memory is counted `stale`, not `ok`."""
+    clock = FixedClock(NOW)
+    deps = BotDeps(settings=settings(), store=embedded_store, clock=clock)
+    embedded_store.put_snapshot(snapshot())
+    with serve(build_web(deps, signing_secret=SECRET, client=fake_slack.client())) as url:
+        web = Web(url, fake_slack, clock, deps)
+        assert "Flow status: platform" in _text(web.flow("status"))
+        embedded_store.close()  # the server stops: Redis is gone
+        stale = _text(web.flow("status"))
+        assert "temporarily unavailable" in stale and "Flow status: platform" in stale
+        metrics = _samples(get(url + "/metrics").body.decode())
+    status = {dict(labels)["outcome"]: v for (name, labels), v in metrics.items()
+              if name == "flowbot_commands_total" and dict(labels)["subcommand"] == "status"}
+    assert status == {"ok": 1, "stale": 1}
+
+
+def test_slack_unreachable_commands_still_answer(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """With the Slack API unreachable, `/flow help` and `/flow status` answer from the store as
+    usual: nothing asks Slack who the bot is at request time, nothing is logged as an error."""
+    from slack_sdk import WebClient
+
+    clock = FixedClock(NOW)
+    deps = BotDeps(settings=settings(), store=store, clock=clock)
+    store.put_snapshot(snapshot())
+    client = WebClient(token="xoxb-not-used-here", base_url=f"http://{_closed_port_url()}/api/", timeout=1)
+    with caplog.at_level(logging.WARNING), serve(build_web(deps, signing_secret=SECRET, client=client)) as url:
+        web = Web(url, FakeSlack(), clock, deps)  # the fake is only a response_url target here
+        for _ in range(3):
+            assert "Flowbot commands:" in _text(web.flow("help", response_url="http://127.0.0.1:9/unused"))
+            assert "Flow status: platform" in _text(web.flow("status", response_url="http://127.0.0.1:9/unused"))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
