@@ -103,7 +103,7 @@ def _wait(web: WebProcess, seconds: float, *, healthy: bool) -> None:
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGINT)  # gunicorn: quick shutdown (TERM waits for workers)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
