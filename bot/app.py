@@ -9,14 +9,17 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
+from slack_bolt.logger.messages import (
+    warning_client_prioritized_and_token_skipped,
+    warning_token_skipped,
+)
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -75,8 +78,8 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
     """
     client = client or make_client(deps.settings)
     if not client.token:
-        raise ConfigError(["SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
-                           "Slack app's Install App page (docs/slack-setup.md)"])
+        raise ConfigError([("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
+                           "Slack app's Install App page (docs/slack-setup.md)")])
     app = App(
         client=client,
         authorize=authorize_with(client.token),

@@ -44,7 +44,8 @@ Outcome = Literal["ok", "stale", "unavailable", "error"]
 _answer_from: contextvars.ContextVar[Outcome | None] = contextvars.ContextVar("flowbot_answer_from",
                                                                               default=None)
 
-disable_created_metrics()  # the *_created series double every counter and say nothing here
+# the *_created series double every counter and say nothing here
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 
 class Telemetry:
@@ -97,7 +98,7 @@ class Telemetry:
         registry = self.registry
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry(auto_describe=False)
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         if gauges is not None:
             registry = _WithGauges(registry, gauges)
         return generate_latest(registry).decode()

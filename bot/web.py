@@ -51,7 +51,7 @@ WORKER_CONNECTIONS = 1000  # open connections per gevent worker (slow ones inclu
 Deadline = Callable[[float], AbstractContextManager[object]]
 
 
-class SlowBody(Exception):  # noqa: N818 - it is the event, not a failure of ours
+class SlowBody(Exception):
     """The client did not deliver its body within the deadline."""
 
 
@@ -65,7 +65,8 @@ def body_deadline(seconds: float) -> AbstractContextManager[object]:
         from gevent import Timeout, monkey
 
         if monkey.is_module_patched("socket"):
-            return Timeout(seconds, SlowBody)
+            timeout: AbstractContextManager[object] = Timeout(seconds, SlowBody)
+            return timeout
     return nullcontext()
 
 
@@ -227,11 +228,11 @@ def create_app(config: str | None = None, *, clock: Clock | None = None,
     settings = load_settings(None if config is None else Path(config))
     secret = settings.secrets.slack_signing_secret
     if secret is None:
-        raise ConfigError(["SLACK_SIGNING_SECRET: not set; HTTP mode refuses unsigned requests, "
-                           "copy it from the Slack app's Basic Information page"])
+        raise ConfigError([("SLACK_SIGNING_SECRET: not set; HTTP mode refuses unsigned requests, "
+                           "copy it from the Slack app's Basic Information page")])
     if settings.secrets.slack_bot_token is None:
-        raise ConfigError(["SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
-                           "Slack app's Install App page (docs/slack-setup.md)"])
+        raise ConfigError([("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from the "
+                           "Slack app's Install App page (docs/slack-setup.md)")])
     deps = BotDeps(settings=settings, store=_open_store(settings), clock=clock or SystemClock())
     try:
         return build_web(deps, signing_secret=secret.get_secret_value(), body_seconds=body_seconds)

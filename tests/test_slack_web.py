@@ -21,7 +21,18 @@ from jobs.store import JobRun, Store
 from tests.conftest import CliStorage
 from tests.factories import T0, snapshot
 from tests.fakes.slack_api import FakeSlack, iter_blocks_text
-from tests.slack_helpers import LEAD, OUTSIDER, SECRET, get, post, serve, settings, signed_headers, slash_body
+from tests.slack_helpers import (
+    LEAD,
+    OUTSIDER,
+    SECRET,
+    Answer,
+    get,
+    post,
+    serve,
+    settings,
+    signed_headers,
+    slash_body,
+)
 
 NOW = T0 + timedelta(minutes=10)
 
@@ -34,7 +45,7 @@ class Web:
     deps: BotDeps
 
     def flow(self, text: str, *, user: str = "U0BOB0001", skew: int = 0, secret: str = SECRET,
-             response_url: str | None = None) -> object:
+             response_url: str | None = None) -> Answer:
         body = slash_body(text, user=user, response_url=response_url or self.fake.response_url())
         return post(self.url + "/slack/events", body, signed_headers(body, self.clock, secret=secret, skew=skew))
 
@@ -48,8 +59,8 @@ def web(store: Store, fake_slack: FakeSlack) -> Iterator[Web]:
         yield Web(url, fake_slack, clock, deps)
 
 
-def _text(answer: object) -> str:
-    payload = answer.json()  # type: ignore[attr-defined]
+def _text(answer: Answer) -> str:
+    payload = answer.json()
     return "\n".join([payload.get("text", ""), *iter_blocks_text(payload.get("blocks", []))])
 
 

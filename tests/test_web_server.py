@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ def server(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> I
     config = tmp / "config.toml"
     config.write_text(CONFIG.format(data=tmp / "flowbot.rdb", prefix=prefix))
     store = Store.connect(redis_url, data_path=tmp / "flowbot.rdb", prefix=prefix)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.put_snapshot(snapshot(computed_at=now, data_as_of=now))
     store.put_snapshot(snapshot(team="web", computed_at=now, data_as_of=now))
     metrics_dir = tmp / "metrics"
@@ -87,7 +87,7 @@ def _status(port: int) -> tuple[int, bytes, float]:
     body = slash_body("status", user=BOB, response_url="http://127.0.0.1:9/unused")
     ts = str(int(time.time()))
     headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
-               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
+               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body) or ""}
     started = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:

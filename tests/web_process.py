@@ -55,7 +55,7 @@ class WebProcess:
 
     def worker_pids(self) -> list[int]:
         """The gunicorn workers' pids (children of the master)."""
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
         return [int(p) for p in out.stdout.split()]
 
 
