@@ -176,7 +176,7 @@ class StoredGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("flowbot_store_up", "1 when Redis answered this scrape.")
         try:
-            flows = [f for f in (team_flow(self._store, t, now=self._now) for t in self._teams) if f is not None]
+            flows = [f for f in (self._flow(t) for t in self._teams) if f is not None]
             jobs = list(self._job_metrics())
         except StoreUnavailable:
             up.add_metric([], 0)
@@ -186,6 +186,16 @@ class StoredGauges(Collector):
         yield up
         yield from _flow_metrics(flows)
         yield from jobs
+
+    def _flow(self, team: str) -> TeamFlow | None:
+        """One team's figures; a team whose stored data cannot be read is left out, said once."""
+        try:
+            return team_flow(self._store, team, now=self._now)
+        except StoreUnavailable:
+            raise
+        except Exception as err:  # noqa: BLE001 - one team's bad data must not fail the scrape
+            log.warning("/metrics: flow of %s left out: %s: %s", team, type(err).__name__, err)
+            return None
 
     def _job_metrics(self) -> Iterable[Metric]:
         runs_g = GaugeMetricFamily("flowbot_job_runs", "Recent runs of each scheduled job, by outcome "

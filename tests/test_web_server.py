@@ -145,11 +145,15 @@ def test_metrics_add_up_across_workers_with_every_teams_flow(server: Server) -> 
     added up) and every team's flow gauges."""
     key = ("flowbot_commands_total", frozenset({("subcommand", "status"), ("outcome", "ok")}))
     before = _scrape(server.web.port).get(key, 0.0)
+    sent = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
-        assert {s for s, _, _ in pool.map(lambda _: _status(server.web.port), range(24))} == {200}
-    assert len(list(server.metrics_dir.glob("counter_*.db"))) >= 2  # both workers counted some
+        # which worker accepts a connection is up to the kernel: send until both have counted some
+        while len(list(server.metrics_dir.glob("counter_*.db"))) < 2 and sent < 400:
+            assert {s for s, _, _ in pool.map(lambda _: _status(server.web.port), range(8))} == {200}
+            sent += 8
+    assert len(list(server.metrics_dir.glob("counter_*.db"))) == 2
     scrapes = [_scrape(server.web.port) for _ in range(6)]
-    assert {s[key] for s in scrapes} == {before + 24}
+    assert {s[key] for s in scrapes} == {before + sent}
     gauges = scrapes[0]
     for team in ("platform", "web"):
         assert gauges[("flowbot_queue_prs", frozenset({("team", team), ("waiting_on", "reviewer")}))] == 7
