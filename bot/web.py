@@ -127,7 +127,7 @@ class FlowbotWeb:
             with self._deadline(self._body_seconds):
                 body = environ["wsgi.input"].read(length) if length else b""
         except SlowBody:
-            return self._refuse(start_response, 408, "slow_body", close=True)
+            return self._refuse(start_response, 408, "slow_body")
         reason = self._check_signature(environ, body)
         if reason is not None:
             return self._refuse(start_response, 401, reason)
@@ -159,11 +159,10 @@ class FlowbotWeb:
         base = b"v0:" + timestamp.encode() + b":" + body
         return b"v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest().encode()
 
-    def _refuse(self, start_response: StartResponse, status: int, reason: str, *,
-                close: bool = False) -> Iterable[bytes]:
+    def _refuse(self, start_response: StartResponse, status: int, reason: str) -> Iterable[bytes]:
         self.deps.telemetry.rejected(reason)
         log.info("refused a Slack request: %s", reason)
-        return _reply(start_response, status, reason, "text/plain", close=close)
+        return _reply(start_response, status, reason, "text/plain")
 
 
 def malformed(body: bytes, content_type: str) -> str | None:
@@ -340,13 +339,10 @@ def _shared_embedded_redis(settings: Settings) -> Iterator[None]:
         store.close()
 
 
-def _reply(start_response: StartResponse, status: int, body: str, content_type: str, *,
-           close: bool = False) -> Iterable[bytes]:
+def _reply(start_response: StartResponse, status: int, body: str, content_type: str) -> Iterable[bytes]:
     data = body.encode()
-    headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
-    if close:  # the unread rest of the body must not be taken for the next request
-        headers.append(("Connection", "close"))
-    start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+    start_response(f"{status} {_REASONS.get(status, 'OK')}",
+                   [("Content-Type", content_type), ("Content-Length", str(len(data)))])
     return [data]
 
 

@@ -162,3 +162,18 @@ def test_metrics_add_up_across_workers_with_every_teams_flow(server: Server) -> 
         assert ("flowbot_ci_p90_minutes", frozenset({("team", team)})) in gauges
         assert gauges[("flowbot_alerts_active", frozenset({("team", team)}))] == 0
     assert gauges[("flowbot_store_up", frozenset())] == 1
+
+
+def test_oversized_body_refused_at_once(server: Server) -> None:
+    """A request announcing 600 KiB gets 413 at once, without the server waiting for the body."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.web.port, timeout=5)
+    try:
+        started = time.monotonic()
+        conn.putrequest("POST", "/slack/events")
+        conn.putheader("Content-Length", str(600 * 1024))
+        conn.endheaders()  # the body is never sent
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (413, b"too_large")
+        assert time.monotonic() - started < 2.0
+    finally:
+        conn.close()
