@@ -182,7 +182,7 @@ def web(
     # modules, and sockets, ssl and threads must be gevent's from the start.
     monkey.patch_all()
     with _errors():
-        from bot.web import serve_gunicorn
+        from bot.serve import serve_gunicorn
 
         serve_gunicorn(str(config) if config else None, host=host, port=port, workers=workers,
                        connections=connections, body_seconds=body_seconds, echo=typer.echo)
