@@ -221,6 +221,7 @@ def _safe_answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: dateti
         return render_usage(str(err))
     except StoreUnavailable:
         log.warning("/flow %s: Redis unavailable", cmd.sub)
+        deps.telemetry.reading(unavailable=True, found=False)
         team = cmd.team or (teams_of_user(deps.settings, caller.user_id) or ["your team"])[0]
         return unavailable(team, None, now)
 

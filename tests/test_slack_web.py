@@ -324,10 +324,14 @@ def test_boots_and_answers_without_redis(tmp_path: Path, monkeypatch: pytest.Mon
             assert "temporarily unavailable" in _text(answer)
             body = slash_body("help")
             assert "Flowbot commands:" in _text(post(url + "/slack/events", body, signed_headers(body, app.deps.clock)))
+            body = slash_body("alerts")
+            assert "temporarily unavailable" in _text(post(url + "/slack/events", body,
+                                                           signed_headers(body, app.deps.clock)))
             metrics = _samples(get(url + "/metrics").body.decode())
             assert metrics[("flowbot_store_up", frozenset())] == 0
-            assert metrics[("flowbot_commands_total",
-                            frozenset({("subcommand", "status"), ("outcome", "unavailable")}))] == 1
+            for sub, outcome in (("status", "unavailable"), ("alerts", "unavailable"), ("help", "ok")):
+                assert metrics[("flowbot_commands_total",
+                                frozenset({("subcommand", sub), ("outcome", outcome)}))] == 1, sub
     finally:
         app.deps.store.close()
 
