@@ -170,17 +170,13 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
     workers: Annotated[int, typer.Option(help="gunicorn worker processes.")] = 2,
-    connections: Annotated[int, typer.Option(help="Open connections per worker (gevent).")] = 1000,
+    connections: Annotated[int, typer.Option(help="Connections at once per worker (slow ones included); "
+                                                  "beyond, 503.")] = 1000,
     body_seconds: Annotated[float, typer.Option(help="Drop a request whose body has not arrived "
                                                      "within this many seconds (408).")] = 5.0,
-    threads: Annotated[int, typer.Option(hidden=True, help="Ignored: gevent workers have no thread pool.")] = 0,
+    threads: Annotated[int, typer.Option(hidden=True, help="Ignored: each worker runs 16 app threads.")] = 0,
 ) -> None:
     """Serve Slack over HTTP (signed requests), /healthz and /metrics."""
-    from gevent import monkey
-
-    # Before anything imports ssl (slack_sdk does): the gevent workers inherit this process'
-    # modules, and sockets, ssl and threads must be gevent's from the start.
-    monkey.patch_all()
     with _errors():
         from bot.serve import serve_gunicorn
 

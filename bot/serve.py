@@ -1,35 +1,58 @@
-"""``flowbot web``: the WSGI app of ``bot.web`` under gunicorn's gevent workers.
+"""``flowbot web``: gunicorn with uvicorn workers; bodies read by the event loop, then the WSGI app.
 
-Why gevent: docs/architecture.md, "Serving HTTP". What the master does before forking:
-checks the settings once, prepares ``PROMETHEUS_MULTIPROC_DIR`` (each worker writes its
-counters there, a scrape adds them up), and, without ``REDIS_URL``, starts the one embedded
-Redis server the workers share through its socket.
+A Slack request's body must be read before its signature can be checked. Here each worker's
+event loop reads it (a slow client costs a coroutine, not a thread), under one total deadline
+and the size limit (:class:`BufferedBodies`); only a request whose body has fully arrived is
+handed to ``bot.web.FlowbotWeb`` in a thread of a2wsgi's pool, where Bolt runs as under any WSGI
+server. A connection that has not sent its first request's headers within ``HEADER_SECONDS``
+is closed. Why this model: docs/architecture.md, "Serving HTTP".
+
+What the master does before forking: checks the settings once, prepares
+``PROMETHEUS_MULTIPROC_DIR`` (each worker writes its counters there, a scrape adds them up),
+and, without ``REDIS_URL``, starts the one embedded Redis server the workers share through
+its socket.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from bot.web import BODY_SECONDS, FlowbotWeb, create_app
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn_worker import UvicornWorker
+
+from bot.web import MAX_BODY_BYTES, FlowbotWeb, create_app
 from jobs.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from jobs.settings import Settings
 
-HEADER_SECONDS = 5  # gunicorn's keep-alive: how long a connection may take to send its headers
-WORKER_CONNECTIONS = 1000  # open connections per gevent worker (slow ones included)
+log = logging.getLogger(__name__)
+
+BODY_SECONDS = 5.0  # a whole body must arrive within this; Slack sends a few KiB at once
+HEADER_SECONDS = 5  # a new connection's first request headers, and keep-alive idleness
+WORKER_CONNECTIONS = 1000  # connections and requests at once per worker; beyond, 503
+APP_THREADS = 16  # per worker: requests whose body has arrived, run by the WSGI app
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2,
                    connections: int = WORKER_CONNECTIONS, body_seconds: float = BODY_SECONDS,
                    echo: Callable[[str], object] = print) -> None:
-    """Run the WSGI app under gunicorn's gevent worker (``flowbot web``) until stopped.
+    """Run ``flowbot web`` (gunicorn, :class:`FlowbotWorker` workers) until stopped.
 
     Before forking, this process (gunicorn's master) checks the settings once, prepares the
     directory where every worker writes its counters (``PROMETHEUS_MULTIPROC_DIR``), and, when
@@ -49,15 +72,15 @@ def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2
             def load_config(self) -> None:
                 self.cfg.set("bind", f"{host}:{port}")
                 self.cfg.set("workers", workers)
-                self.cfg.set("worker_class", "gevent")
-                self.cfg.set("worker_connections", connections)
+                self.cfg.set("worker_class", "bot.serve.FlowbotWorker")
+                self.cfg.set("worker_connections", connections)  # FlowbotWorker: limit_concurrency
                 self.cfg.set("keepalive", HEADER_SECONDS)
                 self.cfg.set("accesslog", None)
                 self.cfg.set("graceful_timeout", 10)
                 self.cfg.set("control_socket_disable", True)  # one shared path per user: replicas would clash
 
-            def load(self) -> FlowbotWeb:
-                return create_app(config, body_seconds=body_seconds)
+            def load(self) -> ASGIApp:
+                return asgi_app(config, body_seconds=body_seconds)
 
         echo(f"Serving Slack on http://{host}:{port}/slack/events (/healthz, /metrics)")
         _Server().run()
@@ -102,3 +125,102 @@ def _shared_embedded_redis(settings: Settings) -> Iterator[None]:
     finally:
         os.environ.pop("REDIS_URL", None)
         store.close()
+
+
+
+def asgi_app(config: str | None, *, body_seconds: float = BODY_SECONDS) -> ASGIApp:
+    """A worker's app: :func:`bot.web.create_app` behind :class:`BufferedBodies` and a2wsgi."""
+    from a2wsgi import WSGIMiddleware
+
+    web = create_app(config)
+    # a2wsgi types scopes and messages as TypedDicts, and WSGI apps by its own protocol; the
+    # plain ASGI and WSGI call shapes are the same
+    app = WSGIMiddleware(web, workers=APP_THREADS)  # type: ignore[arg-type]
+    return BufferedBodies(app, web=web, seconds=body_seconds)  # type: ignore[arg-type]
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose first request has not begun within
+    ``HEADER_SECONDS`` (uvicorn times out idle keep-alive connections, not new ones)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.loop.call_later(HEADER_SECONDS, self._no_request_yet)
+
+    def _no_request_yet(self) -> None:
+        if self.cycle is None and not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self.transport.close()
+
+
+class FlowbotWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no type hints
+    """gunicorn's worker for ``flowbot web``: uvicorn on asyncio and h11, with
+    :class:`HeaderDeadline`, no lifespan, at most ``worker_connections`` at once."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "asyncio", "http": HeaderDeadline, "lifespan": "off"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.limit_concurrency = self.cfg.worker_connections
+
+
+class BufferedBodies:
+    """ASGI app: reads each HTTP body whole (deadline, size limit), then calls ``app`` with it.
+
+    A body not complete within ``seconds`` is answered ``408`` and the connection closed; a body
+    announced or found larger than ``max_body`` is not read further, and ``app`` answers 413.
+    """
+
+    def __init__(self, app: ASGIApp, *, web: FlowbotWeb, seconds: float = BODY_SECONDS,
+                 max_body: int = MAX_BODY_BYTES) -> None:
+        self._app = app
+        self._web = web
+        self._seconds = seconds
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan and websockets: nothing to start, nothing served
+        announced = _content_length(scope)
+        if announced is not None and announced > self._max_body:
+            await self._app(scope, receive, send)  # answered 413 without reading on
+            return
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(self._seconds):
+                size, more = 0, True
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    more = bool(message.get("more_body")) and size <= self._max_body
+        except TimeoutError:
+            self._web.deps.telemetry.rejected("slow_body")
+            log.info("refused a Slack request: slow_body")
+            await send({"type": "http.response.start", "status": 408,
+                        "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": b"slow_body"})
+            return
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,16 +1,13 @@
 """HTTP mode: a WSGI app for gunicorn (``bot.web:create_app()``) serving Slack, /healthz, /metrics.
 
 Slack requests are checked here before Bolt sees them: a body over the size limit gets 413,
-a body not delivered within ``BODY_SECONDS`` gets 408 and the connection is dropped, a missing,
-malformed, stale (over 5 minutes) or forged signature gets 401, and a signed body that Bolt
-could not parse gets 400; in every case nothing runs and one line is logged. Bolt parses bodies
-before it verifies them and has no size limit, so this front closes both.
+a missing, malformed, stale (over 5 minutes) or forged signature gets 401, and a signed body
+that Bolt could not parse gets 400; in every case nothing runs and one line is logged. Bolt
+parses bodies before it verifies them and has no size limit, so this front closes both.
 The check uses the injected clock, so tests sign requests at any fixed time.
 
-``flowbot web`` (the Procfile's command, ``bot/serve.py``) serves it with gunicorn's ``gevent``
-worker: each connection is a greenlet, so a client that trickles or withholds its body holds a
-few KiB of memory, not a worker thread, until its deadline drops it (docs/architecture.md,
-"Serving HTTP").
+``flowbot web`` (the Procfile's command, ``bot/serve.py``) reads each body in its event loop,
+under a deadline, before this app runs in a thread (docs/architecture.md, "Serving HTTP").
 """
 
 from __future__ import annotations
@@ -20,9 +17,7 @@ import hmac
 import io
 import json
 import logging
-import sys
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -42,42 +37,17 @@ log = logging.getLogger(__name__)
 SLACK_PATH = "/slack/events"
 MAX_BODY_BYTES = 512 * 1024  # Slack's largest payloads (view submissions) stay well below
 MAX_AGE_SECONDS = 5 * 60
-BODY_SECONDS = 5.0  # a whole body must arrive within this; Slack sends a few KiB at once
-
-Deadline = Callable[[float], AbstractContextManager[object]]
-
-
-class SlowBody(Exception):
-    """The client did not deliver its body within the deadline."""
-
-
-def body_deadline(seconds: float) -> AbstractContextManager[object]:
-    """A deadline on reading a request body: gevent's timeout under the gevent worker.
-
-    Outside gevent (the test server, a thread-per-request server) a blocking read cannot be
-    interrupted from inside; nothing is enforced there, which is why ``flowbot web`` uses gevent.
-    """
-    if "gevent" in sys.modules:
-        from gevent import Timeout, monkey
-
-        if monkey.is_module_patched("socket"):
-            timeout: AbstractContextManager[object] = Timeout(seconds, SlowBody)
-            return timeout
-    return nullcontext()
 
 
 class FlowbotWeb:
     """The WSGI application: ``/slack/events`` (verified, then Bolt), ``/healthz``, ``/metrics``."""
 
     def __init__(self, deps: BotDeps, bolt_handler: WSGIApplication, *, signing_secret: str,
-                 max_body: int = MAX_BODY_BYTES, body_seconds: float = BODY_SECONDS,
-                 deadline: Deadline = body_deadline) -> None:
+                 max_body: int = MAX_BODY_BYTES) -> None:
         self.deps = deps
         self._bolt = bolt_handler
         self._secret = signing_secret.encode()
         self._max_body = max_body
-        self._body_seconds = body_seconds
-        self._deadline = deadline
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -119,11 +89,7 @@ class FlowbotWeb:
             return self._refuse(start_response, 400, "bad_length")
         if length > self._max_body:
             return self._refuse(start_response, 413, "too_large")
-        try:
-            with self._deadline(self._body_seconds):
-                body = environ["wsgi.input"].read(length) if length else b""
-        except SlowBody:
-            return self._refuse(start_response, 408, "slow_body")
+        body = environ["wsgi.input"].read(length) if length else b""
         reason = self._check_signature(environ, body)
         if reason is not None:
             return self._refuse(start_response, 401, reason)
@@ -195,20 +161,17 @@ def _not_an_object(text: str, what: str) -> str | None:
     return None
 
 
-def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None,
-              body_seconds: float = BODY_SECONDS) -> FlowbotWeb:
+def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> FlowbotWeb:
     """The WSGI app over a fresh Bolt app for ``deps`` (tests pass their own client)."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     from bot.app import create_app as create_bolt_app
 
     bolt = create_bolt_app(deps, mode="http", client=client)
-    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret,
-                      body_seconds=body_seconds)
+    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret)
 
 
-def create_app(config: str | None = None, *, clock: Clock | None = None,
-               body_seconds: float = BODY_SECONDS) -> FlowbotWeb:
+def create_app(config: str | None = None, *, clock: Clock | None = None) -> FlowbotWeb:
     """The gunicorn entry point (``bot.web:create_app()``): settings from ``FLOWBOT_CONFIG``.
 
     Boots whether or not Redis answers (a worker restarted during an outage must come up, or
@@ -230,7 +193,7 @@ def create_app(config: str | None = None, *, clock: Clock | None = None,
                            "Slack app's Install App page (docs/slack-setup.md)")])
     deps = BotDeps(settings=settings, store=_open_store(settings), clock=clock or SystemClock())
     try:
-        return build_web(deps, signing_secret=secret.get_secret_value(), body_seconds=body_seconds)
+        return build_web(deps, signing_secret=secret.get_secret_value())
     except BaseException:
         deps.store.close()
         raise
