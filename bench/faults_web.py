@@ -1,6 +1,6 @@
 """Fault rows for the web tier (issue 11), against real processes.
 
-* A gunicorn worker restarted while Redis is down: the Procfile's ``flowbot web`` (2 gevent
+* A gunicorn worker restarted while Redis is down: the Procfile's ``flowbot web`` (2 uvicorn
   workers) on a redis-server of this suite's own, on a free loopback port; Redis is stopped, one
   worker is killed, gunicorn starts another; the master must stay up and every `/flow status`
   must be answered (from the last copy, or saying data is unavailable), ``/healthz`` 503; when

@@ -1,6 +1,6 @@
 """Benchmark: signed `/flow status` latency while 40 unsigned slow-body connections are open.
 
-Starts the Procfile's ``web`` command (``flowbot web``: gunicorn, gevent workers) against the
+Starts the Procfile's ``web`` command (``flowbot web``: gunicorn, uvicorn workers) against the
 fake Slack API and a Redis holding a team snapshot, keeps 40 unsigned connections open that
 announce a body and never finish it (half send nothing more, half trickle one byte a second;
 each reopens as soon as the server drops it), then sends 100 signed `/flow status` requests,

@@ -1,6 +1,6 @@
 """The Procfile's web command as a real process: slow clients, counters across workers, gauges.
 
-One server (gunicorn with 2 gevent workers, the body deadline shortened to 0.5 s so nothing
+One server (gunicorn with 2 uvicorn workers, the body deadline shortened to 0.5 s so nothing
 waits long) is started for the module and shared by its tests.
 """
 
