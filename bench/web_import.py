@@ -1,7 +1,7 @@
 """Benchmark: what a web worker imports, and how long it takes to build its app.
 
 Runs, in fresh interpreters, exactly what a gunicorn worker of ``flowbot web`` runs at boot,
-``bot.web.create_app()`` (settings from a temporary config; Redis pointed at a closed port,
+``bot.serve.asgi_app()`` (settings from a temporary config; Redis pointed at a closed port,
 which the web tier boots without), and prints the median wall time of import + build, whether
 pandas or matplotlib got imported, and if so through which chain of modules (from
 ``python -X importtime``). Target (issue 14): a web worker imports no pandas/matplotlib.
@@ -27,8 +27,8 @@ HEAVY = ("pandas", "matplotlib")
 WORKER = f"""
 import json, sys, time
 started = time.perf_counter()
-import bot.web
-app = bot.web.create_app()
+import bot.serve
+app = bot.serve.asgi_app(None)
 built = time.perf_counter() - started
 print(json.dumps({{"seconds": built, "loaded": {{m: m in sys.modules for m in {HEAVY!r}}}}}))
 """
@@ -62,7 +62,7 @@ def main() -> None:
                                capture_output=True, text=True).stderr
     seconds = sorted(r["seconds"] for r in runs)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"web worker import + create_app: median {statistics.median(seconds) * 1000:.0f} ms "
+    print(f"web worker import + app (bot.serve.asgi_app): median {statistics.median(seconds) * 1000:.0f} ms "
           f"(min {seconds[0] * 1000:.0f}, max {seconds[-1] * 1000:.0f}; {len(seconds)} fresh interpreters)")
     for module in HEAVY:
         loaded = runs[0]["loaded"][module]
