@@ -29,10 +29,11 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
-from bot.web import MAX_BODY_BYTES, FlowbotWeb, create_app
+from bot.web import MAX_BODY_BYTES, create_app
 from jobs.errors import StoreUnavailable
 
 if TYPE_CHECKING:
+    from bot.metrics_http import Telemetry
     from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def asgi_app(config: str | None, *, body_seconds: float = BODY_SECONDS) -> ASGIA
     # a2wsgi types scopes and messages as TypedDicts, and WSGI apps by its own protocol; the
     # plain ASGI and WSGI call shapes are the same
     app = WSGIMiddleware(web, workers=APP_THREADS)  # type: ignore[arg-type]
-    return BufferedBodies(app, web=web, seconds=body_seconds)  # type: ignore[arg-type]
+    return BufferedBodies(app, telemetry=web.deps.telemetry, seconds=body_seconds)  # type: ignore[arg-type]
 
 
 class HeaderDeadline(H11Protocol):
@@ -170,10 +171,10 @@ class BufferedBodies:
     announced or found larger than ``max_body`` is not read further, and ``app`` answers 413.
     """
 
-    def __init__(self, app: ASGIApp, *, web: FlowbotWeb, seconds: float = BODY_SECONDS,
+    def __init__(self, app: ASGIApp, *, telemetry: Telemetry, seconds: float = BODY_SECONDS,
                  max_body: int = MAX_BODY_BYTES) -> None:
         self._app = app
-        self._web = web
+        self._telemetry = telemetry
         self._seconds = seconds
         self._max_body = max_body
 
@@ -197,7 +198,7 @@ class BufferedBodies:
                     size += len(chunk)
                     more = bool(message.get("more_body")) and size <= self._max_body
         except TimeoutError:
-            self._web.deps.telemetry.rejected("slow_body")
+            self._telemetry.rejected("slow_body")
             log.info("refused a Slack request: slow_body")
             await send({"type": "http.response.start", "status": 408,
                         "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
