@@ -94,6 +94,7 @@ def _metrics_dir() -> Iterator[None]:
 
     given = os.environ.get(MULTIPROC_ENV)
     if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):  # a previous run's counters would be added in
             stale.unlink()
         yield
