@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from slack_bolt import App, BoltResponse
@@ -21,6 +23,7 @@ from slack_bolt.logger.messages import (
     warning_token_skipped,
 )
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.metrics_http import Telemetry
@@ -73,8 +76,8 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
 
     In HTTP mode ``bot.web`` verifies signatures and timestamps (with the injected clock)
     before Bolt sees a request, so Bolt's own verification is off; Socket Mode needs none.
-    Requests are authorized with the bot token as configured, never with a call to Slack
-    (see :func:`authorize_with`). Raises ConfigError when there is no bot token.
+    Requests are authorized by :class:`BotIdentity` (``auth.test`` once, not per request).
+    Raises ConfigError when there is no bot token.
     """
     client = client or make_client(deps.settings)
     if not client.token:
@@ -82,7 +85,7 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
                            "Slack app's Install App page (docs/slack-setup.md)")])
     app = App(
         client=client,
-        authorize=authorize_with(client.token),
+        authorize=_plain(BotIdentity(client, clock=deps.clock)),
         process_before_response=True,  # answers are ready at ack time; slow work goes to lazy listeners
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),
@@ -119,20 +122,86 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
     return app
 
 
-def authorize_with(token: str) -> Callable[..., AuthorizeResult]:
-    """Bolt's ``authorize``: every request is answered with the one bot token Flowbot has.
+class BotIdentity:
+    """Bolt's ``authorize`` (:meth:`authorize`): the configured bot token, and the workspace it
+    belongs to, asked of Slack (``auth.test``) once and remembered. Thread-safe.
 
-    Bolt's default for a single workspace asks Slack ``auth.test`` on the first request and
-    again on every request while that fails, so with Slack unreachable every answer, `/flow
-    help` included, became "something went wrong" with two tracebacks. Flowbot needs no bot
-    identity to answer (it listens to no message events of its own); ``flowbot doctor``
-    checks the token.
+    Bolt's default asks ``auth.test`` on the first request and again on every request while
+    that fails, so with Slack unreachable every answer, `/flow help` included, became "something
+    went wrong" with two tracebacks. Here a failed question is logged once (one line) and asked
+    again at most every ``retry``, with a short timeout; meanwhile requests are authorized with
+    the token alone: the installed workspace is unknown, so the workspace guard (bot/guard.py)
+    lets them through until Slack answers. Commands answer from Redis either way.
     """
 
+    def __init__(self, client: WebClient, *, clock: Clock, retry: timedelta = timedelta(minutes=1),
+                 timeout: float = 2.0) -> None:
+        token = client.token
+        if not token:
+            raise ValueError("BotIdentity needs a client with the bot token")
+        self._token = token
+        # one attempt, and no log of its own: a failure is said once, below, in one line
+        quiet = logging.getLogger(f"{__name__}.identity")
+        quiet.setLevel(logging.CRITICAL)
+        self._client = WebClient(token=token, base_url=client.base_url, timeout=max(1, round(timeout)),
+                                 logger=quiet, retry_handlers=[])
+        self._clock = clock
+        self._retry = retry
+        self._known: dict[str, Any] | None = None
+        self._next_try: datetime | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def authorize(self, enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        """The ``authorize`` function for Bolt (which passes arguments by name)."""
+        known = self.identity()
+        if known is None:  # Slack not reachable yet: the token alone, the workspace unknown
+            return AuthorizeResult(enterprise_id=None, team_id=None, user_id=user_id, bot_token=self._token)
+        return AuthorizeResult(enterprise_id=known.get("enterprise_id"), team_id=known.get("team_id"),
+                               bot_id=known.get("bot_id"), bot_user_id=known.get("user_id"),
+                               user_id=user_id, bot_token=self._token)
+
+    def identity(self) -> dict[str, Any] | None:
+        """``auth.test``'s answer, asked once; None while Slack has not answered it."""
+        with self._lock:
+            if self._known is not None:
+                return self._known
+            now = self._clock.now()
+            if self._next_try is not None and now < self._next_try:
+                return None
+            self._next_try = now + self._retry
+        try:
+            answer = self._client.auth_test()
+        except (SlackApiError, OSError) as err:  # refused, timed out, no route; or not ok
+            with self._lock:
+                first, self._failed = not self._failed, True
+            if first:
+                log.warning("cannot ask Slack which workspace the bot token belongs to (auth.test: %s); "
+                            "answering anyway, asking again every %d s", _reason(err),
+                            int(self._retry.total_seconds()))
+            return None
+        with self._lock:
+            self._known = dict(answer.data) if isinstance(answer.data, dict) else {}
+            if self._failed:
+                log.warning("Slack answered auth.test again: workspace %s", self._known.get("team_id"))
+            return self._known
+
+
+def _plain(identity: BotIdentity) -> Callable[..., AuthorizeResult]:
+    """``identity.authorize`` as a plain function: Bolt passes arguments by the names it finds
+    with ``inspect``, which lists a bound method's ``self`` too."""
+
     def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+        return identity.authorize(enterprise_id, team_id, user_id)
 
     return authorize
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, SlackApiError):
+        return str(err.response.get("error", "error"))
+    reason = getattr(err, "reason", err)
+    return getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
 
 
 class _ClientOverEnvToken(logging.Filter):

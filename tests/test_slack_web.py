@@ -355,7 +355,8 @@ def test_answer_from_last_copy_counts_as_stale(embedded_store: Store, fake_slack
 
 def test_slack_unreachable_commands_still_answer(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     """With the Slack API unreachable, `/flow help` and `/flow status` answer from the store as
-    usual: nothing asks Slack who the bot is at request time, nothing is logged as an error."""
+    usual, and the log has one line for it (Slack is asked which workspace the token belongs to
+    once, not on every request)."""
     from slack_sdk import WebClient
 
     clock = FixedClock(NOW)
@@ -367,4 +368,27 @@ def test_slack_unreachable_commands_still_answer(store: Store, caplog: pytest.Lo
         for _ in range(3):
             assert "Flowbot commands:" in _text(web.flow("help", response_url="http://127.0.0.1:9/unused"))
             assert "Flow status: platform" in _text(web.flow("status", response_url="http://127.0.0.1:9/unused"))
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.getMessage().startswith("cannot ask Slack which workspace the bot token belongs to "
+                                        "(auth.test: Connection refused); answering anyway")
+    assert line.exc_info is None
+
+
+def test_bot_identity_asked_once_and_again_after_a_failure(fake_slack: FakeSlack,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Slack is asked which workspace the token belongs to once; after a failure, not before a
+    minute has passed, and the failure is one log line; then the answer is remembered."""
+    from bot.app import BotIdentity
+
+    clock = FixedClock(NOW)
+    identity = BotIdentity(fake_slack.client(), clock=clock)
+    fake_slack.fail("auth.test", error="internal_error", times=1)
+    with caplog.at_level(logging.WARNING):
+        first = [identity.authorize(None, "T0FAKE", "U1") for _ in range(3)]
+    assert {r.team_id for r in first} == {None} and {r.bot_token for r in first} == {fake_slack.token}
+    assert len(fake_slack.calls("auth.test")) == 1
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+    clock.advance(timedelta(seconds=61))
+    later = [identity.authorize(None, "T0FAKE", "U1") for _ in range(3)]
+    assert {r.team_id for r in later} == {fake_slack.team_id}
+    assert len(fake_slack.calls("auth.test")) == 2
