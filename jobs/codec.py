@@ -114,7 +114,10 @@ class PrRow(msgspec.Struct, array_like=True, gc=False, frozen=True):
 
 
 def _us(at: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact)."""
+    """An aware datetime as integer microseconds since the epoch (exact); ValueError for a
+    naive one (a record without time zones has no place on a team's clocks)."""
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at.isoformat()}")
     delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -126,8 +129,20 @@ def _us_or_none(at: datetime | None) -> int | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+UNREADABLE_ROW = b'"unreadable"'  # kept for a record that has no column form: skipped on read
+
+
 def pr_row(pr: PullRequest) -> bytes:
-    """The column form of ``pr``, encoded (what ``Store.put_prs`` keeps beside the record)."""
+    """The column form of ``pr``, encoded (what ``Store.put_prs`` keeps beside the record);
+    :data:`UNREADABLE_ROW` for a record that cannot have one (a naive datetime), so the
+    reader skips and names it instead of a whole team failing on it."""
+    try:
+        return _row(pr)
+    except ValueError:
+        return UNREADABLE_ROW
+
+
+def _row(pr: PullRequest) -> bytes:
     ev, rv, ck = pr.events, pr.reviews, pr.checks
     return _ENCODER.encode(PrRow(
         ROW_VERSION, pr.repo, pr.number, pr.title, pr.url, pr.author, pr.author_type, pr.draft,
