@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from bot.blocks.digest import render_digest
 from bot.blocks.frame import Message, no_snapshot, notice, unavailable
 from bot.blocks.health import render_health
 from bot.blocks.help import render_help, render_usage
-from bot.blocks.queue import render_queue
+from bot.blocks.queue import MAX_ITEMS, render_queue
 from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
@@ -231,16 +231,27 @@ def _payload(message: Message, *, share: bool) -> dict[str, Any]:
 
 
 def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Message:
-    render = {"status": render_status, "queue": render_queue, "reviewers": render_reviewers,
-              "ci": render_ci}[sub]
-    reading = deps.reader.read(team)
-    if reading.snapshot is None:
-        if reading.unavailable:
+    """Reads only what the answer renders: the snapshot's head, plus one page of the queue
+    for ``queue`` (the store keeps a snapshot in parts: ``jobs.store`` "snapshots")."""
+    if sub == "queue":
+        page = deps.reader.read_queue(team, count=MAX_ITEMS)
+        snapshot, down = page.snapshot, page.unavailable
+        if snapshot is not None:
+            snapshot = replace(snapshot, queue_items=page.items)
+    else:
+        reading = deps.reader.read(team)
+        snapshot, down = reading.snapshot, reading.unavailable
+    if snapshot is None:
+        if down:
             return unavailable(team, None, now)
         return no_snapshot(team, next_sample_at(deps.settings, deps.store, now=now), now)
-    blocks, text = render(reading.snapshot, now=now, unavailable=reading.unavailable)
-    if reading.unavailable:
-        warn, _ = unavailable(team, reading.snapshot, now)
+    if sub == "queue":
+        blocks, text = render_queue(snapshot, now=now, unavailable=down, total=page.total)
+    else:
+        render = {"status": render_status, "reviewers": render_reviewers, "ci": render_ci}[sub]
+        blocks, text = render(snapshot, now=now, unavailable=down)
+    if down:
+        warn, _ = unavailable(team, snapshot, now)
         return [*warn, *blocks][:50], text
     return blocks, text
 

@@ -30,25 +30,32 @@ def login_of(settings: Settings, user_id: str) -> str | None:
 
 
 def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
-    """The user's Home view, built from the stored snapshots only (never GitHub)."""
+    """The user's Home view, built from the stored snapshots only (never GitHub).
+
+    Reads, for each of the user's teams in one round trip, the snapshot's head and the lists
+    of PRs waiting on the user's login and GitHub teams (kept per reviewer by the store), so
+    it costs the same whatever the size of the queues.
+    """
     from bot.commands import teams_of_user
 
     settings = deps.settings
     now = deps.clock.now()
     login = login_of(settings, user_id)
     teams = teams_of_user(settings, user_id) or list(settings.teams)[:10]
+    who = [] if login is None else [login.lower(), *(f"team:{slug.lower()}"
+                                                     for slug in sorted(_github_teams_of(settings, login)))]
     cards = []
     waiting: dict[tuple[str, int], QueueItem] = {}
-    for name in teams:
-        reading = deps.reader.read(name)
-        cards.append((name, reading.snapshot, reading.unavailable))
-        if reading.snapshot is None or login is None:
-            continue
-        mine = {login.lower(), *(f"team:{slug.lower()}" for slug in _github_teams_of(settings, login))}
-        for item in reading.snapshot.queue_items:
-            if item.turn == "reviewer" and mine & {w.lower() for w in item.waiting_on}:
-                waiting.setdefault((item.repo, item.number), item)
-    return render_home(cards, list(waiting.values()), login=login, now=now)
+    unseen = 0
+    for card in deps.reader.read_home(teams, who):
+        cards.append((card.team, card.snapshot, card.unavailable))
+        for found in card.waiting:
+            unseen += found.total - len(found.items)
+            for item in found.items:
+                if item.turn == "reviewer":
+                    waiting.setdefault((item.repo, item.number), item)
+    return render_home(cards, list(waiting.values()), login=login, now=now,
+                       total=len(waiting) + unseen)
 
 
 def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:

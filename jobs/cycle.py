@@ -22,7 +22,7 @@ from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied, StoreUna
 from jobs.github import fetch
 from jobs.github.client import GitHubSource
 from jobs.identity import Identity
-from jobs.model import PullRequest, QueueSample
+from jobs.model import QueueSample
 from jobs.ports import Clock
 from jobs.settings import Settings
 from jobs.store import Store
@@ -195,9 +195,12 @@ def _sample_queues(settings: Settings, store: Store, *, now: datetime,
 
     identity = Identity(settings.identity)
     out = []
+    every = {settings.full_repo(r) for team in settings.teams.values() for r in team.repositories}
+    stored = store.open_prs(sorted(every))  # two round trips for every repository
     for name, team in settings.teams.items():
         try:
-            prs = [pr for repo in team.repositories for pr in _open_prs(store, settings.full_repo(repo))]
+            prs = [pr for repo in dict.fromkeys(settings.full_repo(r) for r in team.repositories)
+                   for pr in stored[repo]]
             sample, _ = queue_now(prs, identity=identity, calendar=WorkCalendar.for_team(team),
                                   now=now, required_approvals=settings.metrics.required_approvals)
             store.add_queue_sample(name, sample, keep_days=settings.github.retention_days)
@@ -208,12 +211,6 @@ def _sample_queues(settings: Settings, store: Store, *, now: datetime,
             log.exception("queue sample failed for team %s", name)
             errors.append(f"team {name}: {err}")
     return out
-
-
-def _open_prs(store: Store, repo: str) -> list[PullRequest]:
-    """The stored open PRs of ``repo`` (the queue needs nothing else)."""
-    return [pr for n in store.open_pr_numbers(repo)
-            if (pr := store.get_pr(repo, n)) is not None and pr.state == "open"]
 
 
 __all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle"]
