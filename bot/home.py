@@ -46,16 +46,18 @@ def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
                                                      for slug in sorted(_github_teams_of(settings, login)))]
     cards = []
     waiting: dict[tuple[str, int], QueueItem] = {}
-    unseen = 0
+    total = 0  # how many wait on the user: exact with one list per team, else a lower bound
+    exact = True
     for card in deps.reader.read_home(teams, who):
         cards.append((card.team, card.snapshot, card.unavailable))
+        total += max((found.total for found in card.waiting), default=0)
+        exact = exact and len(card.waiting) <= 1
         for found in card.waiting:
-            unseen += found.total - len(found.items)
             for item in found.items:
                 if item.turn == "reviewer":
                     waiting.setdefault((item.repo, item.number), item)
     return render_home(cards, list(waiting.values()), login=login, now=now,
-                       total=len(waiting) + unseen)
+                       total=max(total, len(waiting)), exact=exact)
 
 
 def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:

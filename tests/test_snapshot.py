@@ -209,6 +209,23 @@ def test_refresh_all_skips_and_names_a_record_it_cannot_use(store: Store) -> Non
     assert (store.key("rows", "acme/infra"), "1") in store.quarantined
 
 
+def test_a_team_is_computed_again_only_when_its_inputs_changed(store: Store) -> None:
+    """An unchanged team keeps its snapshot; a write to its repository, or half an hour
+    passing, computes it again; another team's write leaves it alone."""
+    store.put_prs("acme/api", [p for p in team_prs() if p.repo == "acme/api"])
+    store.put_prs("acme/infra", [pr(1, repo="acme/infra", author="olga")])
+    first = refresh_all(settings(), store, now=NOW)
+    again = refresh_all(settings(), store, now=NOW + timedelta(minutes=5))
+    assert {t: s.computed_at for t, s in again.items()} == {"core": NOW, "ops": NOW}
+    store.put_prs("acme/infra", [pr(2, repo="acme/infra", author="olga")])
+    later = refresh_all(settings(), store, now=NOW + timedelta(minutes=10))
+    assert later["core"].computed_at == NOW
+    assert later["ops"].computed_at == NOW + timedelta(minutes=10)
+    assert later["ops"].queue.length == first["ops"].queue.length + 1
+    stale = refresh_all(settings(), store, now=NOW + timedelta(minutes=40))
+    assert stale["core"].computed_at == NOW + timedelta(minutes=40)
+
+
 # ---------------------------------------------------------------------------- the sandbox
 
 

@@ -48,11 +48,13 @@ def waiting_line(item: QueueItem, login: str | None = None) -> str:
 
 
 def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],
-                *, login: str | None, now: datetime, total: int | None = None) -> dict[str, object]:
+                *, login: str | None, now: datetime, total: int | None = None,
+                exact: bool = True) -> dict[str, object]:
     """The Home view: PRs waiting on the user (oldest first), then each of their teams.
 
     ``cards`` holds (team, snapshot or None, unavailable); ``waiting`` the queue items whose
-    turn is the user's (the oldest of them, when ``total`` says there are more). Returns a ``{"type": "home", "blocks": [...]}`` view.
+    turn is the user's (the oldest of them, when ``total`` says there are more; ``exact``
+    False when ``total`` is only a lower bound). Returns a ``{"type": "home", "blocks": [...]}`` view.
     """
     blocks: list[Block] = [header("Flowbot")]
     if login is None:
@@ -64,7 +66,8 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
         total = max(total or 0, len(lines))
         if total > MAX_WAITING:
             lines = [*lines[: MAX_WAITING - 1],
-                     f"and {total - MAX_WAITING + 1:,} more: `/flow queue` lists the team's queue"]
+                     f"and {'' if exact else 'at least '}{total - MAX_WAITING + 1:,} more:"
+                     " `/flow queue` lists the team's queue"]
         blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(lines)))
     else:
         blocks.append(section(f"Nothing is waiting on you ({escape(login, MAX_NAME)}). :tada:"))
