@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from bot.blocks import escape
 from bot.blocks.alert_list import render_alert_list
 from bot.blocks.ci import render_ci
-from bot.blocks.digest import render_digest
 from bot.blocks.frame import Message, no_snapshot, notice, unavailable
 from bot.blocks.health import render_health
 from bot.blocks.help import render_help, render_usage
@@ -30,13 +29,10 @@ from bot.blocks.queue import MAX_ITEMS, render_queue
 from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
-from bot.blocks.why import render_why
 from bot.guard import SET, refusal
 from bot.reader import next_sample_at
 from jobs.alerts import list_alerts
-from jobs.digest import DigestUnavailable, build_digest
 from jobs.errors import StoreUnavailable
-from jobs.identity import Identity
 from jobs.overrides import (
     InvalidThreshold,
     effective_thresholds,
@@ -44,8 +40,6 @@ from jobs.overrides import (
     threshold_history,
 )
 from jobs.settings import ALERT_RULES, RULE_THRESHOLDS, Settings, WorkHours
-from jobs.timeline import pr_clocks
-from jobs.worktime import WorkCalendar
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -257,6 +251,12 @@ def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Mess
 
 
 def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
+    # numpy/pandas behind these: imported on first use, so a web worker starts without them
+    from bot.blocks.why import render_why
+    from jobs.identity import Identity
+    from jobs.timeline import pr_clocks
+    from jobs.worktime import WorkCalendar
+
     assert cmd.target is not None  # parse() sets it for "why"
     repo, _, number = cmd.target.partition("#")
     repo = deps.settings.full_repo(repo)
@@ -275,6 +275,9 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
 
 
 def _digest(team: str, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.digest import render_digest  # pandas and matplotlib: first use only
+    from jobs.digest import DigestUnavailable, build_digest
+
     try:
         digest = build_digest(deps.settings, deps.store, team, now=now)
     except DigestUnavailable as err:  # no snapshot yet
