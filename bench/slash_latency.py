@@ -69,7 +69,8 @@ def config_text(data: Path, teams: int) -> str:
 def team_snapshot(open_prs: int, redis_url: str | None) -> TeamSnapshot:
     """One real snapshot with ``open_prs`` PRs in its queue, from sandbox-shaped records."""
     template = busiest_repo(redis_url)
-    opened = [p for p in template if p.state == "open"]
+    opened = [p for p in template if p.state == "open" and not p.draft  # what a queue lists
+              and p.author_type == "User"]
     closed = [p for p in template if p.state != "open"]
     prs = replicate(opened, open_prs, repos=["acme/repo-0"]) + replicate(
         closed, open_prs, repos=["acme/repo-0"], first_number=open_prs + 1)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFRESH_ACTION = "flow_home_refresh"
+MAX_TEAMS = 30  # cards that fit a Home view (100 blocks, 3 a team): more are not read
 
 
 def login_of(settings: Settings, user_id: str) -> str | None:
@@ -41,7 +42,7 @@ def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
     settings = deps.settings
     now = deps.clock.now()
     login = login_of(settings, user_id)
-    teams = teams_of_user(settings, user_id) or list(settings.teams)[:10]
+    teams = (teams_of_user(settings, user_id) or list(settings.teams)[:10])[:MAX_TEAMS]
     who = [] if login is None else [login.lower(), *(f"team:{slug.lower()}"
                                                      for slug in sorted(_github_teams_of(settings, login)))]
     cards = []

@@ -367,16 +367,6 @@ class Store:
                          if pr.state == "open"]
         return out
 
-    def open_rows(self, repo: str) -> list[codec.PrRow]:
-        """The column rows of ``repo``'s stored open PRs (one ``SMEMBERS`` + ``HMGET``): what
-        a steady cycle reads to see which open PRs still have CI running."""
-        self._ensure_rows(repo)
-        with self._guard("record read"):
-            numbers = sorted(self._r.smembers(self.key("open", repo)))
-            raw = self._r.hmget(self.key("rows", repo), numbers) if numbers else []
-        return codec.decode_rows(((f"{repo}#{_s(n)}", v) for n, v in zip(numbers, raw, strict=True)
-                                  if v is not None), on_bad=self._bad_record)
-
     def open_pr_numbers(self, repo: str) -> list[int]:
         """Numbers of the PRs stored as open: the ones each cycle refreshes."""
         return self.open_pr_numbers_many([repo])[repo]
