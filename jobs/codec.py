@@ -61,6 +61,12 @@ def loads_list(kind: type[T], data: bytes | str) -> list[T]:
     return _decoder(list[kind]).decode(data)  # type: ignore[valid-type,no-any-return]
 
 
+def from_jsonable(kind: type[T], value: Any) -> T:
+    """``kind`` from plain JSON-compatible Python (the inverse of :func:`to_jsonable`); raises
+    :data:`DecodeError` on a shape mismatch."""
+    return msgspec.convert(value, kind)
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON-compatible Python (dicts, lists, strings) for printing or Block Kit JSON."""
     return msgspec.to_builtins(value)

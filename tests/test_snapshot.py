@@ -226,6 +226,32 @@ def test_a_team_is_computed_again_only_when_its_inputs_changed(store: Store) -> 
     assert stale["core"].computed_at == NOW + timedelta(minutes=40)
 
 
+def test_an_unchanged_queue_sample_moves_on_without_reading_records(store: Store) -> None:
+    """With nothing written since the last sample, the next one has the same counts and oldest
+    ages grown by the time elapsed, as if computed from the records; a write recomputes it."""
+    from jobs.cycle import sample_queues
+    from jobs.identity import Identity
+    from jobs.queue import queue_now
+    from jobs.worktime import WorkCalendar
+
+    cfg = settings()
+    store.put_prs("acme/api", [p for p in team_prs() if p.repo == "acme/api"]
+                  + [pr(31, created=24.0 * 6, reviews=(review("bob", "CHANGES_REQUESTED", 24.0 * 6 + 2),))])
+    errors: list[str] = []
+    sample_queues(cfg, store, now=NOW, errors=errors)
+    later = NOW + timedelta(hours=29)
+    [(_, moved), _] = sample_queues(cfg, store, now=later, errors=errors)
+    prs = store.get_prs("acme/api")
+    want, _ = queue_now(prs, identity=Identity(cfg.identity), calendar=WorkCalendar.for_team(cfg.teams["core"]),
+                        now=later)
+    assert (moved.reviewer, moved.author, moved.approved) == (want.reviewer, want.author, want.approved) == (1, 1, 0)
+    assert moved.oldest_hours == pytest.approx(want.oldest_hours, abs=1e-9)
+    assert moved.oldest_business_hours == pytest.approx(want.oldest_business_hours, abs=1e-9)
+    store.put_prs("acme/api", [pr(30, created=24.0 * 7 + 1, merged=24.0 * 7 + 3)])
+    [(_, fresh), _] = sample_queues(cfg, store, now=later, errors=errors)
+    assert fresh.reviewer == 0 and errors == []
+
+
 # ---------------------------------------------------------------------------- the sandbox
 
 
