@@ -36,14 +36,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.shape import END, busiest_repo, load, peak_rss_mb, replicate, shape  # noqa: E402
-from bot.config import from_mapping  # noqa: E402
-from jobs import codec, metrics  # noqa: E402
-from jobs.identity import Identity  # noqa: E402
-from jobs.model import PullRequest  # noqa: E402
-from jobs.settings import Settings  # noqa: E402
-from jobs.store import Store  # noqa: E402
-from jobs.worktime import WorkCalendar  # noqa: E402
+from bench.shape import END, busiest_repo, load, peak_rss_mb, replicate, shape
+from bot.config import from_mapping
+from jobs import codec, metrics
+from jobs.identity import Identity
+from jobs.model import PullRequest
+from jobs.settings import Settings
+from jobs.store import Store
+from jobs.worktime import WorkCalendar
 
 NOW = END
 PREFIX = "flowbench-scale"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from jobs.sandbox.server import SandboxServer
 from jobs.settings import Settings
 from jobs.store import Store
 
-END = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday, midday
+END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, midday
 BACKFILL_DAYS = 56
 _CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "flowbot-bench-busiest-repo.json"
 

@@ -36,22 +36,22 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
+from slack_sdk.signature import SignatureVerifier
 
-from bench.shape import END, busiest_repo, load, replicate  # noqa: E402
-from bot.config import from_mapping  # noqa: E402
-from jobs.model import TeamSnapshot  # noqa: E402
-from jobs.snapshot import compute_team_snapshot  # noqa: E402
-from jobs.store import Store  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
-from tests.slack_helpers import BOB, SECRET, slash_body  # noqa: E402
+from bench.shape import END, busiest_repo, load, replicate
+from bot.config import from_mapping
+from jobs.model import TeamSnapshot
+from jobs.snapshot import compute_team_snapshot
+from jobs.store import Store
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_helpers import BOB, SECRET, slash_body
 
 PREFIX = "flowbench"
 
@@ -104,7 +104,7 @@ def main() -> None:
     url = os.environ.get("REDIS_URL") or None
 
     base = team_snapshot(args.open_prs, url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base = replace(base, computed_at=now - timedelta(minutes=2), data_as_of=now - timedelta(minutes=3))
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         data = Path(tmp) / "flowbot.rdb"
@@ -172,7 +172,7 @@ def naive(base: TeamSnapshot, store: Store, args: argparse.Namespace) -> None:
     adapter = TypeAdapter(TeamSnapshot)
     blob = codec.dumps(base)
     store.set_record("bench_whole", "team0", value=base)  # the old storage form, for the GET
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def old(sub: str) -> None:
         raw = store._r.get(store.key("bench_whole", "team0"))
@@ -307,7 +307,7 @@ def _run(port: int, sub: str, expect: bytes, teams: int, requests: int,
 
 
 def _pct(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))
+    index = min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))
     return sorted_values[index]
 
 

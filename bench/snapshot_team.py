@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.shape import END, busiest_repo, load, replicate, shape  # noqa: E402
-from bot.config import from_mapping  # noqa: E402
-from jobs.identity import Identity  # noqa: E402
-from jobs.snapshot import compute_team_snapshot  # noqa: E402
-from jobs.timeline import pr_clocks  # noqa: E402
-from jobs.worktime import WorkCalendar  # noqa: E402
+from bench.shape import END, busiest_repo, load, replicate, shape
+from bot.config import from_mapping
+from jobs.identity import Identity
+from jobs.snapshot import compute_team_snapshot
+from jobs.timeline import pr_clocks
+from jobs.worktime import WorkCalendar
 
 
 def main() -> None:

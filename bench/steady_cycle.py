@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.shape import END, busiest_repo, load, replicate, sandbox_org_in_store  # noqa: E402
-from jobs.cycle import run_cycle  # noqa: E402
-from jobs.model import PullRequest  # noqa: E402
-from jobs.snapshot import refresh_all  # noqa: E402
-from jobs.store import Store  # noqa: E402
+from bench.shape import END, busiest_repo, load, replicate, sandbox_org_in_store
+from jobs.cycle import run_cycle
+from jobs.model import PullRequest
+from jobs.snapshot import refresh_all
+from jobs.store import Store
 
 PREFIX = "flowbench-steady"
 

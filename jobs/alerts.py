@@ -446,6 +446,8 @@ def _iso_week(now: datetime) -> str:
 
 
 def _work_calendar(team: Team) -> Calendar:
-    from jobs.worktime import WorkCalendar  # pandas: imported where used, not by the web tier
+    from jobs.worktime import (
+        WorkCalendar,  # pandas: imported where used, not by the web tier
+    )
 
     return WorkCalendar.for_team(team)

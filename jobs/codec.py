@@ -17,7 +17,7 @@ store keeps beside it for the metrics (see :mod:`jobs.metrics._columns`); it is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -132,7 +132,7 @@ def _us_or_none(at: datetime | None) -> int | None:
     return None if at is None else _us(at)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 UNREADABLE_ROW = b'"unreadable"'  # kept for a record that has no column form: skipped on read

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobs.errors import BudgetExhausted, Deferred
@@ -376,7 +376,7 @@ class _RepoSync:
 
 def _from_us(us: int) -> datetime:
     """Integer microseconds since the epoch (a column row's instant) as an aware datetime."""
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
 def _settled(stored: Iterable[CheckRun], listed: Iterable[CheckRun]) -> bool:

@@ -66,8 +66,8 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
         total = max(total or 0, len(lines))
         if total > MAX_WAITING:
             lines = [*lines[: MAX_WAITING - 1],
-                     f"and {'' if exact else 'at least '}{total - MAX_WAITING + 1:,} more:"
-                     " `/flow queue` lists the team's queue"]
+                     (f"and {'' if exact else 'at least '}{total - MAX_WAITING + 1:,} more:"
+                      " `/flow queue` lists the team's queue")]
         blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(lines)))
     else:
         blocks.append(section(f"Nothing is waiting on you ({escape(login, MAX_NAME)}). :tada:"))

@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from jobs.identity import Identity
 from jobs.codec import PrRow
+from jobs.identity import Identity
 from jobs.model import PullRequest
 
 F64 = npt.NDArray[np.float64]
