@@ -177,7 +177,7 @@ def test_a_row_that_does_not_decode_is_skipped_and_named(store: Store) -> None:
     store.put_prs("acme/api", [pr(1), pr(2)])
     store._r.hset(store.key("rows", "acme/api"), "2", b"{not json")  # garbage under the prefix
     assert [r.number for r in store.pr_rows("acme/api")] == [1]
-    assert "acme/api#2" in store.bad_records
+    assert (store.key("rows", "acme/api"), "2") in store.quarantined
 
 
 def test_every_write_moves_the_repository_counter(store: Store) -> None:
