@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,7 @@ def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
     from jobs.sandbox.org import build_org
     from jobs.sandbox.server import SandboxServer
 
-    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
     org = build_org(end=end)
     clock = FixedClock(org.end)
     path: Path = tmp_path_factory.mktemp("sandbox") / "sandbox.rdb"
@@ -333,7 +333,7 @@ def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | No
     from jobs.sandbox.server import SandboxServer
 
     # the command reads the real clock, so the simulated history ends now
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     org = build_org(end=end, teams=1, repos_per_team=1)
     repo = org.full_name(org.teams[0].repos[0])
     with SandboxServer(org, clock=FixedClock(end)) as server:
@@ -354,7 +354,7 @@ def test_flowbot_report_on_a_repository_it_cannot_read_says_why(redis_url: str |
     from jobs.sandbox.org import build_org
     from jobs.sandbox.server import SandboxServer
 
-    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
     org = build_org(end=end, teams=1, repos_per_team=1, weeks=1)
     repo = org.full_name(org.teams[0].repos[0])
     with SandboxServer(org, clock=FixedClock(end)) as server:
