@@ -15,28 +15,24 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks import escape
 from bot.blocks.alert_list import render_alert_list
 from bot.blocks.ci import render_ci
-from bot.blocks.digest import render_digest
 from bot.blocks.frame import Message, no_snapshot, notice, unavailable
 from bot.blocks.health import render_health
 from bot.blocks.help import render_help, render_usage
-from bot.blocks.queue import render_queue
+from bot.blocks.queue import MAX_ITEMS, render_queue
 from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
-from bot.blocks.why import render_why
 from bot.guard import SET, refusal
 from bot.reader import next_sample_at
 from jobs.alerts import list_alerts
-from jobs.digest import DigestUnavailable, build_digest
 from jobs.errors import StoreUnavailable
-from jobs.identity import Identity
 from jobs.overrides import (
     InvalidThreshold,
     effective_thresholds,
@@ -44,8 +40,6 @@ from jobs.overrides import (
     threshold_history,
 )
 from jobs.settings import ALERT_RULES, RULE_THRESHOLDS, Settings, WorkHours
-from jobs.timeline import pr_clocks
-from jobs.worktime import WorkCalendar
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -232,22 +226,39 @@ def _payload(message: Message, *, share: bool) -> dict[str, Any]:
 
 
 def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Message:
-    render = {"status": render_status, "queue": render_queue, "reviewers": render_reviewers,
-              "ci": render_ci}[sub]
-    reading = deps.reader.read(team)
-    deps.telemetry.reading(unavailable=reading.unavailable, found=reading.snapshot is not None)
-    if reading.snapshot is None:
-        if reading.unavailable:
+    """Reads only what the answer renders: the snapshot's head, plus one page of the queue
+    for ``queue`` (the store keeps a snapshot in parts: ``jobs.store`` "snapshots")."""
+    if sub == "queue":
+        page = deps.reader.read_queue(team, count=MAX_ITEMS)
+        snapshot, down = page.snapshot, page.unavailable
+        if snapshot is not None:
+            snapshot = replace(snapshot, queue_items=page.items)
+    else:
+        reading = deps.reader.read(team)
+        snapshot, down = reading.snapshot, reading.unavailable
+    deps.telemetry.reading(unavailable=down, found=snapshot is not None)
+    if snapshot is None:
+        if down:
             return unavailable(team, None, now)
         return no_snapshot(team, next_sample_at(deps.settings, deps.store, now=now), now)
-    blocks, text = render(reading.snapshot, now=now, unavailable=reading.unavailable)
-    if reading.unavailable:
-        warn, _ = unavailable(team, reading.snapshot, now)
+    if sub == "queue":
+        blocks, text = render_queue(snapshot, now=now, unavailable=down, total=page.total)
+    else:
+        render = {"status": render_status, "reviewers": render_reviewers, "ci": render_ci}[sub]
+        blocks, text = render(snapshot, now=now, unavailable=down)
+    if down:
+        warn, _ = unavailable(team, snapshot, now)
         return [*warn, *blocks][:50], text
     return blocks, text
 
 
 def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
+    # numpy/pandas behind these: imported on first use, so a web worker starts without them
+    from bot.blocks.why import render_why
+    from jobs.identity import Identity
+    from jobs.timeline import pr_clocks
+    from jobs.worktime import WorkCalendar
+
     assert cmd.target is not None  # parse() sets it for "why"
     repo, _, number = cmd.target.partition("#")
     repo = deps.settings.full_repo(repo)
@@ -266,6 +277,9 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
 
 
 def _digest(team: str, deps: BotDeps, *, now: datetime) -> Message:
+    from bot.blocks.digest import render_digest  # pandas and matplotlib: first use only
+    from jobs.digest import DigestUnavailable, build_digest
+
     try:
         digest = build_digest(deps.settings, deps.store, team, now=now)
     except DigestUnavailable as err:  # no snapshot yet

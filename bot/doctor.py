@@ -272,7 +272,7 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
                 f" {_ago(now - problem.last_at)} ago)", problem.fix))
         stale_after = timedelta(minutes=3 * settings.schedules.sample_interval_minutes + 5)
         for team in settings.teams:
-            snap = store.get_snapshot(team)
+            snap = store.get_snapshot_head(team)
             if snap is None:
                 findings.append(Finding("data", "warn", f"{team}: no snapshot yet",
                                         "run `flowbot sample` or start the worker"))

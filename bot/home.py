@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFRESH_ACTION = "flow_home_refresh"
+MAX_TEAMS = 30  # cards that fit a Home view (100 blocks, 3 a team): more are not read
 
 
 def login_of(settings: Settings, user_id: str) -> str | None:
@@ -30,25 +31,34 @@ def login_of(settings: Settings, user_id: str) -> str | None:
 
 
 def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
-    """The user's Home view, built from the stored snapshots only (never GitHub)."""
+    """The user's Home view, built from the stored snapshots only (never GitHub).
+
+    Reads, for each of the user's teams in one round trip, the snapshot's head and the lists
+    of PRs waiting on the user's login and GitHub teams (kept per reviewer by the store), so
+    it costs the same whatever the size of the queues.
+    """
     from bot.commands import teams_of_user
 
     settings = deps.settings
     now = deps.clock.now()
     login = login_of(settings, user_id)
-    teams = teams_of_user(settings, user_id) or list(settings.teams)[:10]
+    teams = (teams_of_user(settings, user_id) or list(settings.teams)[:10])[:MAX_TEAMS]
+    who = [] if login is None else [login.lower(), *(f"team:{slug.lower()}"
+                                                     for slug in sorted(_github_teams_of(settings, login)))]
     cards = []
     waiting: dict[tuple[str, int], QueueItem] = {}
-    for name in teams:
-        reading = deps.reader.read(name)
-        cards.append((name, reading.snapshot, reading.unavailable))
-        if reading.snapshot is None or login is None:
-            continue
-        mine = {login.lower(), *(f"team:{slug.lower()}" for slug in _github_teams_of(settings, login))}
-        for item in reading.snapshot.queue_items:
-            if item.turn == "reviewer" and mine & {w.lower() for w in item.waiting_on}:
-                waiting.setdefault((item.repo, item.number), item)
-    return render_home(cards, list(waiting.values()), login=login, now=now)
+    total = 0  # how many wait on the user: exact with one list per team, else a lower bound
+    exact = True
+    for card in deps.reader.read_home(teams, who):
+        cards.append((card.team, card.snapshot, card.unavailable))
+        total += max((found.total for found in card.waiting), default=0)
+        exact = exact and len(card.waiting) <= 1
+        for found in card.waiting:
+            for item in found.items:
+                if item.turn == "reviewer":
+                    waiting.setdefault((item.repo, item.number), item)
+    return render_home(cards, list(waiting.values()), login=login, now=now,
+                       total=max(total, len(waiting)), exact=exact)
 
 
 def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:

@@ -8,14 +8,16 @@ hands back the snapshot it read last (if any) flagged as stale, so the answer ca
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from jobs.errors import StoreUnavailable
-from jobs.model import TeamSnapshot
+from jobs.model import QueueItem, TeamSnapshot
 from jobs.ports import Clock
 from jobs.settings import Settings
-from jobs.store import Store
+from jobs.store import Store, WaitingList
 
 SAMPLE_JOB = "sample"  # the scheduler's job name for sampling cycles
 
@@ -34,9 +36,32 @@ class Reading:
     unavailable: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """A page of a team's queue (oldest first) with the snapshot's head, as :class:`Reading`."""
+
+    team: str
+    snapshot: TeamSnapshot | None
+    items: tuple[QueueItem, ...] = ()
+    total: int = 0
+    unavailable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HomeCard:
+    """One team on a user's App Home: its head and the PRs waiting on the user in it."""
+
+    team: str
+    snapshot: TeamSnapshot | None
+    waiting: tuple[WaitingList, ...] = ()
+    unavailable: bool = False
+
+
 class SnapshotReader:
     """Per-process reader of team snapshots with a last-good copy per team. Thread-safe.
 
+    Each surface reads only the part of a snapshot it renders (the store keeps it in parts:
+    ``jobs.store`` "snapshots"), so an answer costs the same whatever the team's size.
     After Redis fails, the reader does not ask it again for ``pause`` (answering from the
     last good copy at once), so a Redis that hangs costs one timeout, not one per command.
     """
@@ -45,31 +70,65 @@ class SnapshotReader:
         self._store = store
         self._clock = clock
         self._pause = pause
-        self._last: dict[str, TeamSnapshot] = {}
+        self._last: dict[tuple[str, str], Any] = {}
         self._failed_at: datetime | None = None
         self._lock = threading.Lock()
 
     def read(self, team: str) -> Reading:
-        """The team's latest snapshot; never raises for Redis trouble (see :class:`Reading`)."""
+        """The team's latest snapshot head (no queue items, no trend); never raises for Redis
+        trouble (see :class:`Reading`)."""
+        got = self._fetch(("head", team), lambda: self._store.get_snapshot_head(team))
+        if got is _DOWN:
+            return Reading(team, self._last.get(("head", team)), unavailable=True)
+        return Reading(team, got)
+
+    def read_queue(self, team: str, *, start: int = 0, count: int = 25) -> QueuePage:
+        """``count`` of the team's waiting PRs from ``start``, oldest first, and how many
+        there are; never raises for Redis trouble."""
+        got = self._fetch(("queue", team),
+                          lambda: self._store.get_queue_page(team, start=start, count=count))
+        if got is _DOWN:
+            last = self._last.get(("queue", team))
+            if last is None:
+                return QueuePage(team, None, unavailable=True)
+            head, items, total = last
+            return QueuePage(team, head, tuple(items), total, unavailable=True)
+        head, items, total = got
+        return QueuePage(team, head, tuple(items), total)
+
+    def read_home(self, teams: list[str], who: list[str]) -> list[HomeCard]:
+        """Each team's head and the waiting lists of ``who`` (logins, ``team:slug``), read
+        together; never raises for Redis trouble."""
+        key = ("home", "|".join(teams) + "/" + "|".join(who))
+        got = self._fetch(key, lambda: self._store.get_waiting(teams, who))
+        if got is _DOWN:
+            got, down = self._last.get(key) or [(None, [])] * len(teams), True
+        else:
+            down = False
+        return [HomeCard(team, head, tuple(lists), unavailable=down)
+                for team, (head, lists) in zip(teams, got, strict=True)]
+
+    def _fetch(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+        """``read()``, remembered under ``key`` when it found something; ``_DOWN`` while
+        Redis is failing (not asked again for ``pause`` after a failure)."""
         with self._lock:
             failed_at = self._failed_at
         if failed_at is not None and self._clock.now() - failed_at < self._pause:
-            return self._stale(team)
+            return _DOWN
         try:
-            snapshot = self._store.get_snapshot(team)
+            got = read()
         except StoreUnavailable:
             with self._lock:
                 self._failed_at = self._clock.now()
-            return self._stale(team)
+            return _DOWN
         with self._lock:
             self._failed_at = None
-            if snapshot is not None:
-                self._last[team] = snapshot
-        return Reading(team, snapshot)
+            if got is not None and not (isinstance(got, tuple) and got[0] is None):
+                self._last[key] = got
+        return got
 
-    def _stale(self, team: str) -> Reading:
-        with self._lock:
-            return Reading(team, self._last.get(team), unavailable=True)
+
+_DOWN = object()  # Redis could not be read
 
 
 def next_sample_at(settings: Settings, store: Store, *, now: datetime) -> datetime | None:

@@ -72,7 +72,7 @@ class FlowbotWeb:
             self.deps.store.ping()
             ages: dict[str, float | None] = {}
             for team in self.deps.settings.teams:
-                snap = self.deps.store.get_snapshot(team)
+                snap = self.deps.store.get_snapshot_head(team)
                 ages[team] = None if snap is None else round((now - snap.computed_at).total_seconds(), 1)
         except StoreUnavailable:
             return 503, {"status": "unavailable", "redis": "unreachable"}

@@ -65,7 +65,6 @@ from jobs.overrides import effective_thresholds
 from jobs.ports import Deliver
 from jobs.settings import ALERT_RULES, Settings, Team, Thresholds
 from jobs.store import Store
-from jobs.worktime import WorkCalendar
 
 __all__ = [  # the decision core is re-exported: callers need only ``jobs.alerts``
     "RULE_TITLES", "RULE_UNITS", "SNOOZE_MODES", "SUMMARY_RULE", "Ack", "AlertEngine",
@@ -447,4 +446,8 @@ def _iso_week(now: datetime) -> str:
 
 
 def _work_calendar(team: Team) -> Calendar:
+    from jobs.worktime import (
+        WorkCalendar,  # pandas: imported where used, not by the web tier
+    )
+
     return WorkCalendar.for_team(team)

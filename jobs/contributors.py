@@ -8,9 +8,10 @@ Also the stage vocabulary the analysis and its advice share.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the web tier imports this module and no pandas
+    import pandas as pd
 
 from jobs.model import Contributor, QueueItem, ReviewerLoad, Stage, WorkflowStats
 

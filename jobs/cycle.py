@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
+from jobs import codec
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied, StoreUnavailable
 from jobs.github import fetch
 from jobs.github.client import GitHubSource
@@ -183,24 +185,43 @@ def run_cycle(
         reports.append(report)
         if on_repo is not None:
             on_repo(report)
-    samples = _sample_queues(settings, store, now=now, errors=errors)
+    samples = sample_queues(settings, store, now=now, errors=errors)
     return CycleReport(at=now, repos=tuple(reports), samples=tuple(samples), errors=tuple(errors))
 
 
-def _sample_queues(settings: Settings, store: Store, *, now: datetime,
-                   errors: list[str]) -> list[tuple[str, QueueSample]]:
-    """Each team's queue from the stored PRs of its repositories, appended to its series."""
+def sample_queues(settings: Settings, store: Store, *, now: datetime,
+                  errors: list[str]) -> list[tuple[str, QueueSample]]:
+    """Each team's queue sample at ``now``, appended to its series; failures go to ``errors``.
+
+    Computed from the stored open PRs of the team's repositories, or, when none of them was
+    written since the team's last sample (and its settings are the same), moved on from that
+    sample without reading a record (see :func:`_moved_on`).
+    """
     from jobs.queue import queue_now
     from jobs.worktime import WorkCalendar
 
     identity = Identity(settings.identity)
     out = []
+    every = sorted({settings.full_repo(r) for team in settings.teams.values() for r in team.repositories})
+    generations = store.generations(every)
+    stored: dict[str, list[PullRequest]] | None = None  # read only if a team's records moved
+    common = (settings.identity.model_dump_json(), settings.metrics.required_approvals)
     for name, team in settings.teams.items():
         try:
-            prs = [pr for repo in team.repositories for pr in _open_prs(store, settings.full_repo(repo))]
-            sample, _ = queue_now(prs, identity=identity, calendar=WorkCalendar.for_team(team),
-                                  now=now, required_approvals=settings.metrics.required_approvals)
+            repos = list(dict.fromkeys(settings.full_repo(r) for r in team.repositories))
+            calendar = WorkCalendar.for_team(team)
+            inputs = repr((common, team.model_dump_json(), [generations[r] for r in repos]))
+            sample = _moved_on(store.get_json("queue_basis", name), inputs, calendar, now=now)
+            if sample is None:
+                if stored is None:
+                    stored = store.open_prs(every)  # two round trips for every repository
+                prs = [pr for repo in repos for pr in stored[repo]]
+                sample, _ = queue_now(prs, identity=identity, calendar=calendar, now=now,
+                                      required_approvals=settings.metrics.required_approvals)
             store.add_queue_sample(name, sample, keep_days=settings.github.retention_days)
+            store.set_json("queue_basis", name, value={"inputs": inputs,
+                                                       "sample": codec.to_jsonable(sample)},
+                           ttl=timedelta(days=1))
             out.append((name, sample))
         except StoreUnavailable:
             raise
@@ -210,10 +231,29 @@ def _sample_queues(settings: Settings, store: Store, *, now: datetime,
     return out
 
 
-def _open_prs(store: Store, repo: str) -> list[PullRequest]:
-    """The stored open PRs of ``repo`` (the queue needs nothing else)."""
-    return [pr for n in store.open_pr_numbers(repo)
-            if (pr := store.get_pr(repo, n)) is not None and pr.state == "open"]
+def _moved_on(basis: Any, inputs: str, calendar: Any, *, now: datetime) -> QueueSample | None:
+    """The team's previous sample moved on to ``now`` when its records (and settings) have not
+    changed since; None when the queue must be computed from the records.
+
+    With the same records every PR keeps its turn, and every waiting PR's age grows by the same
+    calendar and business hours (drafts are not in the queue), so the counts stay and the oldest
+    ages grow by the time elapsed (docs/metrics.md "Queue").
+    """
+    if not isinstance(basis, dict) or basis.get("inputs") != inputs:
+        return None
+    try:
+        last = codec.from_jsonable(QueueSample, basis.get("sample"))
+    except codec.DecodeError:
+        return None
+    if not last.at <= now:
+        return None
+    grew = (now - last.at).total_seconds() / 3600
+    return replace(
+        last, at=now,
+        oldest_hours=None if last.oldest_hours is None else last.oldest_hours + grew,
+        oldest_business_hours=None if last.oldest_business_hours is None
+        else last.oldest_business_hours + calendar.hours_between(last.at, now),
+    )
 
 
-__all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle"]
+__all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle", "sample_queues"]

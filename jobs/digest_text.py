@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobs.analysis import AI_GAP_FACTOR, AI_GAP_MIN_PRS, AIGap, ai_gaps
 from jobs.contributors import STAGE_NAMES
 from jobs.durations import clock, clock_number, minutes, number
 from jobs.durations import hours as duration
@@ -25,6 +24,9 @@ from jobs.model import (
     TeamSnapshot,
 )
 from jobs.settings import WorkHours
+
+if TYPE_CHECKING:  # jobs.analysis brings pandas: the web tier imports this module without it
+    from jobs.analysis import AIGap
 
 # Section titles (``Digest.sections``): ``bot.blocks.digest`` renders some of them specially.
 SHARES = "Where the waiting went"
@@ -231,6 +233,8 @@ def ai_text(snapshot: TeamSnapshot) -> str:
     latency differs from the others' (docs/metrics.md "AI split"): one sentence per metric
     whose p50s differ by at least ``AI_GAP_FACTOR`` with ``AI_GAP_MIN_PRS`` PRs on each side
     (``jobs.analysis.ai_gaps``), largest first; bot PRs counted apart."""
+    from jobs.analysis import AI_GAP_FACTOR, AI_GAP_MIN_PRS, ai_gaps
+
     n, ai = snapshot.merged_count, snapshot.ai_assisted_count
     lines = []
     if ai and n:

@@ -32,9 +32,16 @@ class Identity:
             [re.compile(p, flags) for p in self.settings.ai_coauthor_patterns],
         )
         object.__setattr__(self, "_labels", {label.lower() for label in self.settings.ai_labels})
+        object.__setattr__(self, "_kinds", {})  # (login, type) -> kind: a few hundred distinct pairs
 
     def kind(self, login: str | None, account_type: str = "User") -> Kind:
         """``deleted`` for a missing account, ``ai`` for a configured AI, ``bot`` for other bots."""
+        found: Kind | None = self._kinds.get((login, account_type))  # type: ignore[attr-defined]
+        if found is None:
+            found = self._kinds[(login, account_type)] = self._kind(login, account_type)  # type: ignore[attr-defined]
+        return found
+
+    def _kind(self, login: str | None, account_type: str) -> Kind:
         if login is None or account_type == "Deleted" or login.lower() == "ghost":
             return "deleted"
         name = login.lower()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs import codec
-from jobs.model import PullRequest, QueueSample, RepoCursor, TeamSnapshot
+from jobs.model import PullRequest, QueueItem, QueueSample, RepoCursor, TeamSnapshot
 
 Decoder = Callable[[bytes], object]
 
@@ -169,6 +169,18 @@ MOVED = Family("a value of the wrong type, moved aside", re.compile(r"quarantine
 
 FAMILIES: tuple[Family, ...] = (
     PRS, OPEN, CURSOR, QUEUE, SNAPSHOT, RUNS, MOVED,
+    # beside the records and snapshots (jobs.store: "PR records", "snapshots")
+    Family("PR column rows of a repository", _f("rows:{}"), "hash", codec.decode_row),
+    Family("closing times of a repository's PRs", _f("closed:{}"), "zset", _int_member),
+    Family("a repository's write counter", _f("gen:{}"), "string", _int_member),
+    Family("a team's snapshot card", _f("snapshot_card:{}"), "string", record(TeamSnapshot)),
+    Family("a team's queue items", _f("snapshot_items:{}"), "list", record(QueueItem)),
+    Family("a team's waiting lists", _f("snapshot_waiting:{}"), "hash",
+           json_value(dict, lambda v: isinstance(v.get("items"), list), what="a waiting list")),
+    Family("a team's queue trend", _f("snapshot_trend:{}"), "string",
+           record(tuple[QueueSample, ...])),
+    Family("a team's snapshot inputs", _f("snapshot_inputs:{}"), "string"),
+    Family("a team's last queue sample basis", _f("queue_basis:{}"), "string", json_value(dict)),
     Family("a lock", _f("lock:{}"), "string"),
     Family("a delivery claim", re.compile(r"once:.+"), "string"),
     Family("a team's alert state", _f("alerts:{}:state"), "string",

@@ -7,6 +7,7 @@ writes each snapshot atomically, so the bot only ever reads (ARCHITECTURE.md "Da
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from jobs import metrics
 from jobs.analysis import analyse
+from jobs.codec import PrRow
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
@@ -34,14 +36,19 @@ TREND_POINTS = 200  # at most this many queue samples in a snapshot (older ones 
 def compute_team_snapshot(
     settings: Settings,
     team_name: str,
-    prs: Iterable[PullRequest],
+    prs: Iterable[PullRequest] | metrics.Columns,
     samples: Sequence[QueueSample],
     *,
     now: datetime,
     errors: Sequence[str] = (),
     data_as_of: datetime | None = None,
+    open_prs: Iterable[PullRequest] | None = None,
 ) -> TeamSnapshot:
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
+
+    ``prs`` may instead be the team's PRs already as columns (``jobs.metrics.columns_from_rows``
+    over its repositories' stored rows: the worker's path); the queue is then computed from
+    ``open_prs``, the team's open PR records.
 
     Latency, reviewer load, CI and size mix are over ``settings.metrics.window_days`` (PRs
     merged, requests made, attempts created in it: docs/metrics.md "Window"); the queue is computed
@@ -52,13 +59,17 @@ def compute_team_snapshot(
     """
     team = settings.teams[team_name]
     repos = {settings.full_repo(r) for r in team.repositories}
-    mine = [pr for pr in prs if pr.repo in repos]
+    if isinstance(prs, metrics.Columns):
+        cols = prs
+        mine = [pr for pr in open_prs or () if pr.repo in repos]
+    else:
+        mine = [pr for pr in prs if pr.repo in repos]
+        cols = metrics.columns(mine, identity=Identity(settings.identity))
     calendar = WorkCalendar.for_team(team)
     identity = Identity(settings.identity)
     days = settings.metrics.window_days
     approvals = settings.metrics.required_approvals
 
-    cols = metrics.columns(mine, identity=identity)
     table = metrics.pr_table(cols, identity=identity, calendar=calendar, now=now,
                              required_approvals=approvals)
     requests = metrics.request_table(cols, identity=identity, team_members=_team_members(settings),
@@ -138,48 +149,96 @@ def compute_team_snapshot(
     )
 
 
+RECOMPUTE_AFTER = timedelta(minutes=30)  # an unchanged team is computed again this often
+# (ages in the queue and the windows move with time, not only with the records)
+
+
 def refresh_all(
     settings: Settings,
     store: Store,
     *,
     now: datetime,
     errors: Sequence[str] = (),
+    force: bool = False,
 ) -> dict[str, TeamSnapshot]:
-    """Compute and store every team's snapshot; returns the ones that succeeded, by team.
+    """Bring every team's snapshot up to date; returns each team's current snapshot, by team
+    (a team whose computation failed is absent: its previous snapshot stays).
 
-    Each team reads its repositories' records and its queue samples, is computed under its
-    own failure boundary (a broken team is logged once and skipped: its previous snapshot
-    stays), and is written with one atomic ``store.put_snapshot``. ``errors`` (lines from the
-    cycle, ``"owner/repo: ..."`` or ``"team name: ..."``) go to the snapshots they concern.
-    ``data_as_of`` is the oldest ``synced_at`` among the team's repository cursors. Raises
-    StoreUnavailable when Redis is down (nothing can be read or kept then).
+    Each team is :func:`refresh_team`: recomputed only when its inputs changed (or ``force``),
+    under its own failure boundary (logged once, the other teams go on), written with one
+    atomic ``store.put_snapshot``. An unchanged team's entry is its stored snapshot's head
+    (without queue items and trend). ``errors`` (lines from the cycle, ``"owner/repo: ..."`` or
+    ``"team name: ..."``) go to the snapshots they concern. Raises StoreUnavailable when Redis
+    is down (nothing can be read or kept then).
     """
     out: dict[str, TeamSnapshot] = {}
-    cache: dict[str, list[PullRequest]] = {}
-    for name, team in settings.teams.items():
-        repos = [settings.full_repo(r) for r in team.repositories]
+    rows: dict[str, list[PrRow]] = {}  # repositories shared by teams are read once
+    for name in settings.teams:
         try:
-            prs: list[PullRequest] = []
-            synced: list[datetime] = []
-            for repo in repos:
-                if repo not in cache:
-                    cache[repo] = store.get_prs(repo)
-                prs += cache[repo]
-                cursor = store.get_cursor(repo)
-                if cursor is not None and cursor.synced_at is not None:
-                    synced.append(cursor.synced_at)
-            samples = store.queue_samples(name, since=now - HISTORY, until=now)
-            mine = _errors_for(errors, name, repos)
-            snap = compute_team_snapshot(settings, name, prs, samples, now=now, errors=mine,
-                                         data_as_of=min(synced) if synced else None)
-            store.put_snapshot(snap)
+            snap = refresh_team(settings, store, name, now=now, errors=errors, force=force,
+                                rows_cache=rows)
         except StoreUnavailable:
             raise
         except Exception:  # a team's bad data must not stop the other teams
             log.exception("snapshot failed for team %s", name)
             continue
-        out[name] = snap
+        if snap is not None:
+            out[name] = snap
     return out
+
+
+def refresh_team(
+    settings: Settings,
+    store: Store,
+    name: str,
+    *,
+    now: datetime,
+    errors: Sequence[str] = (),
+    force: bool = False,
+    rows_cache: dict[str, list[PrRow]] | None = None,
+) -> TeamSnapshot | None:
+    """Compute and store one team's snapshot when its inputs changed; the unit of work a
+    worker job runs per team (teams are independent of each other).
+
+    Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines; an unchanged team is left as stored unless its snapshot
+    is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as column rows
+    (``Store.pr_rows``: no record objects) and its open PRs as records (the queue). Returns the
+    new snapshot, or the stored head when nothing changed (None if there is none). Raises
+    StoreUnavailable, and whatever the computation raises on bad data.
+    """
+    team = settings.teams[name]
+    repos = [settings.full_repo(r) for r in team.repositories]
+    mine = _errors_for(errors, name, repos)
+    cursors = [store.get_cursor(repo) for repo in repos]
+    synced = [c.synced_at for c in cursors if c is not None and c.synced_at is not None]
+    # sync times move every cycle even when nothing changed: not an input (an unchanged
+    # snapshot says its data is as old as when it was computed, which errs on the safe side)
+    inputs = _fingerprint(store.generations(repos), team.model_dump_json(),
+                          settings.metrics.model_dump_json(), mine)
+    if not force and store.snapshot_inputs([name]).get(name) == inputs:
+        head = store.get_snapshot_head(name)
+        if head is not None and head.computed_at <= now < head.computed_at + RECOMPUTE_AFTER:
+            return head
+    cache = rows_cache if rows_cache is not None else {}
+    for repo in repos:
+        if repo not in cache:
+            cache[repo] = store.pr_rows(repo)
+    identity = Identity(settings.identity)
+    cols = metrics.columns_from_rows([r for repo in dict.fromkeys(repos) for r in cache[repo]],
+                                     identity=identity)
+    usable = {(r.repo, r.number) for repo in repos for r in cache[repo]}  # rows that decoded
+    open_prs = [pr for found in store.open_prs(repos).values() for pr in found
+                if (pr.repo, pr.number) in usable]
+    samples = store.queue_samples(name, since=now - HISTORY, until=now)
+    snap = compute_team_snapshot(settings, name, cols, samples, now=now, errors=mine,
+                                 data_as_of=min(synced) if synced else None, open_prs=open_prs)
+    store.put_snapshot(snap, inputs=inputs)
+    return snap
+
+
+def _fingerprint(*parts: object) -> str:
+    """A short stable digest of what a snapshot was computed from."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
 def pending_from_queue(
@@ -263,4 +322,4 @@ def _errors_for(errors: Iterable[str], team: str, repos: Sequence[str]) -> tuple
     return tuple(mine)
 
 
-__all__ = ["compute_team_snapshot", "pending_from_queue", "refresh_all"]
+__all__ = ["compute_team_snapshot", "pending_from_queue", "refresh_all", "refresh_team"]

@@ -18,8 +18,9 @@ import secrets as _secrets
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +31,7 @@ from redis.retry import Retry
 
 from jobs import codec, quarantine
 from jobs.errors import SchemaMismatch, StoreUnavailable
-from jobs.model import PullRequest, QueueSample, RepoCursor, TeamSnapshot
+from jobs.model import PullRequest, QueueItem, QueueSample, RepoCursor, TeamSnapshot
 from jobs.quarantine import BadRecord
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,15 @@ class JobRun:
     seconds: float
     outcome: str  # "ok", "skipped" (lock held elsewhere), "partial", "failed"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingList:
+    """The PRs waiting on one reviewer (or GitHub team) in a team's snapshot: the oldest few
+    and how many there are in all (App Home says "and N more")."""
+
+    total: int
+    items: tuple[QueueItem, ...]
 
 
 class Lock:
@@ -265,6 +275,13 @@ class Store:
             log.info("closing %s: %s", self.location, err)
 
     # ------------------------------------------------------------------ PR records
+    #
+    # Per repository: ``prs:{repo}`` (hash: number -> the record, the one definition in
+    # jobs.model), ``rows:{repo}`` (hash: number -> its column row, jobs.codec.pr_row, what the
+    # metrics read), ``open:{repo}`` (set of open numbers), ``closed:{repo}`` (sorted set:
+    # number scored by its closing time, what pruning reads) and ``gen:{repo}`` (a counter bumped
+    # by every write: a team's snapshot is recomputed only when one of its repositories' moved).
+    # All of them change together in one MULTI.
 
     def put_prs(
         self, repo: str, prs: Iterable[PullRequest], *, cursor: RepoCursor | None = None
@@ -274,22 +291,37 @@ class Store:
         The cursor moves only if the records were written: both happen or neither does.
         Returns how many records were written.
         """
+        prs = list(prs)
         rows = {str(pr.number): codec.dumps(pr) for pr in prs}
-        opened = [str(pr.number) for pr in prs if pr.state == "open"] if rows else []
         with self._guard("record write"):
             def build(pipe: Any) -> None:
                 if rows:
-                    pipe.hset(self.key("prs", repo), mapping=rows)
-                    closed = [n for n in rows if n not in set(opened)]
-                    if closed:
-                        pipe.srem(self.key("open", repo), *closed)
-                    if opened:
-                        pipe.sadd(self.key("open", repo), *opened)
+                    self._write_prs(pipe, repo, prs, rows)
                 if cursor is not None:
                     pipe.set(self.key("cursor", repo), codec.dumps(cursor))
 
-            self._write({self.key("prs", repo): "hash", self.key("open", repo): "set"}, build)
+            self._write(self._pr_keys(repo), build)
         return len(rows)
+
+    def _pr_keys(self, repo: str) -> dict[str, str]:
+        return {self.key("prs", repo): "hash", self.key("rows", repo): "hash",
+                self.key("open", repo): "set", self.key("closed", repo): "zset",
+                self.key("gen", repo): "string"}
+
+    def _write_prs(self, pipe: Any, repo: str, prs: list[PullRequest],
+                   records: dict[str, bytes]) -> None:
+        opened = [str(pr.number) for pr in prs if pr.state == "open"]
+        closed = {str(pr.number): pr.closed_at.timestamp() for pr in prs
+                  if pr.closed_at is not None and pr.state != "open"}
+        pipe.hset(self.key("prs", repo), mapping=records)
+        pipe.hset(self.key("rows", repo), mapping={str(pr.number): codec.pr_row(pr) for pr in prs})
+        if closed:
+            pipe.srem(self.key("open", repo), *closed)
+            pipe.zadd(self.key("closed", repo), closed)
+        if opened:
+            pipe.sadd(self.key("open", repo), *opened)
+            pipe.zrem(self.key("closed", repo), *opened)
+        pipe.incr(self.key("gen", repo))
 
     def get_prs(self, repo: str) -> list[PullRequest]:
         """Every stored PR of ``repo``, in number order (one that does not decode is
@@ -297,39 +329,150 @@ class Store:
         k = self.key("prs", repo)
         with self._guard("record read"):
             raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
-        decode = _record(PullRequest)
-        prs = [pr for f, v in raw.items()
-               if (pr := self._decode_or_quarantine(k, v, decode, field=_s(f))) is not None]
+        prs = self._decode_prs(k, raw.items())
         return sorted(prs, key=lambda pr: pr.number)
 
     def get_pr(self, repo: str, number: int) -> PullRequest | None:
         """The stored record, or None when there is none (or it does not decode)."""
+        return self.get_pr_many(repo, [number]).get(number)
+
+    def get_pr_many(self, repo: str, numbers: Iterable[int]) -> dict[int, PullRequest]:
+        """The stored records of ``numbers`` (one ``HMGET``), by number; missing ones (and
+        ones that do not decode: quarantined) are absent."""
+        wanted = [str(n) for n in numbers]
+        if not wanted:
+            return {}
         k = self.key("prs", repo)
         with self._guard("record read"):
-            raw = self._read(k, "hash", lambda: self._r.hget(k, str(number)), None)
-        if raw is None:
-            return None
-        return self._decode_or_quarantine(k, raw, _record(PullRequest), field=str(number))
+            raw = self._read(k, "hash", lambda: self._r.hmget(k, wanted), [None] * len(wanted))
+        found = [(n, v) for n, v in zip(wanted, raw, strict=True) if v is not None]
+        return {pr.number: pr for pr in self._decode_prs(k, found)}
+
+    def open_prs(self, repos: Iterable[str]) -> dict[str, list[PullRequest]]:
+        """The stored open PRs of each repository, in number order: two round trips for all
+        of them (the open sets, then one ``HMGET`` per repository in one pipeline)."""
+        repos = list(dict.fromkeys(repos))
+        numbers = self.open_pr_numbers_many(repos)
+        with self._guard("record read"):
+            pipe = self._r.pipeline(transaction=False)
+            for repo in repos:
+                if numbers[repo]:
+                    pipe.hmget(self.key("prs", repo), [str(n) for n in numbers[repo]])
+            try:
+                answers = iter(pipe.execute(raise_on_error=False))
+            except redis.ResponseError:
+                answers = iter([])
+        out: dict[str, list[PullRequest]] = {}
+        for repo in repos:
+            wanted = numbers[repo]
+            raw: Any = next(answers, []) if wanted else []
+            if isinstance(raw, Exception):  # a key of the wrong type: read one by one
+                out[repo] = [pr for pr in self.get_pr_many(repo, wanted).values() if pr.state == "open"]
+                continue
+            found = [(str(n), v) for n, v in zip(wanted, raw, strict=True) if v is not None]
+            out[repo] = [pr for pr in self._decode_prs(self.key("prs", repo), found)
+                         if pr.state == "open"]
+        return out
 
     def open_pr_numbers(self, repo: str) -> list[int]:
         """Numbers of the PRs stored as open: the ones each cycle refreshes."""
-        k = self.key("open", repo)
+        return self.open_pr_numbers_many([repo])[repo]
+
+    def open_pr_numbers_many(self, repos: list[str]) -> dict[str, list[int]]:
+        """:meth:`open_pr_numbers` of several repositories in one pipeline."""
         with self._guard("record read"):
-            raw = self._read(k, "set", lambda: self._r.smembers(k), set())
-        return sorted(n for m in raw
-                      if (n := self._decode_or_quarantine(k, m, int, member=True)) is not None)
+            pipe = self._r.pipeline(transaction=False)
+            for repo in repos:
+                pipe.smembers(self.key("open", repo))
+            answers = pipe.execute(raise_on_error=False)
+        out = {}
+        for repo, raw in zip(repos, answers, strict=True):
+            k = self.key("open", repo)
+            if isinstance(raw, Exception):
+                raw = self._read(k, "set", partial(self._r.smembers, k), set())
+            out[repo] = sorted(n for m in raw
+                               if (n := self._decode_or_quarantine(k, m, int, member=True)) is not None)
+        return out
+
+    def open_rows(self, repo: str) -> list[codec.PrRow]:
+        """The column rows of ``repo``'s stored open PRs (one ``SMEMBERS`` + ``HMGET``): what
+        a steady cycle reads to see which open PRs still have CI running."""
+        self._ensure_rows(repo)
+        numbers = [str(n) for n in self.open_pr_numbers(repo)]
+        k = self.key("rows", repo)
+        with self._guard("record read"):
+            raw = (self._read(k, "hash", lambda: self._r.hmget(k, numbers), [None] * len(numbers))
+                   if numbers else [])
+        return [row for n, v in zip(numbers, raw, strict=True) if v is not None
+                and (row := self._decode_or_quarantine(k, v, codec.decode_row, field=n)) is not None]
+
+    def pr_rows(self, repo: str) -> list[codec.PrRow]:
+        """Every stored PR of ``repo`` in its column form (jobs.codec.PrRow), unordered.
+
+        Records stored before the column form existed get theirs now (once). A row that does
+        not decode is quarantined: skipped and named.
+        """
+        self._ensure_rows(repo)
+        k = self.key("rows", repo)
+        with self._guard("record read"):
+            raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
+        return [row for f, v in raw.items()
+                if (row := self._decode_or_quarantine(k, v, codec.decode_row, field=_s(f))) is not None]
+
+    def generations(self, repos: Iterable[str]) -> dict[str, int]:
+        """Each repository's write counter (0 when never written): equal counters, same records."""
+        repos = list(repos)
+        if not repos:
+            return {}
+        with self._guard("record read"):
+            raw = self._r.mget([self.key("gen", r) for r in repos])
+        out = {}
+        for r, v in zip(repos, raw, strict=True):
+            n = self._decode_or_quarantine(self.key("gen", r), v, int) if v is not None else 0
+            out[r] = n if n is not None else -1  # unreadable: never equal to a stored count
+        return out
 
     def prune_prs(self, repo: str, *, closed_before: datetime) -> int:
-        """Drop PRs closed before the retention cutoff; returns how many."""
-        drop = [
-            str(pr.number)
-            for pr in self.get_prs(repo)
-            if pr.closed_at is not None and pr.closed_at < closed_before
-        ]
-        if drop:
-            with self._guard("prune"):
-                self._r.hdel(self.key("prs", repo), *drop)
+        """Drop PRs closed before the retention cutoff; returns how many.
+
+        Reads the closing-time index only (no record is decoded), and drops the records, their
+        rows and their index entries in one MULTI.
+        """
+        self._ensure_rows(repo)
+        k = self.key("closed", repo)
+        with self._guard("prune"):
+            drop = self._read(k, "zset", lambda: self._r.zrangebyscore(
+                k, "-inf", f"({closed_before.timestamp()}"), [])
+            if drop:
+                def build(pipe: Any) -> None:
+                    pipe.hdel(self.key("prs", repo), *drop)
+                    pipe.hdel(self.key("rows", repo), *drop)
+                    pipe.zrem(k, *drop)
+                    pipe.incr(self.key("gen", repo))
+
+                self._write(self._pr_keys(repo), build)
         return len(drop)
+
+    def _ensure_rows(self, repo: str) -> None:
+        """Give records stored before the column form (and its closing index) existed theirs:
+        costs one ``HLEN`` pair when there is nothing to do."""
+        with self._guard("record read"):
+            pipe = self._r.pipeline(transaction=False)
+            pipe.hlen(self.key("prs", repo))
+            pipe.hlen(self.key("rows", repo))
+            records, rows = pipe.execute(raise_on_error=False)
+        if records == rows or isinstance(records, Exception):
+            return
+        prs = self.get_prs(repo)
+        if prs:
+            with self._guard("record write"):
+                self._write(self._pr_keys(repo), lambda pipe: self._write_prs(
+                    pipe, repo, prs, {str(pr.number): codec.dumps(pr) for pr in prs}))
+
+    def _decode_prs(self, k: str, raw: Iterable[tuple[Any, bytes]]) -> list[PullRequest]:
+        decode = _record(PullRequest)
+        return [pr for f, v in raw
+                if (pr := self._decode_or_quarantine(k, v, decode, field=_s(f))) is not None]
 
     def repos_with_records(self) -> list[str]:
         """Repositories that have stored PRs."""
@@ -378,15 +521,148 @@ class Store:
                 if (q := self._decode_or_quarantine(k, v, decode, member=True)) is not None]
 
     # ------------------------------------------------------------------ snapshots
+    #
+    # A team's snapshot is kept in the form its readers need, so a command decodes only what it
+    # renders (ARCHITECTURE.md "Boundaries and rules"):
+    #   snapshot:{team}          the head: the TeamSnapshot without its queue items and trend
+    #                            (/flow status, reviewers, ci, /healthz, doctor)
+    #   snapshot_card:{team}     the head without its lists (App Home's card per team)
+    #   snapshot_items:{team}    list: one encoded QueueItem per element, oldest (by age) first,
+    #                            so /flow queue reads one page (LRANGE) and the count (LLEN)
+    #   snapshot_waiting:{team}  hash: login or "team:slug" (lower case) -> the WAITING_CAP
+    #                            oldest items in the reviewer's turn waiting on it, and how many
+    #                            there are (App Home's "waiting on you")
+    #   snapshot_trend:{team}    the queue trend (digest chart, alerts)
+    #   snapshot_inputs:{team}   what it was computed from (jobs.snapshot decides on it whether
+    #                            to compute again)
+    # All parts are replaced in one MULTI and read in one MULTI: a reader sees the old snapshot
+    # or the new one, never parts of both.
 
-    def put_snapshot(self, snapshot: TeamSnapshot) -> None:
-        """Swap in the team's computed snapshot whole (one ``SET``)."""
+    WAITING_CAP = 20
+
+    def put_snapshot(self, snapshot: TeamSnapshot, *, inputs: str = "") -> None:
+        """Swap in the team's computed snapshot whole: every part in one ``MULTI``."""
+        team = snapshot.team
+        items = sorted(snapshot.queue_items, key=lambda i: i.age_hours, reverse=True)
+        head = replace(snapshot, queue_items=(), queue_trend=())
+        waiting: dict[str, list[QueueItem]] = {}
+        for item in items:
+            if item.turn == "reviewer":
+                for who in dict.fromkeys(w.lower() for w in item.waiting_on):
+                    waiting.setdefault(who, []).append(item)
+        keys = {self.key("snapshot", team): "string", self.key("snapshot_card", team): "string",
+                self.key("snapshot_items", team): "list",
+                self.key("snapshot_waiting", team): "hash",
+                self.key("snapshot_trend", team): "string",
+                self.key("snapshot_inputs", team): "string"}
+
+        def build(pipe: Any) -> None:
+            pipe.set(self.key("snapshot", team), codec.dumps(head))
+            pipe.set(self.key("snapshot_card", team), codec.dumps(card(head)))
+            pipe.delete(self.key("snapshot_items", team), self.key("snapshot_waiting", team))
+            if items:
+                pipe.rpush(self.key("snapshot_items", team), *(codec.dumps(i) for i in items))
+            if waiting:
+                pipe.hset(self.key("snapshot_waiting", team), mapping={
+                    who: codec.dumps(WaitingList(len(found), tuple(found[: self.WAITING_CAP])))
+                    for who, found in waiting.items()})
+            pipe.set(self.key("snapshot_trend", team), codec.dumps(snapshot.queue_trend))
+            pipe.set(self.key("snapshot_inputs", team), inputs)
+
         with self._guard("snapshot write"):
-            self._r.set(self.key("snapshot", snapshot.team), codec.dumps(snapshot))
+            self._write(keys, build)
 
     def get_snapshot(self, team: str) -> TeamSnapshot | None:
-        """The latest snapshot, or None when none was computed yet (or it is unreadable)."""
+        """The whole latest snapshot (digest, alerts), or None when none was computed yet (or
+        it is unreadable). Slack surfaces read only their part: see the methods below."""
+        k, ki, kt = (self.key(p, team) for p in ("snapshot", "snapshot_items", "snapshot_trend"))
+        with self._guard("snapshot read"):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.get(k)
+            pipe.lrange(ki, 0, -1)
+            pipe.get(kt)
+            try:
+                raw, items, trend = pipe.execute()
+            except redis.ResponseError:  # a part of the wrong type: quarantined, read alone
+                raw = self._read(k, "string", lambda: self._r.get(k), None)
+                items = self._read(ki, "list", lambda: self._r.lrange(ki, 0, -1), [])
+                trend = self._read(kt, "string", lambda: self._r.get(kt), None)
+        head = None if raw is None else self._decode_or_quarantine(k, raw, _record(TeamSnapshot))
+        if head is None:
+            return None
+        decoded = self._decode_list(ki, items, QueueItem)
+        samples = (self._decode_or_quarantine(kt, trend, _record(tuple[QueueSample, ...]))
+                   if trend else None)
+        return replace(head, queue_items=tuple(decoded) or head.queue_items,
+                       queue_trend=samples or head.queue_trend)
+
+    def get_snapshot_head(self, team: str) -> TeamSnapshot | None:
+        """The snapshot without its queue items and trend (one small ``GET``), or None."""
         return self._get_string(self.key("snapshot", team), _record(TeamSnapshot), "snapshot read")
+
+    def get_queue_page(self, team: str, *, start: int = 0,
+                       count: int = 25) -> tuple[TeamSnapshot | None, list[QueueItem], int]:
+        """The head, ``count`` queue items from ``start`` (oldest first) and how many there
+        are, read together: what `/flow queue` renders, whatever the queue's length."""
+        k, ki = self.key("snapshot", team), self.key("snapshot_items", team)
+        with self._guard("snapshot read"):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.get(k)
+            pipe.lrange(ki, start, start + count - 1)
+            pipe.llen(ki)
+            try:
+                raw, items, total = pipe.execute()
+            except redis.ResponseError:  # a part of the wrong type: quarantined, read alone
+                raw = self._read(k, "string", lambda: self._r.get(k), None)
+                items = self._read(ki, "list", lambda: self._r.lrange(ki, start, start + count - 1), [])
+                total = len(items)
+        head = None if raw is None else self._decode_or_quarantine(k, raw, _record(TeamSnapshot))
+        if head is None:
+            return None, [], 0
+        if not total and head.queue_items:  # stored whole by an earlier version
+            ordered = sorted(head.queue_items, key=lambda i: i.age_hours, reverse=True)
+            return head, ordered[start:start + count], len(ordered)
+        return head, self._decode_list(ki, items, QueueItem), int(total)
+
+    def get_waiting(self, teams: list[str], who: list[str]) -> list[tuple[TeamSnapshot | None, list[WaitingList]]]:
+        """Per team, its card (:func:`card`: the head without its lists) and the waiting lists
+        of ``who`` (lower-case logins or ``team:slug``; absent ones left out), read together in
+        one ``MULTI``: App Home."""
+        keys = [w.lower() for w in who]
+        with self._guard("snapshot read"):
+            pipe = self._r.pipeline(transaction=True)
+            for team in teams:
+                pipe.get(self.key("snapshot_card", team))
+                if keys:
+                    pipe.hmget(self.key("snapshot_waiting", team), keys)
+            answers = iter(pipe.execute(raise_on_error=False))
+        out = []
+        for team in teams:
+            kc, kw = self.key("snapshot_card", team), self.key("snapshot_waiting", team)
+            raw = next(answers)
+            lists = next(answers) if keys else []
+            if isinstance(raw, Exception):
+                raw = self._read(kc, "string", partial(self._r.get, kc), None)
+            if isinstance(lists, Exception):
+                lists = self._read(kw, "hash", partial(self._r.hmget, kw, keys), [])
+            head = None if raw is None else self._decode_or_quarantine(kc, raw, _record(TeamSnapshot))
+            found = [w for f, v in zip(keys, lists, strict=False) if v is not None
+                     and (w := self._decode_or_quarantine(kw, v, _record(WaitingList), field=f))
+                     is not None]
+            out.append((head, found))
+        return out
+
+    def snapshot_inputs(self, teams: list[str]) -> dict[str, str]:
+        """What each team's stored snapshot was computed from ("" when unknown)."""
+        if not teams:
+            return {}
+        with self._guard("snapshot read"):
+            raw = self._r.mget([self.key("snapshot_inputs", t) for t in teams])
+        return {t: _s(v) if v is not None else "" for t, v in zip(teams, raw, strict=True)}
+
+    def _decode_list(self, k: str, raw: Iterable[bytes], kind: type[T]) -> list[T]:
+        decode = _record(kind)
+        return [v for r in raw if (v := self._decode_or_quarantine(k, r, decode, member=True)) is not None]
 
     # ------------------------------------------------------------------ generic JSON state
 
@@ -740,6 +1016,15 @@ class Store:
 
 
 _QUARANTINE_TTL = timedelta(days=30)
+
+
+def card(head: TeamSnapshot) -> TeamSnapshot:
+    """``head`` without the lists a card does not show (reviewers, workflows, flow days, the
+    breakdowns and the analysis' contributors): what App Home reads per team."""
+    return replace(head, queue_items=(), queue_trend=(), reviewers=(), workflows=(), flow=(),
+                   pickup_by_repo=(), pickup_by_size=(), size_mix_week=(), size_mix_before=(),
+                   analysis=replace(head.analysis, top_repos=(), top_reviewers=(),
+                                    slowest_workflows=(), longest_waits=()))
 
 
 def _record(kind: type[T]) -> Callable[[bytes], T]:

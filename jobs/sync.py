@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobs.errors import BudgetExhausted, Deferred
@@ -263,8 +263,9 @@ class _RepoSync:
     def _keep_checks(self, prs: list[PullRequest]) -> list[PullRequest]:
         """A refetched PR keeps the CI already stored for it (CI is read apart)."""
         out = []
+        stored = self.store.get_pr_many(self.repo, [pr.number for pr in prs])  # one HMGET a page
         for pr in prs:
-            old = self.store.get_pr(self.repo, pr.number)
+            old = stored.get(pr.number)
             if old is None:
                 self.new_prs.append(pr)
             out.append(replace(pr, checks=old.checks) if old is not None else pr)
@@ -276,9 +277,10 @@ class _RepoSync:
         The listing starts at the oldest run not known to be final, so while a run is
         pending the same listing is asked again: conditionally, a ``304`` when nothing moved.
         """
-        open_prs = [p for n in self.store.open_pr_numbers(self.repo)
-                    if (p := self.store.get_pr(self.repo, n)) is not None]
-        pending = [c.created_at for p in open_prs for c in p.checks if c.completed_at is None]
+        # the open PRs' column rows tell which have CI pending: one round trip, no record
+        # decoded, when nothing changed (the steady cycle)
+        pending = [_from_us(c) for row in self.store.open_rows(self.repo)
+                   for c, done in zip(row.ck_created, row.ck_completed, strict=True) if done is None]
         owed = cursor.runs_since is None or (  # PRs stored after the last listing (cut short)
             cursor.updated_at is not None and cursor.updated_at > cursor.runs_since + RUNS_OVERLAP
         )
@@ -302,7 +304,7 @@ class _RepoSync:
         response, runs = fetch.workflow_runs(self.source, self.repo, since=since, etag=etag)
         if response.status == 304:
             return cursor  # no run changed: the stored CI stands (the window stays put)
-        prs = {p.number: p for p in open_prs}
+        prs = {p.number: p for p in self.store.open_prs([self.repo])[self.repo]}
         by_sha: dict[str, int] = {}
         backlog = self._backlog()
         touched: set[int] = set()
@@ -370,6 +372,11 @@ class _RepoSync:
             self.store.put_prs(self.repo, prs, cursor=cursor)
             self.written.update(pr.number for pr in prs)
         self.store.set_json("reruns", self.repo, value=backlog, ttl=timedelta(days=30))
+
+
+def _from_us(us: int) -> datetime:
+    """Integer microseconds since the epoch (a column row's instant) as an aware datetime."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
 def _settled(stored: Iterable[CheckRun], listed: Iterable[CheckRun]) -> bool:

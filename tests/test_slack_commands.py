@@ -263,6 +263,26 @@ def test_home_lists_prs_waiting_on_the_user(app: Served, store: Store, fake_slac
     assert "*platform*" in text
 
 
+def test_a_long_queue_shows_its_oldest_and_says_where_the_rest_are(
+    app: Served, store: Store, fake_slack: FakeSlack
+) -> None:
+    """With 2,000 PRs waiting, `/flow queue` and the Home tab list the oldest and say how many
+    more there are and where to see them."""
+    from dataclasses import replace
+
+    base = snapshot().queue_items[0]
+    items = tuple(replace(base, number=k, title=f"Change {k}", age_hours=float(k),
+                          url=f"https://github.com/acme/api/pull/{k}") for k in range(1, 2001))
+    store.put_snapshot(snapshot(queue_items=items))
+    text = _text(app.flow("queue"))
+    assert "acme/api#2000 Change 2000" in text and "acme/api#1 Change 1" not in text
+    assert "and 1,976 more" in text and "https://github.com/pulls?q=is:pr+is:open+repo:acme/api" in text
+    assert app.event({"type": "app_home_opened", "user": BOB, "tab": "home", "channel": "D0BOB"}) == 200
+    assert fake_slack.wait_for_call("views.publish", timeout=10)
+    home = "\n".join(iter_blocks_text(fake_slack.views()[BOB]["blocks"]))
+    assert "acme/api#2000 Change 2000" in home and "and at least 1,981 more" in home
+
+
 # ----------------------------------------------------------------------------- unexpected errors
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,8 +195,8 @@ def test_refresh_all_writes_each_team_and_reads_back_equal(store: Store) -> None
     assert snaps["ops"].errors == ("acme/infra: 403", "acme: could not list repositories")
 
 
-def test_refresh_all_keeps_going_past_a_team_that_fails(store: Store) -> None:
-    """One team's broken data is logged and skipped; the other teams still get snapshots."""
+def test_refresh_all_skips_and_names_a_record_it_cannot_use(store: Store) -> None:
+    """A record the clocks cannot use is skipped and named; every team still gets its snapshot."""
     from dataclasses import replace
 
     # a record written without a time zone (an older writer): the team's clocks cannot use it
@@ -205,8 +205,51 @@ def test_refresh_all_keeps_going_past_a_team_that_fails(store: Store) -> None:
     store.put_prs("acme/infra", [naive])
     snaps: dict[str, TeamSnapshot]
     snaps = refresh_all(settings(), store, now=NOW)
-    assert "core" in snaps and "ops" not in snaps
-    assert store.get_snapshot("ops") is None
+    assert "core" in snaps and "ops" in snaps
+    assert (store.key("rows", "acme/infra"), "1") in store.quarantined
+
+
+def test_a_team_is_computed_again_only_when_its_inputs_changed(store: Store) -> None:
+    """An unchanged team keeps its snapshot; a write to its repository, or half an hour
+    passing, computes it again; another team's write leaves it alone."""
+    store.put_prs("acme/api", [p for p in team_prs() if p.repo == "acme/api"])
+    store.put_prs("acme/infra", [pr(1, repo="acme/infra", author="olga")])
+    first = refresh_all(settings(), store, now=NOW)
+    again = refresh_all(settings(), store, now=NOW + timedelta(minutes=5))
+    assert {t: s.computed_at for t, s in again.items()} == {"core": NOW, "ops": NOW}
+    store.put_prs("acme/infra", [pr(2, repo="acme/infra", author="olga")])
+    later = refresh_all(settings(), store, now=NOW + timedelta(minutes=10))
+    assert later["core"].computed_at == NOW
+    assert later["ops"].computed_at == NOW + timedelta(minutes=10)
+    assert later["ops"].queue.length == first["ops"].queue.length + 1
+    stale = refresh_all(settings(), store, now=NOW + timedelta(minutes=40))
+    assert stale["core"].computed_at == NOW + timedelta(minutes=40)
+
+
+def test_an_unchanged_queue_sample_moves_on_without_reading_records(store: Store) -> None:
+    """With nothing written since the last sample, the next one has the same counts and oldest
+    ages grown by the time elapsed, as if computed from the records; a write recomputes it."""
+    from jobs.cycle import sample_queues
+    from jobs.identity import Identity
+    from jobs.queue import queue_now
+    from jobs.worktime import WorkCalendar
+
+    cfg = settings()
+    store.put_prs("acme/api", [p for p in team_prs() if p.repo == "acme/api"]
+                  + [pr(31, created=24.0 * 6, reviews=(review("bob", "CHANGES_REQUESTED", 24.0 * 6 + 2),))])
+    errors: list[str] = []
+    sample_queues(cfg, store, now=NOW, errors=errors)
+    later = NOW + timedelta(hours=29)
+    [(_, moved), _] = sample_queues(cfg, store, now=later, errors=errors)
+    prs = store.get_prs("acme/api")
+    want, _ = queue_now(prs, identity=Identity(cfg.identity), calendar=WorkCalendar.for_team(cfg.teams["core"]),
+                        now=later)
+    assert (moved.reviewer, moved.author, moved.approved) == (want.reviewer, want.author, want.approved) == (1, 1, 0)
+    assert moved.oldest_hours == pytest.approx(want.oldest_hours, abs=1e-9)
+    assert moved.oldest_business_hours == pytest.approx(want.oldest_business_hours, abs=1e-9)
+    store.put_prs("acme/api", [pr(30, created=24.0 * 7 + 1, merged=24.0 * 7 + 3)])
+    [(_, fresh), _] = sample_queues(cfg, store, now=later, errors=errors)
+    assert fresh.reviewer == 0 and errors == []
 
 
 # ---------------------------------------------------------------------------- the sandbox
@@ -228,7 +271,7 @@ def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
     from jobs.sandbox.org import build_org
     from jobs.sandbox.server import SandboxServer
 
-    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
     org = build_org(end=end)
     clock = FixedClock(org.end)
     path: Path = tmp_path_factory.mktemp("sandbox") / "sandbox.rdb"
@@ -290,7 +333,7 @@ def test_flowbot_report_on_one_repository_needs_only_a_token(redis_url: str | No
     from jobs.sandbox.server import SandboxServer
 
     # the command reads the real clock, so the simulated history ends now
-    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
     org = build_org(end=end, teams=1, repos_per_team=1)
     repo = org.full_name(org.teams[0].repos[0])
     with SandboxServer(org, clock=FixedClock(end)) as server:
@@ -311,7 +354,7 @@ def test_flowbot_report_on_a_repository_it_cannot_read_says_why(redis_url: str |
     from jobs.sandbox.org import build_org
     from jobs.sandbox.server import SandboxServer
 
-    end = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)
+    end = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
     org = build_org(end=end, teams=1, repos_per_team=1, weeks=1)
     repo = org.full_name(org.teams[0].repos[0])
     with SandboxServer(org, clock=FixedClock(end)) as server:

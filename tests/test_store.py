@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from jobs.errors import StoreUnavailable
-from jobs.model import QueueSample, RepoCursor
+from jobs.model import QueueItem, QueueSample, RepoCursor
 from jobs.store import Store
-from tests.factories import at, event, pr, review
+from tests.factories import at, check, event, pr, review, snapshot
 
 
 def test_records_and_cursor_are_written_together(store: Store) -> None:
@@ -94,3 +95,97 @@ def test_schema_version_mismatch_is_refused(store: Store) -> None:
     with pytest.raises(StoreUnavailable, match="schema v99"):
         store.ensure_schema()
     store._r.delete(f"{store.prefix}:schema")
+
+
+# ---------------------------------------------------------------------------- snapshot parts
+
+
+def _items(n: int, *, waiting_on: tuple[str, ...] = ("bob",)) -> tuple[QueueItem, ...]:
+    return tuple(QueueItem(repo="acme/api", number=k, title=f"Change {k}",
+                           url=f"https://github.com/acme/api/pull/{k}", author="alice",
+                           turn="reviewer", waiting_on=waiting_on, age_hours=float(k),
+                           age_business_hours=float(k) / 2, size="S", ai_assisted=False)
+                 for k in range(1, n + 1))
+
+
+def test_a_snapshot_is_read_back_whole_or_by_the_part_a_surface_renders(store: Store) -> None:
+    """The whole snapshot round-trips; the queue comes a page at a time, oldest first, with
+    its length; the head carries neither items nor trend."""
+    snap = snapshot(queue_items=_items(300))
+    store.put_snapshot(snap)
+    whole = store.get_snapshot("platform")
+    assert whole is not None
+    assert sorted(whole.queue_items, key=lambda i: i.number) == list(snap.queue_items)
+    assert replace(whole, queue_items=snap.queue_items) == snap
+    head, page, total = store.get_queue_page("platform", start=0, count=25)
+    assert head is not None and head.queue_items == () and head.queue_trend == ()
+    assert total == 300 and [i.number for i in page] == list(range(300, 275, -1))
+    assert store.get_snapshot_head("platform") == head
+
+
+def test_waiting_lists_are_per_reviewer_capped_and_counted(store: Store) -> None:
+    """Each reviewer (and GitHub team) asked gets the oldest PRs waiting on them and their
+    count; a later snapshot replaces the lists whole (nobody keeps a stale list)."""
+    store.put_snapshot(snapshot(queue_items=_items(50, waiting_on=("Bob", "team:core"))))
+    [(head, lists)] = store.get_waiting(["platform"], ["bob", "team:core", "erin"])
+    assert head is not None
+    assert [w.total for w in lists] == [50, 50]
+    assert [i.number for i in lists[0].items] == list(range(50, 50 - Store.WAITING_CAP, -1))
+    store.put_snapshot(snapshot(queue_items=_items(3, waiting_on=("erin",))))
+    [(_, lists)] = store.get_waiting(["platform"], ["bob", "erin"])
+    assert [(w.total, len(w.items)) for w in lists] == [(3, 3)]
+
+
+def test_prune_reads_the_closing_index_not_the_records(store: Store) -> None:
+    """Closed PRs past retention go with their rows; open and recent ones stay; records
+    stored before the index existed are indexed once, then pruned the same way."""
+    store.put_prs("acme/api", [pr(1, merged=1), pr(2, closed=50), pr(3)])
+    assert store.prune_prs("acme/api", closed_before=at(10)) == 1
+    assert [p.number for p in store.get_prs("acme/api")] == [2, 3]
+    assert sorted(r.number for r in store.pr_rows("acme/api")) == [2, 3]
+    for part in ("rows", "closed"):  # as an earlier version left them: records only
+        store.delete(part, "acme/api")
+    assert store.prune_prs("acme/api", closed_before=at(100)) == 1
+    assert [r.number for r in store.pr_rows("acme/api")] == [3]
+
+
+def test_column_rows_give_the_metrics_the_records_columns(store: Store) -> None:
+    """Metrics built from the stored rows equal those built from the records, field by field."""
+    import numpy as np
+
+    from jobs import metrics
+    from jobs.identity import Identity
+    from jobs.settings import IdentitySettings
+
+    prs = [pr(1, events=(event("review_requested", 1, requested_reviewer="Bob"),
+                         event("review_requested", 2, requested_team="core")),
+              reviews=(review("bob", "APPROVED", 3), review(None, "COMMENTED", 2, author_type="Deleted")),
+              checks=(check(run_id=5, created=1.0),), labels=("ai",), merged=4),
+           pr(2, author="dependabot[bot]", author_type="Bot", checks=(check(run_id=6, attempt=2),))]
+    store.put_prs("acme/api", prs)
+    identity = Identity(IdentitySettings())
+    want = metrics.columns(prs, identity=identity)
+    got = metrics.columns_from_rows(store.pr_rows("acme/api"), identity=identity)
+    for name in want.__dataclass_fields__:
+        a, b = getattr(want, name), getattr(got, name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype != object), name
+
+
+def test_a_row_that_does_not_decode_is_skipped_and_named(store: Store) -> None:
+    """One unreadable stored row costs only itself: the others are read, it is named."""
+    store.put_prs("acme/api", [pr(1), pr(2)])
+    store._r.hset(store.key("rows", "acme/api"), "2", b"{not json")  # garbage under the prefix
+    assert [r.number for r in store.pr_rows("acme/api")] == [1]
+    assert (store.key("rows", "acme/api"), "2") in store.quarantined
+
+
+def test_every_write_moves_the_repository_counter(store: Store) -> None:
+    """A write or a prune changes the counter a snapshot's inputs are compared on."""
+    before = store.generations(["acme/api", "acme/web"])
+    store.put_prs("acme/api", [pr(1, merged=1)])
+    middle = store.generations(["acme/api", "acme/web"])
+    store.prune_prs("acme/api", closed_before=at(5))
+    after = store.generations(["acme/api"])
+    assert before["acme/api"] < middle["acme/api"] < after["acme/api"]
+    assert before["acme/web"] == middle["acme/web"] == 0

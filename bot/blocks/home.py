@@ -14,7 +14,6 @@ from bot.blocks import (
     escape,
     header,
     section,
-    truncate_list,
 )
 from bot.blocks.frame import data_age, web_link
 from bot.blocks.status import NO_MERGED, bottleneck, latency_line, queue_summary
@@ -49,11 +48,13 @@ def waiting_line(item: QueueItem, login: str | None = None) -> str:
 
 
 def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],
-                *, login: str | None, now: datetime) -> dict[str, object]:
+                *, login: str | None, now: datetime, total: int | None = None,
+                exact: bool = True) -> dict[str, object]:
     """The Home view: PRs waiting on the user (oldest first), then each of their teams.
 
     ``cards`` holds (team, snapshot or None, unavailable); ``waiting`` the queue items whose
-    turn is the user's. Returns a ``{"type": "home", "blocks": [...]}`` view.
+    turn is the user's (the oldest of them, when ``total`` says there are more; ``exact``
+    False when ``total`` is only a lower bound). Returns a ``{"type": "home", "blocks": [...]}`` view.
     """
     blocks: list[Block] = [header("Flowbot")]
     if login is None:
@@ -61,7 +62,12 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
                               "so nothing waits on you here. Ask an admin to add your Slack ID."))
     elif waiting:
         ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
-        lines = truncate_list([waiting_line(i, login) for i in ordered], MAX_WAITING)
+        lines = [waiting_line(i, login) for i in ordered]
+        total = max(total or 0, len(lines))
+        if total > MAX_WAITING:
+            lines = [*lines[: MAX_WAITING - 1],
+                     (f"and {'' if exact else 'at least '}{total - MAX_WAITING + 1:,} more:"
+                      " `/flow queue` lists the team's queue")]
         blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(lines)))
     else:
         blocks.append(section(f"Nothing is waiting on you ({escape(login, MAX_NAME)}). :tada:"))

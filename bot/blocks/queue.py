@@ -13,7 +13,6 @@ from bot.blocks import (
     header,
     lines_section,
     section,
-    truncate_list,
 )
 from bot.blocks.frame import Message, footer, web_link
 from bot.blocks.status import queue_summary
@@ -42,12 +41,31 @@ def item_line(item: QueueItem) -> str:
             f" · {' · '.join(escape(t, 20) for t in tags)}")
 
 
-def render_queue(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False) -> Message:
-    """The queue message: a summary line, then one line per waiting PR, oldest first."""
+def more_line(n: int, shown: list[QueueItem]) -> str:
+    """``and 1,975 more: all open PRs on GitHub``, linking GitHub's list of the open PRs of the
+    repositories shown."""
+    repos = sorted({i.repo for i in shown})
+    host = next((i.url.split("/")[2] for i in shown if i.url.startswith("https://")), "github.com")
+    query = "+".join(["is:pr", "is:open", *(f"repo:{r}" for r in repos[:10])])
+    return f"and {n:,} more: {web_link(f'https://{host}/pulls?q={query}', 'all open PRs on GitHub')}"
+
+
+def render_queue(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool = False,
+                 total: int | None = None) -> Message:
+    """The queue message: a summary line, then one line per waiting PR, oldest first.
+
+    ``snapshot.queue_items`` may be the first page only (the store keeps them oldest first);
+    ``total`` is then how many there are, and the last line says how many more and where to
+    see them.
+    """
     items = sorted(snapshot.queue_items, key=lambda i: i.age_hours, reverse=True)
+    total = max(total or 0, len(items))
     blocks = [header(f"Review queue: {snapshot.team}"), section(queue_summary(snapshot))]
     if items:
-        blocks += lines_section(truncate_list([item_line(i) for i in items], MAX_ITEMS))
+        lines = [item_line(i) for i in items[:MAX_ITEMS]]
+        if total > MAX_ITEMS:
+            lines = [*lines[: MAX_ITEMS - 1], more_line(total - MAX_ITEMS + 1, items)]
+        blocks += lines_section(lines)
     else:
         blocks.append(section("Nothing is waiting. :tada:"))
     blocks.append(footer(snapshot, now, unavailable=unavailable))

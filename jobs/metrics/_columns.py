@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from jobs.codec import PrRow
 from jobs.identity import Identity
 from jobs.model import PullRequest
 
@@ -228,6 +229,99 @@ def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Colu
     )
 
 
+def columns_from_rows(rows: Sequence[PrRow], *, identity: Identity) -> Columns:
+    """The same :class:`Columns` as :func:`columns`, from the PRs' stored column rows
+    (``jobs.codec.PrRow``): lists concatenated into arrays, no record or datetime object made
+    per event, review or attempt (issue 14: reading 100k PRs must not cost more than the
+    metrics). Rows come in any order; PRs are put in (repo, number) order."""
+    rows = sorted(rows, key=attrgetter("repo", "number"))
+    n = len(rows)
+    ai_of = _memo_ai(identity)
+
+    def flat(name: str) -> list[Any]:
+        return list(chain.from_iterable(map(attrgetter(name), rows)))
+
+    def instants(values: list[Any]) -> F64:
+        return np.array(values, dtype=np.float64) if values else np.zeros(0, dtype=np.float64)
+
+    def counts(name: str) -> I64:
+        return np.fromiter(map(len, map(attrgetter(name), rows)), np.int64, n)
+
+    pr_index = np.arange(n, dtype=np.int64)
+    author = _objects([r.author for r in rows])
+    author_kind = _kinds(identity, author, _objects([r.author_type for r in rows]))
+    author_lower, _ = _mapped(author, _lower, object)
+
+    ev_pr = np.repeat(pr_index, counts("ev_at"))
+    ev_kind, _ = _mapped(_objects(flat("ev_kind")), lambda k: EVENT_CODES.get(k, OTHER), np.int8)
+    ev_reviewer, ev_has_reviewer = _mapped(_objects(flat("ev_reviewer")), _lower, object)
+    ev_team, ev_has_team = _mapped(_objects(flat("ev_team")), _lower, object)
+    ev_at = instants(flat("ev_at"))
+
+    rv_pr = np.repeat(pr_index, counts("rv_at"))
+    rv_author = _objects(flat("rv_author"))
+    rv_kind = _kinds(identity, rv_author, _objects(flat("rv_type")))
+    rv_state, _ = _mapped(_objects(flat("rv_state")), lambda s: STATE_CODES.get(s, PENDING), np.int8)
+    rv_lower, rv_has_author = _mapped(rv_author, _lower, object)
+    rv_by_author = (rv_lower == author_lower[rv_pr]) & rv_has_author
+    rv_at = instants(flat("rv_at"))
+
+    ck_pr = np.repeat(pr_index, counts("ck_created"))
+    ck_conclusion, ck_done = _mapped(_objects(flat("ck_conclusion")), _same, object)
+    ck_created = instants(flat("ck_created"))
+    m = ck_created.size
+
+    order = _by_pr_then_time(ev_pr, ev_at)
+    rorder = _by_pr_then_time(rv_pr, rv_at)
+    corder = _by_pr_then_time(ck_pr, ck_created)
+    return Columns(
+        prs=(),
+        identity=identity,
+        n=n,
+        repo=_objects([r.repo for r in rows]),
+        number=np.fromiter((r.number for r in rows), np.int64, n),
+        title=_objects([r.title for r in rows]),
+        url=_objects([r.url for r in rows]),
+        author=author,
+        author_lower=author_lower,
+        author_kind=author_kind,
+        draft=np.fromiter((r.draft for r in rows), np.bool_, n),
+        bot=author_kind == BOT,
+        ai_assisted=np.fromiter(map(ai_of, rows), np.bool_, n),
+        created=instants([r.created for r in rows]),
+        merged=instants([r.merged for r in rows]),
+        closed=instants([r.closed for r in rows]),
+        first_commit=instants([r.first_commit for r in rows]),
+        size=np.fromiter((r.size for r in rows), np.int64, n),
+        head_sha=_objects([r.head_sha for r in rows]),
+        ev_pr=ev_pr[order],
+        ev_kind=ev_kind[order],
+        ev_at=ev_at[order],
+        ev_reviewer=ev_reviewer[order],
+        ev_team=ev_team[order],
+        ev_has_reviewer=ev_has_reviewer[order],
+        ev_has_team=ev_has_team[order],
+        rv_pr=rv_pr[rorder],
+        rv_author=rv_author[rorder],
+        rv_lower=rv_lower[rorder],
+        rv_kind=rv_kind[rorder],
+        rv_state=rv_state[rorder],
+        rv_at=rv_at[rorder],
+        rv_by_pr_author=rv_by_author[rorder],
+        rv_has_author=rv_has_author[rorder],
+        ck_pr=ck_pr[corder],
+        ck_name=_objects(flat("ck_name"))[corder],
+        ck_run_id=np.fromiter(chain.from_iterable(map(attrgetter("ck_run_id"), rows)), np.int64, m)[corder],
+        ck_attempt=np.fromiter(chain.from_iterable(map(attrgetter("ck_attempt"), rows)), np.int64, m)[corder],
+        ck_head_sha=_objects(flat("ck_head_sha"))[corder],
+        ck_created=ck_created[corder],
+        ck_started=instants(flat("ck_started"))[corder],
+        ck_completed=instants(flat("ck_completed"))[corder],
+        ck_conclusion=ck_conclusion[corder],
+        ck_done=ck_done[corder],
+    )
+
+
 def frame(data: dict[str, Any]) -> pd.DataFrame:
     """A DataFrame from columns; object arrays stay ``object`` (inferring pandas' string
     dtype costs more than every other step of a table)."""
@@ -350,11 +444,11 @@ def _kinds(identity: Identity, logins: Obj, types: Obj) -> npt.NDArray[np.int8]:
 def _memo_ai(identity: Identity) -> Any:
     cache: dict[tuple[Any, ...], bool] = {}
 
-    def ai(pr: PullRequest) -> bool:
+    def ai(pr: PullRequest | PrRow) -> bool:  # a row has the same four fields
         key = (pr.author, pr.author_type, pr.labels, pr.co_authors)
         found = cache.get(key)
         if found is None:
-            found = cache[key] = identity.is_ai_assisted(pr)
+            found = cache[key] = identity.is_ai_assisted(pr)  # type: ignore[arg-type]  # duck-typed
         return found
 
     return ai
