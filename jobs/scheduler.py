@@ -48,6 +48,7 @@ from jobs.store import JobRun, Store
 log = logging.getLogger(__name__)
 
 DIGEST_GRACE = timedelta(hours=6)  # a missed digest is still posted this long after its time
+LOCK_TTL = timedelta(seconds=60)  # renewed every 20 s while a job runs (a heartbeat)
 DONE_TTL = timedelta(days=21)
 SAMPLE_JOB = "sample"
 SNAPSHOT_JOB = "snapshot"
@@ -100,7 +101,7 @@ class Pipeline:
         self.steps = steps
         interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
         self.interval = interval
-        self.lock_ttl = lock_ttl or max(timedelta(minutes=10), interval)
+        self.lock_ttl = lock_ttl or LOCK_TTL
         self._monotonic = monotonic
         self._triggers = {team: digest_trigger(settings, team) for team in settings.teams}
 
@@ -230,14 +231,36 @@ class Pipeline:
 
     def _run(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
         try:
-            with self.store.lock(job, ttl=self.lock_ttl) as lock:
+            with self.store.lock(job, ttl=self.lock_ttl, heartbeat=True) as lock:
                 if not lock.acquired:
-                    log.info("%s is running on another worker; skipping", job)
-                    return None
+                    return self._skipped(job, now)
                 run = self._timed(job, now, body)
         except StoreUnavailable as err:  # no lock, no run: another tick tries again
             log.error("%s skipped: %s", job, err)
             return None
+        try:
+            self.store.record_run(run)
+        except FlowbotError as err:
+            log.warning("could not record the %s run: %s", job, err)
+        return run
+
+    def _skipped(self, job: str, now: datetime) -> JobRun | None:
+        """The lock is held elsewhere. Briefly: normal (another replica runs it), logged at INFO.
+        For longer than one interval: a WARNING naming the holder, and a ``skipped`` run that
+        doctor and ``/flow health`` show."""
+        try:
+            holder = self.store.lock_holder(job)
+        except StoreUnavailable:
+            holder = None
+        if holder is None or holder.since is None or now - holder.since <= self.interval:
+            log.info("%s is running on another worker; skipping", job)
+            return None
+        held = now - holder.since
+        detail = (f"lock held by {holder.host} pid {holder.pid} since {holder.since:%Y-%m-%d %H:%M} UTC"
+                  f" ({held.total_seconds() / 60:.0f} min)")
+        log.warning("%s skipped: %s; a dead holder's lock lapses within %.0f s", job, detail,
+                    self.lock_ttl.total_seconds())
+        run = JobRun(job=job, started_at=now, seconds=0.0, outcome="skipped", detail=detail)
         try:
             self.store.record_run(run)
         except FlowbotError as err:

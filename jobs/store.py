@@ -108,7 +108,7 @@ end
 return 0
 """
 _HOST = socket.gethostname()
-_STARTED = time.time()  # this process's start (roughly: when this module was imported)
+_HELD: set[str] = set()  # tokens of the locks this process holds now
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +141,9 @@ def parse_owner(name: str, value: bytes | str, ttl_ms: int) -> LockHolder:
             pid, since = 0, None
     alive: bool | None = None
     if host == _HOST and pid > 0:
-        alive = _process_alive(pid) and not (pid == os.getpid() and since is not None
-                                             and since.timestamp() < _STARTED - 1)
+        # our own pid: alive only if we hold that very token (not a lock of our earlier life
+        # restored from an AOF, or of a container whose pid was the same)
+        alive = _s(value) in _HELD if pid == os.getpid() else _process_alive(pid)
     expires = timedelta(milliseconds=ttl_ms) if ttl_ms >= 0 else None
     return LockHolder(name, host, pid, since, expires, alive)
 
@@ -163,8 +164,9 @@ class Lock:
     """A Redis lock owned by a token naming its holder: ``SET NX PX``, released only by its owner.
 
     :meth:`acquire` also takes over a lock whose holder is known to be dead: a process on this
-    host that no longer exists, or this very process's earlier life (a lock restored from an AOF
-    after a restart names a pid that is gone, or, in a container, our own pid from before).
+    host that no longer exists, or a lock naming this process that it does not hold (restored
+    from an AOF after a Redis restart, or, in a container, left by an earlier life with the
+    same pid).
     Locks held on other hosts go by their short TTL, which the holder keeps renewing
     (:meth:`extend`, see :meth:`Store.lock`'s ``heartbeat``).
     """
@@ -182,7 +184,9 @@ class Lock:
 
     def acquire(self) -> bool:
         self.acquired = bool(self._client.set(self.key, self.token, nx=True, px=self.ttl_ms))
-        if not self.acquired:
+        if self.acquired:
+            _HELD.add(self.token)
+        else:
             held = self._client.get(self.key)
             if held is not None:
                 holder = parse_owner(self.name, held, int(self._client.pttl(self.key)))
@@ -191,6 +195,7 @@ class Lock:
                     log.warning("took over lock %s from %s pid %s (since %s): that process is gone",
                                 self.name, holder.host, holder.pid, holder.since)
                     self.acquired, self.took_over = True, holder
+                    _HELD.add(self.token)
         return self.acquired
 
     def extend(self) -> bool:
@@ -199,8 +204,9 @@ class Lock:
 
     def release(self) -> None:
         if self.acquired:
-            self._client.eval(_RELEASE, 1, self.key, self.token)
+            _HELD.discard(self.token)
             self.acquired = False
+            self._client.eval(_RELEASE, 1, self.key, self.token)
 
 
 class _Heartbeat:
