@@ -620,7 +620,7 @@ def test_lock_held_long_is_shown_and_its_skip_logged_as_a_warning(
     (holder,) = store.held_locks()
     assert holder.name == "sample" and holder.pid == os.getpid() and holder.alive
     blocks, _ = render_health({}, now=later, locks=[holder])
-    assert f"*sample* held by" in str(blocks) and f"pid {os.getpid()}" in str(blocks)
+    assert "*sample* held by" in str(blocks) and f"pid {os.getpid()}" in str(blocks)
     (finding,) = lock_findings(store, s, later)
     assert finding.status == "warn" and "lock sample held by" in finding.summary
     store.unlock(held)

@@ -184,7 +184,7 @@ class FakeSlack:
         if self._server is None:
             raise RuntimeError("FakeSlack is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def api_url(self) -> str:
