@@ -213,6 +213,7 @@ def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
             findings.append(Finding("slack", "fail", f"bot lacks scope(s): {', '.join(missing)}",
                                     "add them in the app's OAuth & Permissions page (or paste"
                                     " slack-manifest.yaml again) and reinstall the app"))
+        findings += history_scope_findings(have)
     for name, team in settings.teams.items():
         for key, channel in (("channel", team.channel), ("leads_channel", team.leads_channel)):
             if channel:
@@ -341,6 +342,21 @@ def _schema_fix(store: Store, message: str) -> str:
                 " storage.prefix or Redis database")
     return f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL" \
            f" {store.prefix}:schema`); Flowbot then writes its version again"
+
+
+HISTORY_SCOPES: tuple[str, ...] = ("channels:history", "groups:history", "im:history")
+
+
+def history_scope_findings(have: set[str]) -> list[Finding]:
+    """A warning when the bot cannot read history: after a post whose outcome was unknown
+    (timeout, crash, Redis lost) it then posts again without looking, so it may post twice."""
+    missing = [s for s in HISTORY_SCOPES if s not in have]
+    if not missing:
+        return []
+    return [Finding("slack", "warn", f"bot lacks {', '.join(missing)}: after a timeout, a crash or"
+                    " a loss of Redis an alert or digest may be posted twice",
+                    "add them in the app's OAuth & Permissions page (or paste slack-manifest.yaml"
+                    " again) and reinstall the app")]
 
 
 def lock_findings(store: Store, settings: Settings, now: datetime) -> list[Finding]:
