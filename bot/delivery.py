@@ -403,7 +403,10 @@ class SlackDelivery:
         self._refused(f"history:{channel}", f"history:{code}", key, quiet=True)
 
     def _history_ok(self, channel: str) -> None:
-        problems = _read_problems(self.store)
+        try:
+            problems = _read_problems(self.store)
+        except StoreUnavailable:
+            return  # nothing to clear that we could read
         if problems.pop(f"history:{channel}", None) is not None:
             self._write_problems(problems)
 
