@@ -78,6 +78,7 @@ def _guarded(name: str, body: Callable[[Path], FaultRow]) -> FaultRow:
 def row_slow_slack(tmp: Path) -> FaultRow:
     """Slack stores every post but answers after 35 s (the client gives up at 30 s), for 5 min."""
     with Rig(tmp) as rig:
+        rig.season()
         rig.slack.delay("*", seconds=35, times=None)
         rig.start_worker()
         time.sleep(SLOW_FOR)
@@ -92,17 +93,15 @@ def row_slow_slack(tmp: Path) -> FaultRow:
 def row_kill_between_store_and_answer(tmp: Path) -> FaultRow:
     """The worker is killed (SIGKILL) after Slack stored its first post, before Slack answered."""
     with Rig(tmp) as rig:
+        rig.season()
         rig.slack.delay("chat.postMessage", seconds=600, times=1)
         rig.start_worker()
         if not rig.slack.wait_for_call("chat.postMessage", timeout=4 * INTERVAL):
             raise RuntimeError("the worker posted nothing")
         rig.kill_worker()
         rig.slack.clear_faults()
-        key = rig.slack.calls("chat.postMessage")[0].params["metadata"]["event_payload"]["key"]
         rig.start_worker()
-        rig.wait(lambda: rig.redis_client().exists(rig.key("once", f"sent:{key}")) == 1,
-                 timeout=4 * INTERVAL)
-        rig.wait(lambda: rig.settled(), timeout=3 * INTERVAL)
+        rig.wait(lambda: rig.settled() and rig.digests_posted(), timeout=5 * INTERVAL)
         time.sleep(INTERVAL)
         rig.stop_worker()
         t = rig.tally()
@@ -366,6 +365,12 @@ class Rig:
                 self.worker.kill()
                 self.worker.wait()
             self.worker = None
+
+    def season(self) -> None:
+        """Delivery records a week old: posts are looked up in Slack only after an unknown
+        outcome, not because the installation is new."""
+        since = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+        self.redis_client().set(self.key("delivery", "ledger"), json.dumps({"since": since}))
 
     def run_cli(self, *args: str) -> str:
         env = self.env()

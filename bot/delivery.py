@@ -19,8 +19,10 @@ which Slack stores with the message and returns from ``conversations.history``. 
    (``conversations.history`` with ``include_all_metadata``, from the attempt on, at most
    :data:`HISTORY_PAGES` pages; a DM through ``conversations.open``). Found: recorded as sent,
    not posted again. Slack slow or down during the lookup: nothing posted now, retried at the
-   next tick. After a loss of Redis an alert re-fired under a new episode is recognised too: its
-   rule's newest message there is a standing alert of the same or higher severity;
+   next tick. An alert re-fired under a new episode (Redis lost its state, or a worker died
+   while posting it, before saving the episode; the attempt is also recorded under the alert's
+   team, rule and recipient) is recognised too: its rule's newest message there is a standing
+   alert of the same or higher severity;
 4. post with the metadata; Slack answered: write ``sent:KEY`` (30 days) and drop the attempt;
    Slack refused (``ok: false``, 429s exhausted): drop the attempt and the lease, retried later;
    no answer (timeout, connection dropped, 5xx): keep the attempt, release the lease.
@@ -215,7 +217,8 @@ class SlackDelivery:
         """Post ``alert`` to each recipient once. True when every recipient has it."""
         blocks, text = self._render_alert(alert)
         results = [
-            self._post_once(f"{alert.idempotency_key}:{to}", to, blocks, text, _alert_payload(alert))
+            self._post_once(f"{alert.idempotency_key}:{to}", to, blocks, text, _alert_payload(alert),
+                            identity=f"alert:{alert.team}:{alert.rule}:{to}")
             for to in alert.recipients
         ]
         return all(r is not None for r in results)
@@ -237,9 +240,15 @@ class SlackDelivery:
     # ------------------------------------------------------------------ posting
 
     def _post_once(
-        self, key: str, channel: str, blocks: Sequence[Block], text: str, about: dict[str, Any]
+        self, key: str, channel: str, blocks: Sequence[Block], text: str, about: dict[str, Any],
+        *, identity: str = "",
     ) -> str | None:
-        """The new message's ``ts``; ``""`` when posted before; None when not posted (yet)."""
+        """The new message's ``ts``; ``""`` when posted before; None when not posted (yet).
+
+        ``identity`` names what an alert is about (team, rule, recipient) across episodes: a
+        worker killed while posting an alert never saved its new episode, so the restarted one
+        re-fires it under another key; the attempt recorded under the identity catches that.
+        """
         now = self.clock.now()
         try:
             if self.store.was_claimed(f"sent:{key}"):
@@ -252,16 +261,17 @@ class SlackDelivery:
             log.error("not posting %s: %s", key, err)  # without Redis we cannot promise once
             return None
         try:
-            return self._post_leased(key, channel, blocks, text, about, now=now)
+            return self._post_leased(key, channel, blocks, text, about, now=now, identity=identity)
         finally:
             self._unlock(lease)
 
     def _post_leased(
         self, key: str, channel: str, blocks: Sequence[Block], text: str, about: dict[str, Any],
-        *, now: datetime,
+        *, now: datetime, identity: str,
     ) -> str | None:
+        names = [key, *([identity] if identity else [])]
         try:
-            since, memory_lost = self._unknown_since(key, now)
+            since, memory_lost = self._unknown_since(key, now, identity)
         except StoreUnavailable as err:
             log.error("not posting %s: %s", key, err)
             return None
@@ -277,11 +287,12 @@ class SlackDelivery:
             if found is not None:
                 log.warning("%s was already in Slack (%s, ts %s); not posting it again", key,
                             channel, found)
-                self._mark_sent(key, channel)
+                self._mark_sent(key, channel, names)
                 return ""
         try:
-            self.store.set_json("delivery", "attempt", key, value={"at": now.isoformat()},
-                                ttl=self.lookback)
+            for name in names:
+                self.store.set_json("delivery", "attempt", name, value={"at": now.isoformat()},
+                                    ttl=self.lookback)
         except StoreUnavailable as err:
             log.error("not posting %s: %s", key, err)
             return None
@@ -296,29 +307,31 @@ class SlackDelivery:
                 log.warning("posting %s to %s: Slack answered %s; looked up before the next try",
                             key, channel, _status(err))
                 return None
-            self._forget_attempt(key)  # an answer: Slack did not store it
+            self._forget_attempts(names)  # an answer: Slack did not store it
             self._refused(channel, _code(err), key)
             return None
         except (SlackClientError, URLError, OSError) as err:
             log.warning("posting %s to %s got no answer (%s); it will be looked up in Slack"
                         " before it is retried", key, channel, err)
             return None
-        self._mark_sent(key, channel)
+        self._mark_sent(key, channel, names)
         if cannot:
             self._cannot_look(channel, cannot, key)
         return str(resp.get("ts") or "posted")
 
-    def _unknown_since(self, key: str, now: datetime) -> tuple[datetime | None, bool]:
-        """Where a lookup must start (None: no lookup needed), and whether Redis lost its memory.
+    def _unknown_since(
+        self, key: str, now: datetime, identity: str = ""
+    ) -> tuple[datetime | None, bool]:
+        """Where a lookup must start (None: no lookup needed), and whether it may match loosely
+        (Redis lost its memory, or an earlier episode's post of this alert is unknown).
 
         Raises StoreUnavailable.
         """
-        attempt = self.store.get_json("delivery", "attempt", key)
-        if isinstance(attempt, dict):
-            try:
-                return datetime.fromisoformat(str(attempt["at"])) - MARGIN, False
-            except (KeyError, ValueError):
-                return now - self.lookback, False
+        for name, loose in ((key, False), *(((identity, True),) if identity else ())):
+            attempt = self.store.get_json("delivery", "attempt", name)
+            if isinstance(attempt, dict):
+                at = _parse_time(attempt.get("at"))
+                return (at - MARGIN if at is not None else now - self.lookback), loose
         ledger = self.store.get_json("delivery", "ledger")
         born = _parse_time(ledger.get("since")) if isinstance(ledger, dict) else None
         if born is None:
@@ -369,11 +382,11 @@ class SlackDelivery:
         self._history_ok(channel)
         return None
 
-    def _mark_sent(self, key: str, channel: str) -> None:
+    def _mark_sent(self, key: str, channel: str, names: Sequence[str]) -> None:
         now = self.clock.now()
         try:
             self.store.claim_once(f"sent:{key}", ttl=SENT_TTL)
-            self._forget_attempt(key)
+            self._forget_attempts(names)
             ledger = self.store.get_json("delivery", "ledger")
             since = ledger.get("since") if isinstance(ledger, dict) else None
             self.store.set_json("delivery", "ledger", value={"since": since or now.isoformat()},
@@ -383,11 +396,12 @@ class SlackDelivery:
             log.error("posted %s but could not record it (looked up in Slack next time): %s",
                       key, err)
 
-    def _forget_attempt(self, key: str) -> None:
+    def _forget_attempts(self, names: Sequence[str]) -> None:
         try:
-            self.store.delete("delivery", "attempt", key)
+            for name in names:
+                self.store.delete("delivery", "attempt", name)
         except StoreUnavailable as err:
-            log.warning("could not clear the attempt record of %s: %s", key, err)
+            log.warning("could not clear the attempt record of %s: %s", names[0], err)
 
     def _unlock(self, lease: Lock) -> None:
         try:

@@ -281,3 +281,20 @@ def test_lease_of_a_killed_worker_is_taken_over_and_its_post_found(store: Store,
     assert lease.acquired  # held in the name of a process that no longer exists
     assert delivery(store, slack).digest(digest(png=None))
     assert len(slack.messages("C0TEAM001")) == 1 and len(slack.calls("chat.postMessage")) == 1
+
+
+def test_alert_refired_under_a_new_episode_after_a_crash_is_not_posted_again(
+    store: Store, slack: FakeSlack
+) -> None:
+    """A worker dies while posting an alert (Slack stored it), before saving the episode: the
+    restarted worker's re-fired alert, under a new key, is recognised in Slack."""
+    slack.drop_after_store("chat.postMessage")
+    assert not delivery(store, slack).alert(alert(recipients=("U0LEAD001",)))
+    refired = alert(recipients=("U0LEAD001",), episode="e2",
+                    idempotency_key="alert:platform:queue_length:e2:warn")
+    assert delivery(store, slack).alert(refired)
+    assert len(slack.messages()) == 1
+    other_rule = alert(recipients=("U0LEAD001",), rule="ci_p90_minutes",
+                       idempotency_key="alert:platform:ci_p90_minutes:e1:warn")
+    assert delivery(store, slack).alert(other_rule)
+    assert len(slack.messages()) == 2
