@@ -179,24 +179,24 @@ class Pipeline:
         sampled = self.sample(now)
         runs = list(sampled or [])
         if sampled is not None:
-            alerted = self.alerts(now)
-            runs += [alerted] if alerted is not None else []
+            runs += self.refresh(now)
         return runs + self.catch_up(now)
 
     def sample(self, now: datetime) -> list[JobRun] | None:
-        """Sample GitHub and refresh the snapshots, once per interval across replicas.
+        """Sample GitHub (records and queue samples), once per interval across replicas.
 
         None when another replica (or an earlier tick) sampled less than half an interval ago.
         """
         if not self._claim_sample(now):
             return None
-        runs = [self._run(SAMPLE_JOB, now, lambda: self.steps.sample(now)),
-                self._run(SNAPSHOT_JOB, now, lambda: self.steps.snapshot(now))]
-        return [r for r in runs if r is not None]
+        run = self._run(SAMPLE_JOB, now, lambda: self.steps.sample(now))
+        return [run] if run is not None else []
 
-    def alerts(self, now: datetime) -> JobRun | None:
-        """Evaluate every team's alerts on the latest snapshots."""
-        return self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now))
+    def refresh(self, now: datetime) -> list[JobRun]:
+        """After a sample: every team's snapshot, then every team's alerts on them."""
+        runs = [self._run(SNAPSHOT_JOB, now, lambda: self.steps.snapshot(now)),
+                self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now))]
+        return [r for r in runs if r is not None]
 
     def catch_up(self, now: datetime) -> list[JobRun]:
         """Post every digest that is due and not done (missed while down, or failed)."""
@@ -413,8 +413,8 @@ def build_scheduler(
     """An APScheduler 3 scheduler: sampling, alerts, a digest catch-up and one digest and one
     working-day opening per team, on three thread pools.
 
-    Sampling (and the snapshots) run on a pool of their own (``sampling``, one thread), digests
-    on theirs (``digests``), openings on the default pool and the alerts that follow each
+    Sampling GitHub runs on a pool of its own (``sampling``, one thread), digests on theirs
+    (``digests``), openings on the default pool, and the snapshots and alerts that follow each
     sampling run on a thread of their own: a thousand digests due at
     once, or a slow Slack, never keep sampling from starting on time (APScheduler checks a job's
     misfire grace when a thread picks it up, so a job queued behind others is dropped as
@@ -429,16 +429,16 @@ def build_scheduler(
     scheduler = cls(timezone=timezone.utc, executors=executors,
                     job_defaults={"coalesce": True, "max_instances": 1})
     grace = max(60, int(interval.total_seconds() // 2))
-    alerts = _FollowUp(lambda: pipeline.alerts(clock.now()))
-    scheduler.add_listener(lambda _event: alerts.shutdown(), EVENT_SCHEDULER_SHUTDOWN)
+    refresh = _FollowUp(lambda: pipeline.refresh(clock.now()))
+    scheduler.add_listener(lambda _event: refresh.shutdown(), EVENT_SCHEDULER_SHUTDOWN)
 
     def sample() -> None:
-        if pipeline.sample(clock.now()) is not None:  # alerts follow, on a thread of their own
-            alerts.submit()
+        if pipeline.sample(clock.now()) is not None:  # snapshots and alerts follow, apart
+            refresh.submit()
 
     scheduler.add_job(
         sample, trigger=sample_trigger(pipeline.settings, start=now + interval),
-        id=SAMPLE_JOB, name="sample and snapshot", executor=SAMPLING_POOL,
+        id=SAMPLE_JOB, name="sample GitHub", executor=SAMPLING_POOL,
         misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
     )
     scheduler.add_job(
@@ -465,13 +465,15 @@ def build_scheduler(
 
 
 class _FollowUp:
-    """Runs ``body`` on a thread of its own after each sampling run; a request made while one
-    is still running is folded into one more run (never a queue). Not an APScheduler job: a
-    job must not add jobs (``add_job`` from a job thread deadlocks with ``shutdown``)."""
+    """Runs ``body`` (snapshots, then alerts) on a thread of its own after each sampling run; a
+    request made while one is still running is folded into one more run (never a queue), so
+    slow snapshots (a thousand teams) or a slow Slack never hold up the next sampling run. Not
+    an APScheduler job: a job must not add jobs (``add_job`` from a job thread deadlocks with
+    ``shutdown``)."""
 
     def __init__(self, body: Callable[[], object]) -> None:
         self._body = body
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alerts")
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="refresh")
         self._lock = threading.Lock()
         self._queued = False
 
@@ -491,7 +493,7 @@ class _FollowUp:
         try:
             self._body()
         except Exception:  # the unit-of-work edge (Pipeline._run records failures itself)
-            log.exception("alerts failed")
+            log.exception("snapshots and alerts failed")
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
