@@ -34,13 +34,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from bench.faults import ROOT, FaultRow
 
-UTC = timezone.utc
 INTERVAL = 60.0  # seconds: schedules.sample_interval_minutes = 1
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 SLOW_FOR = float(os.environ.get("FAULTS_SLOW_SECONDS", "300"))  # slow Slack lasts this long
@@ -306,7 +305,7 @@ class Rig:
         self.worker: subprocess.Popen[bytes] | None = None
         self.teams: list[str] = []
 
-    def __enter__(self) -> Rig:
+    def __enter__(self) -> Self:
         from jobs.ports import SystemClock
         from jobs.sandbox import SandboxServer, build_org
         from tests.fakes.slack_api import FakeSlack

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
@@ -357,7 +357,7 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def _stamp(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
 
 
 # --------------------------------------------------------------------------- triggers
@@ -367,7 +367,7 @@ def sample_trigger(settings: Settings, *, start: datetime) -> IntervalTrigger:
     """Every ``schedules.sample_interval_minutes``, jittered by ``schedules.jitter_seconds``."""
     s = settings.schedules
     return IntervalTrigger(
-        minutes=s.sample_interval_minutes, start_date=start, timezone=timezone.utc,
+        minutes=s.sample_interval_minutes, start_date=start, timezone=UTC,
         jitter=s.jitter_seconds or None,
     )
 
@@ -403,7 +403,7 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
     while t is not None and t <= now:
         last = t
         t = trigger.get_next_fire_time(t, t)
-    return last.astimezone(timezone.utc) if last is not None else None
+    return last.astimezone(UTC) if last is not None else None
 
 
 def build_scheduler(
@@ -426,7 +426,7 @@ def build_scheduler(
     cls = BlockingScheduler if blocking else BackgroundScheduler
     executors = {"default": ThreadPoolExecutor(4), SAMPLING_POOL: ThreadPoolExecutor(1),
                  DIGEST_POOL: ThreadPoolExecutor(digest_threads)}
-    scheduler = cls(timezone=timezone.utc, executors=executors,
+    scheduler = cls(timezone=UTC, executors=executors,
                     job_defaults={"coalesce": True, "max_instances": 1})
     grace = max(60, int(interval.total_seconds() // 2))
     refresh = _FollowUp(lambda: pipeline.refresh(clock.now()))
@@ -444,7 +444,7 @@ def build_scheduler(
     scheduler.add_job(
         lambda: pipeline.catch_up(clock.now()),
         trigger=IntervalTrigger(minutes=pipeline.settings.schedules.sample_interval_minutes,
-                                start_date=now + interval, timezone=timezone.utc),
+                                start_date=now + interval, timezone=UTC),
         id=CATCH_UP_JOB, name="digests missed or failed", executor=DIGEST_POOL,
         misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
     )
@@ -608,7 +608,7 @@ def simulate(
         if not pending:
             return fired
         at, job = min(pending)
-        clock.current = at.astimezone(timezone.utc)
+        clock.current = at.astimezone(UTC)
         if on_fire is not None:
             on_fire(job, clock.current)
         for i, pipe in enumerate(workers):

@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -188,7 +187,10 @@ class Lock:
         if self.acquired:
             _HELD.add(self.token)
         else:
-            held = self._client.get(self.key)
+            try:
+                held = self._client.get(self.key)
+            except redis.ResponseError:  # not a string (garbage): held, by nobody we can name
+                return self.acquired
             if held is not None:
                 holder = parse_owner(self.name, held, int(self._client.pttl(self.key)))
                 if holder.alive is False and self._client.eval(_STEAL, 1, self.key, held, self.token,
@@ -598,7 +600,11 @@ class Store:
             pipe = self._r.pipeline(transaction=True)
             pipe.get(k)
             pipe.pttl(k)
-            value, ttl_ms = pipe.execute()
+            value, ttl_ms = pipe.execute(raise_on_error=False)
+        if isinstance(value, redis.ResponseError):  # not a string: quarantine names it
+            return LockHolder(name, "(not a lock: wrong Redis type)", 0, None,
+                              timedelta(milliseconds=int(ttl_ms)) if int(ttl_ms) >= 0 else None,
+                              None)
         return None if value is None else parse_owner(name, value, int(ttl_ms))
 
     def held_locks(self) -> list[LockHolder]:

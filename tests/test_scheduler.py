@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,11 +29,9 @@ from tests.conftest import CliStorage
 from tests.factories import snapshot
 from tests.fakes.slack_api import FakeSlack
 
-UTC = timezone.utc
-
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
 
 
 def settings(**schedules: Any) -> Settings:
@@ -425,7 +423,7 @@ def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: 
             w = Witness(SlackDelivery(client, store, clock=clock, sleep=lambda _: None))
             source = connect(s, clock=clock, sleep=lambda _: None)
             workers.append(Pipeline.from_settings(
-                s, store, w, clock=clock, source=source,  # type: ignore[arg-type]
+                s, store, w, clock=clock, source=source,
                 chart=lambda d: digest_chart(d, tz=s.teams[d.team].zone)))
             witnesses.append(w)
         simulate(workers, clock=clock, start=start, end=end)
