@@ -315,4 +315,4 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:
     runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
-    return render_health(runs, now=now)
+    return render_health(runs, now=now, locks=deps.store.held_locks())

@@ -83,6 +83,7 @@ def diagnose(deps: DoctorDeps, *, purge_bad: bool = False) -> list[Finding]:
         findings += stored
         if usable:
             findings += _jobs(store, settings, deps.now())
+            findings += lock_findings(store, settings, deps.now())
     return findings
 
 
@@ -212,6 +213,7 @@ def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
             findings.append(Finding("slack", "fail", f"bot lacks scope(s): {', '.join(missing)}",
                                     "add them in the app's OAuth & Permissions page (or paste"
                                     " slack-manifest.yaml again) and reinstall the app"))
+        findings += history_scope_findings(have)
     for name, team in settings.teams.items():
         for key, channel in (("channel", team.channel), ("leads_channel", team.leads_channel)):
             if channel:
@@ -340,6 +342,49 @@ def _schema_fix(store: Store, message: str) -> str:
                 " storage.prefix or Redis database")
     return f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL" \
            f" {store.prefix}:schema`); Flowbot then writes its version again"
+
+
+HISTORY_SCOPES: tuple[str, ...] = ("channels:history", "groups:history", "im:history")
+
+
+def history_scope_findings(have: set[str]) -> list[Finding]:
+    """A warning when the bot cannot read history: after a post whose outcome was unknown
+    (timeout, crash, Redis lost) it then posts again without looking, so it may post twice."""
+    missing = [s for s in HISTORY_SCOPES if s not in have]
+    if not missing:
+        return []
+    return [Finding("slack", "warn", f"bot lacks {', '.join(missing)}: after a timeout, a crash or"
+                    " a loss of Redis an alert or digest may be posted twice",
+                    "add them in the app's OAuth & Permissions page (or paste slack-manifest.yaml"
+                    " again) and reinstall the app")]
+
+
+def lock_findings(store: Store, settings: Settings, now: datetime) -> list[Finding]:
+    """One line per held lock: who holds it (host, pid), since when; a warning when held
+    longer than one sampling interval or when its holder is known to be gone (the next run
+    takes such a lock over)."""
+    interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
+    try:
+        held = store.held_locks()
+    except StoreUnavailable as err:
+        return [Finding("locks", "fail", str(err), "check Redis")]
+    findings: list[Finding] = []
+    for h in held:
+        since = f" since {h.since:%Y-%m-%d %H:%M} UTC ({_ago(now - h.since)})" if h.since else ""
+        lapse = (f", lapses in {h.expires_in.total_seconds():.0f} s unless renewed"
+                 if h.expires_in is not None else ", never lapses by itself")
+        summary = f"lock {h.name} held by {h.host} pid {h.pid}{since}{lapse}"
+        if h.alive is False:
+            findings.append(Finding("locks", "warn", summary + "; that process is gone",
+                                    "nothing to do: the next run takes the lock over (or delete"
+                                    f" the key {store.key('lock', h.name)})"))
+        elif h.expires_in is None or (h.since is not None and now - h.since > interval):
+            findings.append(Finding("locks", "warn", summary, f"check that pid {h.pid} on {h.host}"
+                                    " is a running Flowbot worker; if not, the lock lapses by"
+                                    f" itself, or delete the key {store.key('lock', h.name)}"))
+        else:
+            findings.append(Finding("locks", "ok", summary))
+    return findings
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

@@ -23,15 +23,18 @@ within :data:`DIGEST_GRACE`. Each run's start, duration and outcome goes to
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -48,6 +51,12 @@ from jobs.store import JobRun, Store
 log = logging.getLogger(__name__)
 
 DIGEST_GRACE = timedelta(hours=6)  # a missed digest is still posted this long after its time
+LOCK_TTL = timedelta(seconds=60)  # renewed every 20 s while a job runs (a heartbeat)
+STEP_TOLERANCE = timedelta(seconds=60)  # a wall-clock jump beyond this is a clock step
+SAMPLING_POOL = "sampling"  # APScheduler executors: sampling never waits for a digest or alert
+DIGEST_POOL = "digests"
+DIGEST_THREADS = 4
+CATCH_UP_JOB = "digests"
 DONE_TTL = timedelta(days=21)
 SAMPLE_JOB = "sample"
 SNAPSHOT_JOB = "snapshot"
@@ -100,7 +109,7 @@ class Pipeline:
         self.steps = steps
         interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
         self.interval = interval
-        self.lock_ttl = lock_ttl or max(timedelta(minutes=10), interval)
+        self.lock_ttl = lock_ttl or LOCK_TTL
         self._monotonic = monotonic
         self._triggers = {team: digest_trigger(settings, team) for team in settings.teams}
 
@@ -165,15 +174,33 @@ class Pipeline:
 
     def tick(self, now: datetime) -> list[JobRun]:
         """One sampling tick: sample, snapshot, alerts, then any due digest. Runs skipped by
-        another replica are left out of the result."""
-        runs: list[JobRun | None] = []
-        slot = int(now.timestamp() // self.interval.total_seconds())
-        if self._claim(f"run:{SAMPLE_JOB}:{slot}", self.interval * 2):
-            runs.append(self._run(SAMPLE_JOB, now, lambda: self.steps.sample(now)))
-            runs.append(self._run(SNAPSHOT_JOB, now, lambda: self.steps.snapshot(now)))
-            runs.append(self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now)))
-        else:
-            log.debug("sampling slot %s already taken by another worker", slot)
+        another replica are left out of the result. (The real scheduler runs the same three
+        parts as separate jobs on separate thread pools: :func:`build_scheduler`.)"""
+        sampled = self.sample(now)
+        runs = list(sampled or [])
+        if sampled is not None:
+            runs += self.refresh(now)
+        return runs + self.catch_up(now)
+
+    def sample(self, now: datetime) -> list[JobRun] | None:
+        """Sample GitHub (records and queue samples), once per interval across replicas.
+
+        None when another replica (or an earlier tick) sampled less than half an interval ago.
+        """
+        if not self._claim_sample(now):
+            return None
+        run = self._run(SAMPLE_JOB, now, lambda: self.steps.sample(now))
+        return [run] if run is not None else []
+
+    def refresh(self, now: datetime) -> list[JobRun]:
+        """After a sample: every team's snapshot, then every team's alerts on them."""
+        runs = [self._run(SNAPSHOT_JOB, now, lambda: self.steps.snapshot(now)),
+                self._run(ALERTS_JOB, now, lambda: self.steps.alerts(now))]
+        return [r for r in runs if r is not None]
+
+    def catch_up(self, now: datetime) -> list[JobRun]:
+        """Post every digest that is due and not done (missed while down, or failed)."""
+        runs: list[JobRun] = []
         for team in self.settings.teams:
             try:
                 due = self.digest_due(team, now)
@@ -181,8 +208,27 @@ class Pipeline:
                 log.error("digest check for %s skipped: %s", team, err)
                 continue
             if due is not None:
-                runs.append(self.digest(team, now))
-        return [r for r in runs if r is not None]
+                run = self.digest(team, now)
+                runs += [run] if run is not None else []
+        return runs
+
+    def _claim_sample(self, now: datetime) -> bool:
+        """Claim this sampling run: True unless a sample was claimed less than half an interval
+        before ``now``. A claim stamped in the future (this clock stepped back) does not count."""
+        try:
+            with self.store.lock("sample-claim", ttl=timedelta(seconds=30)) as claim:
+                if not claim.acquired:
+                    return False
+                last = _parse_time(self.store.get_json("schedule", "last-sample"))
+                if last is not None and -STEP_TOLERANCE <= now - last < self.interval / 2:
+                    log.debug("sampled at %s already; skipping", last)
+                    return False
+                self.store.set_json("schedule", "last-sample", value=now.isoformat(),
+                                    ttl=self.interval * 4)
+                return True
+        except FlowbotError as err:
+            log.error("cannot claim the sampling run: %s", err)
+            return False
 
     def opening(self, team: str, now: datetime) -> JobRun | None:
         """``team``'s working day starts: evaluate alerts now, so held ones go out at the
@@ -230,14 +276,36 @@ class Pipeline:
 
     def _run(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
         try:
-            with self.store.lock(job, ttl=self.lock_ttl) as lock:
+            with self.store.lock(job, ttl=self.lock_ttl, heartbeat=True) as lock:
                 if not lock.acquired:
-                    log.info("%s is running on another worker; skipping", job)
-                    return None
+                    return self._skipped(job, now)
                 run = self._timed(job, now, body)
         except StoreUnavailable as err:  # no lock, no run: another tick tries again
             log.error("%s skipped: %s", job, err)
             return None
+        try:
+            self.store.record_run(run)
+        except FlowbotError as err:
+            log.warning("could not record the %s run: %s", job, err)
+        return run
+
+    def _skipped(self, job: str, now: datetime) -> JobRun | None:
+        """The lock is held elsewhere. Briefly: normal (another replica runs it), logged at INFO.
+        For longer than one interval: a WARNING naming the holder, and a ``skipped`` run that
+        doctor and ``/flow health`` show."""
+        try:
+            holder = self.store.lock_holder(job)
+        except StoreUnavailable:
+            holder = None
+        if holder is None or holder.since is None or now - holder.since <= self.interval:
+            log.info("%s is running on another worker; skipping", job)
+            return None
+        held = now - holder.since
+        detail = (f"lock held by {holder.host} pid {holder.pid} since {holder.since:%Y-%m-%d %H:%M} UTC"
+                  f" ({held.total_seconds() / 60:.0f} min)")
+        log.warning("%s skipped: %s; a dead holder's lock lapses within %.0f s", job, detail,
+                    self.lock_ttl.total_seconds())
+        run = JobRun(job=job, started_at=now, seconds=0.0, outcome="skipped", detail=detail)
         try:
             self.store.record_run(run)
         except FlowbotError as err:
@@ -281,8 +349,15 @@ def _describe(result: object) -> tuple[bool, str]:
     return partial, "" if result is None else str(result)
 
 
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 def _stamp(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
 
 
 # --------------------------------------------------------------------------- triggers
@@ -292,7 +367,7 @@ def sample_trigger(settings: Settings, *, start: datetime) -> IntervalTrigger:
     """Every ``schedules.sample_interval_minutes``, jittered by ``schedules.jitter_seconds``."""
     s = settings.schedules
     return IntervalTrigger(
-        minutes=s.sample_interval_minutes, start_date=start, timezone=timezone.utc,
+        minutes=s.sample_interval_minutes, start_date=start, timezone=UTC,
         jitter=s.jitter_seconds or None,
     )
 
@@ -328,43 +403,158 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
     while t is not None and t <= now:
         last = t
         t = trigger.get_next_fire_time(t, t)
-    return last.astimezone(timezone.utc) if last is not None else None
+    return last.astimezone(UTC) if last is not None else None
 
 
 def build_scheduler(
-    pipeline: Pipeline, *, clock: Clock, blocking: bool = False, start: datetime | None = None
+    pipeline: Pipeline, *, clock: Clock, blocking: bool = False, start: datetime | None = None,
+    digest_threads: int = DIGEST_THREADS,
 ) -> BaseScheduler:
-    """An APScheduler 3 scheduler with the sampling job and one digest job per team.
+    """An APScheduler 3 scheduler: sampling, alerts, a digest catch-up and one digest and one
+    working-day opening per team, on three thread pools.
 
-    The job store is in memory and rebuilt here from settings at every start. The first tick
-    runs at ``start`` (default: now), which also catches up a digest missed while down.
+    Sampling GitHub runs on a pool of its own (``sampling``, one thread), digests on theirs
+    (``digests``), openings on the default pool, and the snapshots and alerts that follow each
+    sampling run on a thread of their own: a thousand digests due at
+    once, or a slow Slack, never keep sampling from starting on time (APScheduler checks a job's
+    misfire grace when a thread picks it up, so a job queued behind others is dropped as
+    missed). The job store is in memory and rebuilt here from settings at every start. The
+    first sampling and catch-up run at ``start`` (default: now).
     """
     now = start or clock.now()
     interval = pipeline.interval
     cls = BlockingScheduler if blocking else BackgroundScheduler
-    scheduler = cls(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+    executors = {"default": ThreadPoolExecutor(4), SAMPLING_POOL: ThreadPoolExecutor(1),
+                 DIGEST_POOL: ThreadPoolExecutor(digest_threads)}
+    scheduler = cls(timezone=UTC, executors=executors,
+                    job_defaults={"coalesce": True, "max_instances": 1})
+    grace = max(60, int(interval.total_seconds() // 2))
+    refresh = _FollowUp(lambda: pipeline.refresh(clock.now()))
+    scheduler.add_listener(lambda _event: refresh.shutdown(), EVENT_SCHEDULER_SHUTDOWN)
+
+    def sample() -> None:
+        if pipeline.sample(clock.now()) is not None:  # snapshots and alerts follow, apart
+            refresh.submit()
+
     scheduler.add_job(
-        lambda: pipeline.tick(clock.now()),
-        trigger=sample_trigger(pipeline.settings, start=now + interval),
-        id=SAMPLE_JOB, name="sample, snapshot, alerts", coalesce=True, max_instances=1,
-        misfire_grace_time=max(60, int(interval.total_seconds() // 2)),
-        next_run_time=now,
+        sample, trigger=sample_trigger(pipeline.settings, start=now + interval),
+        id=SAMPLE_JOB, name="sample GitHub", executor=SAMPLING_POOL,
+        misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
+    )
+    scheduler.add_job(
+        lambda: pipeline.catch_up(clock.now()),
+        trigger=IntervalTrigger(minutes=pipeline.settings.schedules.sample_interval_minutes,
+                                start_date=now + interval, timezone=UTC),
+        id=CATCH_UP_JOB, name="digests missed or failed", executor=DIGEST_POOL,
+        misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
     )
     for team in pipeline.settings.teams:
         scheduler.add_job(
             _digest_call(pipeline, clock, team),
             trigger=digest_trigger(pipeline.settings, team),
-            id=digest_job(team), name=f"weekly digest for {team}", coalesce=True,
-            max_instances=1,
-            misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+            id=digest_job(team), name=f"weekly digest for {team}", executor=DIGEST_POOL,
+            misfire_grace_time=int(DIGEST_GRACE.total_seconds()), coalesce=True, max_instances=1,
         )
         scheduler.add_job(
             _opening_call(pipeline, clock, team),
             trigger=opening_trigger(pipeline.settings, team),
-            id=opening_job(team), name=f"held alerts for {team} at its opening", coalesce=True,
-            max_instances=1, misfire_grace_time=int(interval.total_seconds()),
+            id=opening_job(team), name=f"held alerts for {team} at its opening",
+            misfire_grace_time=int(interval.total_seconds()), coalesce=True, max_instances=1,
         )
     return scheduler
+
+
+class _FollowUp:
+    """Runs ``body`` (snapshots, then alerts) on a thread of its own after each sampling run; a
+    request made while one is still running is folded into one more run (never a queue), so
+    slow snapshots (a thousand teams) or a slow Slack never hold up the next sampling run. Not
+    an APScheduler job: a job must not add jobs (``add_job`` from a job thread deadlocks with
+    ``shutdown``)."""
+
+    def __init__(self, body: Callable[[], object]) -> None:
+        self._body = body
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="refresh")
+        self._lock = threading.Lock()
+        self._queued = False
+
+    def submit(self) -> None:
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        try:
+            self._pool.submit(self._run)
+        except RuntimeError:  # shutting down
+            pass
+
+    def _run(self) -> None:
+        with self._lock:
+            self._queued = False
+        try:
+            self._body()
+        except Exception:  # the unit-of-work edge (Pipeline._run records failures itself)
+            log.exception("snapshots and alerts failed")
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class ClockWatch:
+    """Notices wall-clock steps: the wall clock moving apart from the monotonic one.
+
+    APScheduler 3 computes each wait from the wall clock (``datetime.now``) but sleeps on the
+    monotonic one: after a step back of 20 minutes its jobs, due at wall times now 20 minutes
+    further away, wait that much longer; after a step forward they are late (and dropped as
+    misfired beyond their grace). :func:`realign` puts them back within one interval.
+    """
+
+    def __init__(
+        self, *, wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+        tolerance: timedelta = STEP_TOLERANCE,
+    ) -> None:
+        self._wall, self._mono = wall, monotonic
+        self.tolerance = tolerance.total_seconds()
+        self._offset = wall() - monotonic()
+
+    def check(self) -> float:
+        """The step since the last check in seconds (negative: back), or 0.0."""
+        offset = self._wall() - self._mono()
+        step = offset - self._offset
+        if abs(step) <= self.tolerance:
+            return 0.0
+        self._offset = offset
+        return step
+
+
+def realign(scheduler: BaseScheduler, step: float, *, now: datetime) -> None:
+    """After a wall-clock ``step`` (seconds), move each job's next run back within its rhythm.
+
+    Interval jobs keep their monotonic rhythm (the next run moves by the step, so it comes when
+    it would have without the step) and run at once after a step forward. Cron jobs (digests,
+    openings) take their next time from the trigger as of ``now``: a digest whose time was
+    skipped runs at once, and runs once (its done-marker and idempotency key see to that).
+    """
+    for job in scheduler.get_jobs():
+        nxt = job.next_run_time
+        if nxt is None:
+            continue
+        if isinstance(job.trigger, IntervalTrigger):
+            moved = now if step > 0 else max(now, nxt + timedelta(seconds=step))
+        elif isinstance(job.trigger, CronTrigger):
+            fresh = job.trigger.get_next_fire_time(None, now)
+            previous = previous_fire_time(job.trigger, now) if step > 0 else None
+            if previous is not None and previous > now - timedelta(seconds=step):
+                fresh = previous  # skipped over by the step: run it now
+            if fresh is None:
+                continue
+            moved = fresh
+        else:
+            continue
+        if moved != nxt:
+            job.modify(next_run_time=moved)
+    log.warning("the wall clock stepped %+.0f s; jobs realigned: %s", step, ", ".join(
+        f"{j.id} at {j.next_run_time:%H:%M:%S}" for j in scheduler.get_jobs()
+        if j.next_run_time is not None and j.id in (SAMPLE_JOB, CATCH_UP_JOB)))
 
 
 def _digest_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
@@ -418,7 +608,7 @@ def simulate(
         if not pending:
             return fired
         at, job = min(pending)
-        clock.current = at.astimezone(timezone.utc)
+        clock.current = at.astimezone(UTC)
         if on_fire is not None:
             on_fire(job, clock.current)
         for i, pipe in enumerate(workers):
@@ -444,8 +634,10 @@ def run_until_stopped(
     stop: threading.Event | None = None,
     handle_signals: bool = True,
     on_started: Callable[[], None] | None = None,
+    watch: ClockWatch | None = None,
 ) -> None:
-    """Run the schedule in the background until SIGTERM/SIGINT (or ``stop`` is set).
+    """Run the schedule in the background until SIGTERM/SIGINT (or ``stop`` is set), checking
+    every second for a wall-clock step (:class:`ClockWatch`, :func:`realign`).
 
     On a signal the scheduler stops taking new runs and waits for the running one to finish
     (its lock is released, its run recorded), then returns. Signal handlers are installed only
@@ -453,6 +645,7 @@ def run_until_stopped(
     """
     stop = stop or threading.Event()
     scheduler = build_scheduler(pipeline, clock=clock)
+    watch = watch or ClockWatch()
     previous: dict[signal.Signals, Any] = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
         def _on_signal(signum: int, _frame: object) -> None:
@@ -469,7 +662,9 @@ def run_until_stopped(
              pipeline.settings.schedules.sample_interval_minutes, ", ".join(pipeline.settings.teams))
     try:
         while not stop.wait(1.0):
-            pass
+            step = watch.check()
+            if step:
+                realign(scheduler, step, now=clock.now())
     finally:
         scheduler.shutdown(wait=True)
         for signum, handler in previous.items():

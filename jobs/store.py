@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets as _secrets
 import shlex
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -107,18 +111,104 @@ class WaitingList:
     items: tuple[QueueItem, ...]
 
 
-class Lock:
-    """A Redis lock owned by a random token: ``SET NX PX``, released only by its owner."""
+_STEAL = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1
+end
+return 0
+"""
+_HOST = socket.gethostname()
+_HELD: set[str] = set()  # tokens of the locks this process holds now
 
-    def __init__(self, client: redis.Redis, key: str, ttl_ms: int) -> None:
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a lock, since when, and for how much longer unless renewed (doctor, health)."""
+
+    name: str
+    host: str
+    pid: int
+    since: datetime | None
+    expires_in: timedelta | None  # None: no expiry (a lock that can never go by itself)
+    alive: bool | None  # the holder's process exists: known only on this host
+
+
+def owner_token(pid: int | None = None) -> str:
+    """A lock's value: a random token, then who took it (host, pid) and when (unix seconds)."""
+    return f"{_secrets.token_hex(8)}|{_HOST}|{pid or os.getpid()}|{time.time():.0f}"
+
+
+def parse_owner(name: str, value: bytes | str, ttl_ms: int) -> LockHolder:
+    """Read a lock's value back into a :class:`LockHolder` (an old bare token: holder unknown)."""
+    parts = _s(value).split("|")
+    host, pid, since = "?", 0, None
+    if len(parts) == 4:
+        host = parts[1]
+        try:
+            pid = int(parts[2])
+            since = datetime.fromtimestamp(float(parts[3]), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            pid, since = 0, None
+    alive: bool | None = None
+    if host == _HOST and pid > 0:
+        # our own pid: alive only if we hold that very token (not a lock of our earlier life
+        # restored from an AOF, or of a container whose pid was the same)
+        alive = _s(value) in _HELD if pid == os.getpid() else _process_alive(pid)
+    expires = timedelta(milliseconds=ttl_ms) if ttl_ms >= 0 else None
+    return LockHolder(name, host, pid, since, expires, alive)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class Lock:
+    """A Redis lock owned by a token naming its holder: ``SET NX PX``, released only by its owner.
+
+    :meth:`acquire` also takes over a lock whose holder is known to be dead: a process on this
+    host that no longer exists, or a lock naming this process that it does not hold (restored
+    from an AOF after a Redis restart, or, in a container, left by an earlier life with the
+    same pid).
+    Locks held on other hosts go by their short TTL, which the holder keeps renewing
+    (:meth:`extend`, see :meth:`Store.lock`'s ``heartbeat``).
+    """
+
+    def __init__(
+        self, client: redis.Redis, key: str, ttl_ms: int, *, name: str = "", pid: int | None = None
+    ) -> None:
         self._client: Any = client  # see Store.__init__
         self.key = key
+        self.name = name or key
         self.ttl_ms = ttl_ms
-        self.token = _secrets.token_hex(16)
+        self.token = owner_token(pid)
         self.acquired = False
+        self.took_over: LockHolder | None = None  # the dead holder this acquire replaced
 
     def acquire(self) -> bool:
         self.acquired = bool(self._client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        if self.acquired:
+            _HELD.add(self.token)
+        else:
+            try:
+                held = self._client.get(self.key)
+            except redis.ResponseError:  # not a string (garbage): held, by nobody we can name
+                return self.acquired
+            if held is not None:
+                holder = parse_owner(self.name, held, int(self._client.pttl(self.key)))
+                if holder.alive is False and self._client.eval(_STEAL, 1, self.key, held, self.token,
+                                                               self.ttl_ms):
+                    log.warning("took over lock %s from %s pid %s (since %s): that process is gone",
+                                self.name, holder.host, holder.pid, holder.since)
+                    self.acquired, self.took_over = True, holder
+                    _HELD.add(self.token)
         return self.acquired
 
     def extend(self) -> bool:
@@ -127,8 +217,36 @@ class Lock:
 
     def release(self) -> None:
         if self.acquired:
-            self._client.eval(_RELEASE, 1, self.key, self.token)
+            _HELD.discard(self.token)
             self.acquired = False
+            self._client.eval(_RELEASE, 1, self.key, self.token)
+
+
+class _Heartbeat:
+    """Renews a held lock every third of its TTL until stopped, so a short TTL is safe."""
+
+    def __init__(self, lock: Lock, every: float) -> None:
+        self._lock = lock
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lock-heartbeat:{lock.name}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                if not self._lock.extend():
+                    log.warning("lock %s was lost while its job ran", self._lock.name)
+                    return
+            except redis.RedisError as err:
+                log.warning("could not renew lock %s: %s", self._lock.name, err)
 
 
 class Store:
@@ -718,18 +836,68 @@ class Store:
     # ------------------------------------------------------------------ locks, idempotency
 
     @contextmanager
-    def lock(self, name: str, *, ttl: timedelta = timedelta(minutes=10)) -> Iterator[Lock]:
-        """Try to take lock ``name``; yields the Lock (check ``.acquired``); always released."""
-        lk = Lock(self._r, self.key("lock", name), int(ttl.total_seconds() * 1000))
-        with self._guard("lock"):
-            lk.acquire()
+    def lock(
+        self, name: str, *, ttl: timedelta = timedelta(minutes=10), heartbeat: bool = False
+    ) -> Iterator[Lock]:
+        """Try to take lock ``name``; yields the Lock (check ``.acquired``); always released.
+
+        With ``heartbeat`` the lock is renewed every third of ``ttl`` while held, so ``ttl`` can
+        be short (a minute): a holder that dies, or a lock restored from an old AOF, blocks
+        others for at most ``ttl``.
+        """
+        lk = self.try_lock(name, ttl=ttl)
+        beat = _Heartbeat(lk, ttl.total_seconds() / 3) if heartbeat and lk.acquired else None
+        if beat is not None:
+            beat.start()
         try:
             yield lk
         finally:
-            try:
-                lk.release()
-            except redis.RedisError:
-                log.warning("could not release lock %s; it expires by itself", name)
+            if beat is not None:
+                beat.stop()
+            self.unlock(lk)
+
+    def try_lock(self, name: str, *, ttl: timedelta, pid: int | None = None) -> Lock:
+        """Take lock ``name`` now if free (or its holder is dead); check ``.acquired``.
+
+        ``pid`` names another process of this host as the holder (default: this one; tests
+        name a finished one to stand for a killed worker). The caller releases it with
+        :meth:`unlock`. Raises StoreUnavailable.
+        """
+        lk = Lock(self._r, self.key("lock", name), int(ttl.total_seconds() * 1000), name=name,
+                  pid=pid)
+        with self._guard("lock"):
+            lk.acquire()
+        return lk
+
+    def unlock(self, lk: Lock) -> None:
+        """Release ``lk`` if this process still holds it; a failure leaves it to its TTL."""
+        try:
+            lk.release()
+        except redis.RedisError:
+            log.warning("could not release lock %s; it expires by itself", lk.name)
+
+    def lock_holder(self, name: str) -> LockHolder | None:
+        """Who holds lock ``name`` now, or None when it is free."""
+        k = self.key("lock", name)
+        with self._guard("lock read"):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.get(k)
+            pipe.pttl(k)
+            value, ttl_ms = pipe.execute(raise_on_error=False)
+        if isinstance(value, redis.ResponseError):  # not a string: quarantine names it
+            return LockHolder(name, "(not a lock: wrong Redis type)", 0, None,
+                              timedelta(milliseconds=int(ttl_ms)) if int(ttl_ms) >= 0 else None,
+                              None)
+        return None if value is None else parse_owner(name, value, int(ttl_ms))
+
+    def held_locks(self) -> list[LockHolder]:
+        """Every lock held now, oldest first (``doctor``, ``/flow health``)."""
+        cut = len(self.key("lock", ""))
+        with self._guard("scan"):
+            names = [_s(k)[cut:] for k in self._r.scan_iter(self.key("lock", "*"), count=500)]
+        held = [h for h in (self.lock_holder(n) for n in names) if h is not None]
+        far = datetime.max.replace(tzinfo=UTC)
+        return sorted(held, key=lambda h: (h.since or far, h.name))
 
     def claim_once(self, key: str, *, ttl: timedelta = timedelta(days=30)) -> bool:
         """True the first time ``key`` is claimed (``SET NX``), False ever after until expiry.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -22,14 +24,21 @@ PNG = b"\x89PNG\r\n\x1a\nfake-chart"
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
+    with FakeSlack(clock=T0.timestamp) as fake:
         yield fake
 
 
 def delivery(store: Store, fake: FakeSlack, sleeps: list[float] | None = None) -> SlackDelivery:
+    seasoned(store)
     client = WebClient(base_url=fake.api_url, token=fake.token)
     waits = sleeps if sleeps is not None else []
     return SlackDelivery(client, store, clock=FixedClock(T0), sleep=waits.append)
+
+
+def seasoned(store: Store) -> None:
+    """Delivery records kept for a week: no post is looked up in Slack without cause."""
+    if store.get_json("delivery", "ledger") is None:
+        store.set_json("delivery", "ledger", value={"since": (T0 - timedelta(days=7)).isoformat()})
 
 
 def alert(**kw: object) -> Alert:
@@ -139,10 +148,153 @@ def test_digest_stays_text_only_when_the_upload_fails(store: Store, slack: FakeS
 
 def test_in_flight_post_elsewhere_is_not_duplicated(store: Store, slack: FakeSlack) -> None:
     """While another replica holds the post's lease, this one does not post; after it, it does."""
-    key = "digest:platform:2026-W10"
-    assert store.claim_once(key, ttl=timedelta(minutes=10))  # a replica that died mid-post
+    lease = store.try_lock("post:digest:platform:2026-W10", ttl=timedelta(minutes=10))
+    assert lease.acquired  # a live replica (this very process) is posting it
     assert not delivery(store, slack).digest(digest())
     assert slack.messages() == []
-    store.release_claim(key)  # the lease expired
+    store.unlock(lease)  # that attempt ended without posting
     assert delivery(store, slack).digest(digest())
     assert len(slack.messages("C0TEAM001")) == 1
+
+
+# ----------------------------------------------------------------- outcome unknown: ask Slack
+
+
+def slow_delivery(store: Store, fake: FakeSlack, *, timeout: float = 0.2,
+                  clock: FixedClock | None = None) -> SlackDelivery:
+    """A delivery whose client gives up after ``timeout`` seconds (Slack's is 30 s)."""
+    client = WebClient(base_url=fake.api_url, token=fake.token, timeout=timeout)  # type: ignore[arg-type]
+    seasoned(store)
+    return SlackDelivery(client, store, clock=clock or FixedClock(T0), sleep=lambda s: None)
+
+
+def test_every_post_carries_its_idempotency_key_in_slack(store: Store, slack: FakeSlack) -> None:
+    """Slack stores each message with metadata naming its idempotency key and team."""
+    d = delivery(store, slack)
+    assert d.digest(digest()) and d.alert(alert(recipients=("U0LEAD001",)))
+    by_key = {m["metadata"]["event_payload"]["key"]: m for m in slack.messages()}
+    assert set(by_key) == {"digest:platform:2026-W10", "alert:platform:queue_length:e1:warn:U0LEAD001"}
+    assert all(m["metadata"]["event_type"] == "flowbot_delivery" for m in by_key.values())
+    assert by_key["digest:platform:2026-W10"]["metadata"]["event_payload"]["team"] == "platform"
+
+
+def test_slack_answering_after_the_timeout_gets_exactly_one_copy(store: Store, slack: FakeSlack) -> None:
+    """Slack stores the digest but answers too late, and stays slow: later ticks post no copy."""
+    slack.delay("*", seconds=5, times=None)  # every method: stored, answered after 5 s
+    d = slow_delivery(store, slack)
+    assert not d.digest(digest(png=None))  # timed out: outcome unknown
+    assert not d.digest(digest(png=None))  # still slow: the lookup times out too, nothing sent
+    slack.clear_faults()
+    assert d.digest(digest(png=None))  # Slack answers again: found in the history
+    assert len(slack.messages("C0TEAM001")) == 1
+    assert len(slack.calls("chat.postMessage")) == 1
+    assert d.digest(digest(png=None)) and len(slack.calls("conversations.history")) == 2
+
+
+def test_connection_dropped_after_slack_stored_it_is_not_resent(store: Store, slack: FakeSlack) -> None:
+    """A post whose connection drops after Slack stored it is neither retried blindly by
+    slack_sdk nor posted again by the next attempt."""
+    slack.drop_after_store("chat.postMessage")
+    d = delivery(store, slack)
+    assert not d.alert(alert(recipients=("U0LEAD001",)))
+    assert d.alert(alert(recipients=("U0LEAD001",)))
+    assert len(slack.calls("chat.postMessage")) == 1 and len(slack.messages()) == 1
+    (opened,) = slack.calls("conversations.open")  # a DM's history is the IM's
+    assert opened.params["users"] == "U0LEAD001"
+
+
+def test_timed_out_post_slack_never_stored_is_posted_after_the_lookup(
+    store: Store, slack: FakeSlack
+) -> None:
+    """When the lookup finds nothing (Slack failed before storing), the next attempt posts."""
+    slack.fail("chat.postMessage", status=503, times=1)
+    d = delivery(store, slack)
+    assert not d.digest(digest(png=None))
+    assert d.digest(digest(png=None))
+    assert len(slack.messages("C0TEAM001")) == 1
+    assert [c.method for c in slack.calls()][-2:] == ["conversations.history", "chat.postMessage"]
+
+
+def test_redis_restarted_empty_posts_no_digest_or_alert_again(store: Store, slack: FakeSlack) -> None:
+    """Redis loses everything (no persistence): the digest and the alert DM are found in Slack,
+    even an alert re-fired under a new episode because its state was lost."""
+    clock = FixedClock(T0)
+    d = SlackDelivery(WebClient(base_url=slack.api_url, token=slack.token), store, clock=clock,
+                      sleep=lambda s: None)
+    seasoned(store)  # an installation that has run for a week
+    assert d.digest(digest(png=None)) and d.alert(alert())
+    assert len(slack.calls("conversations.history")) == 0  # the fast path: nothing to look up
+    store.flush_prefix()  # Redis restarted without persistence
+    clock.advance(timedelta(minutes=15))
+    assert d.digest(digest(png=None))
+    assert d.alert(alert())
+    assert d.alert(alert(episode="e2", idempotency_key="alert:platform:queue_length:e2:warn"))
+    assert len(slack.calls("chat.postMessage")) == 3  # the first three posts only
+    # a breach after the leads were told of its recovery is news, and is posted
+    recovered = alert(recovered=True, idempotency_key="alert:platform:queue_length:e2:recovered")
+    assert d.alert(recovered)
+    assert d.alert(alert(episode="e3", idempotency_key="alert:platform:queue_length:e3:warn"))
+    assert len(slack.calls("chat.postMessage")) == 3 + 2 + 2
+
+
+def test_lookup_pages_through_history(store: Store, slack: FakeSlack) -> None:
+    """A post buried under a busy channel's newer messages is still found (next_cursor)."""
+    d = delivery(store, slack)
+    assert d.digest(digest(png=None))
+    client = WebClient(base_url=slack.api_url, token=slack.token)
+    for n in range(250):
+        client.chat_postMessage(channel="C0TEAM001", text=f"chatter {n}")
+    store.flush_prefix()
+    assert d.digest(digest(png=None))
+    assert len(slack.calls("conversations.history")) == 2
+    assert len(slack.messages("C0TEAM001")) == 251
+
+
+def test_without_history_scopes_it_posts_again_and_says_why(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without channels:history the lookup is impossible: Flowbot posts (a duplicate is possible),
+    warns with the fix, and doctor shows it."""
+    from tests.fakes.slack_api import DEFAULT_SCOPES
+
+    scopes = [s for s in DEFAULT_SCOPES if not s.endswith(":history")]
+    with FakeSlack(scopes=scopes, clock=T0.timestamp) as fake:
+        fake.drop_after_store("chat.postMessage")
+        d = delivery(store, fake)
+        with caplog.at_level(logging.WARNING, logger="bot.delivery"):
+            assert not d.digest(digest(png=None))
+            assert d.digest(digest(png=None))
+        assert len(fake.messages("C0TEAM001")) == 2
+    assert any("channels:history" in r.getMessage() for r in caplog.records)
+    (problem,) = delivery_problems(store)
+    assert problem.code == "history:missing_scope" and "im:history" in problem.fix
+
+
+def test_lease_of_a_killed_worker_is_taken_over_and_its_post_found(store: Store, slack: FakeSlack) -> None:
+    """kill -9 after Slack stored the post, before it answered: on restart the dead worker's
+    lease is taken over at once (not after its 10 minutes) and the post is found in Slack."""
+    slack.drop_after_store("chat.postMessage")  # Slack stored it; the worker never heard back
+    assert not delivery(store, slack).digest(digest(png=None))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lease = store.try_lock("post:digest:platform:2026-W10", ttl=timedelta(minutes=10), pid=dead.pid)
+    assert lease.acquired  # held in the name of a process that no longer exists
+    assert delivery(store, slack).digest(digest(png=None))
+    assert len(slack.messages("C0TEAM001")) == 1 and len(slack.calls("chat.postMessage")) == 1
+
+
+def test_alert_refired_under_a_new_episode_after_a_crash_is_not_posted_again(
+    store: Store, slack: FakeSlack
+) -> None:
+    """A worker dies while posting an alert (Slack stored it), before saving the episode: the
+    restarted worker's re-fired alert, under a new key, is recognised in Slack."""
+    slack.drop_after_store("chat.postMessage")
+    assert not delivery(store, slack).alert(alert(recipients=("U0LEAD001",)))
+    refired = alert(recipients=("U0LEAD001",), episode="e2",
+                    idempotency_key="alert:platform:queue_length:e2:warn")
+    assert delivery(store, slack).alert(refired)
+    assert len(slack.messages()) == 1
+    other_rule = alert(recipients=("U0LEAD001",), rule="ci_p90_minutes",
+                       idempotency_key="alert:platform:ci_p90_minutes:e1:warn")
+    assert delivery(store, slack).alert(other_rule)
+    assert len(slack.messages()) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,11 +29,9 @@ from tests.conftest import CliStorage
 from tests.factories import snapshot
 from tests.fakes.slack_api import FakeSlack
 
-UTC = timezone.utc
-
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
 
 
 def settings(**schedules: Any) -> Settings:
@@ -249,14 +247,18 @@ def test_rate_limited_digest_is_retried(store: Store, slack: FakeSlack) -> None:
 
 
 def test_scheduler_is_built_from_settings(store: Store) -> None:
-    """The worker's scheduler holds the sampling job and one digest job per team, coalescing."""
+    """The worker's scheduler holds sampling, the digest catch-up and one digest job per team,
+    coalescing, sampling and digests each on a thread pool of their own."""
     s = settings(jitter_seconds=30)
     pipe = Pipeline(s, store, None, Steps_(s, store).steps())  # type: ignore[arg-type]
     clock = FixedClock(utc(2026, 3, 2, 10))
     sched = build_scheduler(pipe, clock=clock)
     jobs = {j.id: j for j in sched.get_jobs()}
-    assert sorted(jobs) == ["digest:berlin", "digest:nyc", "opening:berlin", "opening:nyc", "sample"]
+    assert sorted(jobs) == ["digest:berlin", "digest:nyc", "digests", "opening:berlin", "opening:nyc",
+                            "sample"]
     assert all(j.coalesce and j.misfire_grace_time for j in jobs.values())
+    assert {j.executor for j in jobs.values() if j.id.startswith("digest")} == {"digests"}
+    assert jobs["sample"].executor == "sampling"
     assert jobs["sample"].trigger.jitter == 30
     assert str(jobs["digest:nyc"].trigger.timezone) == "America/New_York"
 
@@ -421,7 +423,7 @@ def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: 
             w = Witness(SlackDelivery(client, store, clock=clock, sleep=lambda _: None))
             source = connect(s, clock=clock, sleep=lambda _: None)
             workers.append(Pipeline.from_settings(
-                s, store, w, clock=clock, source=source,  # type: ignore[arg-type]
+                s, store, w, clock=clock, source=source,
                 chart=lambda d: digest_chart(d, tz=s.teams[d.team].zone)))
             witnesses.append(w)
         simulate(workers, clock=clock, start=start, end=end)
@@ -445,3 +447,179 @@ def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: 
         alert_posts = [m for m in slack.messages() if m["channel"] not in channels.values()]
         assert len(alert_posts) == len(sent)
         assert [r.outcome for r in store.job_runs("sample", limit=50)].count("failed") == 0
+
+
+# ----------------------------------------------------------------- load, clock steps, stale locks
+
+
+def test_sampling_starts_on_time_while_every_digest_thread_is_busy(store: Store, slack: FakeSlack) -> None:
+    """Digests filling their whole pool (a slow Slack, a thousand teams) do not delay sampling:
+    it runs on a pool of its own."""
+    import threading
+
+    s = settings()
+    steps = Steps_(s, store)
+    release, sampled = threading.Event(), threading.Event()
+    building: list[str] = []
+
+    def slow_build(team: str, now: datetime) -> Digest:
+        building.append(team)
+        release.wait(10)
+        return steps.build(team, now)
+
+    def sample(now: datetime) -> str:
+        steps.sample(now)
+        sampled.set()
+        return "sampled"
+
+    pipe = Pipeline(s, store, SlackDelivery(slack.client(), store, sleep=lambda _: None),
+                    Steps(sample, lambda now: "snap", lambda now: "alerts", slow_build))
+    clock = FixedClock(utc(2026, 3, 2, 8, 31))  # berlin's digest is due
+    steps.sample(utc(2026, 3, 2, 8))
+    sched = build_scheduler(pipe, clock=clock, start=datetime.now(UTC) + timedelta(hours=1),
+                            digest_threads=1)
+    sched.start()
+    try:
+        for job in ("digests", "digest:berlin", "digest:nyc"):  # all due now, on one thread
+            sched.modify_job(job, next_run_time=datetime.now(UTC))
+        assert _wait_for(lambda: building == ["berlin"])
+        sched.modify_job("sample", next_run_time=datetime.now(UTC))
+        assert sampled.wait(5)  # while the digest thread is still busy
+        assert building == ["berlin"]
+    finally:
+        release.set()
+        sched.shutdown(wait=True)
+    assert [c for c, _ in digests(slack)] == ["C0BERLIN1"]
+
+
+def _wait_for(condition: Any, timeout: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_clock_watch_notices_a_step_back_and_forward() -> None:
+    """A wall clock moving apart from the monotonic clock by more than a minute is a step."""
+    from jobs.scheduler import ClockWatch
+
+    wall, mono = [1_000_000.0], [50.0]
+    watch = ClockWatch(wall=lambda: wall[0], monotonic=lambda: mono[0])
+    wall[0] += 10
+    mono[0] += 10
+    assert watch.check() == 0.0
+    wall[0] += 1 - 1200  # one second passes, and the clock is set back 20 minutes
+    mono[0] += 1
+    assert watch.check() == -1200.0
+    assert watch.check() == 0.0
+    wall[0] += 2400
+    assert watch.check() == 2400.0
+
+
+def _started_paused(store: Store, now: datetime) -> Any:
+    s = settings(sample_interval_minutes=15)
+    pipe = Pipeline(s, store, None, Steps_(s, store).steps())  # type: ignore[arg-type]
+    sched = build_scheduler(pipe, clock=FixedClock(now), start=now)
+    sched.start(paused=True)
+    sched.modify_job("sample", next_run_time=now + timedelta(minutes=15))  # it just ran
+    return sched
+
+
+def test_step_back_twenty_minutes_keeps_sampling_within_one_interval(store: Store) -> None:
+    """After the clock is set back 20 minutes, APScheduler alone would wait 35 minutes for the
+    next sample; realigned, it comes when it would have without the step."""
+    from jobs.scheduler import realign
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    sched = _started_paused(store, now)
+    try:
+        stepped = now - timedelta(minutes=20)
+        before = sched.get_job("sample").next_run_time
+        assert before - stepped == timedelta(minutes=35)  # what APScheduler computes by itself
+        realign(sched, -1200, now=stepped)
+        assert sched.get_job("sample").next_run_time - stepped == timedelta(minutes=15)
+        assert all(j.next_run_time - stepped <= timedelta(minutes=15)
+                   for j in sched.get_jobs() if j.id in ("sample", "digests"))
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_step_forward_runs_sampling_at_once_and_a_skipped_digest(store: Store) -> None:
+    """After the clock jumps 20 minutes forward, sampling runs at once (not dropped as misfired)
+    and a digest whose time was jumped over runs now."""
+    from jobs.scheduler import realign
+
+    now = datetime(2026, 3, 2, 8, 20, tzinfo=UTC)  # berlin's digest is at 08:30 UTC
+    sched = _started_paused(store, now)
+    try:
+        stepped = now + timedelta(minutes=20)
+        realign(sched, 1200, now=stepped)
+        assert sched.get_job("sample").next_run_time == stepped
+        assert sched.get_job("digest:berlin").next_run_time == utc(2026, 3, 2, 8, 30)
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_sample_claimed_in_the_future_does_not_block_after_a_step_back(
+    store: Store, slack: FakeSlack
+) -> None:
+    """Sampling at 12:00, then the clock set back to 11:40: the next tick samples, the one a
+    minute later does not."""
+    s = settings(sample_interval_minutes=15)
+    steps = Steps_(s, store)
+    w = worker(s, store, slack, steps)
+    w.tick(utc(2026, 3, 3, 12))
+    w.tick(utc(2026, 3, 3, 11, 40))
+    w.tick(utc(2026, 3, 3, 11, 41))
+    assert steps.samples == [utc(2026, 3, 3, 12), utc(2026, 3, 3, 11, 40)]
+
+
+def test_lock_of_a_dead_worker_restored_from_the_aof_does_not_block_sampling(
+    store: Store, slack: FakeSlack
+) -> None:
+    """A sample lock naming a process that is gone (Redis restored it from its AOF after both
+    restarted) is taken over by the next tick instead of blocking for its TTL."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert store.try_lock("sample", ttl=timedelta(minutes=10), pid=dead.pid).acquired
+    s = settings()
+    steps = Steps_(s, store)
+    runs = worker(s, store, slack, steps).tick(utc(2026, 3, 3, 12))
+    assert [r.job for r in runs][:2] == ["sample", "snapshot"] and len(steps.samples) == 1
+
+
+def test_lock_held_long_is_shown_and_its_skip_logged_as_a_warning(
+    store: Store, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sample lock held for longer than an interval by a live process: the skip is a WARNING
+    naming the holder, a recorded run, a line in /flow health and in doctor."""
+    import logging
+    import os
+
+    from bot.blocks.health import render_health
+    from bot.doctor import lock_findings
+
+    held = store.try_lock("sample", ttl=timedelta(minutes=10))  # a live process: this one
+    assert held.acquired
+    s = settings(sample_interval_minutes=15)
+    later = datetime.now(UTC) + timedelta(minutes=40)
+    with caplog.at_level(logging.INFO, logger="jobs.scheduler"):
+        worker(s, store, slack, Steps_(s, store)).tick(later)
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"pid {os.getpid()}" in warning.getMessage()
+    assert store.job_runs("sample")[0].outcome == "skipped"
+    (holder,) = store.held_locks()
+    assert holder.name == "sample" and holder.pid == os.getpid() and holder.alive
+    blocks, _ = render_health({}, now=later, locks=[holder])
+    assert "*sample* held by" in str(blocks) and f"pid {os.getpid()}" in str(blocks)
+    (finding,) = lock_findings(store, s, later)
+    assert finding.status == "warn" and "lock sample held by" in finding.summary
+    store.unlock(held)
+    assert store.held_locks() == []

@@ -178,3 +178,68 @@ def test_server_error_status(fake: FakeSlack) -> None:
     with pytest.raises(SlackApiError) as err:
         fake.client().chat_postMessage(channel="C1", text="x")
     assert err.value.response.status_code == 500
+
+
+def test_history_pages_newest_first_with_metadata_on_request(fake: FakeSlack) -> None:
+    """conversations.history: newest first, limit per page, next_cursor, metadata only with
+    include_all_metadata, as Slack answers it."""
+    client = WebClient(base_url=fake.api_url, token=fake.token)
+    meta = {"event_type": "flowbot_delivery", "event_payload": {"key": "k1"}}
+    first = client.chat_postMessage(channel="C1", text="one", metadata=meta)
+    for n in range(4):
+        client.chat_postMessage(channel="C1", text=f"more {n}")
+    page = client.conversations_history(channel="C1", limit=3)
+    assert [m["text"] for m in page["messages"]] == ["more 3", "more 2", "more 1"]
+    assert page["has_more"] and page["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(channel="C1", limit=3, include_all_metadata=True,
+                                        cursor=page["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in rest["messages"]] == ["more 0", "one"]
+    assert rest["messages"][-1]["metadata"] == meta and not rest["has_more"]
+    assert "metadata" not in client.conversations_history(channel="C1")["messages"][-1]
+    newer = client.conversations_history(channel="C1", oldest=first["ts"])
+    assert len(newer["messages"]) == 4  # oldest is exclusive unless inclusive=true
+
+
+def test_post_to_a_user_lands_in_the_dm_conversations_open_names(fake: FakeSlack) -> None:
+    """Posting to U... answers with the DM's D... ID; its history (im:history) holds the post."""
+    client = WebClient(base_url=fake.api_url, token=fake.token)
+    posted = client.chat_postMessage(channel="U0LEAD001", text="psst")
+    dm = client.conversations_open(users="U0LEAD001")["channel"]["id"]
+    assert posted["channel"] == dm and dm.startswith("D")
+    assert [m["text"] for m in client.conversations_history(channel=dm)["messages"]] == ["psst"]
+
+
+def test_history_errors_like_slack(fake: FakeSlack) -> None:
+    """Without the history scope: missing_scope naming what is needed; outside a channel:
+    not_in_channel."""
+    from tests.fakes.slack_api import DEFAULT_SCOPES
+
+    with FakeSlack(scopes=[s for s in DEFAULT_SCOPES if s != "im:history"]) as narrow:
+        client = WebClient(base_url=narrow.api_url, token=narrow.token)
+        client.chat_postMessage(channel="U1", text="hi")
+        with pytest.raises(SlackApiError) as err:
+            client.conversations_history(channel=client.conversations_open(users="U1")["channel"]["id"])
+        assert err.value.response["error"] == "missing_scope"
+        assert err.value.response["needed"] == "im:history"
+    fake.set_bot_channels({"C1"})
+    with pytest.raises(SlackApiError) as err:
+        WebClient(base_url=fake.api_url, token=fake.token).conversations_history(channel="C2")
+    assert err.value.response["error"] == "not_in_channel"
+
+
+def test_delayed_answer_stores_first_and_times_the_client_out(fake: FakeSlack) -> None:
+    """delay(): the post is stored at once; a client with a shorter timeout gets no answer."""
+    fake.delay("chat.postMessage", seconds=5)
+    client = WebClient(base_url=fake.api_url, token=fake.token, timeout=0.2)  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel="C1", text="slow")
+    assert [m["text"] for m in fake.messages("C1")] == ["slow"]
+    fake.release_delayed()
+
+
+def test_dropped_connection_after_store_is_resent_by_slack_sdks_default_retry(fake: FakeSlack) -> None:
+    """drop_after_store(): stored, then hung up on; slack_sdk's default connection retry then
+    posts it a second time (why Flowbot posts through a client without that retry)."""
+    fake.drop_after_store("chat.postMessage")
+    WebClient(base_url=fake.api_url, token=fake.token).chat_postMessage(channel="C1", text="twice")
+    assert [m["text"] for m in fake.messages("C1")] == ["twice", "twice"]

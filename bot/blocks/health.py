@@ -1,4 +1,4 @@
-"""`/flow health`: when each scheduled job last ran and how it went."""
+"""`/flow health`: when each scheduled job last ran and how it went, and which locks are held."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ from bot.blocks import (
     section,
 )
 from bot.blocks.frame import Message
-from jobs.store import JobRun
+from jobs.store import JobRun, LockHolder
 
 OUTCOME_ICONS = {"ok": ":large_green_circle:", "skipped": ":white_circle:", "partial": ":large_yellow_circle:",
                  "failed": ":red_circle:"}
 
 
-def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Message:
-    """One line per job: the last run's outcome, when, how long, and its detail."""
+def render_health(
+    runs: Mapping[str, Sequence[JobRun]], *, now: datetime, locks: Sequence[LockHolder] = ()
+) -> Message:
+    """One line per job: the last run's outcome, when, how long, and its detail; then one line
+    per held lock: who holds it (host, pid), since when, and whether its holder is gone."""
     lines = []
     for job, job_runs in sorted(runs.items()):
         if not job_runs:
@@ -40,6 +43,18 @@ def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Mes
     blocks = [header("Flowbot health")]
     blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
                                                            "(or `flowbot run`).")]
+    if locks:
+        blocks += lines_section([lock_line(h, now=now) for h in locks])
     blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
     summary = ", ".join(f"{escape(j, MAX_NAME)} {escape(r[0].outcome, 40)}" for j, r in sorted(runs.items()) if r)
     return blocks, fallback(f"Flowbot health: {summary}" if summary else "Flowbot health: no job has run yet")
+
+
+def lock_line(holder: LockHolder, *, now: datetime) -> str:
+    """``:lock: *sample* held by host pid 123 for 3 min, lapses in 40 s unless renewed``."""
+    since = f" for {age(holder.since, now).replace(' old', '')}" if holder.since else ""
+    lapse = (f", lapses in {holder.expires_in.total_seconds():.0f} s unless renewed"
+             if holder.expires_in is not None else ", never lapses by itself")
+    gone = " · *its holder is gone*: the next run takes it over" if holder.alive is False else ""
+    who = f"{escape(holder.host)} pid {holder.pid}" if holder.pid else "an unknown holder"
+    return f":lock: *{escape(holder.name)}* held by {who}{since}{lapse}{gone}"

@@ -16,8 +16,21 @@ Programmable faults (each consumed per call, ``times=None`` for "until cleared")
 * ``fake.fail("chat.postMessage", error="channel_not_found", times=1)`` -> ``ok: false``;
   ``fake.fail(method, status=500)`` -> an HTTP 500 with a non-JSON body;
 * ``fake.rate_limit("chat.postMessage", retry_after=1, times=1)`` -> HTTP 429 + ``Retry-After``;
+* ``fake.delay("chat.postMessage", seconds=35, times=None)`` -> the call is carried out (a post
+  is stored) and answered only ``seconds`` later: a client with a shorter timeout never learns
+  that it worked (``fake.release_delayed()`` answers the waiting ones now);
+* ``fake.drop_after_store("chat.postMessage")`` -> carried out, then the connection is closed
+  without an answer;
+* ``method="*"`` programs a fault for every method;
 * ``fake.set_bot_channels({"C1"})`` -> posting elsewhere answers ``not_in_channel``;
+* ``FakeSlack(scopes=...)`` without ``channels:history`` (``groups:``, ``im:``) ->
+  ``conversations.history`` there answers ``missing_scope`` with ``needed``/``provided``.
 * a missing token answers ``not_authed``; an unknown one ``invalid_auth``.
+
+Messages keep their ``metadata`` (``event_type``/``event_payload``); ``conversations.history``
+returns them newest first with ``has_more`` and ``response_metadata.next_cursor``, and the
+metadata only with ``include_all_metadata=true``, as Slack does. A post to a user ID lands in the
+bot's DM with that user (``conversations.open(users=U...)`` names the same ``D...`` channel).
 
 Channels and users are permissive until the first ``add_channel``/``add_user``: from then on an
 unknown ID answers ``channel_not_found``/``user_not_found``. Every call is recorded
@@ -29,12 +42,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.slack_methods import (
@@ -55,9 +70,12 @@ DEFAULT_SCOPES = (
     "channels:read",
     "chat:write",
     "chat:write.public",
+    "channels:history",
     "commands",
     "files:write",
+    "groups:history",
     "groups:read",
+    "im:history",
     "im:write",
     "users:read",
     "users:read.email",
@@ -83,6 +101,8 @@ class _Fault:
     status: int
     retry_after: int | None
     remaining: int | None  # None: until cleared
+    delay: float = 0.0  # carry the call out, then answer this many seconds later
+    drop: bool = False  # carry the call out, then close the connection without answering
 
 
 class FakeSlack:
@@ -98,8 +118,11 @@ class FakeSlack:
         team: str = "Fake Workspace",
         bot_user_id: str = "U0FLOWBOT",
         bot_id: str = "B0FLOWBOT",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.token = token
+        self._clock = clock  # unix seconds: message ``ts`` values are stamped from it
+        self._last_ts = 0.0
         self.team_id = team_id
         self.team = team
         self.bot_user_id = bot_user_id
@@ -114,6 +137,8 @@ class FakeSlack:
         self._channels: dict[str, Channel] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._messages: list[Message] = []
+        self._opened: set[str] = set()
+        self._release = threading.Event()
         self._views: dict[str, dict[str, Any]] = {}
         self._uploads: dict[str, bytes | None] = {}
         self._files: list[dict[str, Any]] = []
@@ -136,6 +161,7 @@ class FakeSlack:
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+        self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -144,7 +170,7 @@ class FakeSlack:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> FakeSlack:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -158,7 +184,7 @@ class FakeSlack:
         if self._server is None:
             raise RuntimeError("FakeSlack is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -184,10 +210,26 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).append(_Fault("ratelimited", 429, retry_after, times))
 
+    def delay(self, method: str, *, seconds: float, times: int | None = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (``"*"``: any), answer ``seconds`` later."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault(None, 200, None, times, delay=seconds))
+            self._release.clear()
+
+    def drop_after_store(self, method: str, *, times: int | None = 1) -> None:
+        """Carry out the next ``times`` calls of ``method``, then hang up without an answer."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault(None, 200, None, times, drop=True))
+
+    def release_delayed(self) -> None:
+        """Answer every call held by :meth:`delay` now."""
+        self._release.set()
+
     def clear_faults(self) -> None:
-        """Forget every programmed failure."""
+        """Forget every programmed failure (and answer the delayed calls now)."""
         with self._lock:
             self._faults.clear()
+        self._release.set()
 
     def set_bot_channels(self, channels: Iterable[str] | None) -> None:
         """Restrict the channels the bot is in (``not_in_channel`` elsewhere); None: everywhere."""
@@ -235,6 +277,7 @@ class FakeSlack:
             self._uploads.clear()
             self._files.clear()
             self._responses.clear()
+            self._opened.clear()
 
     def response_url(self, key: str = "") -> str:
         """A ``response_url`` served by this fake, as Slack puts in slash commands and actions."""
@@ -252,9 +295,10 @@ class FakeSlack:
         with self._lock:
             return [
                 {"channel": m.channel, "ts": m.ts, "text": m.text, "blocks": m.blocks,
-                 "thread_ts": m.thread_ts, "edits": m.edits}
+                 "thread_ts": m.thread_ts, "edits": m.edits, "metadata": m.metadata,
+                 "conversation": m.conversation}
                 for m in self._messages
-                if m.user is None and (channel is None or m.channel == channel)
+                if m.user is None and (channel is None or m.is_in(channel))
             ]
 
     def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
@@ -301,6 +345,10 @@ class FakeSlack:
 
     def _next_fault(self, method: str) -> _Fault | None:
         with self._lock:
+            return self._take_fault(method) or self._take_fault("*")
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
             queue = self._faults.get(method) or []
             while queue:
                 fault = queue[0]
@@ -332,12 +380,13 @@ class FakeSlack:
             with self._lock:
                 body = handler(self, params)
         except SlackApiError as exc:
-            return {"ok": False, "error": exc.error}
+            return {"ok": False, "error": exc.error, **getattr(exc, "extra", {})}
         return {"ok": True, **body}
 
     def _ts(self) -> str:
-        n = next(self._seq)
-        return f"{1_700_000_000 + n}.{n:06d}"
+        """A message ``ts``: the clock's unix time in microseconds, unique and increasing."""
+        self._last_ts = max(round(self._clock(), 6), round(self._last_ts + 0.000001, 6))
+        return f"{self._last_ts:.6f}"
 
     def _channel(self, channel_id: str | None) -> Channel:
         if not channel_id:
@@ -384,13 +433,13 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK add ~40 ms to every keep-alive request on loopback.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests read calls from the fake, not from stderr."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._serve()
 
     def _serve(self) -> None:
@@ -415,13 +464,19 @@ class _Handler(BaseHTTPRequestHandler):
             extra["Retry-After"] = str(fault.retry_after or 1)
         elif fault is not None and fault.status >= 500:
             status, body = fault.status, {"ok": False, "error": fault.error or "internal_error"}
-        elif fault is not None:
-            status, body = fault.status, {"ok": False, "error": fault.error or "internal_error"}
+        elif fault is not None and fault.error is not None:
+            status, body = fault.status, {"ok": False, "error": fault.error}
         else:
             status, body = 200, self.fake._dispatch(method, params, token)
         if method == "auth.test" and body.get("ok"):
             extra["x-oauth-scopes"] = ",".join(self.fake._scopes)
         self.fake._record(Call(method, params, headers, token, status, body))
+        if fault is not None and fault.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault is not None and fault.delay:
+            self.fake._release.wait(fault.delay)
         if status >= 500:
             self._send(status, b"upstream failure", "text/plain", extra)
         else:
@@ -458,8 +513,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for name, value in extra.items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a timeout)
+            self.close_connection = True
 
 
 def _decode_params(query: str, raw: bytes, content_type: str) -> dict[str, Any]:

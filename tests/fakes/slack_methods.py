@@ -27,6 +27,15 @@ class Message:
     thread_ts: str | None
     user: str | None = None  # set for ephemeral messages
     edits: int = 0
+    metadata: dict[str, Any] | None = None  # chat.postMessage ``metadata``, as Slack stores it
+    conversation: str = ""  # where it lives: the DM's D... ID when posted to a user ID
+
+    def __post_init__(self) -> None:
+        self.conversation = self.conversation or self.channel
+
+    def is_in(self, channel_id: str) -> bool:
+        """Posted to ``channel_id``, or living there (a DM named by its user or its D... ID)."""
+        return channel_id in (self.channel, self.conversation)
 
 
 @dataclass(slots=True)
@@ -90,14 +99,37 @@ def _apps_permissions_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str,
 
 
 def _post_message(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
-    channel = fake._channel(params.get("channel"))
+    target = str(params.get("channel") or "")
+    if target[:1] in ("U", "W"):  # a user ID: Slack posts in the app's DM with that user
+        conversation = dm_id(fake._user(target)["id"])
+        channel = Channel(conversation, conversation.lower())
+    else:
+        channel = fake._channel(target)
+        conversation = channel.id
     if not fake._bot_in(channel):
         raise SlackApiError("not_in_channel")
     fake._check_content(params)
+    metadata = _metadata(params.get("metadata"))
     ts = fake._ts()
-    message = Message(channel.id, ts, str(params.get("text") or ""), params.get("blocks"), params.get("thread_ts"))
+    message = Message(target or channel.id, ts, str(params.get("text") or ""), params.get("blocks"),
+                      params.get("thread_ts"), metadata=metadata, conversation=conversation)
     fake._messages.append(message)
-    return {"channel": channel.id, "ts": ts, "message": _message_payload(fake, message)}
+    return {"channel": conversation, "ts": ts, "message": _message_payload(fake, message)}
+
+
+def dm_id(user_id: str) -> str:
+    """The ID of the bot's DM with ``user_id`` (stable, as Slack's is)."""
+    return "D" + user_id.lstrip("UW")[:10].upper()
+
+
+def _metadata(raw: Any) -> dict[str, Any] | None:
+    """Slack's message metadata: ``event_type`` (a string) and ``event_payload`` (an object)."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("event_type"), str) \
+            or not isinstance(raw.get("event_payload"), dict):
+        raise SlackApiError("invalid_metadata_format")
+    return {"event_type": raw["event_type"], "event_payload": dict(raw["event_payload"])}
 
 
 def _post_ephemeral(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +147,7 @@ def _post_ephemeral(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
 def _update(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
     channel = fake._channel(params.get("channel"))
     for message in fake._messages:
-        if message.channel == channel.id and message.ts == params.get("ts") and message.user is None:
+        if message.is_in(channel.id) and message.ts == params.get("ts") and message.user is None:
             break
     else:
         raise SlackApiError("message_not_found")
@@ -130,7 +162,7 @@ def _update(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
 def _delete(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
     channel = fake._channel(params.get("channel"))
     before = len(fake._messages)
-    fake._messages[:] = [m for m in fake._messages if not (m.channel == channel.id and m.ts == params.get("ts"))]
+    fake._messages[:] = [m for m in fake._messages if not (m.is_in(channel.id) and m.ts == params.get("ts"))]
     if len(fake._messages) == before:
         raise SlackApiError("message_not_found")
     return {"channel": channel.id, "ts": params.get("ts")}
@@ -143,7 +175,7 @@ def _get_permalink(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
             "permalink": f"https://fake-workspace.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"}
 
 
-def _message_payload(fake: FakeSlack, message: Message) -> dict[str, Any]:
+def _message_payload(fake: FakeSlack, message: Message, *, with_metadata: bool = True) -> dict[str, Any]:
     payload: dict[str, Any] = {"type": "message", "subtype": "bot_message", "text": message.text,
                                "user": fake.bot_user_id, "bot_id": fake.bot_id, "ts": message.ts,
                                "team": fake.team_id}
@@ -151,6 +183,8 @@ def _message_payload(fake: FakeSlack, message: Message) -> dict[str, Any]:
         payload["blocks"] = message.blocks
     if message.thread_ts:
         payload["thread_ts"] = message.thread_ts
+    if message.metadata is not None and with_metadata:
+        payload["metadata"] = message.metadata
     return payload
 
 
@@ -213,8 +247,62 @@ def _conversations_open(fake: FakeSlack, params: dict[str, Any]) -> dict[str, An
         raise SlackApiError("users_list_not_supplied")
     for user_id in ids:
         fake._user(user_id)
-    channel_id = params.get("channel") or "D" + "".join(sorted(u.lstrip("UW") for u in ids))[:10].upper()
-    return {"channel": {"id": channel_id}, "no_op": False, "already_open": False}
+    channel_id = params.get("channel") or (dm_id(ids[0]) if len(ids) == 1 else
+                                            "G" + "".join(sorted(u.lstrip("UW") for u in ids))[:10].upper())
+    already = channel_id in fake._opened
+    fake._opened.add(channel_id)
+    return {"channel": {"id": channel_id}, "no_op": already, "already_open": already}
+
+
+_HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
+
+
+def _conversations_history(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
+    """Messages newest first, ``limit`` per page (at most 999, default 100), between ``oldest``
+    and ``latest``, paged by ``response_metadata.next_cursor``; ``metadata`` only with
+    ``include_all_metadata``. Needs the history scope of the conversation's kind."""
+    channel_id = str(params.get("channel") or "")
+    if not channel_id:
+        raise SlackApiError("channel_not_found")
+    is_dm = channel_id.startswith("D")
+    needed = _HISTORY_SCOPES.get(channel_id[:1], "channels:history")
+    if needed not in fake._scopes:
+        raise MissingScope(needed, fake._scopes)
+    if not is_dm:
+        channel = fake._channel(channel_id)
+        if not fake._bot_in(channel):
+            raise SlackApiError("not_in_channel")
+    elif not any(m.conversation == channel_id for m in fake._messages) and channel_id not in fake._opened:
+        raise SlackApiError("channel_not_found")
+    try:
+        limit = min(max(int(params.get("limit") or 100), 1), 999)
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or 9e12)
+        start = int(params.get("cursor") or 0)
+    except ValueError:
+        raise SlackApiError("invalid_arguments") from None
+    inclusive = str(params.get("inclusive") or "").lower() in ("1", "true")
+    with_metadata = str(params.get("include_all_metadata") or "").lower() in ("1", "true")
+
+    def within(ts: float) -> bool:
+        return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+    found = [m for m in reversed(fake._messages)
+             if m.conversation == channel_id and m.user is None and m.thread_ts in (None, m.ts)
+             and within(float(m.ts))]
+    page = found[start:start + limit]
+    more = start + limit < len(found)
+    return {"messages": [_message_payload(fake, m, with_metadata=with_metadata) for m in page],
+            "has_more": more, "pin_count": 0,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
+class MissingScope(SlackApiError):
+    """``missing_scope``, with what was ``needed`` and what the token ``provided``, as Slack says."""
+
+    def __init__(self, needed: str, provided: tuple[str, ...]) -> None:
+        super().__init__("missing_scope")
+        self.extra = {"needed": needed, "provided": ",".join(provided)}
 
 
 def _users_info(fake: FakeSlack, params: dict[str, Any]) -> dict[str, Any]:
@@ -281,6 +369,7 @@ METHODS = {
     "conversations.members": _conversations_members,
     "conversations.join": _conversations_join,
     "conversations.open": _conversations_open,
+    "conversations.history": _conversations_history,
     "users.info": _users_info,
     "users.lookupByEmail": _users_lookup_by_email,
     "files.getUploadURLExternal": _get_upload_url,
