@@ -212,3 +212,27 @@ def test_commands_not_built_yet_say_so() -> None:
     for command in ("run", "web", "worker", "sample", "backfill", "report", "digest", "demo",
                     "check-config", "doctor"):
         assert command in out.stdout
+
+
+def test_check_config_takes_dash_c_like_every_command() -> None:
+    """`flowbot check-config -c FILE` works as `--config` does for every other command."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["check-config", "-c", str(EXAMPLE)], env={"FLOWBOT_CONFIG": None})
+    assert result.exit_code == 0, result.output
+    assert "payments: 3 members" in result.output
+
+
+def test_help_shows_flags_without_a_value() -> None:
+    """`--help` lists flags bare (`--print`, `--help`), never as taking a `<bool>`."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    for command in ("digest", "report", "check-config", "demo"):
+        text = CliRunner().invoke(app, [command, "--help"]).output
+        assert "<bool>" not in text, text
+        assert "--help " in text
+    assert "--print  " in CliRunner().invoke(app, ["digest", "--help"]).output
