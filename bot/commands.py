@@ -32,7 +32,7 @@ from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
 from bot.blocks.why import render_why
 from bot.guard import SET, refusal
-from bot.reader import next_sample_at
+from bot.reader import sample_outlook
 from jobs.alerts import list_alerts
 from jobs.digest import DigestUnavailable, build_digest
 from jobs.errors import StoreUnavailable
@@ -239,7 +239,11 @@ def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Mess
     if reading.snapshot is None:
         if reading.unavailable:
             return unavailable(team, None, now)
-        return no_snapshot(team, next_sample_at(deps.settings, deps.store, now=now), now)
+        outlook = sample_outlook(deps.settings, deps.store, now=now)
+        if outlook is None:
+            return no_snapshot(team, None, now)
+        return no_snapshot(team, outlook.next_at, now, last_sample=outlook.last_run,
+                           worker_seen=outlook.workers > 0)
     blocks, text = render(reading.snapshot, now=now, unavailable=reading.unavailable)
     if reading.unavailable:
         warn, _ = unavailable(team, reading.snapshot, now)
@@ -301,4 +305,4 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:
     runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
-    return render_health(runs, now=now)
+    return render_health(runs, now=now, workers=deps.store.workers_seen())

@@ -329,10 +329,19 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
     try:
         names = store.job_names()
+        workers = store.workers_seen()
+        if workers:
+            seen = ", ".join(f"{w} ({_ago(now - at)} ago)" for w, at in sorted(workers.items()))
+            findings.append(Finding("jobs", "ok", f"{len(workers)} worker(s) running: {seen}"))
+        else:
+            findings.append(Finding("jobs", "warn", "no worker is running (no heartbeat in the"
+                                    " last 90 s): nothing samples, alerts or posts digests",
+                                    "start `flowbot worker` (or `flowbot run`)"))
         if not names:
-            findings.append(Finding("jobs", "warn", "no job has run yet",
-                                    "start `flowbot worker` (or `flowbot run`), or run"
-                                    " `flowbot sample` once"))
+            findings.append(Finding("jobs", "warn", "no job has run yet" + (
+                "; the worker's first sample is under way" if workers else ""),
+                "wait a minute and run doctor again" if workers else
+                "start `flowbot worker` (or `flowbot run`), or run `flowbot sample` once"))
         for job in names:
             runs = store.job_runs(job, limit=1)
             if not runs:

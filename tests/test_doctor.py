@@ -320,3 +320,14 @@ def test_a_missing_repository_is_called_missing_and_a_missing_scope_missing(sand
     assert failed[0].summary == "token lacks scope(s): repo"
     assert failed[1].summary.startswith(f"{first}: not readable: needs token scope repo, which the token lacks")
     assert "create a new token with scope repo" in failed[1].fix
+
+
+def test_doctor_says_whether_a_worker_is_running(sandbox: SandboxServer, slack: FakeSlack,
+                                                 store: Store) -> None:
+    """No heartbeat: doctor warns nothing samples; a worker's heartbeat: it names the worker."""
+    _healthy(store, _settings(sandbox), slack)
+    none = render(diagnose(_deps(sandbox, slack, store)))
+    assert "[WARN] jobs: no worker is running" in none and "start `flowbot worker`" in none
+    store.beat("box:42", at=END - timedelta(seconds=30), ttl=timedelta(seconds=90))
+    one = render(diagnose(_deps(sandbox, slack, store)))
+    assert "[PASS] jobs: 1 worker(s) running: box:42 (30 s ago)" in one

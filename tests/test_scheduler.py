@@ -339,6 +339,8 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
         assert proc.stdout is not None
         started = proc.stdout.readline()
         assert "Worker started" in started, proc.stderr.read() if proc.stderr else ""
+        store = Store.connect(cli_storage.redis_url, prefix=cli_storage.prefix)
+        assert [w.endswith(f":{proc.pid}") for w in store.workers_seen()] == [True]  # its heartbeat
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -346,6 +348,8 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
             proc.kill()
     assert proc.returncode == 0, err
     assert "Worker stopped." in out
+    assert store.workers_seen() == {}  # a clean stop says so at once
+    store.close()
 
 
 def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack,

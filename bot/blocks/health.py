@@ -22,8 +22,10 @@ OUTCOME_ICONS = {"ok": ":large_green_circle:", "skipped": ":white_circle:", "par
                  "failed": ":red_circle:"}
 
 
-def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Message:
-    """One line per job: the last run's outcome, when, how long, and its detail."""
+def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime,
+                  workers: Mapping[str, datetime] | None = None) -> Message:
+    """One line per job: the last run's outcome, when, how long, and its detail; then which
+    workers are alive (their heartbeats; None: not known)."""
     lines = []
     for job, job_runs in sorted(runs.items()):
         if not job_runs:
@@ -38,8 +40,24 @@ def render_health(runs: Mapping[str, Sequence[JobRun]], *, now: datetime) -> Mes
             line += f"\n    _{escape(last.detail, 300, multiline=False)}_"
         lines.append(line)
     blocks = [header("Flowbot health")]
-    blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
-                                                           "(or `flowbot run`).")]
+    if lines:
+        blocks += lines_section(lines)
+    elif workers:
+        blocks.append(section("No job has run yet; a worker is running, and its first sample"
+                              " runs shortly."))
+    else:
+        blocks.append(section("No job has run yet. Start `flowbot worker` (or `flowbot run`)."))
+    if workers is not None:
+        blocks.append(section(_workers_line(workers, now)))
     blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
     summary = ", ".join(f"{escape(j, MAX_NAME)} {escape(r[0].outcome, 40)}" for j, r in sorted(runs.items()) if r)
     return blocks, fallback(f"Flowbot health: {summary}" if summary else "Flowbot health: no job has run yet")
+
+
+def _workers_line(workers: Mapping[str, datetime], now: datetime) -> str:
+    if not workers:
+        return (":red_circle: *No worker is running* (none seen in the last 90 s): nothing samples"
+                " or posts until `flowbot worker` (or `flowbot run`) starts.")
+    seen = ", ".join(f"{escape(name)} ({age(at, now).replace(' old', ' ago')})"
+                     for name, at in sorted(workers.items()))
+    return f":large_green_circle: *{len(workers)} worker(s) running*: {seen}"
