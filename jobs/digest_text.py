@@ -107,7 +107,11 @@ def queue_text(
             if baseline.at - start < BASELINE_SLACK
             else f"At the first sample, {baseline.at.astimezone(hours.zone):%a %H:%M}"
         )
-        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
+        why = ""
+        if change <= 0 and snapshot.analysis.queue_growing:  # the headline says "growing"
+            why = ("; yet the week's samples trend upward and more PRs arrived than were"
+                   " reviewed, which is why it counts as growing")
+        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}{why}).")
     if len(inside) > 1:
         peak = max(inside, key=lambda s: (s.length, s.at))
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")
