@@ -220,7 +220,7 @@ def test_manifest_declares_what_flowbot_uses() -> None:
 
     manifest = (Path(__file__).resolve().parent.parent / "slack-manifest.yaml").read_text()
     lines = {line.split("#")[0].strip() for line in manifest.splitlines()}
-    for scope in (*REQUIRED_SLACK_SCOPES, "commands", "chat:write.public", "users:read"):
+    for scope in (*REQUIRED_SLACK_SCOPES, "commands", "chat:write.public"):
         assert f"- {scope}" in lines, scope
     assert "- command: /flow" in lines and "- app_home_opened" in lines
     assert "socket_mode_enabled: true" in lines and "home_tab_enabled: true" in lines
