@@ -29,3 +29,11 @@ def test_setup_doc_says_the_chart_needs_the_invitation() -> None:
     doc = (ROOT / "docs" / "slack-setup.md").read_text()
     assert "public channels\n   work without an invitation" not in doc
     assert "Slack accepts a\n   file only in a channel the bot is in" in doc
+
+
+def test_readme_example_digest_is_the_demo_s_text() -> None:
+    """The README's example digest has the demo's title shape and says which week it shows."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("### An example digest", 1)[1].split("```", 2)[1]
+    assert re.search(r"Weekly flow digest: payments \(Mon \d\d \w\w\w to Sun \d\d \w\w\w \d{4}\)", example)
+    assert "the last full week before today's" in readme
