@@ -18,7 +18,9 @@ with its own prefix. Tests that start an embedded server themselves (``embedded_
 CLI's own embedded Redis) keep its data under pytest's temporary directory; when the run ends,
 any redis-server still working in that directory is killed (``_stop_servers_under``), so no
 test leaves one behind, even one whose directory pytest deleted (such a server ignores SIGTERM:
-it cannot save).
+it cannot save). A run that was itself killed (SIGKILL, a power cut of the CI job) cannot clean
+up: the next run's start kills what it left (``_sweep_orphans``: servers under a ``pytest-N``
+directory whose run is over), never a live run's.
 """
 
 from __future__ import annotations
@@ -126,11 +128,20 @@ def _start_own_server() -> tuple[_OwnServer, str]:
             time.sleep(0.02)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own tmp_path plugin is configured
 def pytest_configure(config: pytest.Config) -> None:
-    """The run's first process (xdist's controller, or the only one) decides the Redis once;
-    workers inherit it through ``FLOWBOT_TEST_REDIS_URL``."""
+    """The run's first process (xdist's controller, or the only one) sweeps servers killed
+    runs left behind, then decides the Redis once; workers inherit it through
+    ``FLOWBOT_TEST_REDIS_URL``."""
     global _own_server
-    if hasattr(config, "workerinput") or os.environ.get(OVERRIDE):
+    if hasattr(config, "workerinput"):
+        return
+    factory = getattr(config, "_tmp_path_factory", None)  # pytest's; set by its tmp_path plugin
+    if config.option.basetemp:  # emptied by pytest for this run: whatever runs there is stale
+        _stop_servers_under(Path(config.option.basetemp))
+    elif factory is not None:
+        _sweep_orphans(factory.getbasetemp().parent)
+    if os.environ.get(OVERRIDE):
         return
     if os.environ.get("REDIS_URL"):
         os.environ[OVERRIDE] = os.environ["REDIS_URL"]
@@ -142,7 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Every embedded server a test left under pytest's temporary directory is killed, then
     the run's own server (if any) is stopped."""
-    factory = getattr(config, "_tmp_path_factory", None)  # pytest's; set by its tmp_path plugin
+    factory = getattr(config, "_tmp_path_factory", None)
     basetemp = config.option.basetemp or (factory.getbasetemp() if factory is not None else None)
     if basetemp is not None:
         _stop_servers_under(Path(basetemp))
@@ -150,14 +161,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _own_server.stop()
 
 
-def _stop_servers_under(root: Path) -> int:
-    """Kill (SIGKILL: test data need not be saved) every redis-server whose working directory
-    is ``root`` or below it, even deleted; returns how many. Linux ``/proc`` only."""
+def _redis_servers() -> Iterator[tuple[int, str]]:
+    """Every redis-server process this user can see, with its working directory (`` (deleted)``
+    stripped). Linux ``/proc`` only; elsewhere none."""
     proc = Path("/proc")
     if not proc.is_dir():
-        return 0
-    base = os.path.realpath(root)
-    killed = 0
+        return
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -168,13 +177,53 @@ def _stop_servers_under(root: Path) -> int:
             cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if cwd == base or cwd.startswith(base + os.sep):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
+        yield int(entry.name), cwd
+
+
+def _kill(pid: int) -> bool:
+    try:
+        os.kill(pid, signal.SIGKILL)  # test data need not be saved; SIGTERM may be ignored
+        return True
+    except OSError:
+        return False
+
+
+def _stop_servers_under(root: Path) -> int:
+    """Kill every redis-server whose working directory is ``root`` or below it, even deleted;
+    returns how many."""
+    base = os.path.realpath(root)
+    return sum(_kill(pid) for pid, cwd in _redis_servers()
+               if cwd == base or cwd.startswith(base + os.sep))
+
+
+def _sweep_orphans(root: Path) -> int:
+    """Kill the servers that killed earlier runs left under pytest's temporary root: each
+    lives in a run's numbered directory (``pytest-N``) whose ``.lock`` (pytest writes its pid
+    there while the run lives) is gone or names a dead process. A live run's are left alone."""
+    base = os.path.realpath(root)
+    killed = 0
+    for pid, cwd in _redis_servers():
+        if not cwd.startswith(base + os.sep):
+            continue
+        run = cwd[len(base) + 1:].split(os.sep, 1)[0]
+        try:
+            owner = int((Path(base) / run / ".lock").read_text() or 0)
+        except (OSError, ValueError):
+            owner = 0
+        if owner and _alive(owner):
+            continue
+        killed += _kill(pid)
     return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 @pytest.fixture(autouse=True)
