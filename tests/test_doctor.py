@@ -19,6 +19,7 @@ from jobs.sandbox import SandboxServer, build_org
 from jobs.settings import Settings
 from jobs.snapshot import refresh_all
 from jobs.store import JobRun, Store
+from tests.fakes.github_like import GitHubLike
 from tests.fakes.slack_api import DEFAULT_APP_TOKEN, FakeSlack
 
 END = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
@@ -243,50 +244,7 @@ def test_no_way_for_slack_to_reach_flowbot_fails(sandbox: SandboxServer, slack: 
 # ----------------------------------------------------------------------------- GitHub refusals
 
 
-class _GitHubLike:
-    """A loopback server answering like api.github.com for a classic token: every answer
-    carries ``x-oauth-scopes`` (the token's) and ``x-accepted-oauth-scopes`` (the endpoint's),
-    a 401 and a 404 included; ``routes`` maps a path to (status, body)."""
-
-    def __init__(self, routes: dict[str, tuple[int, dict[str, Any]]], *, scopes: str | None) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from threading import Thread
-
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - stdlib name
-                import json
-
-                status, body = outer.routes.get(self.path.split("?")[0], (404, {"message": "Not Found"}))
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.send_header("x-accepted-oauth-scopes", "repo")
-                if outer.scopes is not None and status != 401:
-                    self.send_header("x-oauth-scopes", outer.scopes)
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-        self.routes, self.scopes = routes, scopes
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = Thread(target=self.server.serve_forever, daemon=True)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> _GitHubLike:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _github_findings(sandbox: SandboxServer, github: _GitHubLike) -> list[Finding]:
+def _github_findings(sandbox: SandboxServer, github: GitHubLike) -> list[Finding]:
     from bot.doctor import _github
 
     settings = config.from_mapping(sandbox.org.config(github.url), env={"GITHUB_TOKEN": "ghp_fake"})
@@ -298,7 +256,7 @@ def _github_findings(sandbox: SandboxServer, github: _GitHubLike) -> list[Findin
 
 def test_a_bad_github_token_is_called_bad_not_short_of_a_scope(sandbox: SandboxServer) -> None:
     """A 401 says the token is wrong, expired or revoked, even when GitHub lists accepted scopes."""
-    with _GitHubLike({"/user": (401, {"message": "Bad credentials"})}, scopes=None) as github:
+    with GitHubLike({"/user": (401, {"message": "Bad credentials"})}, scopes=None) as github:
         [finding] = _github_findings(sandbox, github)
     assert finding.status == "fail" and "401 Bad credentials" in finding.summary
     assert "wrong, expired or revoked" in finding.summary and "wrong, expired or revoked" in finding.fix
@@ -310,12 +268,12 @@ def test_a_missing_repository_is_called_missing_and_a_missing_scope_missing(sand
     first, *others = _settings(sandbox).repositories
     routes = {"/user": (200, {"login": "octo"}), **{f"/repos/{r}": (200, {"archived": False})
                                                     for r in others}}
-    with _GitHubLike(routes, scopes="repo, read:org") as github:
+    with GitHubLike(routes, scopes="repo, read:org") as github:
         failed = [f for f in _github_findings(sandbox, github) if f.status == "fail"]
     assert len(failed) == 1 and failed[0].summary.startswith(
         f"{first}: not found, or the token cannot see it")
     assert "needs" not in failed[0].summary and "spelling" in failed[0].fix
-    with _GitHubLike(routes, scopes="read:org") as github:
+    with GitHubLike(routes, scopes="read:org") as github:
         failed = [f for f in _github_findings(sandbox, github) if f.status == "fail"]
     assert failed[0].summary == "token lacks scope(s): repo"
     assert failed[1].summary.startswith(f"{first}: not readable: needs token scope repo, which the token lacks")
