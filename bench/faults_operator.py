@@ -397,7 +397,7 @@ def _databases_touched(url: str, env: dict[str, str]) -> set[int]:
     stop = threading.Event()
 
     def watch() -> None:
-        with client.monitor() as m:
+        with client.monitor() as m:  # type: ignore[no-untyped-call]  # untyped in redis-py
             for command in m.listen():
                 if stop.is_set():
                     return

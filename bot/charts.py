@@ -172,7 +172,8 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None,
     # Always a week wide: a few samples (a new team) must not make a degenerate axis.
     start, end = span or (min(times[0], times[-1] - WEEK), times[-1])
     ax.set_xlim(start, end)
-    ax.xaxis.set_major_locator(FixedLocator([mdates.date2num(d) for d in day_ticks(start, end, tz)]))
+    days = [mdates.date2num(d) for d in day_ticks(start, end, tz)]  # type: ignore[no-untyped-call]  # untyped in matplotlib
+    ax.xaxis.set_major_locator(FixedLocator(days))
     ax.set_ylim(0, max(1, max(s.length for s in samples)) * 1.15)
     ax.set_ylabel("PRs waiting", fontsize=8)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=tz))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
 
 
-def _example() -> dict:
+def _example() -> dict[str, Any]:
     return tomllib.loads(EXAMPLE.read_text())
 
 

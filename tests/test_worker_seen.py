@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
+
+from bot.app import BotDeps
+from jobs.ports import FixedClock
 from jobs.store import JobRun, Store
-from tests.test_slack_commands import NOW, Served, _text, app  # noqa: F401 - `app` is a fixture
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_helpers import settings
+from tests.test_slack_commands import NOW, Served, _text, served
+
+
+@pytest.fixture
+def app(store: Store, fake_slack: FakeSlack) -> Iterator[Served]:
+    """The HTTP app on loopback, as /flow's tests serve it."""
+    with served(BotDeps(settings=settings(), store=store, clock=FixedClock(NOW)), fake_slack) as running:
+        yield running
 
 
 def test_status_without_a_worker_says_when_the_last_sample_ran(app: Served, store: Store) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from threading import Thread
 from typing import Any
 
@@ -20,8 +21,8 @@ class GitHubLike:
     a 401 and a 404 included; ``routes`` maps a path to (status, body), ``default`` answers
     every other path (GitHub's 404, or a 401 for a token it refuses everywhere)."""
 
-    def __init__(self, routes: dict[str, tuple[int, dict[str, Any]]], *, scopes: str | None,
-                 default: tuple[int, dict[str, Any]] = (404, {"message": "Not Found"})) -> None:
+    def __init__(self, routes: Mapping[str, tuple[int, object]], *, scopes: str | None,
+                 default: tuple[int, object] = (404, {"message": "Not Found"})) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,7 +43,7 @@ class GitHubLike:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
 
-        self.routes, self.scopes, self.default = routes, scopes, default
+        self.routes, self.scopes, self.default = dict(routes), scopes, default
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = Thread(target=self.server.serve_forever, daemon=True)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
