@@ -289,13 +289,14 @@ def _wording(work: Path, url: str) -> list[FaultRow]:
                        oldest_hours=1.0, oldest_business_hours=1.0)
     queue = _line(queue_text(snap, [base, q], base, start, WorkHours()), "A week ago")
     faster = replace(snap, pickup_ai=snap.pickup_other, pickup_other=snap.pickup_ai)
-    ai = _line(ai_text(faster), "Pickup p50")
+    ai = _line(ai_text(faster), "for a first review")
     state = RuleState("oldest_waiting_hours", severity="warn", episode="e", value=9.0, threshold=12.8)
     alert = build_alert("payments", state, Notice("recovery", "oldest_waiting_hours", "warn", "e", "recovered"),
                         recipients=(), now=T0, levels=Thresholds(warn=16, critical=40))
     return [
         _row("digest: 'no change' under 'growing'", "says why", queue, "which is why it counts as growing" in queue),
-        _row("digest: '(they were picked up faster)'", "names who", ai, "AI-assisted PRs were picked up faster" in ai),
+        _row("digest: '(they were picked up faster)'", "names who", ai,
+             ai.startswith(("Other PRs", "AI-assisted PRs")) and "they were" not in ai),
         _row("alert: recovery 'below 13' with 16 h", "says why 13", alert.message[:150],
              "80% of the 16 working h warning level" in alert.message),
     ]
