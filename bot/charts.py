@@ -176,7 +176,7 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None,
     ax.xaxis.set_major_locator(FixedLocator(days))
     ax.set_ylim(0, max(1, max(s.length for s in samples)) * 1.15)
     ax.set_ylabel("PRs waiting", fontsize=8)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=tz))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=tz))  # type: ignore[no-untyped-call]  # untyped in matplotlib
     ax.tick_params(labelsize=8)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.spines[["top", "right"]].set_visible(False)

@@ -428,8 +428,8 @@ def _schema_fix(store: Store, message: str) -> str:
     if "schema v" in message and "--purge-bad" not in message:  # another version's real data
         return ("run the Flowbot version that wrote this data, or give this one its own"
                 " storage.prefix or Redis database")
-    return f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL" \
-           f" {store.prefix}:schema`); Flowbot then writes its version again"
+    return (f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL"
+            f" {store.prefix}:schema`); Flowbot then writes its version again")
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

@@ -79,7 +79,7 @@ def run_bot_and_worker(
     bolt = create_app(BotDeps(settings=settings, store=store, clock=clock), mode="socket", client=client)
     handler = SocketModeHandler(bolt, app_token=token)
     try:
-        handler.connect()  # returns once connected; the socket runs in its own threads
+        handler.connect()  # type: ignore[no-untyped-call]  # untyped in slack_bolt; returns once connected
     except SlackApiError as err:  # a wrong or revoked app-level token: say which, no traceback
         code = err.response.get("error", "error") if err.response is not None else "error"
         raise FlowbotError(f"Slack refused the Socket Mode connection ({code}): check "
@@ -88,4 +88,4 @@ def run_bot_and_worker(
     try:
         run_worker(settings, store, client, echo=echo, clock=clock, stop=stop)
     finally:
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]  # untyped in slack_bolt

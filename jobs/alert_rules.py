@@ -108,8 +108,8 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
     ci_wait, slowest = max(waits, key=lambda pair: pair[0], default=(None, None))
     out["ci_p90_minutes"] = Reading(
         ci_wait,
-        (f"workflow {slowest.name}: p90 queue {_fmt(slowest.queue_p90_min or 0.0)} min + "
-         f"p90 run {_fmt(slowest.run_p90_min or 0.0)} min",) if slowest else (),
+        ((f"workflow {slowest.name}: p90 queue {_fmt(slowest.queue_p90_min or 0.0)} min + "
+         f"p90 run {_fmt(slowest.run_p90_min or 0.0)} min"),) if slowest else (),
     )
     out["queue_growth_days"] = _growth_streak(snapshot, calendar=calendar, now=now)
     return out

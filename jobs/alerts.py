@@ -61,7 +61,7 @@ from jobs.alert_rules import (
 )
 from jobs.errors import FlowbotError
 from jobs.model import Alert, Severity, TeamSnapshot
-from jobs.overrides import effective_thresholds
+from jobs.overrides import effective_thresholds as effective_thresholds  # re-exported: the engine's view
 from jobs.ports import Deliver
 from jobs.settings import ALERT_RULES, Settings, Team, Thresholds
 from jobs.store import Store

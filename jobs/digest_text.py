@@ -96,8 +96,8 @@ def queue_text(
     fresh = inside[-1:] if latest is None else latest
     q = max((snapshot.queue, *fresh), key=lambda s: s.at)  # freshest; snapshot on ties
     lines = [
-        f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
-        f" and {q.approved} approved waiting to merge."
+        (f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
+        f" and {q.approved} approved waiting to merge.")
     ]
     if baseline is not None:
         change = q.length - baseline.length

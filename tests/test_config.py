@@ -140,8 +140,8 @@ def test_a_secret_in_the_file_names_the_variable_to_set(where: tuple[str, ...], 
         config.from_mapping(data, env={})
     path = ".".join(where)
     assert caught.value.problems == [
-        f"{path}: secrets are read from the environment only:"
-        f" set the environment variable {var} instead and delete this key"
+        (f"{path}: secrets are read from the environment only:"
+        f" set the environment variable {var} instead and delete this key")
     ]
     assert "xoxb-in-the-file" not in str(caught.value)
 

@@ -33,7 +33,7 @@ UTC = timezone.utc
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]  # (year, month, day, ...) from the caller
 
 
 def settings(**schedules: Any) -> Settings:
@@ -53,7 +53,7 @@ class Killed(BaseException):
     """Stands for the process dying (SIGKILL): nothing in our code catches it."""
 
 
-class Steps_:
+class Steps_:  # noqa: N801 - the test double of jobs.scheduler.Steps
     """Counting job bodies; the digest is the real ``jobs.digest`` on stored snapshots."""
 
     def __init__(self, s: Settings, store: Store) -> None:
@@ -425,14 +425,14 @@ def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: 
             w = Witness(SlackDelivery(client, store, clock=clock, sleep=lambda _: None))
             source = connect(s, clock=clock, sleep=lambda _: None)
             workers.append(Pipeline.from_settings(
-                s, store, w, clock=clock, source=source,  # type: ignore[arg-type]
+                s, store, w, clock=clock, source=source,
                 chart=lambda d: digest_chart(d, tz=s.teams[d.team].zone)))
             witnesses.append(w)
         simulate(workers, clock=clock, start=start, end=end)
 
         channels = {name: t.channel for name, t in s.teams.items()}
         for team, channel in channels.items():
-            posted = [m for m in slack.messages(channel)]
+            posted = list(slack.messages(channel))
             assert len(posted) == 2, (team, [r.detail for r in store.job_runs(f"digest:{team}")])
             runs = [r for r in store.job_runs(f"digest:{team}") if r.detail.endswith("posted")]
             local = {r.started_at.astimezone(s.teams[team].zone).strftime("%a %H:%M") for r in runs}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -153,7 +153,7 @@ def test_columns_of_every_supported_kind_give_the_same_answer() -> None:
     naive = s_ser.dt.tz_localize(None).to_numpy(), e_ser.dt.tz_localize(None).to_numpy()
     assert c.business_hours(*naive).tolist() == expected.tolist()
     assert c.business_hours(pd.DatetimeIndex(s_ser), e_ser).tolist() == expected.tolist()
-    assert expected.tolist() == [c.hours_between(s, e) for s, e in zip(starts, ends)]
+    assert expected.tolist() == [c.hours_between(s, e) for s, e in zip(starts, ends, strict=False)]
 
 
 def test_a_single_end_is_broadcast_over_a_column() -> None:
@@ -231,7 +231,7 @@ def test_calendars_are_cached_per_work_hours() -> None:
 STEP = timedelta(minutes=15)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _holidays(country: str | None, subdiv: str | None, year: int) -> frozenset[date]:
     if country is None:
         return frozenset()
@@ -354,7 +354,7 @@ def test_vectorised_equals_scalar_exactly(h: WorkHours, data: st.DataObject) -> 
     starts = [s for s, _ in pairs]
     ends = [s + d for s, d in pairs]
     column = c.business_hours(pd.Series(pd.to_datetime(starts, utc=True)), ends)
-    assert column.tolist() == [c.hours_between(s, e) for s, e in zip(starts, ends)]
+    assert column.tolist() == [c.hours_between(s, e) for s, e in zip(starts, ends, strict=False)]
 
 
 @PROPS

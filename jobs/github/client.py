@@ -195,7 +195,7 @@ class GitHubSource:
     # ------------------------------------------------------------------ the one loop
 
     def _send(self, verb: str, path: str, *, params: dict[str, Any] | None = None,
-              headers: dict[str, str] | None = None, input: Any = None,
+              headers: dict[str, str] | None = None, input: Any = None,  # noqa: A002 - PyGithub's name
               resource: str, expect: Check | None = None) -> Response:
         failures = 0
         rate_waits = 0

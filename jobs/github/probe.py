@@ -77,8 +77,8 @@ def probe(settings: Settings, source: GitHubSource) -> GitHubProbe:
             result.repo_problems.append((repo, *_repo_refusal(err, app=app)))
             continue
         except GitHubError as err:
-            result.repo_problems.append((repo, str(err), "check the network and github.base_url,"
-                                         " then run `flowbot doctor` again"))
+            result.repo_problems.append((repo, str(err), ("check the network and github.base_url,"
+                                         " then run `flowbot doctor` again")))
             continue
         if isinstance(answer.data, dict) and answer.data.get("archived"):
             result.archived.append(repo)
@@ -103,5 +103,5 @@ def _repo_refusal(err: PermissionDenied, *, app: bool) -> tuple[str, str]:
                  "give the token access to it (a fine-grained token lists its repositories)")
         return (f"not found, or {who} cannot see it ({err})",
                 f"check its spelling (owner/name) in the team's repositories, or {grant}")
-    return (f"not readable ({err})", f"grant {who} read access to it, or remove it from the"
-            " team's repositories")
+    return (f"not readable ({err})", (f"grant {who} read access to it, or remove it from the"
+            " team's repositories"))

@@ -26,7 +26,7 @@ class GitHubLike:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            def do_GET(self) -> None:
                 status, body = outer.routes.get(self.path.split("?")[0], outer.default)
                 raw = json.dumps(body).encode()
                 self.send_response(status)

@@ -160,8 +160,8 @@ class FakeSlack:
         """``http://127.0.0.1:PORT`` (no trailing slash)."""
         if self._server is None:
             raise RuntimeError("FakeSlack is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"  # where start() binds
 
     @property
     def api_url(self) -> str:
@@ -396,10 +396,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Stay quiet: tests read calls from the fake, not from stderr."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._serve()
 
     def _serve(self) -> None:
