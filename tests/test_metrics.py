@@ -471,7 +471,7 @@ def test_request_table_agrees_with_timeline_on_generated_prs() -> None:
     prs = generated_prs(seed=7, n=1500)
     teams = {"core": ("bob", "Carol", "alice", "dave"), "empty": ()}
     t = metrics.request_table(prs, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
-    got = dict(t.groupby("key", sort=False))
+    got = {k: g for k, g in t.groupby("key", sort=False)}  # noqa: C416 - dict() would call GroupBy.keys, a column name
     for p in prs:
         ref = timeline.request_responses(p, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
         rows = got.get(p.key)
