@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from jobs.contributors import STAGE_NAMES
@@ -20,10 +20,13 @@ from jobs.settings import Settings
 
 STAGE_ORDER = ("coding", "pickup", "review", "merge")
 STAGE_LABELS = STAGE_NAMES  # the stage names every surface uses
-# Colour-blind-safe (Okabe-Ito); the same colour means the same thing in every chart.
+# Colour-blind-safe (Okabe-Ito), and no colour means two things: "on reviewers" (a share of the
+# queue) is vermillion, not the orange of the "pickup wait" stage beside it, darker by ~17 L*
+# so the two stay apart under deuteranopia and protanopia too (tests/test_charts.py checks it).
 STAGE_COLOURS = {"coding": "#999999", "pickup": "#E69F00", "review": "#0072B2", "merge": "#009E73"}
-TURN_COLOURS = {"reviewer": "#E69F00", "author": "#56B4E9", "ci": "#CC79A7"}
+TURN_COLOURS = {"reviewer": "#D55E00", "author": "#56B4E9", "ci": "#CC79A7"}
 TURN_LABELS = {"reviewer": "on reviewers", "author": "on authors", "ci": "on CI"}
+SHARES_AXIS = "% of lead time (working hours)"  # "working hours", as every text says
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.4, 100
 WEEK = timedelta(days=7)
 
@@ -55,8 +58,9 @@ def digest_chart(
     FigureCanvasAgg(fig)
     fig.suptitle(title, fontsize=11, fontweight="bold")
     left, right = fig.subplots(1, 2, width_ratios=(1, 1.25))
+    span = week_span(source.week_start, source.week_end, tz) if isinstance(source, Digest) else None
     _shares_panel(left, snapshot.analysis.stage_shares)
-    _queue_panel(right, sorted(samples, key=lambda s: s.at), tz)
+    _queue_panel(right, sorted(samples, key=lambda s: s.at), tz, span)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
     return out.getvalue()
@@ -117,18 +121,43 @@ def _shares_panel(ax: Any, shares: Sequence[StageShare]) -> None:
         lefts = [a + b for a, b in zip(lefts, values, strict=True)]
     ax.invert_yaxis()  # read top to bottom: before, then this week
     ax.set_xlim(0, max(100.0, *lefts))
-    ax.set_xlabel("% of lead time (business hours)", fontsize=8)
+    ax.set_xlabel(SHARES_AXIS, fontsize=8)
     ax.tick_params(labelsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=7, frameon=False)
 
 
-def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> None:
+def week_span(first: date, last: date, tz: tzinfo | None) -> tuple[datetime, datetime]:
+    """The digest's week, team-local midnight of ``first`` to midnight after ``last``."""
+    zone = tz or timezone.utc
+    return (datetime.combine(first, time(0), tzinfo=zone),
+            datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone))
+
+
+def day_ticks(start: datetime, end: datetime, tz: tzinfo | None) -> list[datetime]:
+    """Each team-local midnight in ``[start, end)``: the queue panel's day ticks (a week's
+    span has seven, the day after it none)."""
+    zone = tz or timezone.utc
+    day = start.astimezone(zone).date()
+    if datetime.combine(day, time(0), tzinfo=zone) < start:
+        day += timedelta(days=1)  # the first whole day inside
+    ticks = []
+    while (midnight := datetime.combine(day, time(0), tzinfo=zone)) < end:
+        ticks.append(midnight)
+        day += timedelta(days=1)
+    return ticks
+
+
+def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None,
+                 span: tuple[datetime, datetime] | None = None) -> None:
+    """The queue by whose turn over ``span`` (a digest's week), else the week up to the last
+    sample. A tick per team-local day inside it, never one for the day after."""
     ax.set_title("Queue by whose turn (sampled)", fontsize=9)
     if not samples:
         _empty(ax, "No queue samples yet")
         return
     import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator
 
     times = [s.at for s in samples]
     series = {
@@ -141,11 +170,13 @@ def _queue_panel(ax: Any, samples: Sequence[QueueSample], tz: tzinfo | None) -> 
     ax.plot(times, [s.length for s in samples], color="black", linewidth=1.0, label="queue length",
             drawstyle="steps-post", marker="o" if len(samples) < 3 else None, markersize=3)
     # Always a week wide: a few samples (a new team) must not make a degenerate axis.
-    ax.set_xlim(min(times[0], times[-1] - WEEK), times[-1] + timedelta(hours=1))
+    start, end = span or (min(times[0], times[-1] - WEEK), times[-1])
+    ax.set_xlim(start, end)
+    days = [mdates.date2num(d) for d in day_ticks(start, end, tz)]  # type: ignore[no-untyped-call]  # untyped in matplotlib
+    ax.xaxis.set_major_locator(FixedLocator(days))
     ax.set_ylim(0, max(1, max(s.length for s in samples)) * 1.15)
     ax.set_ylabel("PRs waiting", fontsize=8)
-    ax.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=tz))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=tz))  # type: ignore[no-untyped-call]  # untyped in matplotlib
     ax.tick_params(labelsize=8)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.spines[["top", "right"]].set_visible(False)

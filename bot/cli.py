@@ -41,6 +41,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: typer's rich panels print a type beside every flag (`--help <bool>`) as if
+    # it took a value; click's own layout shows flags bare.
+    rich_markup_mode=None,
 )
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -139,11 +142,17 @@ def _not_built(command: str, issue: int) -> NotBuiltYet:
 
 @app.command("check-config")
 def check_config(
-    path: Annotated[Path | None, typer.Argument(help="Config file to check.")] = None,
+    path: Annotated[Path | None, typer.Argument(
+        help="Config file to check (the same as --config).", show_default=False)] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Validate a config file and print what Flowbot understood from it."""
+    if path is not None and config is not None and path != config:
+        typer.echo(f"flowbot: two config files given ({path} and --config {config}); name one",
+                   err=True)
+        raise typer.Exit(2)
     with _errors():
-        settings = load_settings(path)
+        settings = load_settings(path or config)
         from bot.summary import settings_summary
 
         typer.echo(settings_summary(settings))

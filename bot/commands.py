@@ -30,7 +30,7 @@ from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
 from bot.guard import SET, refusal
-from bot.reader import next_sample_at
+from bot.reader import sample_outlook
 from jobs.alerts import list_alerts
 from jobs.errors import StoreUnavailable
 from jobs.overrides import (
@@ -240,7 +240,11 @@ def _from_snapshot(sub: str, team: str, deps: BotDeps, *, now: datetime) -> Mess
     if snapshot is None:
         if down:
             return unavailable(team, None, now)
-        return no_snapshot(team, next_sample_at(deps.settings, deps.store, now=now), now)
+        outlook = sample_outlook(deps.settings, deps.store, now=now)
+        if outlook is None:
+            return no_snapshot(team, None, now)
+        return no_snapshot(team, outlook.next_at, now, last_sample=outlook.last_run,
+                           worker_seen=outlook.workers > 0)
     if sub == "queue":
         blocks, text = render_queue(snapshot, now=now, unavailable=down, total=page.total)
     else:
@@ -315,4 +319,5 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:
     runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
-    return render_health(runs, now=now, locks=deps.store.held_locks())
+    return render_health(runs, now=now, locks=deps.store.held_locks(),
+                         workers=deps.store.workers_seen())

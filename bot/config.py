@@ -72,13 +72,9 @@ def from_mapping(
     terminal-only config whose teams have no channel). Raises ConfigError listing every problem.
     """
     env = os.environ if env is None else env
-    problems: list[str] = []
-    if "secrets" in data:
-        names = ", ".join(sorted(ENV_SECRETS))
-        problems.append(f"secrets: secrets are read from the environment only ({names})")
+    problems, payload = _secrets_in_file(data)
     secrets, secret_problems = secrets_from_env(env)
     problems += secret_problems
-    payload = {k: v for k, v in data.items() if k != "secrets"}
     try:
         settings = Settings.model_validate({**payload, "secrets": secrets})
     except ValidationError as err:
@@ -117,6 +113,88 @@ def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
             var = next((v for v, f in ENV_SECRETS.items() if f == e["loc"][0]), str(e["loc"][0]))
             problems.append(f"{var}: {e['msg']}")  # never echo the value of a secret
         return Secrets(), problems
+
+
+_SECRET_WORDS = re.compile(r"token|secret|passw|private_key|api_?key|credential", re.IGNORECASE)
+_SECRET_VALUES = {  # the published shapes of the credentials Flowbot uses
+    "SLACK_BOT_TOKEN": re.compile(r"^xox[bp]-"),
+    "SLACK_APP_TOKEN": re.compile(r"^xapp-"),
+    "GITHUB_TOKEN": re.compile(r"^(gh[pousr]_|github_pat_)"),
+    "GITHUB_APP_PRIVATE_KEY": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+
+
+def _secrets_in_file(data: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Every key in the file that holds a secret, and the data without those keys.
+
+    A key "holds a secret" when its name looks like one (token, secret, password, private key,
+    API key) or names an environment-only variable, alone (``GITHUB_TOKEN``) or joined to its
+    section (``[slack] bot_token``, ``[github] token``); a whole ``[secrets]`` table too. Each is
+    reported with its key path and the variable to set instead, never with its value; removing
+    them keeps them from being reported a second time as unknown settings.
+    """
+    problems: list[str] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, (*path, str(i))) for i, item in enumerate(node)]
+        if not isinstance(node, Mapping):
+            return node
+        kept: dict[str, Any] = {}
+        for key, value in node.items():
+            here = (*path, str(key))
+            if path == () and key == "secrets":
+                inner = value.keys() if isinstance(value, Mapping) and value else [""]
+                for name in inner:
+                    problems.append(_secret_problem(("secrets", name) if name else ("secrets",)))
+            elif path != ("teams",) and _looks_secret(here):  # a team's name is not a setting
+                problems.append(_secret_problem(here))
+            elif isinstance(value, str) and (var := _secret_shape(value)):
+                problems.append(f"{'.'.join(here)}: this looks like a secret; secrets are read"
+                                f" from the environment only: set {var} there and delete it here")
+            else:
+                inner = walk(value, here)
+                if not (isinstance(value, Mapping) and value and not inner):  # held only secrets
+                    kept[key] = inner
+        return kept
+
+    return problems, walk(data, ())
+
+
+def _env_var_for(path: tuple[str, ...]) -> str | None:
+    """The environment variable a secret at ``path`` belongs in, when one is recognisable."""
+    key = path[-1].upper()
+    candidates = [key, "_".join(path).upper()]
+    if len(path) > 1:
+        candidates.append(f"{path[-2].upper()}_{key}")
+    for var in candidates:
+        if var in ENV_SECRETS:
+            return var
+    for prefix in ("SLACK_", "GITHUB_"):
+        if f"{prefix}{key}" in ENV_SECRETS and any(p.upper().startswith(prefix[:-1]) for p in path):
+            return f"{prefix}{key}"
+    return None
+
+
+def _secret_shape(value: str) -> str | None:
+    """The variable whose credential ``value`` looks like (a token's published prefix)."""
+    return next((var for var, shape in _SECRET_VALUES.items() if shape.search(value.strip())), None)
+
+
+def _looks_secret(path: tuple[str, ...]) -> bool:
+    return bool(_SECRET_WORDS.search(path[-1])) or _env_var_for(path) is not None
+
+
+def _secret_problem(path: tuple[str, ...]) -> str:
+    var = _env_var_for(path)
+    where = ".".join(path)
+    if var == "SLACK_API_URL":  # not a secret, but also read from the environment only
+        return f"{where}: read from the environment only: set the environment variable {var} instead and delete this key"
+    if var is not None:
+        return f"{where}: secrets are read from the environment only: set the environment variable {var} instead and delete this key"
+    names = ", ".join(v for v in ENV_SECRETS if v not in ("SLACK_API_URL",))
+    return (f"{where}: secrets are read from the environment only; delete this key"
+            f" (Flowbot reads {names})")
 
 
 def _describe(error: Any) -> str:

@@ -7,6 +7,7 @@ that nothing else can be checked without a valid configuration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -150,10 +151,8 @@ def _github(deps: DoctorDeps, settings: Settings) -> list[Finding]:
         findings.append(Finding("github", "fail",
                                 f"token lacks scope(s): {', '.join(probe.missing_scopes)}",
                                 "regenerate the token with those scopes"))
-    for repo, problem in probe.repo_problems:
-        findings.append(Finding("github", "fail", f"{repo}: {problem}",
-                                "grant the token (or App installation) read access to it, or"
-                                " remove it from the team's repositories"))
+    for repo, problem, fix in probe.repo_problems:
+        findings.append(Finding("github", "fail", f"{repo}: {problem}", fix))
     for repo in probe.archived:
         findings.append(Finding("github", "warn", f"{repo} is archived and will be skipped",
                                 "remove it from the team's repositories"))
@@ -181,15 +180,23 @@ def _github_failure(probe: Any, settings: Settings) -> Finding:
     if settings.secrets.github_token is None:
         fix = ("check GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and the private key, and that"
                f" the App is installed on {settings.github.organisation}")
-    else:
-        fix = "create a new token (scopes: repo, read:org) and set GITHUB_TOKEN"
+    elif probe.status == 401:
+        fix = ("GITHUB_TOKEN is wrong, expired or revoked: create a new token (classic scopes:"
+               " repo, read:org) and set GITHUB_TOKEN")
+    else:  # a 403 GitHub explains itself (SAML SSO not authorised, IP allow list): say it
+        fix = ("read GitHub's reason above; for SAML single sign-on, authorise the token for"
+               f" {settings.github.organisation} on its settings page")
     return Finding("github", "fail", f"GitHub refused the credentials ({probe.error})", fix)
 
 
 def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
+    client = deps.slack_client(settings)
+    return _slack_bot(client, settings) + _slack_inbound(client, settings)
+
+
+def _slack_bot(client: Any | None, settings: Settings) -> list[Finding]:
     from slack_sdk.errors import SlackApiError
 
-    client = deps.slack_client(settings)
     if client is None:
         return [Finding("slack", "fail", "no Slack bot token", "set SLACK_BOT_TOKEN (xoxb-...)"
                         " from your Slack app's OAuth page; see docs/slack-setup.md")]
@@ -222,6 +229,80 @@ def _slack(deps: DoctorDeps, settings: Settings) -> list[Finding]:
     return findings
 
 
+SIGNING_SECRET_SHAPE = re.compile(r"^[0-9a-f]{32}$")  # what Slack shows under App Credentials
+APP_TOKEN_WHERE = ("your Slack app's settings > Basic Information > App-Level Tokens"
+                   " (scope connections:write)")
+
+
+def _slack_inbound(bot_client: Any | None, settings: Settings) -> list[Finding]:
+    """How ``/flow`` and buttons reach Flowbot: Socket Mode (``flowbot run``) needs
+    ``SLACK_APP_TOKEN``, HTTP mode (``flowbot web``) ``SLACK_SIGNING_SECRET``; one suffices."""
+    app_token = settings.secrets.slack_app_token
+    secret = settings.secrets.slack_signing_secret
+    if app_token is None and secret is None:
+        return [Finding("slack", "fail", "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is"
+                        " set: /flow commands and buttons cannot reach Flowbot",
+                        f"for `flowbot run` (Socket Mode) set SLACK_APP_TOKEN (xapp-..., from"
+                        f" {APP_TOKEN_WHERE}); for `flowbot web` (HTTP mode) set"
+                        " SLACK_SIGNING_SECRET (Basic Information > App Credentials)")]
+    findings: list[Finding] = []
+    if app_token is not None:
+        findings.append(_app_token(app_token.get_secret_value(), bot_client, settings))
+    if secret is not None:
+        findings.append(_signing_secret(secret.get_secret_value()))
+    if app_token is None:
+        findings.append(Finding("slack", "ok", "SLACK_APP_TOKEN not set: HTTP mode only"
+                                " (`flowbot web`); `flowbot run` would need it"))
+    if secret is None:
+        findings.append(Finding("slack", "ok", "SLACK_SIGNING_SECRET not set: Socket Mode only"
+                                " (`flowbot run`); `flowbot web` would refuse every request"))
+    return findings
+
+
+def _app_token(token: str, bot_client: Any | None, settings: Settings) -> Finding:
+    """The app-level token's shape, then Slack's own verdict (``apps.connections.open``, what
+    Socket Mode calls to connect; the URL it returns is never dialled and soon expires)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    if not token.startswith("xapp-"):
+        kind = next((k for p, k in (("xoxb-", "a bot token"), ("xoxp-", "a user token"))
+                     if token.startswith(p)), "not an app-level token")
+        return Finding("slack", "fail", f"SLACK_APP_TOKEN is {kind}; Socket Mode needs an"
+                       " app-level token (xapp-...)", f"create one in {APP_TOKEN_WHERE}")
+    base_url = (getattr(bot_client, "base_url", None) or settings.secrets.slack_api_url
+                or WebClient.BASE_URL)
+    try:
+        WebClient(base_url=base_url, timeout=10).apps_connections_open(app_token=token)
+    except SlackApiError as err:
+        code = err.response.get("error", "error") if err.response is not None else "error"
+        fix = {"missing_scope": f"give the app-level token the connections:write scope in"
+                                f" {APP_TOKEN_WHERE}"}.get(
+            code, f"create a new app-level token in {APP_TOKEN_WHERE}, set SLACK_APP_TOKEN to"
+                  " it, and check Socket Mode is on (Settings > Socket Mode)")
+        return Finding("slack", "fail", f"Slack refused SLACK_APP_TOKEN ({code})", fix)
+    except OSError as err:
+        return Finding("slack", "fail", f"Slack unreachable for Socket Mode ({err})",
+                       "check the network")
+    return Finding("slack", "ok", "SLACK_APP_TOKEN valid: Socket Mode (`flowbot run`) can connect")
+
+
+def _signing_secret(secret: str) -> Finding:
+    """Its shape only: a signing secret can be checked against a signed request, not alone."""
+    if secret.startswith(("xoxb-", "xoxp-", "xapp-")):
+        return Finding("slack", "fail", "SLACK_SIGNING_SECRET holds a token, not the signing"
+                       " secret: every request to `flowbot web` would be refused (401)",
+                       "copy the Signing Secret from Basic Information > App Credentials")
+    if not SIGNING_SECRET_SHAPE.match(secret):
+        return Finding("slack", "warn", f"SLACK_SIGNING_SECRET does not look like a Slack"
+                       f" signing secret (32 hex characters; it has {len(secret)} characters):"
+                       " requests to `flowbot web` would be refused (401)",
+                       "copy the Signing Secret from Basic Information > App Credentials"
+                       " (not the Client Secret or Verification Token)")
+    return Finding("slack", "ok", "SLACK_SIGNING_SECRET set (32 hex characters): HTTP mode"
+                   " (`flowbot web`) can verify requests")
+
+
 def _channel(client: Any, where: str, channel: str, *, public_posts: bool) -> Finding:
     from slack_sdk.errors import SlackApiError
 
@@ -250,10 +331,19 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
     try:
         names = store.job_names()
+        workers = store.workers_seen()
+        if workers:
+            seen = ", ".join(f"{w} ({_ago(now - at)} ago)" for w, at in sorted(workers.items()))
+            findings.append(Finding("jobs", "ok", f"{len(workers)} worker(s) running: {seen}"))
+        else:
+            findings.append(Finding("jobs", "warn", "no worker is running (no heartbeat in the"
+                                    " last 90 s): nothing samples, alerts or posts digests",
+                                    "start `flowbot worker` (or `flowbot run`)"))
         if not names:
-            findings.append(Finding("jobs", "warn", "no job has run yet",
-                                    "start `flowbot worker` (or `flowbot run`), or run"
-                                    " `flowbot sample` once"))
+            findings.append(Finding("jobs", "warn", "no job has run yet" + (
+                "; the worker's first sample is under way" if workers else ""),
+                "wait a minute and run doctor again" if workers else
+                "start `flowbot worker` (or `flowbot run`), or run `flowbot sample` once"))
         for job in names:
             runs = store.job_runs(job, limit=1)
             if not runs:
@@ -340,8 +430,8 @@ def _schema_fix(store: Store, message: str) -> str:
     if "schema v" in message and "--purge-bad" not in message:  # another version's real data
         return ("run the Flowbot version that wrote this data, or give this one its own"
                 " storage.prefix or Redis database")
-    return f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL" \
-           f" {store.prefix}:schema`); Flowbot then writes its version again"
+    return (f"`flowbot doctor --purge-bad` resets it (or `{store.cli_command()} DEL"
+            f" {store.prefix}:schema`); Flowbot then writes its version again")
 
 
 HISTORY_SCOPES: tuple[str, ...] = ("channels:history", "groups:history", "im:history")

@@ -87,7 +87,7 @@ class WorkspaceGuard(Middleware):
         self._lock = threading.Lock()
 
     def process(self, *, req: BoltRequest, resp: BoltResponse,
-                next: Callable[[], BoltResponse]) -> BoltResponse:
+                next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt passes it by this name
         problem = self._problem(req)
         if problem is None:
             return next()

@@ -131,16 +131,33 @@ class SnapshotReader:
 _DOWN = object()  # Redis could not be read
 
 
-def next_sample_at(settings: Settings, store: Store, *, now: datetime) -> datetime | None:
-    """When the next sampling cycle should run: the last run plus the interval; None if unknown.
+@dataclass(frozen=True, slots=True)
+class SampleOutlook:
+    """What can honestly be said about sampling: when the last cycle ran, whether a worker
+    is alive (its heartbeat, see ``Store.beat``), and so when the next cycle is due."""
 
-    Returns None when no cycle has run yet or Redis cannot be read.
-    """
+    last_run: datetime | None
+    workers: int  # workers whose heartbeat is current
+    next_at: datetime | None  # None when no worker is seen, or no cycle has run yet
+
+
+def sample_outlook(settings: Settings, store: Store, *, now: datetime) -> SampleOutlook | None:
+    """The sampling outlook, or None when Redis cannot be read. A next sample is promised
+    only while a worker is seen: without one, nothing will sample."""
     try:
         runs = store.job_runs(SAMPLE_JOB, limit=1)
+        workers = len(store.workers_seen())
     except StoreUnavailable:
         return None
-    if not runs:
-        return None
-    due = runs[0].started_at + timedelta(minutes=settings.schedules.sample_interval_minutes)
-    return max(due, now)
+    last = runs[0].started_at if runs else None
+    next_at = None
+    if workers and last is not None:
+        next_at = max(last + timedelta(minutes=settings.schedules.sample_interval_minutes), now)
+    return SampleOutlook(last, workers, next_at)
+
+
+def next_sample_at(settings: Settings, store: Store, *, now: datetime) -> datetime | None:
+    """When the next sampling cycle should run: the last run plus the interval, while a
+    worker is seen; None if unknown, if no worker is running, or if Redis cannot be read."""
+    outlook = sample_outlook(settings, store, now=now)
+    return outlook.next_at if outlook is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -359,16 +360,16 @@ def _num(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0") if value else "0"
 
 
-def _contributors(items: Sequence[object], *, per_pr: bool = False) -> str:
+def _contributors(items: Sequence[Any], *, per_pr: bool = False) -> str:
     """``name 12 h (detail); ...``; ``per_pr``: each value is one PR's clock, as measured."""
     parts = []
     for c in items:
-        value = getattr(c, "value")
-        unit = getattr(c, "unit")
+        value = c.value
+        unit = c.unit
         if per_pr and unit == "h":
             num = clock_number(value)
         else:
             num = f"{value:.0f}" if unit != "h" or value >= 10 else f"{value:.1f}"
-        detail = getattr(c, "detail")
-        parts.append(f"{getattr(c, 'name')} {num} {unit}" + (f" ({detail})" if detail else ""))
+        detail = c.detail
+        parts.append(f"{c.name} {num} {unit}" + (f" ({detail})" if detail else ""))
     return "; ".join(parts)

@@ -11,12 +11,12 @@ def settings_summary(settings: Settings) -> str:
     repos = "every non-archived repository" if g.all_repositories else f"{len(settings.repositories)} repositories"
     lines = [
         "Configuration OK.",
-        f"GitHub: {g.organisation} at {g.base_url}, {repos}; keep {g.retention_days} days;"
-        f" a cycle may spend {g.budget_share:.0%} of the remaining rate limit.",
-        f"Sampling every {s.sample_interval_minutes} min (jitter {s.jitter_seconds} s);"
-        f" digests {s.digest_day} {s.digest_time} team-local unless a team overrides it.",
-        f"Metrics: {settings.metrics.window_days}-day window, {settings.metrics.recovery_minutes:g} min"
-        f" focus cost per interruption, {settings.metrics.required_approvals} approval(s).",
+        (f"GitHub: {g.organisation} at {g.base_url}, {repos}; keep {g.retention_days} days;"
+        f" a cycle may spend {g.budget_share:.0%} of the remaining rate limit."),
+        (f"Sampling every {s.sample_interval_minutes} min (jitter {s.jitter_seconds} s);"
+        f" digests {s.digest_day} {s.digest_time} team-local unless a team overrides it."),
+        (f"Metrics: {settings.metrics.window_days}-day window, {settings.metrics.recovery_minutes:g} min"
+        f" focus cost per interruption, {settings.metrics.required_approvals} approval(s)."),
         f"Teams ({len(settings.teams)}):",
     ]
     for name, team in settings.teams.items():

@@ -51,11 +51,11 @@ def status_text(snapshot: TeamSnapshot, *, now: datetime, width: int = WIDTH) ->
     q, a = snapshot.queue, snapshot.analysis
     pickup, pickup_cal = snapshot.pickup.business, snapshot.pickup.calendar
     lines = [
-        f"{snapshot.team}: {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors,"
-        f" {q.ci} on CI), {q.approved} approved waiting to merge",
-        f"pickup wait p50 {duration(pickup.p50, pickup_cal.p50)},"
+        (f"{snapshot.team}: {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors,"
+        f" {q.ci} on CI), {q.approved} approved waiting to merge"),
+        (f"pickup wait p50 {duration(pickup.p50, pickup_cal.p50)},"
         f" p90 {duration(pickup.p90, pickup_cal.p90)}"
-        f" ({snapshot.merged_count} PRs merged in {snapshot.window_days} days)",
+        f" ({snapshot.merged_count} PRs merged in {snapshot.window_days} days)"),
     ]
     if a.dominant_stage is not None:
         moved = (

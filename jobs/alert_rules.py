@@ -108,8 +108,8 @@ def read_rules(snapshot: TeamSnapshot, *, calendar: Calendar, now: datetime) -> 
     ci_wait, slowest = max(waits, key=lambda pair: pair[0], default=(None, None))
     out["ci_p90_minutes"] = Reading(
         ci_wait,
-        (f"workflow {slowest.name}: p90 queue {_fmt(slowest.queue_p90_min or 0.0)} min + "
-         f"p90 run {_fmt(slowest.run_p90_min or 0.0)} min",) if slowest else (),
+        ((f"workflow {slowest.name}: p90 queue {_fmt(slowest.queue_p90_min or 0.0)} min + "
+         f"p90 run {_fmt(slowest.run_p90_min or 0.0)} min"),) if slowest else (),
     )
     out["queue_growth_days"] = _growth_streak(snapshot, calendar=calendar, now=now)
     return out
@@ -351,15 +351,21 @@ def alert_key(team: str, notice: Notice) -> str:
 
 
 def build_alert(
-    team: str, state: RuleState, notice: Notice, *, recipients: Sequence[str], now: datetime
+    team: str, state: RuleState, notice: Notice, *, recipients: Sequence[str], now: datetime,
+    levels: Thresholds | None = None,
 ) -> Alert:
-    """The :class:`Alert` a notice becomes (plain text; ``bot.blocks.alerts`` renders it)."""
+    """The :class:`Alert` a notice becomes (plain text; ``bot.blocks.alerts`` renders it).
+
+    ``levels`` (the rule's thresholds) lets a recovery say why it cleared where it did: the
+    clear level sits below the warning level (hysteresis), which a reader would not guess.
+    """
     title = RULE_TITLES.get(state.rule, state.rule)
     unit = RULE_UNITS.get(state.rule, "")
     value = state.value if state.value is not None else 0.0
     threshold = state.threshold if state.threshold is not None else 0.0
     if notice.kind == "recovery":
-        message = f"{title} recovered for {team}: {_fmt(value)} {unit}, below {_fmt(threshold)} {unit}."
+        message = (f"{title} recovered for {team}: {_fmt(value)} {unit}, below the clear level"
+                   f" of {_exact(threshold)} {unit}{_clear_reason(levels, unit)}.")
     else:
         lead = {"breach": "", "escalation": "now ", "reminder": "still "}[notice.kind]
         word = "critical" if notice.severity == "critical" else "above warning level"
@@ -386,6 +392,21 @@ def build_alert(
 
 def _fmt(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.1f}"
+
+
+def _exact(value: float) -> str:
+    """A level as configured or derived (12.8 stays 12.8: rounding it would blur the line)."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _clear_reason(levels: Thresholds | None, unit: str) -> str:
+    if levels is None:
+        return ""
+    warn = f"{_exact(levels.warn)} {unit}"
+    if levels.clear is None:
+        return (f" (80% of the {warn} warning level: an alert clears a little below where it"
+                " fired, so a value hovering at the line does not flap)")
+    return f" (the configured clear level; the warning level is {warn})"
 
 
 def recipients_for(settings: Settings, team: str) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ from jobs.alert_rules import (
 )
 from jobs.errors import FlowbotError
 from jobs.model import Alert, Severity, TeamSnapshot
-from jobs.overrides import effective_thresholds
+from jobs.overrides import effective_thresholds as effective_thresholds  # re-exported: the engine's view
 from jobs.ports import Deliver
 from jobs.settings import ALERT_RULES, Settings, Team, Thresholds
 from jobs.store import Store
@@ -364,7 +364,8 @@ class AlertEngine:
             if state.held_until is not None:
                 held.append(rule)
             if notice is not None:
-                state, outcome = self._send(team, state, notice, recipients, now=now)
+                state, outcome = self._send(team, state, notice, recipients, now=now,
+                                            levels=levels[rule])
                 {"posted": posted, "folded": folded, "failed": failed}[outcome].append(
                     alert_key(team, notice)
                 )
@@ -375,14 +376,15 @@ class AlertEngine:
     # -- delivery with the noise budget
 
     def _send(
-        self, team: str, state: RuleState, notice: Notice, recipients: Sequence[str], *, now: datetime
+        self, team: str, state: RuleState, notice: Notice, recipients: Sequence[str], *, now: datetime,
+        levels: Thresholds | None = None,
     ) -> tuple[RuleState, str]:
         week = _iso_week(now)
         budget = self.settings.alerts.weekly_noise_budget
         counts = {r: int(self.store.get_json("alerts", "budget", r, week) or 0) for r in recipients}
         open_ = [r for r in recipients if counts[r] < budget]
         over = [r for r in recipients if counts[r] >= budget]
-        alert = build_alert(team, state, notice, recipients=open_, now=now)
+        alert = build_alert(team, state, notice, recipients=open_, now=now, levels=levels)
         ok = True
         if open_:
             ok = self._deliver(alert)

@@ -98,8 +98,8 @@ def queue_text(
     fresh = inside[-1:] if latest is None else latest
     q = max((snapshot.queue, *fresh), key=lambda s: s.at)  # freshest; snapshot on ties
     lines = [
-        f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
-        f" and {q.approved} approved waiting to merge."
+        (f"Now {q.length} waiting ({q.reviewer} on reviewers, {q.author} on authors, {q.ci} on CI),"
+        f" and {q.approved} approved waiting to merge.")
     ]
     if baseline is not None:
         change = q.length - baseline.length
@@ -109,7 +109,11 @@ def queue_text(
             if baseline.at - start < BASELINE_SLACK
             else f"At the first sample, {baseline.at.astimezone(hours.zone):%a %H:%M}"
         )
-        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}).")
+        why = ""
+        if change <= 0 and snapshot.analysis.queue_growing:  # the headline says "growing"
+            why = ("; yet the week's samples trend upward and more PRs arrived than were"
+                   " reviewed, which is why it counts as growing")
+        lines.append(f"{when}: {baseline.length} ({trend}{f' {abs(change)}' if change else ''}{why}).")
     if len(inside) > 1:
         peak = max(inside, key=lambda s: (s.length, s.at))
         when = peak.at.astimezone(hours.zone).strftime("%a %H:%M")

@@ -24,10 +24,13 @@ class GitHubError(FlowbotError):
 
 
 class PermissionDenied(GitHubError):
-    """A ``403``/``404`` that is about access, not rate limits. ``missing`` names the scope."""
+    """A ``401``/``403``/``404`` that is about access, not rate limits. ``missing`` names the
+    scope or permission the credentials lack (None when that is not the cause, or unknown);
+    ``status`` is GitHub's HTTP status when there was one."""
 
-    def __init__(self, message: str, *, missing: str | None = None) -> None:
+    def __init__(self, message: str, *, missing: str | None = None, status: int | None = None) -> None:
         self.missing = missing
+        self.status = status
         super().__init__(message)
 
 

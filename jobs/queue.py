@@ -49,7 +49,7 @@ def queue_now(
         items.append(_item(pr, identity=identity, calendar=calendar, now=now,
                            required_approvals=required_approvals))
     items.sort(key=lambda i: (-i.age_hours, i.repo, i.number))
-    counts = {turn: 0 for turn in ("reviewer", "author", "ci", "approved")}
+    counts = dict.fromkeys(("reviewer", "author", "ci", "approved"), 0)
     for item in items:
         counts[item.turn] += 1
     waiting = [i for i in items if i.turn != "approved"]

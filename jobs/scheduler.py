@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -655,6 +657,8 @@ def run_until_stopped(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, _on_signal)
+    heart = _Heart(pipeline.store, f"{socket.gethostname()}:{os.getpid()}", clock=clock)
+    heart.beat()  # before anyone is told it started: /flow health sees it at once
     scheduler.start()
     if on_started is not None:
         on_started()
@@ -662,11 +666,46 @@ def run_until_stopped(
              pipeline.settings.schedules.sample_interval_minutes, ", ".join(pipeline.settings.teams))
     try:
         while not stop.wait(1.0):
+            heart.beat()
             step = watch.check()
             if step:
                 realign(scheduler, step, now=clock.now())
     finally:
         scheduler.shutdown(wait=True)
+        heart.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         log.info("scheduler stopped")
+
+
+HEARTBEAT_EVERY = timedelta(seconds=30)
+HEARTBEAT_TTL = 3 * HEARTBEAT_EVERY  # two missed beats are tolerated
+
+
+class _Heart:
+    """A worker's heartbeat in Redis (``Store.beat``), so ``/flow status``, ``/flow health``
+    and ``doctor`` can tell "no worker is running" from "the first sample is not done yet"."""
+
+    def __init__(self, store: Store, worker: str, *, clock: Clock) -> None:
+        self._store, self._worker, self._clock = store, worker, clock
+        self._last: datetime | None = None
+        self._failing = False
+
+    def beat(self) -> None:
+        now = self._clock.now()
+        if self._last is not None and now - self._last < HEARTBEAT_EVERY:
+            return
+        try:
+            self._store.beat(self._worker, at=now, ttl=HEARTBEAT_TTL)
+        except StoreUnavailable as err:
+            if not self._failing:  # said once per outage, not every second
+                log.warning("heartbeat not written: %s", err)
+            self._failing = True
+            return
+        self._last, self._failing = now, False
+
+    def stop(self) -> None:
+        try:
+            self._store.forget_worker(self._worker)
+        except StoreUnavailable:
+            pass  # it expires by itself

@@ -220,6 +220,30 @@ class WorkHours(_Frozen):
             raise ValueError(f"unknown holiday country {value!r}; use an ISO code like 'DE'")
         return value.upper()
 
+    @field_validator("holiday_subdivision")
+    @classmethod
+    def _subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A subdivision the country has (its code in any case, or an alias like "England"),
+        checked here so ``flowbot check-config`` names it, not the first sample."""
+        if value is None:
+            return None
+        if "holiday_country" not in info.data:  # the country itself was invalid: said there
+            return value
+        country = info.data["holiday_country"]
+        if country is None:
+            raise ValueError(f"{value!r} needs holiday_country (an ISO code like 'DE')")
+        import holidays
+
+        codes = holidays.list_supported_countries()[country]
+        aliases = getattr(holidays.country_holidays(country), "subdivisions_aliases", {}) or {}
+        known = {c.lower() for c in codes} | {a.lower() for a in aliases}
+        if value.strip().lower() not in known:
+            raise ValueError(
+                f"{country} has no subdivision {value!r}; use one of {', '.join(codes)}"
+                " (or leave holiday_subdivision out)"
+            )
+        return value
+
     @property
     def day_start(self) -> time:
         return _parse_hhmm(self.working_hours.partition("-")[0].strip())

@@ -943,6 +943,29 @@ class Store:
         with self._guard("scan"):
             return sorted(_s(k)[cut:] for k in self._r.scan_iter(self.key("runs", "*")))
 
+    # ------------------------------------------------------------------ worker heartbeats
+
+    def beat(self, worker: str, *, at: datetime, ttl: timedelta) -> None:
+        """Say that ``worker`` (``host:pid``) is alive at ``at``; forgotten after ``ttl``
+        unless it beats again, so a killed worker disappears by itself."""
+        with self._guard("heartbeat"):
+            self._r.set(self.key("workers", worker), at.isoformat(), px=max(1, int(ttl.total_seconds() * 1000)))
+
+    def forget_worker(self, worker: str) -> None:
+        """A worker stopping cleanly says so at once."""
+        with self._guard("heartbeat"):
+            self._r.delete(self.key("workers", worker))
+
+    def workers_seen(self) -> dict[str, datetime]:
+        """Workers whose heartbeat has not expired, each with its last beat (for ``/flow
+        health``, ``/flow status`` and ``doctor``: "is anything sampling?")."""
+        cut = len(self.key("workers", ""))
+        with self._guard("heartbeat read"):
+            keys = list(self._r.scan_iter(self.key("workers", "*")))
+            values = self._r.mget(keys) if keys else []
+        return {_s(k)[cut:]: datetime.fromisoformat(_s(v)) for k, v in zip(keys, values, strict=True)
+                if v is not None}
+
     # ------------------------------------------------------------------ maintenance
 
     def flush_prefix(self) -> int:

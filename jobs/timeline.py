@@ -597,7 +597,7 @@ def _stages(ev: PREvents, drafts: Sequence[_SPAN],
     notes = ["", "", "", ""]
     events = [ev.ready_at, ev.first_human_review_at, ev.approved_at]
     after_end = [e is not None and e.at > end.at for e in events]
-    raw = [None if late else e for e, late in zip(events, after_end)]
+    raw = [None if late else e for e, late in zip(events, after_end, strict=False)]
     if ev.ready_at is None:  # never ready: nothing waited on reviewers, all of it is coding
         raw = [None, None, None]
     bounds: list[EventRef] = [ev.work_started_at, end, end, end, end]

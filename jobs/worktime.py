@@ -473,8 +473,8 @@ def _subdivision_code(country: str | None, subdivision: str | None) -> str | Non
     code = by_name.get(subdivision.strip().lower())
     if code is None:
         raise ConfigError([
-            f"holiday_subdivision: {country} has no subdivision {subdivision!r}; "
-            f"use one of {', '.join(codes)}"
+            (f"holiday_subdivision: {country} has no subdivision {subdivision!r}; "
+            f"use one of {', '.join(codes)}")
         ])
     return str(code)
 

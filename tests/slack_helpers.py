@@ -108,7 +108,7 @@ def slash_body(text: str, *, user: str = BOB, channel: str = PLATFORM_CHANNEL,
 def signed_headers(body: bytes, clock: Clock, *, secret: str = SECRET, skew: int = 0) -> dict[str, str]:
     """Slack's signature headers for ``body`` at the clock's time (plus ``skew`` seconds)."""
     timestamp = str(int(clock.now().timestamp()) + skew)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body.decode())
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body.decode()) or ""
     return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded"}
 

@@ -63,7 +63,7 @@ def calm(*, queue: int = 2, oldest: float = 2.0, at: datetime = T0, **kw: Any) -
     """The factory snapshot with every rule below its warning level except what is passed."""
     sample = QueueSample(at=at, reviewer=queue, author=0, ci=0, approved=0,
                          oldest_hours=oldest, oldest_business_hours=oldest)
-    base: dict[str, Any] = dict(queue=sample, queue_items=(), reviewers=(), workflows=(), flow=())
+    base: dict[str, Any] = {"queue": sample, "queue_items": (), "reviewers": (), "workflows": (), "flow": ()}
     base.update(kw)
     return snapshot(**base)
 

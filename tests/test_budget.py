@@ -85,11 +85,16 @@ def test_waits_follow_retry_after_then_reset() -> None:
 
 
 def test_missing_access_names_the_permission_or_scope() -> None:
-    """A permission refusal says what to grant."""
+    """A permission refusal says what to grant, and only when the credentials lack it."""
     assert missing_access({"x-accepted-github-permissions": "actions=read"}) == (
         "GitHub App permission actions=read"
     )
-    assert missing_access({"X-Accepted-OAuth-Scopes": "repo"}) == "token scope repo"
+    lacking = {"X-Accepted-OAuth-Scopes": "repo", "X-OAuth-Scopes": "read:org"}
+    assert missing_access(lacking) == "token scope repo"
+    assert missing_access({"X-Accepted-OAuth-Scopes": "repo", "X-OAuth-Scopes": "repo, read:org"}) is None
+    assert missing_access({"X-Accepted-OAuth-Scopes": "read:org", "X-OAuth-Scopes": "admin:org"}) is None
+    assert missing_access(lacking, status=401) is None  # bad credentials: no scope would help
+    assert missing_access({"X-Accepted-OAuth-Scopes": "repo"}) is None  # scopes unknown: no claim
     assert missing_access({}) is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -101,3 +101,56 @@ def test_team_charts_draw_each_team_in_its_time_zone() -> None:
     assert draw(d) == digest_chart(d, tz=ZoneInfo("Pacific/Auckland"))
     other = replace(d, team="other")
     assert draw(other) == digest_chart(other, tz=None)
+
+
+def test_the_digest_week_axis_ends_with_its_sunday() -> None:
+    """The queue panel of a digest shows its seven days, never the Monday after."""
+    from bot.charts import week_span, day_ticks
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start, end = week_span(date(2026, 3, 23), date(2026, 3, 29), berlin)  # DST starts Sun 29 Mar
+    ticks = day_ticks(start, end, berlin)
+    assert [t.strftime("%a %d") for t in ticks] == ["Mon 23", "Tue 24", "Wed 25", "Thu 26", "Fri 27",
+                                                    "Sat 28", "Sun 29"]
+    last = datetime(2026, 3, 29, 23, 45, tzinfo=berlin)  # a snapshot's week ends at its last sample
+    assert day_ticks(last - timedelta(days=7), last, berlin)[-1].strftime("%a %d") == "Sun 29"
+
+
+def _lab_under(hex_colour: str, matrix: tuple[tuple[float, ...], ...]) -> tuple[float, float, float]:
+    """CIELAB of a colour as seen through a colour-vision matrix (Machado et al. 2009, severity 1)."""
+    lin = [((c / 255 + 0.055) / 1.055) ** 2.4 if c / 255 > 0.04045 else c / 255 / 12.92
+           for c in bytes.fromhex(hex_colour[1:])]
+    rgb = [min(1.0, max(0.0, sum(m * v for m, v in zip(row, lin, strict=True)))) for row in matrix]
+    xyz = [sum(m * v for m, v in zip(row, rgb, strict=True)) / w for row, w in zip(
+        ((0.4124, 0.3576, 0.1805), (0.2126, 0.7152, 0.0722), (0.0193, 0.1192, 0.9505)),
+        (0.95047, 1.0, 1.08883), strict=True)]
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+VISION = {
+    "normal": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "protanopia": ((0.152286, 1.052583, -0.204868), (0.114503, 0.786281, 0.099216),
+                   (-0.003882, -0.048116, 1.051998)),
+    "deuteranopia": ((0.367322, 0.860646, -0.227968), (0.280085, 0.672501, 0.047413),
+                     (-0.011820, 0.042940, 0.968881)),
+    "tritanopia": ((1.255528, -0.076749, -0.178779), (-0.078411, 0.930809, 0.147602),
+                   (0.004733, 0.691367, 0.303900)),
+}
+
+
+def test_on_reviewers_and_pickup_wait_are_told_apart_by_everyone() -> None:
+    """"on reviewers" and "pickup wait" differ clearly (CIELAB distance >= 15) in every vision."""
+    from bot.charts import STAGE_COLOURS, TURN_COLOURS
+
+    for name, matrix in VISION.items():
+        a = _lab_under(TURN_COLOURS["reviewer"], matrix)
+        b = _lab_under(STAGE_COLOURS["pickup"], matrix)
+        assert sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 >= 15, name
+
+
+def test_the_chart_says_working_hours_as_every_text_does() -> None:
+    """The shares axis reads "working hours", the word the digest and alerts use."""
+    from bot.charts import SHARES_AXIS
+
+    assert "working hours" in SHARES_AXIS and "business" not in SHARES_AXIS

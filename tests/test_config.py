@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
 
 
-def _example() -> dict:
+def _example() -> dict[str, Any]:
     return tomllib.loads(EXAMPLE.read_text())
 
 
@@ -111,12 +112,64 @@ def test_secrets_come_from_the_environment_and_never_show() -> None:
     data["secrets"] = {"github_token": "ghp_in_file"}
     with pytest.raises(ConfigError) as caught:
         config.from_mapping(data, env={})
-    assert "secrets: secrets are read from the environment only" in caught.value.problems[0]
+    assert caught.value.problems[0].startswith(
+        "secrets.github_token: secrets are read from the environment only: set the environment variable GITHUB_TOKEN")
     del data["secrets"]
     settings = config.from_mapping(data, env={"GITHUB_TOKEN": "ghp_example_not_real"})
     assert settings.secrets.github_token is not None
     assert settings.secrets.github_token.get_secret_value() == "ghp_example_not_real"
     assert "ghp_example_not_real" not in repr(settings)
+
+
+@pytest.mark.parametrize(("where", "var"), [
+    (("github", "token"), "GITHUB_TOKEN"),
+    (("GITHUB_TOKEN",), "GITHUB_TOKEN"),
+    (("slack", "bot_token"), "SLACK_BOT_TOKEN"),
+    (("teams", "payments", "slack_bot_token"), "SLACK_BOT_TOKEN"),
+    (("slack", "signing_secret"), "SLACK_SIGNING_SECRET"),
+    (("secrets", "github_token"), "GITHUB_TOKEN"),
+])
+def test_a_secret_in_the_file_names_the_variable_to_set(where: tuple[str, ...], var: str) -> None:
+    """A token anywhere in the file is called a secret (with its key path and variable), not a typo."""
+    data = _example()
+    node = data
+    for key in where[:-1]:
+        node = node.setdefault(key, {})
+    node[where[-1]] = "xoxb-in-the-file"
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    path = ".".join(where)
+    assert caught.value.problems == [
+        (f"{path}: secrets are read from the environment only:"
+        f" set the environment variable {var} instead and delete this key")
+    ]
+    assert "xoxb-in-the-file" not in str(caught.value)
+
+
+def test_any_secret_looking_key_or_value_is_refused_without_echoing_it() -> None:
+    """A key named like a secret, or a value shaped like a token, is refused as a secret."""
+    data = _example()
+    data["teams"]["payments"]["api_key"] = "hunter2"
+    data["storage"]["path"] = "ghp_notarealtoken"
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    problems = caught.value.problems
+    assert problems[0].startswith("storage.path: this looks like a secret;")
+    assert "set GITHUB_TOKEN there" in problems[0]
+    assert problems[1].startswith("teams.payments.api_key: secrets are read from the environment only;")
+    assert "unknown setting" not in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_a_holiday_subdivision_the_country_lacks_is_named_at_check_time() -> None:
+    """`holiday_subdivision = "BY"` with `FR` fails check-config with its key path and the valid codes."""
+    data = _example()
+    data["teams"]["payments"]["holiday_subdivision"] = "BY"
+    with pytest.raises(ConfigError) as caught:
+        config.from_mapping(data, env={})
+    [problem] = caught.value.problems
+    assert problem.startswith("teams.payments.holiday_subdivision: FR has no subdivision 'BY'; use one of 57,")
+    data["teams"]["payments"]["holiday_country"] = "DE"
+    assert config.from_mapping(data, env={}).teams["payments"].holiday_subdivision == "BY"
 
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
@@ -160,3 +213,27 @@ def test_commands_not_built_yet_say_so() -> None:
     for command in ("run", "web", "worker", "sample", "backfill", "report", "digest", "demo",
                     "check-config", "doctor"):
         assert command in out.stdout
+
+
+def test_check_config_takes_dash_c_like_every_command() -> None:
+    """`flowbot check-config -c FILE` works as `--config` does for every other command."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["check-config", "-c", str(EXAMPLE)], env={"FLOWBOT_CONFIG": None})
+    assert result.exit_code == 0, result.output
+    assert "payments: 3 members" in result.output
+
+
+def test_help_shows_flags_without_a_value() -> None:
+    """`--help` lists flags bare (`--print`, `--help`), never as taking a `<bool>`."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    for command in ("digest", "report", "check-config", "demo"):
+        text = CliRunner().invoke(app, [command, "--help"]).output
+        assert "<bool>" not in text, text
+        assert "--help " in text
+    assert "--print  " in CliRunner().invoke(app, ["digest", "--help"]).output

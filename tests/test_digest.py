@@ -298,7 +298,9 @@ def test_blocks_stay_within_slack_limits_and_escape_github_text() -> None:
     blocks, text = render_digest(digest)
     assert len(blocks) <= MAX_BLOCKS
     for block in blocks:
-        Block.parse(block).validate_json()  # slack_sdk's own limit checks
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.validate_json()  # slack_sdk's own limit checks
         if block["type"] == "header":
             assert len(block["text"]["text"]) <= MAX_HEADER_TEXT
         if block["type"] == "section":

@@ -19,7 +19,8 @@ from jobs.sandbox import SandboxServer, build_org
 from jobs.settings import Settings
 from jobs.snapshot import refresh_all
 from jobs.store import JobRun, Store
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.github_like import GitHubLike
+from tests.fakes.slack_api import DEFAULT_APP_TOKEN, FakeSlack
 
 END = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -37,13 +38,14 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def _settings(sandbox: SandboxServer, token: str = "sandbox-token") -> Settings:
+def _settings(sandbox: SandboxServer, token: str = "sandbox-token", **env: str) -> Settings:
     data = sandbox.org.config(sandbox.base_url)
-    return config.from_mapping(data, env={"GITHUB_TOKEN": token, "SLACK_BOT_TOKEN": "xoxb-fake"})
+    return config.from_mapping(data, env={"GITHUB_TOKEN": token, "SLACK_BOT_TOKEN": "xoxb-fake",
+                                          "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN, **env})
 
 
 def _deps(sandbox: SandboxServer, slack: FakeSlack, store: Store, *, token: str = "sandbox-token",
-          slack_token: str | None = None, store_up: bool = True) -> DoctorDeps:
+          slack_token: str | None = None, store_up: bool = True, **env: str) -> DoctorDeps:
     def connect_store(_settings: Settings) -> Store:
         if not store_up:
             raise StoreUnavailable("Redis unreachable (redis://127.0.0.1:1/0): connection refused")
@@ -53,7 +55,7 @@ def _deps(sandbox: SandboxServer, slack: FakeSlack, store: Store, *, token: str 
         return probe(settings, connect(settings, sleep=lambda _s: None))
 
     return DoctorDeps(
-        load_settings=lambda: _settings(sandbox, token),
+        load_settings=lambda: _settings(sandbox, token, **env),
         connect_store=connect_store,
         probe_github=probe_github,
         slack_client=lambda _s: WebClient(base_url=slack.api_url, token=slack_token or slack.token),
@@ -191,3 +193,99 @@ def test_doctor_without_a_config_file_says_to_copy_the_example(tmp_path: Any) ->
     assert f"[FAIL] config: no config file at {missing}" in result.output
     assert f"fix: copy config.example.toml to {missing} and edit it" in result.output
     assert "key" not in result.output
+
+
+# ----------------------------------------------------------------------------- Slack inbound
+
+
+def _slack_lines(findings: list[Finding]) -> str:
+    return "\n".join(f"{f.status} {f.summary} | {f.fix}" for f in findings if f.area == "slack")
+
+
+def test_app_token_is_checked_with_slack_and_by_its_shape(sandbox: SandboxServer, slack: FakeSlack,
+                                                          store: Store) -> None:
+    """SLACK_APP_TOKEN: a valid one passes, a refused one or a bot token in its place fails."""
+    _healthy(store, _settings(sandbox), slack)
+    assert "ok SLACK_APP_TOKEN valid: Socket Mode" in _slack_lines(diagnose(_deps(sandbox, slack, store)))
+    refused = _slack_lines(diagnose(_deps(sandbox, slack, store, SLACK_APP_TOKEN="xapp-1-revoked")))
+    assert "fail Slack refused SLACK_APP_TOKEN (invalid_auth)" in refused and "App-Level Tokens" in refused
+    swapped = _slack_lines(diagnose(_deps(sandbox, slack, store, SLACK_APP_TOKEN=slack.token)))
+    assert "fail SLACK_APP_TOKEN is a bot token; Socket Mode needs an app-level token" in swapped
+    assert slack.token not in swapped
+
+
+def test_signing_secret_is_checked_by_its_shape(sandbox: SandboxServer, slack: FakeSlack,
+                                                store: Store) -> None:
+    """SLACK_SIGNING_SECRET: 32 hex characters pass; a token or another secret in its place is said."""
+    _healthy(store, _settings(sandbox), slack)
+    good = _slack_lines(diagnose(_deps(sandbox, slack, store, SLACK_SIGNING_SECRET="0123456789abcdef" * 2)))
+    assert "ok SLACK_SIGNING_SECRET set" in good
+    token = _slack_lines(diagnose(_deps(sandbox, slack, store, SLACK_SIGNING_SECRET="xoxb-1-2")))
+    assert "fail SLACK_SIGNING_SECRET holds a token, not the signing secret" in token
+    odd = _slack_lines(diagnose(_deps(sandbox, slack, store, SLACK_SIGNING_SECRET="not-the-secret")))
+    assert "warn SLACK_SIGNING_SECRET does not look like a Slack signing secret" in odd
+    assert "not-the-secret" not in odd
+
+
+def test_no_way_for_slack_to_reach_flowbot_fails(sandbox: SandboxServer, slack: FakeSlack,
+                                                 store: Store) -> None:
+    """Neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET: doctor fails naming both modes."""
+    settings = _settings(sandbox)
+    _healthy(store, settings, slack)
+    deps = _deps(sandbox, slack, store)
+    bare = settings.model_copy(update={"secrets": settings.secrets.model_copy(
+        update={"slack_app_token": None})})
+    findings = diagnose(DoctorDeps(lambda: bare, deps.connect_store, deps.probe_github,
+                                   deps.slack_client, deps.now))
+    assert "neither SLACK_APP_TOKEN nor SLACK_SIGNING_SECRET is set" in _failed(findings)
+    assert exit_code(findings) == 1
+
+
+# ----------------------------------------------------------------------------- GitHub refusals
+
+
+def _github_findings(sandbox: SandboxServer, github: GitHubLike) -> list[Finding]:
+    from bot.doctor import _github
+
+    settings = config.from_mapping(sandbox.org.config(github.url), env={"GITHUB_TOKEN": "ghp_fake"})
+    deps = DoctorDeps(lambda: settings, lambda _s: None,  # type: ignore[arg-type,return-value]
+                      lambda s: probe(s, connect(s, sleep=lambda _s: None)), lambda _s: None,
+                      lambda: END)
+    return _github(deps, settings)
+
+
+def test_a_bad_github_token_is_called_bad_not_short_of_a_scope(sandbox: SandboxServer) -> None:
+    """A 401 says the token is wrong, expired or revoked, even when GitHub lists accepted scopes."""
+    with GitHubLike({"/user": (401, {"message": "Bad credentials"})}, scopes=None) as github:
+        [finding] = _github_findings(sandbox, github)
+    assert finding.status == "fail" and "401 Bad credentials" in finding.summary
+    assert "wrong, expired or revoked" in finding.summary and "wrong, expired or revoked" in finding.fix
+    assert "scope repo" not in finding.summary
+
+
+def test_a_missing_repository_is_called_missing_and_a_missing_scope_missing(sandbox: SandboxServer) -> None:
+    """A 404 with every scope granted says not found; the same 404 without `repo` says the scope."""
+    first, *others = _settings(sandbox).repositories
+    routes = {"/user": (200, {"login": "octo"}), **{f"/repos/{r}": (200, {"archived": False})
+                                                    for r in others}}
+    with GitHubLike(routes, scopes="repo, read:org") as github:
+        failed = [f for f in _github_findings(sandbox, github) if f.status == "fail"]
+    assert len(failed) == 1 and failed[0].summary.startswith(
+        f"{first}: not found, or the token cannot see it")
+    assert "needs" not in failed[0].summary and "spelling" in failed[0].fix
+    with GitHubLike(routes, scopes="read:org") as github:
+        failed = [f for f in _github_findings(sandbox, github) if f.status == "fail"]
+    assert failed[0].summary == "token lacks scope(s): repo"
+    assert failed[1].summary.startswith(f"{first}: not readable: needs token scope repo, which the token lacks")
+    assert "create a new token with scope repo" in failed[1].fix
+
+
+def test_doctor_says_whether_a_worker_is_running(sandbox: SandboxServer, slack: FakeSlack,
+                                                 store: Store) -> None:
+    """No heartbeat: doctor warns nothing samples; a worker's heartbeat: it names the worker."""
+    _healthy(store, _settings(sandbox), slack)
+    none = render(diagnose(_deps(sandbox, slack, store)))
+    assert "[WARN] jobs: no worker is running" in none and "start `flowbot worker`" in none
+    store.beat("box:42", at=END - timedelta(seconds=30), ttl=timedelta(seconds=90))
+    one = render(diagnose(_deps(sandbox, slack, store)))
+    assert "[PASS] jobs: 1 worker(s) running: box:42 (30 s ago)" in one

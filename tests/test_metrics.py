@@ -4,6 +4,7 @@ vectorised tables against the per-PR reference (jobs.timeline) to 1e-9 hours."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 import random
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,7 @@ import pytest
 
 from jobs import metrics, timeline
 from jobs.identity import Identity
-from jobs.model import CheckRun, PullRequest, Review, TimelineEvent
+from jobs.model import CheckRun, EventKind, PullRequest, Review, TimelineEvent
 from jobs.settings import IdentitySettings, WorkHours
 from jobs.worktime import WorkCalendar
 from tests.factories import T0, at, check, event, pr, review
@@ -33,7 +34,7 @@ def table(prs: list[PullRequest], *, now: datetime = NOW, cal: WorkCalendar = UT
 
 
 def requests(prs: list[PullRequest], *, now: datetime = NOW, cal: WorkCalendar = UTC_CAL,
-             teams: dict[str, tuple[str, ...]] = TEAMS) -> pd.DataFrame:
+             teams: Mapping[str, tuple[str, ...]] = TEAMS) -> pd.DataFrame:
     return metrics.request_table(prs, identity=IDENTITY, team_members=teams, calendar=cal, now=now)
 
 
@@ -385,8 +386,9 @@ def generated_prs(seed: int, n: int) -> list[PullRequest]:
         atype = "Bot" if author and author.endswith("[bot]") else ("Deleted" if author is None else "User")
         events: list[TimelineEvent] = []
         for _ in range(rnd.randint(0, 10)):
-            kind = rnd.choice(("ready_for_review", "convert_to_draft", "review_requested",
-                               "review_requested", "review_request_removed", "head_pushed"))
+            kinds: tuple[EventKind, ...] = ("ready_for_review", "convert_to_draft", "review_requested",
+                                            "review_requested", "review_request_removed", "head_pushed")
+            kind = rnd.choice(kinds)
             e_at = t(created - 5, created + 120)
             if kind in ("review_requested", "review_request_removed"):
                 if rnd.random() < 0.3:
@@ -394,7 +396,7 @@ def generated_prs(seed: int, n: int) -> list[PullRequest]:
                 else:
                     events.append(TimelineEvent(kind, e_at, requested_reviewer=rnd.choice(LOGINS[:6])))
             else:
-                events.append(TimelineEvent(kind, e_at))  # type: ignore[arg-type]
+                events.append(TimelineEvent(kind, e_at))
         reviews = [
             Review(a, "Deleted" if a is None else ("Bot" if a and "[bot]" in a else "User"),
                    rnd.choice(STATES), t(created - 2, created + 150))  # type: ignore[arg-type]
@@ -469,7 +471,7 @@ def test_request_table_agrees_with_timeline_on_generated_prs() -> None:
     prs = generated_prs(seed=7, n=1500)
     teams = {"core": ("bob", "Carol", "alice", "dave"), "empty": ()}
     t = metrics.request_table(prs, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
-    got = {k: g for k, g in t.groupby("key", sort=False)}
+    got = {k: g for k, g in t.groupby("key", sort=False)}  # noqa: C416 - dict() would call GroupBy.keys, a column name
     for p in prs:
         ref = timeline.request_responses(p, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
         rows = got.get(p.key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobs.identity import Identity
+from jobs.model import PullRequest, QueueItem, QueueSample
 from jobs.queue import queue_now
 from jobs.settings import IdentitySettings
 from tests.factories import at, check, event, pr, review
@@ -19,7 +20,7 @@ class CalendarHours:
         return max(0.0, (end - start).total_seconds() / 3600)
 
 
-def _queue(*prs, now_h: float = 100.0):
+def _queue(*prs: PullRequest, now_h: float = 100.0) -> tuple[QueueSample, tuple[QueueItem, ...]]:
     return queue_now(prs, identity=IDENTITY, calendar=CalendarHours(), now=at(now_h))
 
 
@@ -38,12 +39,12 @@ def test_each_pr_lands_in_exactly_one_bucket_first_match_wins() -> None:
     assert turns == {1: "approved", 2: "ci", 3: "ci", 4: "author", 5: "reviewer", 6: "reviewer"}
     assert (sample.reviewer, sample.author, sample.ci, sample.approved) == (2, 1, 2, 1)
     assert sample.length == 5
-    assert dict((i.number, i.waiting_on) for i in items)[6] == ("carol",)
+    assert {i.number: i.waiting_on for i in items}[6] == ("carol",)
 
 
 def test_drafts_bots_and_closed_prs_are_not_waiting() -> None:
     """Drafts, non-AI bot PRs and closed PRs stay out; an AI agent's PR waits like anyone's."""
-    sample, items = _queue(
+    _sample, items = _queue(
         pr(1, draft=True),
         pr(2, author="dependabot[bot]", author_type="Bot"),
         pr(3, merged=5),
@@ -65,7 +66,7 @@ def test_age_excludes_time_back_in_draft_and_oldest_is_first() -> None:
 
 def test_ai_and_author_reviews_do_not_approve() -> None:
     """An AI approval or the author's own review leaves the PR waiting for a human."""
-    sample, items = _queue(pr(1, reviews=(
+    _sample, items = _queue(pr(1, reviews=(
         review("coderabbitai[bot]", "APPROVED", 2, author_type="Bot"),
         review("alice", "COMMENTED", 3))))
     assert items[0].turn == "reviewer"

@@ -200,7 +200,7 @@ def test_etag_repeat_gets_304_and_costs_nothing(server: SandboxServer) -> None:
     assert status2 == 304 and body2 is None
     assert headers2["x-ratelimit-remaining"] == headers["x-ratelimit-remaining"]
     assert server.stats.requests[-1].cost == 0
-    status3, headers3, _ = call(server, path)
+    _status3, headers3, _ = call(server, path)
     assert int(headers3["x-ratelimit-remaining"]) == int(headers["x-ratelimit-remaining"]) - 1
     assert headers3["x-ratelimit-resource"] == "core" and headers3["x-ratelimit-limit"] == "5000"
     assert "repo" in headers3["x-oauth-scopes"]

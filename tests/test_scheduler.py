@@ -31,7 +31,7 @@ from tests.fakes.slack_api import FakeSlack
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]  # (year, month, day, ...) from the caller
 
 
 def settings(**schedules: Any) -> Settings:
@@ -51,7 +51,7 @@ class Killed(BaseException):
     """Stands for the process dying (SIGKILL): nothing in our code catches it."""
 
 
-class Steps_:
+class Steps_:  # noqa: N801 - the test double of jobs.scheduler.Steps
     """Counting job bodies; the digest is the real ``jobs.digest`` on stored snapshots."""
 
     def __init__(self, s: Settings, store: Store) -> None:
@@ -341,6 +341,8 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
         assert proc.stdout is not None
         started = proc.stdout.readline()
         assert "Worker started" in started, proc.stderr.read() if proc.stderr else ""
+        store = Store.connect(cli_storage.redis_url, prefix=cli_storage.prefix)
+        assert [w.endswith(f":{proc.pid}") for w in store.workers_seen()] == [True]  # its heartbeat
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -348,6 +350,8 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
             proc.kill()
     assert proc.returncode == 0, err
     assert "Worker stopped." in out
+    assert store.workers_seen() == {}  # a clean stop says so at once
+    store.close()
 
 
 def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack,
@@ -430,7 +434,7 @@ def test_two_weeks_against_the_sandbox_two_replicas_post_everything_once(store: 
 
         channels = {name: t.channel for name, t in s.teams.items()}
         for team, channel in channels.items():
-            posted = [m for m in slack.messages(channel)]
+            posted = list(slack.messages(channel))
             assert len(posted) == 2, (team, [r.detail for r in store.job_runs(f"digest:{team}")])
             runs = [r for r in store.job_runs(f"digest:{team}") if r.detail.endswith("posted")]
             local = {r.started_at.astimezone(s.teams[team].zone).strftime("%a %H:%M") for r in runs}

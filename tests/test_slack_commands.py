@@ -302,4 +302,5 @@ def test_unexpected_error_answers_kindly_and_logs_once(
         payload = running.flow("status")
     assert payload["response_type"] == "ephemeral" and "Sorry, something went wrong" in payload["text"]
     tracebacks = [r for r in caplog.records if r.exc_info]
-    assert len(tracebacks) == 1 and "boom" in str(tracebacks[0].exc_info[1])
+    exc_info = tracebacks[0].exc_info if tracebacks else None
+    assert len(tracebacks) == 1 and exc_info and "boom" in str(exc_info[1])

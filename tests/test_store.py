@@ -26,7 +26,8 @@ def test_records_and_cursor_are_written_together(store: Store) -> None:
     assert store.get_cursor("acme/api") == cursor
     store.put_prs("acme/api", [pr(1, merged=8)])
     assert store.open_pr_numbers("acme/api") == []
-    assert store.get_pr("acme/api", 1).merged_at == at(8)
+    stored = store.get_pr("acme/api", 1)
+    assert stored is not None and stored.merged_at == at(8)
 
 
 def test_queue_samples_are_a_time_series(store: Store) -> None:

@@ -95,7 +95,7 @@ def record_differences(got: dict[str, list[PullRequest]],
     for repo in expected:
         if len(got.get(repo, [])) != len(expected[repo]):
             lines.append(f"{repo}: {len(got.get(repo, []))} records, expected {len(expected[repo])}")
-        for a, b in zip(got.get(repo, []), expected[repo]):
+        for a, b in zip(got.get(repo, []), expected[repo], strict=False):
             fields = [f for f in a.__slots__ if getattr(a, f) != getattr(b, f)]
             if fields:
                 lines.append(f"{repo}#{a.number}: {', '.join(fields)} differ")

@@ -65,8 +65,19 @@ def unavailable(team: str, last: TeamSnapshot | None, now: datetime) -> Message:
     return [section(text)], fallback(f"Data for {escape(team, MAX_NAME)} is temporarily unavailable. {detail}")
 
 
-def no_snapshot(team: str, next_sample: datetime | None, now: datetime) -> Message:
-    """No snapshot computed yet: say so and when the next sample runs."""
+def no_snapshot(team: str, next_sample: datetime | None, now: datetime, *,
+                last_sample: datetime | None = None, worker_seen: bool | None = None) -> Message:
+    """No snapshot computed yet: say so and when the next sample runs, promising a time only
+    while a worker is seen (``worker_seen`` False: none is; None: not known)."""
+    if worker_seen is False:
+        ran = (f"The last sample ran {age(last_sample, now).replace(' old', ' ago')}" if last_sample
+               else "No sample has run yet")
+        tail = (f"{ran}, and no worker has been seen since: start `flowbot worker` (or"
+                " `flowbot run`) to sample again." if last_sample else
+                f"{ran}, and no worker is running: start `flowbot worker` (or `flowbot run`),"
+                " which samples on start.")
+        text = f":seedling: No data for *{escape(team)}* yet. {tail}"
+        return [section(text)], fallback(f"No data for {team} yet. {tail}")
     if next_sample is None:
         when = ("once the worker runs its first sample (`flowbot worker`, or `flowbot run`, "
                 "samples on start)")

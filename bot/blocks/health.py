@@ -23,10 +23,12 @@ OUTCOME_ICONS = {"ok": ":large_green_circle:", "skipped": ":white_circle:", "par
 
 
 def render_health(
-    runs: Mapping[str, Sequence[JobRun]], *, now: datetime, locks: Sequence[LockHolder] = ()
+    runs: Mapping[str, Sequence[JobRun]], *, now: datetime, locks: Sequence[LockHolder] = (),
+    workers: Mapping[str, datetime] | None = None,
 ) -> Message:
-    """One line per job: the last run's outcome, when, how long, and its detail; then one line
-    per held lock: who holds it (host, pid), since when, and whether its holder is gone."""
+    """One line per job: the last run's outcome, when, how long, and its detail; then which
+    workers are alive (their heartbeats; None: not known); then one line per held lock: who
+    holds it (host, pid), since when, and whether its holder is gone."""
     lines = []
     for job, job_runs in sorted(runs.items()):
         if not job_runs:
@@ -41,8 +43,15 @@ def render_health(
             line += f"\n    _{escape(last.detail, 300, multiline=False)}_"
         lines.append(line)
     blocks = [header("Flowbot health")]
-    blocks += lines_section(lines) if lines else [section("No job has run yet. Start `flowbot worker` "
-                                                           "(or `flowbot run`).")]
+    if lines:
+        blocks += lines_section(lines)
+    elif workers:
+        blocks.append(section("No job has run yet; a worker is running, and its first sample"
+                              " runs shortly."))
+    else:
+        blocks.append(section("No job has run yet. Start `flowbot worker` (or `flowbot run`)."))
+    if workers is not None:
+        blocks.append(section(_workers_line(workers, now)))
     if locks:
         blocks += lines_section([lock_line(h, now=now) for h in locks])
     blocks.append(context(f"as of {now:%Y-%m-%d %H:%M} UTC"))
@@ -58,3 +67,10 @@ def lock_line(holder: LockHolder, *, now: datetime) -> str:
     gone = " · *its holder is gone*: the next run takes it over" if holder.alive is False else ""
     who = f"{escape(holder.host)} pid {holder.pid}" if holder.pid else "an unknown holder"
     return f":lock: *{escape(holder.name)}* held by {who}{since}{lapse}{gone}"
+def _workers_line(workers: Mapping[str, datetime], now: datetime) -> str:
+    if not workers:
+        return (":red_circle: *No worker is running* (none seen in the last 90 s): nothing samples"
+                " or posts until `flowbot worker` (or `flowbot run`) starts.")
+    seen = ", ".join(f"{escape(name)} ({age(at, now).replace(' old', ' ago')})"
+                     for name, at in sorted(workers.items()))
+    return f":large_green_circle: *{len(workers)} worker(s) running*: {seen}"

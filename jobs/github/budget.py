@@ -200,16 +200,51 @@ def wait_seconds(headers: Mapping[str, str], *, now: datetime) -> float:
     return SECONDARY_DEFAULT_WAIT
 
 
-def missing_access(headers: Mapping[str, str]) -> str | None:
-    """What a refused request needed, from GitHub's ``x-accepted-*`` headers, or None."""
+# A classic token's scope grants the scopes under it (GitHub's scope hierarchy).
+_IMPLIED_SCOPES: dict[str, tuple[str, ...]] = {
+    "repo": ("public_repo", "repo:status", "repo_deployment", "repo:invite", "security_events"),
+    "admin:org": ("write:org", "read:org"),
+    "write:org": ("read:org",),
+    "user": ("read:user", "user:email", "user:follow"),
+}
+
+
+def missing_access(headers: Mapping[str, str], *, status: int = 403) -> str | None:
+    """What a refused request needed that the credentials lack, or None when a missing scope
+    or permission is not what the refusal was about, or cannot be told.
+
+    GitHub sends ``x-accepted-oauth-scopes`` on most answers, a ``401`` or a ``404`` included:
+    it names what the endpoint accepts, not what is missing. A scope is missing only when the
+    token's own ``x-oauth-scopes`` (classic tokens) grant none of the accepted ones. A ``401``
+    is about the credentials themselves (wrong, expired, revoked): no scope would help. An
+    App's or fine-grained token's ``x-accepted-github-permissions`` on a ``403`` names the
+    permission; on a ``404`` the repository may as well not exist, so nothing is claimed.
+    """
+    if status == 401:
+        return None
     h = {k.lower(): v for k, v in headers.items()}
     perms = (h.get("x-accepted-github-permissions") or "").strip()
-    if perms:
+    if perms and status == 403:
         return f"GitHub App permission {perms}"
-    scopes = (h.get("x-accepted-oauth-scopes") or "").strip()
-    if scopes:
-        return f"token scope {scopes}"
+    accepted = {s.strip() for s in (h.get("x-accepted-oauth-scopes") or "").split(",") if s.strip()}
+    granted = h.get("x-oauth-scopes")
+    if accepted and granted is not None:
+        have = {s.strip() for s in granted.split(",") if s.strip()}
+        have |= {implied for scope in have for implied in _IMPLIED_SCOPES.get(scope, ())}
+        if not accepted & have:
+            return f"token scope {', '.join(sorted(accepted))}"
     return None
+
+
+def refusal_reason(status: int, missing: str | None) -> str:
+    """The clause a refused request's message ends with: what is actually wrong."""
+    if missing:
+        return f"; needs {missing}"
+    if status == 401:
+        return "; the credentials are wrong, expired or revoked"
+    if status == 404:
+        return "; not found, or not visible to these credentials"
+    return ""
 
 
 def _int(value: str | None) -> int:

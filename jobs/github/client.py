@@ -49,7 +49,7 @@ from jobs.errors import (
     PermissionDenied,
 )
 from jobs.github import queries
-from jobs.github.budget import Budget, classify, missing_access, wait_seconds
+from jobs.github.budget import Budget, classify, missing_access, refusal_reason, wait_seconds
 from jobs.github.shapes import Check
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
@@ -195,7 +195,7 @@ class GitHubSource:
     # ------------------------------------------------------------------ the one loop
 
     def _send(self, verb: str, path: str, *, params: dict[str, Any] | None = None,
-              headers: dict[str, str] | None = None, input: Any = None,
+              headers: dict[str, str] | None = None, input: Any = None,  # noqa: A002 - PyGithub's name
               resource: str, expect: Check | None = None) -> Response:
         failures = 0
         rate_waits = 0
@@ -273,11 +273,11 @@ class GitHubSource:
                     " resuming next cycle"
                 )
             if verdict == "permission":
-                missing = missing_access(hdrs)
-                need = f"; needs {missing}" if missing else ""
+                missing = missing_access(hdrs, status=status)
                 raise PermissionDenied(
-                    f"GitHub refused {_short(path)} ({status} {message or 'forbidden'}){need}",
-                    missing=missing,
+                    f"GitHub refused {_short(path)} ({status} {message or 'forbidden'})"
+                    f"{refusal_reason(status, missing)}",
+                    missing=missing, status=status,
                 )
             if verdict == "retry":
                 failures = self._backoff(failures, f"{verb} {_short(path)}: {status}")

@@ -113,7 +113,7 @@ query PullPage($owner: String!, $name: String!, $first: Int!, $after: String) {
     }
   }
 }
-"""
+"""  # noqa: UP031 - %s keeps GraphQL's braces as they are (an f-string would double them)
     % RATE_LIMIT
     + PULL_FIELDS
 )
@@ -134,7 +134,7 @@ query PullMore($owner: String!, $name: String!, $number: Int!,
     }
   }
 }
-"""
+"""  # noqa: UP031 - %s keeps GraphQL's braces as they are (an f-string would double them)
     % (RATE_LIMIT, INNER_SIZE, INNER_SIZE, INNER_SIZE, _TYPES)
     + PAGES
 )

@@ -18,6 +18,7 @@ from jobs.metrics._columns import US_PER_MIN, Columns, columns, frame, to_dateti
 from jobs.metrics.latency import percentiles
 from jobs.model import PullRequest, WorkflowStats
 from jobs.settings import IdentitySettings
+import itertools
 
 FAILED: frozenset[str] = frozenset({"failure", "timed_out", "startup_failure"})
 
@@ -96,7 +97,7 @@ def workflow_stats(
     attempt = checks["attempt"].to_numpy(dtype=np.int64)[keep][order]
     finished = done & ~(checks["completed_at"] > until).to_numpy(dtype=bool)[keep][order]
     out: list[WorkflowStats] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         q = percentiles(queue[lo:hi], (50, 90))
         r = percentiles(run[lo:hi], (50, 90))
         completed = int(done[lo:hi].sum())

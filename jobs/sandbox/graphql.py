@@ -91,7 +91,7 @@ def check(query: str) -> list[str]:
 
 def cost(query: str, variables: dict[str, Any] | None = None) -> int:
     """GitHub's point cost of a document: requests per connection summed, over 100, >= 1."""
-    doc, errors = _document(query)
+    doc, _errors = _document(query)
     if doc is None:
         return 1
     return _points(doc, variables or {})[0]

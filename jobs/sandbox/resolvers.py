@@ -109,7 +109,7 @@ class Root:
             },
             "viewer": lambda info: self.actor(self.org.teams[0].members[0]),
             "repository": lambda info, owner, name, followRenames=True: self.repository(owner, name),  # noqa: N803,E501
-            "node": lambda info, id: self.node(id),  # noqa: A002 - GraphQL's name
+            "node": lambda info, id: self.node(id),  # noqa: A006 - GraphQL's argument name
             "nodes": lambda info, ids: [self.node(i) for i in ids],
             "search": self.search,
         }
@@ -345,7 +345,7 @@ class Root:
         return [(rv, a, j) for a in attempts for j in a.jobs]
 
     def check_run(self, item: tuple[RunView, Attempt, Job]) -> Obj:
-        rv, attempt, job = item
+        rv, _attempt, job = item
         status, conclusion = status_of(job, self.now)
         url = f"{HTML}/{self.org.name}/{rv.run.repo}/actions/runs/{rv.run.id}/job/{job.id}"
         return {

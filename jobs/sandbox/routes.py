@@ -179,7 +179,7 @@ def list_commits(ctx: Context, q: Query, owner: str, repo: str, number: str) -> 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers")
 def requested_reviewers(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
-    r, v = ctx.pr(owner, repo, number)
+    _r, v = ctx.pr(owner, repo, number)
     users, teams = v.requested(members_by_slug(ctx.slugs))
     return Result(200, {
         "users": [rest.user(ctx.api, ctx.org.accounts[u]) for u in users
@@ -190,7 +190,7 @@ def requested_reviewers(ctx: Context, q: Query, owner: str, repo: str, number: s
 
 @route("GET", "/repos/{owner}/{repo}/issues/{number}")
 def get_issue(ctx: Context, q: Query, owner: str, repo: str, number: str) -> Result:
-    r, v = ctx.pr(owner, repo, number)
+    _r, v = ctx.pr(owner, repo, number)
     return Result(200, rest.issue(ctx.api, ctx.org.name, v))
 
 
@@ -299,7 +299,7 @@ def get_attempt(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: s
 
 @route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{n}/jobs")
 def attempt_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: str) -> Result:
-    r, v = _run(ctx, owner, repo, run_id)
+    _r, v = _run(ctx, owner, repo, run_id)
     a = v.attempt(int(n)) if n.isdigit() else None
     if a is None:
         raise NotFound
@@ -309,7 +309,7 @@ def attempt_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str, n: 
 
 @route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs")
 def run_jobs(ctx: Context, q: Query, owner: str, repo: str, run_id: str) -> Result:
-    r, v = _run(ctx, owner, repo, run_id)
+    _r, v = _run(ctx, owner, repo, run_id)
     attempts = v.attempts if q.get("filter") == "all" else v.attempts[-1:]
     jobs = [actions.job(ctx.api, ctx.org.name, v, a, j) for a in attempts for j in a.jobs]
     return Result(200, {"total_count": len(jobs), "jobs": jobs}, items_key="jobs")

@@ -199,13 +199,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         """Quiet: the stats record every request."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+    def do_GET(self) -> None:
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib's name
+    def do_POST(self) -> None:
         self._serve("POST")
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib's name
+    def do_HEAD(self) -> None:
         self._serve("GET")
 
     # ------------------------------------------------------------------ pipeline

@@ -64,6 +64,7 @@ from tests.fakes.slack_methods import (
 )
 
 DEFAULT_TOKEN = "xoxb-fake-bot-token"
+DEFAULT_APP_TOKEN = "xapp-1-fake-app-token"  # app-level: only apps.connections.open takes it
 DEFAULT_SCOPES = (
     "app_mentions:read",
     "channels:join",
@@ -113,6 +114,7 @@ class FakeSlack:
         *,
         token: str = DEFAULT_TOKEN,
         tokens: Iterable[str] = (),
+        app_token: str = DEFAULT_APP_TOKEN,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         team_id: str = "T0FAKE",
         team: str = "Fake Workspace",
@@ -128,6 +130,7 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self._tokens = {token, *tokens}
+        self.app_token = app_token
         self._scopes = tuple(scopes)
         self._lock = threading.RLock()
         self._responded = threading.Condition(self._lock)
@@ -183,8 +186,8 @@ class FakeSlack:
         """``http://127.0.0.1:PORT`` (no trailing slash)."""
         if self._server is None:
             raise RuntimeError("FakeSlack is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"  # where start() binds
 
     @property
     def api_url(self) -> str:
@@ -368,6 +371,12 @@ class FakeSlack:
             self._responded.notify_all()
 
     def _dispatch(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+        if method == "apps.connections.open":  # Socket Mode: the app-level token, and only it
+            if token == self.app_token:
+                return {"ok": True, "url": "wss://127.0.0.1:9/link/?ticket=fake"}  # never dialled
+            error = ("not_authed" if token is None else
+                     "not_allowed_token_type" if token in self._tokens else "invalid_auth")
+            return {"ok": False, "error": error}
         if method not in PUBLIC_METHODS:
             if token is None:
                 return {"ok": False, "error": "not_authed"}

@@ -21,7 +21,8 @@ SPEC_PATH = Path(__file__).with_name("github_rest.json")
 
 @lru_cache(maxsize=1)
 def _spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    spec: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    return spec
 
 
 def endpoints() -> list[str]:
