@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.slack_methods import (
@@ -173,7 +173,7 @@ class FakeSlack:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(
@@ -442,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK add ~40 ms to every keep-alive request on loopback.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Stay quiet: tests read calls from the fake, not from stderr."""
 
     def do_GET(self) -> None:
