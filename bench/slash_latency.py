@@ -100,6 +100,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--server", choices=("procfile", "gthread"), default="procfile",
+                        help="procfile: `flowbot web` (gunicorn + uvicorn workers, the Procfile's"
+                        " command); gthread: gunicorn's threaded WSGI workers on bot.web:create_app()"
+                        " (the previous Procfile), for a like-for-like comparison")
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL") or None
 
@@ -126,12 +130,16 @@ def main() -> None:
         if url:
             env["REDIS_URL"] = url
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from bot.cli import main; main()", "web", "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-             "--threads", str(args.threads)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        if args.server == "gthread":
+            env["FLOWBOT_CONFIG"] = str(config)
+            command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
+                       "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}",
+                       "bot.web:create_app()"]
+        else:
+            command = [sys.executable, "-c", "from bot.cli import main; main()", "web", "--config",
+                       str(config), "--host", "127.0.0.1", "--port", str(port), "--workers",
+                       str(args.workers), "--threads", str(args.threads)]
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             _wait_healthy(port, server)
             for sub, expect in (("status", b"Flow status: team"), ("queue", b"Review queue: team")):
@@ -140,7 +148,7 @@ def main() -> None:
                 began = time.perf_counter()
                 latencies, errors = _run(port, sub, expect, args.teams, args.requests, args.concurrency)
                 wall = time.perf_counter() - began
-                _report(f"/flow {sub} over HTTP, gunicorn {args.workers}x{args.threads}", latencies,
+                _report(f"/flow {sub} over HTTP, {args.server}: gunicorn {args.workers}x{args.threads}", latencies,
                         errors, wall, before)
             home(store, config, args)
         finally:
