@@ -193,6 +193,11 @@ def run() -> list[FaultRow]:
             client.flushdb()
             for key, dumped in clean.items():
                 client.restore(key, 0, dumped, replace=True)
+            # a team's snapshot is computed again only when its inputs changed (jobs.snapshot):
+            # forget what each was computed from, so the sample below must compute every team
+            # it can, and "other teams computed" is a fact about this run
+            for name in teams:
+                client.delete(store.key("snapshot_inputs", name))
             kind.plant(client)
             planted = datetime.now(UTC).replace(microsecond=0)
             outcomes = [flowbot("doctor"), flowbot("sample"),
