@@ -137,7 +137,7 @@ def team_flow(store: Store, team: str, *, now: datetime) -> TeamFlow | None:
     The one place that knows how snapshots are read and what they hold (and the alert state).
     Raises StoreUnavailable when Redis cannot be read.
     """
-    snap = store.get_snapshot(team)
+    snap = store.get_snapshot_head(team)  # the head holds every figure here: no queue items
     if snap is None:
         return None
     q = snap.queue
