@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from bench.faults import ROOT, FaultRow
+from tests.processes import free_port
 
 INTERVAL = 60.0  # seconds: schedules.sample_interval_minutes = 1
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
@@ -247,12 +248,6 @@ def _repeated_alerts(messages: list[dict[str, Any]]) -> int:
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

