@@ -340,15 +340,11 @@ class Store:
         """
         name = f"{self.prefix}:schema"
         with self._guard("schema check"):
-            try:
-                found = self._r.get(name)
-            except redis.ResponseError as err:
-                if not _wrongtype(err):
-                    raise
-                kind = _s(self._r.type(name))
+            kind, found = self._read_schema(name)
+            if kind is not None:
                 raise SchemaMismatch(
                     f"Redis key {name} is a {kind}; Flowbot keeps its schema version there"
-                    f" (v{SCHEMA_VERSION}). {self._schema_fix(name)}") from None
+                    f" (v{SCHEMA_VERSION}). {self._schema_fix(name)}")
             if found is None:
                 self._r.set(name, SCHEMA_VERSION)
                 return
@@ -362,6 +358,15 @@ class Store:
                 f"Redis holds Flowbot data of schema v{version} under '{self.prefix}', this"
                 f" Flowbot is v{SCHEMA_VERSION}: run the Flowbot version that wrote it, or give"
                 " this one a prefix (storage.prefix) or Redis database of its own")
+
+    def _read_schema(self, name: str) -> tuple[str | None, Any]:
+        """The schema key's Redis type when it is not a string (else None), and its value."""
+        try:
+            return None, self._r.get(name)
+        except redis.ResponseError as err:
+            if not _wrongtype(err):
+                raise
+            return _s(self._r.type(name)), None
 
     def _schema_fix(self, name: str) -> str:
         return (f"If the data under '{self.prefix}' is Flowbot's, run `flowbot doctor --purge-bad`"
@@ -1145,13 +1150,9 @@ class Store:
         number); with ``purgeable_only`` False, also when it is another version."""
         name = f"{self.prefix}:schema"
         with self._guard("schema check"):
-            try:
-                found = self._r.get(name)
-            except redis.ResponseError as err:
-                if not _wrongtype(err):
-                    raise
-                kind = _s(self._r.type(name))
-                return [BadRecord(name, f"is a Redis {kind}; it must hold the schema version")]
+            kind, found = self._read_schema(name)
+        if kind is not None:
+            return [BadRecord(name, f"is a Redis {kind}; it must hold the schema version")]
         if found is None:
             return []
         version = _int_or_none(found)
