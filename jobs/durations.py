@@ -14,6 +14,8 @@ Two duration formats, both business and calendar time side by side:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from decimal import ROUND_HALF_UP, Decimal
 
 CLOCK_DECIMALS_BELOW = 100.0  # hours: a per-PR clock keeps one decimal below this
@@ -39,28 +41,25 @@ def clock_number(value: float) -> str:
 def hours(business: float | None, calendar: float | None = None) -> str:
     """One aggregate duration, business and calendar side by side: ``6.5 working h (1.2 d)``;
     ``n/a`` when neither is known."""
-    if business is None and calendar is None:
-        return "n/a"
-    parts = []
-    if business is not None:
-        parts.append(f"{number(business)} working h")
-    if calendar is not None:
-        cal = f"{number(calendar / 24)} d" if calendar >= 48 else f"{number(calendar)} h"
-        parts.append(f"({cal})" if parts else cal)
-    return " ".join(parts)
+    return _side_by_side(business, calendar, number, days=calendar is not None and calendar >= 48)
 
 
 def clock(business: float | None, calendar: float | None = None) -> str:
     """One PR's clock, business and calendar side by side: ``10.5 working h (23.5 h)``,
     ``130 working h (9.2 d)``; ``n/a`` when neither is known."""
+    days = calendar is not None and _round(calendar, "0.1") >= Decimal(CLOCK_DECIMALS_BELOW)
+    return _side_by_side(business, calendar, clock_number, days=days)
+
+
+def _side_by_side(business: float | None, calendar: float | None,
+                  fmt: Callable[[float], str], *, days: bool) -> str:
     if business is None and calendar is None:
         return "n/a"
     parts = []
     if business is not None:
-        parts.append(f"{clock_number(business)} working h")
+        parts.append(f"{fmt(business)} working h")
     if calendar is not None:
-        cal = (f"{clock_number(calendar)} h" if _round(calendar, "0.1") < Decimal(CLOCK_DECIMALS_BELOW)
-               else f"{clock_number(calendar / 24)} d")
+        cal = f"{fmt(calendar / 24)} d" if days else f"{fmt(calendar)} h"
         parts.append(f"({cal})" if parts else cal)
     return " ".join(parts)
 
