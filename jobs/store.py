@@ -921,6 +921,37 @@ class Store:
         with self._guard("idempotency read"):
             return bool(self._r.exists(self.key("once", key)))
 
+    # ------------------------------------------------------------------ work queue (jobs.work)
+
+    def redis_client(self, *, blocking: bool = False) -> Any:
+        """The Redis client, for RQ (``jobs.work``): the only other code given it.
+
+        ``blocking``: a client of its own on the same server, without this store's short
+        socket timeout, for an RQ worker's blocking pops (RQ raises a client's timeout to its
+        dequeue wait in place, which would take the store's 2 s guard away from everyone).
+        """
+        if not blocking:
+            return self._r
+        pool = self._r.connection_pool
+        kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+        return redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **kwargs))
+
+    def mark_pending(self, unit: str, value: str, *, ttl: timedelta) -> str | None:
+        """Mark unit of work ``unit`` pending (``SET NX EX``): None when this call marked it,
+        else the value of the mark already there (the job already pending)."""
+        k = self.key("work", "pending", unit)
+        with self._guard("pending mark"):
+            if self._r.set(k, value, nx=True, px=max(1, int(ttl.total_seconds() * 1000))):
+                return None
+            found = self._r.get(k)
+        return _s(found) if found is not None else ""
+
+    def clear_pending(self, unit: str, value: str) -> bool:
+        """Remove ``unit``'s pending mark if it is still ``value`` (a job starting); True if so."""
+        with self._guard("pending clear"):
+            return bool(self._r.eval(_RELEASE, 1, self.key("work", "pending", unit), value))
+
     # ------------------------------------------------------------------ job runs
 
     def record_run(self, run: JobRun, *, keep: int = 50) -> None:

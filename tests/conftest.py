@@ -252,19 +252,27 @@ def _session_store(redis_url: str) -> Iterator[Store]:
     # a prefix of this process's own: xdist workers and parallel runs share the database
     store = Store.connect(redis_url, prefix=f"flowbot-test-{os.getpid()}")
     yield store
-    store.flush_prefix()
+    _flush(store)
     store.close()
+
+
+def _flush(store: Store) -> None:
+    """Every key of the store's prefix: Flowbot's own and RQ's (its queues, jobs, workers)."""
+    from jobs import work
+
+    store.flush_prefix()
+    work.purge(store)
 
 
 @pytest.fixture
 def store(_session_store: Store) -> Iterator[Store]:
     """A real Redis store under this process's prefix: every key under it is deleted before
     and after the test (nothing else in the database is touched)."""
-    _session_store.flush_prefix()
+    _flush(_session_store)
     _session_store.ensure_schema()
     _session_store.quarantined.clear()  # what earlier tests' garbage made it skip
     yield _session_store
-    _session_store.flush_prefix()
+    _flush(_session_store)
 
 
 @dataclass(frozen=True)
@@ -298,7 +306,7 @@ def cli_storage(redis_url: str, tmp_path: Path) -> Iterator[CliStorage]:
     yield storage
     store = Store.connect(redis_url, data_path=storage.path, prefix=storage.prefix)
     try:
-        store.flush_prefix()
+        _flush(store)
     finally:
         store.close()
 
