@@ -45,11 +45,12 @@ def check_run(api: str, org: str, view: RunView, attempt: Attempt, job: Job) -> 
         "output": {"title": None, "summary": None, "text": None, "annotations_count": 0,
                    "annotations_url": f"{api}/repos/{name}/check-runs/{job.id}/annotations"},
         "name": f"{job.name}", "check_suite": {"id": view.run.check_suite_id},
-        "app": _actions_app(api), "pull_requests": [pr_ref],
+        "app": actions_app(api), "pull_requests": [pr_ref],
     }
 
 
-def _actions_app(api: str) -> Json:
+def actions_app(api: str) -> Json:
+    """The GitHub Actions app, as checks name it."""
     owner = user(api, Account("github", 9919, "Organization", "human"))
     return {
         "id": 15368, "slug": "github-actions", "node_id": "MDM6QXBwMTUzNjg=", "owner": owner,

@@ -121,6 +121,24 @@ class Org:
         """(repository name, sha) -> the commit, for ``GET /repos/{o}/{r}/commits/{sha}``."""
         return {(pr.repo, c.sha): c for prs in self.prs.values() for pr in prs for c in pr.commits}
 
+    def index(self, pr: PR) -> None:
+        """Make lookups see ``pr`` and its commits and runs (after a change added them).
+
+        A new PR must already be in ``prs`` under its number.
+        """
+        cached = self.__dict__
+        for run in pr.runs:
+            self._runs[run.id] = run
+            if "runs_by_sha" in cached:
+                same = cached["runs_by_sha"].setdefault((pr.repo, run.head_sha), [])
+                if all(r is not run for r in same):
+                    same.append(run)
+        if "by_node_id" in cached:
+            cached["by_node_id"][pr.node_id] = pr
+        if "commits_by_sha" in cached:
+            for c in pr.commits:
+                cached["commits_by_sha"][(pr.repo, c.sha)] = c
+
     def config(self, base_url: str) -> dict[str, Any]:
         """A mapping for ``bot.config.from_mapping`` that points Flowbot at this org."""
         teams: dict[str, Any] = {}

@@ -111,6 +111,8 @@ class Event:
     before_sha: str | None = None  # head_ref_force_pushed
     after_sha: str | None = None
     commit_id: str | None = None  # merged: the merge commit
+    label: str | None = None  # labeled
+    review_id: int | None = None  # review_dismissed
 
 
 @dataclass(slots=True)

@@ -123,7 +123,8 @@ def repository(api: str, org: str, org_id: int, repo: Repo, *, full: bool = True
     return out
 
 
-def _label(api: str, repo: str, name: str) -> Json:
+def label(api: str, repo: str, name: str) -> Json:
+    """A ``label`` of a repository (a stable id from its name)."""
     lid = sum(ord(c) * 31**i for i, c in enumerate(name)) % 10**9
     return {"id": lid, "node_id": node_id("LA", lid), "url": f"{api}/repos/{repo}/labels/{name}",
             "name": name, "description": "", "color": "ededed", "default": False}
@@ -160,7 +161,7 @@ def pull(api: str, org: str, org_id: int, repo: Repo, view: PRView, *, full: boo
         "patch_url": f"{HTML}/{name}/pull/{pr.number}.patch", "issue_url": issue,
         "number": pr.number, "state": view.state, "locked": False, "title": pr.title,
         "user": user(api, pr.author), "body": pr.body,
-        "labels": [_label(api, name, label) for label in pr.labels],
+        "labels": [label(api, name, each) for each in pr.labels],
         "milestone": None, "active_lock_reason": None, "created_at": iso(pr.created_at),
         "updated_at": iso(view.updated_at), "closed_at": iso(view.closed_at),
         "merged_at": iso(view.merged_at), "merge_commit_sha": merge_sha or head_sha,
@@ -302,6 +303,11 @@ def issue_event(api: str, name: str, e: Event, slugs: dict[str, TeamDef]) -> Jso
             out["requested_team"] = _team_ref(api, name.split("/")[0], e.team or "", slugs)
     if e.event == "closed":
         out["state_reason"] = None
+    if e.event == "labeled" and e.label is not None:
+        out["label"] = {"name": e.label, "color": "ededed"}
+    if e.event == "review_dismissed":
+        out["dismissed_review"] = {"state": "dismissed", "review_id": e.review_id,
+                                   "dismissal_message": None, "dismissal_commit_id": None}
     return out
 
 
@@ -344,7 +350,7 @@ def issue(api: str, org: str, view: PRView) -> Json:
         "html_url": f"{HTML}/{name}/pull/{pr.number}", "timeline_url": f"{u}/timeline",
         "number": pr.number, "state": view.state,
         "state_reason": None, "title": pr.title, "body": pr.body, "user": user(api, pr.author),
-        "labels": [_label(api, name, label) for label in pr.labels], "assignee": None,
+        "labels": [label(api, name, each) for each in pr.labels], "assignee": None,
         "assignees": [], "milestone": None, "locked": False, "active_lock_reason": None,
         "comments": 0, "draft": view.draft,
         "pull_request": {"url": f"{api}/repos/{name}/pulls/{pr.number}",

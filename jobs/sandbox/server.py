@@ -12,6 +12,12 @@ primary budget; keeps a 5,000/hour budget per token (``core`` for REST, ``graphq
 cost) reported in ``x-ratelimit-*`` headers; and answers unknown paths 404, repositories marked
 with :meth:`deny` 403 (``Resource not accessible by integration``) or 404.
 
+``server.changes`` (:class:`jobs.sandbox.changes.Changes`) changes the org as it happens (open a
+PR, review it, push, merge...), and once :meth:`SandboxServer.send_webhooks_to` names a target,
+``server.webhooks`` (:class:`jobs.sandbox.webhooks.WebhookSender`) delivers each change's
+webhooks, signed like GitHub's, from a background thread, with seeded drops, delays, duplicates
+and reordering on request.
+
 ``server.faults`` (:class:`jobs.sandbox.faults.Faults`) injects 5xx, timeouts, dropped
 connections, secondary rate limits and ``200``s that are not what was asked (wrong shape,
 missing data, truncated JSON, an HTML page); ``server.stats`` records every request.
@@ -37,9 +43,13 @@ from typing import Any
 
 from jobs.ports import Clock
 from jobs.sandbox import graphql, rest
+from jobs.sandbox.changes import Changes
 from jobs.sandbox.faults import Faults, Request, Stats
 from jobs.sandbox.org import Org
 from jobs.sandbox.routes import Context, NotFound, Result, match
+from jobs.sandbox.webhooks import Hook, HookFaults, WebhookSender
+
+INSTALLATION_ID = 4242  # the App installation rest.installation describes
 
 _DOCS = "https://docs.github.com/rest"
 _SECONDARY = (
@@ -99,6 +109,8 @@ class SandboxServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._issued = 0
+        self.webhooks = WebhookSender()
+        self.changes = Changes(org, clock=clock, sender=self.webhooks, api=lambda: self.base_url)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -114,8 +126,9 @@ class SandboxServer:
         return self.base_url
 
     def stop(self) -> None:
-        """Stop serving and release hanging requests."""
+        """Stop serving and sending webhooks, and release hanging requests."""
         self._stop.set()
+        self.webhooks.close()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -143,6 +156,23 @@ class SandboxServer:
         return f"{self.base_url}/graphql"
 
     # ------------------------------------------------------------------ knobs
+
+    def send_webhooks_to(self, url: str, *, secret: str | None, target: str = "organization",
+                         faults: HookFaults | None = None) -> Hook:
+        """Deliver the org's webhooks to ``url`` from now on, signed with ``secret``.
+
+        ``target`` is whose hook it is, as GitHub names it in
+        ``X-GitHub-Hook-Installation-Target-Type``: ``organization`` (the org's hook),
+        ``repository`` (the first team's first repository's) or ``integration`` (the GitHub
+        App's; payloads then carry ``installation``). Returns the hook.
+        """
+        first = self.org.repos[self.org.teams[0].repos[0]]
+        target_id = {"organization": self.org.owner_id, "repository": first.id,
+                     "integration": 1001}.get(target, 0)
+        hook = Hook(url, secret, target_type=target, target_id=target_id,
+                    installation_id=INSTALLATION_ID if target == "integration" else None)
+        self.webhooks.configure(hook, faults=faults)
+        return hook
 
     def deny(self, repo: str, status: int = 403) -> None:
         """Make ``repo`` (name or owner/name) inaccessible: 403 (no permission) or 404."""
