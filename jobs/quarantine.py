@@ -23,6 +23,7 @@ from typing import Any
 
 from jobs import codec
 from jobs.model import PullRequest, QueueItem, QueueSample, RepoCursor, TeamSnapshot
+from jobs.windows import ReviewWindows
 
 Decoder = Callable[[bytes], object]
 
@@ -210,6 +211,15 @@ FAMILIES: tuple[Family, ...] = (
     Family("a unit of work's pending mark (jobs.work)", re.compile(r"work:pending:.+"), "string"),
     Family("a repository's last sync error (jobs.work)", _f("work:error:{}"), "string",
            json_value(str)),
+    # review windows (jobs.windows, jobs.window_dm)
+    Family("a member's review windows", _f("windows:{}"), "string", record(ReviewWindows)),
+    Family("a member's review-window changes", _f("windows-log:{}"), "list", JSON_LOG),
+    Family("when a team's default windows began", _f("windows-default:{}"), "string",
+           json_value(str, what="an ISO time")),
+    Family("a member's snoozed PRs", _f("windows-snooze:{}"), "hash",
+           json_value(str, what="an ISO time")),
+    Family("who said 'not mine' on a PR", _f("windows-notmine:{}"), "hash", json_value(dict)),
+    Family("a member's mute for a day", _f("windows-mute:{}:{}"), "string", json_value(dict)),
     Family("Slack delivery problems", _f("delivery:problems"), "string",
            json_value(dict, _dict_of_dicts("code", "first_at", "last_at"),
                       what="an object of problems")),

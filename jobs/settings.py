@@ -12,6 +12,7 @@ import math
 import re
 from datetime import date, time
 from functools import cached_property
+from itertools import pairwise
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -42,6 +43,17 @@ def _parse_hhmm(value: str) -> time:
     if not match:
         raise ValueError(f"expected a time as HH:MM, like 09:30 (got {value!r})")
     return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_window_text(value: str) -> tuple[time, time]:
+    """``"10:00-10:30"`` as (start, end). Raises ValueError saying what is wrong."""
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError(f"expected a window like 10:00-10:30 (got {value!r})")
+    a, b = _parse_hhmm(start.strip()), _parse_hhmm(end.strip())
+    if a >= b:
+        raise ValueError(f"a window must end after it starts (got {value!r})")
+    return a, b
 
 
 def _check_timezone(value: str) -> str:
@@ -269,6 +281,9 @@ class Team(WorkHours):
     digest_day: Weekday | None = None  # overrides schedules.digest_day
     digest_time: str | None = None  # overrides schedules.digest_time, team-local HH:MM
     thresholds: TeamThresholds = Field(default_factory=TeamThresholds)  # overrides per rule
+    # the members' default review windows ("10:00-10:30", at most 3, team-local, inside the
+    # working hours); empty: off. A member's own choice (App Home, /flow windows) wins.
+    review_windows: tuple[str, ...] = ()
 
     @field_validator("repositories")
     @classmethod
@@ -291,6 +306,24 @@ class Team(WorkHours):
     def _digest_time(cls, value: str | None) -> str | None:
         if value is not None:
             _parse_hhmm(value)
+        return value
+
+    @field_validator("review_windows")
+    @classmethod
+    def _windows(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        spans = [parse_window_text(w) for w in value]
+        if len(spans) > 3:
+            raise ValueError(f"at most 3 windows a day (got {len(spans)})")
+        hours = info.data.get("working_hours")
+        if hours is not None:  # else the working hours were invalid: said there
+            day_start, day_end = parse_window_text(hours)
+            for (a, b), text in zip(spans, value, strict=True):
+                if a < day_start or b > day_end:
+                    raise ValueError(f"{text!r} is outside the working hours {hours}")
+        ordered = sorted(zip(spans, value, strict=True))
+        for ((_, end), first), ((start, _), second) in pairwise(ordered):
+            if start < end:
+                raise ValueError(f"{first!r} and {second!r} overlap")
         return value
 
     @property

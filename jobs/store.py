@@ -37,10 +37,12 @@ from jobs import codec, quarantine
 from jobs.errors import SchemaMismatch, StoreUnavailable
 from jobs.model import PullRequest, QueueItem, QueueSample, RepoCursor, TeamSnapshot
 from jobs.quarantine import BadRecord
+from jobs.windows import ReviewWindows
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+WINDOWS_TTL = timedelta(days=400)  # a member's review windows outlive any holiday; renewed by a change
 T = TypeVar("T")
 
 _RELEASE = """
@@ -838,6 +840,100 @@ class Store:
         return [v for m in raw
                 if (v := self._decode_or_quarantine(k, m, decode, member=True)) is not None]
 
+    # ------------------------------------------------------------------ review windows
+
+    def get_review_windows(self, logins: Iterable[str] | None = None) -> dict[str, ReviewWindows]:
+        """Members' own review-window choices (:mod:`jobs.windows`) by lower-case login: of
+        ``logins`` in one ``MGET``, or every stored one when ``logins`` is None. A login with
+        no choice of their own is absent (their team's default applies). A value that does not
+        decode is quarantined and absent."""
+        with self._guard("review windows read"):
+            if logins is None:
+                keys = sorted(_s(k) for k in self._r.scan_iter(self.key("windows", "*"), count=500))
+            else:
+                keys = [self.key("windows", login.lower()) for login in dict.fromkeys(logins)]
+            raw = self._r.mget(keys) if keys else []
+        decode = _record(ReviewWindows)
+        out: dict[str, ReviewWindows] = {}
+        for k, v in zip(keys, raw, strict=True):
+            if v is not None and (rw := self._decode_or_quarantine(k, v, decode)) is not None:
+                out[rw.login] = rw
+        return out
+
+    def set_review_windows(self, rw: ReviewWindows) -> None:
+        """Keep a member's choice (for :data:`WINDOWS_TTL`, renewed by every change) and add
+        the change to their log (newest first, the last 50: when windows were on or off)."""
+        k, kl = self.key("windows", rw.login.lower()), self.key("windows-log", rw.login.lower())
+        entry = json.dumps({"at": (rw.changed_at or datetime.now(UTC)).isoformat(),
+                            "windows": [w.label for w in rw.windows], "tz": rw.tz,
+                            "by": rw.changed_by})
+
+        def build(pipe: Any) -> None:
+            pipe.set(k, codec.dumps(rw), ex=WINDOWS_TTL)
+            pipe.lpush(kl, entry)
+            pipe.ltrim(kl, 0, 49)
+            pipe.expire(kl, WINDOWS_TTL)
+
+        with self._guard("review windows write"):
+            self._write({k: "string", kl: "list"}, build)
+
+    def review_windows_log(self, login: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """A member's window changes, newest first: ``{"at", "windows", "tz", "by"}``."""
+        return [e for e in self.read_log("windows-log", login.lower(), limit=limit)
+                if isinstance(e, dict)]
+
+    def review_windows_default_since(self, teams: Iterable[str]) -> dict[str, datetime]:
+        """When each team's default windows were first applied (teams never marked absent)."""
+        names = list(teams)
+        keys = [self.key("windows-default", t) for t in names]
+        with self._guard("review windows read"):
+            raw = self._r.mget(keys) if keys else []
+        out = {}
+        for team, k, v in zip(names, keys, raw, strict=True):
+            at = None if v is None else self._decode_or_quarantine(k, v, _iso_time)
+            if at is not None:
+                out[team] = at
+        return out
+
+    def mark_review_windows_default(self, team: str, *, now: datetime) -> None:
+        """Remember when ``team``'s default windows were first applied (kept once set)."""
+        with self._guard("review windows write"):
+            self._r.set(self.key("windows-default", team), json.dumps(now.isoformat()), nx=True,
+                        ex=WINDOWS_TTL)
+
+    def get_hash_json(self, *parts: str | int, fields: Iterable[str] | None = None) -> dict[str, Any]:
+        """A hash of small JSON values (all fields, or ``fields``), each decoded by the key's
+        family in :mod:`jobs.quarantine` (a bad one quarantined and left out)."""
+        k = self.key(*parts)
+        fam = quarantine.family_of(self._rest(k))
+        decode: Callable[[bytes], Any] = fam.decode if fam is not None and fam.decode else json.loads
+        with self._guard("read"):
+            if fields is None:
+                raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
+                pairs = [(_s(f), v) for f, v in raw.items()]
+            else:
+                names = list(fields)
+                got = self._read(k, "hash", lambda: self._r.hmget(k, names), []) if names else []
+                pairs = [(f, v) for f, v in zip(names, got, strict=False) if v is not None]
+        return {f: v for f, raw_v in pairs
+                if (v := self._decode_or_quarantine(k, raw_v, decode, field=f)) is not None}
+
+    def set_hash_json(self, *parts: str | int, field: str, value: Any, ttl: timedelta) -> None:
+        """Set one field of a hash of JSON values; the whole key expires ``ttl`` after the last
+        write."""
+        k = self.key(*parts)
+
+        def build(pipe: Any) -> None:
+            pipe.hset(k, field, json.dumps(value, default=str))
+            pipe.expire(k, ttl)
+
+        with self._guard("write"):
+            self._write({k: "hash"}, build)
+
+    def delete_hash_field(self, *parts: str | int, field: str) -> None:
+        with self._guard("delete"):
+            self._r.hdel(self.key(*parts), field)
+
     # ------------------------------------------------------------------ locks, idempotency
 
     @contextmanager
@@ -1253,6 +1349,17 @@ def card(head: TeamSnapshot) -> TeamSnapshot:
 def _record(kind: type[T]) -> Callable[[bytes], T]:
     """The decoder of a :mod:`jobs.model` record (jobs.codec: its one definition)."""
     return lambda raw: codec.loads(kind, raw)
+
+
+def _iso_time(raw: bytes) -> datetime:
+    """A JSON string holding an aware ISO 8601 time."""
+    value = json.loads(raw)
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO time, got {_show(raw)}")
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(f"expected a time with its zone, got {_show(raw)}")
+    return at
 
 
 def _wrongtype(err: redis.ResponseError) -> bool:
