@@ -194,14 +194,20 @@ def web(
 
 
 @app.command()
-def worker(config: ConfigOption = None) -> None:
-    """Run the scheduler only: sampling, snapshots, alerts, digests."""
+def worker(
+    config: ConfigOption = None,
+    schedule: Annotated[bool, typer.Option(
+        "--schedule/--no-scheduler",
+        help="Also run the scheduler (active in one worker at a time); --no-scheduler only "
+             "runs queued work.")] = True,
+) -> None:
+    """Run queued work (sampling, snapshots, alerts, digests) and the scheduler; start more to add capacity."""
     with _errors():
         from bot.worker import run_worker
 
         settings = load_settings(config)
         client = _slack_client(settings)
-        run_worker(settings, open_store(settings), client, echo=typer.echo)
+        run_worker(settings, open_store(settings), client, echo=typer.echo, schedule=schedule)
 
 
 @app.command()

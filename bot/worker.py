@@ -52,15 +52,40 @@ def app_token(settings: Settings) -> str:
 
 def run_worker(
     settings: Settings, store: Store, client: WebClient, *, echo: Echo,
-    clock: Clock | None = None, stop: threading.Event | None = None,
+    clock: Clock | None = None, stop: threading.Event | None = None, schedule: bool = True,
 ) -> None:
-    """``flowbot worker``: the scheduler alone, until SIGTERM/SIGINT (or ``stop``)."""
+    """``flowbot worker``: an RQ worker running queued units of work (``jobs.work``) and,
+    unless ``schedule`` is False, the scheduler that queues them (active in one worker at a
+    time: the ``scheduler`` lock), until SIGTERM/SIGINT (or ``stop``)."""
+    from jobs import work
+    from jobs.dispatch import Dispatch
+
     clock = clock or SystemClock()
+    stop = stop or threading.Event()
     pipeline = build_pipeline(settings, store, client, clock=clock)
-    started = (f"Worker started ({store.location}): sampling every "
-               f"{settings.schedules.sample_interval_minutes} min; digests for "
-               f"{', '.join(settings.teams)}. Stop with Ctrl-C or SIGTERM.")
-    run_until_stopped(pipeline, clock=clock, stop=stop, on_started=lambda: echo(started))
+    work.install(work.Context(settings, store, clock, pipeline=pipeline))
+    beating = threading.Event()
+    scheduler = threading.Thread(
+        target=run_until_stopped, args=(Dispatch(pipeline),), name="scheduler",
+        kwargs={"clock": clock, "stop": stop, "handle_signals": False, "leader": True,
+                "on_started": beating.set},
+    ) if schedule else None
+    if scheduler is not None:
+        scheduler.start()
+        beating.wait(10)  # its heartbeat is written: /flow health sees this worker at once
+    started = (f"Worker started ({store.location}): queues {', '.join(work.QUEUES)}"
+               + (f"; scheduling (when no other worker does) sampling every "
+                  f"{settings.schedules.sample_interval_minutes} min, digests for "
+                  f"{', '.join(settings.teams)}" if schedule else "; not scheduling")
+               + ". Stop with Ctrl-C or SIGTERM.")
+    try:
+        work.serve(store, stop=stop, on_started=lambda: echo(started),
+                   logging_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()))
+    finally:
+        stop.set()
+        if scheduler is not None:
+            scheduler.join()
+        work.install(None)
     echo("Worker stopped.")
 
 
@@ -68,7 +93,8 @@ def run_bot_and_worker(
     settings: Settings, store: Store, client: WebClient, *, echo: Echo,
     clock: Clock | None = None, stop: threading.Event | None = None,
 ) -> None:
-    """``flowbot run``: Socket Mode bot and scheduler in one process, until SIGTERM/SIGINT."""
+    """``flowbot run``: Socket Mode bot and a worker (scheduler and jobs) in one process,
+    until SIGTERM/SIGINT."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -90,6 +90,21 @@ class Steps:
     snapshot: Step
     alerts: Step
     build_digest: DigestBuilder
+
+
+class Schedule(Protocol):
+    """What the scheduler's triggers call: :class:`Pipeline` does the work in this process,
+    :class:`jobs.dispatch.Dispatch` enqueues it for the workers."""
+
+    settings: Settings
+    store: Store
+    interval: timedelta
+
+    def sample(self, now: datetime) -> list[JobRun] | None: ...
+    def refresh(self, now: datetime) -> list[JobRun]: ...
+    def catch_up(self, now: datetime) -> list[JobRun]: ...
+    def digest(self, team: str, now: datetime) -> JobRun | None: ...
+    def opening(self, team: str, now: datetime) -> JobRun | None: ...
 
 
 class Pipeline:
@@ -276,6 +291,21 @@ class Pipeline:
 
     # ------------------------------------------------------------------ running
 
+    def run_job(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
+        """Run ``body`` as job ``job`` under its Redis lock and record the run (what every
+        step does); None when it could not run (Redis down, or another worker holds the lock
+        and has for less than an interval)."""
+        return self._run(job, now, body)
+
+    def claim_sample(self, now: datetime) -> bool:
+        """True when this call claims the sampling run at ``now`` (once per interval across
+        replicas; see :meth:`sample`)."""
+        return self._claim_sample(now)
+
+    def claim(self, key: str, ttl: timedelta) -> bool:
+        """True the first time ``key`` is claimed (an opening, a cycle), across replicas."""
+        return self._claim(key, ttl)
+
     def _run(self, job: str, now: datetime, body: Callable[[], object]) -> JobRun | None:
         try:
             with self.store.lock(job, ttl=self.lock_ttl, heartbeat=True) as lock:
@@ -409,7 +439,7 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
 
 
 def build_scheduler(
-    pipeline: Pipeline, *, clock: Clock, blocking: bool = False, start: datetime | None = None,
+    pipeline: Schedule, *, clock: Clock, blocking: bool = False, start: datetime | None = None,
     digest_threads: int = DIGEST_THREADS,
 ) -> BaseScheduler:
     """An APScheduler 3 scheduler: sampling, alerts, a digest catch-up and one digest and one
@@ -559,11 +589,11 @@ def realign(scheduler: BaseScheduler, step: float, *, now: datetime) -> None:
         if j.next_run_time is not None and j.id in (SAMPLE_JOB, CATCH_UP_JOB)))
 
 
-def _digest_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
+def _digest_call(pipeline: Schedule, clock: Clock, team: str) -> Callable[[], object]:
     return lambda: pipeline.digest(team, clock.now())
 
 
-def _opening_call(pipeline: Pipeline, clock: Clock, team: str) -> Callable[[], object]:
+def _opening_call(pipeline: Schedule, clock: Clock, team: str) -> Callable[[], object]:
     return lambda: pipeline.opening(team, clock.now())
 
 
@@ -630,23 +660,28 @@ def simulate(
 
 
 def run_until_stopped(
-    pipeline: Pipeline,
+    pipeline: Schedule,
     *,
     clock: Clock,
     stop: threading.Event | None = None,
     handle_signals: bool = True,
     on_started: Callable[[], None] | None = None,
     watch: ClockWatch | None = None,
+    leader: bool = False,
 ) -> None:
     """Run the schedule in the background until SIGTERM/SIGINT (or ``stop`` is set), checking
     every second for a wall-clock step (:class:`ClockWatch`, :func:`realign`).
+
+    With ``leader``, the schedule runs only while this process holds the ``scheduler`` lock
+    (one active scheduler among all workers; renewed every third of :data:`LOCK_TTL`): a
+    process without it tries again every :data:`LEADER_RETRY` and takes over within a lock TTL
+    when the holder dies (at once when the holder was a process of this host).
 
     On a signal the scheduler stops taking new runs and waits for the running one to finish
     (its lock is released, its run recorded), then returns. Signal handlers are installed only
     from the main thread, before ``on_started`` is called, and restored on the way out.
     """
     stop = stop or threading.Event()
-    scheduler = build_scheduler(pipeline, clock=clock)
     watch = watch or ClockWatch()
     previous: dict[signal.Signals, Any] = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
@@ -659,22 +694,70 @@ def run_until_stopped(
             previous[sig] = signal.signal(sig, _on_signal)
     heart = _Heart(pipeline.store, f"{socket.gethostname()}:{os.getpid()}", clock=clock)
     heart.beat()  # before anyone is told it started: /flow health sees it at once
+    try:
+        if leader:
+            if on_started is not None:
+                on_started()
+            while not stop.is_set():
+                lock = _take_lead(pipeline.store)
+                if lock is None:
+                    heart.beat()
+                    stop.wait(LEADER_RETRY.total_seconds())
+                    continue
+                try:
+                    _run_schedule(pipeline, clock=clock, stop=stop, heart=heart, watch=watch,
+                                  lock=lock)
+                finally:
+                    pipeline.store.unlock(lock)
+        else:
+            _run_schedule(pipeline, clock=clock, stop=stop, heart=heart, watch=watch,
+                          on_started=on_started)
+    finally:
+        heart.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+LEADER_LOCK = "scheduler"
+LEADER_RETRY = timedelta(seconds=5)
+
+
+def _take_lead(store: Store) -> Any:
+    """The scheduler lock when this process could take it, else None."""
+    try:
+        lock = store.try_lock(LEADER_LOCK, ttl=LOCK_TTL)
+    except StoreUnavailable as err:
+        log.warning("cannot reach Redis for the scheduler lock: %s", err)
+        return None
+    return lock if lock.acquired else None
+
+
+def _run_schedule(
+    pipeline: Schedule, *, clock: Clock, stop: threading.Event, heart: _Heart,
+    watch: ClockWatch, lock: Any = None, on_started: Callable[[], None] | None = None,
+) -> None:
+    """The APScheduler until ``stop`` (or, holding ``lock``, until the lock cannot be renewed)."""
+    scheduler = build_scheduler(pipeline, clock=clock)
     scheduler.start()
     if on_started is not None:
         on_started()
     log.info("scheduler started: sampling every %s min, digests for %s",
              pipeline.settings.schedules.sample_interval_minutes, ", ".join(pipeline.settings.teams))
+    renew_every = LOCK_TTL.total_seconds() / 3
+    renewed = time.monotonic()
     try:
         while not stop.wait(1.0):
             heart.beat()
+            if lock is not None and time.monotonic() - renewed >= renew_every:
+                if not pipeline.store.extend_lock(lock):
+                    log.warning("lost the scheduler lock; another worker schedules now")
+                    return
+                renewed = time.monotonic()
             step = watch.check()
             if step:
                 realign(scheduler, step, now=clock.now())
     finally:
         scheduler.shutdown(wait=True)
-        heart.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         log.info("scheduler stopped")
 
 

@@ -119,6 +119,16 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Count a unit of a sampling cycle once: KEYS = the cycle's hash, its set of counted units;
+# ARGV = unit, PRs changed, failed (0/1). Returns the units left, or -1 (unknown, or counted).
+_CYCLE_STEP = """
+if redis.call('exists', KEYS[1]) == 0 then return -1 end
+if redis.call('sadd', KEYS[2], ARGV[1]) == 0 then return -1 end
+redis.call('pexpire', KEYS[2], redis.call('pttl', KEYS[1]))
+redis.call('hincrby', KEYS[1], 'changed', ARGV[2])
+redis.call('hincrby', KEYS[1], 'failed', ARGV[3])
+return redis.call('hincrby', KEYS[1], 'left', -1)
+"""
 _HOST = socket.gethostname()
 _HELD: set[str] = set()  # tokens of the locks this process holds now
 
@@ -970,6 +980,14 @@ class Store:
             lk.acquire()
         return lk
 
+    def extend_lock(self, lk: Lock) -> bool:
+        """Renew ``lk``'s expiry; False when it was lost (taken over, expired) or Redis failed."""
+        try:
+            return lk.extend()
+        except redis.RedisError as err:
+            log.warning("could not renew lock %s: %s", lk.name, err)
+            return False
+
     def unlock(self, lk: Lock) -> None:
         """Release ``lk`` if this process still holds it; a failure leaves it to its TTL."""
         try:
@@ -1047,6 +1065,32 @@ class Store:
         """Remove ``unit``'s pending mark if it is still ``value`` (a job starting); True if so."""
         with self._guard("pending clear"):
             return bool(self._r.eval(_RELEASE, 1, self.key("work", "pending", unit), value))
+
+    def open_cycle(self, cycle: str, *, units: int, started_at: datetime, ttl: timedelta) -> None:
+        """Start counting sampling cycle ``cycle``: ``units`` repositories to go."""
+        k = self.key("work", "cycle", cycle)
+        with self._guard("cycle write"):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.delete(k, f"{k}:done")
+            pipe.hset(k, mapping={"left": units, "units": units, "changed": 0, "failed": 0,
+                                  "started_at": started_at.isoformat()})
+            pipe.pexpire(k, int(ttl.total_seconds() * 1000))
+            pipe.execute()
+
+    def cycle_step(self, cycle: str, unit: str, *, changed: int, failed: bool) -> int | None:
+        """Count ``unit`` done in ``cycle`` (once, however often it runs): the units still to
+        go, or None when it was counted before or the cycle is unknown (expired)."""
+        k = self.key("work", "cycle", cycle)
+        with self._guard("cycle step"):
+            left = self._r.eval(_CYCLE_STEP, 2, k, f"{k}:done", unit, changed, int(failed))
+        return None if left is None or int(left) < 0 else int(left)
+
+    def cycle_totals(self, cycle: str) -> dict[str, str]:
+        """What cycle ``cycle`` counted (``units``, ``left``, ``changed``, ``failed``,
+        ``started_at``); empty when unknown."""
+        with self._guard("cycle read"):
+            raw = self._r.hgetall(self.key("work", "cycle", cycle))
+        return {_s(k): _s(v) for k, v in raw.items()}
 
     # ------------------------------------------------------------------ job runs
 

@@ -27,25 +27,30 @@ clock, the GitHub source, delivery) from the :class:`Context` the worker process
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import secrets
 import socket
-import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rq import Queue, Retry, SimpleWorker
+from rq.command import send_shutdown_command
+from rq.exceptions import DuplicateJobError
+from rq.scheduler import RQScheduler
 
 from jobs.errors import FlowbotError
-from jobs.model import Digest
-from jobs.ports import Clock, Deliver
+from jobs.ports import Clock
 from jobs.settings import Settings
 from jobs.store import Store
+
+if TYPE_CHECKING:
+    from jobs.scheduler import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,9 @@ RETRY = (10, 60, 300)  # seconds before each retry of a failed job
 RESULT_TTL = 600  # finished jobs stay visible (rq info, rq-dashboard) this long
 FAILURE_TTL = int(timedelta(days=7).total_seconds())
 ERROR_TTL = timedelta(days=1)
+MAINTENANCE_SECONDS = 60  # RQ's own registry cleanup (abandoned jobs of other hosts' workers)
+UPKEEP_SECONDS = 1.0  # due retries moved to their queues this often
+RECOVER_EVERY = 5  # upkeep passes between looks for dead local workers' jobs
 TIMEOUTS = {REFRESH: 300, SYNC: 1800, TEAMS: 600, DIGESTS: 600}  # seconds a job may run
 
 
@@ -77,12 +85,18 @@ class Context:
     settings: Settings
     store: Store
     clock: Clock
-    deliver: Deliver | None = None
-    chart: Callable[[Digest], bytes | None] | None = None
     source: Any = None
     connect: Callable[[], Any] | None = None
+    pipeline: Pipeline | None = None  # alerts and digests (delivery); jobs.dispatch
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _budget_at: datetime | None = field(default=None, repr=False)
+
+    def require_pipeline(self) -> Pipeline:
+        """The pipeline alert and digest jobs post through; FlowbotError when none was wired."""
+        if self.pipeline is None:
+            raise FlowbotError("this worker was started without delivery: alerts and digests"
+                               " need `flowbot worker`")
+        return self.pipeline
 
     def github(self) -> Any:
         """The GitHub source; its per-cycle budget is renewed once per sampling interval."""
@@ -158,44 +172,98 @@ def team_unit(team: str) -> str:
     return f"team:{team}"
 
 
+def alerts_unit(team: str) -> str:
+    return f"alerts:{team}"
+
+
+def digest_unit(team: str) -> str:
+    return f"digest:{team}"
+
+
 # --------------------------------------------------------------------------- enqueue
 
 
 def enqueue_pr_refresh(store: Store, repo: str, number: int, *, reason: str) -> bool:
     """Queue a refresh of PR ``repo#number``; False when one is already pending (coalesced)."""
-    return _enqueue(store, REFRESH, pr_unit(repo, number), refresh_pr, (repo, number),
+    return _enqueue(store, REFRESH, pr_unit(repo, number), "jobs.work.refresh_pr", (repo, number),
                     f"refresh {repo}#{number} ({reason})")
 
 
 def enqueue_ci_refresh(store: Store, repo: str, *, reason: str) -> bool:
     """Queue a refresh of ``repo``'s CI; False when one is already pending (coalesced)."""
-    return _enqueue(store, REFRESH, ci_unit(repo), refresh_ci, (repo,),
+    return _enqueue(store, REFRESH, ci_unit(repo), "jobs.work.refresh_ci", (repo,),
                     f"refresh CI of {repo} ({reason})")
 
 
-def enqueue_repo_sync(store: Store, repo: str, *, reason: str) -> bool:
-    """Queue ``repo``'s incremental sync; False when one is already pending (coalesced)."""
-    return _enqueue(store, SYNC, sync_unit(repo), sync_repository, (repo,),
-                    f"sync {repo} ({reason})")
+def enqueue_repo_sync(store: Store, repo: str, *, reason: str, cycle: str | None = None) -> bool:
+    """Queue ``repo``'s incremental sync (counted in sampling cycle ``cycle``, if given);
+    False when one is already pending (coalesced)."""
+    return _enqueue(store, SYNC, sync_unit(repo), "jobs.work.sync_repository", (repo,),
+                    f"sync {repo} ({reason})", extra={"cycle": cycle} if cycle else None)
+
+
+def enqueue_cycle(store: Store, cycle: str, *, reason: str) -> bool:
+    """Queue sampling cycle ``cycle`` (``jobs.dispatch.start_cycle``); False when one is
+    already pending."""
+    return _enqueue(store, SYNC, "cycle:start", "jobs.dispatch.start_cycle", (cycle,),
+                    f"sampling cycle {cycle} ({reason})")
+
+
+def enqueue_cycle_end(store: Store, cycle: str) -> bool:
+    """Queue the end of sampling cycle ``cycle``: queue samples, run record, team snapshots."""
+    return _enqueue(store, TEAMS, f"cycle:end:{cycle}", "jobs.dispatch.end_cycle", (cycle,),
+                    f"end of sampling cycle {cycle}")
+
+
+def enqueue_team_alerts(store: Store, team: str, *, reason: str,
+                        delay: timedelta | None = None) -> bool:
+    """Queue ``team``'s alert evaluation (after ``delay``, if given); False when one is
+    already pending (coalesced)."""
+    return _enqueue(store, TEAMS, alerts_unit(team), "jobs.dispatch.team_alerts", (team,),
+                    f"alerts of {team} ({reason})", delay=delay)
+
+
+def enqueue_digest(store: Store, team: str, *, reason: str) -> bool:
+    """Queue ``team``'s digest (posted only if due and not done); False when pending."""
+    return _enqueue(store, DIGESTS, digest_unit(team), "jobs.dispatch.team_digest", (team,),
+                    f"digest of {team} ({reason})")
+
+
+def count_in_cycle(store: Store, cycle: str, repo: str, *, changed: int, failed: bool) -> bool:
+    """Count ``repo`` done in ``cycle``; the last one queues the cycle's end. True when this
+    call counted it (it was part of the cycle and not counted before)."""
+    left = store.cycle_step(cycle, repo, changed=changed, failed=failed)
+    if left == 0:
+        enqueue_cycle_end(store, cycle)
+    return left is not None
 
 
 def enqueue_team_snapshot(store: Store, team: str, *, reason: str) -> bool:
     """Queue ``team``'s snapshot; False when one is already pending (coalesced)."""
-    return _enqueue(store, TEAMS, team_unit(team), team_snapshot, (team,),
+    return _enqueue(store, TEAMS, team_unit(team), "jobs.work.team_snapshot", (team,),
                     f"snapshot of {team} ({reason})")
 
 
-def _enqueue(store: Store, name: str, unit: str, func: Callable[..., object],
-             args: tuple[object, ...], description: str) -> bool:
+def _enqueue(store: Store, name: str, unit: str, func: str,
+             args: tuple[object, ...], description: str, *,
+             extra: dict[str, object] | None = None, delay: timedelta | None = None) -> bool:
     job_id = f"{_base_id(store, unit)}-{_stamp()}"
     if store.mark_pending(unit, job_id, ttl=PENDING_TTL) is not None:
         return False
+    q = queue(store, name)
+    options: dict[str, Any] = {
+        "args": args, "kwargs": {"unit": unit, "mark": job_id, **(extra or {})},
+        "job_id": job_id, "description": description, "result_ttl": RESULT_TTL,
+        "failure_ttl": FAILURE_TTL, "retry": Retry(max=len(RETRY), interval=list(RETRY)),
+        "unique": True,
+    }
     try:
-        queue(store, name).enqueue_call(
-            func, args=args, kwargs={"unit": unit, "mark": job_id}, job_id=job_id,
-            description=description, timeout=TIMEOUTS[name], result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL, retry=Retry(max=len(RETRY), interval=list(RETRY)),
-        )
+        if delay is None:
+            q.enqueue_call(func, timeout=TIMEOUTS[name], **options)
+        else:
+            q.enqueue_in(delay, func, job_timeout=TIMEOUTS[name], **options)
+    except DuplicateJobError:  # the same id queued meanwhile: that job is the pending one
+        return False
     except Exception:
         store.clear_pending(unit, job_id)  # not queued: the next event may try again
         raise
@@ -221,22 +289,23 @@ def _stamp() -> str:
 def refresh_pr(repo: str, number: int, *, unit: str, mark: str) -> str:
     """RQ job: bring PR ``repo#number`` up to date (for now: the repository's incremental
     sync, which refreshes every open PR), then the owning teams' snapshots."""
-    ctx = _begin(unit, mark)
+    ctx = begin(unit, mark)
     return _synced(ctx, repo, f"#{number}")
 
 
 def refresh_ci(repo: str, *, unit: str, mark: str) -> str:
     """RQ job: bring ``repo``'s CI up to date (for now: the repository's sync), then the
     owning teams' snapshots."""
-    ctx = _begin(unit, mark)
+    ctx = begin(unit, mark)
     return _synced(ctx, repo, "CI")
 
 
-def sync_repository(repo: str, *, unit: str, mark: str) -> str:
-    """RQ job: ``repo``'s incremental sync; the owning teams' snapshots follow when it
-    stored something (or its error line changed)."""
-    ctx = _begin(unit, mark)
-    return _synced(ctx, repo, "sync")
+def sync_repository(repo: str, *, unit: str, mark: str, cycle: str | None = None) -> str:
+    """RQ job: ``repo``'s incremental sync, counted once in its sampling cycle (whose end
+    refreshes every team); outside a cycle (or retried after it counted), the owning teams'
+    snapshots follow when it stored something or its error line changed."""
+    ctx = begin(unit, mark)
+    return _synced(ctx, repo, "sync", cycle=cycle)
 
 
 def team_snapshot(team: str, *, unit: str, mark: str) -> str:
@@ -244,22 +313,25 @@ def team_snapshot(team: str, *, unit: str, mark: str) -> str:
     (:func:`jobs.snapshot.refresh_team`), with its repositories' last sync errors."""
     from jobs import snapshot
 
-    ctx = _begin(unit, mark)
+    ctx = begin(unit, mark)
     if team not in ctx.settings.teams:
         return f"team {team} is no longer configured"
     repos = [ctx.settings.full_repo(r) for r in ctx.settings.teams[team].repositories]
     errors = sync_errors(ctx.store, repos)
     snap = snapshot.refresh_team(ctx.settings, ctx.store, team, now=ctx.clock.now(), errors=errors)
+    enqueue_team_alerts(ctx.store, team, reason="snapshot")
     return f"{team}: snapshot of {snap.computed_at:%Y-%m-%d %H:%M}" if snap else f"{team}: no data"
 
 
-def _begin(unit: str, mark: str) -> Context:
+def begin(unit: str, mark: str) -> Context:
+    """A job starts: clear its unit's pending mark (an event from now on queues one more
+    run) and return the installed context."""
     ctx = context()
     ctx.store.clear_pending(unit, mark)
     return ctx
 
 
-def _synced(ctx: Context, repo: str, what: str) -> str:
+def _synced(ctx: Context, repo: str, what: str, *, cycle: str | None = None) -> str:
     """Sync ``repo``, keep its error line for the snapshots, queue the owning teams'."""
     from jobs.errors import GitHubError, PermissionDenied
     from jobs.sync import sync_repo
@@ -269,27 +341,29 @@ def _synced(ctx: Context, repo: str, what: str) -> str:
         report = sync_repo(ctx.store, ctx.github(), repo, now=ctx.clock.now(),
                            retention_days=ctx.settings.github.retention_days)
     except (GitHubError, PermissionDenied) as err:
-        _note_error(ctx, repo, f"{repo}: {err}", before)
+        line = f"{repo}: {err}"
+        _note_error(ctx.store, repo, line)
+        if cycle is None or not count_in_cycle(ctx.store, cycle, repo, changed=0, failed=True):
+            if line != before:
+                _follow(ctx, repo, f"{repo}: failing")
         raise
     error = None
     if report.deferred:
         error = f"{repo}: deferred to the next cycle ({report.deferred})"
-    _note_error(ctx, repo, error, before)
-    if report.changed:
+    _note_error(ctx.store, repo, error)
+    counted = cycle is not None and count_in_cycle(
+        ctx.store, cycle, repo, changed=report.changed, failed=error is not None)
+    if not counted and (report.changed or error != before):
         _follow(ctx, repo, f"{repo} {what}: {report.changed} changed")
     return report.line()
 
 
-def _note_error(ctx: Context, repo: str, line: str | None, before: object) -> None:
-    """Keep (or clear) ``repo``'s error line; a change refreshes the owning teams' snapshots
-    (a snapshot names the repositories it is missing)."""
+def _note_error(store: Store, repo: str, line: str | None) -> None:
+    """Keep (or clear) ``repo``'s error line: a snapshot names the repositories it is missing."""
     if line is None:
-        if before is not None:
-            ctx.store.delete("work", "error", repo)
+        store.delete("work", "error", repo)
     else:
-        ctx.store.set_json("work", "error", repo, value=line, ttl=ERROR_TTL)
-    if line != before:
-        _follow(ctx, repo, f"{repo}: {'failing' if line else 'recovered'}")
+        store.set_json("work", "error", repo, value=line, ttl=ERROR_TTL)
 
 
 def _follow(ctx: Context, repo: str, reason: str) -> None:
@@ -308,12 +382,13 @@ def sync_errors(store: Store, repos: list[str]) -> tuple[str, ...]:
 
 def make_worker(store: Store, *, name: str | None = None) -> SimpleWorker:
     """An RQ worker serving this store's queues in priority order (:data:`QUEUES`), on a
-    connection of its own (blocking pops). A :class:`rq.SimpleWorker`: jobs run in this
-    process (docs/architecture.md says why)."""
+    connection of its own (blocking pops), named ``<prefix>__<host>-<pid>-<random>``. A
+    :class:`rq.SimpleWorker`: jobs run in this process (docs/architecture.md says why)."""
     connection = store.redis_client(blocking=True)
     queues = [queue(store, q, connection=connection) for q in QUEUES]
     name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-    return SimpleWorker(queues, connection=connection, name=f"{_safe(store.prefix)}__{_safe(name)}")
+    return SimpleWorker(queues, connection=connection, name=f"{_safe(store.prefix)}__{_safe(name)}",
+                        maintenance_interval=MAINTENANCE_SECONDS)
 
 
 def run_burst(store: Store, *, name: str | None = None) -> bool:
@@ -321,6 +396,122 @@ def run_burst(store: Store, *, name: str | None = None) -> bool:
     True when any job ran."""
     return bool(make_worker(store, name=name).work(burst=True, with_scheduler=False,
                                                   logging_level="WARNING"))
+
+
+def serve(store: Store, *, stop: threading.Event, on_started: Callable[[], None] | None = None,
+          logging_level: str = "WARNING") -> None:
+    """Run an RQ worker on this store's queues until SIGTERM/SIGINT or ``stop`` (a warm
+    shutdown: the running job finishes). Call from the main thread (RQ's signal handlers).
+
+    Beside it, a thread of this process (:class:`_Upkeep`) moves retries that came due onto
+    their queues (RQ's own scheduler code, under RQ's per-queue lock, without RQ's forked
+    scheduler process, which would outlive a killed worker) and hands the jobs of workers
+    that died on this host back to RQ's abandoned-job handling at once.
+    """
+    worker = make_worker(store)
+    upkeep = _Upkeep(store, worker.name, stop)
+    upkeep.start()
+    if on_started is not None:
+        on_started()
+    try:
+        if not stop.is_set():
+            worker.work(with_scheduler=False, logging_level=logging_level)
+    finally:
+        upkeep.worker_done = True
+        stop.set()
+        upkeep.join()
+
+
+class _Upkeep(threading.Thread):
+    """Due retries onto their queues, dead local workers' jobs recovered, and the worker
+    asked to stop (RQ's shutdown command) when ``stop`` is set by someone else."""
+
+    def __init__(self, store: Store, worker: str, stop: threading.Event) -> None:
+        super().__init__(name="rq-upkeep", daemon=True)
+        self._store, self._worker, self._halt = store, worker, stop
+        names = [queue_name(store, q) for q in QUEUES]
+        self._scheduler: Any = RQScheduler(names, connection=store.redis_client(blocking=True),
+                                           logging_level="WARNING", name=worker)
+        self.worker_done = False  # the worker returned: nothing to ask to stop
+
+    def run(self) -> None:
+        passes = 0
+        while not self._halt.wait(UPKEEP_SECONDS):
+            passes += 1
+            try:
+                self._scheduler.acquire_locks()
+                if self._scheduler.acquired_locks:
+                    self._scheduler.enqueue_scheduled_jobs()
+                if passes % RECOVER_EVERY == 1:
+                    recover(self._store)
+            except Exception:  # Redis away: the worker's own loop says so; try again
+                log.warning("work queue upkeep failed; retrying", exc_info=True)
+        self._scheduler.release_locks()
+        if self.worker_done:
+            return
+        try:  # RQ's own way: the worker signals itself (SIGINT), a warm shutdown
+            send_shutdown_command(self._store.redis_client(), self._worker)
+        except Exception:
+            log.info("could not ask worker %s to stop (it may have stopped already)", self._worker)
+
+
+def recover(store: Store) -> list[str]:
+    """Jobs left started by a worker of this host that no longer runs (killed: SIGKILL, OOM):
+    handed to RQ's abandoned-job handling now instead of after their heartbeat's expiry
+    (a retry spent and the job queued again at once; without retries left, failed). The dead
+    workers' registrations and retry-scheduler locks go too. Returns the jobs' ids."""
+    client = store.redis_client()
+    host = _safe(socket.gethostname())
+    mine = f"{_safe(store.prefix)}__{host}-"
+    found: list[str] = []
+    for name in QUEUES:
+        q = queue(store, name)
+        registry = q.started_job_registry
+        for member in client.zrange(registry.key, 0, -1):
+            job_id = _text(member).split(":", 1)[0]
+            job = q.fetch_job(job_id)
+            worker = job.worker_name if job is not None else None
+            if not worker or not worker.startswith(mine) or _alive(worker, mine):
+                continue
+            client.zadd(registry.key, {member: 1}, xx=True)  # expired long ago
+            found.append(job_id)
+        if found:
+            registry.cleanup()  # RQ's handling: a retry spent (scheduled), else failed
+            for job_id in set(found) & set(q.scheduled_job_registry.get_job_ids()):
+                job = q.fetch_job(job_id)
+                if job is not None:  # its worker died, not the job: run it again now
+                    q.scheduled_job_registry.remove(job)
+                    q.enqueue_job(job)
+    for name in QUEUES:  # RQ's lock on moving a queue's due retries, held by the dead one
+        lock_key = f"rq:scheduler-lock:{queue_name(store, name)}"
+        holder = client.get(lock_key)
+        if holder is not None and _text(holder).startswith(mine) and not _alive(_text(holder), mine):
+            client.delete(lock_key)
+    for worker_key in client.smembers("rq:workers"):
+        key = _text(worker_key)
+        worker = key.removeprefix("rq:worker:")
+        if worker.startswith(mine) and not _alive(worker, mine):
+            client.srem("rq:workers", key)
+            client.delete(key)
+            for name in QUEUES:
+                client.srem(f"rq:workers:{queue_name(store, name)}", key)
+    if found:
+        log.warning("jobs of workers that died on this host handed back to RQ: %s", ", ".join(found))
+    return found
+
+
+def _alive(worker: str, mine: str) -> bool:
+    """Worker ``<mine><pid>-<random>`` of this host: is its process alive?"""
+    try:
+        pid = int(worker[len(mine):].split("-")[0])
+        os.kill(pid, 0)
+    except ValueError:
+        return True  # not a name we gave: not ours to judge
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, someone else's
+    return True
 
 
 # --------------------------------------------------------------------------- watching

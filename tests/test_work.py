@@ -7,20 +7,25 @@ this process, in burst mode; GitHub is the sandbox on loopback, driven by PyGith
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from bot.config import from_mapping
+from bot.delivery import SlackDelivery
 from jobs import work
+from jobs.dispatch import Dispatch
 from jobs.github.client import connect
-from jobs.ports import FixedClock
+from jobs.model import Alert, Digest
+from jobs.ports import Deliver, FixedClock
 from jobs.sandbox.org import Org, build_org
 from jobs.sandbox.server import SandboxServer
+from jobs.scheduler import Pipeline
 from jobs.settings import Settings
 from jobs.store import Store
+from tests.fakes.slack_api import FakeSlack
 
 END = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -35,11 +40,28 @@ class Rig:
     repo: str
     team: str
 
-    def context(self, store: Store, **kw: Any) -> work.Context:
-        ctx = work.Context(self.settings, store, self.clock,
-                           connect=lambda: connect(self.settings, clock=self.clock), **kw)
+    def context(self, store: Store, deliver: Deliver | None = None) -> work.Context:
+        """Install what a worker process wires: GitHub (the sandbox) and delivery."""
+        pipeline = Pipeline.from_settings(self.settings, store, deliver or Kept(), clock=self.clock)
+        ctx = work.Context(self.settings, store, self.clock, pipeline=pipeline,
+                           connect=lambda: connect(self.settings, clock=self.clock))
         work.install(ctx)
         return ctx
+
+
+@dataclass
+class Kept:
+    """A delivery that keeps what would be posted."""
+
+    posts: list[object] = field(default_factory=list)
+
+    def alert(self, alert: Alert) -> bool:
+        self.posts.append(alert)
+        return True
+
+    def digest(self, digest: Digest) -> bool:
+        self.posts.append(digest)
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +111,7 @@ def test_an_event_during_a_run_queues_exactly_one_more_run(rig: Rig, store: Stor
         during.extend(work.enqueue_ci_refresh(store, rig.repo, reason="check_run") for _ in range(3))
         return connect(rig.settings, clock=rig.clock)
 
-    work.install(work.Context(rig.settings, store, rig.clock, connect=connect_during_run))
+    rig.context(store).connect = connect_during_run
     assert work.enqueue_ci_refresh(store, rig.repo, reason="check_suite")
     work.run_burst(store)
     assert during == [True, False, False]
@@ -151,3 +173,67 @@ def test_jobs_run_on_the_embedded_redis(rig: Rig, embedded_store: Store) -> None
     assert work.run_burst(embedded_store)
     assert embedded_store.get_prs(rig.repo)
     assert embedded_store.get_snapshot_head(rig.team) is not None
+
+
+# --------------------------------------------------------------------------- the schedule, queued
+
+
+def test_a_sampling_tick_syncs_every_repository_then_samples_snapshots_and_alerts(
+    rig: Rig, store: Store
+) -> None:
+    """The scheduler's tick only enqueues; workers sync each repository, and the cycle's last
+    sync brings the queue sample, the 'sample' run record, the snapshot and the alerts."""
+    ctx = rig.context(store)
+    tick = Dispatch(ctx.require_pipeline())
+    assert tick.sample(END) == []
+    assert tick.sample(END + timedelta(minutes=1)) is None, "one cycle per interval"
+    assert work.run_burst(store)
+
+    assert store.get_cursor(rig.repo) is not None, "the repository was synced"
+    [run] = store.job_runs("sample")
+    assert run.outcome == "ok" and run.detail.startswith(f"{len(rig.settings.repositories)} repositories")
+    assert store.queue_samples(rig.team)
+    assert store.get_snapshot_head(rig.team) is not None
+    [alerts] = store.job_runs(f"alerts:{rig.team}")
+    assert alerts.outcome == "ok"
+    assert all(d.queued == d.started == d.failed == 0 for d in work.depths(store))
+
+
+def test_a_failing_repository_does_not_hold_up_the_cycle_and_the_snapshot_says_so(
+    rig: Rig, store: Store
+) -> None:
+    """A refused repository: the cycle still ends (its job waits for a retry), the sample run
+    is partial, and the team's snapshot names the repository it is missing."""
+    ctx = rig.context(store)
+    rig.server.deny(rig.repo)
+    Dispatch(ctx.require_pipeline()).sample(END)
+    work.run_burst(store)
+
+    [run] = store.job_runs("sample")
+    assert run.outcome == "partial" and rig.repo in run.detail
+    snap = store.get_snapshot_head(rig.team)
+    assert snap is not None and any(e.startswith(f"{rig.repo}: ") for e in snap.errors)
+    sync = next(d for d in work.depths(store) if d.name.endswith(":sync"))
+    assert sync.scheduled == 1, "the refused sync waits for its retry"
+
+
+def test_a_digest_job_run_twice_posts_once(rig: Rig, store: Store, fake_slack: FakeSlack) -> None:
+    """The digest is due: queued twice (the schedule and the catch-up), and its job run again
+    after it posted, one message reaches the team's channel."""
+    delivery = SlackDelivery(fake_slack.client(), store, sleep=lambda _: None, clock=rig.clock)
+    ctx = rig.context(store, delivery)
+    pipeline = ctx.require_pipeline()
+    tick = Dispatch(pipeline)
+    tick.sample(END)
+    work.run_burst(store)
+    due = pipeline.digest_due(rig.team, END)
+    assert due is not None
+    channel = rig.settings.teams[rig.team].channel
+
+    tick.digest(rig.team, END)
+    tick.catch_up(END)  # coalesced with the pending one
+    work.run_burst(store)
+    assert len(fake_slack.messages(channel)) == 1
+    assert work.enqueue_digest(store, rig.team, reason="again")
+    work.run_burst(store)
+    assert len(fake_slack.messages(channel)) == 1
