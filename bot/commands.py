@@ -319,5 +319,11 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:
     runs = {job: deps.store.job_runs(job, limit=10) for job in deps.store.job_names()}
+    from jobs.work import WorkStatus, status
+
+    try:
+        queue: WorkStatus | None = status(deps.store)
+    except StoreUnavailable:
+        queue = None  # the rest still answers
     return render_health(runs, now=now, locks=deps.store.held_locks(),
-                         workers=deps.store.workers_seen())
+                         workers=deps.store.workers_seen(), work=queue)

@@ -356,6 +356,7 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
             findings.append(Finding("jobs", status, f"{job}: last run {when}, {last.outcome}"
                                     f" in {last.seconds:.1f} s{detail}",
                                     "see the worker's log for the full error"))
+        findings += _work(store, now)
         for problem in delivery_problems(store):
             where = "the workspace" if problem.channel == "*" else problem.channel
             findings.append(Finding(
@@ -385,6 +386,28 @@ def _jobs(store: Store, settings: Settings, now: datetime) -> list[Finding]:
                     " again in full when it next changes"))
     except StoreUnavailable as err:
         findings.append(Finding("redis", "fail", str(err), "check Redis"))
+    return findings
+
+
+def _work(store: Store, now: datetime) -> list[Finding]:
+    """The work queue: depths, RQ workers alive, failed jobs (count and the newest's reason)."""
+    from jobs import work
+
+    state = work.status(store)
+    workers = ", ".join(work.worker_label(w) for w in state.workers)
+    findings = [Finding(
+        "queue", "ok" if state.workers else "warn",
+        f"work queue: {state.depth_line()}; " + (f"{len(state.workers)} worker(s) taking jobs:"
+                                                 f" {workers}" if state.workers else "no worker takes jobs"),
+        "start `flowbot worker` (more of them add capacity)")]
+    if state.failed:
+        newest = state.newest_failure
+        when = f", {_ago(now - newest.at)} ago" if newest is not None and newest.at else ""
+        what = f"; newest: {newest.description}{when}: {newest.reason}" if newest else ""
+        findings.append(Finding(
+            "queue", "warn", f"{state.failed} failed job(s) kept for 7 days{what}",
+            f"see `rq info --url REDIS_URL {' '.join(work.queue_name(store, q) for q in work.QUEUES)}`"
+            " and the worker's log; docs/operations.md says how to requeue them"))
     return findings
 
 

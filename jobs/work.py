@@ -44,7 +44,7 @@ from rq.command import send_shutdown_command
 from rq.exceptions import DuplicateJobError
 from rq.scheduler import RQScheduler
 
-from jobs.errors import FlowbotError
+from jobs.errors import FlowbotError, StoreUnavailable
 from jobs.ports import Clock
 from jobs.settings import Settings
 from jobs.store import Store
@@ -575,6 +575,52 @@ def failures(store: Store, *, limit: int = 5) -> tuple[int, list[Failure]]:
         out.append(Failure(job_id, job.description or job_id, job.ended_at,
                            lines[-1].strip()[:300] if lines else "no reason recorded"))
     return total, out
+
+
+@dataclass(frozen=True, slots=True)
+class WorkStatus:
+    """The work queue at a glance (doctor, ``/flow health``): each queue's depth, the RQ
+    workers registered on these queues, and the failed jobs (count, newest)."""
+
+    queues: tuple[QueueDepth, ...]
+    workers: tuple[str, ...]  # RQ worker names (``<prefix>__<host>-<pid>-<random>``)
+    failed: int
+    newest_failure: Failure | None
+
+    @property
+    def queued(self) -> int:
+        return sum(q.queued for q in self.queues)
+
+    def depth_line(self) -> str:
+        """``refresh 0 · sync 3 queued, 1 running · teams 0 · digests 0``."""
+        parts = []
+        for q in self.queues:
+            short = q.name.rsplit(":", 1)[-1]
+            extra = [f"{n} {what}" for n, what in ((q.started, "running"),
+                                                     (q.scheduled, "waiting to retry")) if n]
+            parts.append(f"{short} {q.queued}" + (f" queued, {', '.join(extra)}" if extra else ""))
+        return " · ".join(parts)
+
+
+def status(store: Store) -> WorkStatus:
+    """The work queue now (see :class:`WorkStatus`). Raises StoreUnavailable."""
+    from rq import Worker
+
+    try:
+        client = store.redis_client()
+        names: set[str] = set()
+        for name in QUEUES:
+            names.update(w.name for w in Worker.all(connection=client, queue=queue(store, name)))
+        count, newest = failures(store, limit=1)
+        return WorkStatus(tuple(depths(store)), tuple(sorted(names)), count,
+                          newest[0] if newest else None)
+    except Exception as err:  # the client's errors (redis-py's, not imported here)
+        raise StoreUnavailable(f"work queue unreadable ({store.location}): {err}") from None
+
+
+def worker_label(name: str) -> str:
+    """A worker's name without the store prefix: ``<host>-<pid>-<random>``."""
+    return name.split("__", 1)[-1]
 
 
 def purge(store: Store) -> int:

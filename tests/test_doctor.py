@@ -289,3 +289,21 @@ def test_doctor_says_whether_a_worker_is_running(sandbox: SandboxServer, slack: 
     store.beat("box:42", at=END - timedelta(seconds=30), ttl=timedelta(seconds=90))
     one = render(diagnose(_deps(sandbox, slack, store)))
     assert "[PASS] jobs: 1 worker(s) running: box:42 (30 s ago)" in one
+
+
+def test_doctor_reports_the_work_queue_and_its_failed_jobs(sandbox: SandboxServer, slack: FakeSlack,
+                                                           store: Store) -> None:
+    """Queue depths, whether any worker takes jobs, and a failed job with its reason."""
+    from jobs import work
+    from tests.test_work import retry_until_failed
+
+    _healthy(store, _settings(sandbox), slack)
+    assert "[WARN] queue: work queue: refresh 0 · sync 0 · teams 0 · digests 0; no worker takes jobs" \
+        in render(diagnose(_deps(sandbox, slack, store)))
+    work.install(None)  # a job run where no worker context was wired fails
+    work.enqueue_repo_sync(store, "acme/api", reason="test")
+    work.run_burst(store)
+    retry_until_failed(store, work.SYNC)
+    text = render(diagnose(_deps(sandbox, slack, store)))
+    assert "[WARN] queue: 1 failed job(s) kept for 7 days; newest: sync acme/api (test)" in text
+    assert "no work context installed" in text and "rq info --url" in text

@@ -6,6 +6,7 @@ this process, in burst mode; GitHub is the sandbox on loopback, driven by PyGith
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.blocks.health import render_health
 from bot.config import from_mapping
 from bot.delivery import SlackDelivery
 from jobs import work
@@ -131,18 +133,28 @@ def test_a_failing_job_is_retried_with_backoff_then_kept_in_the_failed_registry(
     assert (sync.queued, sync.scheduled, sync.failed) == (0, 1, 0)
     assert store.get_json("work", "error", rig.repo).startswith(f"{rig.repo}: ")
 
-    q = work.queue(store, work.SYNC)
-    for _ in work.RETRY:  # each retry comes due: run it (RQ's own requeue of due retries)
-        job = q.fetch_job(q.scheduled_job_registry.get_job_ids()[0])
-        assert job is not None
-        q.scheduled_job_registry.remove(job)
-        q.enqueue_job(job)
-        work.run_burst(store)
+    retry_until_failed(store, work.SYNC)
     sync = next(d for d in work.depths(store) if d.name.endswith(":sync"))
     assert (sync.queued, sync.scheduled, sync.failed) == (0, 0, 1)
     count, newest = work.failures(store)
     assert count == 1
     assert newest[0].reason.startswith("jobs.errors.PermissionDenied: GitHub refused")
+
+    blocks, _ = render_health({}, now=END, work=work.status(store))
+    health = json.dumps(blocks)
+    assert "1 failed job(s) in the last 7 days" in health and "PermissionDenied: GitHub refused" in health
+    assert f"sync {rig.repo} (test)" in health
+
+
+def retry_until_failed(store: Store, name: str) -> None:
+    """Run a failing job's retries as each comes due (RQ's own requeue), until it is failed."""
+    q = work.queue(store, name)
+    for _ in work.RETRY:
+        job = q.fetch_job(q.scheduled_job_registry.get_job_ids()[0])
+        assert job is not None
+        q.scheduled_job_registry.remove(job)
+        q.enqueue_job(job)
+        work.run_burst(store)
 
 
 def test_queues_and_job_ids_carry_the_prefix_and_purge_removes_only_ours(
