@@ -476,6 +476,8 @@ def lock_findings(store: Store, settings: Settings, now: datetime) -> list[Findi
     """One line per held lock: who holds it (host, pid), since when; a warning when held
     longer than one sampling interval or when its holder is known to be gone (the next run
     takes such a lock over)."""
+    from jobs.scheduler import LEADER_LOCK
+
     interval = timedelta(minutes=settings.schedules.sample_interval_minutes)
     try:
         held = store.held_locks()
@@ -491,6 +493,9 @@ def lock_findings(store: Store, settings: Settings, now: datetime) -> list[Findi
             findings.append(Finding("locks", "warn", summary + "; that process is gone",
                                     "nothing to do: the next run takes the lock over (or delete"
                                     f" the key {store.key('lock', h.name)})"))
+        elif h.name == LEADER_LOCK and h.expires_in is not None:  # held for as long as it lives
+            findings.append(Finding("locks", "ok", f"the active scheduler is {h.host} pid {h.pid}"
+                                    f"{since} (lock {h.name}{lapse})"))
         elif h.expires_in is None or (h.since is not None and now - h.since > interval):
             findings.append(Finding("locks", "warn", summary, f"check that pid {h.pid} on {h.host}"
                                     " is a running Flowbot worker; if not, the lock lapses by"

@@ -209,7 +209,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("a digest's done mark", _f("schedule:digest-done:{}:{}"), "string",
            json_value((bool, int))),
     Family("a unit of work's pending mark (jobs.work)", re.compile(r"work:pending:.+"), "string"),
-    Family("a repository's last sync error (jobs.work)", _f("work:error:{}"), "string",
+    Family("the repositories' last sync errors (jobs.work)", re.compile(r"work:errors"), "hash",
            json_value(str)),
     # review windows (jobs.windows, jobs.window_dm)
     Family("a member's review windows", _f("windows:{}"), "string", record(ReviewWindows)),
@@ -220,6 +220,8 @@ FAMILIES: tuple[Family, ...] = (
            json_value(str, what="an ISO time")),
     Family("who said 'not mine' on a PR", _f("windows-notmine:{}"), "hash", json_value(dict)),
     Family("a member's mute for a day", _f("windows-mute:{}:{}"), "string", json_value(dict)),
+    Family("a sampling cycle's counts (jobs.work)", _f("work:cycle:{}"), "hash"),
+    Family("a sampling cycle's counted repositories (jobs.work)", _f("work:cycle:{}:done"), "set"),
     Family("Slack delivery problems", _f("delivery:problems"), "string",
            json_value(dict, _dict_of_dicts("code", "first_at", "last_at"),
                       what="an object of problems")),

@@ -1066,6 +1066,35 @@ class Store:
         with self._guard("pending clear"):
             return bool(self._r.eval(_RELEASE, 1, self.key("work", "pending", unit), value))
 
+    def note_sync_error(self, repo: str, line: str | None, *, ttl: timedelta) -> None:
+        """Keep ``repo``'s last sync error line (None: it synced fine) for the snapshots, in
+        one hash of every repository's (``work:errors``), kept ``ttl`` after the last write."""
+        k = self.key("work", "errors")
+        with self._guard("sync error write"):
+            if line is None:
+                self._r.hdel(k, repo)
+                return
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(k, repo, json.dumps(line))
+            pipe.pexpire(k, int(ttl.total_seconds() * 1000))
+            pipe.execute()
+
+    def sync_errors(self, repos: list[str]) -> dict[str, str]:
+        """The last sync error line of each of ``repos`` that has one (one ``HMGET``)."""
+        if not repos:
+            return {}
+        k = self.key("work", "errors")
+        decode = quarantine.json_value(str)
+        with self._guard("sync error read"):
+            raw = self._read(k, "hash", lambda: self._r.hmget(k, repos), [None] * len(repos))
+        out: dict[str, str] = {}
+        for repo, value in zip(repos, raw, strict=True):
+            if value is not None:
+                line = self._decode_or_quarantine(k, value, decode, field=repo)
+                if isinstance(line, str):
+                    out[repo] = line
+        return out
+
     def open_cycle(self, cycle: str, *, units: int, started_at: datetime, ttl: timedelta) -> None:
         """Start counting sampling cycle ``cycle``: ``units`` repositories to go."""
         k = self.key("work", "cycle", cycle)

@@ -336,7 +336,7 @@ def _synced(ctx: Context, repo: str, what: str, *, cycle: str | None = None) -> 
     from jobs.errors import GitHubError, PermissionDenied
     from jobs.sync import sync_repo
 
-    before = ctx.store.get_json("work", "error", repo)
+    before = ctx.store.sync_errors([repo]).get(repo)
     try:
         report = sync_repo(ctx.store, ctx.github(), repo, now=ctx.clock.now(),
                            retention_days=ctx.settings.github.retention_days)
@@ -360,10 +360,7 @@ def _synced(ctx: Context, repo: str, what: str, *, cycle: str | None = None) -> 
 
 def _note_error(store: Store, repo: str, line: str | None) -> None:
     """Keep (or clear) ``repo``'s error line: a snapshot names the repositories it is missing."""
-    if line is None:
-        store.delete("work", "error", repo)
-    else:
-        store.set_json("work", "error", repo, value=line, ttl=ERROR_TTL)
+    store.note_sync_error(repo, line, ttl=ERROR_TTL)
 
 
 def _follow(ctx: Context, repo: str, reason: str) -> None:
@@ -373,8 +370,7 @@ def _follow(ctx: Context, repo: str, reason: str) -> None:
 
 def sync_errors(store: Store, repos: list[str]) -> tuple[str, ...]:
     """The last sync error line of each of ``repos`` that has one."""
-    lines = (store.get_json("work", "error", repo) for repo in dict.fromkeys(repos))
-    return tuple(line for line in lines if isinstance(line, str))
+    return tuple(store.sync_errors(list(dict.fromkeys(repos))).values())
 
 
 # --------------------------------------------------------------------------- workers

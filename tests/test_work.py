@@ -131,7 +131,7 @@ def test_a_failing_job_is_retried_with_backoff_then_kept_in_the_failed_registry(
     work.run_burst(store)
     sync = next(d for d in work.depths(store) if d.name.endswith(":sync"))
     assert (sync.queued, sync.scheduled, sync.failed) == (0, 1, 0)
-    assert store.get_json("work", "error", rig.repo).startswith(f"{rig.repo}: ")
+    assert store.sync_errors([rig.repo])[rig.repo].startswith(f"{rig.repo}: ")
 
     retry_until_failed(store, work.SYNC)
     sync = next(d for d in work.depths(store) if d.name.endswith(":sync"))
