@@ -376,15 +376,27 @@ def sync_errors(store: Store, repos: list[str]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- workers
 
 
-def make_worker(store: Store, *, name: str | None = None) -> SimpleWorker:
+def make_worker(store: Store, *, name: str | None = None) -> _Worker:
     """An RQ worker serving this store's queues in priority order (:data:`QUEUES`), on a
     connection of its own (blocking pops), named ``<prefix>__<host>-<pid>-<random>``. A
     :class:`rq.SimpleWorker`: jobs run in this process (docs/architecture.md says why)."""
     connection = store.redis_client(blocking=True)
     queues = [queue(store, q, connection=connection) for q in QUEUES]
     name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-    return SimpleWorker(queues, connection=connection, name=f"{_safe(store.prefix)}__{_safe(name)}",
-                        maintenance_interval=MAINTENANCE_SECONDS)
+    return _Worker(queues, connection=connection, name=f"{_safe(store.prefix)}__{_safe(name)}",
+                   maintenance_interval=MAINTENANCE_SECONDS)
+
+
+class _Worker(SimpleWorker):
+    """RQ's SimpleWorker that says when it is ready: registered, subscribed to RQ's commands,
+    and its SIGTERM/SIGINT handlers (a warm shutdown) installed."""
+
+    on_ready: Callable[[], None] | None = None
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]  # RQ leaves it untyped
+        if self.on_ready is not None:
+            self.on_ready()
 
 
 def run_burst(store: Store, *, name: str | None = None) -> bool:
@@ -405,10 +417,9 @@ def serve(store: Store, *, stop: threading.Event, on_started: Callable[[], None]
     that died on this host back to RQ's abandoned-job handling at once.
     """
     worker = make_worker(store)
+    worker.on_ready = on_started  # a SIGTERM from then on is a warm shutdown
     upkeep = _Upkeep(store, worker.name, stop)
     upkeep.start()
-    if on_started is not None:
-        on_started()
     try:
         if not stop.is_set():
             worker.work(with_scheduler=False, logging_level=logging_level)
