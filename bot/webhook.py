@@ -180,15 +180,17 @@ class GitHubWebhook:
         log.info("refused a GitHub webhook: %s (%d)", reason, status)
         if reason != "not_set_up":
             event = str(environ.get("HTTP_X_GITHUB_EVENT", ""))[:64]
-            try:  # before verification nothing from the request is kept but its event name
-                self._note("refused", {"event": event if _EVENT.fullmatch(event) else "?",
-                                       "outcome": f"refused: {reason}", "status": status})
-            except StoreUnavailable:
-                pass  # the refusal stands; doctor just misses it
+            # before verification nothing from the request is kept but its event name
+            self._note("refused", {"event": event if _EVENT.fullmatch(event) else "?",
+                                   "outcome": f"refused: {reason}", "status": status})
         return Answer(status, text)
 
     def _note(self, hook: str, entry: dict[str, Any]) -> None:
-        self._store.note_webhook(hook, {"at": self._clock.now().isoformat(), **entry})
+        """Keep the delivery for doctor; a store that is down only costs doctor the line."""
+        try:
+            self._store.note_webhook(hook, {"at": self._clock.now().isoformat(), **entry})
+        except StoreUnavailable:
+            pass
 
 
 def _json_object(body: bytes) -> tuple[dict[str, Any] | None, str]:
