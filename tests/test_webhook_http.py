@@ -44,7 +44,7 @@ prefix = "{prefix}"
 
 [teams.platform]
 members = [{{ github = "bob", slack = "U0BOB0001" }}]
-repositories = ["api", "Codertocat/Hello-World"]
+repositories = ["payments-api", "Codertocat/Hello-World"]
 channel = "C0PLATFORM"
 """
 
@@ -54,6 +54,9 @@ class Hooked:
     web: WebProcess
     github: SandboxServer
     store: Store
+    org: Org
+    clock: FixedClock
+    config: Path
 
     def jobs(self) -> list[str]:
         """Descriptions of the jobs waiting on the refresh queue."""
@@ -87,7 +90,8 @@ def hooked(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     tmp = tmp_path_factory.mktemp("webhooks")
     prefix = f"flowbot-hooks-{os.getpid()}"
     org: Org = build_org(end=datetime(2026, 3, 2, 12, tzinfo=UTC), weeks=1, teams=1, repos_per_team=1)
-    github = SandboxServer(org, clock=FixedClock(datetime(2026, 3, 2, 12, tzinfo=UTC)))
+    clock = FixedClock(datetime(2026, 3, 2, 12, tzinfo=UTC))
+    github = SandboxServer(org, clock=clock)
     base = github.start()
     config = tmp / "config.toml"
     config.write_text(CONFIG.format(github=base, data=tmp / "flowbot.rdb", prefix=prefix))
@@ -99,7 +103,7 @@ def hooked(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                    "GITHUB_TOKEN": github.token, "GITHUB_WEBHOOK_SECRET": HOOK_SECRET,
                    "FLOWBOT_LOG_LEVEL": "INFO", "REDIS_URL": redis_url}
             with procfile_web(env, args=["--workers", "2"]) as web:
-                yield Hooked(web, github, store)
+                yield Hooked(web, github, store, org, clock, config)
     finally:
         work.purge(store)
         store.flush_prefix()
@@ -148,10 +152,10 @@ def test_refused_deliveries_make_no_github_call_and_queue_no_job(hooks: Hooked) 
     assert status == 400 and text.startswith("malformed: body is not JSON")
     first = str(uuid.uuid4())
     assert hooks.deliver("pull_request", pr, delivery=first) == (
-        202, "queued: codertocat/hello-world#2")
+        202, "queued: Codertocat/Hello-World#2")
     assert hooks.deliver("pull_request", pr, delivery=first) == (200, "already handled")
     assert len(hooks.github.stats.requests) == calls
-    assert hooks.jobs() == ["refresh codertocat/hello-world#2 (pull_request.synchronize)"]
+    assert hooks.jobs() == ["refresh Codertocat/Hello-World#2 (pull_request.synchronize)"]
     log = hooks.web.log()[log_before:]
     assert "Traceback" not in log
     for reason in ("unsigned (401)", "forged (401)", "too_large (413)", "malformed (400)"):
@@ -167,11 +171,11 @@ def test_ten_events_for_one_pr_queue_one_refresh(hooks: Hooked) -> None:
               ("pull_request_review", "submitted")] * 3 + [("pull_request", "synchronize")]
     answers = [hooks.deliver(event, example(event, action)) for event, action in events]
     assert [a[0] for a in answers] == [202] + [200] * 9
-    assert {a[1] for a in answers[1:]} == {"coalesced: codertocat/hello-world#2"}
+    assert {a[1] for a in answers[1:]} == {"coalesced: Codertocat/Hello-World#2"}
     for event in ("check_run", "check_suite", "workflow_run", "workflow_job"):
         hooks.deliver(event, EXAMPLES[event][0])
-    assert sorted(hooks.jobs()) == ["refresh CI of codertocat/hello-world (check_run.completed)",
-                                    "refresh codertocat/hello-world#2 (pull_request.synchronize)"]
+    assert sorted(hooks.jobs()) == ["refresh CI of Codertocat/Hello-World (check_run.completed)",
+                                    "refresh Codertocat/Hello-World#2 (pull_request.synchronize)"]
     assert len(hooks.github.stats.requests) == calls
 
 
@@ -180,7 +184,7 @@ def test_a_large_delivery_under_githubs_cap_is_handled(hooks: Hooked) -> None:
     cap, is read whole, verified and queued."""
     big = {**example("pull_request", "synchronize")}
     big["pull_request"] = {**big["pull_request"], "body": "x" * (2 * 1024 * 1024)}
-    assert hooks.deliver("pull_request", big) == (202, "queued: codertocat/hello-world#2")
+    assert hooks.deliver("pull_request", big) == (202, "queued: Codertocat/Hello-World#2")
 
 
 def test_ping_other_events_and_unwatched_repositories_are_answered_without_work(
@@ -207,3 +211,29 @@ def test_the_last_delivery_per_hook_is_kept_for_doctor(hooks: Hooked) -> None:
     assert seen["installation 1"]["outcome"] == "queued"
     assert seen["repository hook 7"]["outcome"] == "coalesced"
     assert seen["refused"]["outcome"] == "refused: forged"
+
+
+def test_a_delivery_becomes_a_refreshed_record_read_from_github(hooks: Hooked) -> None:
+    """A review submitted on a sandbox PR: the delivery queues its refresh, a worker runs it
+    with one GraphQL query, and the PR is stored as GitHub has it; the snapshot follows."""
+    from bot.config import load
+    from jobs.github.client import connect
+
+    repo = hooks.org.full_name("payments-api")
+    number = next(p.number for p in hooks.org.prs["payments-api"] if p.reviews)
+    payload = {**example("pull_request_review", "submitted"), "repository": {"full_name": repo},
+               "pull_request": {"number": number}}
+    assert hooks.deliver("pull_request_review", payload) == (202, f"queued: {repo}#{number}")
+    settings = load(hooks.config, env={
+        "GITHUB_TOKEN": hooks.github.token, "SLACK_BOT_TOKEN": "xoxb-unused"})
+    posts = hooks.github.stats.count(path="graphql", method="POST")
+    work.install(work.Context(settings, hooks.store, hooks.clock,
+                              connect=lambda: connect(settings, clock=hooks.clock)))
+    try:
+        assert work.run_burst(hooks.store)
+    finally:
+        work.install(None)
+    pr = hooks.store.get_pr(repo, number)
+    assert pr is not None and pr.reviews
+    assert hooks.github.stats.count(path="graphql", method="POST") - posts == 1
+    assert hooks.store.get_snapshot_head("platform") is not None
