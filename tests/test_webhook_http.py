@@ -31,8 +31,8 @@ from tests.slack_helpers import SECRET
 from tests.web_process import WebProcess, procfile_web
 
 HOOK_SECRET = "It's a Secret to Everybody"  # GitHub's documentation's example secret
-EXAMPLES: dict[str, list[dict[str, Any]]] = json.loads(
-    (Path(__file__).parent / "fixtures" / "github" / "webhook_examples.json").read_text())
+EXAMPLES: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "fixtures" / "webhooks" / "examples.json").read_text())
 CONFIG = """
 [github]
 organisation = "acme"
@@ -120,7 +120,7 @@ def hooks(hooked: Hooked) -> Hooked:
 
 
 def example(event: str, action: str | None = None) -> dict[str, Any]:
-    return next(e for e in EXAMPLES[event] if e.get("action") == action)
+    return EXAMPLES[event if action is None else f"{event}.{action}"]
 
 
 def _big(hooks: Hooked) -> tuple[int, str]:
@@ -172,8 +172,8 @@ def test_ten_events_for_one_pr_queue_one_refresh(hooks: Hooked) -> None:
     answers = [hooks.deliver(event, example(event, action)) for event, action in events]
     assert [a[0] for a in answers] == [202] + [200] * 9
     assert {a[1] for a in answers[1:]} == {"coalesced: Codertocat/Hello-World#2"}
-    for event in ("check_run", "check_suite", "workflow_run", "workflow_job"):
-        hooks.deliver(event, EXAMPLES[event][0])
+    for name in ("check_run.completed", "check_suite.completed", "workflow_job.completed"):
+        hooks.deliver(name.split(".")[0], EXAMPLES[name])
     assert sorted(hooks.jobs()) == ["refresh CI of Codertocat/Hello-World (check_run.completed)",
                                     "refresh Codertocat/Hello-World#2 (pull_request.synchronize)"]
     assert len(hooks.github.stats.requests) == calls
@@ -192,7 +192,8 @@ def test_ping_other_events_and_unwatched_repositories_are_answered_without_work(
     """GitHub's ping is answered; an event that moves no clock, or a repository no team
     watches, is acknowledged with the reason and queues nothing."""
     assert hooks.deliver("ping", example("ping")) == (200, "pong")
-    status, text = hooks.deliver("pull_request", example("pull_request", "assigned"))
+    status, text = hooks.deliver("pull_request", {**example("pull_request", "opened"),
+                                                  "action": "assigned"})
     assert status == 200 and "this action moves no clock" in text
     other = {**example("pull_request", "synchronize"), "repository": {"full_name": "someone/else"}}
     status, text = hooks.deliver("pull_request", other)
@@ -204,7 +205,7 @@ def test_the_last_delivery_per_hook_is_kept_for_doctor(hooks: Hooked) -> None:
     """Doctor can say when each hook (or App installation) last delivered, and what came of it,
     and that the last delivery was refused (a wrong secret is the usual cause)."""
     hooks.deliver("pull_request", example("pull_request", "synchronize"))  # an App's (installation 1)
-    hooks.deliver("pull_request_review", example("pull_request_review", "submitted"))
+    hooks.deliver("pull_request", example("pull_request", "converted_to_draft"))  # a repository hook's
     hooks.deliver("pull_request", example("pull_request", "synchronize"), secret="wrong")
     seen = hooks.store.webhook_deliveries()
     assert seen["installation 1"]["event"] == "pull_request.synchronize"
