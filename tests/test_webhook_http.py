@@ -238,3 +238,36 @@ def test_a_delivery_becomes_a_refreshed_record_read_from_github(hooks: Hooked) -
     assert pr is not None and pr.reviews
     assert hooks.github.stats.count(path="graphql", method="POST") - posts == 1
     assert hooks.store.get_snapshot_head("platform") is not None
+
+
+def test_the_sandboxs_signed_deliveries_become_records(hooks: Hooked) -> None:
+    """The sandbox organisation sends its webhooks (signed, GitHub's headers) as a PR opens and
+    is approved: every delivery is accepted, the PR's refreshes coalesce into one job, and the
+    worker stores the PR with its approval, as GitHub shows it."""
+    from bot.config import load
+    from jobs.github.client import connect
+
+    hooks.github.send_webhooks_to(hooks.web.url + "/github/webhook", secret=HOOK_SECRET,
+                                  target="integration")
+    try:
+        number = hooks.github.changes.open_pr("payments-api", ci=False)
+        reviewer = hooks.org.teams[0].members[1].login  # the PR's author is the first member
+        hooks.github.changes.review("payments-api", number, reviewer, "APPROVED")
+        assert hooks.github.webhooks.flush()
+    finally:
+        hooks.github.webhooks.configure(None)
+    sent = hooks.github.webhooks.deliveries
+    assert sent and all(d.statuses and d.delivered for d in sent), [d.statuses for d in sent]
+    repo = hooks.org.full_name("payments-api")
+    assert hooks.jobs() == [f"refresh {repo}#{number} (pull_request.opened)"]
+    assert hooks.store.webhook_deliveries()["installation 4242"]["outcome"] == "coalesced"
+    settings = load(hooks.config, env={"GITHUB_TOKEN": hooks.github.token,
+                                       "SLACK_BOT_TOKEN": "xoxb-unused"})
+    work.install(work.Context(settings, hooks.store, hooks.clock,
+                              connect=lambda: connect(settings, clock=hooks.clock)))
+    try:
+        assert work.run_burst(hooks.store)
+    finally:
+        work.install(None)
+    pr = hooks.store.get_pr(repo, number)
+    assert pr is not None and [(r.author, r.state) for r in pr.reviews] == [(reviewer, "APPROVED")]
