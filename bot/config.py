@@ -26,9 +26,11 @@ ENV_SECRETS: dict[str, str] = {
     "GITHUB_APP_ID": "github_app_id",
     "GITHUB_APP_PRIVATE_KEY": "github_app_private_key",
     "GITHUB_APP_INSTALLATION_ID": "github_app_installation_id",
+    "GITHUB_WEBHOOK_SECRET": "github_webhook_secrets",  # (several: see secrets_from_env)
     "REDIS_URL": "redis_url",
     "SLACK_API_URL": "slack_api_url",
 }
+WEBHOOK_SECRET = "GITHUB_WEBHOOK_SECRET"  # and GITHUB_WEBHOOK_SECRET_<NAME>: one per hook secret
 DEFAULT_PATH = "config.toml"
 
 
@@ -98,6 +100,11 @@ def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
         value = env.get(var, "").strip()
         if value:
             values[field] = value
+    hooks = tuple(env[v] for v in sorted(env) if (v == WEBHOOK_SECRET or v.startswith(
+        f"{WEBHOOK_SECRET}_")) and env[v].strip())  # a secret is used as given, spaces and all
+    values.pop("github_webhook_secrets", None)
+    if hooks:
+        values["github_webhook_secrets"] = hooks
     key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH", "").strip()
     if key_path and "github_app_private_key" not in values:
         try:

@@ -85,6 +85,7 @@ def diagnose(deps: DoctorDeps, *, purge_bad: bool = False) -> list[Finding]:
         if usable:
             findings += _jobs(store, settings, deps.now())
             findings += lock_findings(store, settings, deps.now())
+            findings += webhook_findings(store, settings, deps.now())
     return findings
 
 
@@ -503,6 +504,48 @@ def lock_findings(store: Store, settings: Settings, now: datetime) -> list[Findi
         else:
             findings.append(Finding("locks", "ok", summary))
     return findings
+
+
+def webhook_findings(store: Store, settings: Settings, now: datetime) -> list[Finding]:
+    """GitHub webhooks: off (polling only), or the last delivery of each hook or App
+    installation (time, event, outcome) and the last one refused before it was verified."""
+    secrets = len(settings.secrets.github_webhook_secrets)
+    try:
+        seen = store.webhook_deliveries()
+    except StoreUnavailable as err:
+        return [Finding("webhooks", "fail", str(err), "check Redis")]
+    if not secrets:
+        return [Finding("webhooks", "ok", "off (GITHUB_WEBHOOK_SECRET not set): changes arrive"
+                        " with the next sample")]
+    findings: list[Finding] = []
+    refused = seen.pop("refused", None)
+    if not seen:
+        findings.append(Finding(
+            "webhooks", "warn", f"{secrets} secret(s) set but no delivery verified yet",
+            "point the hook at https://<host>/github/webhook with content type application/json"
+            " and the same secret, then use its Redeliver or ping (docs/operations.md, GitHub webhooks)"))
+    for hook, last in seen.items():
+        at = _when(last.get("at"))
+        ago = f"{_ago(now - at)} ago" if at else "at an unknown time"
+        findings.append(Finding("webhooks", "ok", f"{hook}: last delivery {ago}, {last.get('event')}:"
+                                f" {last.get('outcome')}"))
+    if refused is not None:
+        at = _when(refused.get("at"))
+        newest = max((w for v in seen.values() if (w := _when(v.get("at")))), default=None)
+        if at is not None and (newest is None or at >= newest):
+            findings.append(Finding(
+                "webhooks", "warn", f"the last delivery ({_ago(now - at)} ago, {refused.get('event')})"
+                f" was {refused.get('outcome')}",
+                "forged or unsigned: the hook's secret differs from GITHUB_WEBHOOK_SECRET (or the"
+                " request is not GitHub's); content_type: set the hook to application/json"))
+    return findings
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

@@ -66,6 +66,9 @@ class Telemetry:
                                ["kind"], registry=self.registry)
         self._rejected = Counter("flowbot_requests_rejected", "HTTP requests refused before Bolt.",
                                  ["reason"], registry=self.registry)
+        self._webhooks = Counter("flowbot_webhooks", "Verified GitHub webhook deliveries, by outcome"
+                                 " (queued, coalesced, duplicate, ignored, pong, unavailable).",
+                                 ["outcome"], registry=self.registry)
 
     def reading(self, *, unavailable: bool, found: bool) -> None:
         """Note what the answer being built was read from (Redis, the last copy, nothing)."""
@@ -91,6 +94,10 @@ class Telemetry:
     def rejected(self, reason: str) -> None:
         """Count one HTTP request refused before Bolt (unsigned, stale, forged, too large, slow)."""
         self._rejected.labels(reason).inc()
+
+    def webhook(self, outcome: str) -> None:
+        """Count one verified GitHub webhook delivery by what became of it."""
+        self._webhooks.labels(outcome).inc()
 
     def render(self, gauges: Collector | None = None) -> str:
         """The Prometheus text exposition (0.0.4): the counters (all workers' when

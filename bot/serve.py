@@ -82,7 +82,8 @@ def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2
             def load(self) -> ASGIApp:
                 return asgi_app(config, body_seconds=body_seconds)
 
-        echo(f"Serving Slack on http://{host}:{port}/slack/events (/healthz, /metrics)")
+        also = "/github/webhook, " if settings.secrets.github_webhook_secrets else ""
+        echo(f"Serving Slack on http://{host}:{port}/slack/events ({also}/healthz, /metrics)")
         _Server().run()
 
 
@@ -137,7 +138,8 @@ def asgi_app(config: str | None, *, body_seconds: float = BODY_SECONDS) -> ASGIA
     # a2wsgi types scopes and messages as TypedDicts, and WSGI apps by its own protocol; the
     # plain ASGI and WSGI call shapes are the same
     app = WSGIMiddleware(web, workers=APP_THREADS)  # type: ignore[arg-type]
-    return BufferedBodies(app, telemetry=web.deps.telemetry, seconds=body_seconds)  # type: ignore[arg-type]
+    return BufferedBodies(app, telemetry=web.deps.telemetry, seconds=body_seconds,  # type: ignore[arg-type]
+                          limits=web.body_limits())
 
 
 class HeaderDeadline(HttpToolsProtocol):
@@ -174,21 +176,24 @@ class BufferedBodies:
     """ASGI app: reads each HTTP body whole (deadline, size limit), then calls ``app`` with it.
 
     A body not complete within ``seconds`` is answered ``408`` and the connection closed; a body
-    announced or found larger than ``max_body`` is not read further, and ``app`` answers 413.
+    announced or found larger than ``max_body`` (or its path's entry in ``limits``: GitHub's
+    webhook takes up to 25 MB) is not read further, and ``app`` answers 413.
     """
 
     def __init__(self, app: ASGIApp, *, telemetry: Telemetry, seconds: float = BODY_SECONDS,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES, limits: dict[str, int] | None = None) -> None:
         self._app = app
         self._telemetry = telemetry
         self._seconds = seconds
         self._max_body = max_body
+        self._limits = dict(limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan and websockets: nothing to start, nothing served
+        limit = self._limits.get(scope.get("path", ""), self._max_body)
         announced = _content_length(scope)
-        if announced is not None and announced > self._max_body:
+        if announced is not None and announced > limit:
             await self._app(scope, receive, send)  # answered 413 without reading on
             return
         chunks: list[bytes] = []
@@ -202,10 +207,10 @@ class BufferedBodies:
                     chunk = message.get("body", b"")
                     chunks.append(chunk)
                     size += len(chunk)
-                    more = bool(message.get("more_body")) and size <= self._max_body
+                    more = bool(message.get("more_body")) and size <= limit
         except TimeoutError:
             self._telemetry.rejected("slow_body")
-            log.info("refused a Slack request: slow_body")
+            log.info("refused a request to %s: slow_body", scope.get("path", ""))
             await send({"type": "http.response.start", "status": 408,
                         "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
             await send({"type": "http.response.body", "body": b"slow_body"})

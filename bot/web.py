@@ -1,4 +1,5 @@
-"""HTTP mode: a WSGI app for gunicorn (``bot.web:create_app()``) serving Slack, /healthz, /metrics.
+"""HTTP mode: a WSGI app for gunicorn (``bot.web:create_app()``) serving Slack, GitHub webhooks
+(``/github/webhook``, :mod:`bot.webhook`), /healthz, /metrics.
 
 Slack requests are checked here before Bolt sees them: a body over the size limit gets 413,
 a missing, malformed, stale (over 5 minutes) or forged signature gets 401, and a signed body
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from bot.app import BotDeps
+    from bot.webhook import Enqueue, GitHubWebhook
     from jobs.settings import Settings
     from jobs.store import Store
 
@@ -43,11 +45,18 @@ class FlowbotWeb:
     """The WSGI application: ``/slack/events`` (verified, then Bolt), ``/healthz``, ``/metrics``."""
 
     def __init__(self, deps: BotDeps, bolt_handler: WSGIApplication, *, signing_secret: str,
-                 max_body: int = MAX_BODY_BYTES) -> None:
+                 max_body: int = MAX_BODY_BYTES, github: GitHubWebhook | None = None) -> None:
         self.deps = deps
         self._bolt = bolt_handler
         self._secret = signing_secret.encode()
         self._max_body = max_body
+        self.github = github
+
+    def body_limits(self) -> dict[str, int]:
+        """The largest body each path takes (others: Slack's limit), for the server's reader."""
+        from bot.webhook import MAX_WEBHOOK_BYTES, PATH
+
+        return {PATH: self.github.max_body if self.github is not None else MAX_WEBHOOK_BYTES}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -55,6 +64,8 @@ class FlowbotWeb:
         self.deps.telemetry.begin()
         if path == SLACK_PATH and method == "POST":
             return self._slack(environ, start_response)
+        if path == "/github/webhook" and method == "POST":
+            return self._github(environ, start_response)
         if path == "/healthz" and method in ("GET", "HEAD"):
             status, body = self.health()
             return _reply(start_response, status, json.dumps(body), "application/json")
@@ -100,6 +111,15 @@ class FlowbotWeb:
             return _reply(start_response, 400, "malformed", "text/plain")
         environ["wsgi.input"] = io.BytesIO(body)
         return self._bolt(environ, start_response)
+
+    def _github(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.github is None:
+            self.deps.telemetry.rejected("webhook_not_set_up")
+            log.info("refused a GitHub webhook: not_set_up (404)")
+            return _reply(start_response, 404, "GitHub webhooks are not set up here:"
+                          " GITHUB_WEBHOOK_SECRET is not set (Flowbot polls GitHub instead)", "text/plain")
+        answer = self.github.handle(environ)
+        return _reply(start_response, answer.status, answer.text, "text/plain")
 
     def _check_signature(self, environ: WSGIEnvironment, body: bytes) -> str | None:
         """None when the request is signed by Slack within 5 minutes; else why not."""
@@ -161,14 +181,34 @@ def _not_an_object(text: str, what: str) -> str | None:
     return None
 
 
-def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None) -> FlowbotWeb:
-    """The WSGI app over a fresh Bolt app for ``deps`` (tests pass their own client)."""
+def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None,
+              enqueue: Enqueue | None = None) -> FlowbotWeb:
+    """The WSGI app over a fresh Bolt app for ``deps`` (tests pass their own client), with
+    ``/github/webhook`` when a webhook secret is configured (its refreshes go to ``enqueue``,
+    by default the work queue on the store's Redis)."""
     from slack_bolt.adapter.wsgi import SlackRequestHandler
 
     from bot.app import create_app as create_bolt_app
 
     bolt = create_bolt_app(deps, mode="http", client=client)
-    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret)
+    return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret,
+                      github=github_webhook(deps, enqueue=enqueue))
+
+
+def github_webhook(deps: BotDeps, *, enqueue: Enqueue | None = None) -> GitHubWebhook | None:
+    """The webhook endpoint for ``deps``'s settings; None when no webhook secret is set."""
+    from bot.webhook import GitHubWebhook, queue_refreshes
+    from jobs.webhooks import watching
+
+    settings = deps.settings
+    secrets = settings.secrets.github_webhook_secrets
+    if not secrets:
+        return None
+    org = settings.github.organisation if settings.github.all_repositories else None
+    return GitHubWebhook(secrets=[s.get_secret_value() for s in secrets], store=deps.store,
+                         enqueue=enqueue or queue_refreshes(deps.store),
+                         watched=watching(settings.repositories, organisation=org),
+                         clock=deps.clock, telemetry=deps.telemetry)
 
 
 def create_app(config: str | None = None, *, clock: Clock | None = None) -> FlowbotWeb:
@@ -227,5 +267,6 @@ def _reply(start_response: StartResponse, status: int, body: str, content_type: 
     return [data]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
-            411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+            415: "Unsupported Media Type", 503: "Service Unavailable"}

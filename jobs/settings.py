@@ -455,6 +455,10 @@ class Secrets(_Frozen):
     github_app_private_key: SecretStr | None = None
     github_app_installation_id: int | None = None
     redis_url: SecretStr | None = None  # may embed a password
+    # GitHub webhooks: GITHUB_WEBHOOK_SECRET, plus one GITHUB_WEBHOOK_SECRET_<NAME> per further
+    # hook with a secret of its own (another organisation's hook, an App's, a rotation);
+    # none: the endpoint is off and Flowbot polls
+    github_webhook_secrets: tuple[SecretStr, ...] = ()
     slack_api_url: str | None = None  # points slack_sdk elsewhere (a fake on loopback)
 
 

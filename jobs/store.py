@@ -1121,6 +1121,35 @@ class Store:
             raw = self._r.hgetall(self.key("work", "cycle", cycle))
         return {_s(k): _s(v) for k, v in raw.items()}
 
+    # ------------------------------------------------------------------ webhook deliveries
+    #
+    # ``webhooks:last`` (hash): per hook or installation (``installation 42``, ``hook 7``, and
+    # ``refused`` for the last delivery refused before it was verified), the last delivery's
+    # time, event and outcome as JSON: what doctor shows. Bounded: a field per hook.
+
+    def note_webhook(self, hook: str, delivery: Mapping[str, Any], *,
+                     ttl: timedelta = timedelta(days=30)) -> None:
+        """Keep ``delivery`` as the last one of ``hook`` (replacing the one before)."""
+        k = self.key("webhooks", "last")
+
+        def build(pipe: Any) -> None:
+            pipe.hset(k, hook, json.dumps(dict(delivery), default=str))
+            pipe.expire(k, int(ttl.total_seconds()))
+
+        with self._guard("webhook note"):
+            self._write({k: "hash"}, build)
+
+    def webhook_deliveries(self) -> dict[str, dict[str, Any]]:
+        """The last delivery of each hook or installation, by its name (see ``note_webhook``)."""
+        k = self.key("webhooks", "last")
+        with self._guard("webhook read"):
+            raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
+        fam = quarantine.family_of(self._rest(k))
+        decode: Callable[[bytes], Any] = fam.decode if fam is not None and fam.decode else json.loads
+        out = {_s(f): v for f, r in raw.items()
+               if (v := self._decode_or_quarantine(k, r, decode, field=_s(f))) is not None}
+        return dict(sorted(out.items()))
+
     # ------------------------------------------------------------------ job runs
 
     def record_run(self, run: JobRun, *, keep: int = 50) -> None:

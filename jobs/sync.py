@@ -109,14 +109,58 @@ def sync_repo(
     with ``complete=False``. Raises GitHubError / PermissionDenied / StoreUnavailable for the
     caller's failure boundary.
     """
-    requests0, cost0 = source.budget.requests, source.budget.cost
     job = _RepoSync(store, source, repo, now=now, days=days,
                     retention_days=retention_days, progress=progress)
+    return _report(job, job.run)
+
+
+def refresh_pr(store: Store, source: GitHubSource, repo: str, number: int, *, now: datetime,
+               retention_days: int = 120) -> RepoReport:
+    """Re-read PR ``number`` of ``repo`` from GitHub and store it as a sync would.
+
+    What a webhook about a PR asks for. One GraphQL query (``PullOne``: the sampler's own
+    fragment and parser, so the record is the one a sync stores), plus a ``PullMore`` page per
+    further 100 commits, reviews or timeline items of a long PR. The PR keeps the CI stored for
+    it (CI is read apart, :func:`refresh_ci`). Nothing is written when the record did not
+    change, so no team's snapshot is recomputed for it. The sync cursor is left alone: the next
+    sample still reads every PR changed since its own last pass, this one included, which is
+    what makes a lost or reordered webhook cost freshness, never correctness. A PR stored here
+    for the first time moves the cursor's CI listing back to its creation, so its earlier CI
+    runs are listed at the next :func:`refresh_ci` or sample.
+
+    Returns the report (``skipped`` says why nothing was read: archived, no such PR, closed
+    before the retention window). Raises GitHubError / PermissionDenied / StoreUnavailable for
+    the caller's failure boundary.
+    """
+    job = _RepoSync(store, source, repo, now=now, days=None, retention_days=retention_days,
+                    progress=None)
+    return _report(job, lambda: job.one(number))
+
+
+def refresh_ci(store: Store, source: GitHubSource, repo: str, *, now: datetime,
+               retention_days: int = 120) -> RepoReport:
+    """Re-read ``repo``'s CI (step 3 and 4 of a sync: its Actions runs listing, conditional,
+    then the jobs of queued reruns) whether or not a stored PR has CI pending.
+
+    What a ``check_run``/``check_suite``/``workflow_run``/``workflow_job`` webhook asks for: the
+    listing attaches each run to its PRs by their numbers or head commit, exactly as a sample
+    does. A repository never synced is skipped (its first sample lists its CI). Returns the
+    report; raises as :func:`refresh_pr`.
+    """
+    job = _RepoSync(store, source, repo, now=now, days=None, retention_days=retention_days,
+                    progress=None)
+    return _report(job, job.ci)
+
+
+def _report(job: _RepoSync, step: Callable[[], str | None]) -> RepoReport:
+    """Run one step of ``job`` and say what it did; a spent budget or a long wait ends it."""
+    source, repo = job.source, job.repo
+    requests0, cost0 = source.budget.requests, source.budget.cost
     complete = True
     skipped = None
     deferred = None
     try:
-        skipped = job.run()
+        skipped = step()
     except BudgetExhausted as stop:
         log.info("%s: %s", repo, stop)
         complete = False
@@ -179,6 +223,48 @@ class _RepoSync:
         self._drain_reruns()
         if self.written:
             self.store.prune_prs(self.repo, closed_before=self.now - self.retention)
+        return None
+
+    def one(self, number: int) -> str | None:
+        """:func:`refresh_pr`'s step: PR ``number`` read by number, stored when it changed."""
+        if self.store.get_json("archived", self.repo):
+            return "archived"
+        node, archived = fetch.one_pull(self.source, self.repo, number)
+        if archived:
+            self.store.set_json("archived", self.repo, value=True, ttl=ARCHIVED_TTL)
+            return "archived"
+        if node is None:
+            return f"#{number} is no pull request"
+        pr = parse.pull_from_graphql(self.repo, fetch.complete_pull(self.source, self.repo, node))
+        if pr.closed_at is not None and pr.closed_at < self.now - self.retention:
+            return f"#{number} closed before the retention window"
+        old = self.store.get_pr(self.repo, number)
+        if old is not None:
+            pr = replace(pr, checks=old.checks)
+            if pr == old:
+                return None
+        cursor = self.store.get_cursor(self.repo)
+        if old is None and cursor is not None and cursor.runs_since is not None \
+                and pr.created_at < cursor.runs_since:
+            # a sync lists the CI of the PRs it stores first from their creation on; so must
+            # the next listing after this one (the cursor moves with the record, atomically)
+            cursor = replace(cursor, runs_since=pr.created_at)
+        else:
+            cursor = None
+        self.store.put_prs(self.repo, [pr], cursor=cursor)
+        self.written.add(number)
+        self._note_incomplete([pr])
+        return None
+
+    def ci(self) -> str | None:
+        """:func:`refresh_ci`'s step: the CI listing and the rerun backlog, forced."""
+        if self.store.get_json("archived", self.repo):
+            return "archived"
+        cursor = self.store.get_cursor(self.repo)
+        if cursor is None or cursor.collect_version != COLLECT_VERSION:
+            return "not synced yet; its first sample lists its CI"
+        self._runs(cursor, force=True)
+        self._drain_reruns()
         return None
 
     def _pass(self, cursor: RepoCursor) -> tuple[RepoCursor, bool]:
@@ -271,8 +357,9 @@ class _RepoSync:
             out.append(replace(pr, checks=old.checks) if old is not None else pr)
         return out
 
-    def _runs(self, cursor: RepoCursor) -> RepoCursor:
-        """Step 3: CI runs of the PRs, when PRs changed or open PRs have CI pending.
+    def _runs(self, cursor: RepoCursor, *, force: bool = False) -> RepoCursor:
+        """Step 3: CI runs of the PRs, when PRs changed or open PRs have CI pending (or when
+        ``force``: a webhook said CI moved).
 
         The listing starts at the oldest run not known to be final, so while a run is
         pending the same listing is asked again: conditionally, a ``304`` when nothing moved.
@@ -284,7 +371,7 @@ class _RepoSync:
         owed = cursor.runs_since is None or (  # PRs stored after the last listing (cut short)
             cursor.updated_at is not None and cursor.updated_at > cursor.runs_since + RUNS_OVERLAP
         )
-        if not self.written and not pending and not owed:
+        if not self.written and not pending and not owed and not force:
             return cursor
         floor = self.now - self.retention
         if cursor.runs_since is None:  # first CI sync after a (deeper) backfill: all stored PRs

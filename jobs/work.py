@@ -51,6 +51,7 @@ from jobs.store import Store
 
 if TYPE_CHECKING:
     from jobs.scheduler import Pipeline
+    from jobs.sync import RepoReport
 
 log = logging.getLogger(__name__)
 
@@ -287,17 +288,22 @@ def _stamp() -> str:
 
 
 def refresh_pr(repo: str, number: int, *, unit: str, mark: str) -> str:
-    """RQ job: bring PR ``repo#number`` up to date (for now: the repository's incremental
-    sync, which refreshes every open PR), then the owning teams' snapshots."""
+    """RQ job: bring PR ``repo#number`` up to date (:func:`jobs.sync.refresh_pr`: one GraphQL
+    query), then the owning teams' snapshots when it changed."""
+    from jobs import sync
+
     ctx = begin(unit, mark)
-    return _synced(ctx, repo, f"#{number}")
+    return _synced(ctx, repo, f"#{number}", lambda source, **kw: sync.refresh_pr(
+        ctx.store, source, repo, number, **kw))
 
 
 def refresh_ci(repo: str, *, unit: str, mark: str) -> str:
-    """RQ job: bring ``repo``'s CI up to date (for now: the repository's sync), then the
-    owning teams' snapshots."""
+    """RQ job: bring ``repo``'s CI up to date (:func:`jobs.sync.refresh_ci`: its runs listing,
+    then queued reruns' jobs), then the owning teams' snapshots when something changed."""
+    from jobs import sync
+
     ctx = begin(unit, mark)
-    return _synced(ctx, repo, "CI")
+    return _synced(ctx, repo, "CI", lambda source, **kw: sync.refresh_ci(ctx.store, source, repo, **kw))
 
 
 def sync_repository(repo: str, *, unit: str, mark: str, cycle: str | None = None) -> str:
@@ -331,15 +337,19 @@ def begin(unit: str, mark: str) -> Context:
     return ctx
 
 
-def _synced(ctx: Context, repo: str, what: str, *, cycle: str | None = None) -> str:
-    """Sync ``repo``, keep its error line for the snapshots, queue the owning teams'."""
+def _synced(ctx: Context, repo: str, what: str, step: Callable[..., RepoReport] | None = None,
+            *, cycle: str | None = None) -> str:
+    """Sync ``repo`` (or run ``step(source, now=, retention_days=)``: a PR's or CI's refresh),
+    keep its error line for the snapshots, and queue the owning teams' snapshots (or, for a
+    sync of sampling cycle ``cycle``, count it done there: the cycle's end refreshes them)."""
     from jobs.errors import GitHubError, PermissionDenied
     from jobs.sync import sync_repo
 
     before = ctx.store.sync_errors([repo]).get(repo)
+    run = step or (lambda source, **kw: sync_repo(ctx.store, source, repo, **kw))
     try:
-        report = sync_repo(ctx.store, ctx.github(), repo, now=ctx.clock.now(),
-                           retention_days=ctx.settings.github.retention_days)
+        report = run(ctx.github(), now=ctx.clock.now(),
+                     retention_days=ctx.settings.github.retention_days)
     except (GitHubError, PermissionDenied) as err:
         line = f"{repo}: {err}"
         _note_error(ctx.store, repo, line)

@@ -10,6 +10,8 @@ Which request does what, and what it costs:
 - :func:`pull_pages`: GraphQL, 100 PRs per request (fewer when GitHub keeps failing a page),
   newest update first, with everything the metrics read except CI (reviews, timeline,
   commits with trailers), the first 100 of each.
+- :func:`one_pull`: GraphQL, one PR by number with the same fields as a page (a webhook's
+  refresh): one request, one point.
 - :func:`complete_pull`: GraphQL, only for a PR with more than 100 commits, reviews or
   timeline items: one request per further page (all its long connections at once), up to
   ``source.more_pages`` (:data:`jobs.github.queries.MORE_PAGES`); what is still missing then is said on the record
@@ -112,6 +114,26 @@ def pull_pages(
         if first is not None and size == first:
             size = source.page_size
         cursor = page.end_cursor
+
+
+def one_pull(source: GitHubSource, repo: str, number: int) -> tuple[dict[str, Any] | None, bool]:
+    """PR ``number`` of ``repo`` as a ``PullFields`` node (None when there is no such PR: an
+    issue's number, or a PR deleted since), and whether the repository is archived.
+
+    Raises PermissionDenied when the repository is not visible, and what
+    :meth:`GitHubSource.graphql` raises.
+    """
+    owner, name = split(repo)
+    data = source.graphql(queries.PULL_ONE, {"owner": owner, "name": name, "number": number},
+                          expect=shapes.pull_one)
+    repository = data.get("repository")
+    if not isinstance(repository, dict):
+        raise PermissionDenied(f"{repo}: repository not found or not visible to this token")
+    node = repository.get("pullRequest")
+    problem = shapes.pull_one({"repository": repository}) if node is not None else None
+    if problem:  # beside an error GitHub's answer skips the shape check: a node must be whole
+        raise BadAnswer(f"{repo}#{number}: {problem}")
+    return node, bool(repository.get("isArchived"))
 
 
 def complete_pull(source: GitHubSource, repo: str, node: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 One fragment, ``PullFields``, says everything collected about a PR; the page query asks for a
 repository's PRs, newest update first, 100 at a time, each with the first page of its
-commits, reviews and timeline; ``PullMore`` pages on through a PR's longer ones. ``rateLimit`` rides along in every query so the budget is
+commits, reviews and timeline; ``PullMore`` pages on through a PR's longer ones; ``PullOne`` asks for one PR by number (a
+webhook's refresh). ``rateLimit`` rides along in every query so the budget is
 read from the answer itself. What the fragment collects is versioned by
 :data:`jobs.github.COLLECT_VERSION`: change one, bump the other.
 """
@@ -148,5 +149,21 @@ CONNECTIONS: dict[str, tuple[str, str]] = {
 }
 """Each paged connection of a PR: (its cursor variable, its include flag) in ``PULL_MORE``."""
 
-DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE, "PullMore": PULL_MORE}
+PULL_ONE = (
+    """
+query PullOne($owner: String!, $name: String!, $number: Int!) {
+  %s
+  repository(owner: $owner, name: $name) {
+    isArchived
+    pullRequest(number: $number) { ...PullFields }
+  }
+}
+"""  # noqa: UP031 - %s keeps GraphQL's braces as they are (an f-string would double them)
+    % RATE_LIMIT
+    + PULL_FIELDS
+)
+"""One PR by number, with the same fragment as a page (the parser cannot tell them apart):
+what a webhook's refresh asks (:func:`jobs.sync.refresh_pr`), one point."""
+
+DOCUMENTS: dict[str, str] = {"PullPage": PULL_PAGE, "PullMore": PULL_MORE, "PullOne": PULL_ONE}
 """Every document shape the sampler sends, for the schema validation test."""

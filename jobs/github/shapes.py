@@ -169,3 +169,17 @@ def pull_more(names: Sequence[str]) -> Check:
         return problem or _inner(data["repository"]["pullRequest"], "pullRequest", names)
 
     return check
+
+
+def pull_one(data: Any) -> str | None:
+    """The ``PullOne`` query's data: the repository (``isArchived``) and the PR, or ``null``
+    for a number that is no PR (GitHub says NOT_FOUND beside it)."""
+    problem = _fields(data, "data", {"repository": "dict"})
+    if problem:
+        return problem
+    repo = data["repository"]
+    problem = _fields(repo, "repository", {"isArchived": "bool", "pullRequest": "dict?"})
+    if problem or repo.get("pullRequest") is None:
+        return problem
+    node = repo["pullRequest"]
+    return _fields(node, "pullRequest", _NODE) or _inner(node, "pullRequest", INNER)
