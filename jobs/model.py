@@ -237,7 +237,7 @@ class FocusLoad:
     """One person's review sessions against their review windows over the snapshot's window
     (docs/metrics.md "Review windows: interruptions inside and outside them").
 
-    ``since`` is when their windows were turned on (``None``: no windows). ``review_starts`` =
+    ``on``: they have windows turned on; ``since``: when (``None``: off, or unknown). ``review_starts`` =
     ``inside + outside``; ``batches`` are the window sessions the inside starts made;
     interruptions = ``batches + outside``. ``saved_hours``: what batching saved;
     ``would_save_hours``: what batching the outside starts would save. ``pickup_before`` and
@@ -246,6 +246,7 @@ class FocusLoad:
     """
 
     login: str
+    on: bool = False
     since: datetime | None = None
     review_starts: int = 0
     inside: int = 0
@@ -279,6 +280,7 @@ class FocusSummary:
         sinces = [p.since for p in self.people if p.since is not None]
         return FocusLoad(
             login="",
+            on=any(p.on for p in self.people),
             since=min(sinces) if sinces else None,
             review_starts=sum(p.review_starts for p in self.people),
             inside=sum(p.inside for p in self.people),

@@ -20,6 +20,7 @@ from jobs.codec import PrRow
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
+from jobs.metrics.focus import Span, Windows, window_effect
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
 from jobs.queue import queue_now
 from jobs.settings import Settings
@@ -43,6 +44,8 @@ def compute_team_snapshot(
     errors: Sequence[str] = (),
     data_as_of: datetime | None = None,
     open_prs: Iterable[PullRequest] | None = None,
+    windows: Mapping[str, Windows] | None = None,
+    window_defaults: Sequence[Span] | None = None,
 ) -> TeamSnapshot:
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
 
@@ -55,7 +58,9 @@ def compute_team_snapshot(
     now (``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
     ``max(window, 7)`` days); the analysis compares this week with the four before. ``errors``
     are the lines that degraded this snapshot; ``data_as_of`` the oldest sync among the team's
-    repositories. Raises KeyError for an unknown team.
+    repositories. ``windows`` (login -> review windows) and ``window_defaults`` (the team's
+    default windows) feed the review windows' effect (``jobs.metrics.focus``). Raises KeyError
+    for an unknown team.
     """
     team = settings.teams[team_name]
     repos = {settings.full_repo(r) for r in team.repositories}
@@ -110,6 +115,9 @@ def compute_team_snapshot(
         tz=calendar.tz,
     )
     in_window = (table["merged_at"] > now - timedelta(days=days)) & (table["merged_at"] <= now)
+    focus = window_effect(reviews, table, windows=windows or {}, calendar=calendar, now=now,
+                          members=team.logins, defaults=window_defaults, window_days=days,
+                          recovery_minutes=settings.metrics.recovery_minutes)
     return TeamSnapshot(
         team=team_name,
         computed_at=now,
@@ -146,6 +154,7 @@ def compute_team_snapshot(
         merge_other=merge_other,
         lead_time_ai=lead_ai,
         lead_time_other=lead_other,
+        focus=focus,
     )
 
 

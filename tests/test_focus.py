@@ -116,8 +116,10 @@ def test_windows_turned_on_mid_week_count_only_from_since() -> None:
 
 def test_windows_keep_their_wall_clock_time_on_a_daylight_saving_day() -> None:
     """09:00-09:30 Berlin is 08:00 UTC on Saturday 28 March and 07:00 UTC on Sunday 29 March
-    (clocks spring forward); the person's own time zone decides, not the team's."""
-    cal = WorkCalendar.for_team(WorkHours(working_days=("mon", "tue", "wed", "thu", "fri", "sat", "sun")))
+    (clocks spring forward); a 02:30 window does not occur that Sunday (the wall time is
+    skipped), as the DMs read it."""
+    cal = WorkCalendar.for_team(WorkHours(timezone="Europe/Berlin", working_hours="00:00-23:00",
+                                          working_days=("mon", "tue", "wed", "thu", "fri", "sat", "sun")))
     sat = datetime(2026, 3, 28, tzinfo=timezone.utc)
     now = sat + timedelta(days=2)
 
@@ -128,6 +130,20 @@ def test_windows_keep_their_wall_clock_time_on_a_daylight_saving_day() -> None:
     bob = effect(prs, {"bob": on(((time(9), time(9, 30)),), tz="Europe/Berlin")}, now=now,
                  cal=cal)["bob"]
     assert (bob.inside, bob.batches, bob.outside) == (2, 2, 1)
+    night = reviewed("bob", h(0, 1, 35), h(1, 0, 35), h(1, 1, 10))  # 02:35 CET Sat; 01:35, 03:10 CEST Sun
+    bob = effect(night, {"bob": on(((time(2, 30), time(3, 30)),), tz="Europe/Berlin")}, now=now,
+                 cal=cal)["bob"]
+    assert (bob.inside, bob.outside) == (1, 2)
+
+
+def test_a_window_outside_working_hours_or_on_a_holiday_never_opens() -> None:
+    """Windows occur only where the team's calendar has working time (the DMs' rule): a review
+    at 08:10 in an 08:00-08:30 window before 09:00 working hours, or in a window on a day off,
+    is outside."""
+    cal = WorkCalendar.for_team(WorkHours(days_off=(date(2026, 3, 3),)))  # Tuesday off
+    bob = effect(reviewed("bob", hm(0, 8, 10), hm(1, 10, 5), hm(2, 10, 5)),
+                 {"bob": on(((time(8), time(8, 30)), (time(10), time(10, 30))))}, cal=cal)["bob"]
+    assert (bob.inside, bob.outside) == (1, 2)
 
 
 def test_pickup_before_and_after_windows_were_turned_on() -> None:

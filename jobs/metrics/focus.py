@@ -4,17 +4,18 @@ the focus-hours batching saved or would save, and pickup before and after window
 
 Pure: tables in (``review_table``, ``pr_table``), a :class:`jobs.model.FocusSummary` out, ``now``
 passed in, no I/O. The windows come in as plain :class:`Windows` values (local times, a time
-zone, ``since``), whoever stores them. Vectorised over review starts: local wall clocks per time
-zone with pandas, window lookup with ``searchsorted``; the only loops are over the (few) time
-zones and people, and a fixed-point pass that grows batches running over a window's end.
+zone, on, ``since``), whoever stores them. Vectorised over review starts: each person's window
+occurrences are a sorted array (built once per distinct windows and time zone, the same rule as
+the DMs' ``jobs.windows``), looked up with ``searchsorted``; the loops are over people and
+occurrence days, and a fixed-point pass that grows batches running over a window's end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -32,7 +33,8 @@ PICKUP_DAYS = 28  # pickup is compared over the 28 days before ``since`` and the
 
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
-_MAX_SKIP = 60  # days a would-be window may be pushed ahead over days off (then: dropped)
+_MAX_SKIP = 62  # days ahead a would-be batch looks for a window (then: none, a long holiday)
+_EPOCH_DATE = date(1970, 1, 1)
 
 Span = tuple[time, time]
 
@@ -41,14 +43,16 @@ Span = tuple[time, time]
 class Windows:
     """One person's review windows as the measurement reads them.
 
-    ``spans``: up to three daily (start, end) local times, end after start; ``tz``: the time zone
-    they are in; ``since``: when they were turned on (aware), ``None`` when they are the
-    person's chosen times but not on (then they serve the would-save figure only).
+    ``spans``: up to three daily (start, end) local wall-clock times, end after start; ``tz``:
+    the time zone they are read in; ``on``: whether they are turned on (off: they are only the
+    times the would-save figure batches into); ``since``: when they were turned on (aware UTC),
+    ``None`` when unknown (then on throughout, and no pickup before/after).
     """
 
     spans: tuple[Span, ...]
     tz: str
     since: datetime | None = None
+    on: bool = True
 
 
 def default_windows(hours: WorkHours) -> tuple[Span, ...]:
@@ -96,19 +100,24 @@ def window_effect(
         _check(spans, who_)
     spans_default = tuple(defaults) if defaults is not None else default_windows(calendar.hours)
     _check(spans_default, "the team's default")
-    fallback = Windows(spans_default, calendar.hours.timezone, None)
+    fallback = Windows(spans_default, calendar.hours.timezone, None, on=False)
     rec_ns = round(recovery_minutes * 60 * _NS)
 
     login, at = _review_starts(reviews, allowed, now=now, days=window_days)
-    batch = np.full(at.size, -1, dtype=np.int64)  # window occurrence (day * 4 + index), -1 none
+    batch = np.full(at.size, -1, dtype=np.int64)  # index of the window occurrence, -1 none
     would = np.full(at.size, -1, dtype=np.int64)
+    occurrences = _Occurrences(calendar)
     for who in np.unique(login).tolist() if login.size else []:
         rows = np.flatnonzero(login == who)
         own = plans.get(who)
-        if own is not None and own.since is not None:
-            batch[rows] = _inside(at[rows], own, calendar, rec_ns)
+        plan = own or fallback
+        occ_start, occ_end = occurrences.of(plan, at[rows])
+        if own is not None and own.on:
+            since = _ns_of(own.since) if own.since is not None else np.iinfo(np.int64).min
+            batch[rows] = _inside(at[rows], occ_start, occ_end, since, rec_ns)
         out = rows[batch[rows] < 0]
-        would[out] = _next_window(at[out], own or fallback, calendar)
+        j = np.searchsorted(occ_end, at[out], side="right")  # the first occurrence ending after
+        would[out] = np.where(j < occ_end.size, j, -1)
 
     people: list[FocusLoad] = []
     befores: list[npt.NDArray[np.float64]] = []
@@ -124,7 +133,8 @@ def window_effect(
         moved = w[w >= 0]
         would_batches = int(np.unique(moved).size)
         mine_plan = plans.get(who)
-        since = mine_plan.since if mine_plan is not None else None
+        on = mine_plan is not None and mine_plan.on
+        since = mine_plan.since if mine_plan is not None and on else None
         before = after = Latency()
         if since is not None:
             hb, bb, ha, ba = _pickup_around(picked, who, since=since, now=now)
@@ -133,6 +143,7 @@ def window_effect(
             afters.append(np.stack([ha, ba]))
         people.append(FocusLoad(
             login=who,
+            on=on,
             since=since,
             review_starts=inside + outside,
             inside=inside,
@@ -181,21 +192,19 @@ def _review_starts(
     return first["login"].to_numpy(dtype=object), first["at"].to_numpy(dtype=np.int64)
 
 
-def _inside(at: npt.NDArray[np.int64], plan: Windows, calendar: WorkCalendar,
-            rec_ns: int) -> npt.NDArray[np.int64]:
-    """For one person's starts (ascending), the window occurrence each belongs to, or -1.
+def _inside(at: npt.NDArray[np.int64], occ_start: npt.NDArray[np.int64],
+            occ_end: npt.NDArray[np.int64], since: int, rec_ns: int) -> npt.NDArray[np.int64]:
+    """For one person's starts (ascending), the occurrence each belongs to, or -1.
 
-    Inside: at or after a window's start and before its end on the person's wall clock, on a
-    working day, at or after ``since``. Then a start less than ``rec_ns`` after the previous
-    start joins that start's batch (grown to a fixed point: chains run on)."""
-    assert plan.since is not None
-    starts, ends = _span_ns(plan.spans)
-    day, tod = _wall(at, plan.tz)
-    j = np.searchsorted(ends, tod, side="right")  # the first window ending after the start
-    jj = np.minimum(j, len(ends) - 1)
-    hit = (j < len(ends)) & (starts[jj] <= tod) & _working(day, calendar)
-    hit &= at >= _ns_of(plan.since)
-    batch = np.where(hit, day * 4 + jj, -1)
+    Inside: at or after an occurrence's start and before its end, at or after ``since``. Then
+    a start less than ``rec_ns`` after the previous start joins that start's batch (grown to a
+    fixed point: chains run on past the window's end)."""
+    j = np.searchsorted(occ_end, at, side="right")  # the first occurrence ending after the start
+    jj = np.minimum(j, max(occ_end.size - 1, 0))
+    hit = (j < occ_end.size) & (at >= since)
+    if occ_end.size:
+        hit &= occ_start[jj] <= at
+    batch = np.where(hit, jj, -1)
     gap_ok = np.zeros(at.size, dtype=bool)
     gap_ok[1:] = (at[1:] - at[:-1]) < rec_ns
     while True:
@@ -207,26 +216,59 @@ def _inside(at: npt.NDArray[np.int64], plan: Windows, calendar: WorkCalendar,
         batch[grow] = prev[grow]
 
 
-def _next_window(at: npt.NDArray[np.int64], plan: Windows,
-                 calendar: WorkCalendar) -> npt.NDArray[np.int64]:
-    """The window occurrence (day * 4 + index) each start falls in or would wait for: the first
-    window whose end is after it, on a working day (pushed ahead over days off); -1 when none
-    opens within :data:`_MAX_SKIP` days."""
-    if not at.size:
-        return np.zeros(0, dtype=np.int64)
-    _, ends = _span_ns(plan.spans)
-    day, tod = _wall(at, plan.tz)
-    j = np.searchsorted(ends, tod, side="right")
-    late = j >= len(ends)
-    day = np.where(late, day + 1, day)
-    j = np.where(late, 0, j)
-    for _ in range(_MAX_SKIP):
-        off = ~_working(day, calendar)
-        if not off.any():
-            return day * 4 + j
-        day = np.where(off, day + 1, day)
-        j = np.where(off, 0, j)
-    return np.where(_working(day, calendar), day * 4 + j, -1)
+class _Occurrences:
+    """Window occurrences (UTC ns start and end, ascending) per plan, built once per distinct
+    (spans, time zone) and day range: people without windows share the team default's.
+
+    A window occurs on a local day of its time zone when its start wall time exists that day
+    (a spring-forward gap skips it; a repeated wall time counts its first instant) and its start
+    instant is working time of the team's calendar (no weekends, holidays, days off, or times
+    outside working hours): the rule of the review windows' DMs (``jobs.windows``).
+    """
+
+    def __init__(self, calendar: WorkCalendar) -> None:
+        self._calendar = calendar
+        self._cache: dict[tuple[tuple[Span, ...], str, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+
+    def of(self, plan: Windows, at: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The occurrences from the day before the first of ``at`` to :data:`_MAX_SKIP` days
+        after the last (local days of the plan's time zone)."""
+        if not at.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        day, _ = _wall(np.array([at.min(), at.max()], dtype=np.int64), plan.tz)
+        key = (tuple(sorted(plan.spans)), plan.tz, int(day[0]) - 1, int(day[1]) + _MAX_SKIP)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._build(*key)
+        return found
+
+    def _build(self, spans: tuple[Span, ...], tz: str, first: int, last: int,
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        zone = ZoneInfo(tz)
+        starts: list[int] = []
+        ends: list[int] = []
+        for n in range(first, last + 1):
+            d = _EPOCH_DATE + timedelta(days=n)
+            for a, b in spans:
+                start = _instant(d, a, zone)
+                end = _instant(d, b, zone, gap_ok=True)
+                if start is None or end is None or end <= start:
+                    continue
+                if not self._calendar.is_working_time(start):
+                    continue
+                starts.append(_ns_of(start))
+                ends.append(_ns_of(end))
+        return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
+def _instant(d: date, at: time, zone: ZoneInfo, *, gap_ok: bool = False) -> datetime | None:
+    """The UTC instant of local ``d`` ``at`` (the first when the wall time repeats); None when
+    a spring-forward skips it, unless ``gap_ok`` (then read with the offset before the jump)."""
+    local = datetime.combine(d, at, tzinfo=zone)
+    utc = local.astimezone(UTC)
+    if not gap_ok and utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return utc
 
 
 def _picked_up(prs: pd.DataFrame) -> pd.DataFrame:
@@ -271,17 +313,6 @@ def _wall(at: npt.NDArray[np.int64], tz: str) -> tuple[npt.NDArray[np.int64], np
     return wall // _DAY_NS, wall % _DAY_NS
 
 
-def _working(day: npt.NDArray[np.int64], calendar: WorkCalendar) -> npt.NDArray[np.bool_]:
-    return calendar.working_day_mask(day.astype("datetime64[D]"))
-
-
-def _span_ns(spans: Sequence[Span]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    ordered = sorted(spans)
-    starts = np.array([_tod_ns(a) for a, _ in ordered], dtype=np.int64)
-    ends = np.array([_tod_ns(b) for _, b in ordered], dtype=np.int64)
-    return starts, ends
-
-
 def _check(spans: Sequence[Span], who: str) -> None:
     if not spans or len(spans) > 3:
         raise ValueError(f"review windows of {who}: one to three windows a day (got {len(spans)})")
@@ -301,10 +332,6 @@ def _ns(values: pd.Series | pd.DatetimeIndex) -> npt.NDArray[np.int64]:
 
 def _ns_of(at: datetime) -> int:
     return int(pd.Timestamp(at).as_unit("ns").value)
-
-
-def _tod_ns(t: time) -> int:
-    return ((t.hour * 60 + t.minute) * 60 + t.second) * _NS + t.microsecond * 1000
 
 
 def _minutes(hhmm: str) -> int:
