@@ -113,8 +113,8 @@ def window_effect(
         plan = own or fallback
         occ_start, occ_end = occurrences.of(plan, at[rows])
         if own is not None and own.on:
-            since = _ns_of(own.since) if own.since is not None else np.iinfo(np.int64).min
-            batch[rows] = _inside(at[rows], occ_start, occ_end, since, rec_ns)
+            from_ns = _ns_of(own.since) if own.since is not None else int(np.iinfo(np.int64).min)
+            batch[rows] = _inside(at[rows], occ_start, occ_end, from_ns, rec_ns)
         out = rows[batch[rows] < 0]
         j = np.searchsorted(occ_end, at[out], side="right")  # the first occurrence ending after
         would[out] = np.where(j < occ_end.size, j, -1)
