@@ -46,8 +46,9 @@ def person_line(p: FocusLoad) -> str:
     """One person: ``bob (windows): 3 interruptions with windows, 8 without (2 batches holding 7
     reviews, 1 outside); saved about 1.9 focus-hours; pickup p50 3 -> 3.5 working h``."""
     if not p.on:
-        return (f"{p.login} (no windows): {_n(p.review_starts, 'review interruption')};"
-                f" windows would save about {number(p.would_save_hours)} focus-hours.")
+        save = (f"about {number(p.would_save_hours)} focus-hours" if p.would_save_hours
+                else "nothing (no two of them would share a window)")
+        return f"{p.login} (no windows): {_n(p.review_starts, 'review interruption')}; windows would save {save}."
     text = (f"{p.login} (windows): {p.interruptions} interruptions with windows,"
             f" {p.review_starts} without ({_batches(p)}, {p.outside} outside);"
             f" saved about {number(p.saved_hours)} focus-hours")
