@@ -35,6 +35,7 @@ _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
 _MAX_SKIP = 62  # days ahead a would-be batch looks for a window (then: none, a long holiday)
 _EPOCH_DATE = date(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Span = tuple[time, time]
 
@@ -106,12 +107,14 @@ def window_effect(
     login, at = _review_starts(reviews, allowed, now=now, days=window_days)
     batch = np.full(at.size, -1, dtype=np.int64)  # index of the window occurrence, -1 none
     would = np.full(at.size, -1, dtype=np.int64)
-    occurrences = _Occurrences(calendar)
+    occurrences = _Occurrences(calendar, at)
     for who in np.unique(login).tolist() if login.size else []:
         rows = np.flatnonzero(login == who)
         own = plans.get(who)
         plan = own or fallback
-        occ_start, occ_end = occurrences.of(plan, at[rows])
+        occ_start, occ_end = occurrences.of(plan)
+        if not occ_end.size or at[rows].max() >= occ_end[-1]:
+            occ_start, occ_end = occurrences.of(plan, ahead=_MAX_SKIP)  # a long break ahead
         if own is not None and own.on:
             from_ns = _ns_of(own.since) if own.since is not None else int(np.iinfo(np.int64).min)
             batch[rows] = _inside(at[rows], occ_start, occ_end, from_ns, rec_ns)
@@ -122,7 +125,7 @@ def window_effect(
     people: list[FocusLoad] = []
     befores: list[npt.NDArray[np.float64]] = []
     afters: list[npt.NDArray[np.float64]] = []
-    picked = _picked_up(prs)
+    picked = _picked_up(prs) if any(p.on and p.since is not None for p in plans.values()) else None
     for who in sorted(set(login.tolist()) | set(plans)):
         mine = login == who
         b = batch[mine]
@@ -136,7 +139,7 @@ def window_effect(
         on = mine_plan is not None and mine_plan.on
         since = mine_plan.since if mine_plan is not None and on else None
         before = after = Latency()
-        if since is not None:
+        if since is not None and picked is not None:
             hb, bb, ha, ba = _pickup_around(picked, who, since=since, now=now)
             before, after = latency(hb, bb), latency(ha, ba)
             befores.append(np.stack([hb, bb]))
@@ -181,15 +184,17 @@ def _review_starts(
     )
     if not ok.any():
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
-    frame = pd.DataFrame({
-        "login": who[ok],
-        "day": reviews["day"].to_numpy()[ok],
-        "pr": reviews["pr"].to_numpy()[ok],
-        "at": _ns(sub[ok]),
-    })
-    first = frame.groupby(["login", "day", "pr"], sort=False)["at"].min().reset_index()
-    first = first.sort_values(["login", "at"], kind="stable")
-    return first["login"].to_numpy(dtype=object), first["at"].to_numpy(dtype=np.int64)
+    names, person = np.unique(who[ok].astype(str), return_inverse=True)
+    day = reviews["day"].to_numpy()[ok].astype("datetime64[D]").astype(np.int64)
+    pr = reviews["pr"].to_numpy()[ok].astype(np.int64)
+    at = _ns(sub[ok])
+    order = np.lexsort((at, pr, day, person))  # each (person, day, PR) group, earliest first
+    p, d, q = person[order], day[order], pr[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (p[1:] != p[:-1]) | (d[1:] != d[:-1]) | (q[1:] != q[:-1])
+    keep = order[first]
+    by_time = keep[np.lexsort((at[keep], person[keep]))]
+    return names[person[by_time]].astype(object), at[by_time]
 
 
 def _inside(at: npt.NDArray[np.int64], occ_start: npt.NDArray[np.int64],
@@ -226,20 +231,19 @@ class _Occurrences:
     outside working hours): the rule of the review windows' DMs (``jobs.windows``).
     """
 
-    def __init__(self, calendar: WorkCalendar) -> None:
+    def __init__(self, calendar: WorkCalendar, at: npt.NDArray[np.int64]) -> None:
         self._calendar = calendar
-        self._cache: dict[tuple[tuple[Span, ...], str, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+        self._range = (int(at.min()), int(at.max())) if at.size else (0, 0)
+        self._cache: dict[tuple[tuple[Span, ...], str, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
 
-    def of(self, plan: Windows, at: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The occurrences from the day before the first of ``at`` to :data:`_MAX_SKIP` days
-        after the last (local days of the plan's time zone)."""
-        if not at.size:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        day, _ = _wall(np.array([at.min(), at.max()], dtype=np.int64), plan.tz)
-        key = (tuple(sorted(plan.spans)), plan.tz, int(day[0]) - 1, int(day[1]) + _MAX_SKIP)
+    def of(self, plan: Windows, *, ahead: int = 14) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The plan's occurrences from the day before the first start to ``ahead`` days after
+        the last (local days of the plan's time zone)."""
+        key = (tuple(sorted(plan.spans)), plan.tz, ahead)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._build(*key)
+            day, _ = _wall(np.array(self._range, dtype=np.int64), plan.tz)
+            found = self._cache[key] = self._build(key[0], key[1], int(day[0]) - 1, int(day[1]) + ahead)
         return found
 
     def _build(self, spans: tuple[Span, ...], tz: str, first: int, last: int,
@@ -278,7 +282,7 @@ def _picked_up(prs: pd.DataFrame) -> pd.DataFrame:
     keep = fr.notna().to_numpy() & ~prs["bot"].to_numpy(dtype=bool)
     who = prs["first_reviewer"].to_numpy(dtype=object)[keep]
     return pd.DataFrame({
-        "login": [w.lower() if isinstance(w, str) else None for w in who],
+        "login": pd.Series(who, dtype=object).str.lower().to_numpy(dtype=object),
         "at": _ns(fr[keep]),
         "h": prs["pickup_wait_h"].to_numpy(dtype=np.float64)[keep],
         "bh": prs["pickup_wait_bh"].to_numpy(dtype=np.float64)[keep],
@@ -331,7 +335,7 @@ def _ns(values: pd.Series | pd.DatetimeIndex) -> npt.NDArray[np.int64]:
 
 
 def _ns_of(at: datetime) -> int:
-    return int(pd.Timestamp(at).as_unit("ns").value)
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _minutes(hhmm: str) -> int:
