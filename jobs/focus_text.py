@@ -35,29 +35,33 @@ def team_lines(summary: FocusSummary, *, window_days: int = 7) -> list[str]:
          f" Review interruptions {week}: {t.interruptions} with windows"
          f" ({_batches(t)}, {_n(t.outside, 'review')} outside windows),"
          f" against {t.review_starts} without them."),
-        (f"Batching saved about {number(t.saved_hours)} focus-hours; batching the reviews done"
-         f" outside windows would save about {number(t.would_save_hours)} more."),
+        ((f"Batching saved about {number(t.saved_hours)} focus-hours" if t.saved_hours
+          else "Batching saved nothing yet (no two reviews shared a window)")
+         + f"; batching the reviews done outside windows would save about {number(t.would_save_hours)} more."),
         (f"Pickup p50 before windows: {_pickup(summary.pickup_before)};"
          f" since: {_pickup(summary.pickup_after)}."),
     ]
 
 
 def person_line(p: FocusLoad) -> str:
-    """One person: ``bob (windows): 3 interruptions with windows, 8 without (2 batches holding 7
-    reviews, 1 outside); saved about 1.9 focus-hours; pickup p50 3 -> 3.5 working h``."""
+    """One person: ``bob (windows): 3 interruptions with windows, 8 without (2 window batches
+    holding 7 reviews, 1 outside); saved about 1.9 focus-hours; pickup p50 3 working h (3 h) over
+    12 PRs before, 3.5 working h (4 h) over 9 PRs since.``"""
     if not p.on:
         save = (f"about {number(p.would_save_hours)} focus-hours" if p.would_save_hours
                 else "nothing (no two of them would share a window)")
         return f"{p.login} (no windows): {_n(p.review_starts, 'review interruption')}; windows would save {save}."
     text = (f"{p.login} (windows): {p.interruptions} interruptions with windows,"
             f" {p.review_starts} without ({_batches(p)}, {p.outside} outside);"
-            f" saved about {number(p.saved_hours)} focus-hours")
+            + (f" saved about {number(p.saved_hours)} focus-hours" if p.saved_hours else " nothing saved yet"))
     if p.would_save_hours:
-        text += f", {number(p.would_save_hours)} more within reach"
+        text += f", about {number(p.would_save_hours)} focus-hours within reach"
     return text + f"; pickup p50 {_pickup(p.pickup_before)} before, {_pickup(p.pickup_after)} since."
 
 
 def _batches(p: FocusLoad) -> str:
+    if not p.batches:
+        return "no review inside a window"
     return f"{_n(p.batches, 'window batch', 'window batches')} holding {_n(p.inside, 'review')}"
 
 
@@ -65,7 +69,7 @@ def _pickup(latency: Latency) -> str:
     n = latency.business.count
     if not n:
         return "no PRs picked up"
-    return f"{hours(latency.business.p50, latency.calendar.p50)} ({_n(n, 'PR')})"
+    return f"{hours(latency.business.p50, latency.calendar.p50)} over {_n(n, 'PR')}"
 
 
 def _n(count: int, word: str, words: str | None = None) -> str:

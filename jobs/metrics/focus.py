@@ -24,10 +24,12 @@ import pandas as pd
 
 from jobs.metrics.latency import latency
 from jobs.model import FocusLoad, FocusSummary, Latency
-from jobs.settings import WorkHours
+from jobs.settings import Settings, WorkHours, parse_window_text
+from jobs.windows import ReviewWindows, Window, effective_windows, occurrences_on
 from jobs.worktime import WorkCalendar
 
-__all__ = ["PICKUP_DAYS", "Windows", "default_windows", "window_effect", "window_label"]
+__all__ = ["PICKUP_DAYS", "Windows", "default_windows", "team_windows", "window_effect", "window_label",
+           "windows_of"]
 
 PICKUP_DAYS = 28  # pickup is compared over the 28 days before ``since`` and the 28 before now
 
@@ -65,6 +67,26 @@ def default_windows(hours: WorkHours) -> tuple[Span, ...]:
     if s + 270 <= e:
         spans.append((s + 240, s + 270))
     return tuple((_time(a), _time(b)) for a, b in spans)
+
+
+def team_windows(settings: Settings, team: str) -> tuple[Span, ...] | None:
+    """The team's default windows (``teams.<name>.review_windows``), or None when it has none."""
+    texts = settings.teams[team].review_windows
+    return tuple(parse_window_text(t) for t in texts) if texts else None
+
+
+def windows_of(settings: Settings, team: str, stored: Mapping[str, ReviewWindows], *,
+               default_since: Mapping[str, datetime] | None = None) -> dict[str, Windows]:
+    """The windows on for each member of ``team``, as the DMs apply them
+    (``jobs.windows.effective_windows``: their own choice, else their team's default): the
+    members with windows on, by lower-case login. ``stored``: ``Store.get_review_windows``;
+    ``default_since``: ``Store.review_windows_default_since``."""
+    out: dict[str, Windows] = {}
+    for login in sorted(settings.teams[team].logins):
+        rw = effective_windows(settings, stored, login, default_since=default_since)
+        if rw is not None and rw.windows:
+            out[login] = Windows(tuple((w.start, w.end) for w in rw.windows), rw.tz, rw.since)
+    return out
 
 
 def window_label(spans: Sequence[Span]) -> tuple[str, ...]:
@@ -125,7 +147,8 @@ def window_effect(
     people: list[FocusLoad] = []
     befores: list[npt.NDArray[np.float64]] = []
     afters: list[npt.NDArray[np.float64]] = []
-    picked = _picked_up(prs) if any(p.on and p.since is not None for p in plans.values()) else None
+    dated = {k for k, p in plans.items() if p.on and p.since is not None}
+    picked = _picked_up(prs, dated) if dated else None
     for who in sorted(set(login.tolist()) | set(plans)):
         mine = login == who
         b = batch[mine]
@@ -228,7 +251,7 @@ class _Occurrences:
     A window occurs on a local day of its time zone when its start wall time exists that day
     (a spring-forward gap skips it; a repeated wall time counts its first instant) and its start
     instant is working time of the team's calendar (no weekends, holidays, days off, or times
-    outside working hours): the rule of the review windows' DMs (``jobs.windows``).
+    outside working hours): the rule of the review windows' DMs, ``jobs.windows.occurrences_on``.
     """
 
     def __init__(self, calendar: WorkCalendar, at: npt.NDArray[np.int64]) -> None:
@@ -248,58 +271,48 @@ class _Occurrences:
 
     def _build(self, spans: tuple[Span, ...], tz: str, first: int, last: int,
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        zone = ZoneInfo(tz)
+        rw = ReviewWindows(login="", windows=tuple(Window(a, b) for a, b in spans), tz=tz)
         starts: list[int] = []
         ends: list[int] = []
         for n in range(first, last + 1):
-            d = _EPOCH_DATE + timedelta(days=n)
-            for a, b in spans:
-                start = _instant(d, a, zone)
-                end = _instant(d, b, zone, gap_ok=True)
-                if start is None or end is None or end <= start:
-                    continue
-                if not self._calendar.is_working_time(start):
-                    continue
-                starts.append(_ns_of(start))
-                ends.append(_ns_of(end))
+            for occ in occurrences_on(rw, _EPOCH_DATE + timedelta(days=n), self._calendar):
+                starts.append(_ns_of(occ.start))
+                ends.append(_ns_of(occ.end))
         return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
 
 
-def _instant(d: date, at: time, zone: ZoneInfo, *, gap_ok: bool = False) -> datetime | None:
-    """The UTC instant of local ``d`` ``at`` (the first when the wall time repeats); None when
-    a spring-forward skips it, unless ``gap_ok`` (then read with the offset before the jump)."""
-    local = datetime.combine(d, at, tzinfo=zone)
-    utc = local.astimezone(UTC)
-    if not gap_ok and utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return utc
+@dataclass(frozen=True, slots=True)
+class _Picked:
+    """The PRs picked up by people with windows: who (lower case), when (UTC ns), pickup wait."""
+
+    login: npt.NDArray[np.object_]
+    at: npt.NDArray[np.int64]
+    h: npt.NDArray[np.float64]
+    bh: npt.NDArray[np.float64]
 
 
-def _picked_up(prs: pd.DataFrame) -> pd.DataFrame:
-    """Non-bot PRs with a first human review: who gave it (lower case), when, and the pickup
-    wait in calendar and working hours."""
+def _picked_up(prs: pd.DataFrame, logins: set[str]) -> _Picked:
+    """The non-bot PRs whose first human review was given by one of ``logins`` (lower case)."""
     fr = prs["first_human_review_at"]
     keep = fr.notna().to_numpy() & ~prs["bot"].to_numpy(dtype=bool)
     who = prs["first_reviewer"].to_numpy(dtype=object)[keep]
-    return pd.DataFrame({
-        "login": pd.Series(who, dtype=object).str.lower().to_numpy(dtype=object),
-        "at": _ns(fr[keep]),
-        "h": prs["pickup_wait_h"].to_numpy(dtype=np.float64)[keep],
-        "bh": prs["pickup_wait_bh"].to_numpy(dtype=np.float64)[keep],
-    })
+    low = np.array([w.lower() if isinstance(w, str) else "" for w in who], dtype=object)
+    mine = np.asarray(pd.Series(low, dtype=object).isin(logins), dtype=bool)
+    return _Picked(low[mine], _ns(fr[keep][mine]),
+                   prs["pickup_wait_h"].to_numpy(dtype=np.float64)[keep][mine],
+                   prs["pickup_wait_bh"].to_numpy(dtype=np.float64)[keep][mine])
 
 
-def _pickup_around(picked: pd.DataFrame, login: str, *, since: datetime,
+def _pickup_around(picked: _Picked, login: str, *, since: datetime,
                    now: datetime) -> tuple[npt.NDArray[np.float64], ...]:
     """(before h, before bh, after h, after bh): the pickup waits of the PRs ``login`` picked
     up in the 28 days before ``since``, and from ``since`` (at the earliest) in the 28 before
     ``now``."""
-    mine = (picked["login"] == login).to_numpy()
-    at = picked["at"].to_numpy(dtype=np.int64)
+    mine = picked.login == login
+    at, h, bh = picked.at[mine], picked.h[mine], picked.bh[mine]
     s, n, span = _ns_of(since), _ns_of(now), PICKUP_DAYS * _DAY_NS
-    before = mine & (at >= s - span) & (at < s) & (at <= n)
-    after = mine & (at >= max(s, n - span)) & (at <= n)
-    h, bh = picked["h"].to_numpy(), picked["bh"].to_numpy()
+    before = (at >= s - span) & (at < s) & (at <= n)
+    after = (at >= max(s, n - span)) & (at <= n)
     return h[before], bh[before], h[after], bh[after]
 
 
