@@ -286,7 +286,7 @@ def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
             report = run_cycle(cfg, store, connect(cfg, clock=clock), clock=clock, days=14)
             assert not report.errors
             snaps = refresh_all(cfg, store, now=clock.now())
-            for name, team in cfg.teams.items():
+            for team in cfg.teams.values():
                 for member in team.members:
                     store.set_review_windows(ReviewWindows(
                         member.github.lower(), SANDBOX_WINDOWS, team.timezone, since=end - timedelta(days=10)))
