@@ -44,6 +44,7 @@ from jobs.digest_text import (  # the section titles name Digest.sections: re-ex
     SIZE,
     WAITS,
     WARNING,
+    WINDOWS,
 )
 from jobs.analysis import headline as analysis_headline
 from jobs.errors import FlowbotError
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ACTION", "AI", "CI", "DATA", "LATENCY", "QUEUE", "REVIEWERS", "SHARES", "SIZE", "WAITS",
-    "WARNING", "DigestUnavailable", "WeekNumbers", "build_digest", "digest_from_snapshot",
+    "WARNING", "WINDOWS", "DigestUnavailable", "WeekNumbers", "build_digest", "digest_from_snapshot",
     "digest_window", "idempotency_key", "scheduled_in_week", "week_label",
     "week_numbers",
 ]
@@ -242,6 +243,7 @@ def digest_from_snapshot(
         (QUEUE, text.queue_text(snapshot, inside, baseline, start, hours, latest=latest)),
         (LATENCY, text.latency_text(snapshot, last_week.to_json() if last_week else None)),
         (REVIEWERS, text.reviewers_text(snapshot, settings.metrics.recovery_minutes)),
+        (WINDOWS, text.windows_text(snapshot)),
         (CI, text.ci_text(snapshot)),
         (AI, text.ai_text(snapshot)),
     ]

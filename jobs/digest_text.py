@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.contributors import STAGE_NAMES
 from jobs.durations import clock, clock_number, minutes, number
+from jobs.focus_text import person_line, team_lines
 from jobs.durations import hours as duration
 from jobs.model import (
     Analysis,
@@ -33,6 +34,7 @@ SHARES = "Where the waiting went"
 QUEUE = "Queue"
 LATENCY = "Review latency"
 REVIEWERS = "Reviewers"
+WINDOWS = "Review windows"
 CI = "CI"
 AI = "AI-assisted PRs"
 SIZE = "PR size"
@@ -183,6 +185,15 @@ def reviewers_text(snapshot: TeamSnapshot, recovery_minutes: float) -> str:
         f"Interruptions cost about {number(snapshot.focus_hours_week)} focus-hours this week"
         f" ({recovery_minutes:g} min to refocus after each)."
     )
+    return "\n".join(lines)
+
+
+def windows_text(snapshot: TeamSnapshot, *, people: int = 3) -> str:
+    """Review windows' effect (docs/metrics.md "Review windows: interruptions inside and
+    outside them"): the team's interruptions with and without windows, focus-hours saved and
+    within reach, pickup before and after, then the ``people`` most interrupted."""
+    lines = team_lines(snapshot.focus, window_days=snapshot.window_days)
+    lines += [f"  {person_line(p)}" for p in snapshot.focus.people[:people] if p.review_starts or p.on]
     return "\n".join(lines)
 
 

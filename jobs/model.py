@@ -233,6 +233,67 @@ class ReviewerLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class FocusLoad:
+    """One person's review sessions against their review windows over the snapshot's window
+    (docs/metrics.md "Review windows: interruptions inside and outside them").
+
+    ``on``: they have windows turned on; ``since``: when (``None``: off, or unknown). ``review_starts`` =
+    ``inside + outside``; ``batches`` are the window sessions the inside starts made;
+    interruptions = ``batches + outside``. ``saved_hours``: what batching saved;
+    ``would_save_hours``: what batching the outside starts would save. ``pickup_before`` and
+    ``pickup_after``: the pickup wait of the PRs they picked up in the 28 days before ``since``
+    and since then (empty without windows).
+    """
+
+    login: str
+    on: bool = False
+    since: datetime | None = None
+    review_starts: int = 0
+    inside: int = 0
+    batches: int = 0
+    outside: int = 0
+    saved_hours: float = 0.0
+    would_save_hours: float = 0.0
+    pickup_before: Latency = field(default_factory=Latency)
+    pickup_after: Latency = field(default_factory=Latency)
+
+    @property
+    def interruptions(self) -> int:
+        """Separate review sessions: one per window batch, one per start outside a window."""
+        return self.batches + self.outside
+
+
+@dataclass(frozen=True, slots=True)
+class FocusSummary:
+    """A team's review windows effect: its people (most interruptions first) and the team's
+    pickup before and after windows, pooled over its members with windows. ``defaults`` names
+    the windows the would-save figure moves starts into for people without their own
+    (``"09:00-09:30"``...). The team's counts are its people's sums."""
+
+    people: tuple[FocusLoad, ...] = ()
+    pickup_before: Latency = field(default_factory=Latency)
+    pickup_after: Latency = field(default_factory=Latency)
+    defaults: tuple[str, ...] = ()
+
+    def total(self) -> FocusLoad:
+        """The team's sums as one row (login ``""``; ``since`` the earliest of its people's)."""
+        sinces = [p.since for p in self.people if p.since is not None]
+        return FocusLoad(
+            login="",
+            on=any(p.on for p in self.people),
+            since=min(sinces) if sinces else None,
+            review_starts=sum(p.review_starts for p in self.people),
+            inside=sum(p.inside for p in self.people),
+            batches=sum(p.batches for p in self.people),
+            outside=sum(p.outside for p in self.people),
+            saved_hours=sum(p.saved_hours for p in self.people),
+            would_save_hours=sum(p.would_save_hours for p in self.people),
+            pickup_before=self.pickup_before,
+            pickup_after=self.pickup_after,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowStats:
     """CI per workflow on PR commits (docs/metrics.md "CI duration")."""
 
@@ -354,6 +415,8 @@ class TeamSnapshot:
     merge_other: Latency = field(default_factory=Latency)
     lead_time_ai: Latency = field(default_factory=Latency)
     lead_time_other: Latency = field(default_factory=Latency)
+    # Review windows' effect (docs/metrics.md "Review windows"); empty in older snapshots.
+    focus: FocusSummary = field(default_factory=FocusSummary)
 
     def ai_split(self) -> tuple[tuple[str, Latency, Latency], ...]:
         """(metric, AI-assisted, other) for the four latency metrics, in the order every

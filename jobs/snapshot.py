@@ -20,6 +20,7 @@ from jobs.codec import PrRow
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
+from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
 from jobs.queue import queue_now
 from jobs.settings import Settings
@@ -43,6 +44,7 @@ def compute_team_snapshot(
     errors: Sequence[str] = (),
     data_as_of: datetime | None = None,
     open_prs: Iterable[PullRequest] | None = None,
+    windows: Mapping[str, Windows] | None = None,
 ) -> TeamSnapshot:
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
 
@@ -55,7 +57,9 @@ def compute_team_snapshot(
     now (``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
     ``max(window, 7)`` days); the analysis compares this week with the four before. ``errors``
     are the lines that degraded this snapshot; ``data_as_of`` the oldest sync among the team's
-    repositories. Raises KeyError for an unknown team.
+    repositories. ``windows`` (login -> the review windows on, ``jobs.metrics.focus.windows_of``)
+    feed the review windows' effect (``jobs.metrics.focus``). Raises KeyError for an unknown
+    team.
     """
     team = settings.teams[team_name]
     repos = {settings.full_repo(r) for r in team.repositories}
@@ -110,6 +114,9 @@ def compute_team_snapshot(
         tz=calendar.tz,
     )
     in_window = (table["merged_at"] > now - timedelta(days=days)) & (table["merged_at"] <= now)
+    focus = window_effect(reviews, table, windows=windows or {}, calendar=calendar, now=now,
+                          members=team.logins, defaults=team_windows(settings, team_name), window_days=days,
+                          recovery_minutes=settings.metrics.recovery_minutes)
     return TeamSnapshot(
         team=team_name,
         computed_at=now,
@@ -146,6 +153,7 @@ def compute_team_snapshot(
         merge_other=merge_other,
         lead_time_ai=lead_ai,
         lead_time_other=lead_other,
+        focus=focus,
     )
 
 
@@ -200,7 +208,7 @@ def refresh_team(
     """Compute and store one team's snapshot when its inputs changed; the unit of work a
     worker job runs per team (teams are independent of each other).
 
-    Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines; an unchanged team is left as stored unless its snapshot
+    Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines, its members' review windows; an unchanged team is left as stored unless its snapshot
     is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as column rows
     (``Store.pr_rows``: no record objects) and its open PRs as records (the queue). Returns the
     new snapshot, or the stored head when nothing changed (None if there is none). Raises
@@ -213,8 +221,10 @@ def refresh_team(
     synced = [c.synced_at for c in cursors if c is not None and c.synced_at is not None]
     # sync times move every cycle even when nothing changed: not an input (an unchanged
     # snapshot says its data is as old as when it was computed, which errs on the safe side)
+    windows = windows_of(settings, name, store.get_review_windows(team.logins),
+                         default_since=store.review_windows_default_since([name]))
     inputs = _fingerprint(store.generations(repos), team.model_dump_json(),
-                          settings.metrics.model_dump_json(), mine)
+                          settings.metrics.model_dump_json(), mine, sorted(windows.items()))
     if not force and store.snapshot_inputs([name]).get(name) == inputs:
         head = store.get_snapshot_head(name)
         if head is not None and head.computed_at <= now < head.computed_at + RECOMPUTE_AFTER:
@@ -231,7 +241,8 @@ def refresh_team(
                 if (pr.repo, pr.number) in usable]
     samples = store.queue_samples(name, since=now - HISTORY, until=now)
     snap = compute_team_snapshot(settings, name, cols, samples, now=now, errors=mine,
-                                 data_as_of=min(synced) if synced else None, open_prs=open_prs)
+                                 data_as_of=min(synced) if synced else None, open_prs=open_prs,
+                                 windows=windows)
     store.put_snapshot(snap, inputs=inputs)
     return snap
 

@@ -49,6 +49,8 @@ from jobs.model import (
     Alert,
     Contributor,
     Digest,
+    FocusLoad,
+    FocusSummary,
     QueueItem,
     ReviewerLoad,
     TeamSnapshot,
@@ -160,8 +162,12 @@ def hostile_snapshot(draw: st.DrawFn) -> TeamSnapshot:
              Contributor(name="acme/api#412", value=4.0, unit="h", detail=h(), url="https://github.com/acme/api/pull/412"))
     analysis = replace(base.analysis, headline=h(1), action=Action(code="x", text=h(2), because=h(3)),
                        longest_waits=waits, top_repos=(Contributor(name=h(4), value=1.0, unit="h", detail=h()),))
+    people = tuple(FocusLoad(login=h(n), on=bool(n % 2), since=base.computed_at if n % 2 else None, review_starts=n + 1, inside=n,
+                             batches=min(n, 1), outside=1, saved_hours=n * 0.4, would_save_hours=0.4)
+                   for n in range(draw(st.integers(min_value=0, max_value=25))))
+    focus = FocusSummary(people=people, defaults=(h(1), "13:00-13:30"))
     return replace(base, team=h(2), queue_items=items, reviewers=reviewers, workflows=workflows, analysis=analysis,
-                   errors=tuple(h(n) for n in range(draw(st.integers(0, 4)))))
+                   errors=tuple(h(n) for n in range(draw(st.integers(0, 4)))), focus=focus)
 
 
 @settings(**SNAPSHOT_SETTINGS)  # type: ignore[arg-type]

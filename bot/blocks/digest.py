@@ -32,6 +32,7 @@ _ICONS = {
     d.QUEUE: ":inbox_tray:",
     d.LATENCY: ":stopwatch:",
     d.REVIEWERS: ":busts_in_silhouette:",
+    d.WINDOWS: ":calendar:",
     d.CI: ":gear:",
     d.AI: ":robot_face:",
     d.SIZE: ":straight_ruler:",

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from bot.blocks import (
     MAX_NAME,
+    MAX_SECTION_TEXT,
+    Block,
     escape,
     fallback,
     fit,
@@ -18,6 +20,7 @@ from bot.blocks import (
 )
 from bot.blocks.frame import Message, footer
 from jobs.digest_text import interruptions_text
+from jobs.focus_text import person_line, team_lines
 from jobs.model import ReviewerLoad, TeamSnapshot
 
 MAX_REVIEWERS = 20
@@ -46,6 +49,7 @@ def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool
     else:
         blocks[-1] = section(f"No review requests in the last {snapshot.window_days} days, so no focus-hours "
                              "lost to them.")
+    blocks += windows_blocks(snapshot)
     blocks.append(footer(snapshot, now, unavailable=unavailable))
     text = f"{escape(snapshot.team, MAX_NAME)}: about {number(snapshot.focus_hours_week)} focus-hours lost"
     if not snapshot.reviewers:
@@ -53,6 +57,16 @@ def render_reviewers(snapshot: TeamSnapshot, *, now: datetime, unavailable: bool
     elif snapshot.load_concentration is not None:
         text += f"; top two hold {percent(snapshot.load_concentration)} of requests"
     return fit(blocks), fallback(text)
+
+
+def windows_blocks(snapshot: TeamSnapshot) -> list[Block]:
+    """Review windows' effect: the team's interruptions with and without windows, focus-hours
+    saved and within reach, pickup before and after, then one line per person (escaped:
+    logins come from GitHub)."""
+    focus = snapshot.focus
+    lines = ["*Review windows*", *(escape(x) for x in team_lines(focus, window_days=snapshot.window_days))]
+    people = [f"• {escape(person_line(p), MAX_SECTION_TEXT - 2)}" for p in focus.people]
+    return lines_section([*lines, *truncate_list(people, MAX_REVIEWERS)])
 
 
 def _h(snapshot: TeamSnapshot) -> str:
