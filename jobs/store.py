@@ -1441,9 +1441,11 @@ _QUARANTINE_TTL = timedelta(days=30)
 
 def card(head: TeamSnapshot) -> TeamSnapshot:
     """``head`` without the lists a card does not show (reviewers, workflows, flow days, the
-    breakdowns and the analysis' contributors): what App Home reads per team."""
+    breakdowns, the analysis' contributors, the review windows' people): what App Home reads
+    per team."""
     return replace(head, queue_items=(), queue_trend=(), reviewers=(), workflows=(), flow=(),
                    pickup_by_repo=(), pickup_by_size=(), size_mix_week=(), size_mix_before=(),
+                   focus=replace(head.focus, people=()),
                    analysis=replace(head.analysis, top_repos=(), top_reviewers=(),
                                     slowest_workflows=(), longest_waits=()))
 

@@ -274,3 +274,17 @@ def test_the_digest_has_a_review_windows_section_and_says_so_without_windows() -
                            " save about 0.8 focus-hours.")
     blocks, _ = render_digest(digest)
     assert any(":calendar: *Review windows*" in b["text"]["text"] for b in blocks if b.get("type") == "section")
+
+
+def test_a_snapshot_stored_before_the_windows_figures_still_reads() -> None:
+    """A snapshot written before the review windows' figures decodes with empty ones."""
+    import json
+
+    from jobs import codec
+    from jobs.model import TeamSnapshot
+
+    raw = codec.to_jsonable(replace(snapshot(), focus=week_summary()))
+    assert raw["focus"]["people"]
+    del raw["focus"]
+    old = codec.loads(TeamSnapshot, json.dumps(raw))
+    assert old.focus == FocusSummary() and old.focus.total().review_starts == 0

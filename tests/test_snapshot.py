@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bot.blocks.reviewers import render_reviewers
 from bot.cli import app
 from bot.config import from_mapping
 from jobs import codec
+from jobs.digest import WINDOWS, digest_from_snapshot
 from jobs.identity import Identity
 from jobs.model import QueueItem, QueueSample, RepoCursor, ReviewerLoad, TeamSnapshot
 from jobs.settings import Settings
@@ -262,6 +264,7 @@ class Sandboxed:
     hot_reviewers: dict[str, str]
     snaps: dict[str, TeamSnapshot]
     windowed: dict[str, TeamSnapshot]  # the same data, every member with review windows on
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +294,7 @@ def sandboxed(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -
                     store.set_review_windows(ReviewWindows(
                         member.github.lower(), SANDBOX_WINDOWS, team.timezone, since=end - timedelta(days=10)))
             windowed = refresh_all(cfg, store, now=clock.now())  # the windows are an input: computed again
-        yield Sandboxed(org.bottleneck, org.hot_reviewers, snaps, windowed)
+        yield Sandboxed(org.bottleneck, org.hot_reviewers, snaps, windowed, cfg)
     finally:
         store.flush_prefix()
         store.close()
@@ -319,6 +322,14 @@ def test_sandbox_interruptions_with_and_without_windows(sandboxed: Sandboxed) ->
         with_total += with_.interruptions
         without_total += without.interruptions
         inside += with_.inside
+        # what `/flow reviewers` and the digest say, each way
+        for snap_, says in ((snap, f"No one has review windows yet: {without.review_starts} review interruptions"),
+                            (sandboxed.windowed[name], f"{with_.interruptions} with windows")):
+            blocks, _ = render_reviewers(snap_, now=snap_.computed_at)
+            assert says in json.dumps(blocks), name
+            digest = digest_from_snapshot(sandboxed.settings, name, snap_, [], now=snap_.computed_at)
+            assert says in dict(digest.sections)[WINDOWS], name
+        assert f"against {without.review_starts} without them" in dict(digest.sections)[WINDOWS], name
     assert inside and with_total <= without_total
 
 
