@@ -11,7 +11,7 @@ USAGE = ("Usage: `/flow [status|queue|reviewers|ci|digest|alerts|thresholds] [te
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status [team]", "the team's flow at a glance: queue, pickup, merge, CI, focus lost, bottleneck"),
     ("queue [team]", "the waiting PRs, oldest first, whose turn and for how long"),
-    ("reviewers [team]", "review requests, interruptions and focus-hours per reviewer"),
+    ("reviewers [team]", "review requests, interruptions and focus-hours per reviewer; with and without review windows"),
     ("ci [team]", "the slowest and flakiest workflows"),
     ("why OWNER/REPO#N", "one PR's clocks: which event started and stopped each"),
     ("digest [team]", "a preview of this week's digest"),
