@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobs.errors import ConfigError
-from jobs.settings import Secrets, Settings
+from jobs.settings import Secrets, Settings, token_variable
 
 ENV_SECRETS: dict[str, str] = {
     "SLACK_BOT_TOKEN": "slack_bot_token",
@@ -105,6 +105,10 @@ def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
     values.pop("github_webhook_secrets", None)
     if hooks:
         values["github_webhook_secrets"] = hooks
+    org_tokens = {var: value.strip() for var, value in env.items()
+                  if var.startswith("GITHUB_TOKEN_") and value.strip()}
+    if org_tokens:
+        values["github_org_tokens"] = org_tokens
     key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH", "").strip()
     if key_path and "github_app_private_key" not in values:
         try:
@@ -122,6 +126,7 @@ def secrets_from_env(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
         return Secrets(), problems
 
 
+_NAMED = (("teams",), ("github", "organisations"))  # tables whose keys are names, not settings
 _SECRET_WORDS = re.compile(r"token|secret|passw|private_key|api_?key|credential", re.IGNORECASE)
 _SECRET_VALUES = {  # the published shapes of the credentials Flowbot uses
     "SLACK_BOT_TOKEN": re.compile(r"^xox[bp]-"),
@@ -154,7 +159,7 @@ def _secrets_in_file(data: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
                 inner = value.keys() if isinstance(value, Mapping) and value else [""]
                 for name in inner:
                     problems.append(_secret_problem(("secrets", name) if name else ("secrets",)))
-            elif path != ("teams",) and _looks_secret(here):  # a team's name is not a setting
+            elif path not in _NAMED and _looks_secret(here):  # a name is not a setting
                 problems.append(_secret_problem(here))
             elif isinstance(value, str) and (var := _secret_shape(value)):
                 problems.append(f"{'.'.join(here)}: this looks like a secret; secrets are read"
@@ -251,6 +256,18 @@ def _cross_checks(settings: Settings) -> list[str]:
                 problems.append(f"teams.{name}.repositories.{i}: {repo!r} listed twice")
             owners.setdefault(full, name)
     s = settings.secrets
+    main = settings.github.organisation
+    for org, other in settings.github.organisations.items():
+        where = f"github.organisations.{org}"
+        if org.lower() == main.lower():
+            problems.append(f"{where}: {org!r} is the main organisation (github.organisation);"
+                            " list only the others here")
+        elif s.github_app_id and other.installation_id is None \
+                and token_variable(org) not in s.github_org_tokens:
+            problems.append(
+                f"{where}.installation_id: required with a GitHub App (GITHUB_APP_ID is set):"
+                f" the App's installation on {org} (the number at the end of the installation's"
+                f" settings page URL), or set {token_variable(org)} to read it with a token")
     if s.github_app_id and not s.github_app_private_key:
         problems.append(
             "GITHUB_APP_PRIVATE_KEY: GITHUB_APP_ID is set, so the App's private key is needed"

@@ -23,6 +23,7 @@ from jobs import codec
 from jobs.errors import BudgetExhausted, GitHubError, PermissionDenied, StoreUnavailable
 from jobs.github import fetch
 from jobs.github.client import GitHubSource
+from jobs.github.connections import Connections
 from jobs.identity import Identity
 from jobs.model import PullRequest, QueueSample
 from jobs.ports import Clock
@@ -83,32 +84,49 @@ def connect_and_run(
     on_repo: Callable[[RepoReport], None] | None = None,
 ) -> CycleReport:
     """Connect to GitHub from ``settings`` and run one cycle (what ``flowbot sample`` and
-    ``flowbot backfill`` do). ``budget_share`` overrides ``github.budget_share``."""
-    from jobs.github.client import connect
+    ``flowbot backfill`` do): a connection per organisation, each budget shared with the
+    other workers through ``store``. ``budget_share`` overrides ``github.budget_share``."""
+    from jobs.github.connections import connect_all
 
     if budget_share is not None:
         gh = settings.github.model_copy(update={"budget_share": budget_share})
         settings = settings.model_copy(update={"github": gh})
-    source = connect(settings, clock=clock)
+    connections = connect_all(settings, store=store, clock=clock)
     try:
-        return run_cycle(settings, store, source, clock=clock, days=days, progress=progress,
+        return run_cycle(settings, store, connections, clock=clock, days=days, progress=progress,
                          on_repo=on_repo)
     finally:
-        source.close()
+        connections.close()
 
 
 def repositories_hint(settings: Settings) -> int | None:
     """How many repositories a cycle will visit, when known without asking GitHub."""
-    return None if settings.github.all_repositories else len(settings.repositories)
+    listed = any(settings.github.lists_all(o) for o in settings.github.organisation_names)
+    return None if listed else len(settings.repositories)
 
 
-def repositories(settings: Settings, store: Store, source: GitHubSource) -> list[str]:
-    """The configured repositories, or every non-archived repository of the organisation
-    when ``github.all_repositories`` is set (listed conditionally, cached in the store)."""
-    configured = list(settings.repositories)
-    if not settings.github.all_repositories:
-        return configured
-    org = settings.github.organisation
+def repositories(settings: Settings, store: Store, source: GitHubSource | Connections,
+                 *, errors: list[str] | None = None) -> list[str]:
+    """The configured repositories, then every non-archived repository of each organisation
+    whose ``all_repositories`` is set (listed conditionally, cached in the store). An
+    organisation that cannot be listed is named in ``errors`` (raised when ``errors`` is None)
+    and left at its configured repositories."""
+    connections = _connections(settings, source)
+    names = list(settings.repositories)
+    for org in settings.github.organisation_names:
+        if not settings.github.lists_all(org):
+            continue
+        try:
+            names += _organisation_repositories(store, connections.for_org(org), org)
+        except (GitHubError, PermissionDenied) as err:
+            if errors is None:
+                raise
+            log.warning("could not list the repositories of %s: %s", org, err)
+            errors.append(f"{org}: {err}")
+    return list(dict.fromkeys(names))
+
+
+def _organisation_repositories(store: Store, source: GitHubSource, org: str) -> list[str]:
     cached = store.get_json("org_repos", org) or {}
     response, listed = fetch.org_repositories(source, org, etag=cached.get("etag"))
     if response.status != 304:
@@ -119,14 +137,19 @@ def repositories(settings: Settings, store: Store, source: GitHubSource) -> list
         store.set_json("org_repos", org, value=cached)
         for name, archived in cached["repos"]:  # spares each new repository its own lookup
             store.set_json("archived", name, value=archived, ttl=ARCHIVED_TTL)
-    names = [name for name, archived in cached.get("repos", []) if not archived]
-    return list(dict.fromkeys([*configured, *names]))
+    return [name for name, archived in cached.get("repos", []) if not archived]
+
+
+def _connections(settings: Settings, source: GitHubSource | Connections) -> Connections:
+    if isinstance(source, Connections):
+        return source
+    return Connections.single(source, settings.github.organisation)
 
 
 def run_cycle(
     settings: Settings,
     store: Store,
-    source: GitHubSource,
+    source: GitHubSource | Connections,
     *,
     clock: Clock,
     days: int | None = None,
@@ -137,24 +160,24 @@ def run_cycle(
 
     ``days`` asks for that much history (``flowbot backfill``); ``progress`` is told how many
     PRs each repository stored as it goes, ``on_repo`` gets each repository's report as it
-    finishes. Never raises for GitHub trouble (nor for one repository's malformed data):
-    failures are in the report. Raises StoreUnavailable when Redis is down (nothing can be
-    kept then).
+    finishes. ``source`` is one GitHub source, or :class:`Connections` (one per
+    organisation: each repository is read with its owner's credentials, and a spent budget
+    stops only the repositories read with it). Never raises for GitHub trouble (nor for one
+    repository's malformed data): failures are in the report. Raises StoreUnavailable when
+    Redis is down (nothing can be kept then).
     """
     now = clock.now()
-    source.budget.start_cycle()
+    connections = _connections(settings, source)
+    for each in connections.sources():
+        each.budget.start_cycle()
     reports: list[RepoReport] = []
     errors: list[str] = []
-    stopped: str | None = None
-    try:
-        repos = repositories(settings, store, source)
-    except (GitHubError, PermissionDenied) as err:
-        log.warning("could not list the organisation's repositories: %s", err)
-        errors.append(f"{settings.github.organisation}: {err}")
-        repos = list(settings.repositories)
+    stopped: dict[int, str] = {}  # id(source) -> why its remaining repositories wait
+    repos = repositories(settings, store, connections, errors=errors)
     for repo in repos:
-        if stopped is not None:
-            reports.append(RepoReport(repo=repo, complete=False, skipped=stopped))
+        source = connections.for_repo(repo)
+        if id(source) in stopped:
+            reports.append(RepoReport(repo=repo, complete=False, skipped=stopped[id(source)]))
             if on_repo is not None:
                 on_repo(reports[-1])
             continue
@@ -181,7 +204,7 @@ def run_cycle(
         elif report.deferred:
             errors.append(f"{repo}: deferred to the next cycle ({report.deferred})")
         elif not report.complete:
-            stopped = "budget share spent; resumes next cycle"
+            stopped[id(source)] = "budget share spent; resumes next cycle"
         reports.append(report)
         if on_repo is not None:
             on_repo(report)
@@ -256,4 +279,5 @@ def _moved_on(basis: Any, inputs: str, calendar: Any, *, now: datetime) -> Queue
     )
 
 
-__all__ = ["BudgetExhausted", "CycleReport", "repositories", "run_cycle", "sample_queues"]
+__all__ = ["BudgetExhausted", "Connections", "CycleReport", "repositories", "run_cycle",
+           "sample_queues"]

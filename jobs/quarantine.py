@@ -183,6 +183,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("a team's snapshot inputs", _f("snapshot_inputs:{}"), "string"),
     Family("a team's last queue sample basis", _f("queue_basis:{}"), "string", json_value(dict)),
     Family("a lock", _f("lock:{}"), "string"),
+    Family("a credential's shared GitHub budget", _f("github:budget:{}:{}"), "hash", _int_member),
     Family("a delivery claim", re.compile(r"once:.+"), "string"),
     Family("a team's alert state", _f("alerts:{}:state"), "string",
            json_value(dict, lambda v: all(isinstance(s, dict) for s in v.values()),

@@ -144,8 +144,8 @@ class Pipeline:
         """The production wiring: GitHub sampling (``jobs.cycle``), snapshots
         (``jobs.snapshot``), alerts (``jobs.alerts``) and digests (``jobs.digest``).
 
-        ``source`` is a GitHub source (default: ``jobs.github.client.connect(settings)``, made
-        on first use); ``chart`` draws the digest PNG (``bot.charts``, injected by the CLI).
+        ``source`` is a GitHub source (default: ``jobs.github.connections.connect_all``, a
+        source per organisation with budgets shared in ``store``, made on first use); ``chart`` draws the digest PNG (``bot.charts``, injected by the CLI).
         """
         from jobs import cycle, digest, snapshot
         from jobs.alerts import AlertEngine
@@ -155,10 +155,10 @@ class Pipeline:
         cycle_errors: list[str] = []  # the last cycle's failures, shown on the snapshots
 
         def sample(now: datetime) -> object:
-            if not sources:
-                from jobs.github.client import connect
+            if not sources:  # one per organisation, budgets shared with the other workers
+                from jobs.github.connections import connect_all
 
-                sources.append(connect(settings, clock=clock))
+                sources.append(connect_all(settings, store=store, clock=clock))
             report = cycle.run_cycle(settings, store, sources[0], clock=clock)
             cycle_errors[:] = report.errors
             changed = sum(r.changed for r in report.repos)

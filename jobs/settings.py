@@ -31,6 +31,7 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")  # GitHub's rule for organisation logins
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$|^[A-Za-z0-9_.-]+$")
 
 
@@ -331,11 +332,28 @@ class Team(WorkHours):
         return frozenset(m.github.lower() for m in self.members)
 
 
+def token_variable(organisation: str) -> str:
+    """The environment variable holding ``organisation``'s own token (``acme-labs``:
+    ``GITHUB_TOKEN_ACME_LABS``); without it the organisation is read with ``GITHUB_TOKEN``."""
+    return "GITHUB_TOKEN_" + re.sub(r"[^A-Z0-9]", "_", organisation.upper())
+
+
+class Organisation(_Frozen):
+    """Another GitHub organisation read beside ``github.organisation``. Its credentials, and so
+    its rate-limit budget, are its own: a GitHub App's installation on it (``installation_id``),
+    or the token in ``GITHUB_TOKEN_<ORG>`` (else ``GITHUB_TOKEN``, whose budget it then shares)."""
+
+    all_repositories: bool = False  # every non-archived repository of this organisation
+    installation_id: int | None = Field(default=None, ge=1)  # with a GitHub App
+
+
 class GitHubSettings(_Frozen):
     """Where to read from. Credentials never live here: they come from the environment."""
 
     organisation: str = Field(min_length=1)
     all_repositories: bool = False  # every non-archived repository of the organisation
+    # more organisations (teams name their repositories as owner/name)
+    organisations: dict[str, Organisation] = Field(default_factory=dict)
     base_url: str = "https://api.github.com"  # Enterprise Server: https://HOST/api/v3
     retention_days: int = Field(default=120, ge=7, le=730)
     budget_share: float = Field(default=0.25, gt=0, le=1)  # of the remaining rate limit per cycle
@@ -353,6 +371,26 @@ class GitHubSettings(_Frozen):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http(s) URL (got {value!r})")
         return value.rstrip("/")
+
+    @field_validator("organisations")
+    @classmethod
+    def _organisations(cls, value: dict[str, Organisation]) -> dict[str, Organisation]:
+        for name in value:
+            if not _ORG.match(name):
+                raise ValueError(f"{name!r} is not a GitHub organisation name (letters, digits"
+                                 " and single hyphens, at most 39)")
+        return value
+
+    @property
+    def organisation_names(self) -> tuple[str, ...]:
+        """Every organisation read: the main one first."""
+        return (self.organisation, *self.organisations)
+
+    def lists_all(self, organisation: str) -> bool:
+        """Whether every repository of ``organisation`` is read, not only the teams' ones."""
+        other = self.organisations.get(organisation)
+        return other.all_repositories if other is not None else (
+            self.all_repositories and organisation == self.organisation)
 
 
 class Schedules(_Frozen):
@@ -454,6 +492,7 @@ class Secrets(_Frozen):
     github_app_id: str | None = None
     github_app_private_key: SecretStr | None = None
     github_app_installation_id: int | None = None
+    github_org_tokens: dict[str, SecretStr] = Field(default_factory=dict)  # GITHUB_TOKEN_<ORG>
     redis_url: SecretStr | None = None  # may embed a password
     # GitHub webhooks: GITHUB_WEBHOOK_SECRET, plus one GITHUB_WEBHOOK_SECRET_<NAME> per further
     # hook with a secret of its own (another organisation's hook, an App's, a rotation);

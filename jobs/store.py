@@ -113,6 +113,62 @@ class WaitingList:
     items: tuple[QueueItem, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetAccount:
+    """All workers' spend of one credential's rate limit for one resource, in the window
+    GitHub last named (``reset``, unix seconds); ``allowance`` is what they may spend in it
+    together (None until an answer told the limit)."""
+
+    spent: int
+    allowance: int | None
+    reset: int | None
+    limit: int | None
+
+
+# Reserve ARGV[1] points unless that would take the account past its allowance. ARGV[2] is
+# the time now (unix seconds): an account whose window GitHub has reset by then starts over;
+# one whose window is not known yet (no answer since it was created) lives ARGV[3] seconds.
+_BUDGET_TAKE = """
+local reset = tonumber(redis.call('hget', KEYS[1], 'reset'))
+if reset and reset <= tonumber(ARGV[2]) then redis.call('del', KEYS[1]) reset = nil end
+local allowance = tonumber(redis.call('hget', KEYS[1], 'allowance'))
+local spent = tonumber(redis.call('hget', KEYS[1], 'spent')) or 0
+local points = tonumber(ARGV[1])
+if allowance and spent + points > allowance then return {0, spent, allowance, reset or -1} end
+spent = spent + points
+redis.call('hset', KEYS[1], 'spent', spent)
+if redis.call('ttl', KEYS[1]) < 0 then redis.call('expire', KEYS[1], ARGV[3]) end
+return {1, spent, allowance or -1, reset or -1}
+"""
+# Settle a reservation: add ARGV[1] (what GitHub charged minus what was reserved). ARGV[2] is
+# the window's reset as the answer said (0: unknown); a later one than the account's starts a
+# new window with nothing spent, allowance ARGV[3] (-1: none) of limit ARGV[4]; the account
+# then expires a minute after the window ends (ARGV[5]: now; at most ARGV[6] seconds ahead).
+_BUDGET_SETTLE = """
+local reset = tonumber(ARGV[2])
+local now = tonumber(ARGV[5])
+if reset > 0 then
+  local known = tonumber(redis.call('hget', KEYS[1], 'reset'))
+  if known == nil or reset > known then
+    if known ~= nil then redis.call('hset', KEYS[1], 'spent', 0) end
+    redis.call('hset', KEYS[1], 'reset', reset, 'limit', ARGV[4])
+    if tonumber(ARGV[3]) >= 0 then redis.call('hset', KEYS[1], 'allowance', ARGV[3])
+    else redis.call('hdel', KEYS[1], 'allowance') end
+    redis.call('expire', KEYS[1], math.min(math.max(reset - now, 0), ARGV[6]) + 60)
+  end
+end
+local correction = tonumber(ARGV[1])
+if correction ~= 0 then
+  local spent = (tonumber(redis.call('hget', KEYS[1], 'spent')) or 0) + correction
+  if spent < 0 then spent = 0 end
+  redis.call('hset', KEYS[1], 'spent', spent)
+end
+if redis.call('ttl', KEYS[1]) < 0 then redis.call('expire', KEYS[1], ARGV[6]) end
+return 1
+"""
+BUDGET_TTL = timedelta(hours=2)  # an account no answer has dated yet (GitHub's windows: 1 h)
+
+
 _STEAL = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1
@@ -1149,6 +1205,52 @@ class Store:
         out = {_s(f): v for f, r in raw.items()
                if (v := self._decode_or_quarantine(k, r, decode, field=_s(f))) is not None}
         return dict(sorted(out.items()))
+    # ------------------------------------------------------------------ GitHub budgets
+
+    def take_budget(self, identity: str, resource: str, points: int, *,
+                    now: float) -> tuple[bool, BudgetAccount]:
+        """Reserve ``points`` of the shared account of credential ``identity`` (a hash, never
+        the credential) for ``resource``, atomically across every worker: False (nothing
+        reserved) when that would exceed the allowance of the window (``now``: unix seconds;
+        a window GitHub has reset by then starts over). Raises StoreUnavailable."""
+        k = self.key("github", "budget", identity, resource)
+        with self._guard("budget"):
+            ok, spent, allowance, reset = self._script(
+                k, "hash", _BUDGET_TAKE, points, int(now), int(BUDGET_TTL.total_seconds()))
+        return bool(ok), BudgetAccount(int(spent), _known(allowance), _known(reset), None)
+
+    def settle_budget(self, identity: str, resource: str, *, correction: int,
+                      reset: int | None, allowance: int | None, limit: int | None,
+                      now: float) -> None:
+        """Settle a reservation made by :meth:`take_budget` (``correction``: what GitHub
+        charged minus what was reserved), and date the account: an answer naming a later
+        ``reset`` than the account's starts a new window with ``allowance``."""
+        k = self.key("github", "budget", identity, resource)
+        with self._guard("budget"):
+            self._script(k, "hash", _BUDGET_SETTLE, correction, reset or 0,
+                         -1 if allowance is None else allowance, limit or 0, int(now),
+                         int(BUDGET_TTL.total_seconds()))
+
+    def budget_account(self, identity: str, resource: str) -> BudgetAccount | None:
+        """The shared account as it stands (doctor, benches), or None when there is none."""
+        k = self.key("github", "budget", identity, resource)
+        with self._guard("budget read"):
+            raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
+        if not raw:
+            return None
+        values = {_s(f): self._decode_or_quarantine(k, v, int, field=_s(f)) for f, v in raw.items()}
+        return BudgetAccount(int(values.get("spent") or 0), values.get("allowance"),
+                             values.get("reset"), values.get("limit"))
+
+    def _script(self, key: str, rtype: str, script: str, *args: int) -> Any:
+        """Run a Lua script on ``key``; a key of another Redis type is moved aside first."""
+        try:
+            return self._r.eval(script, 1, key, *args)
+        except redis.ResponseError as err:
+            if not _wrongtype(err):
+                raise
+        self._move_aside({key: rtype})
+        return self._r.eval(script, 1, key, *args)
 
     # ------------------------------------------------------------------ job runs
 
@@ -1474,6 +1576,12 @@ def _wrongtype(err: redis.ResponseError) -> bool:
 def _family_label(rest: str) -> str:
     fam = quarantine.family_of(rest)
     return fam.label if fam is not None else "this key"
+
+
+def _known(value: Any) -> int | None:
+    """A script's number, None for its -1 (unknown)."""
+    number = int(value)
+    return None if number < 0 else number
 
 
 def _int_or_none(raw: bytes | str) -> int | None:

@@ -79,8 +79,10 @@ TIMEOUTS = {REFRESH: 300, SYNC: 1800, TEAMS: 600, DIGESTS: 600}  # seconds a job
 class Context:
     """What job functions need, installed once per worker process by its composition root.
 
-    ``source`` is the GitHub source, made on first use by ``connect`` (default
-    ``jobs.github.client.connect``) and kept for the process's life.
+    ``source`` is the GitHub source (or :class:`jobs.github.connections.Connections`, one
+    per organisation), made on first use by ``connect`` (default
+    ``jobs.github.connections.connect_all``, budgets shared in ``store``) and kept for the
+    process's life.
     """
 
     settings: Settings
@@ -99,22 +101,31 @@ class Context:
                                " need `flowbot worker`")
         return self.pipeline
 
-    def github(self) -> Any:
-        """The GitHub source; its per-cycle budget is renewed once per sampling interval."""
+    def github(self, repo: str | None = None) -> Any:
+        """The GitHub source reading ``repo`` (its owner's credentials when several
+        organisations are configured); its per-cycle budget is renewed once per sampling
+        interval. By default a source per organisation, each budget shared with the other
+        workers in Redis (:func:`jobs.github.connections.connect_all`)."""
+        from jobs.github.connections import Connections
+
         with self._lock:
             if self.source is None:
                 if self.connect is not None:
                     self.source = self.connect()
                 else:
-                    from jobs.github.client import connect
+                    from jobs.github.connections import connect_all
 
-                    self.source = connect(self.settings, clock=self.clock)
+                    self.source = connect_all(self.settings, store=self.store, clock=self.clock)
             now = self.clock.now()
             every = timedelta(minutes=self.settings.schedules.sample_interval_minutes)
+            many = isinstance(self.source, Connections)
             if self._budget_at is None or not self._budget_at <= now < self._budget_at + every:
-                self.source.budget.start_cycle()
+                for each in self.source.sources() if many else [self.source]:
+                    each.budget.start_cycle()
                 self._budget_at = now
-            return self.source
+            if many and repo is not None:
+                return self.source.for_repo(repo)
+            return self.source.for_org(self.settings.github.organisation) if many else self.source
 
 
 _installed: Context | None = None
@@ -348,7 +359,7 @@ def _synced(ctx: Context, repo: str, what: str, step: Callable[..., RepoReport] 
     before = ctx.store.sync_errors([repo]).get(repo)
     run = step or (lambda source, **kw: sync_repo(ctx.store, source, repo, **kw))
     try:
-        report = run(ctx.github(), now=ctx.clock.now(),
+        report = run(ctx.github(repo), now=ctx.clock.now(),
                      retention_days=ctx.settings.github.retention_days)
     except (GitHubError, PermissionDenied) as err:
         line = f"{repo}: {err}"

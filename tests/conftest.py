@@ -239,6 +239,8 @@ def _no_real_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     ``REDIS_URL`` is the tests' Redis, so a command a test runs cannot reach another one."""
     for var in _SECRET_VARS:
         monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("GITHUB_TOKEN_")]:  # per organisation
+        monkeypatch.delenv(var)
     monkeypatch.setenv("REDIS_URL", os.environ[OVERRIDE])
 
 

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from jobs.errors import BudgetExhausted
-from jobs.github.budget import Budget, classify, missing_access, read_headers, wait_seconds
+from jobs.github.budget import (
+    Budget,
+    SharedBudget,
+    classify,
+    identity,
+    missing_access,
+    read_headers,
+    wait_seconds,
+)
+from jobs.store import Store
+from tests.processes import free_port
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -127,3 +138,130 @@ def test_points_are_counted_as_github_charged_them() -> None:
     budget.observe({}, status=200)
     budget.charge_unread_graphql()  # an HTML page GitHub never saw
     assert budget.cost == 1 + 1 + 4
+
+
+# ------------------------------------------------------------------ shared across workers
+
+
+class Wall:
+    """The wall clock the shared account reads GitHub's resets against."""
+
+    def __init__(self) -> None:
+        self.now = NOW.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def worker(store: Store, *, share: float = 0.25, who: str = "token-a",
+           wall: Wall | None = None) -> Budget:
+    """One worker process's budget, drawing on the shared account of credential ``who``."""
+    shared = SharedBudget(store, identity("https://api.github.com", who), share=share,
+                          wall=wall or Wall())
+    return Budget(share=share, shared=shared)
+
+
+def answer(budget: Budget, remaining: int, *, status: int = 200, reset: int = 1800) -> None:
+    """One REST request through ``budget``: reserved, answered, settled."""
+    with budget.spending("core"):
+        headers = limits(remaining)
+        headers["x-ratelimit-reset"] = str(int(NOW.timestamp()) + reset)
+        budget.observe(headers, status=status)
+
+
+def test_workers_together_stay_within_the_share_of_the_limit(store: Store) -> None:
+    """Four workers on one token, taking turns: together they spend 25% of the 5,000 limit,
+    1,250 requests, and every further request is refused before it is sent."""
+    workers = [worker(store) for _ in range(4)]
+    sent, remaining = 0, 5000
+    refused: set[int] = set()
+    for _ in range(2000):
+        if len(refused) == 4:
+            break
+        for i, budget in enumerate(workers):
+            try:
+                answer(budget, remaining - 1)
+            except BudgetExhausted as err:
+                assert "workers' share" in str(err) and "1250 of 1250" in str(err)
+                refused.add(i)
+                continue
+            sent += 1
+            remaining -= 1
+    assert sent == 1250
+
+
+def test_a_refused_request_is_not_sent(store: Store) -> None:
+    """A worker whose reservation is refused never reaches GitHub: nothing is observed."""
+    first, second = worker(store, share=0.001), worker(store, share=0.001)
+    for _ in range(5):
+        answer(first, 4000)
+    with pytest.raises(BudgetExhausted), second.spending("core"):
+        pytest.fail("the request was sent")  # pragma: no cover - the reservation raises first
+    assert second.requests == 0
+
+
+def test_not_modified_and_unmetered_answers_are_refunded(store: Store) -> None:
+    """304s and answers GitHub never metered cost the shared account nothing; a GraphQL query
+    costs what GitHub charged for it."""
+    budget = worker(store)
+    answer(budget, 4000)
+    for _ in range(3):
+        answer(budget, 4000, status=304)
+    with budget.spending("core"):
+        budget.observe({}, status=502)
+    with budget.spending("graphql"):
+        budget.observe(limits(4990, resource="graphql"), status=200)
+        budget.observe_graphql({"cost": 3, "remaining": 4987, "limit": 5000,
+                                "resetAt": "2026-03-02T09:30:00Z", "used": 13})
+    ident = identity("https://api.github.com", "token-a")
+    core, gql = store.budget_account(ident, "core"), store.budget_account(ident, "graphql")
+    assert core is not None and (core.spent, core.allowance) == (1, 1250)
+    assert gql is not None and gql.spent == 3
+
+
+def test_a_request_without_an_answer_keeps_its_reservation(store: Store) -> None:
+    """A request that timed out may have been run (and charged) by GitHub: the shared account
+    keeps it, while this process's own count of points leaves it out."""
+    budget = worker(store)
+    answer(budget, 4000)
+    with budget.spending("core"):
+        budget.unanswered()
+    account = store.budget_account(identity("https://api.github.com", "token-a"), "core")
+    assert account is not None and account.spent == 2
+    assert (budget.requests, budget.cost) == (2, 1)
+
+
+def test_a_new_window_brings_a_new_allowance(store: Store) -> None:
+    """Once the time GitHub named for the reset has passed, the workers' share starts over."""
+    wall = Wall()
+    budget, other = worker(store, share=0.001, wall=wall), worker(store, share=0.001, wall=wall)
+    for _ in range(5):
+        answer(budget, 4000)
+    with pytest.raises(BudgetExhausted):
+        answer(other, 4000)
+    wall.now += 1801
+    for _ in range(5):
+        answer(other, 4999, reset=5400)  # the next window's answers
+    with pytest.raises(BudgetExhausted):
+        answer(budget, 4994, reset=5400)
+
+
+def test_credentials_have_accounts_of_their_own(store: Store) -> None:
+    """Another token (another organisation's) has its own budget; the token itself is never
+    part of what is stored."""
+    spent = worker(store, share=0.001, who="ghp_organisation_one")
+    for _ in range(5):
+        answer(spent, 4000)
+    answer(worker(store, share=0.001, who="ghp_organisation_two"), 4000)
+    keys = [k.decode() for k in store._r.scan_iter(store.key("*"))]
+    assert not [k for k in keys if "ghp_" in k]
+
+
+def test_redis_down_leaves_each_worker_its_own_accounting(tmp_path: Path) -> None:
+    """Without Redis the shared account cannot be reached: requests still go, each worker
+    keeps to its own per-cycle share, and nothing raises but the budget's own stop."""
+    dead = Store.connect(f"redis://127.0.0.1:{free_port()}/0", check_schema=False, timeout=0.2)
+    budget = worker(dead, share=0.001)
+    answer(budget, 4000)
+    answer(budget, 3999)
+    assert budget.requests == 2

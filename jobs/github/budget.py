@@ -8,6 +8,17 @@ resource, the cycle's allowance for it becomes ``share x remaining`` (``github.b
 spent or the remaining budget is down to the safety margin, so the cycle stops cleanly and
 the next one resumes where it stopped.
 
+Shared across workers (:class:`SharedBudget`): every worker process using the same credential
+(a token, or a GitHub App installation) draws on one account in Redis, keyed by a hash of the
+credential's identity (never the credential) and the resource. Together they may spend
+``share x limit`` in each rate-limit window GitHub names (``x-ratelimit-reset``): before each
+request a worker reserves its points atomically (REST 1; GraphQL the query's last cost), and
+after the answer settles what GitHub actually charged (a ``304`` or an unmetered failure is
+refunded; a request that got no answer at all keeps its reservation, as GitHub may have run it). A refused reservation is :class:`BudgetExhausted` before anything is sent, so N
+workers never exceed what one would. A window GitHub has reset starts a new allowance; the
+account expires a minute after its window ends. When Redis cannot be reached the process falls
+back to its own accounting (said once in the log).
+
 Points are counted as GitHub charged them: a REST answer that carries ``x-ratelimit-*``
 headers costs 1 (a ``304 Not Modified`` nothing), a GraphQL answer its ``rateLimit.cost``
 (when the answer cannot be read, the rise of ``x-ratelimit-used`` since the previous one). An
@@ -23,13 +34,22 @@ mistaken for a rate limit.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from jobs.errors import BudgetExhausted
+from jobs.errors import BudgetExhausted, StoreUnavailable
+
+if TYPE_CHECKING:
+    from jobs.store import Store
+
+log = logging.getLogger(__name__)
 
 Verdict = Literal["ok", "not_modified", "secondary", "primary", "permission", "retry", "fail"]
 
@@ -46,6 +66,62 @@ class RateLimit:
     remaining: int
     reset_at: datetime | None
     used: int | None = None
+
+
+def identity(base_url: str, credential: str) -> str:
+    """The name of a credential's shared account: a hash of where and what it is (a token,
+    or ``app:ID:installation:ID``). The credential itself never reaches Redis or a log."""
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\0{credential}".encode()).hexdigest()
+    return digest[:24]
+
+
+class SharedBudget:
+    """One credential's account in Redis, shared by every worker (see the module docstring)."""
+
+    def __init__(self, store: Store, identity: str, *, share: float,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.identity = identity
+        self.share = share
+        self._wall = wall  # GitHub's resets are wall-clock times
+        self._offline = False  # Redis unreachable: said once, then local accounting only
+
+    def take(self, resource: str, points: int) -> None:
+        """Reserve ``points``; raises BudgetExhausted when all workers together have spent
+        this window's share (nothing is reserved then)."""
+        try:
+            ok, account = self.store.take_budget(self.identity, resource, points,
+                                                 now=self._wall())
+        except StoreUnavailable as err:
+            self._down(err)
+            return
+        self._offline = False
+        if not ok:
+            reset = datetime.fromtimestamp(account.reset, timezone.utc) if account.reset else None
+            raise BudgetExhausted(
+                f"the workers' share of the GitHub {resource} budget is spent"
+                f" ({account.spent} of {account.allowance} this window, resets {_hhmm(reset)});"
+                " resuming next cycle"
+            )
+
+    def settle(self, resource: str, correction: int, limit: RateLimit | None) -> None:
+        """Settle the last reservation (``correction``: charged minus reserved) and date the
+        account from ``limit`` (the window's reset and size as the answer told them)."""
+        reset = int(limit.reset_at.timestamp()) if limit is not None and limit.reset_at else None
+        allowance = (max(1, math.floor(limit.limit * self.share))
+                     if limit is not None and limit.limit > 0 else None)
+        try:
+            self.store.settle_budget(self.identity, resource, correction=correction, reset=reset,
+                                     allowance=allowance, limit=limit.limit if limit else None,
+                                     now=self._wall())
+        except StoreUnavailable as err:
+            self._down(err)
+
+    def _down(self, err: StoreUnavailable) -> None:
+        if not self._offline:
+            log.warning("shared GitHub budget unavailable (%s); this worker counts its own"
+                        " spend until Redis answers", err)
+        self._offline = True
 
 
 @dataclass(slots=True)
@@ -69,8 +145,11 @@ class Budget:
     cost: int = 0
     not_modified: int = 0
     _spend: dict[str, _Spend] = field(default_factory=dict)
+    shared: SharedBudget | None = None  # all workers' account in Redis (None: this process only)
     _metered: bool = False  # the last answer carried rate-limit headers
     _rise: int | None = None  # how much x-ratelimit-used rose with the last answer
+    _graphql_points: int = 1  # the last GraphQL query's cost: what the next one reserves
+    _unanswered: bool = False  # the request inside ``spending`` got no answer
 
     def start_cycle(self) -> None:
         """Forget the previous cycle's allowances and limits; the next answers set new ones
@@ -93,6 +172,32 @@ class Budget:
                 f" ({spend.spent} of {spend.allowance}); resuming next cycle"
             )
 
+    @contextmanager
+    def spending(self, resource: str) -> Iterator[None]:
+        """Around one request: reserve its points in the shared account (raising
+        BudgetExhausted before it is sent when the workers' share is spent), then settle what
+        the answers observed inside charged, whatever happens."""
+        if self.shared is None:
+            yield
+            return
+        points = self._graphql_points if resource == "graphql" else 1
+        self.shared.take(resource, points)
+        before = self.cost
+        self._unanswered = False
+        try:
+            yield
+        finally:
+            # no answer (a timeout, a dropped connection): GitHub may have charged it, so the
+            # reservation stands (this process's own count, ``cost``, leaves it out)
+            charged = points if self._unanswered else self.cost - before
+            self.shared.settle(resource, charged - points, self.limits.get(resource))
+
+    def unanswered(self) -> None:
+        """The request just sent got no answer: it counts as a request, and in the shared
+        account it keeps its reservation (GitHub may have run it)."""
+        self.requests += 1
+        self._unanswered = True
+
     def observe(self, headers: Mapping[str, str], *, status: int) -> None:
         """Account for one answer from its headers (any status)."""
         self.requests += 1
@@ -107,6 +212,8 @@ class Budget:
         if prior is not None and prior.used is not None and limit.used is not None \
                 and prior.reset_at == limit.reset_at:
             self._rise = max(0, limit.used - prior.used)
+        if prior is not None and _later(limit.reset_at, prior.reset_at):
+            self._spend.pop(limit.resource, None)  # GitHub reset the limit: a new allowance
         self.limits[limit.resource] = limit
         spend = self._spend.setdefault(limit.resource, _Spend())
         if spend.allowance is None:
@@ -117,6 +224,7 @@ class Budget:
     def observe_graphql(self, rate: Mapping[str, Any] | None, *, fallback: int = 1) -> None:
         """Account for a GraphQL answer's ``rateLimit`` object (its ``cost`` is the charge)."""
         cost = int(rate.get("cost") or fallback) if rate else fallback
+        self._graphql_points = max(1, cost)
         if rate and rate.get("remaining") is not None:
             self.limits["graphql"] = RateLimit(
                 resource="graphql",
@@ -258,6 +366,10 @@ def _iso(value: Any) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _later(new: datetime | None, old: datetime | None) -> bool:
+    return new is not None and old is not None and new > old
 
 
 def _hhmm(at: datetime | None) -> str:

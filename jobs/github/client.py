@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -49,10 +49,21 @@ from jobs.errors import (
     PermissionDenied,
 )
 from jobs.github import queries
-from jobs.github.budget import Budget, classify, missing_access, refusal_reason, wait_seconds
+from jobs.github.budget import (
+    Budget,
+    SharedBudget,
+    classify,
+    identity,
+    missing_access,
+    refusal_reason,
+    wait_seconds,
+)
 from jobs.github.shapes import Check
 from jobs.ports import Clock, SystemClock
-from jobs.settings import Settings
+from jobs.settings import Settings, token_variable
+
+if TYPE_CHECKING:
+    from jobs.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,15 @@ MAX_WAIT_SECONDS = 60.0  # github.max_wait_seconds' default
 
 class _NotJson(ValueError):
     """A body that does not decode as JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A request that got no usable answer: retried with backoff (``bad``: a 2xx that was
+    not what was asked, BadAnswer when the retries run out)."""
+
+    what: str
+    bad: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +138,8 @@ class GitHubSource:
         self.waited = 0.0
         self.max_wait = max_wait
         self.blocked_until: datetime | None = None  # GitHub asked to wait past max_wait
+        # where an App's installation id comes from, for a refusal to name it
+        self.installation_setting = "GITHUB_APP_INSTALLATION_ID"
 
     @property
     def requests(self) -> int:
@@ -203,43 +225,13 @@ class GitHubSource:
         while True:
             self._check_blocked(path)
             self.budget.check(resource)
-            try:
-                status, raw_headers, body = self._req.requestJson(
-                    verb, path, params or None, headers or None, input
-                )
-            except (requests.exceptions.RequestException, OSError) as err:
-                self.budget.requests += 1
-                failures = self._backoff(failures, f"{verb} {_short(path)}: {type(err).__name__}")
+            with self.budget.spending(resource):
+                answer = self._exchange(verb, path, params=params, headers=headers, input=input,
+                                        resource=resource)
+            if isinstance(answer, _Failed):
+                failures = self._backoff(failures, answer.what, bad=answer.bad)
                 continue
-            except GithubException as err:  # only the App's installation-token exchange raises
-                self.budget.requests += 1
-                if err.status >= 500:
-                    failures = self._backoff(failures, f"App installation token: {err.status}")
-                    continue
-                said = err.data.get("message") if isinstance(err.data, dict) else None
-                raise PermissionDenied(
-                    f"GitHub refused the App an installation token ({err.status} "
-                    f"{said or 'error'}): check GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID"
-                    " and the private key"
-                ) from None
-            hdrs = {k.lower(): v for k, v in raw_headers.items()}
-            self.budget.observe(hdrs, status=status)
-            try:
-                data = _json(body)
-            except _NotJson as err:
-                if 200 <= status < 300:
-                    if resource == "graphql":
-                        self.budget.charge_unread_graphql()  # GitHub ran it; we cannot read it
-                    failures = self._backoff(failures, f"{verb} {_short(path)}: {err}", bad=True)
-                    continue
-                data = {"message": body[:200]}  # an error page: its status says what happened
-            if resource == "graphql" and 200 <= status < 300:
-                rate = data.get("data") if isinstance(data, dict) else None
-                rate = rate.get("rateLimit") if isinstance(rate, dict) else None
-                if isinstance(rate, dict):
-                    self.budget.observe_graphql(rate)
-                else:
-                    self.budget.charge_unread_graphql()
+            status, hdrs, data = answer
             verdict = classify(status, hdrs, data if isinstance(data, dict) else None)
             if verdict == "not_modified":
                 return Response(status, hdrs, data)
@@ -284,6 +276,47 @@ class GitHubSource:
                 continue
             raise GitHubError(f"GitHub answered {status} to {_short(path)}: {message or ''}".rstrip(": "))
 
+    def _exchange(self, verb: str, path: str, *, params: dict[str, Any] | None,
+                  headers: dict[str, str] | None, input: Any,  # noqa: A002 - PyGithub's name
+                  resource: str) -> tuple[int, dict[str, str], Any] | _Failed:
+        """Send one request and account for its answer: ``(status, headers, data)``, or what
+        failed in a way worth retrying (no answer; a ``2xx`` that is not JSON)."""
+        try:
+            status, raw_headers, body = self._req.requestJson(
+                verb, path, params or None, headers or None, input
+            )
+        except (requests.exceptions.RequestException, OSError) as err:
+            self.budget.unanswered()
+            return _Failed(f"{verb} {_short(path)}: {type(err).__name__}")
+        except GithubException as err:  # only the App's installation-token exchange raises
+            self.budget.requests += 1
+            if err.status >= 500:
+                return _Failed(f"App installation token: {err.status}")
+            said = err.data.get("message") if isinstance(err.data, dict) else None
+            raise PermissionDenied(
+                f"GitHub refused the App an installation token ({err.status} "
+                f"{said or 'error'}): check GITHUB_APP_ID, {self.installation_setting}"
+                " and the private key"
+            ) from None
+        hdrs = {k.lower(): v for k, v in raw_headers.items()}
+        self.budget.observe(hdrs, status=status)
+        try:
+            data = _json(body)
+        except _NotJson as err:
+            if 200 <= status < 300:
+                if resource == "graphql":
+                    self.budget.charge_unread_graphql()  # GitHub ran it; we cannot read it
+                return _Failed(f"{verb} {_short(path)}: {err}", bad=True)
+            data = {"message": body[:200]}  # an error page: its status says what happened
+        if resource == "graphql" and 200 <= status < 300:
+            rate = data.get("data") if isinstance(data, dict) else None
+            rate = rate.get("rateLimit") if isinstance(rate, dict) else None
+            if isinstance(rate, dict):
+                self.budget.observe_graphql(rate)
+            else:
+                self.budget.charge_unread_graphql()
+        return status, hdrs, data
+
     def _check_blocked(self, path: str) -> None:
         """Raise Deferred while GitHub's last long wait has not passed (no request is sent:
         GitHub asks clients not to retry before then)."""
@@ -318,31 +351,20 @@ def connect(
     seconds_between_writes: float | None = None,
     page_size: int = queries.PAGE_SIZE,
     more_pages: int = queries.MORE_PAGES,
+    organisation: str | None = None,
+    store: Store | None = None,
 ) -> GitHubSource:
     """A :class:`GitHubSource` for ``settings.github`` (token or GitHub App; Enterprise by
-    ``base_url``). Throttling defaults to PyGithub's for remote hosts and none on loopback.
+    ``base_url``) with the credentials of ``organisation`` (default: the main one; see
+    :func:`credentials`). Throttling defaults to PyGithub's for remote hosts and none on
+    loopback. With ``store`` the rate-limit budget is shared with every other worker using the
+    same credentials (:class:`jobs.github.budget.SharedBudget`); without it, this process's own.
 
     Raises GitHubError when no credentials are set or the App private key cannot be used.
     """
     gh = settings.github
-    secrets = settings.secrets
-    auth: Auth.Token | Auth.AppInstallationAuth | None = None
-    if secrets.github_token is not None:
-        auth = Auth.Token(secrets.github_token.get_secret_value())
-    elif secrets.github_app_id and secrets.github_app_private_key is not None:
-        if secrets.github_app_installation_id is None:
-            raise GitHubError("GitHub App auth needs GITHUB_APP_INSTALLATION_ID as well")
-        try:
-            app = Auth.AppAuth(secrets.github_app_id, secrets.github_app_private_key.get_secret_value())
-            app.create_jwt()  # PyGithub reads the key lazily: a bad one would fail mid-cycle
-            auth = app.get_installation_auth(secrets.github_app_installation_id)
-        except (ValueError, TypeError, jwt.PyJWTError) as err:
-            raise GitHubError(f"GitHub App private key unusable: {type(err).__name__}") from None
-    if auth is None:
-        raise GitHubError(
-            "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"
-            " and GITHUB_APP_INSTALLATION_ID for a GitHub App"
-        )
+    org = organisation or gh.organisation
+    auth, who, where = credentials(settings, org)
     loopback = urlsplit(gh.base_url).hostname in ("127.0.0.1", "localhost", "::1")
     between = seconds_between_requests if seconds_between_requests is not None else (
         0.0 if loopback else 0.25
@@ -359,15 +381,55 @@ def connect(
         seconds_between_requests=between or None,
         seconds_between_writes=writes or None,
     )
-    return GitHubSource(
+    shared = (SharedBudget(store, identity(gh.base_url, who), share=gh.budget_share)
+              if store is not None else None)
+    source = GitHubSource(
         client,
-        budget=Budget(share=gh.budget_share),
+        budget=Budget(share=gh.budget_share, shared=shared),
         sleep=sleep,
         clock=clock,
         base_url=gh.base_url,
         page_size=page_size,
         max_wait=gh.max_wait_seconds,
         more_pages=more_pages,
+    )
+    source.installation_setting = where
+    return source
+
+
+def credentials(settings: Settings, organisation: str) -> tuple[Auth.Token | Auth.AppInstallationAuth, str, str]:
+    """The PyGithub auth reading ``organisation``, what identifies it for the shared budget (a
+    token, or ``app:ID:installation:ID``: never logged, only hashed), and where its App
+    installation id is set (for error messages).
+
+    A token: ``GITHUB_TOKEN_<ORG>`` (:func:`jobs.settings.token_variable`), else
+    ``GITHUB_TOKEN``. A GitHub App: its installation on the organisation,
+    ``github.organisations.<org>.installation_id``, or ``GITHUB_APP_INSTALLATION_ID`` for the
+    main organisation. Raises GitHubError when none is usable.
+    """
+    secrets = settings.secrets
+    own = secrets.github_org_tokens.get(token_variable(organisation))
+    token = own or secrets.github_token
+    if token is not None:
+        value = token.get_secret_value()
+        return Auth.Token(value), value, "GITHUB_APP_INSTALLATION_ID"
+    other = settings.github.organisations.get(organisation)
+    installation = other.installation_id if other is not None else secrets.github_app_installation_id
+    where = (f"github.organisations.{organisation}.installation_id" if other is not None
+             else "GITHUB_APP_INSTALLATION_ID")
+    if secrets.github_app_id and secrets.github_app_private_key is not None:
+        if installation is None:
+            raise GitHubError(f"GitHub App auth needs {where} as well")
+        try:
+            app = Auth.AppAuth(secrets.github_app_id, secrets.github_app_private_key.get_secret_value())
+            app.create_jwt()  # PyGithub reads the key lazily: a bad one would fail mid-cycle
+            auth = app.get_installation_auth(installation)
+        except (ValueError, TypeError, jwt.PyJWTError) as err:
+            raise GitHubError(f"GitHub App private key unusable: {type(err).__name__}") from None
+        return auth, f"app:{secrets.github_app_id}:installation:{installation}", where
+    raise GitHubError(
+        "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY"
+        " and GITHUB_APP_INSTALLATION_ID for a GitHub App"
     )
 
 

@@ -311,17 +311,18 @@ def issue_event(api: str, name: str, e: Event, slugs: dict[str, TeamDef]) -> Jso
     return out
 
 
-def installation(api: str, org: str, org_id: int, created: datetime) -> Json:
+def installation(api: str, org: str, org_id: int, created: datetime, *,
+                 installation_id: int = 4242) -> Json:
     """The App installation on the organisation."""
     # The list endpoint's schema reads ``account`` as simple-user AND enterprise (allOf), so
     # the enterprise's required keys are filled in too.
     account = {**organisation(api, org, org_id), "name": org.title(), "slug": org,
                "created_at": iso(created), "updated_at": iso(created)}
     return {
-        "id": 4242, "account": account, "repository_selection": "all",
-        "access_tokens_url": f"{api}/app/installations/4242/access_tokens",
+        "id": installation_id, "account": account, "repository_selection": "all",
+        "access_tokens_url": f"{api}/app/installations/{installation_id}/access_tokens",
         "repositories_url": f"{api}/installation/repositories",
-        "html_url": f"{HTML}/organizations/{org}/settings/installations/4242",
+        "html_url": f"{HTML}/organizations/{org}/settings/installations/{installation_id}",
         "app_id": 1001, "app_slug": "flowbot", "target_id": org_id, "target_type": "Organization",
         "permissions": {"metadata": "read", "pull_requests": "read", "checks": "read",
                         "actions": "read", "members": "read", "contents": "read"},

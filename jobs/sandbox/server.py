@@ -8,8 +8,8 @@ Enterprise-style ``/api/v3`` base URL, which REST also accepts).
 Like GitHub it: checks the token (401 ``Bad credentials``); paginates lists with ``page`` /
 ``per_page`` (capped) and a ``Link`` header (``next``, ``last``, ``prev``, ``first``); sends an
 ``ETag`` on every GET and answers a matching ``If-None-Match`` with ``304`` without spending the
-primary budget; keeps a 5,000/hour budget per token (``core`` for REST, ``graphql`` by query
-cost) reported in ``x-ratelimit-*`` headers; and answers unknown paths 404, repositories marked
+primary budget; keeps a 5,000/hour budget per token, or per App installation for its tokens
+(``core`` for REST, ``graphql`` by query cost) reported in ``x-ratelimit-*`` headers; and answers unknown paths 404, repositories marked
 with :meth:`deny` 403 (``Resource not accessible by integration``) or 404.
 
 ``server.changes`` (:class:`jobs.sandbox.changes.Changes`) changes the org as it happens (open a
@@ -17,6 +17,11 @@ PR, review it, push, merge...), and once :meth:`SandboxServer.send_webhooks_to` 
 ``server.webhooks`` (:class:`jobs.sandbox.webhooks.WebhookSender`) delivers each change's
 webhooks, signed like GitHub's, from a background thread, with seeded drops, delays, duplicates
 and reordering on request.
+
+Several organisations: ``SandboxServer(org, others=(org2, ...))`` serves each under its own
+name (the owner in a REST path, the ``owner`` variable of a GraphQL query), each with an App
+installation of its own (``installation_id(org)``); ``tokens`` adds a token per organisation
+(each token reaches every organisation, as a person's does, and has its own budget).
 
 ``server.faults`` (:class:`jobs.sandbox.faults.Faults`) injects 5xx, timeouts, dropped
 connections, secondary rate limits and ``200``s that are not what was asked (wrong shape,
@@ -35,7 +40,7 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,13 +100,20 @@ class SandboxServer:
         page_cap: int = 100,
         rate_limit: int = 5000,
         wall: Callable[[], float] = time.time,
+        others: Sequence[Org] = (),
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.org, self.clock, self.token, self.page_cap = org, clock, token, page_cap
+        self.orgs = {o.name.lower(): o for o in (org, *others)}
+        if len(self.orgs) != 1 + len(others):
+            raise ValueError("each organisation needs a name of its own")
         self.rate_limit = rate_limit
         self.wall = wall
         self.faults = Faults()
         self.stats = Stats()
         self._tokens: dict[str, str] = {token: "user"}  # token -> "user" | "installation"
+        self._tokens.update(dict.fromkeys((tokens or {}).values(), "user"))
+        self._meters: dict[str, str] = {}  # installation token -> its installation's budget
         self._denied: dict[str, int] = {}
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._lock = threading.Lock()
@@ -181,20 +193,31 @@ class SandboxServer:
     def allow(self, repo: str) -> None:
         self._denied.pop(repo.split("/")[-1], None)
 
+    def org_for(self, owner: str | None) -> Org:
+        """The organisation named ``owner`` (any case); the main one when none is."""
+        return self.orgs.get((owner or "").lower(), self.org)
+
+    def installation_id(self, org: Org) -> int:
+        """The App's installation on ``org``: 4242 on the main organisation, then 4243, ..."""
+        return 4242 + list(self.orgs.values()).index(org)
+
     def bucket(self, token: str | None = None, resource: str = "core") -> Bucket:
-        """The budget of ``token`` (default: the configured one) for ``resource``."""
-        key = (token or self.token, resource)
+        """The budget of ``token`` (default: the configured one) for ``resource``; an
+        installation token's is its installation's (GitHub meters installations)."""
+        token = token or self.token
+        key = (self._meters.get(token, token), resource)
         with self._lock:
             b = self._buckets.setdefault(key, Bucket(self.rate_limit))
             b.refresh(self.wall())
             return b
 
-    def issue_token(self) -> str:
+    def issue_token(self, installation: int = 4242) -> str:
         """A new installation token, as ``POST /app/installations/{id}/access_tokens`` makes."""
         with self._lock:
             self._issued += 1
             token = f"ghs_sandbox{self._issued:08d}"
             self._tokens[token] = "installation"
+            self._meters[token] = f"installation:{installation}"
         return token
 
     def token_kind(self, token: str) -> str | None:
@@ -298,7 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             result = Result(404, rest.error("Not Found", 404))
         else:
             handler, params = found
-            ctx = Context(sb.org, sb.base_url, sb.now(), _login_of(sb))
+            owner = parts[2] if len(parts) > 2 and parts[1] in ("repos", "orgs") else None
+            ctx = Context(sb.org_for(owner), sb.base_url, sb.now(), _login_of(sb))
             try:
                 result = handler(ctx, query, **params)
             except (NotFound, ValueError):
@@ -358,7 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send("POST", path, 400, err, {}, "", 0)
             return
         bucket = sb.bucket(token, "graphql")
-        ctx = Context(sb.org, sb.base_url, sb.now(), _login_of(sb))
+        owner = variables.get("owner") if isinstance(variables, dict) else None
+        ctx = Context(sb.org_for(owner if isinstance(owner, str) else None), sb.base_url,
+                      sb.now(), _login_of(sb))
         cost = graphql.cost(document, variables)
         if bucket.remaining < cost:
             limited = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
@@ -377,23 +403,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(method, path, 401, rest.error(msg, 401), {}, "", 0)
             return
         created = sb.org.start
-        inst = rest.installation(sb.base_url, sb.org.name, sb.org.owner_id, created)
+        insts = {sb.installation_id(o): (o, rest.installation(
+            sb.base_url, o.name, o.owner_id, created, installation_id=sb.installation_id(o)))
+            for o in sb.orgs.values()}
         parts = path.split("/")
+        found: dict[str, Any] | None = None
         if method == "POST" and len(parts) == 5 and parts[4] == "access_tokens":
-            if parts[3] != str(inst["id"]):
+            number = int(parts[3]) if parts[3].isdigit() else -1
+            if number not in insts:
                 self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
                 return
+            inst = insts[number][1]
             expires = datetime.fromtimestamp(sb.wall() + 3600, UTC)
-            data = {"token": sb.issue_token(), "expires_at": rest.iso(expires),
+            data = {"token": sb.issue_token(number), "expires_at": rest.iso(expires),
                     "permissions": inst["permissions"], "repository_selection": "all"}
             self._send(method, path, 201, data, {}, "", 0)
-        elif method == "GET" and path == "/app/installations":
-            self._send(method, path, 200, [inst], {}, "", 0)
-        elif method == "GET" and (path == f"/app/installations/{inst['id']}"
-                                  or path == f"/orgs/{sb.org.name}/installation"
-                                  or (path.startswith(f"/repos/{sb.org.name}/")
-                                      and path.split("/")[3] in sb.org.repos)):
-            self._send(method, path, 200, inst, {}, "", 0)
+            return
+        if method == "GET" and path == "/app/installations":
+            self._send(method, path, 200, [i for _o, i in insts.values()], {}, "", 0)
+            return
+        for org, inst in insts.values():
+            if method == "GET" and (path == f"/app/installations/{inst['id']}"
+                                    or path == f"/orgs/{org.name}/installation"
+                                    or (path.startswith(f"/repos/{org.name}/")
+                                        and path.split("/")[3] in org.repos)):
+                found = inst
+        if found is not None:
+            self._send(method, path, 200, found, {}, "", 0)
         else:
             self._send(method, path, 404, rest.error("Not Found", 404), {}, "", 0)
 
