@@ -159,7 +159,7 @@ def main() -> None:
                     results[name].report(f"/flow {sub} over HTTP, {label}, {args.workers} workers, "
                                          f"{args.concurrency} connections", before)
                 old, new = results["naive"], results["now"]
-                if old.latencies and new.latencies:
+                if old.count and new.count:
                     print(f"  /flow {sub}: p99 {_ms(old.pct(0.99))} -> {_ms(new.pct(0.99))} "
                           f"({old.pct(0.99) / new.pct(0.99):.1f}x), server CPU per request "
                           f"{old.cpu_per_request * 1000:.2f} -> {new.cpu_per_request * 1000:.2f} ms "

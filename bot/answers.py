@@ -16,6 +16,8 @@ code: a deploy that changes wording bumps :data:`VERSION` and renders anew at on
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -77,7 +79,8 @@ class WaitingAnswer(msgspec.Struct, frozen=True, tag="waiting"):
     """The PRs waiting on one login (or ``team:slug``) in a team: the oldest, and how many."""
 
     total: int
-    entries: list[WaitingEntry]
+    entries: list[WaitingEntry]  # oldest first
+    keys: frozenset[str] = frozenset()  # the entries' keys: lists that share none merge as they are
 
 
 Stored = SlashAnswer | CardAnswer | WaitingAnswer
@@ -192,7 +195,7 @@ class Answers:
             return None
         try:
             cards: list[list[Block]] = []
-            entries: dict[str, WaitingEntry] = {}
+            found: list[WaitingAnswer] = []
             total, exact = 0, True
             for team, row in zip(teams, rows, strict=True):
                 if not isinstance(row[0], CardAnswer) or any(not isinstance(w, WaitingAnswer) for w in row[1:]):
@@ -204,16 +207,14 @@ class Answers:
                 cards.append([card.block, context(age_text(card.as_of, now))])
                 total += max((w.total for w in lists), default=0)
                 exact = exact and len(lists) <= 1
-                for found in lists:
-                    for entry in found.entries:
-                        entries.setdefault(entry.key, entry)
+                found += lists
         except StoreUnavailable:
             return None
         self._deps.telemetry.reading(unavailable=False, found=True)
-        ordered = sorted(entries.values(), key=lambda e: e.age_hours, reverse=True)
+        oldest, listed = _oldest(found)
         mine = (login or "").lower()
-        lines = [e.line + (e.asked if mine not in e.waiting_on else "") for e in ordered[:MAX_WAITING]]
-        return home_layout(cards, lines, login=login, total=max(total, len(ordered)), exact=exact)
+        lines = [e.line + (e.asked if mine not in e.waiting_on else "") for e in oldest]
+        return home_layout(cards, lines, login=login, total=max(total, listed), exact=exact)
 
     def _fill_home(self, team: str, who: list[str]) -> list[Stored | None]:
         """The team's card and the waiting lists of ``who``, rendered from the snapshot (and
@@ -260,12 +261,29 @@ def message_of(body: bytes) -> Message:
     return value["blocks"], value["text"]
 
 
+def _oldest(lists: list[WaitingAnswer]) -> tuple[list[WaitingEntry], int]:
+    """The :data:`MAX_WAITING` oldest PRs of ``lists`` (each oldest first), a PR in several
+    once (as it was met first, lists in order), and how many PRs they hold. Lists that share
+    no PR (the usual case) are merged as they are, without visiting every entry."""
+    keys = frozenset().union(*(w.keys for w in lists))
+    if len(keys) == sum(len(w.entries) for w in lists):
+        merged = heapq.merge(*(w.entries for w in lists), key=lambda e: -e.age_hours)
+        return list(itertools.islice(merged, MAX_WAITING)), len(keys)
+    first: dict[str, WaitingEntry] = {}
+    for w in lists:
+        for entry in w.entries:
+            first.setdefault(entry.key, entry)
+    ordered = sorted(first.values(), key=lambda e: e.age_hours, reverse=True)
+    return ordered[:MAX_WAITING], len(ordered)
+
+
 def _waiting(found: Any) -> WaitingAnswer:
     """A stored ``jobs.store.WaitingList`` (or None: nothing waits) as rendered entries."""
     if found is None:
         return WaitingAnswer(total=0, entries=[])
-    return WaitingAnswer(total=found.total, entries=[
-        WaitingEntry(age_hours=item.age_hours, key=f"{item.repo}#{item.number}", line=waiting_base(item),
-                     waiting_on=[w.lower() for w in item.waiting_on], asked=asked_of_team(item))
-        for item in found.items if item.turn == "reviewer"])
+    entries = [WaitingEntry(age_hours=item.age_hours, key=f"{item.repo}#{item.number}", line=waiting_base(item),
+                            waiting_on=[w.lower() for w in item.waiting_on], asked=asked_of_team(item))
+               for item in found.items if item.turn == "reviewer"]
+    entries.sort(key=lambda e: e.age_hours, reverse=True)  # stored oldest first; kept so
+    return WaitingAnswer(total=found.total, entries=entries, keys=frozenset(e.key for e in entries))
 

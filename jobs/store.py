@@ -867,9 +867,8 @@ class Store:
             elif all(fields == wanted[0][1] for _, fields in wanted):  # App Home: one command
                 try:
                     raws = self._hmget_each(keys=keys, args=wanted[0][1])
-                except redis.ResponseError as err:  # a key of another type: read one by one
-                    if not _wrongtype(err):
-                        raise
+                except redis.ResponseError:  # a key of another type, or scripts refused: one by one
+                    raws = []
             if not raws:
                 pipe = self._r.pipeline(transaction=False)
                 for k, (_, fields) in zip(keys, wanted, strict=True):

@@ -216,21 +216,24 @@ def test_redis_down_serves_the_last_answer_marked_stale(
 # ----------------------------------------------------------------------------- App Home
 
 
-def _waiting_snapshot() -> Any:
-    """platform's snapshot with PRs waiting on bob, on his GitHub team, and on someone else."""
+def _waiting_snapshot(*, shared: bool = True) -> Any:
+    """platform's snapshot with PRs waiting on bob, on his GitHub team, and on someone else;
+    with ``shared``, some on both bob and his team (in both lists)."""
     item = QueueItem(repo="acme/api", number=1, title="First", url="https://github.com/acme/api/pull/1",
                      author="alice", turn="reviewer", waiting_on=("bob",), age_hours=40.0,
                      age_business_hours=14.0, size="S", ai_assisted=False)
-    items = [replace(item, number=n, title=f"PR <{n}>", age_hours=float(n),
-                     waiting_on=("team:backend",) if n % 3 == 0 else ("bob", "team:backend") if n % 3 == 1
-                     else ("erin",)) for n in range(1, 40)]
+    both = ("bob", "team:backend") if shared else ("bob",)
+    items = [replace(item, number=n, title=f"PR <{n}>", age_hours=float(n % 7),  # ties in age too
+                     waiting_on=("team:backend",) if n % 3 == 0 else both if n % 3 == 1
+                     else ("erin",)) for n in range(1, 70)]
     return snapshot(queue_items=tuple(items))
 
 
-def test_home_from_rendered_parts_is_the_home_rendered_whole(store: Store) -> None:
+@pytest.mark.parametrize("shared", [True, False])
+def test_home_from_rendered_parts_is_the_home_rendered_whole(store: Store, shared: bool) -> None:
     """App Home built from rendered cards and waiting lists is the view rendered whole from the
     snapshot's records: same PRs, order, "asked of your team" notes, counts and data ages."""
-    store.put_snapshot(_waiting_snapshot())
+    store.put_snapshot(_waiting_snapshot(shared=shared))
     clock = FixedClock(NOW)
     deps = BotDeps(settings=settings(), store=store, clock=clock)
     for user in (BOB, ALICE, "U0NOBODY"):
@@ -238,3 +241,16 @@ def test_home_from_rendered_parts_is_the_home_rendered_whole(store: Store) -> No
         clock.advance(timedelta(hours=2))
         assert home_view(deps, user) == records_view(deps, user)  # read back, two hours on
     assert "asked of your team backend" in json.dumps(home_view(deps, BOB))
+
+
+def test_home_with_a_team_hash_of_another_type_still_shows_every_team(store: Store) -> None:
+    """A team whose answers key holds another Redis type is quarantined, and the Home view
+    still shows every team, rendered from its snapshot."""
+    store.put_snapshot(_waiting_snapshot())
+    store.put_snapshot(snapshot(team="web"))
+    store._r.set(store.key("snapshot_answers", "web"), b"not a hash")
+    deps = BotDeps(settings=settings(), store=store, clock=FixedClock(NOW))
+    view = home_view(deps, "U0NOBODY")  # in no team: Home shows the first teams
+    assert view == records_view(deps, "U0NOBODY")
+    assert "*web*" in json.dumps(view) and "*platform*" in json.dumps(view)
+    assert any(key == store.key("snapshot_answers", "web") for key, _ in store.quarantined)
