@@ -1,22 +1,31 @@
-"""Benchmark: signed `/flow status` and `/flow queue` under gunicorn, and App Home, at size.
+"""Benchmark: signed `/flow status` and `/flow queue` under `flowbot web`, and App Home, at size.
 
 Seeds ``--teams`` team snapshots, each computed by ``jobs.snapshot.compute_team_snapshot`` from
 records copied from the sandbox's busiest repository (``bench/shape.py``) with ``--open-prs``
-open PRs in its queue, and stores them as the worker does. Starts ``flowbot web`` (gunicorn,
-``--workers`` x ``--threads``, the Procfile's 2 x 8 by default) with Slack pointed at the fake
-Slack API, sends ``--requests`` signed slash commands per subcommand, ``--concurrency`` at a
-time, over every team in turn (after 200 not counted, to warm the workers up), and prints
-p50/p90/p99, throughput and errors. App Home (an event whose view is published after the
-acknowledgement) is timed in-process: ``bot.home.home_view`` from the same Redis, from
+open PRs in its queue, and stores them as the worker does. Starts two ``flowbot web`` servers
+(the Procfile's command, gunicorn with ``--workers`` uvicorn workers) with Slack pointed at the
+fake Slack API: the naive one with ``--no-fast-lane`` (every request through a2wsgi and Bolt,
+reading the snapshot's parts and rendering per request, as before issue 14's rendered answers)
+and the Procfile's (the fast lane: `bot/fastlane.py`, answers rendered once per snapshot,
+`bot/answers.py`). For each subcommand, both are loaded in turn, in the same run, with
+``--concurrency`` connections sending signed slash commands over every team in turn (after a
+warm-up not counted): with ``wrk`` when it is installed (C, so the load generator takes little of
+the CPU the servers share; ``--client python`` uses threads of http.client instead). Printed:
+p50/p90/p99, requests/s, errors, the servers' CPU per request and the load average.
+
+App Home (an event whose view is published after the acknowledgement) is timed in-process, the
+view's build: the naive way (``bot.home.records_view``: cards and waiting lists decoded as records
+and rendered) beside ``bot.home.home_view`` (rendered parts), one at a time and from
 ``--concurrency`` threads.
 
-Beside each, in the same process and moment: the naive read, the whole snapshot decoded and
-validated with pydantic (what every command did before issue 14), then rendered.
+In-process too, per command, the read + render of one answer: the whole snapshot decoded and
+validated with pydantic (what every command did before issue 14), the parts read and rendered
+(the Bolt path), and the rendered answer read and completed (the fast lane).
 
 Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open PRs each.
 
-    .venv/bin/python bench/slash_latency.py [--teams 50] [--open-prs 2000] [--requests 2000]
-        [--concurrency 50] [--workers 2] [--threads 8]
+    .venv/bin/python bench/slash_latency.py [--teams 50] [--open-prs 2000] [--seconds 10]
+        [--requests 2000] [--concurrency 50] [--workers 2] [--client auto|wrk|python]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
 data lives under a prefix of its own (``flowbench``), removed afterwards.
@@ -27,6 +36,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +44,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,16 +100,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teams", type=int, default=50)
     parser.add_argument("--open-prs", type=int, default=2000, help="open PRs in each team's queue")
-    parser.add_argument("--requests", type=int, default=2000, help="per subcommand")
+    parser.add_argument("--seconds", type=float, default=10, help="per subcommand and server (wrk)")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="per subcommand and server (--client python), and App Home views")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--server", choices=("procfile", "gthread"), default="procfile",
-                        help="procfile: `flowbot web` (gunicorn + uvicorn workers, the Procfile's"
-                        " command); gthread: gunicorn's threaded WSGI workers on bot.web:create_app()"
-                        " (the previous Procfile), for a like-for-like comparison")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="auto: wrk when installed (apt-get install wrk), else python")
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL") or None
+    client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "python")
 
     base = team_snapshot(args.open_prs, url)
     now = datetime.now(UTC)
@@ -116,41 +126,54 @@ def main() -> None:
         whole = len(_codec_dumps(base))
         print(f"{args.teams} teams, {len(base.queue_items):,} PRs in each queue; a whole snapshot "
               f"is {whole / 1024:.0f} KB, its head {len(_codec_dumps(replace(base, queue_items=(), queue_trend=()))) / 1024:.0f} KB;"
-              f" Redis: {store.location}")
-        naive(base, store, args)
+              f" Redis: {store.location}; load generator: {client}")
+        naive(base, store, config, args)
         env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": fake.token,
                "SLACK_API_URL": fake.api_url, "FLOWBOT_LOG_LEVEL": "WARNING"}
         env.pop("REDIS_URL", None)
         if url:
             env["REDIS_URL"] = url
-        port = free_port()
-        if args.server == "gthread":
-            env["FLOWBOT_CONFIG"] = str(config)
-            command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
-                       "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}",
-                       "bot.web:create_app()"]
-        else:
-            command = [sys.executable, "-c", "from bot.cli import main; main()", "web", "--config",
-                       str(config), "--host", "127.0.0.1", "--port", str(port), "--workers",
-                       str(args.workers), "--threads", str(args.threads)]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
         try:
-            _wait_healthy(port, server)
-            for sub, expect in (("status", b"Flow status: team"), ("queue", b"Review queue: team")):
-                _run(port, sub, expect, args.teams, 200, args.concurrency)  # warm-up
-                before = load()
-                began = time.perf_counter()
-                latencies, errors = _run(port, sub, expect, args.teams, args.requests, args.concurrency)
-                wall = time.perf_counter() - began
-                _report(f"/flow {sub} over HTTP, {args.server}: gunicorn {args.workers}x{args.threads}", latencies,
-                        errors, wall, before)
+            for name, extra in (("naive", ["--no-fast-lane"]), ("now", [])):
+                port = free_port()
+                command = [sys.executable, "-c", "from bot.cli import main; main()", "web", "--config",
+                           str(config), "--host", "127.0.0.1", "--port", str(port), "--workers",
+                           str(args.workers), *extra]
+                servers[name] = port, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                                       stderr=subprocess.PIPE, start_new_session=True)
+            for port, server in servers.values():
+                _wait_healthy(port, server)
+            for sub, expect in (("status", "Flow status: team"), ("queue", "Review queue: team")):
+                results = {}
+                for name, (port, server) in servers.items():
+                    requests = _signed(sub, args.teams)
+                    _load(client, port, requests, expect, seconds=2, count=200, concurrency=args.concurrency)  # warm-up
+                    cpu = _tree_cpu(server.pid)
+                    before = load()
+                    results[name] = _load(client, port, requests, expect, seconds=args.seconds,
+                                          count=args.requests, concurrency=args.concurrency)
+                    results[name].cpu = _tree_cpu(server.pid) - cpu
+                    label = ("naive: flowbot web --no-fast-lane (a2wsgi + Bolt, parts read and rendered per request)"
+                             if name == "naive" else "now: flowbot web (the Procfile's: fast lane, rendered answers)")
+                    results[name].report(f"/flow {sub} over HTTP, {label}, {args.workers} workers, "
+                                         f"{args.concurrency} connections", before)
+                old, new = results["naive"], results["now"]
+                if old.count and new.count:
+                    print(f"  /flow {sub}: p99 {_ms(old.pct(0.99))} -> {_ms(new.pct(0.99))} "
+                          f"({old.pct(0.99) / new.pct(0.99):.1f}x), server CPU per request "
+                          f"{old.cpu_per_request * 1000:.2f} -> {new.cpu_per_request * 1000:.2f} ms "
+                          f"({old.cpu_per_request / max(new.cpu_per_request, 1e-9):.1f}x)")
             home(store, config, args)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            for _, server in servers.values():
+                server.terminate()
+            for _, server in servers.values():
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, 9)
+                    server.wait(timeout=5)
             store.flush_prefix()
             store.close()
     print(f"auth.test calls to the fake Slack: {len(fake.calls('auth.test'))}")
@@ -162,26 +185,32 @@ def _codec_dumps(value: Any) -> bytes:
     return codec.dumps(value)
 
 
-def naive(base: TeamSnapshot, store: Store, args: argparse.Namespace) -> None:
-    """In-process, same moment: read + render per command, the naive way (one key holding the
-    whole snapshot, pydantic-validated) beside today's (only the part rendered)."""
+def naive(base: TeamSnapshot, store: Store, config: Path, args: argparse.Namespace) -> None:
+    """In-process, same moment, per command: read + render the naive way (one key holding the
+    whole snapshot, pydantic-validated), the Bolt path's (only the parts rendered), and the
+    fast lane's (the answer rendered for this snapshot, completed with its data age)."""
     from pydantic import TypeAdapter
 
+    from bot.answers import Answers
+    from bot.app import BotDeps
     from bot.blocks.queue import MAX_ITEMS, render_queue
     from bot.blocks.status import render_status
+    from bot.cli import load_settings
     from jobs import codec
+    from jobs.ports import SystemClock
 
     adapter = TypeAdapter(TeamSnapshot)
     blob = codec.dumps(base)
     store.set_record("bench_whole", "team0", value=base)  # the old storage form, for the GET
     now = datetime.now(UTC)
+    answers = Answers(BotDeps(settings=load_settings(config), store=store, clock=SystemClock()))
 
     def old(sub: str) -> None:
         raw = store._r.get(store.key("bench_whole", "team0"))
         snap = adapter.validate_json(raw)
         (render_status if sub == "status" else render_queue)(snap, now=now)
 
-    def new(sub: str) -> None:
+    def parts(sub: str) -> None:
         if sub == "status":
             head = store.get_snapshot_head("team0")
             assert head is not None
@@ -191,10 +220,13 @@ def naive(base: TeamSnapshot, store: Store, args: argparse.Namespace) -> None:
             assert head is not None
             render_queue(replace(head, queue_items=tuple(items)), now=now, total=total)
 
+    def rendered(sub: str) -> None:
+        assert answers.slash("team0", sub, now=now, share=False) is not None
+
     adapter.validate_json(blob)
     for sub in ("status", "queue"):
         runs = {}
-        for name, fn in (("naive", old), ("now", new)):
+        for name, fn in (("naive", old), ("parts", parts), ("rendered", rendered)):
             times = []
             for _ in range(30):
                 t = time.perf_counter()
@@ -202,55 +234,154 @@ def naive(base: TeamSnapshot, store: Store, args: argparse.Namespace) -> None:
                 times.append(time.perf_counter() - t)
             runs[name] = statistics.median(times)
         print(f"in-process read + render of /flow {sub}: naive (whole snapshot, pydantic) "
-              f"{_ms(runs['naive'])}, now {_ms(runs['now'])} = {runs['naive'] / runs['now']:.0f}x  [{load()}]")
+              f"{_ms(runs['naive'])}, parts read and rendered (Bolt path) {_ms(runs['parts'])}, "
+              f"rendered answer (fast lane) {_ms(runs['rendered'])} = {runs['naive'] / runs['rendered']:.0f}x"
+              f" and {runs['parts'] / runs['rendered']:.1f}x  [{load()}]")
     store.delete("bench_whole", "team0")
 
 
 def home(store: Store, config: Path, args: argparse.Namespace) -> None:
-    """App Home's view for bob (a member of every team: the 30 cards a Home view holds),
-    ``--requests`` times from ``--concurrency`` threads in this one process (a Home view is
-    published after the event's acknowledgement, so this is the work, not a request's wait),
-    and one at a time."""
+    """App Home's view for bob (a member of every team: the 30 cards a Home view holds), the
+    naive way and now, ``--requests`` times from ``--concurrency`` threads in this one process
+    (a Home view is published after the event's acknowledgement, so this is the work, not a
+    request's wait), and one at a time."""
     from bot.app import BotDeps
     from bot.cli import load_settings
-    from bot.home import home_view
+    from bot.home import home_view, records_view
     from jobs.ports import SystemClock
 
     settings = load_settings(config)
     deps = BotDeps(settings=settings, store=store, clock=SystemClock())
-    view = home_view(deps, BOB)
-    assert "Waiting on you" in str(view)
-    latencies: list[float] = []
-    lock = threading.Lock()
+    assert home_view(deps, BOB) == records_view(deps, BOB)
+    assert "Waiting on you" in str(home_view(deps, BOB))
+    p99 = {}
+    for name, view in (("naive: records_view, cards and waiting lists decoded and rendered", records_view),
+                       ("now: home_view, from parts rendered once per snapshot", home_view)):
+        alone = []
+        for _ in range(50):
+            t = time.perf_counter()
+            view(deps, BOB)
+            alone.append(time.perf_counter() - t)
+        latencies: list[float] = []
+        lock = threading.Lock()
 
-    def one(_: int) -> None:
-        t = time.perf_counter()
-        home_view(deps, BOB)
-        with lock:
-            latencies.append(time.perf_counter() - t)
+        def one(_: int, view: Any = view, latencies: list[float] = latencies, lock: Any = lock) -> None:
+            t = time.perf_counter()
+            view(deps, BOB)
+            with lock:
+                latencies.append(time.perf_counter() - t)
 
-    alone = []
-    for _ in range(50):
-        t = time.perf_counter()
-        home_view(deps, BOB)
-        alone.append(time.perf_counter() - t)
-    print(f"App Home view one at a time: median {_ms(statistics.median(alone))}, p99 "
-          f"{_ms(_pct(sorted(alone), 0.99))}  [{load()}]")
-    before = load()
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        list(pool.map(one, range(args.requests)))
-    _report(f"App Home view (30 team cards + bob's waiting lists), one process, {args.concurrency} threads",
-            latencies, 0, time.perf_counter() - began, before)
+        before = load()
+        began = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            list(pool.map(one, range(args.requests)))
+        result = Result(latencies, 0, time.perf_counter() - began)
+        print(f"App Home view one at a time, {name}: median {_ms(statistics.median(alone))}")
+        result.report(f"App Home view (30 team cards + bob's waiting lists), {name}, one process, "
+                      f"{args.concurrency} threads", before)
+        p99[name] = result.pct(0.99)
+    old, new = p99.values()
+    print(f"  App Home: p99 {_ms(old)} -> {_ms(new)} ({old / new:.1f}x)")
 
 
-def _report(label: str, latencies: list[float], errors: int, wall: float, before: str) -> None:
-    latencies.sort()
-    print(f"{label}: {len(latencies)} requests, {errors} errors")
-    if latencies:
-        print(f"  p50 {_ms(statistics.median(latencies))}  p90 {_ms(_pct(latencies, 0.90))}  "
-              f"p99 {_ms(_pct(latencies, 0.99))}  max {_ms(latencies[-1])}  "
-              f"{len(latencies) / wall:.0f} requests/s  (target p99 < 100 ms)  [before: {before}; after: {load()}]")
+@dataclass
+class Result:
+    """One load run: latencies (seconds, sorted), errors, wall time; the server's CPU seconds."""
+
+    latencies: list[float]
+    errors: int
+    wall: float
+    cpu: float = 0.0
+    count: int = 0  # requests (wrk reports counts and percentiles, not every latency)
+    given: dict[float, float] | None = None  # percentiles from wrk
+
+    def __post_init__(self) -> None:
+        self.latencies.sort()
+        self.count = self.count or len(self.latencies)
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu / max(self.count, 1)
+
+    def pct(self, q: float) -> float:
+        if self.given is not None:
+            return self.given[q]
+        return _pct(self.latencies, q)
+
+    def report(self, label: str, before: str) -> None:
+        print(f"{label}: {self.count} requests, {self.errors} errors")
+        if self.count:
+            cpu = f", server CPU {self.cpu_per_request * 1000:.2f} ms per request" if self.cpu else ""
+            print(f"  p50 {_ms(self.pct(0.5))}  p90 {_ms(self.pct(0.9))}  p99 {_ms(self.pct(0.99))}  "
+                  f"max {_ms(self.pct(1.0))}  {self.count / self.wall:.0f} requests/s{cpu}  (target p99 < 100 ms)"
+                  f"  [before: {before}; after: {load()}]")
+
+
+def _signed(sub: str, teams: int) -> list[tuple[bytes, dict[str, str]]]:
+    """`/flow {sub} teamN` for every team, signed now (the client's CPU is not timed)."""
+    verifier = SignatureVerifier(SECRET)
+    ts = str(int(time.time()))
+    out = []
+    for t in range(teams):
+        body = slash_body(f"{sub} team{t}", user=BOB, response_url="http://127.0.0.1:9/unused")
+        out.append((body, {"X-Slack-Request-Timestamp": ts,
+                           "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body.decode()),
+                           "Content-Type": "application/x-www-form-urlencoded"}))
+    return out
+
+
+def _load(client: str, port: int, requests: list[tuple[bytes, dict[str, str]]], expect: str, *,
+          seconds: float, count: int, concurrency: int) -> Result:
+    if client == "wrk":
+        return _wrk(port, requests, expect, seconds=seconds, concurrency=concurrency)
+    return _run(port, requests, expect.encode(), count, concurrency)
+
+
+def _wrk(port: int, requests: list[tuple[bytes, dict[str, str]]], expect: str, *, seconds: float,
+         concurrency: int) -> Result:
+    """``wrk`` (2 threads, ``concurrency`` keep-alive connections) cycling over ``requests``; a
+    reply that is not 200 with ``expect`` in its body counts as an error."""
+    lines = ["local threads = {}", "function setup(thread) table.insert(threads, thread) end",
+             "errors = 0", "local reqs = {}"]
+    for i, (body, headers) in enumerate(requests):
+        fields = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
+        lines.append(f'reqs[{i + 1}] = wrk.format("POST", "/slack/events", {{{fields}}}, "{body.decode()}")')
+    lines += [f"local n = 0\nfunction request()\n  n = n + 1\n  return reqs[(n % {len(requests)}) + 1]\nend",
+              ("function response(status, headers, body)\n"
+               f'  if status ~= 200 or not string.find(body, "{expect}", 1, true) then errors = errors + 1 end\nend'),
+              ("function done(summary, latency, requests)\n  local e = 0\n"
+               "  for _, t in ipairs(threads) do e = e + t:get('errors') end\n"
+               "  local s = summary.errors\n"
+               "  io.write(string.format('RESULT %d %d %f %f %f %f %f\\n', summary.requests,"
+               " e + s.connect + s.read + s.write + s.timeout, summary.duration / 1e6,"
+               " latency:percentile(50) / 1e6, latency:percentile(90) / 1e6, latency:percentile(99) / 1e6,"
+               " latency.max / 1e6))\nend")]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write("\n".join(lines))
+        script.flush()
+        out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                              "-s", script.name, f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
+                             check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("RESULT"))
+    n, errors, wall, p50, p90, p99, top = row.split()[1:]
+    return Result([], int(errors), float(wall), count=int(n),
+                  given={0.5: float(p50), 0.9: float(p90), 0.99: float(p99), 1.0: float(top)})
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its children (gunicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes]) -> None:
@@ -269,26 +400,20 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("flowbot web did not become healthy within 30 s")
 
 
-def _run(port: int, sub: str, expect: bytes, teams: int, requests: int,
-         concurrency: int) -> tuple[list[float], int]:
+def _run(port: int, requests: list[tuple[bytes, dict[str, str]]], expect: bytes, count: int,
+         concurrency: int) -> Result:
+    """``count`` requests from ``concurrency`` threads of http.client (keep-alive), cycling over
+    ``requests``; the fallback when wrk is not installed (its own CPU competes with the servers)."""
     local = threading.local()
-    verifier = SignatureVerifier(SECRET)
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
-    ts = str(int(time.time()))
-    signed = []  # signed once, up front: the client's CPU is not timed
-    for t in range(teams):
-        body = slash_body(f"{sub} team{t}", user=BOB, response_url="http://127.0.0.1:9/unused")
-        signed.append((body, {"X-Slack-Request-Timestamp": ts,
-                              "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body.decode()),
-                              "Content-Type": "application/x-www-form-urlencoded"}))
 
     def one(i: int) -> None:
         nonlocal errors
         conn = getattr(local, "conn", None) or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         local.conn = conn
-        body, headers = signed[i % teams]
+        body, headers = requests[i % len(requests)]
         started = time.perf_counter()
         try:
             conn.request("POST", "/slack/events", body=body, headers=headers)
@@ -303,9 +428,10 @@ def _run(port: int, sub: str, expect: bytes, teams: int, requests: int,
             latencies.append(elapsed)
             errors += 0 if ok else 1
 
+    began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, range(requests)))
-    return latencies, errors
+        list(pool.map(one, range(count)))
+    return Result(latencies, errors, time.perf_counter() - began)
 
 
 def _pct(sorted_values: list[float], q: float) -> float:

@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.guard import Workspace
 from bot.metrics_http import Telemetry
 from bot.reader import SnapshotReader
 from jobs.errors import ConfigError
@@ -46,13 +47,15 @@ BOLT_LOGGER = "flowbot.bolt"
 
 @dataclass(frozen=True, slots=True)
 class BotDeps:
-    """What listeners need: settings, the store, a clock, the snapshot reader, counters."""
+    """What listeners need: settings, the store, a clock, the snapshot reader, counters, and
+    the installed workspace (bot.guard)."""
 
     settings: Settings
     store: Store
     clock: Clock = field(default_factory=SystemClock)
     reader: SnapshotReader = None  # type: ignore[assignment]  # filled in __post_init__
     telemetry: Telemetry = field(default_factory=Telemetry)
+    workspace: Workspace = field(default_factory=Workspace)  # where requests must come from
 
     def __post_init__(self) -> None:
         if self.reader is None:
@@ -85,7 +88,7 @@ def create_app(deps: BotDeps, *, mode: Mode, client: WebClient | None = None) ->
                            "Slack app's Install App page (docs/slack-setup.md)")])
     app = App(
         client=client,
-        authorize=_plain(BotIdentity(client, clock=deps.clock)),
+        authorize=_plain(BotIdentity(client, clock=deps.clock, workspace=deps.workspace)),
         process_before_response=True,  # answers are ready at ack time; slow work goes to lazy listeners
         request_verification_enabled=False,  # see above: bot.web (HTTP) or the socket (Socket Mode)
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="flowbot-listener"),
@@ -135,7 +138,7 @@ class BotIdentity:
     """
 
     def __init__(self, client: WebClient, *, clock: Clock, retry: timedelta = timedelta(minutes=1),
-                 timeout: float = 2.0) -> None:
+                 timeout: float = 2.0, workspace: Workspace | None = None) -> None:
         token = client.token
         if not token:
             raise ValueError("BotIdentity needs a client with the bot token")
@@ -151,6 +154,7 @@ class BotIdentity:
         self._next_try: datetime | None = None
         self._failed = False
         self._lock = threading.Lock()
+        self._workspace = workspace  # told the answer, for the fast lane's workspace check
 
     def authorize(self, enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
         """The ``authorize`` function for Bolt (which passes arguments by name)."""
@@ -182,6 +186,8 @@ class BotIdentity:
             return None
         with self._lock:
             self._known = dict(answer.data) if isinstance(answer.data, dict) else {}
+            if self._workspace is not None:
+                self._workspace.remember(self._known)
             if self._failed:
                 log.warning("Slack answered auth.test again: workspace %s", self._known.get("team_id"))
             return self._known

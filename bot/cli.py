@@ -184,13 +184,17 @@ def web(
     body_seconds: Annotated[float, typer.Option(help="Drop a request whose body has not arrived "
                                                      "within this many seconds (408).")] = 5.0,
     threads: Annotated[int, typer.Option(hidden=True, help="Ignored: each worker runs 16 app threads.")] = 0,
+    fast_lane: Annotated[bool, typer.Option(hidden=True, help="Answer /flow status and queue from their "
+                                                             "rendered answers before Bolt (bot/fastlane.py); "
+                                                             "--no-fast-lane sends every request through Bolt.")] = True,
 ) -> None:
     """Serve Slack over HTTP (signed requests), /healthz and /metrics."""
     with _errors():
         from bot.serve import serve_gunicorn
 
         serve_gunicorn(str(config) if config else None, host=host, port=port, workers=workers,
-                       connections=connections, body_seconds=body_seconds, echo=typer.echo)
+                       connections=connections, body_seconds=body_seconds, echo=typer.echo,
+                       fast_lane=fast_lane)
 
 
 @app.command()

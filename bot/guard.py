@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
@@ -74,17 +74,54 @@ def refusal(settings: Settings, team: str, user_id: str | None, *, action: str) 
     return f"Sorry, only the {who} of *{escape(team)}* can {action}. `/flow thresholds {escape(team)}` shows the levels."
 
 
+class Workspace:
+    """Where requests must come from: the installed workspace (``auth.test``'s answer, once
+    Slack gave it) and the app (pinned by the first request that names one). Thread-safe;
+    one per process (``BotDeps.workspace``), shared by :class:`WorkspaceGuard` in Bolt and by
+    the fast lane (``bot.fastlane``), so both refuse the same requests."""
+
+    def __init__(self, *, app_id: str | None = None) -> None:
+        self._app_id = app_id
+        self._installed: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def installed(self) -> dict[str, Any] | None:
+        """``auth.test``'s answer for the bot token, or None while Slack has not given it."""
+        return self._installed
+
+    def remember(self, identity: dict[str, Any]) -> None:
+        """Record ``auth.test``'s answer (``bot.app.BotIdentity`` calls this)."""
+        self._installed = identity
+
+    def problem(self, *, installed_team: str | None, installed_enterprise: str | None,
+                asked_team: str | None, asked_enterprise: str | None, app_id: object) -> str | None:
+        """Why a request from ``asked_team``/``asked_enterprise`` naming ``app_id`` is refused
+        here, or None when it is not (an unknown installation lets it through)."""
+        if installed_team and asked_team and asked_team != installed_team:
+            return f"from workspace {asked_team!r}, installed in {installed_team!r}"
+        if installed_enterprise and asked_enterprise and asked_enterprise != installed_enterprise:
+            return f"from organisation {asked_enterprise!r}, installed in {installed_enterprise!r}"
+        if not isinstance(app_id, str) or not app_id:
+            return None
+        with self._lock:
+            if self._app_id is None:
+                self._app_id = app_id
+        if app_id != self._app_id:
+            return f"for app {app_id!r}, this is {self._app_id!r}"
+        return None
+
+
 class WorkspaceGuard(Middleware):
     """Refuses requests from a workspace other than the installed one, or for another app.
 
     Runs after Bolt's authorization, whose ``auth.test`` result names the installed workspace.
-    ``app_id`` pins the expected app; by default the first request from the installed
-    workspace pins it.
+    The expected app is ``workspace``'s (by default pinned by the first request from the
+    installed workspace).
     """
 
-    def __init__(self, *, app_id: str | None = None) -> None:
-        self._app_id = app_id
-        self._lock = threading.Lock()
+    def __init__(self, workspace: Workspace | None = None) -> None:
+        self._workspace = workspace or Workspace()
 
     def process(self, *, req: BoltRequest, resp: BoltResponse,
                 next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt passes it by this name
@@ -99,26 +136,16 @@ class WorkspaceGuard(Middleware):
 
     def _problem(self, req: BoltRequest) -> str | None:
         installed = req.context.authorize_result
-        asked_team, asked_enterprise = req.context.team_id, req.context.enterprise_id
-        if installed is not None:
-            if installed.team_id and asked_team and asked_team != installed.team_id:
-                return f"from workspace {asked_team!r}, installed in {installed.team_id!r}"
-            if installed.enterprise_id and asked_enterprise and asked_enterprise != installed.enterprise_id:
-                return f"from organisation {asked_enterprise!r}, installed in {installed.enterprise_id!r}"
-        app_id = req.body.get("api_app_id")
-        if not isinstance(app_id, str) or not app_id:
-            return None
-        with self._lock:
-            if self._app_id is None:
-                self._app_id = app_id
-        if app_id != self._app_id:
-            return f"for app {app_id!r}, this is {self._app_id!r}"
-        return None
+        return self._workspace.problem(
+            installed_team=installed.team_id if installed is not None else None,
+            installed_enterprise=installed.enterprise_id if installed is not None else None,
+            asked_team=req.context.team_id, asked_enterprise=req.context.enterprise_id,
+            app_id=req.body.get("api_app_id"))
 
 
 def register(app: App, deps: BotDeps) -> None:
     """Install the workspace guard in front of every listener."""
-    app.use(WorkspaceGuard())
+    app.use(WorkspaceGuard(deps.workspace))
 
 
 def _kind(req: BoltRequest) -> str:

@@ -33,18 +33,23 @@ def login_of(settings: Settings, user_id: str) -> str | None:
 def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
     """The user's Home view, built from the stored snapshots only (never GitHub).
 
-    Reads, for each of the user's teams in one round trip, the snapshot's head and the lists
-    of PRs waiting on the user's login and GitHub teams (kept per reviewer by the store), so
-    it costs the same whatever the size of the queues.
+    Reads, for each of the user's teams in one round trip, its card and the PRs waiting on
+    the user's login and GitHub teams as rendered for this snapshot (``bot.answers``: rendered
+    by the first view that needs them), so it costs the same whatever the size of the queues.
+    While Redis cannot be read, :func:`records_view` answers from the last copies read.
     """
-    from bot.commands import teams_of_user
+    from bot.answers import Answers
 
-    settings = deps.settings
+    login, teams, who = _whose(deps.settings, user_id)
+    view = Answers(deps).home(teams, who, login=login, now=deps.clock.now())
+    return view if view is not None else records_view(deps, user_id)
+
+
+def records_view(deps: BotDeps, user_id: str) -> dict[str, object]:
+    """:func:`home_view` rendered whole from the snapshots' cards and waiting lists (the
+    reader's: its last good copies while Redis is down), as it was before ``bot.answers``."""
     now = deps.clock.now()
-    login = login_of(settings, user_id)
-    teams = (teams_of_user(settings, user_id) or list(settings.teams)[:10])[:MAX_TEAMS]
-    who = [] if login is None else [login.lower(), *(f"team:{slug.lower()}"
-                                                     for slug in sorted(_github_teams_of(settings, login)))]
+    login, teams, who = _whose(deps.settings, user_id)
     cards = []
     waiting: dict[tuple[str, int], QueueItem] = {}
     total = 0  # how many wait on the user: exact with one list per team, else a lower bound
@@ -59,6 +64,18 @@ def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
                     waiting.setdefault((item.repo, item.number), item)
     return render_home(cards, list(waiting.values()), login=login, now=now,
                        total=max(total, len(waiting)), exact=exact)
+
+
+def _whose(settings: Settings, user_id: str) -> tuple[str | None, list[str], list[str]]:
+    """The user's login, the teams their Home shows, and whom PRs may wait on for them
+    (their login and their GitHub teams as ``team:slug``, lower case)."""
+    from bot.commands import teams_of_user
+
+    login = login_of(settings, user_id)
+    teams = (teams_of_user(settings, user_id) or list(settings.teams)[:10])[:MAX_TEAMS]
+    who = [] if login is None else [login.lower(), *(f"team:{slug.lower()}"
+                                                     for slug in sorted(_github_teams_of(settings, login)))]
+    return login, teams, who
 
 
 def publish_home(client: WebClient, deps: BotDeps, user_id: str) -> None:

@@ -70,7 +70,7 @@ class SnapshotReader:
         self._store = store
         self._clock = clock
         self._pause = pause
-        self._last: dict[tuple[str, str], Any] = {}
+        self._last: dict[tuple[str, ...], Any] = {}
         self._failed_at: datetime | None = None
         self._lock = threading.Lock()
 
@@ -108,7 +108,17 @@ class SnapshotReader:
         return [HomeCard(team, head, tuple(lists), unavailable=down)
                 for team, (head, lists) in zip(teams, got, strict=True)]
 
-    def _fetch(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+    def fetch(self, key: tuple[str, ...] | None, read: Callable[[], Any]) -> Any:
+        """``read()`` under the reader's outage rules (see :meth:`_fetch`): its value (kept as
+        the last good copy under ``key`` when not None), or :data:`DOWN`."""
+        return self._fetch(key, read)
+
+    def last(self, key: tuple[str, ...]) -> Any:
+        """The last good copy kept under ``key`` (by :meth:`fetch`), or None."""
+        with self._lock:
+            return self._last.get(key)
+
+    def _fetch(self, key: tuple[str, ...] | None, read: Callable[[], Any]) -> Any:
         """``read()``, remembered under ``key`` when it found something; ``_DOWN`` while
         Redis is failing (not asked again for ``pause`` after a failure)."""
         with self._lock:
@@ -123,12 +133,13 @@ class SnapshotReader:
             return _DOWN
         with self._lock:
             self._failed_at = None
-            if got is not None and not (isinstance(got, tuple) and got[0] is None):
+            if key is not None and got is not None and not (isinstance(got, tuple) and got[0] is None):
                 self._last[key] = got
         return got
 
 
 _DOWN = object()  # Redis could not be read
+DOWN = _DOWN  # what :meth:`SnapshotReader.fetch` returns while Redis cannot be read
 
 
 @dataclass(frozen=True, slots=True)

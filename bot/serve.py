@@ -51,7 +51,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2,
                    connections: int = WORKER_CONNECTIONS, body_seconds: float = BODY_SECONDS,
-                   echo: Callable[[str], object] = print) -> None:
+                   echo: Callable[[str], object] = print, fast_lane: bool = True) -> None:
     """Run ``flowbot web`` (gunicorn, :class:`FlowbotWorker` workers) until stopped.
 
     Before forking, this process (gunicorn's master) checks the settings once, prepares the
@@ -80,7 +80,7 @@ def serve_gunicorn(config: str | None, *, host: str, port: int, workers: int = 2
                 self.cfg.set("control_socket_disable", True)  # one shared path per user: replicas would clash
 
             def load(self) -> ASGIApp:
-                return asgi_app(config, body_seconds=body_seconds)
+                return asgi_app(config, body_seconds=body_seconds, fast_lane=fast_lane)
 
         also = "/github/webhook, " if settings.secrets.github_webhook_secrets else ""
         echo(f"Serving Slack on http://{host}:{port}/slack/events ({also}/healthz, /metrics)")
@@ -130,16 +130,20 @@ def _shared_embedded_redis(settings: Settings) -> Iterator[None]:
 
 
 
-def asgi_app(config: str | None, *, body_seconds: float = BODY_SECONDS) -> ASGIApp:
-    """A worker's app: :func:`bot.web.create_app` behind :class:`BufferedBodies` and a2wsgi."""
+def asgi_app(config: str | None, *, body_seconds: float = BODY_SECONDS, fast_lane: bool = True) -> ASGIApp:
+    """A worker's app: :func:`bot.web.create_app` behind :class:`BufferedBodies` and a2wsgi,
+    with the fast lane (``bot.fastlane``: `/flow status` and `queue` without Bolt) between."""
     from a2wsgi import WSGIMiddleware
+
+    from bot.fastlane import FastLane
 
     web = create_app(config)
     # a2wsgi types scopes and messages as TypedDicts, and WSGI apps by its own protocol; the
     # plain ASGI and WSGI call shapes are the same
-    app = WSGIMiddleware(web, workers=APP_THREADS)  # type: ignore[arg-type]
-    return BufferedBodies(app, telemetry=web.deps.telemetry, seconds=body_seconds,  # type: ignore[arg-type]
-                          limits=web.body_limits())
+    app: ASGIApp = WSGIMiddleware(web, workers=APP_THREADS)  # type: ignore[arg-type,assignment]
+    if fast_lane:
+        app = FastLane(app, web)
+    return BufferedBodies(app, telemetry=web.deps.telemetry, seconds=body_seconds, limits=web.body_limits())
 
 
 class HeaderDeadline(HttpToolsProtocol):

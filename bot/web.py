@@ -49,7 +49,7 @@ class FlowbotWeb:
         self.deps = deps
         self._bolt = bolt_handler
         self._secret = signing_secret.encode()
-        self._max_body = max_body
+        self.max_body = max_body
         self.github = github
 
     def body_limits(self) -> dict[str, int]:
@@ -98,7 +98,7 @@ class FlowbotWeb:
             return self._refuse(start_response, 411, "length_required")
         if length < 0:
             return self._refuse(start_response, 400, "bad_length")
-        if length > self._max_body:
+        if length > self.max_body:
             return self._refuse(start_response, 413, "too_large")
         body = environ["wsgi.input"].read(length) if length else b""
         reason = self._check_signature(environ, body)
@@ -122,9 +122,12 @@ class FlowbotWeb:
         return _reply(start_response, answer.status, answer.text, "text/plain")
 
     def _check_signature(self, environ: WSGIEnvironment, body: bytes) -> str | None:
-        """None when the request is signed by Slack within 5 minutes; else why not."""
-        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
-        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        return self.unsigned_because(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+                                     environ.get("HTTP_X_SLACK_SIGNATURE", ""), body)
+
+    def unsigned_because(self, timestamp: str, signature: str, body: bytes) -> str | None:
+        """None when ``body`` is signed by Slack (``signature``, ``timestamp``: the
+        ``X-Slack-*`` headers) within 5 minutes; else why not (the reason counted and logged)."""
         if not timestamp or not signature:
             return "unsigned"
         if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:

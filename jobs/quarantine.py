@@ -181,6 +181,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("a team's queue trend", _f("snapshot_trend:{}"), "string",
            record(tuple[QueueSample, ...])),
     Family("a team's snapshot inputs", _f("snapshot_inputs:{}"), "string"),
+    Family("a team's pre-rendered answers", _f("snapshot_answers:{}"), "hash",
+           json_value(dict, what="a rendered answer")),
     Family("a team's last queue sample basis", _f("queue_basis:{}"), "string", json_value(dict)),
     Family("a lock", _f("lock:{}"), "string"),
     Family("a credential's shared GitHub budget", _f("github:budget:{}:{}"), "hash", _int_member),

@@ -20,7 +20,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -329,6 +329,10 @@ class Store:
         # values met that did not decode (this process): (key, field or entry) -> why. Each is
         # logged once and counted here, never raised; see _decode_or_quarantine.
         self.quarantined: dict[tuple[str, str | None], str] = {}
+        # HMGET of the same fields from many hashes in one command (a pipeline of 30 HMGETs
+        # cost App Home more CPU in redis-py than everything else it does)
+        self._hmget_each = client.register_script(
+            "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end return out")
 
     # ------------------------------------------------------------------ connection
 
@@ -726,6 +730,9 @@ class Store:
     #   snapshot_trend:{team}    the queue trend (digest chart, alerts)
     #   snapshot_inputs:{team}   what it was computed from (jobs.snapshot decides on it whether
     #                            to compute again)
+    #   snapshot_answers:{team}  hash: answers rendered from this snapshot by the bot, one field
+    #                            each (the bot's encoding; bot/answers.py), filled on first
+    #                            read and dropped with the snapshot they were rendered from
     # All parts are replaced in one MULTI and read in one MULTI: a reader sees the old snapshot
     # or the new one, never parts of both.
 
@@ -745,7 +752,8 @@ class Store:
                 self.key("snapshot_items", team): "list",
                 self.key("snapshot_waiting", team): "hash",
                 self.key("snapshot_trend", team): "string",
-                self.key("snapshot_inputs", team): "string"}
+                self.key("snapshot_inputs", team): "string",
+                self.key("snapshot_answers", team): "hash"}
 
         def build(pipe: Any) -> None:
             pipe.set(self.key("snapshot", team), codec.dumps(head))
@@ -759,6 +767,7 @@ class Store:
                     for who, found in waiting.items()})
             pipe.set(self.key("snapshot_trend", team), codec.dumps(snapshot.queue_trend))
             pipe.set(self.key("snapshot_inputs", team), inputs)
+            pipe.delete(self.key("snapshot_answers", team))  # rendered from the one replaced
 
         with self._guard("snapshot write"):
             self._write(keys, build)
@@ -850,6 +859,62 @@ class Store:
         with self._guard("snapshot read"):
             raw = self._r.mget([self.key("snapshot_inputs", t) for t in teams])
         return {t: _s(v) if v is not None else "" for t, v in zip(teams, raw, strict=True)}
+
+    # Answers rendered ahead (the bot's, opaque here but JSON: jobs.quarantine checks that much).
+    ANSWERS_TTL = timedelta(days=2)  # a snapshot not replaced for that long is read the slow way
+
+    def get_answers(self, wanted: Iterable[tuple[str, Sequence[str]]],
+                    decode: Callable[[bytes], T]) -> list[list[T | None]]:
+        """For each ``(team, fields)``, the value of each field of the team's stored answers,
+        decoded by ``decode``, or None where absent (or not decodable: quarantined), read
+        in one round trip. Raises StoreUnavailable."""
+        wanted = [(team, list(fields)) for team, fields in wanted]
+        keys = [self.key("snapshot_answers", team) for team, _ in wanted]
+        with self._guard("answer read"):
+            raws: list[Any] = []
+            if len(wanted) == 1:  # a slash command: one HMGET
+                raws = [self._r.hmget(keys[0], wanted[0][1])]
+            elif all(fields == wanted[0][1] for _, fields in wanted):  # App Home: one command
+                try:
+                    raws = self._hmget_each(keys=keys, args=wanted[0][1])
+                except redis.ResponseError:  # a key of another type, or scripts refused: one by one
+                    raws = []
+            if not raws:
+                pipe = self._r.pipeline(transaction=False)
+                for k, (_, fields) in zip(keys, wanted, strict=True):
+                    pipe.hmget(k, fields)
+                raws = pipe.execute(raise_on_error=False)
+        out: list[list[T | None]] = []
+        for k, (_, fields), raw in zip(keys, wanted, raws, strict=True):
+            if isinstance(raw, Exception):  # another Redis type: quarantined, read as absent
+                raw = self._read(k, "hash", partial(self._r.hmget, k, fields), [None] * len(fields))
+            out.append([None if v is None else self._decode_or_quarantine(k, v, decode, field=f)
+                        for f, v in zip(fields, raw, strict=True)])
+        return out
+
+    def fill_answers(self, team: str, render: Callable[[], Mapping[str, bytes]]) -> Mapping[str, bytes]:
+        """``render()`` (which reads the team's snapshot and renders from it), stored as
+        fields of the team's answers unless the snapshot was replaced meanwhile (then they
+        are returned but not kept: a newer snapshot's answers are not overwritten by older
+        ones). Raises StoreUnavailable."""
+        k, head = self.key("snapshot_answers", team), self.key("snapshot", team)
+        with self._guard("answer write"), self._r.pipeline(transaction=True) as pipe:
+            pipe.watch(head)  # put_snapshot sets it in the MULTI that drops the answers
+            values = render()
+            if not values:
+                return values
+            pipe.multi()
+            pipe.hset(k, mapping=dict(values))
+            pipe.expire(k, int(self.ANSWERS_TTL.total_seconds()))
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                pass
+            except redis.ResponseError as err:
+                if not _wrongtype(err):
+                    raise
+                self._read(k, "hash", partial(self._r.hlen, k), 0)  # quarantined, not written
+        return values
 
     def _decode_list(self, k: str, raw: Iterable[bytes], kind: type[T]) -> list[T]:
         decode = _record(kind)

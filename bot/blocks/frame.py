@@ -35,9 +35,19 @@ def web_link(url: str | None, label: object, *, limit: int = 300) -> str:
     return escape(label, limit, multiline=False)
 
 
+def as_of(snapshot: TeamSnapshot) -> datetime | None:
+    """The instant an answer's data age counts from: the oldest sync, else the computation."""
+    return snapshot.data_as_of or snapshot.computed_at
+
+
 def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> str:
-    """``data 7 min old (computed 2 min ago)``: how old the GitHub data behind an answer is."""
-    text = f"data {age(snapshot.data_as_of or snapshot.computed_at, now)}"
+    """``data 7 min old``: how old the GitHub data behind an answer is."""
+    return age_text(as_of(snapshot), now, unavailable=unavailable)
+
+
+def age_text(since: datetime | None, now: datetime, *, unavailable: bool = False) -> str:
+    """:func:`data_age` from the instant alone (what a pre-rendered answer keeps)."""
+    text = f"data {age(since, now)}"
     if unavailable:
         text = "Redis unreachable: showing the last good copy, " + text
     return text
@@ -45,21 +55,38 @@ def data_age(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False
 
 def footer(snapshot: TeamSnapshot, now: datetime, *, unavailable: bool = False) -> Block:
     """A context block: team, window and data age, plus what degraded the data, if anything."""
-    parts = [f"*{escape(snapshot.team, MAX_NAME)}*", f"{snapshot.window_days}-day window",
-             data_age(snapshot, now, unavailable=unavailable)]
+    before, after = footer_parts(snapshot)
+    return footer_block(before, data_age(snapshot, now, unavailable=unavailable), after)
+
+
+def footer_parts(snapshot: TeamSnapshot) -> tuple[str, str]:
+    """The footer's text before and after its data age: all of it but what changes with
+    ``now`` (a pre-rendered answer keeps these and adds the age when it is served)."""
+    before = f"*{escape(snapshot.team, MAX_NAME)}* · {snapshot.window_days}-day window · "
+    after = ""
     if snapshot.errors:
         shown = "; ".join(escape(e, 300) for e in snapshot.errors[:3])
         more = f" (and {len(snapshot.errors) - 3} more)" if len(snapshot.errors) > 3 else ""
-        parts.append(f":warning: partial data: {shown}{more}")
-    return context(" · ".join(parts))
+        after = f" · :warning: partial data: {shown}{more}"
+    return before, after
+
+
+def footer_block(before: str, data_age_text: str, after: str) -> Block:
+    """The footer from :func:`footer_parts` and the data age at the moment it is served."""
+    return context(before + data_age_text + after)
 
 
 def unavailable(team: str, last: TeamSnapshot | None, now: datetime) -> Message:
     """Redis is down: say so, and how old the last good copy is (or that there is none)."""
-    if last is None:
+    return unavailable_since(team, now, copy=last is not None, since=None if last is None else as_of(last))
+
+
+def unavailable_since(team: str, now: datetime, *, copy: bool, since: datetime | None) -> Message:
+    """:func:`unavailable` from the last copy's :func:`as_of` alone (``copy``: there is one)."""
+    if not copy:
         detail = "No earlier copy is held by this server."
     else:
-        detail = f"The last good copy here is {data_age(last, now)}."
+        detail = f"The last good copy here is {age_text(since, now)}."
     text = (f":hourglass: Data for *{escape(team, MAX_NAME)}* is temporarily unavailable (Flowbot's "
             f"storage is not answering). {detail} Try again in a minute.")
     return [section(text)], fallback(f"Data for {escape(team, MAX_NAME)} is temporarily unavailable. {detail}")

@@ -28,23 +28,35 @@ def team_card(team: str, snapshot: TeamSnapshot | None, *, now: datetime, unavai
     if snapshot is None:
         why = "data temporarily unavailable" if unavailable else "no data yet: the first sample has not run"
         return [section(f"*{escape(team, MAX_NAME)}*: {why}")]
+    return [card_section(team, snapshot), context(data_age(snapshot, now, unavailable=unavailable))]
+
+
+def card_section(team: str, snapshot: TeamSnapshot) -> Block:
+    """The card's first block: all of it but the data age (so it can be rendered ahead)."""
     pickup = latency_line(snapshot.pickup) if snapshot.pickup.calendar.count else NO_MERGED
-    text = (f"*{escape(team, MAX_NAME)}*\n{queue_summary(snapshot)}\npickup wait p50 {pickup}"
-            f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
-    return [section(text), context(data_age(snapshot, now, unavailable=unavailable))]
+    return section(f"*{escape(team, MAX_NAME)}*\n{queue_summary(snapshot)}\npickup wait p50 {pickup}"
+                   f" · bottleneck {bottleneck(snapshot).splitlines()[0]}")
 
 
 def waiting_line(item: QueueItem, login: str | None = None) -> str:
     """``• <url|acme/api#412 title> by alice, waiting 18.5 working h (52.5 h)``, plus ``· asked
     of your team backend`` when the request went to a team of ``login``'s, not to them."""
+    if login is not None and login.lower() not in {w.lower() for w in item.waiting_on}:
+        return waiting_base(item) + asked_of_team(item)
+    return waiting_base(item)
+
+
+def waiting_base(item: QueueItem) -> str:
+    """:func:`waiting_line` without what depends on who reads it."""
     label = f"{item.repo}#{item.number} {item.title}"
     author = escape(item.author or "a deleted account", MAX_NAME)
-    line = f"• {web_link(item.url, label, limit=200)} by {author}, waiting {clock(item.age_business_hours, item.age_hours)}"
-    if login is not None and login.lower() not in {w.lower() for w in item.waiting_on}:
-        teams = [w.removeprefix("team:") for w in item.waiting_on if w.startswith("team:")]
-        if teams:
-            line += f" · asked of your team {escape(teams[0], MAX_NAME)}"
-    return line
+    return f"• {web_link(item.url, label, limit=200)} by {author}, waiting {clock(item.age_business_hours, item.age_hours)}"
+
+
+def asked_of_team(item: QueueItem) -> str:
+    """`` · asked of your team backend`` (the first team asked), or "" when no team was."""
+    teams = [w.removeprefix("team:") for w in item.waiting_on if w.startswith("team:")]
+    return f" · asked of your team {escape(teams[0], MAX_NAME)}" if teams else ""
 
 
 def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting: Sequence[QueueItem],
@@ -56,24 +68,34 @@ def render_home(cards: Sequence[tuple[str, TeamSnapshot | None, bool]], waiting:
     turn is the user's (the oldest of them, when ``total`` says there are more; ``exact``
     False when ``total`` is only a lower bound). Returns a ``{"type": "home", "blocks": [...]}`` view.
     """
+    ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
+    return home_layout([team_card(team, snapshot, now=now, unavailable=unavailable)
+                        for team, snapshot, unavailable in cards],
+                       [waiting_line(i, login) for i in ordered[:MAX_WAITING]], login=login,
+                       total=max(total or 0, len(ordered)), exact=exact)
+
+
+def home_layout(cards: Sequence[list[Block]], lines: Sequence[str], *, login: str | None,
+                total: int, exact: bool = True) -> dict[str, object]:
+    """The Home view from rendered parts: each team's card blocks, and the lines of the PRs
+    waiting on the user, oldest first (at least the first :data:`MAX_WAITING` of ``total``)."""
     blocks: list[Block] = [header("Flowbot")]
     if login is None:
         blocks.append(section("You are not listed as a member of any team in Flowbot's config, "
                               "so nothing waits on you here. Ask an admin to add your Slack ID."))
-    elif waiting:
-        ordered = sorted(waiting, key=lambda i: i.age_hours, reverse=True)
-        lines = [waiting_line(i, login) for i in ordered]
-        total = max(total or 0, len(lines))
+    elif lines:
+        shown = list(lines[:MAX_WAITING])
+        total = max(total, len(lines))
         if total > MAX_WAITING:
-            lines = [*lines[: MAX_WAITING - 1],
+            shown = [*shown[: MAX_WAITING - 1],
                      (f"and {'' if exact else 'at least '}{total - MAX_WAITING + 1:,} more:"
                       " `/flow queue` lists the team's queue")]
-        blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(lines)))
+        blocks.append(section(f"*Waiting on you ({escape(login, MAX_NAME)}), oldest first*\n" + "\n".join(shown)))
     else:
         blocks.append(section(f"Nothing is waiting on you ({escape(login, MAX_NAME)}). :tada:"))
-    for team, snapshot, unavailable in cards:
+    for card in cards:
         blocks.append(divider())
-        blocks += team_card(team, snapshot, now=now, unavailable=unavailable)
+        blocks += card
     blocks.append({"type": "actions", "elements": [{"type": "button", "action_id": "flow_home_refresh",
                                                     "text": {"type": "plain_text", "text": "Refresh"}}]})
     blocks.append(context("`/flow help` lists everything Flowbot can answer."))

@@ -1,0 +1,164 @@
+"""The fast lane: signed `/flow status` and `/flow queue` answered in the ASGI layer, not by Bolt.
+
+These two are most of what people type, and through ``bot.web`` and Bolt each cost about 2 ms
+of CPU beside their one Redis read (a2wsgi's thread hop, Bolt's request, middleware chain and
+listener matching), which at 50 at once on 2 cores is what the wait was made of (issue 14).
+Here a worker's event loop makes every check the Bolt path makes, with the same code, then
+answers from the answer rendered for the snapshot (``bot.answers``) in one store read:
+
+- body size and ``Content-Length``; signature and timestamp (``FlowbotWeb.unsigned_because``);
+- the body parsed as Bolt parses it (``slack_bolt.request.internals.parse_body``), a form
+  without ``payload``; no ``ssl_check``; the command named ``/flow``;
+- the workspace and app (``bot.guard.Workspace``, the state Bolt's ``WorkspaceGuard`` uses;
+  before Slack has said which workspace the token belongs to, Bolt answers);
+- the text parsed (``bot.commands.parse``) to ``status`` or ``queue`` and the team resolved
+  (``resolve_team``); reading is open to everyone in the workspace (``bot.guard``).
+
+Any request that does not pass all of them, or that this way cannot answer (no snapshot yet,
+Redis down with no copy read before), goes on to the app behind, unchanged: it is refused,
+counted and logged there, or answered by Bolt, exactly as without the fast lane. The store
+read runs in a small thread pool, so a hanging Redis holds a thread, not the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.request.internals import extract_enterprise_id, extract_team_id, parse_body
+
+from bot.answers import SLASH, Answers
+from bot.commands import COMMAND, Caller, UsageError, parse, resolve_team
+from bot.web import SLACK_PATH
+
+if TYPE_CHECKING:
+    from bot.web import FlowbotWeb
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+THREADS = 8  # per worker: store reads of the fast lane at once
+_JSON = b"application/json;charset=utf-8"  # what Bolt's acknowledgement carries
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A request the fast lane may answer: `/flow {sub}` about ``team``."""
+
+    team: str
+    sub: str
+    share: bool
+
+
+class FastLane:
+    """ASGI app: answers what :func:`asked` accepts, hands everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp, web: FlowbotWeb, *, threads: int = THREADS) -> None:
+        self._app = app
+        self._web = web
+        self._answers = Answers(web.deps)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowbot-fastlane")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != SLACK_PATH:
+            await self._app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > self._web.max_body:
+            await self._app(scope, receive, send)  # refused there, as it always was
+            return
+        first = await receive()
+        replay = _replay(first, receive)
+        body = first.get("body", b"")
+        if first.get("type") != "http.request" or first.get("more_body") or len(body) != int(length):
+            await self._app(scope, replay, send)
+            return
+        started = time.perf_counter()
+        request = asked(self._web, headers, body)
+        answer = None
+        if request is not None:
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(self._pool, self._answer, request, started)
+        if answer is None:
+            await self._app(scope, replay, send)
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", _JSON), (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
+
+    def _answer(self, request: Asked, started: float) -> bytes | None:
+        """The answer's body, or None for the app behind to answer (run in the pool)."""
+        deps = self._web.deps
+        deps.telemetry.begin()
+        try:
+            answer = self._answers.slash(request.team, request.sub, now=deps.clock.now(), share=request.share)
+        except Exception:  # noqa: BLE001 - a fault here must not cost the answer: Bolt gives it
+            log.exception("the fast lane failed on /flow %s; answering through Bolt", request.sub)
+            return None
+        if answer is not None:
+            deps.telemetry.command(request.sub, time.perf_counter() - started, ok=True)
+        return answer
+
+    def close(self) -> None:
+        """Stop the pool's threads (after the server stopped sending requests)."""
+        self._pool.shutdown(wait=False)
+
+
+def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | None:
+    """The `/flow status` or `/flow queue` request ``body`` makes, when it passes every check
+    the Bolt path makes (module doc); None for anything else. Reads no store, logs nothing."""
+    if web.unsigned_because(headers.get("x-slack-request-timestamp", ""),
+                            headers.get("x-slack-signature", ""), body) is not None:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    content_type = headers.get("content-type", "").split(";")[0]  # as Bolt reads it
+    if content_type == "application/json" or text.startswith("{") or "payload" in text:
+        return None  # not a slash command's form
+    form = parse_body(text, content_type)
+    if "ssl_check" in form or form.get("command") != COMMAND:
+        return None
+    deps = web.deps
+    installed = deps.workspace.installed
+    if installed is None:  # Slack has not said which workspace this is yet: Bolt asks it
+        return None
+    if deps.workspace.problem(installed_team=installed.get("team_id"),
+                              installed_enterprise=installed.get("enterprise_id"),
+                              asked_team=extract_team_id(form), asked_enterprise=extract_enterprise_id(form),
+                              app_id=form.get("api_app_id")) is not None:
+        return None
+    try:
+        cmd = parse(form.get("text") or "")
+        if cmd.sub not in SLASH:
+            return None
+        team = resolve_team(deps.settings, cmd.team, Caller(form.get("user_id"), form.get("channel_id")))
+    except UsageError:
+        return None
+    return Asked(team, cmd.sub, cmd.share)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """``receive`` that gives ``first`` again, then what ``receive`` gives."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return first
+        return await receive()
+
+    return again
