@@ -114,7 +114,7 @@ def decode(raw: bytes) -> Stored:
     return found
 
 
-MEMO = 4096  # decoded answers kept per process (a few MB)
+MEMO = 2048  # decoded answers kept per process (at most ~25 MB: the largest, a queue, is ~5 KB)
 _memo: dict[bytes, Stored] = {}  # bytes -> frozen answer; dict operations are atomic under the GIL
 
 

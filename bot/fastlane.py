@@ -110,10 +110,6 @@ class FastLane:
             deps.telemetry.command(request.sub, time.perf_counter() - started, ok=True)
         return answer
 
-    def close(self) -> None:
-        """Stop the pool's threads (after the server stopped sending requests)."""
-        self._pool.shutdown(wait=False)
-
 
 def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | None:
     """The `/flow status` or `/flow queue` request ``body`` makes, when it passes every check
