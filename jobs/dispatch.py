@@ -22,6 +22,8 @@ so a job run twice (a retry, a worker killed mid-job and its job run again) post
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from datetime import UTC, datetime, timedelta
 
 from jobs import work
@@ -48,11 +50,12 @@ class Dispatch:
         self.interval = pipeline.interval
 
     def sample(self, now: datetime) -> list[JobRun] | None:
-        """Queue a sampling cycle, once per interval across replicas; None when claimed."""
+        """Queue a sampling cycle, once per interval across replicas; None when claimed (or
+        Redis is down: the next tick tries again)."""
         if not self.pipeline.claim_sample(now):
             return None
-        work.enqueue_cycle(self.store, cycle_id(now), reason="schedule")
-        return []
+        return [] if _queued(lambda: work.enqueue_cycle(self.store, cycle_id(now), reason="schedule"),
+                             f"sampling cycle {cycle_id(now)}") else None
 
     def refresh(self, now: datetime) -> list[JobRun]:
         """Nothing: the cycle's last sync queues the snapshots and alerts."""
@@ -67,19 +70,30 @@ class Dispatch:
                 log.error("digest check for %s skipped: %s", team, err)
                 continue
             if due is not None:
-                work.enqueue_digest(self.store, team, reason="catch-up")
+                _queued(partial(work.enqueue_digest, self.store, team, reason="catch-up"),
+                        f"digest of {team}")
         return []
 
     def digest(self, team: str, now: datetime) -> JobRun | None:
         """Queue ``team``'s digest (the job checks it is due and not done)."""
-        work.enqueue_digest(self.store, team, reason="schedule")
+        _queued(lambda: work.enqueue_digest(self.store, team, reason="schedule"), f"digest of {team}")
         return None
 
     def opening(self, team: str, now: datetime) -> JobRun | None:
         """``team``'s working day starts: queue its alert evaluation, once per opening."""
         if self.pipeline.claim(f"run:opening:{team}:{cycle_id(now)}", timedelta(days=1)):
-            work.enqueue_team_alerts(self.store, team, reason="opening")
+            _queued(lambda: work.enqueue_team_alerts(self.store, team, reason="opening"),
+                    f"alerts of {team}")
         return None
+
+
+def _queued(enqueue: Callable[[], bool], what: str) -> bool:
+    """Run one enqueue; a Redis outage is logged (the schedule goes on) and gives False."""
+    try:
+        return enqueue() or True
+    except FlowbotError as err:
+        log.error("could not queue %s: %s", what, err)
+        return False
 
 
 def cycle_id(now: datetime) -> str:

@@ -276,9 +276,12 @@ def _enqueue(store: Store, name: str, unit: str, func: str,
             q.enqueue_in(delay, func, job_timeout=TIMEOUTS[name], **options)
     except DuplicateJobError:  # the same id queued meanwhile: that job is the pending one
         return False
-    except Exception:
-        store.clear_pending(unit, job_id)  # not queued: the next event may try again
-        raise
+    except Exception as err:  # the client's errors (redis-py's, not imported here)
+        try:
+            store.clear_pending(unit, job_id)  # not queued: the next event may try again
+        except StoreUnavailable:
+            pass  # the mark lapses by itself (PENDING_TTL)
+        raise StoreUnavailable(f"could not queue {description} ({store.location}): {err}") from None
     return True
 
 
@@ -463,7 +466,7 @@ class _Upkeep(threading.Thread):
         self.worker_done = False  # the worker returned: nothing to ask to stop
 
     def run(self) -> None:
-        passes = 0
+        passes, failing = 0, False
         while not self._halt.wait(UPKEEP_SECONDS):
             passes += 1
             try:
@@ -472,8 +475,12 @@ class _Upkeep(threading.Thread):
                     self._scheduler.enqueue_scheduled_jobs()
                 if passes % RECOVER_EVERY == 1:
                     recover(self._store)
-            except Exception:  # Redis away: the worker's own loop says so; try again
-                log.warning("work queue upkeep failed; retrying", exc_info=True)
+                failing = False
+            except Exception as err:  # Redis away: said once per outage, tried every second
+                if not failing:
+                    log.warning("work queue upkeep failed (%s: %s); retrying",
+                                type(err).__name__, err)
+                failing = True
         self._scheduler.release_locks()
         if self.worker_done:
             return

@@ -249,3 +249,16 @@ def test_a_digest_job_run_twice_posts_once(rig: Rig, store: Store, fake_slack: F
     assert work.enqueue_digest(store, rig.team, reason="again")
     work.run_burst(store)
     assert len(fake_slack.messages(channel)) == 1
+
+
+def test_enqueue_with_redis_down_is_a_named_error(rig: Rig) -> None:
+    """Redis unreachable: enqueuing says so (StoreUnavailable, as every store call does) and
+    the scheduler's tick skips instead of failing."""
+    from jobs.errors import StoreUnavailable
+    from tests.processes import free_port
+
+    down = Store.connect(f"redis://127.0.0.1:{free_port()}/0", check_schema=False, timeout=0.5)
+    with pytest.raises(StoreUnavailable, match="Redis"):
+        work.enqueue_pr_refresh(down, rig.repo, 7, reason="pull_request.labeled")
+    pipeline = Pipeline.from_settings(rig.settings, down, Kept(), clock=rig.clock)
+    assert Dispatch(pipeline).sample(END) is None
