@@ -43,4 +43,8 @@ def settings_summary(settings: Settings) -> str:
     mode = "Socket Mode" if sec.slack_app_token else "HTTP only" if sec.slack_signing_secret else "none"
     redis = "REDIS_URL" if sec.redis_url else "embedded Redis"
     lines.append(f"Credentials: GitHub {github_auth}; Slack bot token {slack}; Slack mode {mode}; {redis}.")
+    hooks = len(sec.github_webhook_secrets)
+    lines.append(f"GitHub webhooks: on, /github/webhook on `flowbot web` ({hooks} secret(s))" if hooks
+                 else "GitHub webhooks: off (set GITHUB_WEBHOOK_SECRET to receive them); changes"
+                      " arrive with each sample")
     return "\n".join(lines)

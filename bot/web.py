@@ -207,10 +207,10 @@ def github_webhook(deps: BotDeps, *, enqueue: Enqueue | None = None) -> GitHubWe
     secrets = settings.secrets.github_webhook_secrets
     if not secrets:
         return None
-    org = settings.github.organisation if settings.github.all_repositories else None
+    whole = [o for o in settings.github.organisation_names if settings.github.lists_all(o)]
     return GitHubWebhook(secrets=[s.get_secret_value() for s in secrets], store=deps.store,
                          enqueue=enqueue or queue_refreshes(deps.store),
-                         watched=watching(settings.repositories, organisation=org),
+                         watched=watching(settings.repositories, organisations=whole),
                          clock=deps.clock, telemetry=deps.telemetry)
 
 

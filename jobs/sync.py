@@ -144,8 +144,10 @@ def refresh_ci(store: Store, source: GitHubSource, repo: str, *, now: datetime,
 
     What a ``check_run``/``check_suite``/``workflow_run``/``workflow_job`` webhook asks for: the
     listing attaches each run to its PRs by their numbers or head commit, exactly as a sample
-    does. A repository never synced is skipped (its first sample lists its CI). Returns the
-    report; raises as :func:`refresh_pr`.
+    does. A repository whose CI was never listed is skipped (its next sample lists it). Of the
+    cursor only the CI mark (``runs_since``) moves, written over the cursor as stored at that
+    moment, so a sync of the same repository running meanwhile keeps its own progress. Returns
+    the report; raises as :func:`refresh_pr`.
     """
     job = _RepoSync(store, source, repo, now=now, days=None, retention_days=retention_days,
                     progress=None)
@@ -199,6 +201,7 @@ class _RepoSync:
         self.backlog_size = 0
         self.incomplete = 0  # PRs written this run whose history is still incomplete
         self.archived_flag: bool | None = None  # from the store: known (un)archived, or None
+        self.only_ci = False  # refresh_ci: change nothing of the cursor but its CI mark
 
     # ------------------------------------------------------------------ the steps
 
@@ -261,8 +264,9 @@ class _RepoSync:
         if self.store.get_json("archived", self.repo):
             return "archived"
         cursor = self.store.get_cursor(self.repo)
-        if cursor is None or cursor.collect_version != COLLECT_VERSION:
+        if cursor is None or cursor.collect_version != COLLECT_VERSION or cursor.runs_since is None:
             return "not synced yet; its first sample lists its CI"
+        self.only_ci = True
         self._runs(cursor, force=True)
         self._drain_reruns()
         return None
@@ -412,6 +416,8 @@ class _RepoSync:
                 if merged != pr.checks:
                     prs[number] = replace(pr, checks=merged)
                     touched.add(number)
+        if self.only_ci:  # a refresh beside a sync: move the CI mark of the cursor as stored now
+            cursor = self.store.get_cursor(self.repo) or cursor
         cursor = replace(cursor, runs_since=self.now - RUNS_OVERLAP)
         self._save_backlog(backlog, [prs[n] for n in sorted(touched)], cursor)
         self.store.set_json("runs_etag", self.repo, value={"since": stamp, "etag": response.etag},

@@ -81,15 +81,15 @@ def plan(event: str, payload: Mapping[str, Any], *, watched: Callable[[str], str
     return Plan((Refresh("pr", repo, number, reason=reason),))
 
 
-def watching(repositories: Iterable[str], *, organisation: str | None = None) -> Callable[[str], str | None]:
-    """``watched`` for :func:`plan`: the configured ``repositories`` (any case), and, with
-    ``organisation`` (``github.all_repositories``), every repository of that owner."""
+def watching(repositories: Iterable[str], *, organisations: Iterable[str] = ()) -> Callable[[str], str | None]:
+    """``watched`` for :func:`plan`: the configured ``repositories`` (any case), and every
+    repository of each of ``organisations`` (those read whole: ``all_repositories``)."""
     known = {r.lower(): r for r in repositories}
-    owner = organisation.lower() if organisation else None
+    owners = {o.lower() for o in organisations}
 
     def watched(full_name: str) -> str | None:
         found = known.get(full_name.lower())
-        if found is None and owner is not None and full_name.split("/")[0].lower() == owner:
+        if found is None and full_name.split("/")[0].lower() in owners:
             return full_name
         return found
 

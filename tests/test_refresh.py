@@ -166,3 +166,22 @@ def difference(got: PullRequest | None, want: PullRequest) -> str:
         elif a != b:
             lines.append(f"  {f}: {a!r} != {b!r}")
     return "\n".join(lines)
+
+
+def test_a_ci_refresh_moves_only_the_cursors_ci_mark(rig: Rig, store: Store) -> None:
+    """A sync's pass that moves on while a CI refresh runs keeps its progress (page cursor,
+    ETag): the refresh moves only its own CI mark of the cursor."""
+    rig.sync(store)
+    repo = rig.settings.repositories[0]
+    cursor = store.get_cursor(repo)
+    assert cursor is not None
+    halfway = replace(cursor, resume_after="Y3Vyc29yOjEw", pass_etag='W/"abc"', etag='W/"abc"')
+
+    def meanwhile(_seconds: float) -> None:  # the refresh waits to retry: the sync moves on
+        store.set_cursor(halfway)
+
+    rig.clock.advance(timedelta(hours=1))
+    rig.server.faults.schedule("502", path="actions/runs")
+    source = connect(rig.settings, sleep=meanwhile, clock=rig.clock, page_size=50)
+    refresh_ci(store, source, repo, now=rig.clock.now())
+    assert store.get_cursor(repo) == replace(halfway, runs_since=rig.clock.now() - timedelta(minutes=10))

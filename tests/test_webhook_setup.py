@@ -135,3 +135,13 @@ def test_doctor_shows_each_hooks_last_delivery_and_a_refusal_after_it(
     deliver(url, PR, secret="wrong", delivery="d-9")
     assert "refused: forged" in webhook_findings(store, config, now)[-1].summary
     assert webhook_findings(store, settings(), now)[0].summary.startswith("off")
+
+
+def test_check_config_says_whether_webhooks_are_on_without_the_secret() -> None:
+    """The summary of check-config says webhooks are off, or on with how many secrets; never one."""
+    from bot.summary import settings_summary
+
+    assert "GitHub webhooks: off (set GITHUB_WEBHOOK_SECRET" in settings_summary(settings())
+    on = settings_summary(settings(GITHUB_WEBHOOK_SECRET="hush-1", GITHUB_WEBHOOK_SECRET_B="hush-2"))
+    assert "GitHub webhooks: on, /github/webhook on `flowbot web` (2 secret(s))" in on
+    assert "hush" not in on

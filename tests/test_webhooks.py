@@ -54,10 +54,11 @@ def test_payloads_missing_what_their_event_carries_are_ignored_not_raised() -> N
 
 
 def test_all_repositories_watches_the_whole_organisation_as_github_spells_it() -> None:
-    """With ``all_repositories`` any repository of the organisation counts; others do not."""
-    watched = watching(["acme/api"], organisation="Codertocat")
+    """Any repository of an organisation read whole (``all_repositories``) counts; others not."""
+    watched = watching(["acme/api"], organisations=["Codertocat", "octo-org"])
     assert watched("Codertocat/Hello-World") == "Codertocat/Hello-World"
     assert watched("ACME/API") == "acme/api"
+    assert watched("octo-org/octo-repo") == "octo-org/octo-repo"
     assert watched("someone/else") is None
 
 
