@@ -47,7 +47,7 @@ from rq.scheduler import RQScheduler
 from jobs.errors import FlowbotError, StoreUnavailable
 from jobs.ports import Clock
 from jobs.settings import Settings
-from jobs.store import Store
+from jobs.store import JobRun, Store
 
 if TYPE_CHECKING:
     from jobs.scheduler import Pipeline
@@ -338,9 +338,15 @@ def team_snapshot(team: str, *, unit: str, mark: str) -> str:
         return f"team {team} is no longer configured"
     repos = [ctx.settings.full_repo(r) for r in ctx.settings.teams[team].repositories]
     errors = sync_errors(ctx.store, repos)
-    snap = snapshot.refresh_team(ctx.settings, ctx.store, team, now=ctx.clock.now(), errors=errors)
+    now, started = ctx.clock.now(), time.monotonic()
+    snap = snapshot.refresh_team(ctx.settings, ctx.store, team, now=now, errors=errors)
+    detail = (f"{team}: snapshot of {snap.computed_at:%Y-%m-%d %H:%M} UTC" if snap
+              else f"{team}: no data yet") + (f"; partial: {errors[0]}" if errors else "")
+    # one record list for every team (newest 50): doctor and /flow health show the last one
+    ctx.store.record_run(JobRun(job="snapshot", started_at=now, outcome="partial" if errors else "ok",
+                                seconds=round(time.monotonic() - started, 3), detail=detail[:500]))
     enqueue_team_alerts(ctx.store, team, reason="snapshot")
-    return f"{team}: snapshot of {snap.computed_at:%Y-%m-%d %H:%M}" if snap else f"{team}: no data"
+    return detail
 
 
 def begin(unit: str, mark: str) -> Context:

@@ -206,6 +206,8 @@ def test_a_sampling_tick_syncs_every_repository_then_samples_snapshots_and_alert
     assert run.outcome == "ok" and run.detail.startswith(f"{len(rig.settings.repositories)} repositories")
     assert store.queue_samples(rig.team)
     assert store.get_snapshot_head(rig.team) is not None
+    [snapshot] = store.job_runs("snapshot")
+    assert snapshot.outcome == "ok" and snapshot.detail.startswith(f"{rig.team}: snapshot of ")
     [alerts] = store.job_runs(f"alerts:{rig.team}")
     assert alerts.outcome == "ok"
     assert all(d.queued == d.started == d.failed == 0 for d in work.depths(store))
@@ -225,6 +227,7 @@ def test_a_failing_repository_does_not_hold_up_the_cycle_and_the_snapshot_says_s
     assert run.outcome == "partial" and rig.repo in run.detail
     snap = store.get_snapshot_head(rig.team)
     assert snap is not None and any(e.startswith(f"{rig.repo}: ") for e in snap.errors)
+    assert store.job_runs("snapshot")[0].outcome == "partial"
     sync = next(d for d in work.depths(store) if d.name.endswith(":sync"))
     assert sync.scheduled == 1, "the refused sync waits for its retry"
 
