@@ -159,6 +159,14 @@ def _f(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.replace("{}", _SEG))
 
 
+def _column_block(raw: bytes) -> object:
+    """A repository's column block (jobs.columnar; imported here only when a block is checked:
+    numpy is not for the web tier)."""
+    from jobs import columnar
+
+    return columnar.decode(raw)
+
+
 PRS = Family("PR records of a repository", _f("prs:{}"), "hash", record(PullRequest))
 OPEN = Family("open PR numbers of a repository", _f("open:{}"), "set", _int_member)
 CURSOR = Family("a repository's sync cursor", _f("cursor:{}"), "string", record(RepoCursor))
@@ -171,7 +179,9 @@ MOVED = Family("a value of the wrong type, moved aside", re.compile(r"quarantine
 FAMILIES: tuple[Family, ...] = (
     PRS, OPEN, CURSOR, QUEUE, SNAPSHOT, RUNS, MOVED,
     # beside the records and snapshots (jobs.store: "PR records", "snapshots")
-    Family("PR column rows of a repository", _f("rows:{}"), "hash", codec.decode_row),
+    Family("PR column block of a repository", _f("cols:{}"), "string", _column_block),
+    # per-PR column rows of an earlier version: deleted by the repository's next write
+    Family("PR column rows of a repository (earlier version)", _f("rows:{}"), "hash"),
     Family("closing times of a repository's PRs", _f("closed:{}"), "zset", _int_member),
     Family("a repository's write counter", _f("gen:{}"), "string", _int_member),
     Family("a team's snapshot card", _f("snapshot_card:{}"), "string", record(TeamSnapshot)),

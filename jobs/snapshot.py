@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from jobs import metrics
 from jobs.analysis import analyse
-from jobs.codec import PrRow
+from jobs.columnar import PrBlock
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
@@ -48,8 +48,8 @@ def compute_team_snapshot(
 ) -> TeamSnapshot:
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
 
-    ``prs`` may instead be the team's PRs already as columns (``jobs.metrics.columns_from_rows``
-    over its repositories' stored rows: the worker's path); the queue is then computed from
+    ``prs`` may instead be the team's PRs already as columns (``jobs.metrics.columns`` over
+    its repositories' stored column blocks: the worker's path); the queue is then computed from
     ``open_prs``, the team's open PR records.
 
     Latency, reviewer load, CI and size mix are over ``settings.metrics.window_days`` (PRs
@@ -180,11 +180,11 @@ def refresh_all(
     is down (nothing can be read or kept then).
     """
     out: dict[str, TeamSnapshot] = {}
-    rows: dict[str, list[PrRow]] = {}  # repositories shared by teams are read once
+    blocks: dict[str, PrBlock] = {}  # repositories shared by teams are read once
     for name in settings.teams:
         try:
             snap = refresh_team(settings, store, name, now=now, errors=errors, force=force,
-                                rows_cache=rows)
+                                blocks_cache=blocks)
         except StoreUnavailable:
             raise
         except Exception:  # a team's bad data must not stop the other teams
@@ -203,14 +203,15 @@ def refresh_team(
     now: datetime,
     errors: Sequence[str] = (),
     force: bool = False,
-    rows_cache: dict[str, list[PrRow]] | None = None,
+    blocks_cache: dict[str, PrBlock] | None = None,
 ) -> TeamSnapshot | None:
     """Compute and store one team's snapshot when its inputs changed; the unit of work a
     worker job runs per team (teams are independent of each other).
 
     Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines, its members' review windows; an unchanged team is left as stored unless its snapshot
-    is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as column rows
-    (``Store.pr_rows``: no record objects) and its open PRs as records (the queue). Returns the
+    is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as one column
+    block per repository (``Store.pr_blocks``: no record objects) and its open PRs as records
+    (the queue). Returns the
     new snapshot, or the stored head when nothing changed (None if there is none). Raises
     StoreUnavailable, and whatever the computation raises on bad data.
     """
@@ -229,16 +230,14 @@ def refresh_team(
         head = store.get_snapshot_head(name)
         if head is not None and head.computed_at <= now < head.computed_at + RECOMPUTE_AFTER:
             return head
-    cache = rows_cache if rows_cache is not None else {}
-    for repo in repos:
-        if repo not in cache:
-            cache[repo] = store.pr_rows(repo)
+    cache = blocks_cache if blocks_cache is not None else {}
+    cache.update(store.pr_blocks([r for r in repos if r not in cache]))
     identity = Identity(settings.identity)
-    cols = metrics.columns_from_rows([r for repo in dict.fromkeys(repos) for r in cache[repo]],
-                                     identity=identity)
-    usable = {(r.repo, r.number) for repo in repos for r in cache[repo]}  # rows that decoded
+    mine_blocks = [cache[repo] for repo in sorted(set(repos))]
+    cols = metrics.columns(mine_blocks, identity=identity)
+    unusable = {(repo, n) for repo in repos for n in cache[repo].unusable}
     open_prs = [pr for found in store.open_prs(repos).values() for pr in found
-                if (pr.repo, pr.number) in usable]
+                if (pr.repo, pr.number) not in unusable]
     samples = store.queue_samples(name, since=now - HISTORY, until=now)
     snap = compute_team_snapshot(settings, name, cols, samples, now=now, errors=mine,
                                  data_as_of=min(synced) if synced else None, open_prs=open_prs,

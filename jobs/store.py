@@ -472,51 +472,110 @@ class Store:
     # ------------------------------------------------------------------ PR records
     #
     # Per repository: ``prs:{repo}`` (hash: number -> the record, the one definition in
-    # jobs.model), ``rows:{repo}`` (hash: number -> its column row, jobs.codec.pr_row, what the
-    # metrics read), ``open:{repo}`` (set of open numbers), ``closed:{repo}`` (sorted set:
-    # number scored by its closing time, what pruning reads) and ``gen:{repo}`` (a counter bumped
-    # by every write: a team's snapshot is recomputed only when one of its repositories' moved).
-    # All of them change together in one MULTI.
+    # jobs.model), ``cols:{repo}`` (string: every record of the repository as one column block,
+    # jobs.columnar, what the metrics read), ``open:{repo}`` (set of open numbers), ``closed:{repo}``
+    # (sorted set: number scored by its closing time, what pruning reads) and ``gen:{repo}`` (a
+    # counter bumped by every write: a team's snapshot is recomputed only when one of its
+    # repositories' moved). All of them change together in one MULTI, under WATCH of the
+    # counter: the block is read, updated with the PRs written and stamped with the counter's
+    # new value, so a block whose stamp equals the counter holds exactly the stored records.
+    # A block missing or stale (written by an older version, or a write that lost the race
+    # three times) is rebuilt from the records by its next reader.
 
     def put_prs(
         self, repo: str, prs: Iterable[PullRequest], *, cursor: RepoCursor | None = None
     ) -> int:
-        """Store PR records (replacing each whole) and, in the same transaction, the cursor.
+        """Store PR records (replacing each whole), the repository's column block updated with
+        them and, in the same transaction, the cursor.
 
         The cursor moves only if the records were written: both happen or neither does.
         Returns how many records were written.
         """
+        from jobs import columnar  # numpy: not for web workers, which never write records
+
         prs = list(prs)
-        rows = {str(pr.number): codec.dumps(pr) for pr in prs}
-        with self._guard("record write"):
-            def build(pipe: Any) -> None:
-                if rows:
-                    self._write_prs(pipe, repo, prs, rows)
-                if cursor is not None:
-                    pipe.set(self.key("cursor", repo), codec.dumps(cursor))
-
-            self._write(self._pr_keys(repo), build)
-        return len(rows)
-
-    def _pr_keys(self, repo: str) -> dict[str, str]:
-        return {self.key("prs", repo): "hash", self.key("rows", repo): "hash",
-                self.key("open", repo): "set", self.key("closed", repo): "zset",
-                self.key("gen", repo): "string"}
-
-    def _write_prs(self, pipe: Any, repo: str, prs: list[PullRequest],
-                   records: dict[str, bytes]) -> None:
+        records = {str(pr.number): codec.dumps(pr) for pr in prs}
         opened = [str(pr.number) for pr in prs if pr.state == "open"]
         closed = {str(pr.number): pr.closed_at.timestamp() for pr in prs
                   if pr.closed_at is not None and pr.state != "open"}
-        pipe.hset(self.key("prs", repo), mapping=records)
-        pipe.hset(self.key("rows", repo), mapping={str(pr.number): codec.pr_row(pr) for pr in prs})
-        if closed:
-            pipe.srem(self.key("open", repo), *closed)
-            pipe.zadd(self.key("closed", repo), closed)
-        if opened:
-            pipe.sadd(self.key("open", repo), *opened)
-            pipe.zrem(self.key("closed", repo), *opened)
+
+        def build(pipe: Any, block: bytes | None) -> None:
+            if records:
+                pipe.hset(self.key("prs", repo), mapping=records)
+                if closed:
+                    pipe.srem(self.key("open", repo), *closed)
+                    pipe.zadd(self.key("closed", repo), closed)
+                if opened:
+                    pipe.sadd(self.key("open", repo), *opened)
+                    pipe.zrem(self.key("closed", repo), *opened)
+                self._set_block(pipe, repo, block)
+            if cursor is not None:
+                pipe.set(self.key("cursor", repo), codec.dumps(cursor))
+
+        self._write_with_block(repo, (lambda b: columnar.upsert(b, prs)) if records else None, build)
+        return len(records)
+
+    def _set_block(self, pipe: Any, repo: str, block: bytes | None) -> None:
+        """In a write's MULTI: the new block (or none: its reader rebuilds it), the counter."""
+        if block is None:
+            pipe.delete(self.key("cols", repo))
+        else:
+            pipe.set(self.key("cols", repo), block)
+        pipe.delete(self.key("rows", repo))  # the per-PR rows of an earlier version
         pipe.incr(self.key("gen", repo))
+
+    def _write_with_block(self, repo: str, change: Callable[[Any], Any] | None,
+                          build: Callable[[Any, bytes | None], None]) -> None:
+        """One write of ``repo``'s records: ``change(block)`` gives the updated block (None: no
+        record written), ``build(pipe, encoded)`` queues the writes; all in one MULTI, retried
+        when another writer moved the counter meanwhile (WATCH)."""
+        from jobs import columnar
+
+        gen_key = self.key("gen", repo)
+        with self._guard("record write"):
+            for attempt in range(4):
+                last = attempt == 3  # after three lost races: write without the block
+                try:
+                    with self._r.pipeline(transaction=True) as pipe:
+                        encoded = None
+                        if not last and change is not None:
+                            pipe.watch(gen_key)
+                            gen, block = self._block_for_write(pipe, repo)
+                            updated = change(block)
+                            encoded = None if updated is None else columnar.encode(updated, gen + 1)
+                        pipe.multi()
+                        build(pipe, encoded)
+                        pipe.execute()
+                        return
+                except redis.WatchError:
+                    continue
+                except redis.ResponseError as err:
+                    if not _wrongtype(err):
+                        raise
+                    self._move_aside(self._pr_keys(repo))
+
+    def _block_for_write(self, pipe: Any, repo: str) -> tuple[int, Any]:
+        """(the counter, the current block) read on a watching pipeline; the block is rebuilt
+        from the records when it is missing, stale or unreadable."""
+        from jobs import columnar
+
+        gen = _int_or_none(pipe.get(self.key("gen", repo)) or b"0")
+        raw = pipe.get(self.key("cols", repo))
+        if raw is not None and gen is not None:
+            try:
+                stamp, block = columnar.decode(raw)
+            except columnar.DecodeError:
+                stamp = None
+            if stamp == gen:
+                return gen, block
+        records = pipe.hgetall(self.key("prs", repo))
+        prs = self._decode_prs(self.key("prs", repo), records.items())
+        return (gen or 0), columnar.from_records(sorted(prs, key=lambda pr: pr.number))
+
+    def _pr_keys(self, repo: str) -> dict[str, str]:
+        return {self.key("prs", repo): "hash", self.key("cols", repo): "string",
+                self.key("open", repo): "set", self.key("closed", repo): "zset",
+                self.key("gen", repo): "string"}
 
     def get_prs(self, repo: str) -> list[PullRequest]:
         """Every stored PR of ``repo``, in number order (one that does not decode is
@@ -589,30 +648,72 @@ class Store:
                                if (n := self._decode_or_quarantine(k, m, int, member=True)) is not None)
         return out
 
-    def open_rows(self, repo: str) -> list[codec.PrRow]:
-        """The column rows of ``repo``'s stored open PRs (one ``SMEMBERS`` + ``HMGET``): what
-        a steady cycle reads to see which open PRs still have CI running."""
-        self._ensure_rows(repo)
-        numbers = [str(n) for n in self.open_pr_numbers(repo)]
-        k = self.key("rows", repo)
-        with self._guard("record read"):
-            raw = (self._read(k, "hash", lambda: self._r.hmget(k, numbers), [None] * len(numbers))
-                   if numbers else [])
-        return [row for n, v in zip(numbers, raw, strict=True) if v is not None
-                and (row := self._decode_or_quarantine(k, v, codec.decode_row, field=n)) is not None]
+    def pr_blocks(self, repos: Iterable[str]) -> dict[str, Any]:
+        """Every stored PR of each repository as one column block (``jobs.columnar.PrBlock``,
+        PRs in number order), by repository: one round trip when the blocks are current.
 
-    def pr_rows(self, repo: str) -> list[codec.PrRow]:
-        """Every stored PR of ``repo`` in its column form (jobs.codec.PrRow), unordered.
-
-        Records stored before the column form existed get theirs now (once). A row that does
-        not decode is quarantined: skipped and named.
+        A block missing or stale is rebuilt from the records and stored (under WATCH of the
+        counter, so a write meanwhile wins). A record that cannot be put on a clock (a naive
+        datetime) is left out and named, as is a block that does not decode (then rebuilt).
         """
-        self._ensure_rows(repo)
-        k = self.key("rows", repo)
+        from jobs import columnar
+
+        repos = list(dict.fromkeys(repos))
+        if not repos:
+            return {}
+        keys = [k for r in repos for k in (self.key("gen", r), self.key("cols", r))]
         with self._guard("record read"):
-            raw = self._read(k, "hash", lambda: self._r.hgetall(k), {})
-        return [row for f, v in raw.items()
-                if (row := self._decode_or_quarantine(k, v, codec.decode_row, field=_s(f))) is not None]
+            raw = self._read_strings(keys)
+        out: dict[str, Any] = {}
+        for i, repo in enumerate(repos):
+            gen_raw, blob = raw[2 * i], raw[2 * i + 1]
+            gen = 0 if gen_raw is None else _int_or_none(gen_raw)
+            found = None
+            if blob is not None:
+                found = self._decode_or_quarantine(self.key("cols", repo), blob, columnar.decode)
+            if found is not None and found[0] == gen:
+                block = found[1]
+            else:
+                block = self._rebuild_block(repo)
+            for number in block.unusable:
+                self._quarantine(self.key("prs", repo), "a datetime without a time zone",
+                                 field=str(number))
+            out[repo] = block
+        return out
+
+    def _read_strings(self, keys: list[str]) -> list[bytes | None]:
+        """``MGET`` of ``keys``, a key of another type read as missing (and quarantined)."""
+        try:
+            return list(self._r.mget(keys))
+        except redis.ResponseError as err:
+            if not _wrongtype(err):
+                raise
+        return [self._read(k, "string", partial(self._r.get, k), None) for k in keys]
+
+    def _rebuild_block(self, repo: str) -> Any:
+        """``repo``'s block made from its records, stored when no write came meanwhile."""
+        from jobs import columnar
+
+        gen_key = self.key("gen", repo)
+        with self._guard("record read"):
+            try:
+                with self._r.pipeline(transaction=True) as pipe:
+                    pipe.watch(gen_key)
+                    gen = _int_or_none(pipe.get(gen_key) or b"0")
+                    k = self.key("prs", repo)
+                    raw = self._read(k, "hash", partial(pipe.hgetall, k), {})
+                    prs = sorted(self._decode_prs(k, raw.items()), key=lambda pr: pr.number)
+                    block = columnar.from_records(prs)
+                    if gen is not None:
+                        pipe.multi()
+                        pipe.set(self.key("cols", repo), columnar.encode(block, gen))
+                        pipe.execute()
+            except redis.WatchError:
+                pass  # written meanwhile: this block is as of the read, the writer's is newer
+            except redis.ResponseError as err:  # the block's key holds another type
+                if not _wrongtype(err):
+                    raise
+        return block
 
     def generations(self, repos: Iterable[str]) -> dict[str, int]:
         """Each repository's write counter (0 when never written): equal counters, same records."""
@@ -631,38 +732,43 @@ class Store:
         """Drop PRs closed before the retention cutoff; returns how many.
 
         Reads the closing-time index only (no record is decoded), and drops the records, their
-        rows and their index entries in one MULTI.
+        index entries and their rows of the column block in one MULTI.
         """
-        self._ensure_rows(repo)
+        from jobs import columnar
+
         k = self.key("closed", repo)
         with self._guard("prune"):
             drop = self._read(k, "zset", lambda: self._r.zrangebyscore(
                 k, "-inf", f"({closed_before.timestamp()}"), [])
-            if drop:
-                def build(pipe: Any) -> None:
-                    pipe.hdel(self.key("prs", repo), *drop)
-                    pipe.hdel(self.key("rows", repo), *drop)
-                    pipe.zrem(k, *drop)
-                    pipe.incr(self.key("gen", repo))
+            if not drop:
+                drop = self._unindexed_closed(repo, closed_before)
+        if drop:
+            def build(pipe: Any, block: bytes | None) -> None:
+                pipe.hdel(self.key("prs", repo), *drop)
+                pipe.zrem(k, *drop)
+                self._set_block(pipe, repo, block)
 
-                self._write(self._pr_keys(repo), build)
+            numbers = [int(_s(n)) for n in drop]
+            self._write_with_block(repo, lambda b: columnar.without(b, numbers), build)
         return len(drop)
 
-    def _ensure_rows(self, repo: str) -> None:
-        """Give records stored before the column form (and its closing index) existed theirs:
-        costs one ``HLEN`` pair when there is nothing to do."""
-        with self._guard("record read"):
-            pipe = self._r.pipeline(transaction=False)
-            pipe.hlen(self.key("prs", repo))
-            pipe.hlen(self.key("rows", repo))
-            records, rows = pipe.execute(raise_on_error=False)
-        if records == rows or isinstance(records, Exception):
-            return
+    def _unindexed_closed(self, repo: str, closed_before: datetime) -> list[str]:
+        """Records stored before the closing index existed (an earlier version): indexed now,
+        once (one ``HLEN`` pair when there is nothing to do); the ones to prune returned."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hlen(self.key("prs", repo))
+        pipe.zcard(self.key("closed", repo))
+        pipe.scard(self.key("open", repo))
+        records, indexed, opened = pipe.execute(raise_on_error=False)
+        if any(isinstance(x, Exception) for x in (records, indexed, opened)) \
+                or indexed or records <= opened:
+            return []
         prs = self.get_prs(repo)
-        if prs:
-            with self._guard("record write"):
-                self._write(self._pr_keys(repo), lambda pipe: self._write_prs(
-                    pipe, repo, prs, {str(pr.number): codec.dumps(pr) for pr in prs}))
+        closed = {str(pr.number): pr.closed_at.timestamp() for pr in prs
+                  if pr.closed_at is not None and pr.state != "open"}
+        if closed:
+            self._r.zadd(self.key("closed", repo), closed)
+        return [n for n, t in closed.items() if t < closed_before.timestamp()]
 
     def _decode_prs(self, k: str, raw: Iterable[tuple[Any, bytes]]) -> list[PullRequest]:
         decode = _record(PullRequest)

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobs import columnar
 from jobs.errors import BudgetExhausted, Deferred
 from jobs.github import COLLECT_VERSION, fetch, parse, queries
 from jobs.github.client import GitHubSource
@@ -368,10 +369,10 @@ class _RepoSync:
         The listing starts at the oldest run not known to be final, so while a run is
         pending the same listing is asked again: conditionally, a ``304`` when nothing moved.
         """
-        # the open PRs' column rows tell which have CI pending: one round trip, no record
-        # decoded, when nothing changed (the steady cycle)
-        pending = [_from_us(c) for row in self.store.open_rows(self.repo)
-                   for c, done in zip(row.ck_created, row.ck_completed, strict=True) if done is None]
+        # the repository's column block tells which open PRs have CI pending: one round trip,
+        # no record decoded, when nothing changed (the steady cycle)
+        block = self.store.pr_blocks([self.repo])[self.repo]
+        pending = [_from_us(int(c)) for c in columnar.pending_checks(block).tolist()]
         owed = cursor.runs_since is None or (  # PRs stored after the last listing (cut short)
             cursor.updated_at is not None and cursor.updated_at > cursor.runs_since + RUNS_OVERLAP
         )
@@ -468,7 +469,7 @@ class _RepoSync:
 
 
 def _from_us(us: int) -> datetime:
-    """Integer microseconds since the epoch (a column row's instant) as an aware datetime."""
+    """Integer microseconds since the epoch (a column block's instant) as an aware datetime."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 

@@ -209,7 +209,7 @@ def test_refresh_all_skips_and_names_a_record_it_cannot_use(store: Store) -> Non
     snaps: dict[str, TeamSnapshot]
     snaps = refresh_all(settings(), store, now=NOW)
     assert "core" in snaps and "ops" in snaps
-    assert (store.key("rows", "acme/infra"), "1") in store.quarantined
+    assert (store.key("prs", "acme/infra"), "1") in store.quarantined
 
 
 def test_a_team_is_computed_again_only_when_its_inputs_changed(store: Store) -> None:

@@ -17,7 +17,7 @@ numpy columns; no pandas operation per PR). ``jobs.timeline`` is the per-PR refe
 Every table function also accepts the ``PullRequest`` records directly.
 """
 
-from jobs.metrics._columns import Columns, columns, columns_from_rows
+from jobs.metrics._columns import Columns, columns
 from jobs.metrics.checks import FAILED, check_table, workflow_stats
 from jobs.metrics.flow import ci_wait_hours, flow_days, size_mix
 from jobs.metrics.latency import (
@@ -44,7 +44,6 @@ __all__ = [
     "check_table",
     "ci_wait_hours",
     "columns",
-    "columns_from_rows",
     "flow_days",
     "focus_hours_per_week",
     "latency",

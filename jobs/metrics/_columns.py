@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from jobs.codec import PrRow
+from jobs import columnar
+from jobs.columnar import PrBlock
 from jobs.identity import Identity
 from jobs.model import PullRequest
 
@@ -64,7 +63,6 @@ class Columns:
     order; ``*_pr`` holds the index of the PR each row belongs to.
     """
 
-    prs: Sequence[PullRequest]
     identity: Identity
     n: int
     repo: Obj
@@ -83,6 +81,7 @@ class Columns:
     first_commit: F64
     size: I64
     head_sha: Obj
+    open: B  # state is "open" (not merged, not closed)
     ev_pr: I64
     ev_kind: npt.NDArray[np.int8]
     ev_at: F64
@@ -121,204 +120,81 @@ class Columns:
         return found
 
 
-def columns(prs: Sequence[PullRequest] | Columns, *, identity: Identity) -> Columns:
-    """Flatten ``prs`` once (a :class:`Columns` passes through unchanged)."""
+def columns(prs: Sequence[PullRequest] | PrBlock | Sequence[PrBlock] | Columns, *,
+            identity: Identity) -> Columns:
+    """Flatten ``prs`` once: records (in their order), or the column blocks the store keeps
+    (``jobs.columnar``, one per repository, one after another); a :class:`Columns` passes
+    through unchanged. Both ways go through the same block, so they agree by construction."""
     if isinstance(prs, Columns):
         return prs
-    prs = list(prs)
-    n = len(prs)
-    ai_of = _memo_ai(identity)
-
-    author = _objects([p.author for p in prs])
-    author_kind = _kinds(identity, author, _objects([p.author_type for p in prs]))
-    ai_assisted = np.fromiter(map(ai_of, prs), np.bool_, n)
-    author_lower, _ = _mapped(author, _lower, object)
-
-    per_pr = list(map(attrgetter("events"), prs))
-    events = list(chain.from_iterable(per_pr))
-    ev_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
-    ev_kind, _ = _mapped(
-        _objects(list(map(attrgetter("kind"), events))), lambda k: EVENT_CODES.get(k, OTHER), np.int8
-    )
-    ev_reviewer, ev_has_reviewer = _mapped(
-        _objects(list(map(attrgetter("requested_reviewer"), events))), _lower, object
-    )
-    ev_team, ev_has_team = _mapped(_objects(list(map(attrgetter("requested_team"), events))), _lower, object)
-
-    per_pr = list(map(attrgetter("reviews"), prs))
-    reviews = list(chain.from_iterable(per_pr))
-    rv_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
-    rv_author = _objects(list(map(attrgetter("author"), reviews)))
-    rv_kind = _kinds(identity, rv_author, _objects(list(map(attrgetter("author_type"), reviews))))
-    rv_state, _ = _mapped(
-        _objects(list(map(attrgetter("state"), reviews))),
-        lambda s: STATE_CODES.get(s, PENDING),
-        np.int8,
-    )
-    rv_lower, rv_has_author = _mapped(rv_author, _lower, object)
-    rv_by_author = (rv_lower == author_lower[rv_pr]) & rv_has_author
-
-    per_pr = list(map(attrgetter("checks"), prs))
-    checks = list(chain.from_iterable(per_pr))
-    m = len(checks)
-    ck_pr = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, per_pr), np.int64, n))
-    ck_conclusion, ck_done = _mapped(_objects(list(map(attrgetter("conclusion"), checks))), _same, object)
-
-    # every instant in one conversion (one pass of pandas' parser instead of nine)
-    (created, merged, closed, first_commit, ev_at, rv_at, ck_created, ck_started,
-     ck_completed) = _times_of(
-        [p.created_at for p in prs],
-        [p.merged_at for p in prs],
-        [p.closed_at for p in prs],
-        [p.first_commit_at for p in prs],
-        list(map(attrgetter("at"), events)),
-        list(map(attrgetter("submitted_at"), reviews)),
-        list(map(attrgetter("created_at"), checks)),
-        list(map(attrgetter("started_at"), checks)),
-        list(map(attrgetter("completed_at"), checks)),
-    )
-    order = _by_pr_then_time(ev_pr, ev_at)
-    rorder = _by_pr_then_time(rv_pr, rv_at)
-    corder = _by_pr_then_time(ck_pr, ck_created)
-
-    return Columns(
-        prs=prs,
-        identity=identity,
-        n=n,
-        repo=np.array([p.repo for p in prs], dtype=object),
-        number=np.fromiter((p.number for p in prs), np.int64, n),
-        title=np.array([p.title for p in prs], dtype=object),
-        url=np.array([p.url for p in prs], dtype=object),
-        author=author,
-        author_lower=author_lower,
-        author_kind=author_kind,
-        draft=np.fromiter((p.draft for p in prs), np.bool_, n),
-        bot=author_kind == BOT,
-        ai_assisted=ai_assisted,
-        created=created,
-        merged=merged,
-        closed=closed,
-        first_commit=first_commit,
-        size=np.fromiter((p.additions + p.deletions for p in prs), np.int64, n),
-        head_sha=np.array([p.head_sha for p in prs], dtype=object),
-        ev_pr=ev_pr[order],
-        ev_kind=ev_kind[order],
-        ev_at=ev_at[order],
-        ev_reviewer=ev_reviewer[order],
-        ev_team=ev_team[order],
-        ev_has_reviewer=ev_has_reviewer[order],
-        ev_has_team=ev_has_team[order],
-        rv_pr=rv_pr[rorder],
-        rv_author=rv_author[rorder],
-        rv_lower=rv_lower[rorder],
-        rv_kind=rv_kind[rorder],
-        rv_state=rv_state[rorder],
-        rv_at=rv_at[rorder],
-        rv_by_pr_author=rv_by_author[rorder],
-        rv_has_author=rv_has_author[rorder],
-        ck_pr=ck_pr[corder],
-        ck_name=np.array(list(map(attrgetter("name"), checks)), dtype=object)[corder],
-        ck_run_id=np.fromiter(map(attrgetter("run_id"), checks), np.int64, m)[corder],
-        ck_attempt=np.fromiter(map(attrgetter("attempt"), checks), np.int64, m)[corder],
-        ck_head_sha=np.array(list(map(attrgetter("head_sha"), checks)), dtype=object)[corder],
-        ck_created=ck_created[corder],
-        ck_started=ck_started[corder],
-        ck_completed=ck_completed[corder],
-        ck_conclusion=ck_conclusion[corder],
-        ck_done=ck_done[corder],
-    )
+    if isinstance(prs, PrBlock):
+        block = prs
+    else:
+        items = list(prs)
+        if items and all(isinstance(b, PrBlock) for b in items):
+            block = columnar.concat(items)  # type: ignore[arg-type]  # checked just above
+        else:
+            block = columnar.from_records(items)  # type: ignore[arg-type]  # records
+    return _from_block(block, identity)
 
 
-def columns_from_rows(rows: Sequence[PrRow], *, identity: Identity) -> Columns:
-    """The same :class:`Columns` as :func:`columns`, from the PRs' stored column rows
-    (``jobs.codec.PrRow``): lists concatenated into arrays, no record or datetime object made
-    per event, review or attempt (issue 14: reading 100k PRs must not cost more than the
-    metrics). Rows come in any order; PRs are put in (repo, number) order."""
-    rows = sorted(rows, key=attrgetter("repo", "number"))
-    n = len(rows)
-    ai_of = _memo_ai(identity)
-
-    def flat(name: str) -> list[Any]:
-        return list(chain.from_iterable(map(attrgetter(name), rows)))
-
-    def instants(values: list[Any]) -> F64:
-        return np.array(values, dtype=np.float64) if values else np.zeros(0, dtype=np.float64)
-
-    def counts(name: str) -> I64:
-        return np.fromiter(map(len, map(attrgetter(name), rows)), np.int64, n)
-
+def _from_block(b: PrBlock, identity: Identity) -> Columns:
+    """The :class:`Columns` of a block: identity asked once per distinct login (or PR trait
+    combination), child rows put in (PR, time) order."""
+    n = b.n
+    a = b.arrays
     pr_index = np.arange(n, dtype=np.int64)
-    author = _objects([r.author for r in rows])
-    author_kind = _kinds(identity, author, _objects([r.author_type for r in rows]))
-    author_lower, _ = _mapped(author, _lower, object)
+    ev_pr = np.repeat(pr_index, a["ev_count"])
+    rv_pr = np.repeat(pr_index, a["rv_count"])
+    ck_pr = np.repeat(pr_index, a["ck_count"])
 
-    ev_pr = np.repeat(pr_index, counts("ev_at"))
-    ev_kind, _ = _mapped(_objects(flat("ev_kind")), lambda k: EVENT_CODES.get(k, OTHER), np.int8)
-    ev_reviewer, ev_has_reviewer = _mapped(_objects(flat("ev_reviewer")), _lower, object)
-    ev_team, ev_has_team = _mapped(_objects(flat("ev_team")), _lower, object)
-    ev_at = instants(flat("ev_at"))
-
-    rv_pr = np.repeat(pr_index, counts("rv_at"))
-    rv_author = _objects(flat("rv_author"))
-    rv_kind = _kinds(identity, rv_author, _objects(flat("rv_type")))
-    rv_state, _ = _mapped(_objects(flat("rv_state")), lambda s: STATE_CODES.get(s, PENDING), np.int8)
-    rv_lower, rv_has_author = _mapped(rv_author, _lower, object)
+    author_lower = b.mapped("author", _lower, object)
+    author_kind = _kinds(identity, b, "author", "author_type")
+    rv_lower = b.mapped("rv_author", _lower, object)
+    rv_has_author = b.mapped("rv_author", _present, np.bool_)
     rv_by_author = (rv_lower == author_lower[rv_pr]) & rv_has_author
-    rv_at = instants(flat("rv_at"))
 
-    ck_pr = np.repeat(pr_index, counts("ck_created"))
-    ck_conclusion, ck_done = _mapped(_objects(flat("ck_conclusion")), _same, object)
-    ck_created = instants(flat("ck_created"))
-    m = ck_created.size
-
-    order = _by_pr_then_time(ev_pr, ev_at)
-    rorder = _by_pr_then_time(rv_pr, rv_at)
-    corder = _by_pr_then_time(ck_pr, ck_created)
+    order = _by_pr_then_time(ev_pr, a["ev_at"])
+    rorder = _by_pr_then_time(rv_pr, a["rv_at"])
+    corder = _by_pr_then_time(ck_pr, a["ck_created"])
+    ev: dict[str, Any] = {"ev_pr": ev_pr, "ev_kind": b.mapped("ev_kind", lambda k: EVENT_CODES.get(k, OTHER), np.int8),
+          "ev_at": a["ev_at"], "ev_reviewer": b.mapped("ev_reviewer", _lower, object),
+          "ev_team": b.mapped("ev_team", _lower, object),
+          "ev_has_reviewer": b.mapped("ev_reviewer", _present, np.bool_),
+          "ev_has_team": b.mapped("ev_team", _present, np.bool_)}
+    rv: dict[str, Any] = {"rv_pr": rv_pr, "rv_author": b.text("rv_author"), "rv_lower": rv_lower,
+          "rv_kind": _kinds(identity, b, "rv_author", "rv_type"),
+          "rv_state": b.mapped("rv_state", lambda s: STATE_CODES.get(s, PENDING), np.int8),
+          "rv_at": a["rv_at"], "rv_by_pr_author": rv_by_author, "rv_has_author": rv_has_author}
+    ck: dict[str, Any] = {"ck_pr": ck_pr, "ck_name": b.text("ck_name"), "ck_run_id": a["ck_run_id"],
+          "ck_attempt": a["ck_attempt"], "ck_head_sha": b.text("ck_head_sha"),
+          "ck_created": a["ck_created"], "ck_started": a["ck_started"],
+          "ck_completed": a["ck_completed"], "ck_conclusion": b.text("ck_conclusion"),
+          "ck_done": b.mapped("ck_conclusion", _present, np.bool_)}
+    children: dict[str, Any] = {}
+    for rows, order_of in ((ev, order), (rv, rorder), (ck, corder)):
+        children.update({k: np.ascontiguousarray(v[order_of]) for k, v in rows.items()})
     return Columns(
-        prs=(),
         identity=identity,
         n=n,
-        repo=_objects([r.repo for r in rows]),
-        number=np.fromiter((r.number for r in rows), np.int64, n),
-        title=_objects([r.title for r in rows]),
-        url=_objects([r.url for r in rows]),
-        author=author,
+        repo=b.text("repo"),
+        number=a["number"].astype(np.int64),
+        title=_objects(b.texts["title"]),
+        url=_objects(b.texts["url"]),
+        author=b.text("author"),
         author_lower=author_lower,
         author_kind=author_kind,
-        draft=np.fromiter((r.draft for r in rows), np.bool_, n),
+        draft=a["draft"].astype(np.bool_),
         bot=author_kind == BOT,
-        ai_assisted=np.fromiter(map(ai_of, rows), np.bool_, n),
-        created=instants([r.created for r in rows]),
-        merged=instants([r.merged for r in rows]),
-        closed=instants([r.closed for r in rows]),
-        first_commit=instants([r.first_commit for r in rows]),
-        size=np.fromiter((r.size for r in rows), np.int64, n),
-        head_sha=_objects([r.head_sha for r in rows]),
-        ev_pr=ev_pr[order],
-        ev_kind=ev_kind[order],
-        ev_at=ev_at[order],
-        ev_reviewer=ev_reviewer[order],
-        ev_team=ev_team[order],
-        ev_has_reviewer=ev_has_reviewer[order],
-        ev_has_team=ev_has_team[order],
-        rv_pr=rv_pr[rorder],
-        rv_author=rv_author[rorder],
-        rv_lower=rv_lower[rorder],
-        rv_kind=rv_kind[rorder],
-        rv_state=rv_state[rorder],
-        rv_at=rv_at[rorder],
-        rv_by_pr_author=rv_by_author[rorder],
-        rv_has_author=rv_has_author[rorder],
-        ck_pr=ck_pr[corder],
-        ck_name=_objects(flat("ck_name"))[corder],
-        ck_run_id=np.fromiter(chain.from_iterable(map(attrgetter("ck_run_id"), rows)), np.int64, m)[corder],
-        ck_attempt=np.fromiter(chain.from_iterable(map(attrgetter("ck_attempt"), rows)), np.int64, m)[corder],
-        ck_head_sha=_objects(flat("ck_head_sha"))[corder],
-        ck_created=ck_created[corder],
-        ck_started=instants(flat("ck_started"))[corder],
-        ck_completed=instants(flat("ck_completed"))[corder],
-        ck_conclusion=ck_conclusion[corder],
-        ck_done=ck_done[corder],
+        ai_assisted=_ai_assisted(identity, b),
+        created=a["created"].astype(np.float64),
+        merged=a["merged"].astype(np.float64),
+        closed=a["closed"].astype(np.float64),
+        first_commit=a["first_commit"].astype(np.float64),
+        size=a["size"].astype(np.int64),
+        head_sha=_objects(b.texts["head_sha"]),
+        open=a["open"].astype(np.bool_),
+        **children,
     )
 
 
@@ -334,12 +210,6 @@ def frame(data: dict[str, Any]) -> pd.DataFrame:
         },
         copy=False,
     )
-
-
-def _times_of(*columns: list[datetime | None]) -> list[F64]:
-    """Several lists of instants converted in one call, split back."""
-    joined = times(list(chain.from_iterable(columns)))
-    return np.split(joined, np.cumsum([len(c) for c in columns[:-1]]))
 
 
 def _by_pr_then_time(pr: I64, at: F64) -> I64:
@@ -413,45 +283,46 @@ def _lower(value: Any) -> Any:
     return value.lower() if value else None
 
 
-def _same(value: Any) -> Any:
-    return value
+def _present(value: Any) -> bool:
+    return value is not None
 
 
-def _mapped(values: Obj, fn: Any, dtype: Any) -> tuple[Any, B]:
-    """``fn`` applied to each distinct value only (``None`` included), then spread back; and
-    which values were present (not ``None``)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.empty(len(uniques) + 1, dtype=dtype)
-    table[:-1] = [fn(u) for u in uniques]
-    table[-1] = fn(None)
-    return table[codes], codes >= 0
+def _kinds(identity: Identity, b: PrBlock, logins: str, types: str) -> npt.NDArray[np.int8]:
+    """``identity.kind`` (as an index into KIND_NAMES) of each row's (login, account type),
+    asked once per distinct pair of codes."""
+    lv, tv = b.values[logins], b.values[types]
+    width = max(1, len(tv))
+    pair = b.codes[logins].astype(np.int64) * width + b.codes[types]
+    if not pair.size:
+        return np.zeros(0, dtype=np.int8)
+    uniq, inverse = np.unique(pair, return_inverse=True)
+    table = np.array([KIND_NAMES.index(identity.kind(lv[p // width], tv[p % width]))
+                      for p in uniq.tolist()], dtype=np.int8)
+    out: npt.NDArray[np.int8] = table[inverse.reshape(-1)]
+    return out
 
 
-def _kinds(identity: Identity, logins: Obj, types: Obj) -> npt.NDArray[np.int8]:
-    """``identity.kind`` (as an index into KIND_NAMES) of each (login, account type), asked
-    once per distinct pair."""
-    lc, lu = pd.factorize(logins, use_na_sentinel=True)
-    tc, tu = pd.factorize(types, use_na_sentinel=True)
-    width = len(tu) + 1
-    pair, pu = pd.factorize((lc.astype(np.int64) + 1) * width + (tc + 1))
-    lu_, tu_ = [None, *lu], ["User", *tu]
-    table = np.array(
-        [KIND_NAMES.index(identity.kind(lu_[p // width], tu_[p % width])) for p in pu], dtype=np.int8
-    )
-    return table[pair] if len(pair) else np.zeros(0, dtype=np.int8)
+class _Traits:
+    """What ``Identity.is_ai_assisted`` reads of a PR, for one distinct combination."""
+
+    __slots__ = ("author", "author_type", "co_authors", "labels")
+
+    def __init__(self, author: Any, author_type: Any, labels: Any, co_authors: Any) -> None:
+        self.author, self.author_type = author, author_type
+        self.labels, self.co_authors = labels, co_authors
 
 
-def _memo_ai(identity: Identity) -> Any:
-    cache: dict[tuple[Any, ...], bool] = {}
-
-    def ai(pr: PullRequest | PrRow) -> bool:  # a row has the same four fields
-        key = (pr.author, pr.author_type, pr.labels, pr.co_authors)
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = identity.is_ai_assisted(pr)  # type: ignore[arg-type]  # duck-typed
-        return found
-
-    return ai
+def _ai_assisted(identity: Identity, b: PrBlock) -> B:
+    """``identity.is_ai_assisted`` of each PR, asked once per distinct combination of author,
+    account type, labels and co-authors."""
+    names = ("author", "author_type", "labels", "co_authors")
+    if not b.n:
+        return np.zeros(0, dtype=np.bool_)
+    combos, inverse = np.unique(np.stack([b.codes[k] for k in names], axis=1), axis=0,
+                                return_inverse=True)
+    table = np.array([identity.is_ai_assisted(_Traits(*(b.values[k][c] for k, c in zip(names, row, strict=True))))  # type: ignore[arg-type]  # duck-typed
+                      for row in combos.tolist()], dtype=np.bool_)
+    return table[inverse.reshape(-1)]
 
 
 def time_ranks(cols: Columns) -> tuple[I64, I64, np.int64]:
