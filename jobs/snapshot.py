@@ -22,7 +22,6 @@ from jobs.identity import Identity
 from jobs.metrics.checks import workflow_stats
 from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
-from jobs.queue import queue_now
 from jobs.settings import Settings
 from jobs.store import Store
 from jobs.worktime import WorkCalendar
@@ -43,18 +42,16 @@ def compute_team_snapshot(
     now: datetime,
     errors: Sequence[str] = (),
     data_as_of: datetime | None = None,
-    open_prs: Iterable[PullRequest] | None = None,
     windows: Mapping[str, Windows] | None = None,
 ) -> TeamSnapshot:
     """The team's snapshot at ``now`` from ``prs`` (any repositories: only the team's are used).
 
     ``prs`` may instead be the team's PRs already as columns (``jobs.metrics.columns`` over
-    its repositories' stored column blocks: the worker's path); the queue is then computed from
-    ``open_prs``, the team's open PR records.
+    its repositories' stored column blocks: the worker's path).
 
     Latency, reviewer load, CI and size mix are over ``settings.metrics.window_days`` (PRs
     merged, requests made, attempts created in it: docs/metrics.md "Window"); the queue is computed
-    now (``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
+    now (``jobs.metrics.queue_items``, the vectorised twin of ``jobs.queue.queue_now``); ``samples`` become the queue trend (the last
     ``max(window, 7)`` days); the analysis compares this week with the four before. ``errors``
     are the lines that degraded this snapshot; ``data_as_of`` the oldest sync among the team's
     repositories. ``windows`` (login -> the review windows on, ``jobs.metrics.focus.windows_of``)
@@ -65,10 +62,9 @@ def compute_team_snapshot(
     repos = {settings.full_repo(r) for r in team.repositories}
     if isinstance(prs, metrics.Columns):
         cols = prs
-        mine = [pr for pr in open_prs or () if pr.repo in repos]
     else:
-        mine = [pr for pr in prs if pr.repo in repos]
-        cols = metrics.columns(mine, identity=Identity(settings.identity))
+        cols = metrics.columns([pr for pr in prs if pr.repo in repos],
+                               identity=Identity(settings.identity))
     calendar = WorkCalendar.for_team(team)
     identity = Identity(settings.identity)
     days = settings.metrics.window_days
@@ -95,8 +91,8 @@ def compute_team_snapshot(
     workflows = workflow_stats(checks, since=now - timedelta(days=days), until=now)
     flow = metrics.flow_days(table, calendar=calendar, since=now - timedelta(days=FLOW_DAYS),
                              until=now)
-    queue, items = queue_now(mine, identity=identity, calendar=calendar, now=now,
-                             required_approvals=approvals)
+    queue, items = metrics.queue_items(cols, identity=identity, calendar=calendar, now=now,
+                                       required_approvals=approvals)
     loads = pending_from_queue(loads, items, members=team.logins,
                                slack_ids={m.github: m.slack for m in team.members})
     trend = _trend(samples, queue, now=now, days=max(days, 7))
@@ -210,8 +206,7 @@ def refresh_team(
 
     Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines, its members' review windows; an unchanged team is left as stored unless its snapshot
     is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as one column
-    block per repository (``Store.pr_blocks``: no record objects) and its open PRs as records
-    (the queue). Returns the
+    block per repository (``Store.pr_blocks``: no record object, the queue included). Returns the
     new snapshot, or the stored head when nothing changed (None if there is none). Raises
     StoreUnavailable, and whatever the computation raises on bad data.
     """
@@ -235,13 +230,9 @@ def refresh_team(
     identity = Identity(settings.identity)
     mine_blocks = [cache[repo] for repo in sorted(set(repos))]
     cols = metrics.columns(mine_blocks, identity=identity)
-    unusable = {(repo, n) for repo in repos for n in cache[repo].unusable}
-    open_prs = [pr for found in store.open_prs(repos).values() for pr in found
-                if (pr.repo, pr.number) not in unusable]
     samples = store.queue_samples(name, since=now - HISTORY, until=now)
     snap = compute_team_snapshot(settings, name, cols, samples, now=now, errors=mine,
-                                 data_as_of=min(synced) if synced else None, open_prs=open_prs,
-                                 windows=windows)
+                                 data_as_of=min(synced) if synced else None, windows=windows)
     store.put_snapshot(snap, inputs=inputs)
     return snap
 

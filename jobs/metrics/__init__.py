@@ -32,6 +32,7 @@ from jobs.metrics.latency import (
 )
 from jobs.metrics.loads import focus_hours_per_week, load_concentration, reviewer_loads
 from jobs.metrics.prs import SIZE_LABELS, STAGES, pr_table, size_buckets
+from jobs.metrics.queue import queue_items
 from jobs.metrics.requests import request_table, review_table
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "percentiles",
     "pr_latency",
     "pr_table",
+    "queue_items",
     "request_latency",
     "request_table",
     "review_table",

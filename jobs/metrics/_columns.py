@@ -89,6 +89,7 @@ class Columns:
     ev_team: Obj  # team slug (lower-cased), or None
     ev_has_reviewer: B
     ev_has_team: B
+    ev_requested: Obj  # who a request names, as the queue lists them: login or "team:slug" (case kept)
     rv_pr: I64
     rv_author: Obj  # login as GitHub gave it, or None for a deleted account
     rv_lower: Obj
@@ -161,7 +162,10 @@ def _from_block(b: PrBlock, identity: Identity) -> Columns:
           "ev_at": a["ev_at"], "ev_reviewer": b.mapped("ev_reviewer", _lower, object),
           "ev_team": b.mapped("ev_team", _lower, object),
           "ev_has_reviewer": b.mapped("ev_reviewer", _present, np.bool_),
-          "ev_has_team": b.mapped("ev_team", _present, np.bool_)}
+          "ev_has_team": b.mapped("ev_team", _present, np.bool_),
+          "ev_requested": np.where(b.mapped("ev_reviewer", bool, np.bool_),
+                                   b.text("ev_reviewer"),
+                                   b.mapped("ev_team", lambda t: f"team:{t}" if t else None, object))}
     rv: dict[str, Any] = {"rv_pr": rv_pr, "rv_author": b.text("rv_author"), "rv_lower": rv_lower,
           "rv_kind": _kinds(identity, b, "rv_author", "rv_type"),
           "rv_state": b.mapped("rv_state", lambda s: STATE_CODES.get(s, PENDING), np.int8),
