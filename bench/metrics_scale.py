@@ -6,11 +6,16 @@ Redis (``REDIS_URL`` as given, database included; else an embedded one) under a 
 
 Measured, in this order, each in the same run:
 
-1. the worker's path: ``jobs.snapshot.refresh_all(force=True)`` (column rows read from Redis,
-   columns, metrics, queue, analysis, every snapshot written in parts), in a fresh process
-   so its peak RSS is the worker's, not this script's;
+1. the worker's path: ``jobs.snapshot.refresh_all(force=True)`` (each repository's column
+   block read from Redis, columns, metrics, queue, analysis, every snapshot written in
+   parts), in a fresh process so its peak RSS is the worker's, not this script's;
+1b. with ``--workers N`` (default 2): the same, as the worker runs it in production: one
+   ``team_snapshot`` RQ job per team (``jobs.work``), every team's inputs forgotten first so
+   each is computed, served by N ``SimpleWorker`` processes started (and imported) before the
+   clock starts; wall time from the first enqueue to the last job done, peak RSS per process;
 2. the naive read: every record decoded into ``PullRequest`` objects, by the codec of the
    time (pydantic ``validate_json``) and by today's (msgspec), on one team and scaled to all;
+   beside it the worker's read (the team's column blocks, ``Store.pr_blocks``);
 3. the per-PR loop: ``jobs.timeline.pr_clocks`` per PR plus plain-Python percentiles, on
    ``--loop-teams`` teams and scaled to all; checked to agree with the tables to 1e-9 h.
 
@@ -18,6 +23,7 @@ Target (issue 14): step 1 under 3 s and 1.5 GB on 2 cores. Prints the machine's 
 every figure.
 
     .venv/bin/python bench/metrics_scale.py [--teams 50] [--prs-per-team 2000] [--loop-teams 2]
+                                            [--workers 2]
 """
 
 from __future__ import annotations
@@ -77,6 +83,54 @@ def _worker_path(url: str | None, data: str, teams: int, members: list[str],
     store.close()
 
 
+def _rq_worker(url: str | None, data: str, teams: int, members: list[str], go: Any,
+               ready: Any, out: Any) -> None:
+    """Step 1b in a fresh process: an RQ worker over the store's queues, started once ``go``
+    is set (imports and connections made before, as in a long-running worker); reports when
+    it finished and its peak RSS."""
+    from jobs import snapshot, work  # noqa: F401  (imported before the clock starts)
+    from jobs.ports import FixedClock
+
+    store = Store.connect(url, data_path=data, prefix=PREFIX)
+    work.install(work.Context(settings=org_settings(teams, members), store=store,
+                              clock=FixedClock(NOW)))
+    worker = work.make_worker(store)
+    ready.put(True)
+    go.wait()
+    cpu = time.process_time()
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+    out.put((time.time(), time.process_time() - cpu, peak_rss_mb()))
+    store.close()
+
+
+def _over_rq_workers(url: str | None, data: str, store: Store, settings: Settings,
+                     members: list[str], workers: int) -> tuple[float, float, list[float], int]:
+    """Step 1b: (wall s, CPU s of all workers, peak RSS MB per worker, snapshots written)."""
+    from jobs import work
+
+    ctx = multiprocessing.get_context("spawn")
+    go, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_rq_worker,
+                         args=(url, data, len(settings.teams), members, go, ready, out))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get()
+    for name in settings.teams:  # as after a change of every team's inputs: all recomputed
+        store.delete("snapshot_inputs", name)
+    started = time.time()
+    for name in settings.teams:
+        work.enqueue_team_snapshot(store, name, reason="bench")
+    go.set()
+    done = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    written = sum(1 for v in store.snapshot_inputs(list(settings.teams)).values() if v)
+    work.purge(store)
+    return max(d[0] for d in done) - started, sum(d[1] for d in done), [d[2] for d in done], written
+
+
 def loop_latencies(prs: Sequence[PullRequest], identity: Identity, cal: WorkCalendar, window_days: int = 7) -> dict[str, tuple[float | None, ...]]:
     """The straightforward way: jobs.timeline.pr_clocks per PR, then plain-Python percentiles
     of the PRs merged in the window whose clock has its stop event."""
@@ -125,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--teams", type=int, default=50)
     ap.add_argument("--prs-per-team", type=int, default=2000)
     ap.add_argument("--loop-teams", type=int, default=2, help="teams run through the per-PR loop")
+    ap.add_argument("--workers", type=int, default=2, help="RQ worker processes in step 1b (0: skip)")
     args = ap.parse_args(argv)
     url = os.environ.get("REDIS_URL") or None
 
@@ -163,8 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             wall, cpu, rss, done, queued = out.get()
             child.join()
             print(f"\n1. worker path, Redis -> every snapshot written ({done} teams, {queued:,} PRs "
-                  f"in queues): {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {rss:.0f} MB  "
-                  f"(target < 3 s, < 1.5 GB)  [{before}]")
+                  f"in queues), one process: {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS "
+                  f"{rss:.0f} MB  (target < 3 s, < 1.5 GB)  [{before}]")
+            if args.workers:
+                before = load()
+                rq_wall, rq_cpu, rq_rss, written = _over_rq_workers(
+                    url, data, store, settings, members, args.workers)
+                print(f"1b. the same as RQ jobs, one per team, over {args.workers} worker processes "
+                      f"({written} snapshots written): {rq_wall:.2f} s wall, {rq_cpu:.2f} s CPU, "
+                      f"peak RSS {' / '.join(f'{r:.0f}' for r in rq_rss)} MB  [{before}]")
 
             # 2. the naive read of the records, same moment
             from pydantic import TypeAdapter
@@ -182,11 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                 codec.loads(PullRequest, r)
             msg = (time.perf_counter() - t) * args.teams
             t = time.perf_counter()
-            rows = [store.pr_rows(settings.full_repo(r)) for r in settings.teams["team0"].repositories]
-            rows_t = (time.perf_counter() - t) * args.teams
+            blocks = store.pr_blocks(settings.full_repo(r) for r in settings.teams["team0"].repositories)
+            cols = metrics.columns(list(blocks.values()), identity=Identity(settings.identity))
+            read_t = (time.perf_counter() - t) * args.teams
             print(f"2. reading every record as objects (one team, x{args.teams}): pydantic "
-                  f"{pyd:.2f} s, msgspec {msg:.2f} s; the worker's column rows from Redis "
-                  f"{rows_t:.2f} s ({sum(map(len, rows)):,} rows a team)  [{load()}]")
+                  f"{pyd:.2f} s, msgspec {msg:.2f} s; the worker's read, column blocks from Redis "
+                  f"to the metrics' columns, {read_t:.2f} s ({cols.n:,} PRs a team)  [{load()}]")
 
             # 3. the per-PR loop, same moment
             identity = Identity(settings.identity)
