@@ -64,12 +64,15 @@ def queue_items(
 
     turn = _turns(cols, tl.human_review, live, now_us=now_us, required=required_approvals)
     sizes = size_buckets(cols.size[live])
+    ev_at = np.searchsorted(cols.ev_pr, np.arange(cols.n + 1))  # each PR's rows: [at[i], at[i+1])
+    rv_at = np.searchsorted(cols.rv_pr, np.arange(cols.n + 1))
     items = []
     for k, i in enumerate(live.tolist()):
         t = turn[k]
         author = cols.author[i]
         if t == "reviewer":
-            waiting: tuple[str, ...] = _pending_reviewers(cols, i, now_us)
+            waiting: tuple[str, ...] = _pending_reviewers(
+                cols, slice(ev_at[i], ev_at[i + 1]), slice(rv_at[i], rv_at[i + 1]), now_us)
         elif t == "ci":
             waiting = ("CI",)
         else:
@@ -170,13 +173,12 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
     return out
 
 
-def _pending_reviewers(cols: Columns, i: int, now_us: float) -> tuple[str, ...]:
-    """Requested reviewers (or ``team:slug``) of PR ``i`` not yet answered and not removed
-    (jobs.queue._pending_reviewers, over the PR's rows)."""
-    lo, hi = np.searchsorted(cols.ev_pr, [i, i + 1])
+def _pending_reviewers(cols: Columns, ev: slice, rv: slice, now_us: float) -> tuple[str, ...]:
+    """Requested reviewers (or ``team:slug``) of a PR not yet answered and not removed
+    (jobs.queue._pending_reviewers, over the PR's event rows ``ev`` and review rows ``rv``)."""
     pending: dict[str, float] = {}
-    for kind, at, who in zip(cols.ev_kind[lo:hi].tolist(), cols.ev_at[lo:hi].tolist(),
-                             cols.ev_requested[lo:hi].tolist(), strict=True):
+    for kind, at, who in zip(cols.ev_kind[ev].tolist(), cols.ev_at[ev].tolist(),
+                             cols.ev_requested[ev].tolist(), strict=True):
         if at > now_us:
             break
         if who is None:
@@ -186,8 +188,7 @@ def _pending_reviewers(cols: Columns, i: int, now_us: float) -> tuple[str, ...]:
         elif kind == REMOVED:
             pending.pop(who, None)
     if pending:
-        lo, hi = np.searchsorted(cols.rv_pr, [i, i + 1])
-        for author, at in zip(cols.rv_author[lo:hi].tolist(), cols.rv_at[lo:hi].tolist(), strict=True):
+        for author, at in zip(cols.rv_author[rv].tolist(), cols.rv_at[rv].tolist(), strict=True):
             if author is not None and author in pending and at >= pending[author]:
                 pending.pop(author)
     return tuple(pending) or ("reviewers",)
