@@ -367,6 +367,8 @@ def test_bad_changes_and_settings_are_refused_by_name(server: SandboxServer) -> 
         changes.review(server.org.teams[0].repos[0], 1, "alice", "LGTM")
     with pytest.raises(ValueError, match="drop must be a share"):
         HookFaults(drop=1.5)
+    with pytest.raises(ValueError, match="at most 1"):
+        HookFaults(drop=0.6, duplicate=0.6)
     with pytest.raises(ValueError, match="target_type"):
         Hook("http://127.0.0.1:1/", SECRET, target_type="enterprise")
 

@@ -68,7 +68,8 @@ class Hook:
 
 @dataclass(frozen=True, slots=True)
 class HookFaults:
-    """Shares of deliveries (0..1) that go wrong, drawn from ``random.Random(seed)``."""
+    """Shares of all deliveries (0..1, together at most 1) that go wrong, each delivery one
+    fault at most, drawn from ``random.Random(seed)``."""
 
     drop: float = 0.0
     duplicate: float = 0.0
@@ -82,6 +83,9 @@ class HookFaults:
             share = getattr(self, name)
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be a share between 0 and 1 (got {share!r})")
+        total = self.drop + self.duplicate + self.reorder + self.delay
+        if total > 1.0:
+            raise ValueError(f"drop + duplicate + reorder + delay must be at most 1 (got {total})")
         if self.delay_seconds < 0:
             raise ValueError(f"delay_seconds must be >= 0 (got {self.delay_seconds!r})")
 
@@ -207,12 +211,15 @@ class WebhookSender:
     # ------------------------------------------------------------------ internals
 
     def _draw(self) -> str | None:
-        """The fault for the next delivery: one draw per kind, in a fixed order (seeded)."""
-        f, rng = self._faults, self._rng
+        """The fault for the next delivery: one seeded draw, so each share is of all
+        deliveries (``drop=0.2, duplicate=0.1``: a fifth dropped, a tenth sent twice)."""
+        f = self._faults
+        r = self._rng.random()
         for kind, share in (("drop", f.drop), ("duplicate", f.duplicate),
                             ("reorder", f.reorder), ("delay", f.delay)):
-            if share and rng.random() < share:
+            if r < share:
                 return kind
+            r -= share
         return None
 
     def _ensure_thread(self) -> None:
