@@ -48,7 +48,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +180,9 @@ def processes(world_env: dict[str, str], config: Path, workers: int) -> Iterator
         with procfile_web(env, healthy=True) as web:
             for k in range(workers):
                 with (logs / f"worker-{k}.log").open("wb") as log:
+                    command = os.environ.get("BENCH_WORKER_COMMAND") or procfile_command("worker")
                     started.append(subprocess.Popen(
-                        ["bash", "-c", f"exec {procfile_command('worker')}"], env=env,
+                        ["bash", "-c", f"exec {command}"], env=env,
                         stdout=log, stderr=log, start_new_session=True))
             yield web.url
     finally:
@@ -236,40 +237,34 @@ def freshness(world: World, events: int, *, poll: float, timeout: float) -> list
     """Walk PRs lane by lane, waiting after each change until `/flow queue` shows it; the
     seconds each change took to show (None: not within ``timeout``)."""
     steps = walk(world.reviewer)
-    lanes = world.lanes
-    per_lane = max(events // (len(lanes) * STEPS), 1)
+    per_lane = max(events // (len(world.lanes) * STEPS), 1)
     results: list[float | None] = []
     opened = Step("open", lambda c, r, n: None, True, "reviewer's turn")
 
-    def one(change: Callable[[], int | None], repo: str, number: int | None,
-            step: Step) -> tuple[int, float | None]:
-        with world.lock:
-            start = time.monotonic()
-            got = change()
-        number = number if number is not None else int(got or 0)
-        deadline = start + timeout
-        while time.monotonic() < deadline:
-            if shows(flow_queue(world), f"{world.org.name}/{repo}", number, step):
-                return number, time.monotonic() - start
+    def seen(repo: str, number: int, step: Step, start: float) -> float | None:
+        """Seconds from ``start`` until `/flow queue` shows ``step`` done (None: timeout)."""
+        while time.monotonic() < start + timeout:
+            if shows(flow_queue(world), world.org.full_name(repo), number, step):
+                return time.monotonic() - start
             time.sleep(poll)
         print(f"  {repo}#{number} {step.name}: not shown within {timeout:.0f} s")
-        return number, None
+        return None
 
     def lane(repo: str, k: int) -> None:
         mine: list[float | None] = []
+        changes = world.sandbox.changes
         for p in range(per_lane):
-            title = f"Probe {k}.{p}"
-            number, took = one(lambda: world.sandbox.changes.open_pr(
-                repo, world.author, title=title, ci=False), repo, None, opened)
-            mine.append(took)
+            start = time.monotonic()
+            number = changes.open_pr(repo, world.author, title=f"Probe {k}.{p}", ci=False)
+            mine.append(seen(repo, number, opened, start))
             for step in steps:
-                _, took = one(lambda s=step: s.change(world.sandbox.changes, repo, number),  # type: ignore[misc]
-                              repo, number, step)
-                mine.append(took)
+                start = time.monotonic()
+                step.change(changes, repo, number)
+                mine.append(seen(repo, number, step, start))
         with world.lock:
             results.extend(mine)
 
-    threads = [threading.Thread(target=lane, args=(repo, k)) for k, repo in enumerate(lanes)]
+    threads = [threading.Thread(target=lane, args=(repo, k)) for k, repo in enumerate(world.lanes)]
     for t in threads:
         t.start()
     for t in threads:
@@ -308,7 +303,7 @@ def idle(store: Store, *, settle: float = 3.0, limit: float = 300.0) -> bool:
     deadline = time.monotonic() + limit
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        busy = sum(d.queued + d.running for d in work.depths(store))
+        busy = sum(d.queued + d.started for d in work.depths(store))
         if busy:
             quiet_since = None
         elif quiet_since is None:

@@ -3,7 +3,8 @@
 No tokens, no Redis server, no network: the sandbox serves GitHub on loopback, an embedded
 Redis lives in a temporary directory, and the same code the worker runs (``jobs.cycle``,
 ``jobs.snapshot``, ``jobs.alerts``, ``jobs.digest`` through :class:`jobs.scheduler.Pipeline`)
-runs over a simulated week with a moving clock. What Flowbot would post is printed as terminal
+runs over a simulated week with a moving clock; then, in real time, a PR opened in the sandbox
+arrives by webhook and shows in `/flow queue` (:mod:`bot.demo_live`). What Flowbot would post is printed as terminal
 text and written to an output folder: the digest chart (PNG) and the raw Block Kit JSON of
 every message, paste-able into Slack's Block Kit Builder. With ``--post CHANNEL`` and a
 ``SLACK_BOT_TOKEN``, the same messages are also posted to that channel.
@@ -27,6 +28,7 @@ from bot.blocks.alerts import render_alert
 from bot.blocks.digest import render_digest
 from bot.blocks.status import render_status
 from bot.charts import team_charts
+from bot.demo_live import LiveChange, show_a_change, webhook_secret
 from bot.terminal import alert_text, digest_text, status_text
 from jobs.model import Alert, Digest, TeamSnapshot
 from jobs.ports import FixedClock
@@ -69,6 +71,7 @@ class DemoResult:
     cycles: int
     days: int
     seconds: float
+    live: LiveChange | None = None
 
     def latest_digest(self) -> Digest | None:
         """The first team's most recent digest (an eight-day run sees two Mondays)."""
@@ -114,7 +117,8 @@ def run_demo(
             "jitter_seconds": 0,
         }
         data["storage"] = {"prefix": DEMO_PREFIX}
-        env = {"GITHUB_TOKEN": server.token}
+        secret = webhook_secret()
+        env = {"GITHUB_TOKEN": server.token, "GITHUB_WEBHOOK_SECRET": secret}
         settings = from_mapping(data, env=env, source="sandbox")
         store = Store.connect(redis_url, data_path=Path(tmp) / "demo.rdb", prefix=DEMO_PREFIX)
         try:
@@ -131,6 +135,8 @@ def run_demo(
                               console=console)
             snapshots = {team: snap for team in settings.teams
                          if (snap := store.get_snapshot(team)) is not None}
+            live = show_a_change(settings, store, server, clock=clock, source=source,
+                                 secret=secret)
         finally:
             try:
                 store.flush_prefix()
@@ -138,7 +144,8 @@ def run_demo(
                 store.close()
     files = _write(out, recorder, snapshots, now=end)
     return DemoResult(settings, end, tuple(recorder.digests), tuple(recorder.alerts),
-                      snapshots, tuple(files), fired, simulated_days, time.monotonic() - started)
+                      snapshots, tuple(files), fired, simulated_days, time.monotonic() - started,
+                      live)
 
 
 def last_digest_afternoon(now: datetime) -> datetime:
@@ -179,6 +186,8 @@ def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
         console.print(f"[bold]3. What `/flow status {team}` answers[/bold]")
         console.print(rule)
         console.out(status_text(snap, now=result.now), highlight=False)
+    if result.live is not None:
+        _print_live(result.live, console=console, rule=rule)
     console.print(f"[bold]Files[/bold] in {out}/: the digest charts (PNG) and the Block Kit JSON of"
                   " every message, to paste into https://app.slack.com/block-kit-builder")
     console.print("\n[bold]Next[/bold] (after `source .venv/bin/activate`):")
@@ -191,6 +200,21 @@ def print_result(result: DemoResult, *, console: Console, out: Path) -> None:
         "  - how each number is defined: docs/metrics.md",
         highlight=False,
     )
+
+
+def _print_live(live: LiveChange, *, console: Console, rule: str) -> None:
+    console.print("[bold]4. A change arriving in real time[/bold] (a webhook, as GitHub sends it)")
+    console.print(rule)
+    console.out(f"{live.pr} \"{live.title}\" opened in the simulated GitHub.\n"
+                f"+{live.accepted_after:.2f} s  its webhook ({live.event}, signed) reached"
+                f" POST /github/webhook: {live.status}, refresh queued", highlight=False)
+    if live.shown_after is None:
+        console.out(f"`/flow queue {live.team}` does not list it yet (the next sample will)",
+                    highlight=False)
+    else:
+        console.out(f"+{live.shown_after:.2f} s  the refresh read the PR, the team's snapshot"
+                    f" followed; `/flow queue {live.team}` lists it:\n  {live.line}\n",
+                    highlight=False)
 
 
 def post_result(result: DemoResult, *, channel: str, client: Any) -> int:

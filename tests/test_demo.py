@@ -42,6 +42,10 @@ def test_demo_shows_a_digest_an_alert_and_a_status_and_writes_the_files(
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "The weekly digest" in text and result.digests[0].headline.split(":")[0] in text
     assert "What `/flow status" in text and "Next" in text
+    live = result.live
+    assert live is not None and live.status == 202 and live.event == "pull_request.opened"
+    assert live.shown_after is not None and live.line.startswith(f"• {live.pr} {live.title}")
+    assert "A change arriving in real time" in text and live.line in text
     for team in teams:
         digest = json.loads((out / f"digest-{team}.json").read_text())
         assert digest["blocks"] and digest["text"]
