@@ -11,7 +11,9 @@ workers' own sampling runs once an hour here, so what moves the answers is the w
    opened; a review requested (the reviewer named); labelled ``ai-assisted`` (tagged
    AI-assisted); changes requested (author's turn); a push (waiting on CI); CI green
    (reviewer's turn again); back to draft (gone); ready (back); approved (approved, waiting
-   to merge); merged (gone). After each change the lane asks `/flow queue` (a signed slash
+   to merge); merged (gone). Changes of one PR are at least a wall-clock second apart (GitHub
+   dates in whole seconds: a push in the same second as the review it answers would not read
+   as after it). After each change the lane asks `/flow queue` (a signed slash
    command to the web, every ``--poll`` seconds) until the answer shows it; the time from the
    change to that answer is the figure: p50, p95, max, and how many never showed within
    ``--timeout`` seconds.
@@ -63,7 +65,7 @@ from jobs.ports import SystemClock  # noqa: E402
 from jobs.sandbox import Org, SandboxServer, build_org  # noqa: E402
 from jobs.sandbox.changes import Changes  # noqa: E402
 from jobs.sandbox.records import Workflow  # noqa: E402
-from jobs.sandbox.view import view_pr  # noqa: E402
+from jobs.sandbox.view import status_of, view_pr  # noqa: E402
 from jobs.sandbox.webhooks import HookFaults  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
 from jobs.store import Store  # noqa: E402
@@ -243,11 +245,24 @@ def freshness(world: World, events: int, *, poll: float, timeout: float) -> list
 
     def seen(repo: str, number: int, step: Step, start: float) -> float | None:
         """Seconds from ``start`` until `/flow queue` shows ``step`` done (None: timeout)."""
+        text = ""
         while time.monotonic() < start + timeout:
-            if shows(flow_queue(world), world.org.full_name(repo), number, step):
+            text = flow_queue(world)
+            if shows(text, world.org.full_name(repo), number, step):
                 return time.monotonic() - start
             time.sleep(poll)
-        print(f"  {repo}#{number} {step.name}: not shown within {timeout:.0f} s")
+        print(f"  {repo}#{number} {step.name}: /flow queue said: "
+              f"{line_of(text, world.org.full_name(repo), number)!r}; "
+              f"{next((x for x in text.splitlines() if 'data' in x and 'old' in x), '')}")
+        stored = world.store.get_pr(world.org.full_name(repo), number)
+        rec = world.org.pull(repo, number)
+        truth = view_pr(rec, datetime.now(UTC)) if rec else None
+        print(f"  {repo}#{number} {step.name}: not shown within {timeout:.0f} s; stored: "
+              + (f"head {stored.head_sha[:7]}, draft {stored.draft}, checks "
+                 f"{[(c.head_sha[:7], c.conclusion) for c in stored.checks]}" if stored else "none")
+              + (f"; GitHub: head {truth.head_sha[:7]}, draft {truth.draft}, runs "
+                 f"{[(r.head_sha[:7], status_of(r.attempts[-1], truth.now)) for r in truth.runs]}"
+                 if truth else ""))
         return None
 
     def lane(repo: str, k: int) -> None:
@@ -258,13 +273,15 @@ def freshness(world: World, events: int, *, poll: float, timeout: float) -> list
             number = changes.open_pr(repo, world.author, title=f"Probe {k}.{p}", ci=False)
             mine.append(seen(repo, number, opened, start))
             for step in steps:
+                _next_second()
                 start = time.monotonic()
                 step.change(changes, repo, number)
                 mine.append(seen(repo, number, step, start))
         with world.lock:
             results.extend(mine)
 
-    threads = [threading.Thread(target=lane, args=(repo, k)) for k, repo in enumerate(world.lanes)]
+    threads = [threading.Thread(target=lane, args=(repo, k), daemon=True)
+               for k, repo in enumerate(world.lanes)]
     for t in threads:
         t.start()
     for t in threads:
@@ -273,6 +290,13 @@ def freshness(world: World, events: int, *, poll: float, timeout: float) -> list
 
 
 # ------------------------------------------------------------------------------ phase 2
+
+
+def _next_second() -> None:
+    """Wait for the wall clock's next whole second: GitHub dates everything in whole seconds,
+    so two changes of one PR in the same second cannot be ordered (a push in the second of
+    the review it answers reads as not after it). People do not act twice in a second."""
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def storm(world: World, events: int, *, pause: float) -> int:
@@ -289,6 +313,7 @@ def storm(world: World, events: int, *, pause: float) -> int:
             made += 1
             time.sleep(pause)
     for step in steps:
+        _next_second()
         for repo, number in prs:
             step.change(world.sandbox.changes, repo, number)
             made += 1
