@@ -44,7 +44,7 @@ class Changes:
         self._lock = threading.RLock()
         # Team i's generated ids live in [10M (i+1), 10M (i+2)): the block after the last is free.
         self._ids = Ids(10_000_000 * (len(org.teams) + 1) + 5_000_000)
-        self._runs: dict[str, int] = {}
+        self._run_numbers: dict[str, int] = {}  # repository:workflow -> its last run number
 
     # ------------------------------------------------------------------ pull requests
 
@@ -247,14 +247,14 @@ class Changes:
         head = pr.commits[-1].sha
         for wf in self.org.workflows.get(pr.repo, []):
             key = f"{pr.repo}:{wf.path}"
-            self._runs[key] = self._runs.get(key) or 1000 + len(self.org.runs_of(pr.repo))
-            self._runs[key] += 1
+            self._run_numbers[key] = (self._run_numbers.get(key)
+                                      or 1000 + len(self.org.runs_of(pr.repo))) + 1
             created = at
             attempt = Attempt(1, created, created + _PENDING, created + _PENDING, "success")
             for name in _JOBS.get(wf.name, ("lint", "test")):
                 attempt.jobs.append(Job(self._ids.next(), name, created, created + _PENDING,
                                         created + _PENDING, "success"))
-            run = Run(self._ids.next(), wf, pr.repo, head, pr.head_ref, self._runs[key],
+            run = Run(self._ids.next(), wf, pr.repo, head, pr.head_ref, self._run_numbers[key],
                       pr.number, pr.author, self._ids.next(), attempts=[attempt])
             pr.runs.append(run)
             runs.append(run)

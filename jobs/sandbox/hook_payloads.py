@@ -16,7 +16,16 @@ from typing import Any
 
 from jobs.sandbox import actions, rest
 from jobs.sandbox.org import Org
-from jobs.sandbox.records import Account, Attempt, Job, Repo, ReviewRec, TeamDef, node_id
+from jobs.sandbox.records import (
+    GHOST,
+    Account,
+    Attempt,
+    Job,
+    Repo,
+    ReviewRec,
+    TeamDef,
+    node_id,
+)
 from jobs.sandbox.view import PRView, RunView, status_of
 
 Json = dict[str, Any]
@@ -53,8 +62,6 @@ class Where:
 
 def user(where: Where, account: Account | None) -> Json:
     """A webhook ``user`` (a deleted account is GitHub's ``ghost``)."""
-    from jobs.sandbox.records import GHOST
-
     out = rest.user(where.api, account or GHOST) or {}
     out.pop("user_view_type", None)
     return out
