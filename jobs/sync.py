@@ -38,7 +38,9 @@ window are pruned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +56,9 @@ log = logging.getLogger(__name__)
 
 RUNS_OVERLAP = timedelta(minutes=10)  # re-list runs this far back: clocks and listings lag
 ARCHIVED_TTL = timedelta(days=1)  # re-check an archived repository's state daily
+LOCK_TTL = timedelta(minutes=1)  # a repository's sync lock, renewed while held
+LOCK_WAIT = 120.0  # seconds a sync or refresh waits for another one of the same repository
+LOCK_POLL = 0.05
 Progress = Callable[[int], None]
 
 _RUN_FIELDS = ("id", "name", "head_sha", "run_attempt", "created_at", "run_started_at",
@@ -163,7 +168,11 @@ def _report(job: _RepoSync, step: Callable[[], str | None]) -> RepoReport:
     skipped = None
     deferred = None
     try:
-        skipped = step()
+        with _repository_lock(job.store, repo) as held:
+            skipped = step() if held else None
+        if not held:
+            complete = False
+            deferred = f"another sync of it ran for over {LOCK_WAIT:.0f} s"
     except BudgetExhausted as stop:
         log.info("%s: %s", repo, stop)
         complete = False
@@ -183,6 +192,26 @@ def _report(job: _RepoSync, step: Callable[[], str | None]) -> RepoReport:
         deferred=deferred,
         incomplete=job.incomplete,
     )
+
+
+@contextmanager
+def _repository_lock(store: Store, repo: str) -> Iterator[bool]:
+    """Hold ``repo``'s sync lock while a sync or refresh of it reads GitHub and writes.
+
+    Every writer of a repository's records (a sample's sync, a webhook's PR or CI refresh, on
+    any worker) takes it, so they run one after another: without it, a CI refresh that read
+    the stored PR before a PR refresh wrote its new head would write the old head back, and
+    the record would stay stale until the next sample. Waits up to :data:`LOCK_WAIT` seconds
+    for the holder (a dead one's lock is taken over, see ``Store.lock``); yields False when
+    it is still held then. Raises StoreUnavailable.
+    """
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        with store.lock(f"repo:{repo}", ttl=LOCK_TTL, heartbeat=True) as lk:
+            if lk.acquired or time.monotonic() >= deadline:
+                yield lk.acquired
+                return
+        time.sleep(LOCK_POLL)
 
 
 class _RepoSync:
