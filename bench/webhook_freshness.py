@@ -182,9 +182,8 @@ def processes(world_env: dict[str, str], config: Path, workers: int) -> Iterator
         with procfile_web(env, healthy=True) as web:
             for k in range(workers):
                 with (logs / f"worker-{k}.log").open("wb") as log:
-                    command = os.environ.get("BENCH_WORKER_COMMAND") or procfile_command("worker")
                     started.append(subprocess.Popen(
-                        ["bash", "-c", f"exec {command}"], env=env,
+                        ["bash", "-c", f"exec {procfile_command('worker')}"], env=env,
                         stdout=log, stderr=log, start_new_session=True))
             yield web.url
     finally:

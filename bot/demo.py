@@ -136,7 +136,7 @@ def run_demo(
             snapshots = {team: snap for team in settings.teams
                          if (snap := store.get_snapshot(team)) is not None}
             live = show_a_change(settings, store, server, clock=clock, source=source,
-                                 secret=secret)
+                                 pipeline=pipeline, secret=secret)
         finally:
             try:
                 store.flush_prefix()

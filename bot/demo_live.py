@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from jobs.ports import Clock
     from jobs.sandbox import SandboxServer
+    from jobs.scheduler import Pipeline
     from jobs.settings import Settings
     from jobs.store import Store
 
@@ -51,11 +52,12 @@ def webhook_secret() -> str:
 
 
 def show_a_change(settings: Settings, store: Store, sandbox: SandboxServer, *, clock: Clock,
-                  source: Any, secret: str) -> LiveChange:
+                  source: Any, pipeline: Pipeline, secret: str) -> LiveChange:
     """Open a PR in the sandbox and follow it to `/flow queue` (the module docstring).
 
     ``settings`` carry ``secret`` as the webhook secret; ``source`` is the GitHub source the
-    refresh reads with. Raises StoreUnavailable when Redis fails.
+    refresh reads with, ``pipeline`` what the team's alerts that follow it deliver through.
+    Raises StoreUnavailable when Redis fails.
     """
     from bot.app import BotDeps
     from bot.blocks.queue import render_queue
@@ -67,7 +69,7 @@ def show_a_change(settings: Settings, store: Store, sandbox: SandboxServer, *, c
     team = next(iter(settings.teams))
     people = sandbox.org.team(team)
     repo = people.repos[0]
-    work.install(work.Context(settings, store, clock, source=source))
+    work.install(work.Context(settings, store, clock, source=source, pipeline=pipeline))
     try:
         with _serve(app) as url:
             sandbox.send_webhooks_to(f"{url}/github/webhook", secret=secret)

@@ -10,7 +10,7 @@ shows the change. No sample runs: the webhook alone brings the news.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -20,14 +20,31 @@ from bot.config import from_mapping
 from bot.web import build_web
 from jobs import work
 from jobs.github.client import connect
+from jobs.model import Alert, Digest
 from jobs.ports import FixedClock
 from jobs.sandbox import Org, SandboxServer, build_org
+from jobs.scheduler import Pipeline
 from jobs.store import Store
 from tests.fakes.slack_api import FakeSlack, iter_blocks_text
 from tests.slack_helpers import SECRET, post, serve, signed_headers, slash_body
 
 END = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # a Monday morning
 HOOK_SECRET = "sandbox-to-web-secret"  # a test value, not a credential
+
+
+@dataclass
+class Kept:
+    """A delivery that keeps what would be posted (the alerts that follow a snapshot)."""
+
+    posts: list[object] = field(default_factory=list)
+
+    def alert(self, alert: Alert) -> bool:
+        self.posts.append(alert)
+        return True
+
+    def digest(self, digest: Digest) -> bool:
+        self.posts.append(digest)
+        return True
 
 
 @dataclass
@@ -55,7 +72,8 @@ def rig(store: Store, fake_slack: FakeSlack) -> Iterator[Rig]:
     with SandboxServer(org, clock=clock) as sandbox:
         settings = from_mapping(org.config(sandbox.base_url), source="test", env={
             "GITHUB_TOKEN": sandbox.token, "GITHUB_WEBHOOK_SECRET": HOOK_SECRET})
-        work.install(work.Context(settings, store, clock, connect=lambda: connect(
+        pipeline = Pipeline.from_settings(settings, store, Kept(), clock=clock)
+        work.install(work.Context(settings, store, clock, pipeline=pipeline, connect=lambda: connect(
             settings, sleep=lambda _s: None, clock=clock, seconds_between_requests=0,
             seconds_between_writes=0)))
         deps = BotDeps(settings=settings, store=store, clock=clock)
@@ -94,3 +112,5 @@ def test_a_pr_opened_in_the_sandbox_shows_in_flow_queue_through_the_webhook(
     line = next(x for x in rig.flow_queue().splitlines() if mark in x)
     assert "approved, waiting to merge" in line
     assert rig.sandbox.stats.count(path="/graphql") >= 2  # each refresh read GitHub
+    # every queued job (the refreshes, the snapshot and alerts that follow) ran and succeeded
+    assert [(d.failed, d.scheduled) for d in work.depths(store)] == [(0, 0)] * len(work.QUEUES)
