@@ -207,7 +207,8 @@ def bench_digests() -> None:
           f" starts {', '.join(f'{g:.0f}' for g in gaps)} s (schedule: every {INTERVAL:.0f} s);"
           f" longest cycle {max((r.seconds for r in runs), default=0):.0f} s")
     print(f"Slack: digests {t.digests} of 1000, posted {t.posted}, duplicates {t.duplicates},"
-          f" lost {t.lost}; {load()}")
+          f" lost (not in Slack by the end: a key sent but missing, or a digest not posted"
+          f" yet) {t.lost}; {load()}")
 
 
 def _leader(rig: Rig, workers: Workers) -> int | None:

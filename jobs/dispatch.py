@@ -111,7 +111,7 @@ def start_cycle(cycle: str, *, unit: str, mark: str) -> str:
     ctx = work.begin(unit, mark)
     settings, store = ctx.settings, ctx.store
     try:
-        repos = repositories(settings, store, ctx.github())
+        repos = repositories(settings, store, ctx.connections())
     except (GitHubError, PermissionDenied) as err:
         log.warning("could not list the organisation's repositories: %s", err)
         repos = list(settings.repositories)

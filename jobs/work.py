@@ -127,6 +127,12 @@ class Context:
                 return self.source.for_repo(repo)
             return self.source.for_org(self.settings.github.organisation) if many else self.source
 
+    def connections(self) -> Any:
+        """Every organisation's source (:class:`jobs.github.connections.Connections`), or the
+        one source given: what listing the repositories of each organisation needs."""
+        self.github()
+        return self.source
+
 
 _installed: Context | None = None
 
