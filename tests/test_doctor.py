@@ -298,7 +298,7 @@ def test_doctor_reports_the_work_queue_and_its_failed_jobs(sandbox: SandboxServe
     from tests.test_work import retry_until_failed
 
     _healthy(store, _settings(sandbox), slack)
-    assert "[WARN] queue: work queue: refresh 0 · sync 0 · teams 0 · digests 0; no worker takes jobs" \
+    assert "[WARN] queue: work queue: refresh 0 · sync 0 · digests 0 · teams 0; no worker takes jobs" \
         in render(diagnose(_deps(sandbox, slack, store)))
     work.install(None)  # a job run where no worker context was wired fails
     work.enqueue_repo_sync(store, "acme/api", reason="test")

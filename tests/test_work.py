@@ -265,3 +265,22 @@ def test_enqueue_with_redis_down_is_a_named_error(rig: Rig) -> None:
         work.enqueue_pr_refresh(down, rig.repo, 7, reason="pull_request.labeled")
     pipeline = Pipeline.from_settings(rig.settings, down, Kept(), clock=rig.clock)
     assert Dispatch(pipeline).sample(END) is None
+
+
+def test_a_due_digest_goes_before_a_backlog_of_team_work(rig: Rig, store: Store) -> None:
+    """Every cycle queues each team's snapshot and alerts again: served before digests, they
+    starved a thousand due digests (bench/scale_out.py digests). The digest is taken first, and
+    its pending mark outlives a long wait, so the schedule's next tick does not queue it twice."""
+    kept = Kept()
+    ctx = rig.context(store, kept)
+    Dispatch(ctx.require_pipeline()).sample(END)
+    work.run_burst(store)  # the first cycle: records, a snapshot; the digest falls due
+    assert work.enqueue_team_snapshot(store, rig.team, reason="cycle")
+    assert work.enqueue_team_alerts(store, rig.team, reason="cycle")
+    assert work.enqueue_digest(store, rig.team, reason="due")
+
+    work.make_worker(store).work(burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")
+
+    assert [d for d in kept.posts if isinstance(d, Digest)], "the one job run was the digest"
+    assert work.queue(store, work.TEAMS).count == 2, "team work waits its turn"
+    assert work.queue(store, work.DIGESTS).count == 0
