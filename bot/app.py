@@ -37,7 +37,7 @@ from jobs.store import Store
 log = logging.getLogger(__name__)
 
 Mode = Literal["socket", "http"]
-LISTENER_MODULES = ("bot.guard", "bot.commands", "bot.home", "bot.actions")  # bot.guard: the workspace check, first
+LISTENER_MODULES = ("bot.guard", "bot.commands", "bot.home", "bot.actions", "bot.windows")  # bot.guard: the workspace check, first
 OPTIONAL_LISTENER_MODULES = ("bot.alert_actions",)  # the alerts' snooze/acknowledge buttons
 KIND_ERROR = ("Sorry, something went wrong answering that. It has been logged; "
               "please try again in a minute, or `/flow health` to see if Flowbot is struggling.")

@@ -51,10 +51,13 @@ log = logging.getLogger(__name__)
 COMMAND = "/flow"
 SNAPSHOT_SUBCOMMANDS = ("status", "queue", "reviewers", "ci")
 TEAM_SUBCOMMANDS = (*SNAPSHOT_SUBCOMMANDS, "digest", "alerts", "thresholds")
-SUBCOMMANDS = ("help", *TEAM_SUBCOMMANDS, "why", "set", "health")
+SUBCOMMANDS = ("help", *TEAM_SUBCOMMANDS, "why", "set", "health", "windows")
 _PR_REF = re.compile(
     r"^(?:<)?(?:https?://[^/\s]+/)?(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?:#|/pull/)(?P<n>\d{1,9})(?:[|>].*)?$"
 )
+
+
+_WINDOW = re.compile(r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$")
 
 
 class UsageError(ValueError):
@@ -99,6 +102,8 @@ def parse(text: str) -> FlowCommand:
         if len(args) > 1:
             raise UsageError(f"`{sub}` takes at most a team name.")
         return FlowCommand(sub, team=args[0].lower() if args else None, share=share)
+    if sub == "windows":
+        return FlowCommand("windows", target=_windows_args(args), share=share)
     if sub == "why":
         if len(args) != 1 or not _PR_REF.match(args[0]):
             raise UsageError("`why` needs a PR like `acme/api#123`.")
@@ -118,6 +123,21 @@ def parse(text: str) -> FlowCommand:
         raise UsageError(f"the value must be a finite number{where}.")
     return FlowCommand("set", team=args[2].lower() if len(args) == 3 else None, target=args[0].lower(),
                        value=value, share=share)
+
+
+def _windows_args(args: list[str]) -> str | None:
+    """`/flow windows` arguments: nothing (show), ``off``, or up to three ``HH:MM-HH:MM``.
+    Raises UsageError naming the first word that is neither."""
+    if not args:
+        return None
+    if len(args) == 1 and args[0].lower() == "off":
+        return "off"
+    if len(args) > 3:
+        raise UsageError(f"`windows` takes at most 3 windows (got {len(args)}).")
+    for word in args:
+        if not _WINDOW.match(word):
+            raise UsageError(f"`{word[:40]}` is not a window like `10:00-10:30`.")
+    return " ".join(args)
 
 
 def resolve_team(settings: Settings, explicit: str | None, caller: Caller) -> str:
@@ -156,6 +176,8 @@ def answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) ->
         return _health(deps, now=now)
     if cmd.sub == "why":
         return _why(cmd, deps, now=now)
+    if cmd.sub == "windows":
+        return _windows(cmd, caller, deps, now=now)
     team = resolve_team(deps.settings, cmd.team, caller)
     if cmd.sub in SNAPSHOT_SUBCOMMANDS:
         return _from_snapshot(cmd.sub, team, deps, now=now)
@@ -277,7 +299,10 @@ def _why(cmd: FlowCommand, deps: BotDeps, *, now: datetime) -> Message:
     result = pr_clocks(pr, identity=Identity(deps.settings.identity), calendar=calendar, now=now,
                        required_approvals=deps.settings.metrics.required_approvals)
     cursor = deps.store.get_cursor(repo)
-    return render_why(pr, result, now=now, tz=hours.zone, data_as_of=cursor.synced_at if cursor else None)
+    from jobs.window_dm import not_mine_of
+
+    return render_why(pr, result, now=now, tz=hours.zone, data_as_of=cursor.synced_at if cursor else None,
+                      not_mine=not_mine_of(deps.store, repo, pr.number))
 
 
 def _digest(team: str, deps: BotDeps, *, now: datetime) -> Message:
@@ -315,6 +340,29 @@ def _set(cmd: FlowCommand, team: str, caller: Caller, deps: BotDeps, *, now: dat
     except InvalidThreshold as err:
         return notice(f"Not changed: {escape(str(err))}")
     return render_set(team, rule, change.level, change.old, change.new)
+
+
+def _windows(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:
+    """Show the caller's review windows, or change them (`off`, or up to three windows)."""
+    from bot.blocks.windows import render_windows
+    from bot.windows import choose, current, member
+    from jobs.window_dm import next_window_start_of
+
+    who = member(deps.settings, caller.user_id)
+    if who is None:
+        return render_windows(None, login=None, team=None, next_start=None)
+    login, team = who
+    note = ""
+    if cmd.target is not None:
+        words = [] if cmd.target == "off" else cmd.target.split()
+        spans = [(a, b) for a, _, b in (w.partition("-") for w in words)]
+        choice = choose(deps.settings, deps.store, login, team, spans, now=now, by=caller.user_id or "")
+        if choice.saved is None:
+            raise UsageError(f"Not changed: {next(iter(choice.problems.values()))}.")
+        note = "Saved."
+    rw = current(deps, login)
+    return render_windows(rw, login=login, team=team, note=note,
+                          next_start=next_window_start_of(deps.settings, rw, now=now))
 
 
 def _health(deps: BotDeps, *, now: datetime) -> Message:

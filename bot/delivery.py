@@ -70,6 +70,7 @@ from jobs.errors import StoreUnavailable
 from jobs.model import Alert, Digest
 from jobs.ports import Clock, SystemClock
 from jobs.store import Lock, Store
+from jobs.windows import WindowDM
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,15 @@ class SlackDelivery:
         if ts and digest.chart_png:  # "" means posted before: its chart went with it then
             self._upload_chart(digest, ts, digest.chart_png)
         return True
+
+    def window_dm(self, dm: WindowDM) -> bool:
+        """Post a review-window DM to its member once (``jobs.ports.DeliverDM``). True when
+        posted (now or before)."""
+        from bot.blocks.windows import render_window_dm
+
+        blocks, text = render_window_dm(dm)
+        about = {"kind": f"review-{dm.kind}", "login": dm.login}
+        return self._post_once(dm.idempotency_key, dm.slack_id, blocks, text, about) is not None
 
     # ------------------------------------------------------------------ posting
 

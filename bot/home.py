@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks.home import render_home
+from jobs.errors import StoreUnavailable
 from jobs.model import QueueItem
 from jobs.settings import Settings
 
@@ -42,7 +43,30 @@ def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
 
     login, teams, who = _whose(deps.settings, user_id)
     view = Answers(deps).home(teams, who, login=login, now=deps.clock.now())
-    return view if view is not None else records_view(deps, user_id)
+    if view is None:
+        return records_view(deps, user_id)
+    return with_windows(deps, login, view)
+
+
+def with_windows(deps: BotDeps, login: str | None, view: dict[str, object]) -> dict[str, object]:
+    """``view`` with the member's review-windows line and its button after the PRs waiting on
+    them (nothing for someone on no team; left out while Redis cannot be read)."""
+    if login is None:
+        return view
+    from bot.blocks.home import MAX_HOME_BLOCKS
+    from bot.blocks.windows import home_button
+    from bot.windows import current
+
+    try:
+        extra = home_button(current(deps, login))
+    except StoreUnavailable:
+        log.warning("App Home without the review windows line: Redis unavailable")
+        return view
+    blocks = list(view["blocks"])  # type: ignore[call-overload]  # a view's blocks: a list of dicts
+    blocks[2:2] = extra  # after the header and the "waiting on you" section
+    if len(blocks) > MAX_HOME_BLOCKS:
+        blocks = [*blocks[: MAX_HOME_BLOCKS - 2], blocks[-1]]
+    return {**view, "blocks": blocks}
 
 
 def records_view(deps: BotDeps, user_id: str) -> dict[str, object]:
@@ -62,8 +86,8 @@ def records_view(deps: BotDeps, user_id: str) -> dict[str, object]:
             for item in found.items:
                 if item.turn == "reviewer":
                     waiting.setdefault((item.repo, item.number), item)
-    return render_home(cards, list(waiting.values()), login=login, now=now,
-                       total=max(total, len(waiting)), exact=exact)
+    return with_windows(deps, login, render_home(cards, list(waiting.values()), login=login, now=now,
+                                                 total=max(total, len(waiting)), exact=exact))
 
 
 def _whose(settings: Settings, user_id: str) -> tuple[str | None, list[str], list[str]]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from jobs.model import Alert, Digest
+from jobs.windows import WindowDM
 
 
 class Clock(Protocol):
@@ -45,4 +46,13 @@ class Deliver(Protocol):
 
     def digest(self, digest: Digest) -> bool:
         """Post one weekly digest; True when posted (or already posted before)."""
+        ...
+
+
+@runtime_checkable
+class DeliverDM(Protocol):
+    """Posts a review-window DM (``bot.delivery`` implements it beside :class:`Deliver`)."""
+
+    def window_dm(self, dm: WindowDM) -> bool:
+        """Post one window DM to its member once; True when posted (or already posted before)."""
         ...

@@ -46,7 +46,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs.errors import FlowbotError, StoreUnavailable
 from jobs.model import Digest
-from jobs.ports import Clock, Deliver, FixedClock
+from jobs.ports import Clock, Deliver, DeliverDM, FixedClock
 from jobs.settings import Settings
 from jobs.store import JobRun, Store
 
@@ -63,6 +63,8 @@ DONE_TTL = timedelta(days=21)
 SAMPLE_JOB = "sample"
 SNAPSHOT_JOB = "snapshot"
 ALERTS_JOB = "alerts"
+WINDOWS_JOB = "windows"
+WINDOWS_EVERY = timedelta(minutes=1)  # review windows are checked this often
 
 
 def digest_job(team: str) -> str:
@@ -90,6 +92,7 @@ class Steps:
     snapshot: Step
     alerts: Step
     build_digest: DigestBuilder
+    windows: Step | None = None  # review-window DMs (jobs.window_dm), when delivery can DM
 
 
 class Schedule(Protocol):
@@ -185,7 +188,16 @@ class Pipeline:
         def build(team: str, now: datetime) -> Digest:
             return digest.build_digest(settings, store, team, now=now, chart=chart)
 
-        return cls(settings, store, deliver, Steps(sample, refresh, evaluate, build))
+        windows: Step | None = None
+        if isinstance(deliver, DeliverDM):
+            dm: DeliverDM = deliver
+
+            def windows(now: datetime) -> object:
+                from jobs.window_dm import run_windows
+
+                return run_windows(settings, store, dm, now=now)
+
+        return cls(settings, store, deliver, Steps(sample, refresh, evaluate, build, windows))
 
     # ------------------------------------------------------------------ jobs
 
@@ -246,6 +258,14 @@ class Pipeline:
         except FlowbotError as err:
             log.error("cannot claim the sampling run: %s", err)
             return False
+
+    def windows(self, now: datetime) -> JobRun | None:
+        """Review-window DMs due at ``now`` (``jobs.window_dm.run_windows``), under a lock;
+        None when there is no windows step or another replica runs it."""
+        step = self.steps.windows
+        if step is None:
+            return None
+        return self._run(WINDOWS_JOB, now, lambda: step(now))
 
     def opening(self, team: str, now: datetime) -> JobRun | None:
         """``team``'s working day starts: evaluate alerts now, so held ones go out at the
@@ -480,6 +500,13 @@ def build_scheduler(
         id=CATCH_UP_JOB, name="digests missed or failed", executor=DIGEST_POOL,
         misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
     )
+    if pipeline.steps.windows is not None:
+        scheduler.add_job(
+            lambda: pipeline.windows(clock.now()),
+            trigger=IntervalTrigger(seconds=int(WINDOWS_EVERY.total_seconds()), start_date=now, timezone=UTC),
+            id=WINDOWS_JOB, name="review-window DMs", misfire_grace_time=int(WINDOWS_EVERY.total_seconds()),
+            coalesce=True, max_instances=1,
+        )
     for team in pipeline.settings.teams:
         scheduler.add_job(
             _digest_call(pipeline, clock, team),
@@ -617,13 +644,15 @@ def simulate(
     start: datetime,
     end: datetime,
     on_fire: Callable[[str, datetime], None] | None = None,
+    windows_every: timedelta | None = None,
 ) -> list[SimulatedRun]:
     """Fire the schedule's jobs from ``start`` to ``end`` in time order, moving ``clock``.
 
     Uses the same triggers as :func:`build_scheduler` (jitter as configured; set it to 0 for a
     deterministic run). Every pipeline (worker replica) fires every job at each fire time, as
     replicas would; the locks and claims decide which one runs. ``on_fire`` is called before each
-    fire (tests use it to move the fake GitHub's clock).
+    fire (tests use it to move the fake GitHub's clock). ``windows_every`` fires the review-window
+    job that often (the real scheduler: every minute; off by default, a week of minutes is slow).
     """
     workers = list(pipelines)
     if not workers:
@@ -633,6 +662,9 @@ def simulate(
     for team in settings.teams:
         triggers[digest_job(team)] = digest_trigger(settings, team)
         triggers[opening_job(team)] = opening_trigger(settings, team)
+    if windows_every is not None:
+        triggers[WINDOWS_JOB] = IntervalTrigger(seconds=int(windows_every.total_seconds()),
+                                                start_date=start, timezone=UTC)
     upcoming = {job: trig.get_next_fire_time(None, start) for job, trig in triggers.items()}
     fired: list[SimulatedRun] = []
     while True:
@@ -646,6 +678,9 @@ def simulate(
         for i, pipe in enumerate(workers):
             if job == SAMPLE_JOB:
                 runs = tuple(pipe.tick(clock.current))
+            elif job == WINDOWS_JOB:
+                run = pipe.windows(clock.current)
+                runs = (run,) if run is not None else ()
             elif job.startswith("opening:"):
                 run = pipe.opening(job.removeprefix("opening:"), clock.current)
                 runs = (run,) if run is not None else ()

@@ -31,16 +31,32 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from jobs.model import PullRequest, QueueItem
 from jobs.settings import Settings, Team, parse_window_text
 
 __all__ = [
-    "MAX_WINDOWS", "Occurrence", "ReviewWindows", "Window", "WindowCalendar",
-    "effective_windows", "next_window_start", "occurrences_on", "open_occurrence",
-    "parse_windows", "team_of", "within_hours",
+    "MAX_WINDOWS",
+    "DmItem",
+    "Occurrence",
+    "ReviewWindows",
+    "Window",
+    "WindowCalendar",
+    "WindowDM",
+    "effective_windows",
+    "next_window_start",
+    "occurrences_on",
+    "open_occurrence",
+    "parse_windows",
+    "person_lists",
+    "team_of",
+    "within_hours",
 ]
 
 MAX_WINDOWS = 3
 Source = Literal["personal", "team"]
+Ci = Literal["green", "red", "running", "none"]
+DmKind = Literal["window", "exception"]
+_PASSING = frozenset({"success", "neutral", "skipped"})  # as jobs.queue reads a check
 
 
 class WindowCalendar(Protocol):
@@ -258,3 +274,117 @@ def _instant(day: date, at: time, zone: ZoneInfo, *, gap_ok: bool = False) -> da
     if not gap_ok and utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
         return None
     return utc
+
+
+# ------------------------------------------------------------------------------ what waits
+
+
+@dataclass(frozen=True, slots=True)
+class DmItem:
+    """One PR in a window DM: the queue's item, why it is on the person, and its CI."""
+
+    item: QueueItem
+    why: str  # "asked of you", "re-requested after changes", "asked of your team backend",
+    #           "changes requested", "CI failing", "CI running", "approved, not merged"
+    ci: Ci
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDM:
+    """One DM to a member: at a window (``kind="window"``), or the pickup-threshold exception.
+
+    ``to_review``: PRs waiting on them as a reviewer, oldest first; ``as_author``: their own
+    PRs waiting on their action. ``threshold_hours``: the team's pickup threshold (exceptions).
+    """
+
+    kind: DmKind
+    team: str
+    login: str
+    slack_id: str
+    at: datetime
+    window: str  # "10:00-10:30"; "" for an exception
+    tz: str
+    to_review: tuple[DmItem, ...]
+    as_author: tuple[DmItem, ...]
+    next_window: datetime | None
+    idempotency_key: str
+    threshold_hours: float | None = None
+    data_as_of: datetime | None = None
+
+
+def person_lists(
+    items: Iterable[QueueItem], *, login: str, slugs: Iterable[str],
+    prs: Mapping[tuple[str, int], PullRequest] | None = None,
+    hidden: Iterable[tuple[str, int]] = (),
+) -> tuple[tuple[DmItem, ...], tuple[DmItem, ...]]:
+    """What the team queue (``/flow queue``'s items) puts on ``login``, oldest first.
+
+    To review: items in the reviewer's turn whose ``waiting_on`` names ``login`` or one of the
+    GitHub team ``slugs`` they are eligible for (never their own PRs). As author: their own PRs
+    in the author's turn (changes requested), CI's (failing or running) or approved, waiting to
+    merge. ``hidden`` (repo, number) pairs are left out (snoozed, "not mine"). ``prs`` (the
+    records, when read) tell re-requests apart and whether CI ran on the head commit.
+    """
+    low = login.lower()
+    teams = {f"team:{s.lower()}" for s in slugs}
+    skip = set(hidden)
+    records = prs or {}
+    review: list[DmItem] = []
+    mine: list[DmItem] = []
+    for item in sorted(items, key=lambda i: (-i.age_hours, i.repo, i.number)):
+        if (item.repo, item.number) in skip:
+            continue
+        pr = records.get((item.repo, item.number))
+        own = (item.author or "").lower() == low
+        if own and item.turn in ("author", "ci", "approved"):
+            mine.append(DmItem(item, _author_why(item, pr), _ci(item, pr)))
+            continue
+        if item.turn != "reviewer" or own:
+            continue
+        names = {w.lower() for w in item.waiting_on}
+        if low in names:
+            why = "re-requested after changes" if _re_requested(pr, low) else "asked of you"
+        elif names & teams:
+            slug = sorted(names & teams)[0].removeprefix("team:")
+            why = f"asked of your team {slug}"
+        else:
+            continue
+        review.append(DmItem(item, why, _ci(item, pr)))
+    return tuple(review), tuple(mine)
+
+
+def _author_why(item: QueueItem, pr: PullRequest | None) -> str:
+    if item.turn == "author":
+        return "changes requested"
+    if item.turn == "approved":
+        return "approved, not merged"
+    return "CI failing" if _ci(item, pr) == "red" else "CI running"
+
+
+def _ci(item: QueueItem, pr: PullRequest | None) -> Ci:
+    """CI on the head commit: the queue's turn says red or running; else green when checks ran."""
+    if pr is None:
+        return "green" if item.turn in ("reviewer", "approved", "author") else "running"
+    from jobs.queue import latest_attempts  # the queue's own reading of a check
+
+    attempts = latest_attempts(pr.checks, pr.head_sha)
+    if not attempts:
+        return "none"
+    if any(a.completed_at is not None and (a.conclusion or "") not in _PASSING for a in attempts):
+        return "red"
+    if any(a.completed_at is None for a in attempts):
+        return "running"
+    return "green"
+
+
+def _re_requested(pr: PullRequest | None, login: str) -> bool:
+    """``login`` reviewed this PR before their latest request on it (docs/metrics.md: a
+    re-request names someone who already reviewed)."""
+    if pr is None:
+        return False
+    asked = [e.at for e in pr.events if e.kind == "review_requested"
+             and (e.requested_reviewer or "").lower() == login]
+    if not asked:
+        return False
+    latest = max(asked)
+    return any((r.author or "").lower() == login and r.submitted_at < latest for r in pr.reviews)

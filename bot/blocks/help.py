@@ -6,7 +6,7 @@ from bot.blocks import context, escape, fallback, header, section
 from bot.blocks.frame import Message
 
 USAGE = ("Usage: `/flow [status|queue|reviewers|ci|digest|alerts|thresholds] [team] [share]`, "
-         "`/flow why OWNER/REPO#N`, `/flow set THRESHOLD VALUE [team]`, `/flow health`, `/flow help`")
+         "`/flow why OWNER/REPO#N`, `/flow set THRESHOLD VALUE [team]`, `/flow windows [HH:MM-HH:MM ...|off]`, `/flow health`, `/flow help`")
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status [team]", "the team's flow at a glance: queue, pickup, merge, CI, focus lost, bottleneck"),
@@ -18,6 +18,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("alerts [team]", "active, snoozed and recently recovered alerts"),
     ("thresholds [team]", "the alert levels in force"),
     ("set THRESHOLD VALUE [team]", "change a level (the team's leads, or its members when it has none); e.g. `set pickup_p50_hours 8`"),
+    ("windows [HH:MM-HH:MM ...|off]", "your review windows: one DM per window with what waits on you; up to three, or off"),
     ("health", "when the sampling, alert and digest jobs last ran"),
 )
 

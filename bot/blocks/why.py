@@ -8,7 +8,7 @@ not depend on how that result groups its clocks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -79,7 +79,8 @@ def clock_line(c: Any, tz: tzinfo) -> str:
 
 
 def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
-               data_as_of: datetime | None = None) -> Message:
+               data_as_of: datetime | None = None,
+               not_mine: Mapping[str, datetime] | None = None) -> Message:
     """A PR's clocks, each with the events that started and stopped it (docs/metrics.md stages)."""
     title = f"{pr.key} {pr.title}"
     blocks = [header(f"Why: {pr.key}"),
@@ -96,6 +97,11 @@ def render_why(pr: PullRequest, result: Any, *, now: datetime, tz: tzinfo,
             f" {escape(' and '.join(cut))}, so these clocks may be wrong."))
     lines = [clock_line(c, tz) for c in clocks_of(result)]
     blocks += lines_section(lines) if lines else [section("No clocks could be computed for this PR.")]
+    if not_mine:
+        said = ", ".join(f"{escape(login, MAX_NAME)} ({at.astimezone(tz):%a %d %b %H:%M})"
+                         for login, at in sorted(not_mine.items())[:10])
+        blocks.append(section(f"Marked *not mine* from a review-window DM by {said}: off their "
+                              "window DMs, still requested on GitHub."))
     blocks.append(context(f"Durations: working hours in the team's calendar ({escape(str(tz))}), calendar "
                           f"time in brackets · PR data {age(data_as_of, now)}"))
     return fit(blocks), fallback(f"Clocks of {escape(pr.key, MAX_NAME)}")
