@@ -231,6 +231,8 @@ FAMILIES: tuple[Family, ...] = (
            json_value(str, what="an ISO time")),
     Family("a member's snoozed PRs", _f("windows-snooze:{}"), "hash",
            json_value(str, what="an ISO time")),
+    Family("PRs a member's last window DM listed", _f("windows-listed:{}"), "hash",
+           json_value(str, what="an ISO time")),
     Family("who said 'not mine' on a PR", _f("windows-notmine:{}"), "hash", json_value(dict)),
     Family("a member's mute for a day", _f("windows-mute:{}:{}"), "string", json_value(dict)),
     Family("a sampling cycle's counts (jobs.work)", _f("work:cycle:{}"), "hash"),

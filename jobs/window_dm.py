@@ -11,7 +11,8 @@ choice, else their team's default, :func:`jobs.windows.effective_windows`):
   marked done all the same, so nothing is sent later in that window).
 * **Outside windows**: nothing, except a PR waiting on them as a reviewer for longer than the
   team's pickup threshold (``pickup_p50_hours``' warn level, `/flow set` included), sent once
-  per PR and person, and only in working time (never in quiet hours, on holidays or days off).
+  per PR and person, and only in working time (never in quiet hours, on holidays or days off);
+  a PR their last window DM listed waits for the next window.
 * **Quiet**: "mute today" silences both until the member's next local day; a snoozed PR waits
   for the next window; a PR the member marked "not mine" is left out for good.
 * **Noise budget**: every DM counts in the member's weekly budget (``alerts.weekly_noise_budget``,
@@ -238,6 +239,11 @@ def _window(settings: Settings, store: Store, deliver: DeliverDM, rw: ReviewWind
     if store.claim_once(done, ttl=DONE_TTL):
         _spend(store, slack, week, spent)
     store.claim_once(day_mark, ttl=DONE_TTL)
+    # told at this window: no threshold exception for these before the next one
+    until = (dm.next_window or now + timedelta(days=1)).isoformat()
+    for d in review:
+        store.set_hash_json("windows-listed", rw.login, field=f"{d.item.repo}#{d.item.number}",
+                            value=until, ttl=timedelta(days=14))
     report.posted.append(key)
 
 
@@ -251,7 +257,8 @@ def _exception(settings: Settings, store: Store, deliver: DeliverDM, rw: ReviewW
     over = [i for i in waiting if i.age_business_hours > threshold]
     if not over:
         return
-    hidden = _hidden(store, rw.login, over, now=now)
+    hidden = _hidden(store, rw.login, over, now=now) | _hidden(store, rw.login, over, now=now,
+                                                               what="windows-listed", not_mine=False)
     review, _ = person_lists(over, login=rw.login, slugs=slugs_of(settings, rw.login),
                              prs=queues.records(over, rw.login), hidden=hidden)
     fresh = [d for d in review
@@ -357,19 +364,21 @@ def _people(settings: Settings) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def _hidden(store: Store, login: str, items: Iterable[QueueItem], *, now: datetime) -> set[tuple[str, int]]:
-    """The items ``login`` snoozed (until a time still ahead) or said are not theirs."""
+def _hidden(store: Store, login: str, items: Iterable[QueueItem], *, now: datetime,
+            what: str = "windows-snooze", not_mine: bool = True) -> set[tuple[str, int]]:
+    """The items ``login`` snoozed (until a time still ahead) or said are not theirs; with
+    ``what="windows-listed"``: those their last window DM listed, until the next window."""
     refs = {f"{i.repo}#{i.number}": (i.repo, i.number) for i in items}
     out: set[tuple[str, int]] = set()
     if not refs:
         return out
-    for ref, until in store.get_hash_json("windows-snooze", login, fields=list(refs)).items():
+    for ref, until in store.get_hash_json(what, login, fields=list(refs)).items():
         try:
             if datetime.fromisoformat(str(until)) > now:
                 out.add(refs[ref])
         except ValueError:
             continue
-    for ref, pair in refs.items():
+    for ref, pair in refs.items() if not_mine else ():
         if login in store.get_hash_json("windows-notmine", ref, fields=[login]):
             out.add(pair)
     return out

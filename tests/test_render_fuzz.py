@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -40,6 +40,7 @@ from bot.blocks.reviewers import render_reviewers
 from bot.blocks.status import render_status
 from bot.blocks.thresholds import render_set, render_thresholds
 from bot.blocks.why import render_why
+from bot.blocks.windows import home_button, modal_errors, render_window_dm, render_windows, windows_modal
 from bot.commands import UsageError, parse
 from jobs import digest_text as d
 from jobs.alerts import AlertStatus
@@ -60,6 +61,7 @@ from jobs.ports import FixedClock
 from jobs.settings import IdentitySettings, RuleThresholds, WorkHours
 from jobs.store import JobRun, Store
 from jobs.timeline import pr_clocks
+from jobs.windows import DmItem, ReviewWindows, Window, WindowDM
 from jobs.worktime import WorkCalendar
 from tests.factories import T0, event, pr, review, snapshot
 from tests.fakes.slack_api import FakeSlack
@@ -242,6 +244,32 @@ def test_alerts_why_health_thresholds_and_usage_are_safe(title: str, login: str,
             parse(text)
         except UsageError as err:
             check_message(render_usage(str(err)))  # what the acknowledgement carries
+
+
+@settings(**SNAPSHOT_SETTINGS)  # type: ignore[arg-type]
+@given(snap=hostile_snapshot(), login=HOSTILE, why=HOSTILE, tz=st.sampled_from(["Europe/Berlin", "UTC"]))
+def test_review_window_dms_and_settings_are_safe(snap: TeamSnapshot, login: str, why: str, tz: str) -> None:
+    """The window DM and the threshold exception (hostile PRs, reasons, team and login), `/flow
+    windows`, the App Home line and the modal with its per-field errors."""
+    items = tuple(DmItem(i, why, ("green", "red", "running", "none")[n % 4])
+                  for n, i in enumerate(snap.queue_items))
+    for kind, mine in (("window", items[:20]), ("exception", ())):
+        dm = WindowDM(kind=kind, team=snap.team, login=login, slack_id="U0BOB0001", at=NOW,  # type: ignore[arg-type]
+                      window="10:00-10:30", tz=tz, to_review=items, as_author=mine,
+                      next_window=NOW + timedelta(days=1), idempotency_key="k", threshold_hours=6.0,
+                      data_as_of=T0)
+        blocks, text = render_window_dm(dm)
+        check_message((blocks, text))
+        for menu in (b["accessory"] for b in blocks if "accessory" in b):
+            assert all(len(o["value"]) <= 150 for o in menu["options"])
+    rw = ReviewWindows(login, (Window(time(10), time(10, 30)),), tz, source="team")
+    for shown in (rw, None):
+        check_message(render_windows(shown, login=login, team=snap.team, next_start=NOW, note=escape(why, 200)))
+    check_message(render_windows(None, login=None, team=None, next_start=None))
+    check_blocks(home_button(rw))
+    check_blocks(windows_modal(rw, working_hours="09:00-17:00", tz=tz)["blocks"], most=100)
+    errors = modal_errors({"w1_start": why, "w2_end": login})["errors"]
+    assert all(len(e) <= 150 and not _UNSAFE.search(e) for e in errors.values())
 
 
 def test_help_is_within_limits() -> None:

@@ -14,13 +14,15 @@ from slack_sdk import WebClient
 
 from bot.app import BotDeps, create_app
 from bot.delivery import SlackDelivery
+from jobs.model import QueueItem
 from jobs.ports import FixedClock
 from jobs.scheduler import WINDOWS_JOB, Pipeline, simulate
 from jobs.settings import Settings
 from jobs.store import Store
-from jobs.window_dm import to_review_refs
-from jobs.windows import WindowDM, effective_windows, occurrences_on
+from jobs.window_dm import run_windows, to_review_refs
+from jobs.windows import ReviewWindows, WindowDM, effective_windows, occurrences_on, parse_windows
 from jobs.worktime import WorkCalendar
+from tests.factories import T0, snapshot
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_helpers import slash_body
 
@@ -167,3 +169,78 @@ def test_a_week_of_windows_on_the_sandbox(store: Store) -> None:
     alice_at = {dm.idempotency_key.split(":")[-1]: at for at, dm in sent if dm.login == "alice"}
     if "2026-03-27T09:30" in alice_at and "2026-04-01T09:30" in alice_at:
         assert alice_at["2026-03-27T09:30"].hour == 8 and alice_at["2026-04-01T09:30"].hour == 7
+
+
+# ----------------------------------------------------------------- the rules, on a stored snapshot
+
+
+@dataclass
+class Recorder:
+    """A DeliverDM that keeps what it was given (delivery itself is tested with the Slack fake)."""
+
+    dms: list[WindowDM] = field(default_factory=list)
+
+    def window_dm(self, dm: WindowDM) -> bool:
+        if dm.idempotency_key not in {d.idempotency_key for d in self.dms}:
+            self.dms.append(dm)
+        return True
+
+
+def _item(number: int, *, hours: float, waiting_on: tuple[str, ...] = ("bob",), author: str = "alice",
+          turn: str = "reviewer") -> QueueItem:
+    return QueueItem(repo="acme/api", number=number, title=f"Change {number}",
+                     url=f"https://github.com/acme/api/pull/{number}", author=author, turn=turn,  # type: ignore[arg-type]
+                     waiting_on=waiting_on, age_hours=hours * 2, age_business_hours=hours, size="S",
+                     ai_assisted=False)
+
+
+def test_one_dm_per_window_the_exception_once_and_quiet_otherwise(store: Store) -> None:
+    """Bob (windows 10:00 and 15:00 Berlin) gets one DM at each window with PRs waiting, oldest
+    first with his own PR waiting on him; outside windows only a PR past the 6 h pickup
+    threshold not listed at his last window, once; nothing in quiet hours or on a muted day;
+    past the noise budget one window DM a day and no exceptions. A team request reaches alice,
+    not bob who wrote the PR."""
+    from jobs.window_dm import mute_today
+    from tests.slack_helpers import settings as slack_settings
+
+    s = slack_settings()
+    for login, spans in (("bob", ["10:00-10:30", "15:00-15:30"]), ("alice", ["10:00-10:30"])):
+        store.set_review_windows(ReviewWindows(login, (), "Europe/Berlin").changed(
+            parse_windows(spans), now=T0, by="test"))
+    queue = [_item(412, hours=18.0, waiting_on=("bob", "team:backend")), _item(7, hours=2.0),
+             _item(409, hours=3.0, author="bob", turn="approved", waiting_on=("bob",)),
+             _item(8, hours=1.0, waiting_on=("team:backend",), author="bob")]  # his own: not his to review
+    store.put_snapshot(snapshot(queue_items=tuple(queue)))
+    rec = Recorder()
+
+    def run(at: datetime) -> list[WindowDM]:
+        before = len(rec.dms)
+        report = run_windows(s, store, rec, now=at)
+        assert not report.failed
+        return rec.dms[before:]
+
+    monday = T0  # 10:00 in Berlin
+    dm, alice = run(monday + timedelta(minutes=5))
+    assert alice.idempotency_key == "window:alice:2026-03-02T10:00"
+    assert [(d.item.number, d.why) for d in alice.to_review] == [(8, "asked of your team backend")]
+    assert dm.kind == "window" and dm.login == "bob" and dm.window == "10:00-10:30"
+    assert to_review_refs(dm) == ["acme/api#412", "acme/api#7"]
+    assert [(d.item.number, d.why) for d in dm.as_author] == [(409, "approved, not merged")]
+    assert dm.next_window == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    assert run(monday + timedelta(minutes=20)) == []  # one per window
+    assert run(monday + timedelta(hours=1)) == []  # #412 was listed at 10:00: it waits for 15:00
+    store.put_snapshot(snapshot(queue_items=(*queue, _item(500, hours=7.0))))
+    (late,) = run(monday + timedelta(hours=1, minutes=30))
+    assert late.kind == "exception" and to_review_refs(late) == ["acme/api#500"] and late.threshold_hours == 6
+    assert run(monday + timedelta(hours=2)) == []  # once per PR
+    store.put_snapshot(snapshot(queue_items=(*queue, _item(500, hours=7.0), _item(501, hours=9.0))))
+    assert run(monday + timedelta(hours=10)) == []  # 20:00 in Berlin: quiet hours
+    mute_today(store, s, "bob", now=monday + timedelta(hours=3), by="U0BOB0001")
+    assert run(monday + timedelta(hours=5, minutes=5)) == []  # 15:05, muted today
+    tuesday = monday + timedelta(days=1)
+    store.set_json("alerts", "budget", "U0BOB0001", "2026-W10", value=10)  # the week's budget spent
+    first, _alice = run(tuesday + timedelta(minutes=5))
+    assert first.login == "bob" and first.kind == "window" and "acme/api#501" in to_review_refs(first)
+    assert run(tuesday + timedelta(hours=2)) == []  # no exception past the budget
+    assert run(tuesday + timedelta(hours=5, minutes=5)) == []  # one window DM a day past it
+    assert [d.login for d in rec.dms].count("alice") == 2  # Monday and Tuesday at 10:00: #8
