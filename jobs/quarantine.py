@@ -234,6 +234,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("PRs a member's last window DM listed", _f("windows-listed:{}"), "hash",
            json_value(str, what="an ISO time")),
     Family("who said 'not mine' on a PR", _f("windows-notmine:{}"), "hash", json_value(dict)),
+    Family("the PRs a member said are not theirs", _f("windows-notmine-by:{}"), "hash",
+           json_value(dict)),
     Family("a member's mute for a day", _f("windows-mute:{}:{}"), "string", json_value(dict)),
     Family("a sampling cycle's counts (jobs.work)", _f("work:cycle:{}"), "hash"),
     Family("a sampling cycle's counted repositories (jobs.work)", _f("work:cycle:{}:done"), "set"),

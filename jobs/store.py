@@ -1167,6 +1167,19 @@ class Store:
         with self._guard("write"):
             self._write({k: "hash"}, build)
 
+    def set_hash_json_many(self, *parts: str | int, values: Mapping[str, Any], ttl: timedelta) -> None:
+        """Set several fields of a hash of JSON values in one write (nothing when empty)."""
+        if not values:
+            return
+        k = self.key(*parts)
+
+        def build(pipe: Any) -> None:
+            pipe.hset(k, mapping={f: json.dumps(v, default=str) for f, v in values.items()})
+            pipe.expire(k, ttl)
+
+        with self._guard("write"):
+            self._write({k: "hash"}, build)
+
     def delete_hash_field(self, *parts: str | int, field: str) -> None:
         with self._guard("delete"):
             self._r.hdel(self.key(*parts), field)
@@ -1257,6 +1270,18 @@ class Store:
     def release_claim(self, key: str) -> None:
         with self._guard("idempotency release"):
             self._r.delete(self.key("once", key))
+
+    def claimed(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are claimed (one pipeline of ``EXISTS``)."""
+        names = list(dict.fromkeys(keys))
+        if not names:
+            return set()
+        with self._guard("idempotency read"):
+            pipe = self._r.pipeline(transaction=False)
+            for name in names:
+                pipe.exists(self.key("once", name))
+            found = pipe.execute()
+        return {name for name, hit in zip(names, found, strict=True) if hit}
 
     def was_claimed(self, key: str) -> bool:
         with self._guard("idempotency read"):

@@ -147,8 +147,11 @@ def snooze_pr(store: Store, settings: Settings, login: str, repo: str, number: i
 def mark_not_mine(store: Store, login: str, repo: str, number: int, *, now: datetime, by: str) -> None:
     """``login`` says ``repo#number`` is not theirs to review: off their window DMs (and its
     threshold exception), and `/flow why` says so."""
-    store.set_hash_json("windows-notmine", f"{repo}#{number}", field=login.lower(),
-                        value={"at": now.isoformat(), "by": by}, ttl=NOT_MINE_TTL)
+    mark = {"at": now.isoformat(), "by": by}
+    store.set_hash_json("windows-notmine", f"{repo}#{number}", field=login.lower(), value=mark,
+                        ttl=NOT_MINE_TTL)  # what /flow why reads
+    store.set_hash_json("windows-notmine-by", login.lower(), field=f"{repo}#{number}", value=mark,
+                        ttl=NOT_MINE_TTL)  # what the member's DMs filter on (one read)
 
 
 def not_mine_of(store: Store, repo: str, number: int) -> dict[str, datetime]:
@@ -215,9 +218,12 @@ def _window(settings: Settings, store: Store, deliver: DeliverDM, rw: ReviewWind
     snap, items = queues.items(rw.login)
     if snap is None:
         return  # no snapshot yet: tried again next minute, inside the window
-    hidden = _hidden(store, rw.login, items, now=now)
-    review, mine = person_lists(items, login=rw.login, slugs=slugs_of(settings, rw.login),
-                                prs=queues.records(items, rw.login), hidden=hidden)
+    slugs = slugs_of(settings, rw.login)
+    review, mine = person_lists(items, login=rw.login, slugs=slugs)  # the few that concern them
+    mine_items = [d.item for d in (*review, *mine)]
+    hidden = _hidden(store, rw.login, [d.item for d in review], now=now)
+    review, mine = person_lists(mine_items, login=rw.login, slugs=slugs,
+                                prs=queues.records(mine_items, rw.login), hidden=hidden)
     if not review and not mine:
         store.claim_once(done, ttl=DONE_TTL)
         report.empty.append(key)
@@ -241,28 +247,30 @@ def _window(settings: Settings, store: Store, deliver: DeliverDM, rw: ReviewWind
     store.claim_once(day_mark, ttl=DONE_TTL)
     # told at this window: no threshold exception for these before the next one
     until = (dm.next_window or now + timedelta(days=1)).isoformat()
-    for d in review:
-        store.set_hash_json("windows-listed", rw.login, field=f"{d.item.repo}#{d.item.number}",
-                            value=until, ttl=timedelta(days=14))
+    store.set_hash_json_many("windows-listed", rw.login, ttl=timedelta(days=14),
+                             values={f"{d.item.repo}#{d.item.number}": until for d in review})
     report.posted.append(key)
 
 
 def _exception(settings: Settings, store: Store, deliver: DeliverDM, rw: ReviewWindows, team: str,
                slack: str, cal: WindowCalendar, queues: _Queues, report: WindowsReport, *,
                now: datetime) -> None:
-    threshold = _pickup_threshold(settings, store, team)
+    threshold = queues.threshold(team)
     waiting = queues.waiting(rw.login)
     if not waiting:
         return
     over = [i for i in waiting if i.age_business_hours > threshold]
     if not over:
         return
+    slugs = slugs_of(settings, rw.login)
+    review, _ = person_lists(over, login=rw.login, slugs=slugs)
+    over = [d.item for d in review]
     hidden = _hidden(store, rw.login, over, now=now) | _hidden(store, rw.login, over, now=now,
                                                                what="windows-listed", not_mine=False)
-    review, _ = person_lists(over, login=rw.login, slugs=slugs_of(settings, rw.login),
+    review, _ = person_lists(over, login=rw.login, slugs=slugs,
                              prs=queues.records(over, rw.login), hidden=hidden)
-    fresh = [d for d in review
-             if not store.was_claimed(_exception_claim(rw.login, d.item))]
+    told = store.claimed(_exception_claim(rw.login, d.item) for d in review)
+    fresh = [d for d in review if _exception_claim(rw.login, d.item) not in told]
     if not fresh:
         return
     week = _iso_week(now)
@@ -299,6 +307,7 @@ class _Queues:
         self.store = store
         self._full: dict[str, tuple[TeamSnapshot | None, list[QueueItem]]] = {}
         self._prs: dict[tuple[str, int], PullRequest] = {}
+        self._thresholds: dict[str, float] = {}
         self.missing: set[str] = set()
 
     def teams_of(self, login: str) -> list[str]:
@@ -345,6 +354,12 @@ class _Queues:
                 self._prs[(repo, number)] = pr
         return self._prs
 
+    def threshold(self, team: str) -> float:
+        """The team's pickup threshold (working hours), read once per pass."""
+        if team not in self._thresholds:
+            self._thresholds[team] = _pickup_threshold(self.settings, self.store, team)
+        return self._thresholds[team]
+
     def _team(self, team: str) -> tuple[TeamSnapshot | None, list[QueueItem]]:
         if team not in self._full:
             snap, items, _total = self.store.get_queue_page(team, start=0, count=QUEUE_READ)
@@ -378,9 +393,8 @@ def _hidden(store: Store, login: str, items: Iterable[QueueItem], *, now: dateti
                 out.add(refs[ref])
         except ValueError:
             continue
-    for ref, pair in refs.items() if not_mine else ():
-        if login in store.get_hash_json("windows-notmine", ref, fields=[login]):
-            out.add(pair)
+    if not_mine:
+        out.update(refs[ref] for ref in store.get_hash_json("windows-notmine-by", login, fields=list(refs)))
     return out
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+import pytest
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
@@ -80,6 +81,7 @@ class Witness:
         return ok
 
 
+@pytest.mark.timeout(600)  # about 10 s of CPU: a busy machine stretches it past the default
 def test_a_week_of_windows_on_the_sandbox(store: Store) -> None:
     """A simulated week and a day on the sandbox (Berlin: DST on Sunday, a day off on Tuesday,
     Good Friday a holiday): each member with windows gets exactly one DM per window with waiting
