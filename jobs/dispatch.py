@@ -12,7 +12,8 @@ the way :class:`jobs.scheduler.Pipeline` does, by enqueuing instead of doing:
   record, then one snapshot job per team (recomputed only when its inputs changed), each of
   which queues its team's alert evaluation (:func:`team_alerts`);
 * a team's digest time, and the catch-up of missed digests, queue :func:`team_digest`; a
-  team's working-day opening queues :func:`team_alerts`.
+  team's working-day opening queues :func:`team_alerts`; every minute, :func:`member_windows`
+  (the review-window DMs, ``jobs.window_dm``).
 
 Exactly once: alerts run under the team's lock, digests through ``Pipeline.digest`` (the
 team's lock, a done mark per scheduled time); both post through delivery's idempotency keys,
@@ -84,6 +85,12 @@ class Dispatch:
         if self.pipeline.claim(f"run:opening:{team}:{cycle_id(now)}", timedelta(days=1)):
             _queued(lambda: work.enqueue_team_alerts(self.store, team, reason="opening"),
                     f"alerts of {team}")
+        return None
+
+
+    def windows(self, now: datetime) -> JobRun | None:
+        """Queue a pass of the review-window DMs (coalesced: one pending at a time)."""
+        _queued(lambda: work.enqueue_windows(self.store, reason="schedule"), "review-window DMs")
         return None
 
 
@@ -185,6 +192,18 @@ def team_digest(team: str, *, unit: str, mark: str) -> str:
     run = ctx.require_pipeline().digest(team, ctx.clock.now())
     if run is None:
         return f"{digest_job(team)}: not due, done, or being posted by another worker"
+    if run.outcome == "failed":
+        raise JobFailed(run.detail)
+    return run.detail
+
+
+def member_windows(*, unit: str, mark: str) -> str:
+    """RQ job: one pass of the review-window DMs (``Pipeline.windows``: under its lock, each
+    DM through delivery's idempotency key, so a pass run twice posts once)."""
+    ctx = work.begin(unit, mark)
+    run = ctx.require_pipeline().windows(ctx.clock.now())
+    if run is None:
+        return "review-window DMs: no DM delivery wired, or another worker is running them"
     if run.outcome == "failed":
         raise JobFailed(run.detail)
     return run.detail

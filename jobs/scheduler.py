@@ -108,6 +108,7 @@ class Schedule(Protocol):
     def catch_up(self, now: datetime) -> list[JobRun]: ...
     def digest(self, team: str, now: datetime) -> JobRun | None: ...
     def opening(self, team: str, now: datetime) -> JobRun | None: ...
+    def windows(self, now: datetime) -> JobRun | None: ...
 
 
 class Pipeline:
@@ -500,13 +501,12 @@ def build_scheduler(
         id=CATCH_UP_JOB, name="digests missed or failed", executor=DIGEST_POOL,
         misfire_grace_time=grace, next_run_time=now, coalesce=True, max_instances=1,
     )
-    if pipeline.steps.windows is not None:
-        scheduler.add_job(
-            lambda: pipeline.windows(clock.now()),
-            trigger=IntervalTrigger(seconds=int(WINDOWS_EVERY.total_seconds()), start_date=now, timezone=UTC),
-            id=WINDOWS_JOB, name="review-window DMs", misfire_grace_time=int(WINDOWS_EVERY.total_seconds()),
-            coalesce=True, max_instances=1,
-        )
+    scheduler.add_job(  # nothing to do (and quick) when no member has windows on
+        lambda: pipeline.windows(clock.now()),
+        trigger=IntervalTrigger(seconds=int(WINDOWS_EVERY.total_seconds()), start_date=now, timezone=UTC),
+        id=WINDOWS_JOB, name="review-window DMs", misfire_grace_time=int(WINDOWS_EVERY.total_seconds()),
+        coalesce=True, max_instances=1,
+    )
     for team in pipeline.settings.teams:
         scheduler.add_job(
             _digest_call(pipeline, clock, team),

@@ -254,6 +254,12 @@ def enqueue_digest(store: Store, team: str, *, reason: str) -> bool:
                     f"digest of {team} ({reason})")
 
 
+def enqueue_windows(store: Store, *, reason: str) -> bool:
+    """Queue a pass of the review-window DMs; False when one is already pending."""
+    return _enqueue(store, TEAMS, "windows", "jobs.dispatch.member_windows", (),
+                    f"review-window DMs ({reason})")
+
+
 def count_in_cycle(store: Store, cycle: str, repo: str, *, changed: int, failed: bool) -> bool:
     """Count ``repo`` done in ``cycle``; the last one queues the cycle's end. True when this
     call counted it (it was part of the cycle and not counted before)."""

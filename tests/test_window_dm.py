@@ -246,3 +246,32 @@ def test_one_dm_per_window_the_exception_once_and_quiet_otherwise(store: Store) 
     assert run(tuesday + timedelta(hours=2)) == []  # no exception past the budget
     assert run(tuesday + timedelta(hours=5, minutes=5)) == []  # one window DM a day past it
     assert [d.login for d in rec.dms].count("alice") == 2  # Monday and Tuesday at 10:00: #8
+
+
+def test_the_scheduler_queues_the_pass_and_a_worker_posts_each_dm_once(store: Store, fake_slack: FakeSlack) -> None:
+    """With the schedule as queued work: the minute's pass queued twice (coalesced) and run
+    again after it posted, bob's window DM reaches Slack once."""
+    from jobs import work
+    from jobs.dispatch import Dispatch
+    from tests.slack_helpers import settings as slack_settings
+
+    s = slack_settings()
+    clock = FixedClock(T0 + timedelta(minutes=5))  # 10:05 in Berlin
+    store.set_review_windows(ReviewWindows("bob", (), "Europe/Berlin").changed(
+        parse_windows(["10:00-10:30"]), now=T0, by="test"))
+    store.put_snapshot(snapshot())  # #412 waits on bob
+    delivery = SlackDelivery(fake_slack.client(), store, sleep=lambda _: None, clock=clock)
+    pipeline = Pipeline.from_settings(s, store, delivery, clock=clock)
+    work.install(work.Context(s, store, clock, pipeline=pipeline))
+    try:
+        tick = Dispatch(pipeline)
+        tick.windows(clock.now())
+        tick.windows(clock.now())  # coalesced with the pending one
+        work.run_burst(store)
+        assert work.enqueue_windows(store, reason="again")
+        work.run_burst(store)
+    finally:
+        work.install(None)
+    dms = [m for m in fake_slack.messages() if (m["metadata"] or {}).get("event_payload", {}).get("kind") == "review-window"]
+    assert len(dms) == 1 and "acme/api#412" in json.dumps(dms[0]["blocks"])
+    assert [r.job for r in store.job_runs("windows")] == ["windows", "windows"]
