@@ -247,15 +247,16 @@ def test_rate_limited_digest_is_retried(store: Store, slack: FakeSlack) -> None:
 
 
 def test_scheduler_is_built_from_settings(store: Store) -> None:
-    """The worker's scheduler holds sampling, the digest catch-up and one digest job per team,
-    coalescing, sampling and digests each on a thread pool of their own."""
+    """The worker's scheduler holds sampling, the digest catch-up, one digest job per team and
+    the review windows' minute, coalescing, sampling and digests each on a thread pool of their own."""
     s = settings(jitter_seconds=30)
     pipe = Pipeline(s, store, None, Steps_(s, store).steps())  # type: ignore[arg-type]
     clock = FixedClock(utc(2026, 3, 2, 10))
     sched = build_scheduler(pipe, clock=clock)
     jobs = {j.id: j for j in sched.get_jobs()}
     assert sorted(jobs) == ["digest:berlin", "digest:nyc", "digests", "opening:berlin", "opening:nyc",
-                            "sample"]
+                            "sample", "windows"]
+    assert jobs["windows"].trigger.interval.total_seconds() == 60
     assert all(j.coalesce and j.misfire_grace_time for j in jobs.values())
     assert {j.executor for j in jobs.values() if j.id.startswith("digest")} == {"digests"}
     assert jobs["sample"].executor == "sampling"
