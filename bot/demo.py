@@ -13,6 +13,8 @@ every message, paste-able into Slack's Block Kit Builder. With ``--post CHANNEL`
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +37,7 @@ from jobs.ports import FixedClock
 from jobs.settings import Settings
 from jobs.store import Store
 
-DEMO_PREFIX = "flowbot-demo"
+DEMO_PREFIX = "flowbot-demo"  # each run's keys: ``flowbot-demo-<pid>-<random>`` (demo_prefix)
 HISTORY_DAYS = 28  # backfilled before the simulated week starts
 SIMULATED_DAYS = 8  # sampled cycle by cycle: the digest's whole week, then its Monday
 SAMPLE_EVERY = timedelta(hours=4)
@@ -81,6 +83,14 @@ class DemoResult:
         return max((d for d in self.digests if d.team == team), key=lambda d: d.week_start)
 
 
+def demo_prefix() -> str:
+    """A storage prefix of this run's own: two demos (two CI jobs, two xdist workers, a demo
+    beside a Flowbot install) on one Redis never read or delete each other's keys. A fixed
+    prefix let one run's digest-done marks and locks stop the other's digests, and its reset
+    empty the other's data mid-run."""
+    return f"{DEMO_PREFIX}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def run_demo(
     *,
     out: Path,
@@ -94,10 +104,12 @@ def run_demo(
     ``end`` is the simulated "now" at the end (default: the latest Monday afternoon, after every
     team's Monday-morning digest); ``simulated_days`` are sampled cycle by cycle before it
     (eight days cover the digest's whole week, so its queue trend is fully sampled). ``redis_url`` uses a
-    Redis server (under a prefix of its own, emptied afterwards) instead of the embedded one.
+    Redis server (under a prefix of this run's own, :func:`demo_prefix`, emptied afterwards: its
+    RQ keys too) instead of the embedded one.
     Raises StoreUnavailable when Redis cannot be started or reached.
     """
     from bot.config import from_mapping
+    from jobs import work
     from jobs.github.client import connect
     from jobs.sandbox import SandboxServer, build_org
     from jobs.scheduler import Pipeline, simulate
@@ -116,13 +128,13 @@ def run_demo(
             "sample_interval_minutes": int(SAMPLE_EVERY.total_seconds() // 60),
             "jitter_seconds": 0,
         }
-        data["storage"] = {"prefix": DEMO_PREFIX}
+        prefix = demo_prefix()
+        data["storage"] = {"prefix": prefix}
         secret = webhook_secret()
         env = {"GITHUB_TOKEN": server.token, "GITHUB_WEBHOOK_SECRET": secret}
         settings = from_mapping(data, env=env, source="sandbox")
-        store = Store.connect(redis_url, data_path=Path(tmp) / "demo.rdb", prefix=DEMO_PREFIX)
+        store = Store.connect(redis_url, data_path=Path(tmp) / "demo.rdb", prefix=prefix)
         try:
-            store.flush_prefix()
             store.ensure_schema()
             source = connect(settings, clock=clock, sleep=lambda _s: None)
             _backfill(settings, store, source, clock=clock, console=console)
@@ -139,6 +151,7 @@ def run_demo(
                                  pipeline=pipeline, secret=secret)
         finally:
             try:
+                work.purge(store)
                 store.flush_prefix()
             finally:
                 store.close()

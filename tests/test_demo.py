@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from bot.demo import DemoResult, post_result, print_result, run_demo
+from bot.demo import DEMO_PREFIX, DemoResult, post_result, print_result, run_demo
+from jobs.store import Store
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +23,21 @@ MONDAY_4PM = datetime(2026, 3, 2, 16, 0, tzinfo=timezone.utc)  # every team's di
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, redis_url: str | None) -> tuple[DemoResult, Path]:
-    """One simulated day up to Monday afternoon, run once for the tests below."""
+    """One simulated day up to Monday afternoon, run once for the tests below; beside it, on
+    the same Redis, data of another install whose prefix is the demo's name (as an earlier
+    demo's was), with a Monday sample stamped: it must neither be deleted nor stop the demo."""
     out = tmp_path_factory.mktemp("demo")
-    result = run_demo(out=out, console=Console(file=io.StringIO()), end=MONDAY_4PM,
-                      simulated_days=1, redis_url=redis_url)
+    other = Store.connect(redis_url, data_path=out / "other.rdb", prefix=DEMO_PREFIX)
+    try:
+        other.set_json("schedule", "last-sample", value=MONDAY_4PM.isoformat(),
+                       ttl=timedelta(minutes=10))  # lapses by itself (another worker's
+        # fixture may be reading it: not deleted here)
+        result = run_demo(out=out, console=Console(file=io.StringIO()), end=MONDAY_4PM,
+                          simulated_days=1, redis_url=redis_url)
+        assert other.get_json("schedule", "last-sample") is not None, "the demo deleted it"
+    finally:
+        other.redis_client().delete(f"{DEMO_PREFIX}:schema")  # what connecting wrote
+        other.close()
     return result, out
 
 
