@@ -48,7 +48,14 @@ def queue_now(
             continue
         items.append(_item(pr, identity=identity, calendar=calendar, now=now,
                            required_approvals=required_approvals))
-    items.sort(key=lambda i: (-i.age_hours, i.repo, i.number))
+    return sample_of(items, now=now)
+
+
+def sample_of(items: list[QueueItem], *, now: datetime) -> tuple[QueueSample, tuple[QueueItem, ...]]:
+    """The queue's sample (how many PRs in each turn, the oldest waiting) and its items,
+    oldest first: one assembly for the per-PR rules here and the vectorised twin
+    (``jobs.metrics.queue``)."""
+    items = sorted(items, key=lambda i: (-i.age_hours, i.repo, i.number))
     counts = dict.fromkeys(("reviewer", "author", "ci", "approved"), 0)
     for item in items:
         counts[item.turn] += 1

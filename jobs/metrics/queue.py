@@ -31,6 +31,7 @@ from jobs.metrics._columns import (
 from jobs.metrics._events import Calendar, timeline
 from jobs.metrics.prs import size_buckets
 from jobs.model import PullRequest, QueueItem, QueueSample, Turn
+from jobs.queue import sample_of
 
 PASSING = frozenset({"success", "neutral", "skipped"})  # as jobs.queue.PASSING
 _US_PER_S = 1_000_000.0
@@ -83,21 +84,7 @@ def queue_items(
             age_business_hours=max(0.0, float(biz[k])), size=sizes[k],
             ai_assisted=bool(cols.ai_assisted[i]),
         ))
-    items.sort(key=lambda i: (-i.age_hours, i.repo, i.number))
-    counts = dict.fromkeys(("reviewer", "author", "ci", "approved"), 0)
-    for item in items:
-        counts[item.turn] += 1
-    waiting_items = [i for i in items if i.turn != "approved"]
-    sample = QueueSample(
-        at=now,
-        reviewer=counts["reviewer"],
-        author=counts["author"],
-        ci=counts["ci"],
-        approved=counts["approved"],
-        oldest_hours=max((i.age_hours for i in waiting_items), default=None),
-        oldest_business_hours=max((i.age_business_hours for i in waiting_items), default=None),
-    )
-    return sample, tuple(items)
+    return sample_of(items, now=now)
 
 
 def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
