@@ -217,23 +217,14 @@ def test_the_last_delivery_per_hook_is_kept_for_doctor(hooks: Hooked) -> None:
 def test_a_delivery_becomes_a_refreshed_record_read_from_github(hooks: Hooked) -> None:
     """A review submitted on a sandbox PR: the delivery queues its refresh, a worker runs it
     with one GraphQL query, and the PR is stored as GitHub has it; the snapshot follows."""
-    from bot.config import load
-    from jobs.github.client import connect
 
     repo = hooks.org.full_name("payments-api")
     number = next(p.number for p in hooks.org.prs["payments-api"] if p.reviews)
     payload = {**example("pull_request_review", "submitted"), "repository": {"full_name": repo},
                "pull_request": {"number": number}}
     assert hooks.deliver("pull_request_review", payload) == (202, f"queued: {repo}#{number}")
-    settings = load(hooks.config, env={
-        "GITHUB_TOKEN": hooks.github.token, "SLACK_BOT_TOKEN": "xoxb-unused"})
     posts = hooks.github.stats.count(path="graphql", method="POST")
-    work.install(work.Context(settings, hooks.store, hooks.clock,
-                              connect=lambda: connect(settings, clock=hooks.clock)))
-    try:
-        assert work.run_burst(hooks.store)
-    finally:
-        work.install(None)
+    _run_queued(hooks)
     pr = hooks.store.get_pr(repo, number)
     assert pr is not None and pr.reviews
     assert hooks.github.stats.count(path="graphql", method="POST") - posts == 1
@@ -244,8 +235,6 @@ def test_the_sandboxs_signed_deliveries_become_records(hooks: Hooked) -> None:
     """The sandbox organisation sends its webhooks (signed, GitHub's headers) as a PR opens and
     is approved: every delivery is accepted, the PR's refreshes coalesce into one job, and the
     worker stores the PR with its approval, as GitHub shows it."""
-    from bot.config import load
-    from jobs.github.client import connect
 
     hooks.github.send_webhooks_to(hooks.web.url + "/github/webhook", secret=HOOK_SECRET,
                                   target="integration")
@@ -261,6 +250,16 @@ def test_the_sandboxs_signed_deliveries_become_records(hooks: Hooked) -> None:
     repo = hooks.org.full_name("payments-api")
     assert hooks.jobs() == [f"refresh {repo}#{number} (pull_request.opened)"]
     assert hooks.store.webhook_deliveries()["installation 4242"]["outcome"] == "coalesced"
+    _run_queued(hooks)
+    pr = hooks.store.get_pr(repo, number)
+    assert pr is not None and [(r.author, r.state) for r in pr.reviews] == [(reviewer, "APPROVED")]
+
+
+def _run_queued(hooks: Hooked) -> None:
+    """Run the queued jobs in this process, as a worker reading the sandbox would."""
+    from bot.config import load
+    from jobs.github.client import connect
+
     settings = load(hooks.config, env={"GITHUB_TOKEN": hooks.github.token,
                                        "SLACK_BOT_TOKEN": "xoxb-unused"})
     work.install(work.Context(settings, hooks.store, hooks.clock,
@@ -269,5 +268,3 @@ def test_the_sandboxs_signed_deliveries_become_records(hooks: Hooked) -> None:
         assert work.run_burst(hooks.store)
     finally:
         work.install(None)
-    pr = hooks.store.get_pr(repo, number)
-    assert pr is not None and [(r.author, r.state) for r in pr.reviews] == [(reviewer, "APPROVED")]
