@@ -16,7 +16,8 @@ p50/p90/p99, requests/s, errors, the servers' CPU per request and the load avera
 App Home (an event whose view is published after the acknowledgement) is timed in-process, the
 view's build: the naive way (``bot.home.records_view``: cards and waiting lists decoded as records
 and rendered) beside ``bot.home.home_view`` (rendered parts), one at a time and from
-``--concurrency`` threads.
+``--concurrency`` threads. App Home end to end, from the signed event to ``views.publish``
+arriving at Slack under ``flowbot web``: ``bench/home_latency.py`` (it shares this seeding).
 
 In-process too, per command, the read + render of one answer: the whole snapshot decoded and
 validated with pydantic (what every command did before issue 14), the parts read and rendered
@@ -61,23 +62,26 @@ from jobs.snapshot import compute_team_snapshot
 from jobs.store import Store
 from tests.fakes.slack_api import FakeSlack
 from tests.processes import free_port
-from tests.slack_helpers import BOB, SECRET, slash_body
+from tests.slack_helpers import ALICE, BOB, SECRET, slash_body
 
 PREFIX = "flowbench"
 
 
-def config_text(data: Path, teams: int) -> str:
-    """The web's config: ``teams`` teams, bob a member of each (so Home lists them all)."""
-    out = [f'[github]\norganisation = "acme"\n\n[storage]\nprefix = "{PREFIX}"\npath = "{data}"\n']
+def config_text(data: Path, teams: int, *, members: tuple[tuple[str, str], ...] = (("bob", BOB), ("alice", ALICE)),
+                prefix: str = PREFIX) -> str:
+    """The web's config: ``teams`` teams, each with every one of ``members`` (GitHub login,
+    Slack ID): by default bob and alice, so bob's Home lists them all."""
+    listed = ", ".join(f'{{ github = "{login}", slack = "{slack}" }}' for login, slack in members)
+    out = [f'[github]\norganisation = "acme"\n\n[storage]\nprefix = "{prefix}"\npath = "{data}"\n']
     for t in range(teams):
-        out.append(f'[teams.team{t}]\nmembers = [{{ github = "bob", slack = "{BOB}" }}, '
-                   f'{{ github = "alice", slack = "U0ALICE01" }}]\nrepositories = ["repo-{t}"]\n'
+        out.append(f'[teams.team{t}]\nmembers = [{listed}]\nrepositories = ["repo-{t}"]\n'
                    f'channel = "C0TEAM{t:04d}"\n')
     return "\n".join(out)
 
 
-def team_snapshot(open_prs: int, redis_url: str | None) -> TeamSnapshot:
-    """One real snapshot with ``open_prs`` PRs in its queue, from sandbox-shaped records."""
+def team_snapshot(open_prs: int, redis_url: str | None, *, waiting: tuple[str, ...] = ("bob",)) -> TeamSnapshot:
+    """One real snapshot with ``open_prs`` PRs in its queue, from sandbox-shaped records; every
+    third PR also waits on one of the ``waiting`` logins in turn (so their Home lists PRs)."""
     template = busiest_repo(redis_url)
     opened = [p for p in template if p.state == "open" and not p.draft  # what a queue lists
               and p.author_type == "User"]
@@ -89,9 +93,9 @@ def team_snapshot(open_prs: int, redis_url: str | None) -> TeamSnapshot:
     settings = from_mapping({"github": {"organisation": "acme"}, "teams": {"team0": {
         "members": [{"github": m} for m in people], "repositories": ["repo-0"],
         "channel": "C0TEAM0000"}}}, env={})
-    # reviewers the copies wait on, then bob among them: Home has something to list
+    # reviewers the copies wait on, then one of ``waiting`` among them: Home has something to list
     snap = compute_team_snapshot(settings, "team0", prs, [], now=END)
-    items = tuple(replace(i, waiting_on=("bob", *i.waiting_on)) if k % 3 == 0 else i
+    items = tuple(replace(i, waiting_on=(waiting[k // 3 % len(waiting)], *i.waiting_on)) if k % 3 == 0 else i
                   for k, i in enumerate(snap.queue_items))
     return replace(snap, queue_items=items)
 
@@ -128,20 +132,11 @@ def main() -> None:
               f"is {whole / 1024:.0f} KB, its head {len(_codec_dumps(replace(base, queue_items=(), queue_trend=()))) / 1024:.0f} KB;"
               f" Redis: {store.location}; load generator: {client}")
         naive(base, store, config, args)
-        env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": fake.token,
-               "SLACK_API_URL": fake.api_url, "FLOWBOT_LOG_LEVEL": "WARNING"}
-        env.pop("REDIS_URL", None)
-        if url:
-            env["REDIS_URL"] = url
+        env = web_env(fake.token, fake.api_url, url)
         servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
         try:
             for name, extra in (("naive", ["--no-fast-lane"]), ("now", [])):
-                port = free_port()
-                command = [sys.executable, "-c", "from bot.cli import main; main()", "web", "--config",
-                           str(config), "--host", "127.0.0.1", "--port", str(port), "--workers",
-                           str(args.workers), *extra]
-                servers[name] = port, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                                       stderr=subprocess.PIPE, start_new_session=True)
+                servers[name] = start_web(config, env, workers=args.workers, extra=extra)
             for port, server in servers.values():
                 _wait_healthy(port, server)
             for sub, expect in (("status", "Flow status: team"), ("queue", "Review queue: team")):
@@ -166,17 +161,46 @@ def main() -> None:
                           f"({old.cpu_per_request / max(new.cpu_per_request, 1e-9):.1f}x)")
             home(store, config, args)
         finally:
-            for _, server in servers.values():
-                server.terminate()
-            for _, server in servers.values():
-                try:
-                    server.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, 9)
-                    server.wait(timeout=5)
+            stop_all([server for _, server in servers.values()])
             store.flush_prefix()
             store.close()
     print(f"auth.test calls to the fake Slack: {len(fake.calls('auth.test'))}")
+
+
+def web_env(token: str, api_url: str, redis_url: str | None) -> dict[str, str]:
+    """``flowbot web``'s environment: the bench's signing secret, Slack at ``api_url``, Redis
+    at ``redis_url`` (else the embedded one the master starts)."""
+    env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": token,
+           "SLACK_API_URL": api_url, "FLOWBOT_LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def start_web(config: Path, env: dict[str, str], *, workers: int, extra: list[str] | None = None,
+              prelude: str = "") -> tuple[int, subprocess.Popen[bytes]]:
+    """``flowbot web`` (the Procfile's command: gunicorn, ``workers`` workers) on a free
+    loopback port, in a session of its own; ``prelude``: Python run first in its master (the
+    workers are forked from it). Returns (port, process); :func:`_wait_healthy` waits for it."""
+    port = free_port()
+    command = [sys.executable, "-c", f"{prelude}from bot.cli import main; main()", "web", "--config",
+               str(config), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *(extra or [])]
+    return port, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``processes`` (each the head of its own session), killing what lingers."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=5)
 
 
 def _codec_dumps(value: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -118,6 +119,20 @@ def test_update_ephemeral_and_views(fake: FakeSlack) -> None:
     assert fake.ephemerals("U1")[0]["text"] == "only you"
     client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
     assert fake.views()["U1"]["type"] == "home"
+
+
+def test_each_call_is_told_as_it_arrives_with_its_arrival_time() -> None:
+    """``on_call`` hears of a views.publish before the client has its answer, stamped with the
+    monotonic time the request arrived (what a bench times App Home by, from another process)."""
+    told: list[tuple[str, str, float, bool]] = []
+    with FakeSlack(on_call=lambda call: told.append(
+            (call.method, call.params["user_id"], call.at, fake.views().get("U1") is not None))) as fake:
+        before = time.monotonic()
+        fake.client().views_publish(user_id="U1", view={"type": "home", "blocks": []})
+        after = time.monotonic()
+    [(method, user, at, stored)] = told
+    assert (method, user, stored) == ("views.publish", "U1", True)
+    assert before <= at <= after
 
 
 def test_invalid_blocks_refused(fake: FakeSlack) -> None:

@@ -35,7 +35,10 @@ bot's DM with that user (``conversations.open(users=U...)`` names the same ``D..
 Channels and users are permissive until the first ``add_channel``/``add_user``: from then on an
 unknown ID answers ``channel_not_found``/``user_not_found``. Every call is recorded
 (``fake.calls(method)``) with its params (JSON-valued form fields such as ``blocks`` decoded),
-lower-cased headers, the token and what was answered. Thread-safe.
+lower-cased headers, the token and what was answered, and when it arrived (``Call.at``,
+``time.monotonic()`` once the whole request was read: one clock for every process on Linux).
+``FakeSlack(on_call=...)`` is told of each call as it is recorded, before it is answered (a
+benchmark timing ``views.publish`` from another process). Thread-safe.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Call:
     token: str | None
     status: int
     response: Mapping[str, Any]
+    at: float = 0.0  # time.monotonic() when the whole request had arrived (0.0: not stamped)
 
 
 @dataclass(slots=True)
@@ -121,8 +125,10 @@ class FakeSlack:
         bot_user_id: str = "U0FLOWBOT",
         bot_id: str = "B0FLOWBOT",
         clock: Callable[[], float] = time.time,
+        on_call: Callable[[Call], None] | None = None,
     ) -> None:
         self.token = token
+        self._on_call = on_call  # told of every recorded call, from the handler's thread
         self._clock = clock  # unix seconds: message ``ts`` values are stamped from it
         self._last_ts = 0.0
         self.team_id = team_id
@@ -155,7 +161,7 @@ class FakeSlack:
     def start(self) -> FakeSlack:
         """Start serving on an ephemeral loopback port; returns self."""
         handler = type("_Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-slack", daemon=True)
@@ -369,6 +375,8 @@ class FakeSlack:
         with self._responded:
             self._calls.append(call)
             self._responded.notify_all()
+        if self._on_call is not None:
+            self._on_call(call)
 
     def _dispatch(self, method: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         if method == "apps.connections.open":  # Socket Mode: the app-level token, and only it
@@ -435,6 +443,12 @@ class FakeSlack:
             check_blocks(blocks, limit=MAX_BLOCKS[kind])
 
 
+class _Server(ThreadingHTTPServer):
+    # slack_sdk opens a connection per call: with socketserver's backlog of 5, a burst of calls
+    # overflows it and the kernel drops the SYNs, retried 1 s later; Slack's API never does that
+    request_queue_size = 128
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeSlack
     protocol_version = "HTTP/1.1"
@@ -455,6 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        arrived = time.monotonic()
         path = parts.path.strip("/")
         if path.startswith("upload/v1/"):
             self._upload(path.removeprefix("upload/v1/"), raw)
@@ -479,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 200, self.fake._dispatch(method, params, token)
         if method == "auth.test" and body.get("ok"):
             extra["x-oauth-scopes"] = ",".join(self.fake._scopes)
-        self.fake._record(Call(method, params, headers, token, status, body))
+        self.fake._record(Call(method, params, headers, token, status, body, at=arrived))
         if fault is not None and fault.drop:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
