@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import Call, FakeSlack
 
 
 @pytest.fixture
@@ -125,10 +125,13 @@ def test_each_call_is_told_as_it_arrives_with_its_arrival_time() -> None:
     """``on_call`` hears of a views.publish before the client has its answer, stamped with the
     monotonic time the request arrived (what a bench times App Home by, from another process)."""
     told: list[tuple[str, str, float, bool]] = []
-    with FakeSlack(on_call=lambda call: told.append(
-            (call.method, call.params["user_id"], call.at, fake.views().get("U1") is not None))) as fake:
+
+    def on_call(call: Call) -> None:
+        told.append((call.method, call.params["user_id"], call.at, "U1" in slack.views()))
+
+    with FakeSlack(on_call=on_call) as slack:
         before = time.monotonic()
-        fake.client().views_publish(user_id="U1", view={"type": "home", "blocks": []})
+        slack.client().views_publish(user_id="U1", view={"type": "home", "blocks": []})
         after = time.monotonic()
     [(method, user, at, stored)] = told
     assert (method, user, stored) == ("views.publish", "U1", True)
