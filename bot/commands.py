@@ -164,8 +164,7 @@ def teams_of_user(settings: Settings, user_id: str | None) -> list[str]:
     """Names of the teams listing this Slack user as a member or lead, in config order."""
     if not user_id:
         return []
-    return [name for name, team in settings.teams.items()
-            if user_id in team.leads or any(m.slack == user_id for m in team.members)]
+    return list(settings.people.teams_of_user.get(user_id, ()))
 
 
 def answer(cmd: FlowCommand, caller: Caller, deps: BotDeps, *, now: datetime) -> Message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, time
 from functools import cached_property
 from itertools import pairwise
@@ -327,8 +328,9 @@ class Team(WorkHours):
                 raise ValueError(f"{first!r} and {second!r} overlap")
         return value
 
-    @property
+    @cached_property
     def logins(self) -> frozenset[str]:
+        """The members' GitHub logins, lower case (kept: read on every App Home and command)."""
         return frozenset(m.github.lower() for m in self.members)
 
 
@@ -501,6 +503,16 @@ class Secrets(_Frozen):
     slack_api_url: str | None = None  # points slack_sdk elsewhere (a fake on loopback)
 
 
+@dataclass(frozen=True)
+class People:
+    """:attr:`Settings.people`: the teams' members indexed, every list in config order."""
+
+    login_of: dict[str, str]  # Slack user ID -> GitHub login (its first member entry)
+    teams_of_user: dict[str, tuple[str, ...]]  # Slack user ID -> teams listing it as member or lead
+    teams_of_login: dict[str, tuple[str, ...]]  # lower-case login -> teams listing it
+    github_teams_of: dict[str, frozenset[str]]  # lower-case login -> its teams' GitHub team slugs
+
+
 class Settings(_Frozen):
     """The whole validated configuration."""
 
@@ -523,6 +535,28 @@ class Settings(_Frozen):
             for repo in team.repositories:
                 seen.setdefault(self.full_repo(repo), None)
         return tuple(seen)
+
+    @cached_property
+    def people(self) -> People:
+        """Who is on which team, indexed once (App Home and commands ask it per request)."""
+        login_of: dict[str, str] = {}
+        teams_of_user: dict[str, list[str]] = {}
+        teams_of_login: dict[str, list[str]] = {}
+        slugs: dict[str, set[str]] = {}
+        for name, team in self.teams.items():
+            users = dict.fromkeys([*team.leads, *(m.slack for m in team.members if m.slack)])
+            for user in users:
+                teams_of_user.setdefault(user, []).append(name)
+            for member in team.members:
+                if member.slack:
+                    login_of.setdefault(member.slack, member.github)
+            for low in dict.fromkeys(m.github.lower() for m in team.members):
+                teams_of_login.setdefault(low, []).append(name)
+                slugs.setdefault(low, set()).update(team.github_teams)
+        return People(login_of=login_of,
+                      teams_of_user={u: tuple(t) for u, t in teams_of_user.items()},
+                      teams_of_login={u: tuple(t) for u, t in teams_of_login.items()},
+                      github_teams_of={u: frozenset(s) for u, s in slugs.items()})
 
     def full_repo(self, repo: str) -> str:
         """``name`` becomes ``organisation/name``; ``owner/name`` stays."""

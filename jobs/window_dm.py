@@ -186,8 +186,7 @@ def windows_of(settings: Settings, store: Store, login: str) -> ReviewWindows | 
 def slugs_of(settings: Settings, login: str) -> set[str]:
     """GitHub team slugs whose requests ``login`` is eligible for: those of every Flowbot team
     listing them (as App Home counts them)."""
-    low = login.lower()
-    return {s.lower() for t in settings.teams.values() if low in t.logins for s in t.github_teams}
+    return {s.lower() for s in settings.people.github_teams_of.get(login.lower(), ())}
 
 
 # --------------------------------------------------------------------------- one member

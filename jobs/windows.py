@@ -190,8 +190,7 @@ def within_hours(window: Window, hours: Team) -> bool:
 
 def team_of(settings: Settings, login: str) -> str | None:
     """The first team (config order) listing ``login``: whose calendar the windows follow."""
-    low = login.lower()
-    return next((name for name, team in settings.teams.items() if low in team.logins), None)
+    return next(iter(settings.people.teams_of_login.get(login.lower(), ())), None)
 
 
 def effective_windows(
