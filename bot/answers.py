@@ -40,6 +40,7 @@ from bot.blocks.queue import MAX_ITEMS, render_queue
 from bot.blocks.status import render_status
 from bot.reader import DOWN
 from jobs.errors import StoreUnavailable
+from jobs.windows import ReviewWindows, effective_windows, team_of
 
 if TYPE_CHECKING:
     from bot.app import BotDeps
@@ -184,15 +185,19 @@ class Answers:
     # ---------------------------------------------------------------- App Home
 
     def home(self, teams: list[str], who: list[str], *, login: str | None,
-             now: datetime) -> dict[str, object] | None:
-        """The App Home view (``bot.home.home_view``'s) from rendered cards and waiting
-        lists, rendering what is missing; None while Redis cannot be read (the slow path
-        answers from its last copies)."""
+             now: datetime) -> tuple[dict[str, object], ReviewWindows | None] | None:
+        """The App Home view (``bot.home.home_view``'s, but for the review-windows line) from
+        rendered cards and waiting lists, rendering what is missing, and the review windows
+        that apply to ``login``: all read in one round trip. None while Redis cannot be read
+        (the slow path answers from its last copies)."""
+        settings = self._deps.settings
         fields = [CARD, *(waiting_field(w) for w in who)]
-        rows = self._deps.reader.fetch(None, lambda: self._deps.store.get_answers(
-            [(team, fields) for team in teams], decode))
-        if rows is DOWN:
+        team = None if login is None else team_of(settings, login)
+        read = self._deps.reader.fetch(None, lambda: self._deps.store.get_home_answers(
+            teams, fields, decode, login=login, team=team))
+        if read is DOWN:
             return None
+        rows = read.rows
         try:
             cards: list[list[Block]] = []
             found: list[WaitingAnswer] = []
@@ -214,7 +219,12 @@ class Answers:
         oldest, listed = _oldest(found)
         mine = (login or "").lower()
         lines = [e.line + (e.asked if mine not in e.waiting_on else "") for e in oldest]
-        return home_layout(cards, lines, login=login, total=max(total, listed), exact=exact)
+        view = home_layout(cards, lines, login=login, total=max(total, listed), exact=exact)
+        if login is None:
+            return view, None
+        own = {} if read.windows is None else {read.windows.login: read.windows}
+        since = {} if team is None or read.default_since is None else {team: read.default_since}
+        return view, effective_windows(settings, own, login, default_since=since)
 
     def _fill_home(self, team: str, who: list[str]) -> list[Stored | None]:
         """The team's card and the waiting lists of ``who``, rendered from the snapshot (and

