@@ -21,6 +21,11 @@ Starts ``flowbot web`` (the Procfile's command: gunicorn, ``--workers`` uvicorn 
 * burst: every client opens its user's Home at the same instant (a barrier), ``--bursts``
   times, ``--pause`` seconds apart; the percentiles are over every open of every burst.
 
+``--first-open`` sends the events without the view the user has (Slack leaves it out until one
+was published), which Bolt copies for its lazy listener. ``--stages`` also cuts each open into
+its stages inside the server, from stamps it writes (``bench/home_stages.py``, installed like
+``--naive``'s swap): event sent to lazy listener started, the view's build, and the publish.
+
 A publish not arrived ``--timeout`` seconds after its event counts as an error (and is waited
 for a while longer, so it is never taken for the next one's). Printed per scenario:
 p50/p90/p99/max from event to publish, the acknowledgement's p50/p99/max, opens, opens/s,
@@ -35,7 +40,8 @@ assigning ``bot.home.home_view`` in the server's master before gunicorn forks it
 Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open PRs each.
 
     .venv/bin/python bench/home_latency.py [--teams 50] [--open-prs 2000] [--users 50]
-        [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--naive]
+        [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--naive] [--stages]
+        [--first-open]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
 data lives under a prefix of its own (``flowhome``), removed afterwards.
@@ -44,6 +50,7 @@ data lives under a prefix of its own (``flowhome``), removed afterwards.
 from __future__ import annotations
 
 import argparse
+import bisect
 import http.client
 import itertools
 import json
@@ -221,6 +228,7 @@ def home_opened(user: str, view: dict[str, Any] | None) -> tuple[bytes, dict[str
 class Open:
     """One Home opened: when its event was sent, acknowledged, and its view published."""
 
+    user: str
     sent: float
     acked: float | None  # None: no HTTP answer
     published: float | None  # None: not within the timeout
@@ -236,7 +244,8 @@ class Open:
 class Client:
     """One of Slack's connections to the server, opening one user's Home."""
 
-    def __init__(self, port: int, user: str, fake: FakeSlackProcess, *, timeout: float) -> None:
+    def __init__(self, port: int, user: str, fake: FakeSlackProcess, *, timeout: float, carry_view: bool) -> None:
+        self.carry_view = carry_view
         self.port = port
         self.user = user
         self.fake = fake
@@ -246,7 +255,7 @@ class Client:
         self.late = 0  # publishes that arrived after their timeout
 
     def open_home(self) -> Open:
-        body, headers = home_opened(self.user, self.fake.view)
+        body, headers = home_opened(self.user, self.fake.view if self.carry_view else None)
         sent = time.monotonic()
         status = 0
         for attempt in range(2):  # a keep-alive connection the server closed: once more, anew
@@ -263,10 +272,10 @@ class Client:
                 conn.close()
                 self.conn = None
                 if attempt:
-                    return Open(sent, None, None, "http")
+                    return Open(self.user, sent, None, None, "http")
         acked = time.monotonic()
         if status != 200:
-            return Open(sent, acked, None, f"status {status}")
+            return Open(self.user, sent, acked, None, f"status {status}")
         try:
             published = self._publish_after(sent, sent + self.timeout)
         except queue.Empty:
@@ -275,10 +284,10 @@ class Client:
                 self.late += 1
             except queue.Empty:
                 pass
-            return Open(sent, acked, None, "timeout")
+            return Open(self.user, sent, acked, None, "timeout")
         if not published.ok:
-            return Open(sent, acked, None, "publish refused")
-        return Open(sent, acked, published.at, blocks=published.blocks)
+            return Open(self.user, sent, acked, None, "publish refused")
+        return Open(self.user, sent, acked, published.at, blocks=published.blocks)
 
     def _publish_after(self, sent: float, deadline: float) -> Published:
         while True:
@@ -336,6 +345,55 @@ def bursts(clients: list[Client], count: int, pause: float) -> tuple[list[Open],
     return opens, spans
 
 
+class Stages:
+    """The server's stamps (``bench/home_stages.py``), per user and stage, in time order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+
+    def prelude(self) -> str:
+        return (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.home_stages; "
+                f"bench.home_stages.install({str(self.path)!r}); ")
+
+    def report(self, opens: list[Open]) -> None:
+        """Each published open cut into its stages, by the first stamps after its event."""
+        stamps: dict[tuple[str, str], list[float]] = {}
+        for line in self.path.read_text().splitlines():
+            user, stage, at = line.split()
+            stamps.setdefault((user, stage), []).append(float(at))
+        for times in stamps.values():
+            times.sort()
+
+        def after(user: str, stage: str, t: float, until: float) -> float | None:
+            times = stamps.get((user, stage), [])
+            i = bisect.bisect_left(times, t)
+            return times[i] if i < len(times) and times[i] <= until else None
+
+        cuts: dict[str, list[float]] = {}
+        for o in opens:
+            if o.published is None:
+                continue
+            listener = after(o.user, "listener", o.sent, o.published)
+            built = listener and after(o.user, "built", listener, o.published)
+            publish = built and after(o.user, "publish", built, o.published)
+            if not (listener and built and publish):
+                continue
+            for name, span in (("event sent -> lazy listener started (HTTP, Bolt, ack, hand-off)", listener - o.sent),
+                               ("listener started -> view built (home_view)", built - listener),
+                               ("view built -> views.publish called", publish - built),
+                               ("views.publish called -> arrived at Slack (client, JSON, HTTP)",
+                                o.published - publish)):
+                cuts.setdefault(name, []).append(span)
+        if not cuts:
+            print("  stages: no stamps matched (bot.home.publish_home / home_view not called as traced)")
+            return
+        for name, spans in cuts.items():
+            spans.sort()
+            print(f"  stage {name}: p50 {_ms(_pct(spans, 0.5))}  p99 {_ms(_pct(spans, 0.99))}  "
+                  f"mean {_ms(sum(spans) / len(spans))}  ({len(spans)} opens)")
+
+
 @dataclass
 class Measured:
     label: str
@@ -375,17 +433,20 @@ class Measured:
 
 
 def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSlackProcess,
-            members: tuple[tuple[str, str], ...], args: argparse.Namespace) -> dict[str, Measured]:
+            members: tuple[tuple[str, str], ...], args: argparse.Namespace,
+            stages: Stages | None) -> dict[str, Measured]:
     """Both scenarios against one server, each after its warm-up."""
-    clients = [Client(port, slack, fake, timeout=args.timeout) for _, slack in members[: args.concurrency]]
+    clients = [Client(port, slack, fake, timeout=args.timeout, carry_view=not args.first_open)
+               for _, slack in members[: args.concurrency]]
     out = {}
     try:
         steady(clients, args.warmup)  # the rendered parts, connections, pools: not timed
+        size = len(home_opened(clients[0].user, None if args.first_open else fake.view)[0]) / 1024
         late, cpu, fake_cpu, before = sum(c.late for c in clients), _tree_cpu(server.pid), fake.cpu, load()
         opens, wall = steady(clients, args.seconds)
         out["steady"] = Measured(
             f"App Home, steady: {name}, {args.concurrency} users each opening it again on its publish, "
-            f"{args.seconds:.0f} s", opens, wall, _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before,
+            f"{args.seconds:.0f} s, events of {size:.1f} KB", opens, wall, _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before,
             load(), sum(c.late for c in clients) - late)
         bursts(clients, 2, args.pause)  # warm-up: not timed
         late, cpu, fake_cpu, before = sum(c.late for c in clients), _tree_cpu(server.pid), fake.cpu, load()
@@ -403,6 +464,8 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
             client.close()
     for measured in out.values():
         measured.report()
+        if stages is not None:
+            stages.report(measured.opens)
     return out
 
 
@@ -421,6 +484,10 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between bursts")
     parser.add_argument("--timeout", type=float, default=5.0, help="a publish later than this is an error")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--first-open", action="store_true",
+                        help="events without the Home view the user has (as on a first open), not with it")
+    parser.add_argument("--stages", action="store_true",
+                        help="also cut each open into stages, from stamps the server writes (bench/home_stages.py)")
     parser.add_argument("--naive", action="store_true",
                         help="also load a server whose Home view is bot.home.records_view (swapped in)")
     args = parser.parse_args()
@@ -450,15 +517,17 @@ def main() -> None:
                   f"PRs a team; Redis: {store.location}; flowbot web: {args.workers} workers; the fake Slack "
                   f"in its own process (pid {fake.process.pid})")
             env = web_env(fake.token, fake.api_url, url)
+            stages = Stages(Path(tmp) / "stages.txt") if args.stages else None
             results = {}
             sides = [("now", "flowbot web (the Procfile's), bot.home.home_view", "")]
             if args.naive:
                 sides.insert(0, ("naive", "flowbot web with bot.home.records_view as the Home view", NAIVE_PRELUDE))
             for key, name, prelude in sides:
+                prelude += stages.prelude() if stages else ""
                 port, server = start_web(config, env, workers=args.workers, prelude=prelude)
                 servers.append(server)
                 _wait_healthy(port, server)
-                results[key] = measure(name, port, server, fake, members, args)
+                results[key] = measure(name, port, server, fake, members, args, stages)
                 stop_all([server])
             if "naive" in results:
                 for scenario in ("steady", "burst"):
