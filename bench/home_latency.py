@@ -379,7 +379,7 @@ class Stages:
             publish = built and after(o.user, "publish", built, o.published)
             if not (listener and built and publish):
                 continue
-            for name, span in (("event sent -> lazy listener started (HTTP, Bolt, ack, hand-off)", listener - o.sent),
+            for name, span in (("event sent -> lazy listener started (HTTP, Bolt, ack, queue)", listener - o.sent),
                                ("listener started -> view built (home_view)", built - listener),
                                ("view built -> views.publish called", publish - built),
                                ("views.publish called -> arrived at Slack (client, JSON, HTTP)",
@@ -445,7 +445,7 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
         late, cpu, fake_cpu, before = sum(c.late for c in clients), _tree_cpu(server.pid), fake.cpu, load()
         opens, wall = steady(clients, args.seconds)
         out["steady"] = Measured(
-            f"App Home, steady: {name}, {args.concurrency} users each opening it again on its publish, "
+            f"App Home, steady: {name}, {args.concurrency} user(s) each opening it again on its publish, "
             f"{args.seconds:.0f} s, events of {size:.1f} KB", opens, wall, _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before,
             load(), sum(c.late for c in clients) - late)
         bursts(clients, 2, args.pause)  # warm-up: not timed
@@ -453,7 +453,7 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
         began = time.monotonic()
         opens, spans = bursts(clients, args.bursts, args.pause)
         out["burst"] = Measured(
-            f"App Home, burst: {name}, {args.concurrency} users opening it at the same instant, "
+            f"App Home, burst: {name}, {args.concurrency} user(s) opening it at the same instant, "
             f"{args.bursts} bursts {args.pause:g} s apart", opens, time.monotonic() - began,
             _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before, load(), sum(c.late for c in clients) - late)
         out["burst"].wall = sum(spans) or 1e-9  # opens/s while a burst was being served
