@@ -29,8 +29,12 @@ its stages inside the server, from stamps it writes (``bench/home_stages.py``, i
 A publish not arrived ``--timeout`` seconds after its event counts as an error (and is waited
 for a while longer, so it is never taken for the next one's). Printed per scenario:
 p50/p90/p99/max from event to publish, the acknowledgement's p50/p99/max, opens, opens/s,
-errors, the web server's CPU per open (gunicorn's master and workers), the fake's CPU per
-publish, and the load average before and after.
+errors, the web server's CPU per open (gunicorn's master and workers) and each worker's share
+of it, the fake's CPU per publish, and the load average before and after.
+
+Each client keeps its connection open, as Slack's deliveries and wrk do; opened at once, they
+are all accepted by one worker's event loop and stay there (the shares show it: 100% / 0%).
+``--no-keep-alive`` opens a connection per event, which the workers share.
 
 ``--naive`` runs the same load, in the same run, against a second server whose Home view is
 ``bot.home.records_view`` (cards and waiting lists decoded as records and rendered, as before
@@ -41,7 +45,7 @@ Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open
 
     .venv/bin/python bench/home_latency.py [--teams 50] [--open-prs 2000] [--users 50]
         [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--naive] [--stages]
-        [--first-open]
+        [--first-open] [--no-keep-alive]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
 data lives under a prefix of its own (``flowhome``), removed afterwards.
@@ -81,6 +85,7 @@ from bench.slash_latency import (
     _tree_cpu,
     _wait_healthy,
     config_text,
+    cpu_by_process,
     start_web,
     stop_all,
     team_snapshot,
@@ -244,8 +249,10 @@ class Open:
 class Client:
     """One of Slack's connections to the server, opening one user's Home."""
 
-    def __init__(self, port: int, user: str, fake: FakeSlackProcess, *, timeout: float, carry_view: bool) -> None:
+    def __init__(self, port: int, user: str, fake: FakeSlackProcess, *, timeout: float, carry_view: bool,
+                 keep_alive: bool) -> None:
         self.carry_view = carry_view
+        self.keep_alive = keep_alive
         self.port = port
         self.user = user
         self.fake = fake
@@ -267,6 +274,8 @@ class Client:
                 response = conn.getresponse()
                 response.read()
                 status = response.status
+                if not self.keep_alive:
+                    self.close()
                 break
             except (OSError, http.client.HTTPException):
                 conn.close()
@@ -298,6 +307,7 @@ class Client:
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
+            self.conn = None
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -404,6 +414,7 @@ class Measured:
     before: str
     after: str
     late: int
+    workers_cpu: list[float]  # each web worker's CPU seconds, most first
 
     @property
     def latencies(self) -> list[float]:
@@ -425,6 +436,8 @@ class Measured:
               f"max {_ms(acks[-1])};  {len(latencies) / self.wall:.0f} opens/s, web server CPU "
               f"{self.server_cpu / len(self.opens) * 1000:.1f} ms per open, the fake Slack's "
               f"{self.fake_cpu / len(latencies) * 1000:.1f} ms per publish; {blocks[len(blocks) // 2]} blocks a view")
+        share = " / ".join(f"{cpu / max(sum(self.workers_cpu), 1e-9) * 100:.0f}%" for cpu in self.workers_cpu)
+        print(f"  the web workers' shares of their CPU: {share}")
         print(f"  [before: {self.before}; after: {self.after}]")
 
     def p99(self) -> float | None:
@@ -436,36 +449,42 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
             members: tuple[tuple[str, str], ...], args: argparse.Namespace,
             stages: Stages | None) -> dict[str, Measured]:
     """Both scenarios against one server, each after its warm-up."""
-    clients = [Client(port, slack, fake, timeout=args.timeout, carry_view=not args.first_open)
-               for _, slack in members[: args.concurrency]]
+    clients = [Client(port, slack, fake, timeout=args.timeout, carry_view=not args.first_open,
+                      keep_alive=not args.no_keep_alive) for _, slack in members[: args.concurrency]]
     out = {}
+
+    def mark() -> tuple[int, dict[int, float], float, str]:
+        return sum(c.late for c in clients), cpu_by_process(server.pid), fake.cpu, load()
+
+    def measured(label: str, opens: list[Open], wall: float, since: tuple[int, dict[int, float], float, str]) -> Measured:
+        late, cpu, fake_cpu, before = since
+        now = cpu_by_process(server.pid)
+        workers = sorted((now[p] - cpu.get(p, 0.0) for p in now if p != server.pid), reverse=True)
+        return Measured(label, opens, wall, sum(now.values()) - sum(cpu.values()), fake.cpu - fake_cpu, before,
+                        load(), sum(c.late for c in clients) - late, workers)
+
     try:
         steady(clients, args.warmup)  # the rendered parts, connections, pools: not timed
         size = len(home_opened(clients[0].user, None if args.first_open else fake.view)[0]) / 1024
-        late, cpu, fake_cpu, before = sum(c.late for c in clients), _tree_cpu(server.pid), fake.cpu, load()
+        since = mark()
         opens, wall = steady(clients, args.seconds)
-        out["steady"] = Measured(
-            f"App Home, steady: {name}, {args.concurrency} user(s) each opening it again on its publish, "
-            f"{args.seconds:.0f} s, events of {size:.1f} KB", opens, wall, _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before,
-            load(), sum(c.late for c in clients) - late)
+        out["steady"] = measured(f"App Home, steady: {name}, {args.concurrency} user(s) each opening it again on "
+                                 f"its publish, {args.seconds:.0f} s, events of {size:.1f} KB", opens, wall, since)
         bursts(clients, 2, args.pause)  # warm-up: not timed
-        late, cpu, fake_cpu, before = sum(c.late for c in clients), _tree_cpu(server.pid), fake.cpu, load()
-        began = time.monotonic()
+        since = mark()
         opens, spans = bursts(clients, args.bursts, args.pause)
-        out["burst"] = Measured(
-            f"App Home, burst: {name}, {args.concurrency} user(s) opening it at the same instant, "
-            f"{args.bursts} bursts {args.pause:g} s apart", opens, time.monotonic() - began,
-            _tree_cpu(server.pid) - cpu, fake.cpu - fake_cpu, before, load(), sum(c.late for c in clients) - late)
-        out["burst"].wall = sum(spans) or 1e-9  # opens/s while a burst was being served
+        out["burst"] = measured(f"App Home, burst: {name}, {args.concurrency} user(s) opening it at the same "
+                                f"instant, {args.bursts} bursts {args.pause:g} s apart", opens,
+                                sum(spans) or 1e-9, since)  # opens/s while a burst was being served
         out["burst"].label += (f"; the last publish of a burst after median {_ms(sorted(spans)[len(spans) // 2])}, "
                                f"worst {_ms(max(spans))}" if spans else "")
     finally:
         for client in clients:
             client.close()
-    for measured in out.values():
-        measured.report()
+    for result in out.values():
+        result.report()
         if stages is not None:
-            stages.report(measured.opens)
+            stages.report(result.opens)
     return out
 
 
@@ -486,6 +505,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--first-open", action="store_true",
                         help="events without the Home view the user has (as on a first open), not with it")
+    parser.add_argument("--no-keep-alive", action="store_true",
+                        help="a connection per event (by default each client keeps one open, as wrk does)")
     parser.add_argument("--stages", action="store_true",
                         help="also cut each open into stages, from stamps the server writes (bench/home_stages.py)")
     parser.add_argument("--naive", action="store_true",

@@ -394,8 +394,13 @@ def _wrk(port: int, requests: list[tuple[bytes, dict[str, str]]], expect: str, *
 
 def _tree_cpu(pid: int) -> float:
     """CPU seconds used so far by process ``pid`` and its children (gunicorn's workers)."""
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds used so far by process ``pid`` and by each of its children, by pid."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -404,8 +409,8 @@ def _tree_cpu(pid: int) -> float:
         except OSError:
             continue
         if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes]) -> None:
