@@ -1,4 +1,5 @@
-"""The fast lane: signed `/flow status` and `/flow queue` answered in the ASGI layer, not by Bolt.
+"""The fast lane: signed `/flow status`, `/flow queue` and App Home opens served in the ASGI
+layer, not by Bolt.
 
 These two are most of what people type, and through ``bot.web`` and Bolt each cost about 2 ms
 of CPU beside their one Redis read (a2wsgi's thread hop, Bolt's request, middleware chain and
@@ -18,11 +19,20 @@ Any request that does not pass all of them, or that this way cannot answer (no s
 Redis down with no copy read before), goes on to the app behind, unchanged: it is refused,
 counted and logged there, or answered by Bolt, exactly as without the fast lane. The store
 read runs in a small thread pool, so a hanging Redis holds a thread, not the event loop.
+
+App Home opens (a signed ``app_home_opened`` event for the Home tab, from the installed
+workspace and app, not the bot's own) are acknowledged at once, as Bolt's listener does, and
+the view is built and published (``bot.home.publish_home``, the listener's own function) in a
+pool of its own, so a slow Slack holds those threads, not the slash commands' reads. Through
+Bolt, an event with a lazy listener cost about 8 ms of CPU before its view was built (the
+request deep-copied with the view the user has open, the listeners matched and their
+arguments built twice): with 50 people opening Home at once on 2 cores, that was the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -48,7 +58,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 THREADS = 8  # per worker: store reads of the fast lane at once
+HOME_THREADS = 8  # per worker: App Home views built and published at once
 _JSON = b"application/json;charset=utf-8"  # what Bolt's acknowledgement carries
+_TEXT = b"text/plain;charset=utf-8"  # Bolt's empty acknowledgement of an event
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +72,23 @@ class Asked:
     share: bool
 
 
+@dataclass(frozen=True, slots=True)
+class HomeOpened:
+    """A request the fast lane serves: ``user`` opened Flowbot's Home tab."""
+
+    user: str
+
+
 class FastLane:
     """ASGI app: answers what :func:`asked` accepts, hands everything else to ``app``."""
 
-    def __init__(self, app: ASGIApp, web: FlowbotWeb, *, threads: int = THREADS) -> None:
+    def __init__(self, app: ASGIApp, web: FlowbotWeb, *, threads: int = THREADS,
+                 home_threads: int = HOME_THREADS) -> None:
         self._app = app
         self._web = web
         self._answers = Answers(web.deps)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowbot-fastlane")
+        self._home = ThreadPoolExecutor(max_workers=home_threads, thread_name_prefix="flowbot-home")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != SLACK_PATH:
@@ -86,6 +107,12 @@ class FastLane:
             return
         started = time.perf_counter()
         request = asked(self._web, headers, body)
+        if isinstance(request, HomeOpened):
+            self._home.submit(self._publish_home, request.user)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", _TEXT), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         answer = None
         if request is not None:
             loop = asyncio.get_running_loop()
@@ -111,9 +138,25 @@ class FastLane:
         return answer
 
 
-def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | None:
-    """The `/flow status` or `/flow queue` request ``body`` makes, when it passes every check
-    the Bolt path makes (module doc); None for anything else. Reads no store, logs nothing."""
+    def _publish_home(self, user: str) -> None:
+        """Build and publish ``user``'s Home view (run in the Home pool), as Bolt's lazy
+        listener does; a failure is logged, as Bolt logs a lazy listener's."""
+        from bot.app import _reason
+        from bot.home import publish_home
+
+        deps, client = self._web.deps, self._web.slack_client
+        assert client is not None  # checked by asked(): no client, no Home on this lane
+        deps.telemetry.begin()
+        try:
+            publish_home(client, deps, user)
+        except Exception as err:  # noqa: BLE001 - nothing to answer: the event was acknowledged
+            log.error("App Home not published for %s: %s", user, _reason(err))
+
+
+def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | HomeOpened | None:
+    """The `/flow status` or `/flow queue` request, or the App Home open, that ``body`` makes,
+    when it passes every check the Bolt path makes (module doc); None for anything else.
+    Reads no store, logs nothing."""
     if web.unsigned_because(headers.get("x-slack-request-timestamp", ""),
                             headers.get("x-slack-signature", ""), body) is not None:
         return None
@@ -122,28 +165,63 @@ def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | None
     except UnicodeDecodeError:
         return None
     content_type = headers.get("content-type", "").split(";")[0]  # as Bolt reads it
-    if content_type == "application/json" or text.startswith("{") or "payload" in text:
-        return None  # not a slash command's form
+    if content_type == "application/json" or text.startswith("{"):
+        return _home_opened(web, parse_json(text))
+    if "payload" in text:
+        return None  # an interaction: Bolt's
     form = parse_body(text, content_type)
     if "ssl_check" in form or form.get("command") != COMMAND:
         return None
-    deps = web.deps
-    installed = deps.workspace.installed
-    if installed is None:  # Slack has not said which workspace this is yet: Bolt asks it
-        return None
-    if deps.workspace.problem(installed_team=installed.get("team_id"),
-                              installed_enterprise=installed.get("enterprise_id"),
-                              asked_team=extract_team_id(form), asked_enterprise=extract_enterprise_id(form),
-                              app_id=form.get("api_app_id")) is not None:
+    if not _from_here(web, form):
         return None
     try:
         cmd = parse(form.get("text") or "")
         if cmd.sub not in SLASH:
             return None
-        team = resolve_team(deps.settings, cmd.team, Caller(form.get("user_id"), form.get("channel_id")))
+        team = resolve_team(web.deps.settings, cmd.team, Caller(form.get("user_id"), form.get("channel_id")))
     except UsageError:
         return None
     return Asked(team, cmd.sub, cmd.share)
+
+
+def parse_json(text: str) -> dict[str, Any] | None:
+    """A JSON body as Bolt parses it, or None when it is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _home_opened(web: FlowbotWeb, body: dict[str, Any] | None) -> HomeOpened | None:
+    """The Home open an event body is, when Bolt's App Home listener would publish for it: an
+    ``app_home_opened`` event for the Home tab (``bot.home.register``), from the installed
+    workspace and app, by someone other than the bot (Bolt ignores the bot's own events)."""
+    if body is None or body.get("type") != "event_callback" or web.slack_client is None:
+        return None
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") != "app_home_opened" or event.get("tab", "home") != "home":
+        return None
+    user = event.get("user")
+    if not isinstance(user, str) or not user or not _from_here(web, body):
+        return None
+    installed = web.deps.workspace.installed or {}
+    if user == installed.get("user_id"):
+        return None
+    return HomeOpened(user)
+
+
+def _from_here(web: FlowbotWeb, body: dict[str, Any]) -> bool:
+    """Whether Bolt's workspace guard lets ``body`` through (``bot.guard``); False too before
+    Slack has said which workspace this is (Bolt asks it)."""
+    workspace = web.deps.workspace
+    installed = workspace.installed
+    if installed is None:
+        return False
+    return workspace.problem(installed_team=installed.get("team_id"),
+                             installed_enterprise=installed.get("enterprise_id"),
+                             asked_team=extract_team_id(body), asked_enterprise=extract_enterprise_id(body),
+                             app_id=body.get("api_app_id")) is None
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

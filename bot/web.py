@@ -29,6 +29,8 @@ from jobs.ports import Clock, SystemClock
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from slack_sdk import WebClient
+
     from bot.app import BotDeps
     from bot.webhook import Enqueue, GitHubWebhook
     from jobs.settings import Settings
@@ -45,9 +47,11 @@ class FlowbotWeb:
     """The WSGI application: ``/slack/events`` (verified, then Bolt), ``/healthz``, ``/metrics``."""
 
     def __init__(self, deps: BotDeps, bolt_handler: WSGIApplication, *, signing_secret: str,
-                 max_body: int = MAX_BODY_BYTES, github: GitHubWebhook | None = None) -> None:
+                 max_body: int = MAX_BODY_BYTES, github: GitHubWebhook | None = None,
+                 slack_client: WebClient | None = None) -> None:
         self.deps = deps
         self._bolt = bolt_handler
+        self.slack_client = slack_client  # Bolt's: what the fast lane publishes App Home with
         self._secret = signing_secret.encode()
         self.max_body = max_body
         self.github = github
@@ -195,7 +199,7 @@ def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None,
 
     bolt = create_bolt_app(deps, mode="http", client=client)
     return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret,
-                      github=github_webhook(deps, enqueue=enqueue))
+                      github=github_webhook(deps, enqueue=enqueue), slack_client=bolt.client)
 
 
 def github_webhook(deps: BotDeps, *, enqueue: Enqueue | None = None) -> GitHubWebhook | None:

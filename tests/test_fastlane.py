@@ -286,3 +286,86 @@ def test_home_windows_line_read_with_the_answers_is_the_members_own_or_the_team_
     store._r.rpush(store.key("windows", "bob"), b"not a record")
     assert "14:00-14:30" in line(BotDeps(settings=with_default, store=store, clock=clock))
     assert any(key == store.key("windows", "bob") for key, _ in store.quarantined)
+
+
+# ----------------------------------------------------------------------------- App Home on the fast lane
+
+
+def _home_opened(user: str = BOB, *, tab: str = "home", team_id: str = "T0FAKE",
+                 app_id: str = "A0FLOWBOT") -> bytes:
+    """An ``app_home_opened`` event as Slack POSTs it (the envelope's fields Bolt reads)."""
+    return json.dumps({
+        "token": "deprecated", "team_id": team_id, "api_app_id": app_id, "type": "event_callback",
+        "event_id": "Ev0HOME0001", "event_time": 1767225600,
+        "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": tab, "event_ts": "1.0"},
+        "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": "U0FLOWBOT", "is_bot": True}],
+    }).encode()
+
+
+def _json_headers(lane: Lane, body: bytes) -> dict[str, str]:
+    return {**signed_headers(body, lane.clock), "Content-Type": "application/json"}
+
+
+def test_home_opened_is_acknowledged_at_once_and_published_as_bolt_publishes_it(
+    lane: Lane, store: Store, fake_slack: FakeSlack
+) -> None:
+    """An App Home open on the fast lane gets Bolt's empty acknowledgement without reaching Bolt,
+    then the very view Bolt's listener publishes for the same event."""
+    store.put_snapshot(_waiting_snapshot())
+    body = _home_opened()
+    before = lane.behind
+    assert lane.fast(body, _json_headers(lane, body)) == (200, b"")
+    assert lane.behind == before  # Bolt never saw it
+    assert fake_slack.wait_for_call("views.publish", count=1, timeout=10)
+    fast = fake_slack.views()[BOB]
+    assert lane.bolt(body, _json_headers(lane, body)) == (200, b"")
+    assert fake_slack.wait_for_call("views.publish", count=2, timeout=10)
+    assert fake_slack.views()[BOB] == fast
+    assert "Waiting on you (bob)" in json.dumps(fast)
+
+
+@pytest.mark.parametrize(("event", "why"), [
+    (_home_opened(tab="messages"), "the Messages tab: the listener publishes nothing"),
+    (_home_opened(team_id="T0OTHER"), "another workspace: the guard refuses it"),
+    (_home_opened(app_id="A0OTHER"), "another app"),
+    (_home_opened(user="U0FLOWBOT"), "the bot's own event: Bolt ignores it"),
+    (json.dumps({"type": "event_callback", "event": {"type": "app_mention", "user": BOB}}).encode(), "another event"),
+    (b'["not an object"]', "not a JSON object: Bolt's 400"),
+])
+def test_what_is_not_a_home_open_from_here_reaches_bolt_unchanged(
+    lane: Lane, fake_slack: FakeSlack, event: bytes, why: str
+) -> None:
+    """Events the fast lane does not serve go to the app behind, and get its answer."""
+    before = lane.behind
+    fast = lane.fast(event, _json_headers(lane, event))
+    assert lane.behind == before + 1, why
+    assert fast == lane.bolt(event, _json_headers(lane, event)), why
+    assert not fake_slack.wait_for_call("views.publish", timeout=0.3), why
+
+
+def test_a_forged_home_open_publishes_nothing(lane: Lane, fake_slack: FakeSlack) -> None:
+    """An unsigned or forged event is refused (401) by the app behind; no view is built."""
+    body = _home_opened()
+    headers = {**_json_headers(lane, body), "X-Slack-Signature": "v0=" + "0" * 64}
+    assert lane.fast(body, headers)[0] == 401
+    assert not fake_slack.wait_for_call("views.publish", timeout=0.3)
+
+
+def test_a_failing_views_publish_is_logged_once_and_the_next_open_works(
+    lane: Lane, store: Store, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack refusing views.publish costs that open its view and one log line, nothing more."""
+    store.put_snapshot(_waiting_snapshot())
+    fake_slack.fail("views.publish", error="internal_error")
+    body = _home_opened()
+    assert lane.fast(body, _json_headers(lane, body)) == (200, b"")
+    assert fake_slack.wait_for_call("views.publish", count=1, timeout=10)
+    assert lane.fast(body, _json_headers(lane, body)) == (200, b"")
+    assert fake_slack.wait_for_call("views.publish", count=2, timeout=10)
+    for _ in range(100):
+        if BOB in fake_slack.views():
+            break
+        asyncio.run(asyncio.sleep(0.02))
+    assert BOB in fake_slack.views()
+    failures = [r for r in caplog.records if "App Home not published" in r.getMessage()]
+    assert len(failures) == 1 and "internal_error" in failures[0].getMessage()
