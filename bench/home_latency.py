@@ -32,9 +32,10 @@ p50/p90/p99/max from event to publish, the acknowledgement's p50/p99/max, opens,
 errors, the web server's CPU per open (gunicorn's master and workers) and each worker's share
 of it, the fake's CPU per publish, and the load average before and after.
 
-Each client keeps its connection open, as Slack's deliveries and wrk do; opened at once, they
-are all accepted by one worker's event loop and stay there (the shares show it: 100% / 0%).
-``--no-keep-alive`` opens a connection per event, which the workers share.
+Each client keeps its connection open; they are opened one at a time, 20 ms apart, as Slack's
+would arrive: 50 opened at once (as wrk does) are all accepted by one worker's event loop and
+stay there, so the other worker idles (the shares show it: 100% / 0%). ``--no-keep-alive``
+opens a connection per event instead.
 
 ``--naive`` runs the same load, in the same run, against a second server whose Home view is
 ``bot.home.records_view`` (cards and waiting lists decoded as records and rendered, as before
@@ -98,6 +99,7 @@ PREFIX = "flowhome"
 TEAM_ID = "T0FAKE"  # the fake Slack's workspace (auth.test): the workspace guard lets it in
 APP_ID = "A0FLOWBOT"
 NAIVE_PRELUDE = "import bot.home as h; h.home_view = h.records_view; "  # run in the master, before the fork
+CONNECT_GAP = 0.02  # seconds between the clients' first connections
 LATE_WAIT = 30.0  # seconds a timed-out publish is still waited for, so it is never taken for the next
 
 
@@ -304,6 +306,11 @@ class Client:
             if got.at >= sent:
                 return got
 
+    def connect(self) -> None:
+        """Open the kept-alive connection now (accepted by whichever worker wakes first)."""
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        self.conn.connect()
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
@@ -464,6 +471,10 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
                         load(), sum(c.late for c in clients) - late, workers)
 
     try:
+        if not args.no_keep_alive:  # one at a time, as Slack's arrive: opened at once, one worker takes all
+            for client in clients:
+                client.connect()
+                time.sleep(CONNECT_GAP)
         steady(clients, args.warmup)  # the rendered parts, connections, pools: not timed
         size = len(home_opened(clients[0].user, None if args.first_open else fake.view)[0]) / 1024
         since = mark()
