@@ -24,7 +24,8 @@ Starts ``flowbot web`` (the Procfile's command: gunicorn, ``--workers`` uvicorn 
 ``--first-open`` sends the events without the view the user has (Slack leaves it out until one
 was published), which Bolt copies for its lazy listener. ``--stages`` also cuts each open into
 its stages inside the server, from stamps it writes (``bench/home_stages.py``, installed like
-``--naive``'s swap): event sent to lazy listener started, the view's build, and the publish.
+``--naive``'s swap): event sent to ``publish_home`` started (Bolt's lazy listener, or the fast
+lane's pool), the view's build, and the publish.
 
 A publish not arrived ``--timeout`` seconds after its event counts as an error (and is waited
 for a while longer, so it is never taken for the next one's). Printed per scenario:
@@ -37,15 +38,17 @@ would arrive: 50 opened at once (as wrk does) are all accepted by one worker's e
 stay there, so the other worker idles (the shares show it: 100% / 0%). ``--no-keep-alive``
 opens a connection per event instead.
 
-``--naive`` runs the same load, in the same run, against a second server whose Home view is
-``bot.home.records_view`` (cards and waiting lists decoded as records and rendered, as before
-issue 14's rendered parts). No flag of ``flowbot web`` selects it: the bench swaps it in by
-assigning ``bot.home.home_view`` in the server's master before gunicorn forks its workers.
+The same load, in the same run, goes first to ``flowbot web --no-fast-lane`` (every event
+through a2wsgi and Bolt, whose lazy listener builds the view; ``--only-now`` leaves it out),
+then to the Procfile's (``bot/fastlane.py`` takes App Home opens). ``--naive`` adds, before
+them, the path as it was before issue 14: ``--no-fast-lane`` with ``bot.home.records_view`` as
+the view (cards and waiting lists decoded as records and rendered). No flag selects that view:
+the bench assigns it to ``bot.home.home_view`` in the server's master before gunicorn forks.
 
 Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open PRs each.
 
     .venv/bin/python bench/home_latency.py [--teams 50] [--open-prs 2000] [--users 50]
-        [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--naive] [--stages]
+        [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--only-now] [--naive] [--stages]
         [--first-open] [--no-keep-alive]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
@@ -396,7 +399,7 @@ class Stages:
             publish = built and after(o.user, "publish", built, o.published)
             if not (listener and built and publish):
                 continue
-            for name, span in (("event sent -> lazy listener started (HTTP, Bolt, ack, queue)", listener - o.sent),
+            for name, span in (("event sent -> publish_home started (HTTP, ack, queue)", listener - o.sent),
                                ("listener started -> view built (home_view)", built - listener),
                                ("view built -> views.publish called", publish - built),
                                ("views.publish called -> arrived at Slack (client, JSON, HTTP)",
@@ -441,11 +444,15 @@ class Measured:
               f"p99 {_ms(_pct(latencies, 0.99))}  max {_ms(latencies[-1])}  (target p99 < 100 ms)")
         print(f"  acknowledgement (HTTP 200): p50 {_ms(_pct(acks, 0.5))}  p99 {_ms(_pct(acks, 0.99))}  "
               f"max {_ms(acks[-1])};  {len(latencies) / self.wall:.0f} opens/s, web server CPU "
-              f"{self.server_cpu / len(self.opens) * 1000:.1f} ms per open, the fake Slack's "
+              f"{self.cpu_per_open * 1000:.1f} ms per open, the fake Slack's "
               f"{self.fake_cpu / len(latencies) * 1000:.1f} ms per publish; {blocks[len(blocks) // 2]} blocks a view")
         share = " / ".join(f"{cpu / max(sum(self.workers_cpu), 1e-9) * 100:.0f}%" for cpu in self.workers_cpu)
         print(f"  the web workers' shares of their CPU: {share}")
         print(f"  [before: {self.before}; after: {self.after}]")
+
+    @property
+    def cpu_per_open(self) -> float:
+        return self.server_cpu / max(len(self.opens), 1)
 
     def p99(self) -> float | None:
         latencies = self.latencies
@@ -520,8 +527,9 @@ def main() -> None:
                         help="a connection per event (by default each client keeps one open, as wrk does)")
     parser.add_argument("--stages", action="store_true",
                         help="also cut each open into stages, from stamps the server writes (bench/home_stages.py)")
+    parser.add_argument("--only-now", action="store_true", help="only the Procfile's server, not --no-fast-lane's")
     parser.add_argument("--naive", action="store_true",
-                        help="also load a server whose Home view is bot.home.records_view (swapped in)")
+                        help="also load --no-fast-lane's server with bot.home.records_view swapped in")
     args = parser.parse_args()
     if args.concurrency > args.users:
         parser.error("--concurrency may not exceed --users: each client opens a Home of its own user")
@@ -551,24 +559,28 @@ def main() -> None:
             env = web_env(fake.token, fake.api_url, url)
             stages = Stages(Path(tmp) / "stages.txt") if args.stages else None
             results = {}
-            sides = [("now", "flowbot web (the Procfile's), bot.home.home_view", "")]
+            sides: list[tuple[str, str, list[str], str]] = [
+                ("now", "now: flowbot web (the Procfile's: the fast lane)", [], "")]
+            if not args.only_now:
+                sides.insert(0, ("bolt", "bolt: flowbot web --no-fast-lane (Bolt's lazy listener, home_view)",
+                                 ["--no-fast-lane"], ""))
             if args.naive:
-                sides.insert(0, ("naive", "flowbot web with bot.home.records_view as the Home view", NAIVE_PRELUDE))
-            for key, name, prelude in sides:
+                sides.insert(0, ("naive", "naive: flowbot web --no-fast-lane, records_view swapped in (issue 14's start)",
+                                 ["--no-fast-lane"], NAIVE_PRELUDE))
+            for key, name, extra, prelude in sides:
                 prelude += stages.prelude() if stages else ""
-                port, server = start_web(config, env, workers=args.workers, prelude=prelude)
+                port, server = start_web(config, env, workers=args.workers, extra=extra, prelude=prelude)
                 servers.append(server)
                 _wait_healthy(port, server)
                 results[key] = measure(name, port, server, fake, members, args, stages)
                 stop_all([server])
-            if "naive" in results:
-                for scenario in ("steady", "burst"):
-                    old, new = results["naive"][scenario].p99(), results["now"][scenario].p99()
-                    if old and new:
-                        print(f"  App Home {scenario}: p99 {_ms(old)} -> {_ms(new)} ({old / new:.1f}x)")
-            else:
-                print("Old path not compared: no flag of flowbot web selects bot.home.records_view; "
-                      "--naive swaps it in (in the served process, before the fork) for a side-by-side run.")
+            for key in ("naive", "bolt"):
+                for scenario in ("steady", "burst") if key in results else ():
+                    old, new = results[key][scenario], results["now"][scenario]
+                    if old.p99() and new.p99():
+                        print(f"  App Home {scenario}: {key} -> now: p99 {_ms(old.p99() or 0)} -> "
+                              f"{_ms(new.p99() or 0)} ({(old.p99() or 0) / (new.p99() or 1):.1f}x), web CPU per open "
+                              f"{old.cpu_per_open * 1000:.1f} -> {new.cpu_per_open * 1000:.1f} ms")
         finally:
             stop_all(servers)
             fake.stop()

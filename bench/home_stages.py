@@ -1,8 +1,8 @@
 """Where an App Home open's time goes inside ``flowbot web``: stamps for ``bench/home_latency.py --stages``.
 
 :func:`install` runs in the server's master before gunicorn forks (the bench's prelude), and
-wraps, without changing what they do: ``bot.home.publish_home`` (the lazy listener has
-started), ``bot.home.home_view`` (the view is built) and ``WebClient.views_publish`` (the call
+wraps, without changing what they do: ``bot.home.publish_home`` (started by Bolt's lazy
+listener or by the fast lane's pool), ``bot.home.home_view`` (the view is built) and ``WebClient.views_publish`` (the call
 to Slack starts). Each stamp is a line ``user stage time.monotonic()`` appended to ``path`` (one
 clock for every process on Linux, so the bench lines them up with its own and the fake
 Slack's). Kept apart from the bench's module so the server imports nothing heavy for it.
