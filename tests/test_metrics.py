@@ -216,6 +216,20 @@ def test_latency_percentiles_interpolate_linearly() -> None:
     assert empty.calendar.count == 0 and empty.calendar.p50 is None
 
 
+def test_percentiles_are_numpys_to_the_last_bit() -> None:
+    """Every percentile a snapshot shows is exactly np.percentile's (linear), on any sample."""
+    rng = np.random.default_rng(14)
+    for i in range(3000):
+        n = int(rng.integers(1, 80))
+        values = [rng.random(n) * 100, rng.exponential(30, n), np.round(rng.random(n) * 10, 1),
+                  rng.standard_cauchy(n) * 1e6][i % 4]
+        for qs in ((50, 75, 90), (50, 90), (0, 100), (33.3,)):
+            assert metrics.percentiles(values, qs) == tuple(float(v) for v in np.percentile(values, qs))
+        lat = metrics.latency(values, values)
+        assert (lat.calendar.p50, lat.calendar.p75, lat.calendar.p90) == tuple(
+            float(v) for v in np.percentile(values, (50, 75, 90)))
+
+
 def test_window_takes_prs_merged_inside_it() -> None:
     """The window holds PRs merged in the last N days, not those merged before or still open."""
     t = table([pr(1, merged=24 * 13), pr(2, merged=24 * 2), pr(3)])

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from jobs.model import Latency, Percentiles
@@ -31,7 +33,28 @@ def percentiles(values: Any, qs: Sequence[float] = QUANTILES) -> tuple[float | N
     arr = arr[~np.isnan(arr)]
     if not arr.size:
         return tuple(None for _ in qs)
-    return tuple(float(v) for v in np.percentile(arr, qs))
+    return _linear(np.sort(arr), qs)
+
+
+def _linear(ordered: npt.NDArray[np.float64], qs: Sequence[float]) -> tuple[float, ...]:
+    """``np.percentile(values, qs)`` (method "linear") of the sorted, NaN-free ``ordered``, to
+    the last bit: numpy's own steps (index ``(n - 1) * q / 100``, the two neighbours, its
+    two-sided interpolation) on scalars. ``np.percentile`` costs ~40x more on the few hundred
+    values of a team's window, and a snapshot takes ~50 of them."""
+    n = ordered.size
+    last = float(ordered[-1])
+    out = []
+    for q in qs:
+        at = (n - 1) * (np.float64(q) / 100)  # numpy: true_divide(q, 100), then (n-1) * q
+        if at >= n - 1:
+            out.append(last)
+            continue
+        lo = math.floor(at)
+        a, b = float(ordered[lo]), float(ordered[lo + 1])
+        t = float(at - lo)
+        diff = b - a
+        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    return tuple(out)
 
 
 def latency(series_h: Any, series_bh: Any) -> Latency:
@@ -118,5 +141,5 @@ def _percentiles(values: Any) -> Percentiles:
     arr = arr[~np.isnan(arr)]
     if not arr.size:
         return Percentiles()
-    p50, p75, p90 = (float(v) for v in np.percentile(arr, QUANTILES))
+    p50, p75, p90 = _linear(np.sort(arr), QUANTILES)
     return Percentiles(count=int(arr.size), p50=p50, p75=p75, p90=p90)
