@@ -47,17 +47,25 @@ def top_repos(week: pd.DataFrame, n: int = 3) -> tuple[Contributor, ...]:
     """Repositories by working hours their merged PRs waited on others this week."""
     if week.empty:
         return ()
-    frame = week.assign(_wait=waiting_bh(week))
-    grouped = frame.groupby("repo", sort=False)["_wait"].agg(["sum", "count"])
-    grouped = grouped[grouped["sum"] > 0].sort_values(["sum", "count"], ascending=False).head(n)
+    import numpy as np
+    import pandas as pd
+
+    # one Series grouped by the repository array: pandas' own sums (compensated), without
+    # copying the frame or aggregating by a list of names
+    by_repo = pd.Series(_waits(week).sum(axis=1)).groupby(week["repo"].to_numpy(dtype=object),
+                                                          sort=False)
+    sums, counts = by_repo.sum(), by_repo.count()
+    total, count = sums.to_numpy(dtype=float), counts.to_numpy(dtype=np.int64)
+    # most hours, then most PRs; ties keep the order of first appearance (a stable sort)
+    ranked = [i for i in np.lexsort((-count, -total)).tolist() if total[i] > 0][:n]
     return tuple(
         Contributor(
-            name=str(repo),
-            value=round(float(row["sum"]), 1),
+            name=str(sums.index[i]),
+            value=round(float(total[i]), 1),
             unit="h",
-            detail=f"{int(row['count'])} merged PR{'s' if int(row['count']) != 1 else ''}",
+            detail=f"{int(count[i])} merged PR{'s' if int(count[i]) != 1 else ''}",
         )
-        for repo, row in grouped.iterrows()
+        for i in ranked
     )
 
 
@@ -133,11 +141,13 @@ def longest_waits(
         waits = _waits(week)
         total = waits.sum(axis=1)
         longest = waits.argmax(axis=1)  # the first of equal stages, as idxmax
+        columns = {c: week[c].to_numpy() for c in ("repo", "number", "url", "author", "first_reviewer")
+                   if c in week}
         for pos in np.argsort(-total, kind="stable")[:n].tolist():
             hours = float(total[pos])
             if hours <= 0:
                 continue
-            row = week.iloc[pos]
+            row = {c: v[pos] for c, v in columns.items()}  # not week.iloc: a Series per row
             stage = WAITING_STAGES[int(longest[pos])]
             detail = f"merged; mostly {STAGE_NAMES[stage]}"
             if stage == "pickup" and "first_reviewer" in week and isinstance(row["first_reviewer"], str):
