@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.advice import DEFAULT_RULES, Rules, choose_action
-from jobs.metrics._columns import frame
+from jobs.metrics._columns import NAT_NS, frame, instants_ns, ns
 from jobs.contributors import (
     LARGE_BUCKETS,
     STAGE_NAMES,
@@ -346,8 +346,8 @@ def _periods(table: pd.DataFrame, *, now: datetime) -> tuple[pd.DataFrame, pd.Da
     analysis itself."""
     if table.empty or "merged_at" not in table:
         return _empty_frame(), _empty_frame()
-    at = _utc_ns(table["merged_at"])
-    keep = at != _NAT
+    at = instants_ns(table["merged_at"])
+    keep = at != NAT_NS
     if "bot" in table:
         bot = table["bot"]
         keep &= ~(bot.to_numpy() if bot.dtype == bool else bot.fillna(False).astype(bool).to_numpy())
@@ -359,9 +359,9 @@ def _periods(table: pd.DataFrame, *, now: datetime) -> tuple[pd.DataFrame, pd.Da
             if col in columns:
                 values = table[col].to_numpy(dtype=float, na_value=np.nan)
                 columns[col] = np.where(np.isnan(values), 0.0, values)
-    now_ns, week_ns = _ns(now), _ns(now - WEEK)
+    now_ns, week_ns = ns(now), ns(now - WEEK)
     out = []
-    for lo, hi in ((week_ns, now_ns), (_ns(now - WEEK - BEFORE), week_ns)):
+    for lo, hi in ((week_ns, now_ns), (ns(now - WEEK - BEFORE), week_ns)):
         rows = np.flatnonzero(keep & (at > lo) & (at <= hi))
         data: dict[str, object] = {c: v[rows] for c, v in columns.items()}
         data["merged_at"] = pd.DatetimeIndex(at[rows].view("datetime64[ns]")).tz_localize("UTC")
@@ -370,21 +370,6 @@ def _periods(table: pd.DataFrame, *, now: datetime) -> tuple[pd.DataFrame, pd.Da
                 data.setdefault(f"{s}{suffix}", np.zeros(rows.size))
         out.append(frame({c: data[c] for c in [*wanted, *data] if c in data}))
     return out[0], out[1]
-
-
-_NAT: Final = np.iinfo(np.int64).min
-
-
-def _utc_ns(column: pd.Series) -> np.ndarray:
-    """A column of instants as UTC nanoseconds since the epoch (NaT as int64 min); naive ones
-    read as UTC."""
-    if not isinstance(column.dtype, pd.DatetimeTZDtype):
-        column = pd.to_datetime(column, utc=True)
-    return np.asarray(column.array.as_unit("ns").asi8)
-
-
-def _ns(at: datetime) -> int:
-    return int(pd.Timestamp(at).as_unit("ns").value)
 
 
 _READ: Final = frozenset(

@@ -19,6 +19,7 @@ from jobs.analysis import analyse
 from jobs.columnar import PrBlock
 from jobs.errors import StoreUnavailable
 from jobs.identity import Identity
+from jobs.metrics._columns import within
 from jobs.metrics.checks import workflow_stats
 from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
@@ -109,7 +110,7 @@ def compute_team_snapshot(
         ci_wait_hours=metrics.ci_wait_hours(table, now=now, days=7, business=True),
         tz=calendar.tz,
     )
-    in_window = (table["merged_at"] > now - timedelta(days=days)) & (table["merged_at"] <= now)
+    in_window = within(table["merged_at"], now - timedelta(days=days), now)
     focus = window_effect(reviews, table, windows=windows or {}, calendar=calendar, now=now,
                           members=team.logins, defaults=team_windows(settings, team_name), window_days=days,
                           recovery_minutes=settings.metrics.recovery_minutes)
@@ -140,7 +141,7 @@ def compute_team_snapshot(
         size_mix_before=metrics.size_mix(table, since=now - HISTORY, until=now - timedelta(days=7)),
         merged_count=len(merged),
         ai_assisted_count=int(merged["ai_assisted"].astype(bool).sum()),
-        bot_pr_count=int((in_window & table["bot"].astype(bool)).sum()),
+        bot_pr_count=int((in_window & table["bot"].to_numpy(dtype=bool)).sum()),
         analysis=analysis,
         errors=tuple(errors),
         approval_ai=approval_ai,

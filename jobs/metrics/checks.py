@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 
 from jobs.identity import Identity
-from jobs.metrics._columns import US_PER_MIN, Columns, columns, frame, to_datetimes
+from jobs.metrics._columns import (
+    US_PER_MIN,
+    Columns,
+    columns,
+    frame,
+    instants_ns,
+    ns,
+    to_datetimes,
+    within,
+)
 from jobs.metrics.latency import percentiles
 from jobs.model import PullRequest, WorkflowStats
 from jobs.settings import IdentitySettings
@@ -81,8 +90,7 @@ def workflow_stats(
     by ``until`` (no conclusion, or completed later). Ordered slowest first (run-time p90,
     then queue p90), then by name.
     """
-    created = checks["created_at"]
-    keep = ((created >= since) & (created < until)).to_numpy()
+    keep = within(checks["created_at"], since, until, since_closed=True, until_closed=False)
     if not keep.any():
         return ()
     code, names = pd.factorize(checks["name"].to_numpy(dtype=object)[keep])
@@ -95,7 +103,7 @@ def workflow_stats(
     failed = checks["failed"].to_numpy(dtype=bool)[keep][order]
     run_id = checks["run_id"].to_numpy(dtype=np.int64)[keep][order]
     attempt = checks["attempt"].to_numpy(dtype=np.int64)[keep][order]
-    finished = done & ~(checks["completed_at"] > until).to_numpy(dtype=bool)[keep][order]
+    finished = done & ~(instants_ns(checks["completed_at"]) > ns(until))[keep][order]
     out: list[WorkflowStats] = []
     for lo, hi in itertools.pairwise(bounds):
         q = percentiles(queue[lo:hi], (50, 90))

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from jobs.metrics._columns import within
 from jobs.model import Latency, Percentiles
 
 QUANTILES: tuple[float, ...] = (50, 75, 90)
@@ -74,8 +75,7 @@ def window(table: pd.DataFrame, now: datetime, days: float) -> pd.DataFrame:
 
 def in_window(table: pd.DataFrame, now: datetime, days: float) -> np.ndarray:
     """:func:`window`'s rows as a boolean mask (cheaper when only a column or two is read)."""
-    merged = table["merged_at"]
-    keep = ((merged > now - timedelta(days=days)) & (merged <= now)).to_numpy()
+    keep = within(table["merged_at"], now - timedelta(days=days), now)
     return np.asarray(keep & ~table["bot"].to_numpy(dtype=bool), dtype=bool)
 
 
@@ -121,9 +121,8 @@ def request_latency(requests: pd.DataFrame, now: datetime, days: float) -> Laten
     One value per request event (a team request counts once, answered by the first member's
     review), bot PRs and requests to non-human reviewers left out.
     """
-    answered = requests["responded_at"]
     keep = (
-        ((answered > now - timedelta(days=days)) & (answered <= now)).to_numpy()
+        within(requests["responded_at"], now - timedelta(days=days), now)
         & ~requests["bot"].to_numpy(dtype=bool)
         & (
             requests["via_team"].to_numpy(dtype=bool)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from jobs.metrics._columns import NAT_NS, instants_ns, ns, within
 from jobs.model import ReviewerLoad
 
 
@@ -44,40 +46,42 @@ def reviewer_loads(
     keep = requests["reviewer_kind"].to_numpy(dtype=object) == "human"  # None: no reviewer
     if allowed is not None:
         keep &= _among(who, allowed)
-    rq = requests.loc[keep, ["reviewer", "requested_at", "is_rerequest", "via_team", "day",
-                             "responded_at", "removed_at", "pr_state", "draft", "pr"]]
-    at = rq["requested_at"]
-    recent = ((at > since) & (at <= now)).to_numpy()
-    r_who = rq["reviewer"].to_numpy(dtype=object)
-    rr = rq["is_rerequest"].to_numpy(dtype=bool)
-    team = rq["via_team"].to_numpy(dtype=bool)
+    rows = np.flatnonzero(keep)  # columns read as arrays: no frame of the kept rows
+
+    def col(name: str, dtype: Any = None) -> np.ndarray:
+        return requests[name].to_numpy(dtype=dtype)[rows]
+
+    at = instants_ns(requests["requested_at"])[rows]
+    recent = (at > ns(since)) & (at <= ns(now))
+    r_who = who[rows]
+    rr = col("is_rerequest", bool)
+    team = col("via_team", bool)
     w = r_who[recent]
     direct = Counter(w[~rr[recent] & ~team[recent]].tolist())
     via = Counter(w[~rr[recent] & team[recent]].tolist())
     again = Counter(w[rr[recent]].tolist())
     per_day: dict[str, int] = {}
-    days = rq["day"].to_numpy()[recent]
+    days = col("day")[recent]
     for (login, _), count in Counter(zip(w.tolist(), days.tolist(), strict=True)).items():
         per_day[login] = max(per_day.get(login, 0), count)
     waiting = (
-        rq["responded_at"].isna().to_numpy()
-        & rq["removed_at"].isna().to_numpy()
-        & (rq["pr_state"].to_numpy(dtype=object) == "open")
-        & ~rq["draft"].to_numpy(dtype=bool)
-        & (at <= now).to_numpy()
+        (instants_ns(requests["responded_at"])[rows] == NAT_NS)
+        & (instants_ns(requests["removed_at"])[rows] == NAT_NS)
+        & (col("pr_state", object) == "open")
+        & ~col("draft", bool)
+        & (at <= ns(now)) & (at != NAT_NS)
     )
     pending = Counter(
-        login for login, _ in set(zip(r_who[waiting].tolist(), rq["pr"].to_numpy()[waiting].tolist(), strict=True))
+        login for login, _ in set(zip(r_who[waiting].tolist(), col("pr")[waiting].tolist(), strict=True))
     )
 
     # reviews: counted human reviews in the window; a context switch is each extra distinct
     # PR reviewed on the same local day
     rv_who = reviews["reviewer"].to_numpy(dtype=object)
-    sub = reviews["submitted_at"]
     ok = (
         reviews["counts"].to_numpy(dtype=bool)
         & (reviews["reviewer_kind"].to_numpy(dtype=object) == "human")  # deleted: nobody's
-        & ((sub > since) & (sub <= now)).to_numpy()
+        & within(reviews["submitted_at"], since, now)
     )
     if allowed is not None:
         ok &= _among(rv_who, allowed)
