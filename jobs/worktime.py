@@ -524,12 +524,13 @@ def _to_utc_ns(values: Any) -> npt.NDArray[np.int64]:
     """Any supported column (or a single datetime) as int64 UTC ns; NaT as int64 min."""
     if isinstance(values, (datetime, np.datetime64)) or values is None:
         values = [values]
+    # the columns metrics pass: read as integers, no index built (it cost more than the sum)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return np.asarray(values.astype("datetime64[ns]").view(np.int64))  # naive: UTC; NaT kept
     if isinstance(values, (pd.Series, pd.Index)) and isinstance(
         values.dtype, pd.DatetimeTZDtype
     ):
-        idx = pd.DatetimeIndex(values)
-    elif isinstance(values, np.ndarray) and values.dtype.kind == "M":
-        idx = pd.DatetimeIndex(values)
+        return np.asarray(values.array.as_unit("ns").asi8, dtype=np.int64)  # stored as UTC
     else:
         if not hasattr(values, "__len__"):
             values = list(values)  # a generator or other one-pass iterable

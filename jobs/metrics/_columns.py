@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -245,15 +245,27 @@ def times(values: list[datetime | None]) -> F64:
 
 def us(at: datetime) -> float:
     """One aware datetime as float microseconds since the epoch (same as :func:`times`)."""
-    return float(times([at])[0])
+    if at.tzinfo is None:  # naive: read as UTC, as times() does
+        at = at.replace(tzinfo=UTC)
+    return float((at - _EPOCH) // _ONE_US)  # exact: whole microseconds, no index built
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def to_datetimes(t: F64) -> pd.DatetimeIndex:
     """Float microseconds (NaN missing) back to a UTC ``DatetimeIndex`` (unit: us)."""
+    return pd.DatetimeIndex(utc_datetime64(t), tz="UTC")
+
+
+def utc_datetime64(t: F64) -> npt.NDArray[np.datetime64]:
+    """Float microseconds (NaN missing) as naive ``datetime64[us]`` (UTC, NaT missing): what
+    ``WorkCalendar`` reads without building an index."""
     raw = np.full(t.shape, np.iinfo(np.int64).min, dtype=np.int64)
     ok = ~np.isnan(t)
     raw[ok] = t[ok].astype(np.int64)
-    return pd.DatetimeIndex(raw.view("datetime64[us]")).tz_localize("UTC")
+    return raw.view("datetime64[us]")
 
 
 NAT_NS = np.iinfo(np.int64).min  # NaT as int64
@@ -410,7 +422,7 @@ def local_days(calendar: Any, t: F64) -> npt.NDArray[np.datetime64]:
         return np.zeros(0, dtype="datetime64[D]")
     dates = getattr(calendar, "local_dates", None)
     if dates is not None:
-        return np.asarray(dates(to_datetimes(t)), dtype="datetime64[D]")
+        return np.asarray(dates(utc_datetime64(t)), dtype="datetime64[D]")
     local = to_datetimes(t).tz_convert(calendar.tz).tz_localize(None)
     return np.asarray(local.values.astype("datetime64[D]"))
 

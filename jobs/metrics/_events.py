@@ -31,7 +31,7 @@ from jobs.metrics._columns import (
     B,
     Columns,
     group_min,
-    to_datetimes,
+    utc_datetime64,
 )
 
 
@@ -296,4 +296,5 @@ def business_hours(calendar: Calendar, start: F64, end: F64) -> F64:
     """``calendar.business_hours`` on float-us columns (NaN where either side is missing)."""
     if start.size == 0:
         return np.zeros(0)
-    return np.asarray(calendar.business_hours(to_datetimes(start), to_datetimes(end)), dtype=float)
+    return np.asarray(calendar.business_hours(utc_datetime64(start), utc_datetime64(end)),
+                      dtype=float)
