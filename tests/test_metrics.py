@@ -506,3 +506,23 @@ def test_request_table_agrees_with_timeline_on_generated_prs() -> None:
             assert (pd.isna(m["responded_at"]) and r.responded_at is None) or m["responded_at"] == r.responded_at, (p.key, r)
             assert (pd.isna(m["removed_at"]) and r.removed_at is None) or m["removed_at"] == r.removed_at, (p.key, r)
             assert _same(r.calendar_hours, m["response_h"]) and _same(r.business_hours, m["response_bh"]), (p.key, r)
+
+
+def test_tables_are_built_as_pandas_builds_them() -> None:
+    """The fast table builder gives the frame pandas' constructor gives, column types included."""
+    from jobs.metrics import _columns
+
+    data = {
+        "repo": np.array(["acme/api", "acme/web", None], dtype=object),
+        "number": np.array([1, 2, 3], dtype=np.int64),
+        "kind": np.array([0, 1, 2], dtype=np.int8),
+        "state": np.where(np.array([True, False, True]), "merged", "open"),
+        "bot": np.array([True, False, False]),
+        "hours": np.array([1.5, np.nan, 0.0]),
+        "merged_at": _columns.to_datetimes(np.array([1.7e15, np.nan, 1.7e15 + 1])),
+        "day": np.array(["2026-03-02", "NaT", "2026-03-01"], dtype="datetime64[D]"),
+    }
+    fast, public = _columns.frame(data), _columns._frame_public(data)
+    pd.testing.assert_frame_equal(fast, public, check_exact=True)
+    assert list(fast.dtypes) == list(public.dtypes)
+    assert fast["repo"].dtype == object  # no string inference
