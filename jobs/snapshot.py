@@ -214,7 +214,7 @@ def refresh_team(
     team = settings.teams[name]
     repos = [settings.full_repo(r) for r in team.repositories]
     mine = _errors_for(errors, name, repos)
-    cursors = [store.get_cursor(repo) for repo in repos]
+    cursors = store.get_cursors(repos)
     synced = [c.synced_at for c in cursors if c is not None and c.synced_at is not None]
     # sync times move every cycle even when nothing changed: not an input (an unchanged
     # snapshot says its data is as old as when it was computed, which errs on the safe side)

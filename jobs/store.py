@@ -810,6 +810,17 @@ class Store:
     def get_cursor(self, repo: str) -> RepoCursor | None:
         return self._get_string(self.key("cursor", repo), _record(RepoCursor), "cursor read")
 
+    def get_cursors(self, repos: Sequence[str]) -> list[RepoCursor | None]:
+        """:meth:`get_cursor` of each of ``repos``, in order, in one round trip."""
+        keys = [self.key("cursor", r) for r in repos]
+        if not keys:
+            return []
+        with self._guard("cursor read"):
+            raw = self._read_strings(keys)
+        decode = _record(RepoCursor)
+        return [None if v is None else self._decode_or_quarantine(k, v, decode)
+                for k, v in zip(keys, raw, strict=True)]
+
     def set_cursor(self, cursor: RepoCursor) -> None:
         with self._guard("cursor write"):
             self._r.set(self.key("cursor", cursor.repo), codec.dumps(cursor))

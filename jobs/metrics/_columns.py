@@ -115,8 +115,8 @@ class Columns:
         """``owner/name#number`` of every PR."""
         found = self.memo.get("key")
         if found is None:
-            found = self.memo["key"] = np.array(
-                [f"{r}#{k}" for r, k in zip(self.repo, self.number, strict=True)], dtype=object
+            found = self.memo["key"] = _objects(
+                [f"{r}#{k}" for r, k in zip(self.repo.tolist(), self.number.tolist(), strict=True)]
             )
         return found
 
@@ -394,10 +394,27 @@ def _ai_assisted(identity: Identity, b: PrBlock) -> B:
     names = ("author", "author_type", "labels", "co_authors")
     if not b.n:
         return np.zeros(0, dtype=np.bool_)
-    combos, inverse = np.unique(np.stack([b.codes[k] for k in names], axis=1), axis=0,
-                                return_inverse=True)
+    # each PR's combination as one integer (mixed radix over the four code lists), so the
+    # distinct ones come from a 1-D unique, not a row-wise one (which sorts rows as records)
+    radix = [max(1, len(b.values[k])) for k in names]
+    if float(np.prod(radix, dtype=np.float64)) < 2.0**62:
+        key = np.zeros(b.n, dtype=np.int64)
+        for k, r in zip(names, radix, strict=True):
+            key = key * r + b.codes[k]
+        uniq, inverse = np.unique(key, return_inverse=True)
+        combos = []
+        for packed in uniq.tolist():
+            row = []
+            for r in reversed(radix):
+                packed, c = divmod(packed, r)
+                row.append(c)
+            combos.append(row[::-1])
+    else:  # too many distinct values to pack (never in practice): rows as records
+        rows, inverse = np.unique(np.stack([b.codes[k] for k in names], axis=1), axis=0,
+                                  return_inverse=True)
+        combos = rows.tolist()
     table = np.array([identity.is_ai_assisted(_Traits(*(b.values[k][c] for k, c in zip(names, row, strict=True))))  # type: ignore[arg-type]  # duck-typed
-                      for row in combos.tolist()], dtype=np.bool_)
+                      for row in combos], dtype=np.bool_)
     return table[inverse.reshape(-1)]
 
 

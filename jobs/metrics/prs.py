@@ -214,7 +214,11 @@ def _ci_spans(cols: Columns, tl: Timeline) -> tuple[I64, F64, F64]:
     pr, start, stop = pr[keep], start[keep], np.maximum(stop[keep], start[keep])
     if not pr.size:
         return pr, start, stop
-    reach = pd.Series(stop).groupby(pr, sort=False).cummax().to_numpy()
+    # each attempt's reach: the latest stop so far on its PR (a running maximum restarting
+    # at each PR: rows are in PR order, so ranks offset by PR make one running maximum)
+    universe, rank = np.unique(stop, return_inverse=True)
+    offset = pr.astype(np.int64) * universe.size
+    reach = universe[np.maximum.accumulate(offset + rank.reshape(-1)) - offset]
     new = np.ones(pr.size, dtype=bool)
     new[1:] = (pr[1:] != pr[:-1]) | (start[1:] > reach[:-1])
     heads = np.flatnonzero(new)
