@@ -49,7 +49,7 @@ def reviewer_loads(
     rows = np.flatnonzero(keep)  # columns read as arrays: no frame of the kept rows
 
     def col(name: str, dtype: Any = None) -> np.ndarray:
-        return requests[name].to_numpy(dtype=dtype)[rows]
+        return np.asarray(requests[name].to_numpy(dtype=dtype)[rows])
 
     at = instants_ns(requests["requested_at"])[rows]
     recent = (at > ns(since)) & (at <= ns(now))
