@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from jobs.model import PullRequest
@@ -33,6 +34,7 @@ class Identity:
         )
         object.__setattr__(self, "_labels", {label.lower() for label in self.settings.ai_labels})
         object.__setattr__(self, "_kinds", {})  # (login, type) -> kind: a few hundred distinct pairs
+        object.__setattr__(self, "_ai_traits", {})  # (author, type, labels, co-authors) -> AI-assisted
 
     def kind(self, login: str | None, account_type: str = "User") -> Kind:
         """``deleted`` for a missing account, ``ai`` for a configured AI, ``bot`` for other bots."""
@@ -57,14 +59,30 @@ class Identity:
 
     def is_ai_assisted(self, pr: PullRequest) -> bool:
         """Authored by an AI agent, labelled as AI-assisted, or co-authored by an AI identity."""
-        if self.kind(pr.author, pr.author_type) == "ai":
-            return True
-        if any(label.lower() in self._labels for label in pr.labels):  # type: ignore[attr-defined]
-            return True
-        return any(
-            p.search(co) for co in pr.co_authors for p in self._coauthor  # type: ignore[attr-defined]
-        )
+        return self.ai_assisted(pr.author, pr.author_type, tuple(pr.labels), tuple(pr.co_authors))
+
+    def ai_assisted(self, author: str | None, author_type: str, labels: tuple[str, ...],
+                    co_authors: tuple[str, ...]) -> bool:
+        """:meth:`is_ai_assisted` of a PR with these traits (memoised per combination: a team's
+        PRs have a few dozen)."""
+        key = (author, author_type, labels, co_authors)
+        found: bool | None = self._ai_traits.get(key)  # type: ignore[attr-defined]
+        if found is None:
+            found = self._ai_traits[key] = (  # type: ignore[attr-defined]
+                self.kind(author, author_type) == "ai"
+                or any(label.lower() in self._labels for label in labels)  # type: ignore[attr-defined]
+                or any(p.search(co) for co in co_authors for p in self._coauthor)  # type: ignore[attr-defined]
+            )
+        return found
 
     def is_excluded_bot_pr(self, pr: PullRequest) -> bool:
         """Non-AI bot PRs leave the latency metrics and are counted apart."""
         return self.kind(pr.author, pr.author_type) == "bot"
+
+
+@lru_cache(maxsize=16)
+def for_settings(settings: IdentitySettings) -> Identity:
+    """The :class:`Identity` of ``settings``, one per distinct settings in the process, so its
+    memos (kinds, AI-assisted traits) serve every team and every cycle instead of being
+    learnt again per team."""
+    return Identity(settings)

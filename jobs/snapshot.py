@@ -18,7 +18,7 @@ from jobs import metrics
 from jobs.analysis import analyse
 from jobs.columnar import PrBlock
 from jobs.errors import StoreUnavailable
-from jobs.identity import Identity
+from jobs.identity import for_settings as identity_for
 from jobs.metrics._columns import within
 from jobs.metrics.checks import workflow_stats
 from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
@@ -65,9 +65,9 @@ def compute_team_snapshot(
         cols = prs
     else:
         cols = metrics.columns([pr for pr in prs if pr.repo in repos],
-                               identity=Identity(settings.identity))
+                               identity=identity_for(settings.identity))
     calendar = WorkCalendar.for_team(team)
-    identity = Identity(settings.identity)
+    identity = identity_for(settings.identity)
     days = settings.metrics.window_days
     approvals = settings.metrics.required_approvals
 
@@ -228,7 +228,7 @@ def refresh_team(
             return head
     cache = blocks_cache if blocks_cache is not None else {}
     cache.update(store.pr_blocks([r for r in repos if r not in cache]))
-    identity = Identity(settings.identity)
+    identity = identity_for(settings.identity)
     mine_blocks = [cache[repo] for repo in sorted(set(repos))]
     cols = metrics.columns(mine_blocks, identity=identity)
     samples = store.queue_samples(name, since=now - HISTORY, until=now)

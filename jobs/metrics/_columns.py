@@ -177,7 +177,10 @@ def _from_block(b: PrBlock, identity: Identity) -> Columns:
           "ck_done": b.mapped("ck_conclusion", _present, np.bool_)}
     children: dict[str, Any] = {}
     for rows, order_of in ((ev, order), (rv, rorder), (ck, corder)):
-        children.update({k: np.ascontiguousarray(v[order_of]) for k, v in rows.items()})
+        if order_of is None:  # already in (PR, time) order: the usual case, nothing to copy
+            children.update(rows)
+        else:
+            children.update({k: np.ascontiguousarray(v[order_of]) for k, v in rows.items()})
     return Columns(
         identity=identity,
         n=n,
@@ -249,14 +252,14 @@ def _frame_public(data: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def _by_pr_then_time(pr: I64, at: F64) -> I64:
-    """The order sorting rows by (PR, time), ties in record order; the identity when the
-    records already come that way (the usual case: no sort)."""
+def _by_pr_then_time(pr: I64, at: F64) -> I64 | None:
+    """The order sorting rows by (PR, time), ties in record order; None when the records
+    already come that way (the usual case: no sort, no copy)."""
     if pr.size < 2:
-        return np.arange(pr.size)
+        return None
     step_pr = np.diff(pr)
     if np.all((step_pr > 0) | ((step_pr == 0) & (np.diff(at) >= 0))):
-        return np.arange(pr.size)
+        return None
     return np.lexsort((at, pr))
 
 
@@ -378,16 +381,6 @@ def _kinds(identity: Identity, b: PrBlock, logins: str, types: str) -> npt.NDArr
     return out
 
 
-class _Traits:
-    """What ``Identity.is_ai_assisted`` reads of a PR, for one distinct combination."""
-
-    __slots__ = ("author", "author_type", "co_authors", "labels")
-
-    def __init__(self, author: Any, author_type: Any, labels: Any, co_authors: Any) -> None:
-        self.author, self.author_type = author, author_type
-        self.labels, self.co_authors = labels, co_authors
-
-
 def _ai_assisted(identity: Identity, b: PrBlock) -> B:
     """``identity.is_ai_assisted`` of each PR, asked once per distinct combination of author,
     account type, labels and co-authors."""
@@ -413,8 +406,9 @@ def _ai_assisted(identity: Identity, b: PrBlock) -> B:
         rows, inverse = np.unique(np.stack([b.codes[k] for k in names], axis=1), axis=0,
                                   return_inverse=True)
         combos = rows.tolist()
-    table = np.array([identity.is_ai_assisted(_Traits(*(b.values[k][c] for k, c in zip(names, row, strict=True))))  # type: ignore[arg-type]  # duck-typed
-                      for row in combos], dtype=np.bool_)
+    author, author_type, labels, co_authors = (b.values[k] for k in names)
+    table = np.array([identity.ai_assisted(author[a], author_type[t], labels[lb], co_authors[c])
+                      for a, t, lb, c in combos], dtype=np.bool_)
     return table[inverse.reshape(-1)]
 
 
