@@ -64,25 +64,31 @@ def queue_items(
         biz = biz - _sum_by(d_pr, drafted, live)
 
     turn = _turns(cols, tl.human_review, live, now_us=now_us, required=required_approvals)
-    sizes = size_buckets(cols.size[live])
-    ev_at = np.searchsorted(cols.ev_pr, np.arange(cols.n + 1))  # each PR's rows: [at[i], at[i+1])
-    rv_at = np.searchsorted(cols.rv_pr, np.arange(cols.n + 1))
+    sizes = size_buckets(cols.size[live]).tolist()
+    ev_at = np.searchsorted(cols.ev_pr, live).tolist()  # each live PR's first event row...
+    ev_to = np.searchsorted(cols.ev_pr, live, side="right").tolist()  # ...and the row after
+    rv_at = np.searchsorted(cols.rv_pr, live).tolist()
+    rv_to = np.searchsorted(cols.rv_pr, live, side="right").tolist()
+    rows = _Rows(cols)
+    # plain Python values of the live PRs read once (an item per numpy scalar cost more)
+    fields = zip(cols.repo[live].tolist(), cols.number[live].tolist(),
+                 cols.title[live].tolist(), cols.url[live].tolist(), cols.author[live].tolist(),
+                 cols.ai_assisted[live].tolist(), np.where(age > 0.0, age, 0.0).tolist(),
+                 np.where(biz > 0.0, biz, 0.0).tolist(), strict=True)  # as max(0.0, x)
     items = []
-    for k, i in enumerate(live.tolist()):
+    for k, (repo, number, title, url, author, ai, age_h, biz_h) in enumerate(fields):
         t = turn[k]
-        author = cols.author[i]
         if t == "reviewer":
             waiting: tuple[str, ...] = _pending_reviewers(
-                cols, slice(ev_at[i], ev_at[i + 1]), slice(rv_at[i], rv_at[i + 1]), now_us)
+                rows, slice(ev_at[k], ev_to[k]), slice(rv_at[k], rv_to[k]), now_us)
         elif t == "ci":
             waiting = ("CI",)
         else:
             waiting = (author or "author",)
         items.append(QueueItem(
-            repo=cols.repo[i], number=int(cols.number[i]), title=cols.title[i], url=cols.url[i],
-            author=author, turn=t, waiting_on=waiting, age_hours=max(0.0, float(age[k])),
-            age_business_hours=max(0.0, float(biz[k])), size=sizes[k],
-            ai_assisted=bool(cols.ai_assisted[i]),
+            repo=repo, number=number, title=title, url=url,
+            author=author, turn=t, waiting_on=waiting, age_hours=age_h,
+            age_business_hours=biz_h, size=sizes[k], ai_assisted=ai,
         ))
     return sample_of(items, now=now)
 
@@ -124,8 +130,8 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
         is_last[:-1] = (pr_s[1:] != pr_s[:-1]) | (name_s[1:] != name_s[:-1])
         latest = ck[order][is_last]
         done = cols.ck_completed[latest]
-        passing = np.fromiter((c in PASSING for c in cols.ck_conclusion[latest].tolist()),
-                              np.bool_, latest.size)
+        passing = np.asarray(pd.Series(cols.ck_conclusion[latest], dtype=object, copy=False)
+                             .isin(PASSING), dtype=bool)  # hashed: a generator per attempt cost more
         bad = np.isnan(done) | (done > now_us) | ~passing
         failing_pr[cols.ck_pr[latest][bad]] = True
 
@@ -147,25 +153,33 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
     moved_any = cols.ev_at[moves] > since[mp]
     moved[mp[moved_any]] = True
 
-    out: list[Turn] = []
-    for i in live.tolist():
-        if approved[i]:
-            out.append("approved")
-        elif failing_pr[i]:
-            out.append("ci")
-        elif changes[i] and not moved[i]:
-            out.append("author")
-        else:
-            out.append("reviewer")
-    return out
+    turns = np.full(live.size, 3, dtype=np.int8)  # first match wins: set from the last rule up
+    turns[changes[live] & ~moved[live]] = 2
+    turns[failing_pr[live]] = 1
+    turns[approved[live]] = 0
+    names: tuple[Turn, ...] = ("approved", "ci", "author", "reviewer")
+    return [names[t] for t in turns.tolist()]
 
 
-def _pending_reviewers(cols: Columns, ev: slice, rv: slice, now_us: float) -> tuple[str, ...]:
+class _Rows:
+    """The event and review columns ``_pending_reviewers`` walks, as lists, made once per
+    queue (slicing a list beats converting each PR's slice of the arrays)."""
+
+    __slots__ = ("ev_at", "ev_kind", "ev_requested", "rv_at", "rv_author")
+
+    def __init__(self, cols: Columns) -> None:
+        self.ev_kind = cols.ev_kind.tolist()
+        self.ev_at = cols.ev_at.tolist()
+        self.ev_requested = cols.ev_requested.tolist()
+        self.rv_author = cols.rv_author.tolist()
+        self.rv_at = cols.rv_at.tolist()
+
+
+def _pending_reviewers(rows: _Rows, ev: slice, rv: slice, now_us: float) -> tuple[str, ...]:
     """Requested reviewers (or ``team:slug``) of a PR not yet answered and not removed
     (jobs.queue._pending_reviewers, over the PR's event rows ``ev`` and review rows ``rv``)."""
     pending: dict[str, float] = {}
-    for kind, at, who in zip(cols.ev_kind[ev].tolist(), cols.ev_at[ev].tolist(),
-                             cols.ev_requested[ev].tolist(), strict=True):
+    for kind, at, who in zip(rows.ev_kind[ev], rows.ev_at[ev], rows.ev_requested[ev], strict=True):
         if at > now_us:
             break
         if who is None:
@@ -175,7 +189,7 @@ def _pending_reviewers(cols: Columns, ev: slice, rv: slice, now_us: float) -> tu
         elif kind == REMOVED:
             pending.pop(who, None)
     if pending:
-        for author, at in zip(cols.rv_author[rv].tolist(), cols.rv_at[rv].tolist(), strict=True):
+        for author, at in zip(rows.rv_author[rv], rows.rv_at[rv], strict=True):
             if author is not None and author in pending and at >= pending[author]:
                 pending.pop(author)
     return tuple(pending) or ("reviewers",)
