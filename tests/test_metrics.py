@@ -526,3 +526,6 @@ def test_tables_are_built_as_pandas_builds_them() -> None:
     pd.testing.assert_frame_equal(fast, public, check_exact=True)
     assert list(fast.dtypes) == list(public.dtypes)
     assert fast["repo"].dtype == object  # no string inference
+    coded = _columns.frame({"state": _columns.text_column(("merged", "open"), np.array([0, 1, 0]))})
+    pd.testing.assert_frame_equal(coded, _columns._frame_public({"state": data["state"]}),
+                                  check_exact=True)

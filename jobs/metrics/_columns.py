@@ -224,6 +224,11 @@ def frame(data: dict[str, Any]) -> pd.DataFrame:
             arr: Any = v
         elif isinstance(v, pd.Index):
             arr = v.array
+        elif isinstance(v, np.ndarray) and v.dtype == _DAYS:  # pandas keeps dates as seconds
+            arr = pd.array(v.astype("datetime64[s]"))
+        elif isinstance(v, pd.api.extensions.ExtensionArray) and not isinstance(
+                v, pd.arrays.NumpyExtensionArray):
+            arr = v  # made as pandas makes it (text_column)
         else:
             arr = pd.Series(v, copy=False).array
         if size is None:
@@ -231,12 +236,28 @@ def frame(data: dict[str, Any]) -> pd.DataFrame:
         elif len(arr) != size:
             return _frame_public(data)  # let pandas say what is wrong
         arrays.append(arr)
-    out: pd.DataFrame = _FROM_ARRAYS(arrays, columns=pd.Index(list(data)),
-                                     index=pd.RangeIndex(size or 0), verify_integrity=False)
+    names = tuple(data)
+    labels = _COLUMN_LABELS.get(names)
+    if labels is None:  # an Index is immutable: one per table layout serves every table
+        labels = _COLUMN_LABELS[names] = pd.Index(list(names))
+    out: pd.DataFrame = _FROM_ARRAYS(arrays, columns=labels, index=pd.RangeIndex(size or 0),
+                                     verify_integrity=False)
     return out
 
 
 _FROM_ARRAYS = getattr(pd.DataFrame, "_from_arrays", None)
+_DAYS = np.dtype("datetime64[D]")
+_COLUMN_LABELS: dict[tuple[str, ...], pd.Index] = {}
+_TEXTS: dict[tuple[str, ...], Any] = {}
+
+
+def text_column(labels: tuple[str, ...], codes: I64) -> Any:
+    """``labels[codes]`` as the column pandas makes of such strings (its string dtype where
+    strings are inferred), taken from the labels made once instead of checked row by row."""
+    base = _TEXTS.get(labels)
+    if base is None:
+        base = _TEXTS[labels] = pd.Series(np.array(labels), copy=False).array
+    return base.take(codes)
 
 
 def _frame_public(data: dict[str, Any]) -> pd.DataFrame:

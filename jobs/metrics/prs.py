@@ -25,6 +25,7 @@ from jobs.metrics._columns import (
     frame,
     group_sum,
     next_in_group,
+    text_column,
     time_ranks,
     to_datetimes,
     us,
@@ -137,7 +138,7 @@ def pr_table(
         "url": cols.url,
         "title": cols.title,
         "author": cols.author,
-        "state": np.where(~np.isnan(merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open")),
+        "state": text_column(STATES, state_codes(tl)),
         "bot": cols.bot,
         "ai_assisted": cols.ai_assisted,
         "draft": cols.draft,
@@ -173,6 +174,14 @@ def pr_table(
         out["handoff" + sfx] = pickup + reviewer_turn + merge
         out["ci_wait" + sfx] = np.where(never_ready, np.nan, group_sum(ci_pr, waits.get(h_ci)[unit], n))
     return frame(out)
+
+
+STATES: tuple[str, ...] = ("merged", "closed", "open")
+
+
+def state_codes(tl: Timeline) -> I64:
+    """Each PR's state as of the timeline's ``now``, as an index into :data:`STATES`."""
+    return np.where(~np.isnan(tl.merged), 0, np.where(~np.isnan(tl.closed), 1, 2))
 
 
 def size_buckets(size: I64) -> np.ndarray:

@@ -31,11 +31,13 @@ from jobs.metrics._columns import (
     frame,
     local_days,
     next_in_group,
+    text_column,
     time_ranks,
     to_datetimes,
     us,
 )
 from jobs.metrics._events import Calendar, Timeline, Waits, timeline
+from jobs.metrics.prs import STATES, state_codes
 from jobs.model import PullRequest
 
 _STATE_NAMES = np.array(list(STATE_CODES), dtype=object)
@@ -186,7 +188,7 @@ def request_table(
     # code -1 (a team request that reached nobody) reads as None
     names = np.concatenate([np.asarray(logins, dtype=object), np.array([None], dtype=object)])
     kinds = np.array([identity.kind(x) for x in logins] + [None], dtype=object)
-    state = np.where(~np.isnan(tl.merged), "merged", np.where(~np.isnan(tl.closed), "closed", "open"))
+    state = state_codes(tl)
     return frame(
         {
             "repo": cols.repo[row_pr],
@@ -208,7 +210,7 @@ def request_table(
             "bot": cols.bot[row_pr],
             "ai_assisted": cols.ai_assisted[row_pr],
             "draft": cols.draft[row_pr],
-            "pr_state": state[row_pr],
+            "pr_state": text_column(STATES, state[row_pr]),
         }
     )
 
