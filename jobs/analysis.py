@@ -145,10 +145,7 @@ def analyse(
     ``flow`` days are team-local dates (``tz``, default UTC). Returns an :class:`Analysis`;
     empty inputs give an analysis with no dominant stage and no action, never an error.
     """
-    week, before = _periods(table, now=now)
-
-    hours_week = _stage_hours(week)
-    hours_before = _stage_hours(before)
+    week, hours_week, hours_before, merged_before = _periods(table, now=now)
     shares = stage_shares(hours_week, hours_before)
     dominant = _dominant(hours_week)
     previous = _dominant(hours_before)
@@ -197,7 +194,7 @@ def analyse(
         action=action,
         queue_trend_per_day=None if slope is None else round(slope, 2),
         merged_this_week=len(week),
-        merged_before=len(before),
+        merged_before=merged_before,
     )
     return replace(result, headline=headline(result))
 
@@ -336,16 +333,19 @@ def headline(a: Analysis) -> str:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _periods(table: pd.DataFrame, *, now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """This week's and the four weeks before's merged, non-bot PRs (a PR belongs to the period
-    it merged in), with the columns the analysis reads and every stage column present
-    (missing stages and hours as 0).
+def _periods(table: pd.DataFrame, *, now: datetime,
+             ) -> tuple[pd.DataFrame, dict[Stage, float], dict[Stage, float], int]:
+    """This week's merged, non-bot PRs (a PR belongs to the period it merged in), with the
+    columns the analysis reads and every stage column present (missing stages and hours as
+    0); the summed stage hours of this week and of the four weeks before; how many merged in
+    the four weeks before.
 
     Selected on the merge instants as integers and built from the selected rows of those
     columns only: filtering the whole table, then each period of it, cost more than the
-    analysis itself."""
+    analysis itself (the weeks before need only their sums: no frame)."""
     if table.empty or "merged_at" not in table:
-        return _empty_frame(), _empty_frame()
+        empty = _empty_frame()
+        return empty, _stage_hours(empty), _stage_hours(empty), 0
     at = instants_ns(table["merged_at"])
     keep = at != NAT_NS
     if "bot" in table:
@@ -359,17 +359,16 @@ def _periods(table: pd.DataFrame, *, now: datetime) -> tuple[pd.DataFrame, pd.Da
             if col in columns:
                 values = table[col].to_numpy(dtype=float, na_value=np.nan)
                 columns[col] = np.where(np.isnan(values), 0.0, values)
+            else:
+                columns[col] = np.zeros(len(table))
     now_ns, week_ns = ns(now), ns(now - WEEK)
-    out = []
-    for lo, hi in ((week_ns, now_ns), (ns(now - WEEK - BEFORE), week_ns)):
-        rows = np.flatnonzero(keep & (at > lo) & (at <= hi))
-        data: dict[str, object] = {c: v[rows] for c, v in columns.items()}
-        data["merged_at"] = pd.DatetimeIndex(at[rows].view("datetime64[ns]")).tz_localize("UTC")
-        for s in STAGES:
-            for suffix in ("_h", "_bh"):
-                data.setdefault(f"{s}{suffix}", np.zeros(rows.size))
-        out.append(frame({c: data[c] for c in [*wanted, *data] if c in data}))
-    return out[0], out[1]
+    this_week = np.flatnonzero(keep & (at > week_ns) & (at <= now_ns))
+    before = np.flatnonzero(keep & (at > ns(now - WEEK - BEFORE)) & (at <= week_ns))
+    data: dict[str, object] = {c: v[this_week] for c, v in columns.items()}
+    data["merged_at"] = pd.DatetimeIndex(at[this_week].view("datetime64[ns]")).tz_localize("UTC")
+    week = frame({c: data[c] for c in [*wanted, *data] if c in data})
+    return (week, {s: float(_hours(columns[f"{s}_bh"][this_week]).sum()) for s in STAGES},
+            {s: float(_hours(columns[f"{s}_bh"][before]).sum()) for s in STAGES}, int(before.size))
 
 
 _READ: Final = frozenset(
@@ -396,9 +395,10 @@ def _stage_hours(frame: pd.DataFrame) -> dict[Stage, float]:
     return {s: float(_hours(frame[f"{s}_bh"]).sum()) for s in STAGES}
 
 
-def _hours(column: pd.Series) -> np.ndarray:
+def _hours(column: pd.Series | np.ndarray) -> np.ndarray:
     """A column of hours as floats, missing as 0 and negatives (none expected) as 0."""
-    values = column.to_numpy(dtype=float, na_value=np.nan)
+    values = (column if isinstance(column, np.ndarray)
+              else column.to_numpy(dtype=float, na_value=np.nan))
     out: np.ndarray = np.clip(np.nan_to_num(values, nan=0.0), 0.0, None)
     return out
 

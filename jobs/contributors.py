@@ -126,6 +126,10 @@ def longest_waits(
     waiting stage (reviewers for pickup and review, the author/CI for merge wait).
     """
     rows: list[Contributor] = []
+    values = [round(item.age_business_hours, 1) for item in queue_items]
+    if len(values) > n:  # only items that can make the first n (ties at the cut kept)
+        cut = sorted(values, reverse=True)[n - 1]
+        queue_items = [item for item, v in zip(queue_items, values, strict=True) if v >= cut]
     for item in queue_items:
         if item.turn == "approved":
             who = item.author or "the author"
