@@ -158,8 +158,7 @@ class WorkCalendar:
             return out
         s_ok, e_ok = s[ok], e[ok]
         tables = self._ensure(int(min(s_ok.min(), e_ok.min())), int(max(s_ok.max(), e_ok.max())))
-        ws = self._worked_ns(tables, s_ok)
-        we = self._worked_ns(tables, e_ok)
+        ws, we = np.split(self._worked_ns(tables, np.concatenate([s_ok, e_ok])), [s_ok.size])
         diff = np.where(e_ok > s_ok, np.maximum(we - ws, 0), 0)
         out[ok] = diff / _HOUR_NS
         return out

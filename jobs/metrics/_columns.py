@@ -28,6 +28,7 @@ B = npt.NDArray[np.bool_]
 Obj = npt.NDArray[np.object_]
 
 US_PER_HOUR = 3_600_000_000.0
+NAT_NS = int(np.iinfo(np.int64).min)  # NaT as int64
 US_PER_MIN = 60_000_000.0
 
 # event kinds as small integers (order matters only for readability)
@@ -319,13 +320,10 @@ def to_datetimes(t: F64) -> pd.DatetimeIndex:
 def utc_datetime64(t: F64) -> npt.NDArray[np.datetime64]:
     """Float microseconds (NaN missing) as naive ``datetime64[us]`` (UTC, NaT missing): what
     ``WorkCalendar`` reads without building an index."""
-    raw = np.full(t.shape, np.iinfo(np.int64).min, dtype=np.int64)
+    raw = np.full(t.shape, NAT_NS, dtype=np.int64)
     ok = ~np.isnan(t)
     raw[ok] = t[ok].astype(np.int64)
     return raw.view("datetime64[us]")
-
-
-NAT_NS = np.iinfo(np.int64).min  # NaT as int64
 
 
 def instants_ns(column: Any) -> I64:

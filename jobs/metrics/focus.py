@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from jobs.metrics._columns import instants_ns, ns
 from jobs.metrics.latency import latency
 from jobs.model import FocusLoad, FocusSummary, Latency
 from jobs.settings import Settings, WorkHours, parse_window_text
@@ -197,12 +199,12 @@ def _review_starts(
 ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
     """(login, UTC ns) of each review start: a member's first counted human review of one PR
     on one team-local day, in ``(now - days, now]``; sorted by login, then time."""
-    sub = reviews["submitted_at"]
+    sub = instants_ns(reviews["submitted_at"])
     who = reviews["reviewer"].to_numpy(dtype=object)
     ok = (
         reviews["counts"].to_numpy(dtype=bool)
         & (reviews["reviewer_kind"].to_numpy(dtype=object) == "human")
-        & ((sub > now - timedelta(days=days)) & (sub <= now)).to_numpy()
+        & (sub > ns(now - timedelta(days=days))) & (sub <= ns(now))  # NaT: never after
         & np.asarray(pd.Series(who, dtype=object).isin(allowed), dtype=bool)
     )
     if not ok.any():
@@ -210,7 +212,7 @@ def _review_starts(
     names, person = np.unique(who[ok].astype(str), return_inverse=True)
     day = reviews["day"].to_numpy()[ok].astype("datetime64[D]").astype(np.int64)
     pr = reviews["pr"].to_numpy()[ok].astype(np.int64)
-    at = _ns(sub[ok])
+    at = sub[ok]
     order = np.lexsort((at, pr, day, person))  # each (person, day, PR) group, earliest first
     p, d, q = person[order], day[order], pr[order]
     first = np.ones(order.size, dtype=bool)
@@ -266,19 +268,28 @@ class _Occurrences:
         found = self._cache.get(key)
         if found is None:
             day, _ = _wall(np.array(self._range, dtype=np.int64), plan.tz)
-            found = self._cache[key] = self._build(key[0], key[1], int(day[0]) - 1, int(day[1]) + ahead)
+            found = self._cache[key] = _occurrences(self._calendar, key[0], key[1],
+                                                    int(day[0]) - 1, int(day[1]) + ahead)
         return found
 
-    def _build(self, spans: tuple[Span, ...], tz: str, first: int, last: int,
-               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        rw = ReviewWindows(login="", windows=tuple(Window(a, b) for a, b in spans), tz=tz)
-        starts: list[int] = []
-        ends: list[int] = []
-        for n in range(first, last + 1):
-            for occ in occurrences_on(rw, _EPOCH_DATE + timedelta(days=n), self._calendar):
-                starts.append(_ns_of(occ.start))
-                ends.append(_ns_of(occ.end))
-        return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+@lru_cache(maxsize=256)
+def _occurrences(calendar: WorkCalendar, spans: tuple[Span, ...], tz: str, first: int, last: int,
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The occurrences (UTC ns starts, ends) of ``spans`` in ``tz`` on local days ``first`` to
+    ``last`` (days since 1970-01-01), by the calendar's working time: the same for every team
+    sharing the calendar (cached, read-only arrays), so a refresh of every team builds each once."""
+    rw = ReviewWindows(login="", windows=tuple(Window(a, b) for a, b in spans), tz=tz)
+    starts: list[int] = []
+    ends: list[int] = []
+    for n in range(first, last + 1):
+        for occ in occurrences_on(rw, _EPOCH_DATE + timedelta(days=n), calendar):
+            starts.append(_ns_of(occ.start))
+            ends.append(_ns_of(occ.end))
+    out = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+    for a in out:
+        a.flags.writeable = False  # shared between callers
+    return out
 
 
 @dataclass(frozen=True, slots=True)
