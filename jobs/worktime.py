@@ -81,6 +81,11 @@ class _Tables:
     is_work: npt.NDArray[np.bool_]
     cum: npt.NDArray[np.int64]
     holidays: frozenset[date]
+    # indexed by the transitions passed (0: none yet): the offset after the last one, and the
+    # wall time the position cannot fall behind (NaT-low before any), for a lookup per instant
+    # without a branch per side
+    after_ext: npt.NDArray[np.int64]
+    floor_ext: npt.NDArray[np.int64]
     # plain-Python copies for the scalar path (bisect on lists beats numpy on one value)
     trans_list: tuple[int, ...]
     off_before_list: tuple[int, ...]
@@ -273,15 +278,10 @@ class WorkCalendar:
     ) -> npt.NDArray[np.int64]:
         """Local wall-clock ns of each instant; with ``clamp`` never behind an earlier instant's
         (inside a fall-back's repeated hour the position waits at the turned-back wall time)."""
-        i = np.searchsorted(tables.trans_utc, t, side="right") - 1
-        has = i >= 0
-        ic = np.where(has, i, 0)
-        if tables.trans_utc.size == 0:
-            return t + tables.off_first
-        wall = t + np.where(has, tables.off_after[ic], tables.off_first)
+        passed = np.searchsorted(tables.trans_utc, t, side="right")  # transitions at or before
+        wall = t + tables.after_ext[passed]
         if clamp:
-            floor = np.where(has, tables.trans_utc[ic] + tables.off_before[ic], _NAT)
-            wall = np.maximum(wall, floor)
+            wall = np.maximum(wall, tables.floor_ext[passed])
         return wall
 
     def _worked_ns_scalar(self, tables: _Tables, t: int) -> int:
@@ -415,6 +415,8 @@ class WorkCalendar:
             is_work=is_work,
             cum=cum,
             holidays=frozenset(hol),
+            after_ext=np.concatenate([np.array([first], dtype=np.int64), after]).astype(np.int64),
+            floor_ext=np.concatenate([np.array([_NAT], dtype=np.int64), trans + before]).astype(np.int64),
             trans_list=tuple(int(x) for x in trans),
             off_before_list=tuple(int(x) for x in before),
             off_after_list=tuple(int(x) for x in after),
