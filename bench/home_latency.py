@@ -31,7 +31,8 @@ A publish not arrived ``--timeout`` seconds after its event counts as an error (
 for a while longer, so it is never taken for the next one's). Printed per scenario:
 p50/p90/p99/max from event to publish, the acknowledgement's p50/p99/max, opens, opens/s,
 errors, the web server's CPU per open (gunicorn's master and workers) and each worker's share
-of it, the fake's CPU per publish, and the load average before and after.
+of it, the fake's CPU per publish and the load generator's per open (all three share the
+machine's cores), and the load average before and after.
 
 Each client keeps its connection open; they are opened one at a time, 20 ms apart, as Slack's
 would arrive: 50 opened at once (as wrk does) are all accepted by one worker's event loop and
@@ -400,7 +401,7 @@ class Stages:
             if not (listener and built and publish):
                 continue
             for name, span in (("event sent -> publish_home started (HTTP, ack, queue)", listener - o.sent),
-                               ("listener started -> view built (home_view)", built - listener),
+                               ("publish_home started -> view built (home_view)", built - listener),
                                ("view built -> views.publish called", publish - built),
                                ("views.publish called -> arrived at Slack (client, JSON, HTTP)",
                                 o.published - publish)):
@@ -425,6 +426,7 @@ class Measured:
     after: str
     late: int
     workers_cpu: list[float]  # each web worker's CPU seconds, most first
+    client_cpu: float  # this process's: the load generator's (and the reader of the fake's lines)
 
     @property
     def latencies(self) -> list[float]:
@@ -447,7 +449,8 @@ class Measured:
               f"{self.cpu_per_open * 1000:.1f} ms per open, the fake Slack's "
               f"{self.fake_cpu / len(latencies) * 1000:.1f} ms per publish; {blocks[len(blocks) // 2]} blocks a view")
         share = " / ".join(f"{cpu / max(sum(self.workers_cpu), 1e-9) * 100:.0f}%" for cpu in self.workers_cpu)
-        print(f"  the web workers' shares of their CPU: {share}")
+        print(f"  the web workers' shares of their CPU: {share}; the load generator's CPU "
+              f"{self.client_cpu / len(self.opens) * 1000:.1f} ms per open")
         print(f"  [before: {self.before}; after: {self.after}]")
 
     @property
@@ -467,15 +470,16 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
                       keep_alive=not args.no_keep_alive) for _, slack in members[: args.concurrency]]
     out = {}
 
-    def mark() -> tuple[int, dict[int, float], float, str]:
-        return sum(c.late for c in clients), cpu_by_process(server.pid), fake.cpu, load()
+    def mark() -> tuple[int, dict[int, float], float, str, float]:
+        return sum(c.late for c in clients), cpu_by_process(server.pid), fake.cpu, load(), time.process_time()
 
-    def measured(label: str, opens: list[Open], wall: float, since: tuple[int, dict[int, float], float, str]) -> Measured:
-        late, cpu, fake_cpu, before = since
+    def measured(label: str, opens: list[Open], wall: float,
+                 since: tuple[int, dict[int, float], float, str, float]) -> Measured:
+        late, cpu, fake_cpu, before, own = since
         now = cpu_by_process(server.pid)
         workers = sorted((now[p] - cpu.get(p, 0.0) for p in now if p != server.pid), reverse=True)
         return Measured(label, opens, wall, sum(now.values()) - sum(cpu.values()), fake.cpu - fake_cpu, before,
-                        load(), sum(c.late for c in clients) - late, workers)
+                        load(), sum(c.late for c in clients) - late, workers, time.process_time() - own)
 
     try:
         if not args.no_keep_alive:  # one at a time, as Slack's arrive: opened at once, one worker takes all
