@@ -21,6 +21,7 @@ from jobs.errors import StoreUnavailable
 from jobs.identity import for_settings as identity_for
 from jobs.metrics._columns import within
 from jobs.metrics.checks import workflow_stats
+from jobs.metrics.latency import LATENCY_COLUMNS
 from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
 from jobs.settings import Settings
@@ -78,7 +79,7 @@ def compute_team_snapshot(
     reviews = metrics.review_table(cols, identity=identity, calendar=calendar, now=now)
     checks = metrics.check_table(cols, identity=identity)
 
-    merged = metrics.window(table, now, days)
+    merged = metrics.window(table, now, days, LATENCY_COLUMNS)
     pickup_ai, pickup_other = metrics.ai_split(merged, "pickup")
     approval_ai, approval_other = metrics.ai_split(merged, "approval")
     merge_ai, merge_other = metrics.ai_split(merged, "merge")

@@ -236,6 +236,9 @@ def test_window_takes_prs_merged_inside_it() -> None:
     assert metrics.window(t, NOW, 7)["number"].tolist() == [1]
     by_repo = metrics.latency_by(metrics.window(t, NOW, 14), "repo", "merge")
     assert [k for k, _ in by_repo] == ["acme/api"] and by_repo[0][1].calendar.count == 2
+    narrow = metrics.window(t, NOW, 14, ["number", "state", "lead_h"])  # only the columns read
+    pd.testing.assert_frame_equal(narrow, metrics.window(t, NOW, 14)[["number", "state", "lead_h"]]
+                                  .reset_index(drop=True), check_exact=True)
 
 
 def test_team_request_expands_to_members_and_any_member_answers() -> None:
