@@ -97,9 +97,13 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
            required: int) -> list[Turn]:
     """Whose turn each live PR is in (jobs.queue._turn, first match wins)."""
     n = cols.n
+    # only the live PRs' rows are read: a PR's turn depends on its own rows alone
+    on_live = np.zeros(n, dtype=bool)
+    on_live[live] = True
+    rv_live = on_live[cols.rv_pr]
     # approved: each reviewer's latest verdict (a comment changes nothing; a deleted account's
     # reviews are each their own reviewer) counted, no request for changes standing
-    rows = np.flatnonzero(human & (cols.rv_state != COMMENTED))  # (PR, time) order
+    rows = np.flatnonzero(human & (cols.rv_state != COMMENTED) & rv_live)  # (PR, time) order
     approvals = np.zeros(n, dtype=np.int64)
     blocked = np.zeros(n, dtype=bool)
     if rows.size:
@@ -116,8 +120,8 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
     approved = (approvals >= required) & ~blocked
 
     # CI: the latest attempt of each check (by name) on the head commit failed or is not done
-    on_head = cols.ck_head_sha == cols.head_sha[cols.ck_pr]
-    ck = np.flatnonzero(on_head)
+    ck = np.flatnonzero(on_live[cols.ck_pr])
+    ck = ck[cols.ck_head_sha[ck] == cols.head_sha[cols.ck_pr[ck]]]  # on the head commit
     failing_pr = np.zeros(n, dtype=bool)
     if ck.size:
         name, _ = pd.factorize(cols.ck_name[ck])
@@ -136,7 +140,7 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
         failing_pr[cols.ck_pr[latest][bad]] = True
 
     # author: the latest human review asks for changes, and no push or request came since
-    hrows = np.flatnonzero(human)  # (PR, time) order
+    hrows = np.flatnonzero(human & rv_live)  # (PR, time) order
     hp = cols.rv_pr[hrows]
     ends_group = np.ones(hp.size, dtype=bool)
     ends_group[:-1] = hp[1:] != hp[:-1]
@@ -147,7 +151,8 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
     changes[has_human] = cols.rv_state[last_human[has_human]] == CHANGES
     since = np.full(n, np.nan)
     since[has_human] = cols.rv_at[last_human[has_human]]
-    moves = ((cols.ev_kind == PUSHED) | (cols.ev_kind == REQUESTED)) & (cols.ev_at <= now_us)
+    moves = (((cols.ev_kind == PUSHED) | (cols.ev_kind == REQUESTED)) & (cols.ev_at <= now_us)
+             & on_live[cols.ev_pr])
     moved = np.zeros(n, dtype=bool)
     mp = cols.ev_pr[moves]
     moved_any = cols.ev_at[moves] > since[mp]
