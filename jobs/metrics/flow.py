@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.metrics._columns import local_days, times
+from jobs.metrics._columns import NAT_NS, instants_ns, local_days, times
 from jobs.metrics.latency import SIZE_ORDER, in_window
 from jobs.model import FlowDay
 
@@ -62,9 +62,10 @@ def ci_wait_hours(
 
 
 def _us(column: pd.Series) -> np.ndarray:
-    idx = pd.DatetimeIndex(column).as_unit("us")
-    out: np.ndarray = idx.asi8.astype(np.float64)
-    out[idx.isna()] = np.nan
+    """Instants as float microseconds (NaN missing), read as integers (no index built)."""
+    t = instants_ns(column)
+    out: np.ndarray = (t // 1000).astype(np.float64)  # as_unit("us") floors too
+    out[t == NAT_NS] = np.nan
     return out
 
 
