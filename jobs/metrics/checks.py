@@ -21,7 +21,7 @@ from jobs.metrics._columns import (
     frame,
     instants_ns,
     ns,
-    to_datetimes,
+    to_datetimes_many,
     within,
 )
 from jobs.metrics.latency import percentiles
@@ -58,9 +58,9 @@ def check_table(
             "run_id": cols.ck_run_id,
             "attempt": cols.ck_attempt,
             "head_sha": cols.ck_head_sha,
-            "created_at": to_datetimes(cols.ck_created),
-            "started_at": to_datetimes(cols.ck_started),
-            "completed_at": to_datetimes(cols.ck_completed),
+            **dict(zip(("created_at", "started_at", "completed_at"),
+                       to_datetimes_many(cols.ck_created, cols.ck_started, cols.ck_completed),
+                       strict=True)),
             "queue_min": queue,
             "run_min": run,
             "conclusion": conclusion,

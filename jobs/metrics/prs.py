@@ -27,7 +27,7 @@ from jobs.metrics._columns import (
     next_in_group,
     text_column,
     time_ranks,
-    to_datetimes,
+    to_datetimes_many,
     us,
 )
 from jobs.metrics._events import Calendar, Timeline, Waits, timeline
@@ -131,6 +131,10 @@ def pr_table(
     waits.resolve(calendar)
     reviewed = ~np.isnan(r1) & ~np.isnan(r2)
 
+    created_at, ready_at, first_request_at, first_human_review_at, first_ai_review_at, \
+        approved_at, merged_at, closed_at = to_datetimes_many(
+            cols.created, ready, tl.first_request, tl.first_human_review, tl.first_ai_review,
+            tl.approved, merged, tl.closed)
     out: dict[str, object] = {
         "repo": cols.repo,
         "number": cols.number,
@@ -144,15 +148,15 @@ def pr_table(
         "draft": cols.draft,
         "size": cols.size,
         "size_bucket": size_buckets(cols.size),
-        "created_at": to_datetimes(cols.created),
-        "ready_at": to_datetimes(ready),
-        "first_request_at": to_datetimes(tl.first_request),
-        "first_human_review_at": to_datetimes(tl.first_human_review),
+        "created_at": created_at,
+        "ready_at": ready_at,
+        "first_request_at": first_request_at,
+        "first_human_review_at": first_human_review_at,
         "first_reviewer": tl.first_human_reviewer,
-        "first_ai_review_at": to_datetimes(tl.first_ai_review),
-        "approved_at": to_datetimes(tl.approved),
-        "merged_at": to_datetimes(merged),
-        "closed_at": to_datetimes(tl.closed),
+        "first_ai_review_at": first_ai_review_at,
+        "approved_at": approved_at,
+        "merged_at": merged_at,
+        "closed_at": closed_at,
     }
     for unit, sfx in ((0, "_h"), (1, "_bh")):
         pickup, review, merge = (waits.get(h)[unit] for h in (h_pickup, h_review, h_merge))

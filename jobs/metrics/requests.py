@@ -34,6 +34,7 @@ from jobs.metrics._columns import (
     text_column,
     time_ranks,
     to_datetimes,
+    to_datetimes_many,
     us,
 )
 from jobs.metrics._events import Calendar, Timeline, Waits, timeline
@@ -201,9 +202,9 @@ def request_table(
             "team": cols.ev_team[req[src]],
             "via_team": via_team,
             "is_rerequest": rerequest,
-            "requested_at": to_datetimes(row_at),
-            "removed_at": to_datetimes(removed[spread]),
-            "responded_at": to_datetimes(responded[spread]),
+            **dict(zip(("requested_at", "removed_at", "responded_at"),
+                       to_datetimes_many(row_at, removed[spread], responded[spread]),
+                       strict=True)),
             "response_h": response_h[spread],
             "response_bh": response_bh[spread],
             "day": local_days(calendar, u_at)[spread],
