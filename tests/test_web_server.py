@@ -7,6 +7,7 @@ waits long) is started for the module and shared by its tests.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import time
@@ -50,6 +51,7 @@ channel = "C0WEB0001"
 class Server:
     web: WebProcess
     metrics_dir: Path
+    slack: FakeSlack
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def server(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> I
         try:
             with procfile_web(env, args=["--workers", "2", "--body-seconds", str(BODY_SECONDS)],
                               healthy=True) as web:
-                yield Server(web, metrics_dir)
+                yield Server(web, metrics_dir, fake)
         finally:
             store.flush_prefix()
             store.close()
@@ -94,6 +96,26 @@ def _status(port: int) -> tuple[int, bytes, float]:
         conn.request("POST", "/slack/events", body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read(), time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def _home_opened(port: int, user: str) -> tuple[int, bytes]:
+    """A signed ``app_home_opened`` event for ``user``, as Slack POSTs it: HTTP status and body."""
+    from slack_sdk.signature import SignatureVerifier
+
+    body = json.dumps({"token": "deprecated", "team_id": "T0FAKE", "api_app_id": "A0FLOWBOT",
+                       "type": "event_callback", "event_id": f"Ev0{user}", "event_time": int(time.time()),
+                       "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
+                                 "event_ts": f"{time.time():.6f}"}})
+    ts = str(int(time.time()))
+    headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/json",
+               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body) or ""}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/slack/events", body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
     finally:
         conn.close()
 
@@ -177,3 +199,15 @@ def test_oversized_body_refused_at_once(server: Server) -> None:
         assert time.monotonic() - started < 2.0
     finally:
         conn.close()
+
+
+def test_app_home_opened_is_acknowledged_and_published_by_the_real_server(server: Server) -> None:
+    """Signed App Home opens sent to `flowbot web` (the Procfile's, both workers) are each
+    acknowledged with Bolt's empty 200, and each user's view reaches Slack with their teams."""
+    users = [BOB, "U0DAN0001"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda user: _home_opened(server.web.port, user), users))
+    assert answers == [(200, b"")] * len(users)
+    assert server.slack.wait_for_call("views.publish", count=len(users), timeout=15)
+    views = server.slack.views()
+    assert "*platform*" in json.dumps(views[BOB]) and "*web*" in json.dumps(views["U0DAN0001"])
