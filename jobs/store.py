@@ -880,8 +880,10 @@ class Store:
 
     WAITING_CAP = 20
 
-    def put_snapshot(self, snapshot: TeamSnapshot, *, inputs: str = "") -> None:
-        """Swap in the team's computed snapshot whole: every part in one ``MULTI``."""
+    def put_snapshot(self, snapshot: TeamSnapshot, *, inputs: str = "") -> bool:
+        """Swap in the team's computed snapshot whole: every part in one ``MULTI``; False, and
+        nothing written, when the stored one was computed later (two jobs for one team ran at
+        once on two workers, and this one, begun first, ended last)."""
         team = snapshot.team
         items = sorted(snapshot.queue_items, key=lambda i: i.age_hours, reverse=True)
         head = replace(snapshot, queue_items=(), queue_trend=())
@@ -911,8 +913,24 @@ class Store:
             pipe.set(self.key("snapshot_inputs", team), inputs)
             pipe.delete(self.key("snapshot_answers", team))  # rendered from the one replaced
 
+        head_key = self.key("snapshot", team)
+
+        def newest(pipe: Any) -> bool:  # under WATCH of the head: no newer one is stored
+            try:
+                raw = pipe.get(head_key)
+            except redis.ResponseError as err:
+                if not _wrongtype(err):
+                    raise
+                return True  # another type: the snapshot's SET simply replaces it
+            stored = None if raw is None else self._decode_or_quarantine(head_key, raw, _record(TeamSnapshot))
+            if stored is None or stored.computed_at <= snapshot.computed_at:
+                return True
+            log.info("snapshot of %s computed at %s not written: the stored one is newer (%s)",
+                     team, snapshot.computed_at.isoformat(), stored.computed_at.isoformat())
+            return False
+
         with self._guard("snapshot write"):
-            self._write(keys, build)
+            return self._write(keys, build, watch=head_key, proceed=newest)
 
     def get_snapshot(self, team: str) -> TeamSnapshot | None:
         """The whole latest snapshot (digest, alerts), or None when none was computed yet (or
@@ -1649,21 +1667,36 @@ class Store:
             raw = self._read(key, "string", lambda: self._r.get(key), None)
         return None if raw is None else self._decode_or_quarantine(key, raw, decoder)
 
-    def _write(self, keys: Mapping[str, str], build: Callable[[Any], None]) -> None:
+    def _write(self, keys: Mapping[str, str], build: Callable[[Any], None], *, watch: str | None = None,
+               proceed: Callable[[Any], bool] | None = None) -> bool:
         """Run ``build(pipe)`` in one MULTI/EXEC. When one of ``keys`` (key -> its Redis type)
         holds another type, that key is moved aside (renamed under ``quarantine:moved:``, kept
         30 days for a look, listed by doctor) and the transaction runs again: every write here
-        is idempotent, and without the move the key would fail this write on every cycle."""
-        for attempt in (1, 2):
-            pipe = self._r.pipeline(transaction=True)
-            build(pipe)
-            try:
-                pipe.execute()
-                return
-            except redis.ResponseError as err:
-                if not _wrongtype(err) or attempt == 2:
-                    raise
+        is idempotent, and without the move the key would fail this write on every cycle.
+
+        With ``watch``, that key is watched first and ``proceed(pipe)`` (reading in immediate
+        mode) decides whether to write at all; a change to it meanwhile runs the check again.
+        Returns whether the write was made."""
+        moved = False
+        for _ in range(8):  # WATCH races: another writer of the same key each time
+            with self._r.pipeline(transaction=True) as pipe:
+                try:
+                    if watch is not None:
+                        pipe.watch(watch)
+                        if proceed is not None and not proceed(pipe):
+                            return False
+                        pipe.multi()
+                    build(pipe)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+                except redis.ResponseError as err:
+                    if not _wrongtype(err) or moved:
+                        raise
+            moved = True
             self._move_aside(keys)
+        raise redis.WatchError(f"{watch} kept changing while it was written")
 
     def _move_aside(self, keys: Mapping[str, str]) -> None:
         types = self._types(list(keys))

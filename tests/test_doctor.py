@@ -63,11 +63,12 @@ def _deps(sandbox: SandboxServer, slack: FakeSlack, store: Store, *, token: str 
     )
 
 
-def _healthy(store: Store, settings: Settings, slack: FakeSlack, *, private: bool = False) -> None:
+def _healthy(store: Store, settings: Settings, slack: FakeSlack, *, private: bool = False,
+             snapshots_at: datetime = END - timedelta(minutes=2)) -> None:
     for team in settings.teams.values():
         slack.add_channel(team.channel, name=team.channel.lower(), private=private)
     store.record_run(JobRun("sample", END - timedelta(minutes=3), 1.2, "ok"))
-    refresh_all(settings, store, now=END - timedelta(minutes=2))
+    refresh_all(settings, store, now=snapshots_at)
 
 
 def _failed(findings: list[Finding]) -> str:
@@ -134,8 +135,7 @@ def test_stale_snapshot_and_failed_job_fail(sandbox: SandboxServer, slack: FakeS
                                             store: Store) -> None:
     """A snapshot hours old and a failed last run point at the worker."""
     settings = _settings(sandbox)
-    _healthy(store, settings, slack)
-    refresh_all(settings, store, now=END - timedelta(hours=5))
+    _healthy(store, settings, slack, snapshots_at=END - timedelta(hours=5))
     store.record_run(JobRun("sample", END - timedelta(minutes=1), 0.4, "failed", "GitHub 502"))
     failed = _failed(findings := diagnose(_deps(sandbox, slack, store)))
     assert "sample: last run" in failed and "GitHub 502" in failed

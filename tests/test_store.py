@@ -124,6 +124,22 @@ def test_a_snapshot_is_read_back_whole_or_by_the_part_a_surface_renders(store: S
     assert store.get_snapshot_head("platform") == head
 
 
+def test_an_older_snapshot_never_replaces_a_newer_one(store: Store) -> None:
+    """Two snapshot jobs for one team that overlap on two workers: the one computed first but
+    ending last writes nothing, so surfaces and alerts keep the newer; a later one replaces it."""
+    newer = snapshot(queue_items=_items(5))
+    older = snapshot(queue_items=_items(9), computed_at=newer.computed_at - timedelta(minutes=1))
+    assert store.put_snapshot(newer, inputs="new")
+    assert not store.put_snapshot(older, inputs="old")
+    head, _, total = store.get_queue_page("platform", start=0, count=25)
+    assert head is not None and head.computed_at == newer.computed_at and total == 5
+    assert store.snapshot_inputs(["platform"]) == {"platform": "new"}
+    assert store.put_snapshot(replace(older, computed_at=newer.computed_at))  # the same moment: written
+    latest = snapshot(queue_items=_items(2), computed_at=newer.computed_at + timedelta(minutes=5))
+    assert store.put_snapshot(latest)
+    assert store.get_queue_page("platform", start=0, count=25)[2] == 2
+
+
 def test_waiting_lists_are_per_reviewer_capped_and_counted(store: Store) -> None:
     """Each reviewer (and GitHub team) asked gets the oldest PRs waiting on them and their
     count; a later snapshot replaces the lists whole (nobody keeps a stale list)."""
