@@ -181,7 +181,7 @@ class BotIdentity:
                 first, self._failed = not self._failed, True
             if first:
                 log.warning("cannot ask Slack which workspace the bot token belongs to (auth.test: %s); "
-                            "answering anyway, asking again every %d s", _reason(err),
+                            "answering anyway, asking again every %d s", reason_of(err),
                             int(self._retry.total_seconds()))
             return None
         with self._lock:
@@ -203,7 +203,8 @@ def _plain(identity: BotIdentity) -> Callable[..., AuthorizeResult]:
     return authorize
 
 
-def _reason(err: Exception) -> str:
+def reason_of(err: Exception) -> str:
+    """What a Slack call failed with, in a word or a line: the API error, else the OS reason."""
     if isinstance(err, SlackApiError):
         return str(err.response.get("error", "error"))
     reason = getattr(err, "reason", err)

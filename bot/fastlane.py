@@ -142,7 +142,7 @@ class FastLane:
     def _publish_home(self, user: str) -> None:
         """Build and publish ``user``'s Home view (run in the Home pool), as Bolt's lazy
         listener does; a failure is logged, as Bolt logs a lazy listener's."""
-        from bot.app import _reason
+        from bot.app import reason_of
         from bot.home import publish_home
 
         deps, client = self._web.deps, self._web.slack_client
@@ -151,7 +151,7 @@ class FastLane:
         try:
             publish_home(client, deps, user)
         except Exception as err:  # noqa: BLE001 - nothing to answer: the event was acknowledged
-            log.error("App Home not published for %s: %s", user, _reason(err))
+            log.error("App Home not published for %s: %s", user, reason_of(err))
 
 
 def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | HomeOpened | None:

@@ -10,7 +10,7 @@ shows the change. No sample runs: the webhook alone brings the news.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -20,31 +20,16 @@ from bot.config import from_mapping
 from bot.web import build_web
 from jobs import work
 from jobs.github.client import connect
-from jobs.model import Alert, Digest
 from jobs.ports import FixedClock
 from jobs.sandbox import Org, SandboxServer, build_org
 from jobs.scheduler import Pipeline
 from jobs.store import Store
 from tests.fakes.slack_api import FakeSlack, iter_blocks_text
 from tests.slack_helpers import SECRET, post, serve, signed_headers, slash_body
+from tests.test_work import Kept
 
 END = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # a Monday morning
 HOOK_SECRET = "sandbox-to-web-secret"  # a test value, not a credential
-
-
-@dataclass
-class Kept:
-    """A delivery that keeps what would be posted (the alerts that follow a snapshot)."""
-
-    posts: list[object] = field(default_factory=list)
-
-    def alert(self, alert: Alert) -> bool:
-        self.posts.append(alert)
-        return True
-
-    def digest(self, digest: Digest) -> bool:
-        self.posts.append(digest)
-        return True
 
 
 @dataclass
