@@ -25,7 +25,7 @@ from jobs.metrics.latency import LATENCY_COLUMNS
 from jobs.metrics.focus import Windows, team_windows, window_effect, windows_of
 from jobs.model import PullRequest, QueueItem, QueueSample, ReviewerLoad, TeamSnapshot
 from jobs.settings import Settings
-from jobs.store import Store
+from jobs.store import Store, TeamSources
 from jobs.worktime import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -172,17 +172,29 @@ def refresh_all(
 
     Each team is :func:`refresh_team`: recomputed only when its inputs changed (or ``force``),
     under its own failure boundary (logged once, the other teams go on), written with one
-    atomic ``store.put_snapshot``. An unchanged team's entry is its stored snapshot's head
-    (without queue items and trend). ``errors`` (lines from the cycle, ``"owner/repo: ..."`` or
-    ``"team name: ..."``) go to the snapshots they concern. Raises StoreUnavailable when Redis
-    is down (nothing can be read or kept then).
+    atomic ``store.put_snapshot``. Every team's sources are read first in one round trip
+    (``Store.team_sources``), then the column blocks of every team whose inputs changed in
+    one more (``Store.pr_blocks``; a repository shared by teams is read once). An unchanged
+    team's entry is its stored snapshot's head (without queue items and trend). ``errors``
+    (lines from the cycle, ``"owner/repo: ..."`` or ``"team name: ..."``) go to the snapshots
+    they concern. Raises StoreUnavailable when Redis is down (nothing can be read or kept
+    then).
     """
     out: dict[str, TeamSnapshot] = {}
-    blocks: dict[str, PrBlock] = {}  # repositories shared by teams are read once
+    sources = store.team_sources({name: _reads(settings, name) for name in settings.teams},
+                                 since=now - HISTORY, until=now)
+    blocks: dict[str, PrBlock] = {}
+    changed = [name for name in settings.teams if force or _changed(settings, name, sources[name], errors)]
+    try:
+        blocks.update(store.pr_blocks(r for name in changed for r in _reads(settings, name)[0]))
+    except StoreUnavailable:
+        raise
+    except Exception:  # a block that cannot be read: each team reads its own, failing alone
+        log.exception("column blocks could not be read together; reading them team by team")
     for name in settings.teams:
         try:
             snap = refresh_team(settings, store, name, now=now, errors=errors, force=force,
-                                blocks_cache=blocks)
+                                blocks_cache=blocks, sources=sources[name])
         except StoreUnavailable:
             raise
         except Exception:  # a team's bad data must not stop the other teams
@@ -202,28 +214,31 @@ def refresh_team(
     errors: Sequence[str] = (),
     force: bool = False,
     blocks_cache: dict[str, PrBlock] | None = None,
+    sources: TeamSources | None = None,
 ) -> TeamSnapshot | None:
     """Compute and store one team's snapshot when its inputs changed; the unit of work a
     worker job runs per team (teams are independent of each other).
 
-    Inputs: its repositories' write counters (``Store.generations``), the team's settings and error lines, its members' review windows; an unchanged team is left as stored unless its snapshot
+    Inputs: its repositories' write counters, the team's settings and error lines, its
+    members' review windows (read in one round trip, ``Store.team_sources``, unless
+    ``sources`` brings them); an unchanged team is left as stored unless its snapshot
     is older than :data:`RECOMPUTE_AFTER` (or ``force``). Reads the team's PRs as one column
-    block per repository (``Store.pr_blocks``: no record object, the queue included). Returns the
-    new snapshot, or the stored head when nothing changed (None if there is none). Raises
-    StoreUnavailable, and whatever the computation raises on bad data.
+    block per repository (``Store.pr_blocks``: no record object, the queue included; those
+    in ``blocks_cache`` are not read again). Returns the new snapshot, or the stored head
+    when nothing changed (None if there is none). Raises StoreUnavailable, and whatever the
+    computation raises on bad data.
     """
-    team = settings.teams[name]
-    repos = [settings.full_repo(r) for r in team.repositories]
+    repos = _reads(settings, name)[0]
+    if sources is None:
+        sources = store.team_sources({name: _reads(settings, name)}, since=now - HISTORY,
+                                     until=now)[name]
     mine = _errors_for(errors, name, repos)
-    cursors = store.get_cursors(repos)
-    synced = [c.synced_at for c in cursors if c is not None and c.synced_at is not None]
+    synced = [c.synced_at for c in sources.cursors if c is not None and c.synced_at is not None]
     # sync times move every cycle even when nothing changed: not an input (an unchanged
     # snapshot says its data is as old as when it was computed, which errs on the safe side)
-    windows = windows_of(settings, name, store.get_review_windows(team.logins),
-                         default_since=store.review_windows_default_since([name]))
-    inputs = _fingerprint(store.generations(repos), team.model_dump_json(),
-                          settings.metrics.model_dump_json(), mine, sorted(windows.items()))
-    if not force and store.snapshot_inputs([name]).get(name) == inputs:
+    windows = _windows(settings, name, sources)
+    inputs = _inputs_of(settings, name, sources, errors)
+    if not force and sources.inputs == inputs:
         head = store.get_snapshot_head(name)
         if head is not None and head.computed_at <= now < head.computed_at + RECOMPUTE_AFTER:
             return head
@@ -232,11 +247,38 @@ def refresh_team(
     identity = identity_for(settings.identity)
     mine_blocks = [cache[repo] for repo in sorted(set(repos))]
     cols = metrics.columns(mine_blocks, identity=identity)
-    samples = store.queue_samples(name, since=now - HISTORY, until=now)
-    snap = compute_team_snapshot(settings, name, cols, samples, now=now, errors=mine,
+    snap = compute_team_snapshot(settings, name, cols, sources.samples, now=now, errors=mine,
                                  data_as_of=min(synced) if synced else None, windows=windows)
     store.put_snapshot(snap, inputs=inputs)
     return snap
+
+
+def _reads(settings: Settings, name: str) -> tuple[list[str], frozenset[str]]:
+    """The team's repositories (full names) and its members' logins: what its sources are."""
+    team = settings.teams[name]
+    return [settings.full_repo(r) for r in team.repositories], team.logins
+
+
+def _changed(settings: Settings, name: str, sources: TeamSources, errors: Sequence[str]) -> bool:
+    """Whether the team's inputs differ from its stored snapshot's (True when they cannot be
+    told: its own refresh then meets the problem, under its failure boundary)."""
+    try:
+        return sources.inputs != _inputs_of(settings, name, sources, errors)
+    except Exception:  # noqa: BLE001  (raised again, and logged, by the team's own refresh)
+        return True
+
+
+def _windows(settings: Settings, name: str, sources: TeamSources) -> dict[str, Windows]:
+    return windows_of(settings, name, sources.windows, default_since=sources.default_since)
+
+
+def _inputs_of(settings: Settings, name: str, sources: TeamSources, errors: Sequence[str]) -> str:
+    """The fingerprint of what the team's snapshot is computed from (see :func:`refresh_team`)."""
+    team = settings.teams[name]
+    repos = _reads(settings, name)[0]
+    return _fingerprint(sources.generations, team.model_dump_json(),
+                        settings.metrics.model_dump_json(), _errors_for(errors, name, repos),
+                        sorted(_windows(settings, name, sources).items()))
 
 
 def _fingerprint(*parts: object) -> str:

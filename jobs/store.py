@@ -110,6 +110,23 @@ _HMGET_EACH = ("local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('
                " return out")
 
 
+# ZRANGEBYSCORE of one score range (ARGV) from many sorted sets (KEYS) in one command.
+_ZRANGEBYSCORE_EACH = ("local out = {} for i, k in ipairs(KEYS) do"
+                       " out[i] = redis.call('ZRANGEBYSCORE', k, ARGV[1], ARGV[2]) end return out")
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSources:
+    """What a team's snapshot is computed from, as :meth:`Store.team_sources` reads it."""
+
+    cursors: list[RepoCursor | None]  # of its repositories, in their order
+    generations: dict[str, int]  # its repositories' write counters
+    windows: dict[str, ReviewWindows]  # its members' own review-window choices, by login
+    default_since: dict[str, datetime]  # when its default windows were first applied, if ever
+    inputs: str  # what its stored snapshot was computed from ("" when unknown)
+    samples: list[QueueSample]  # its queue samples in the range asked, in time order
+
+
 @dataclass(frozen=True, slots=True)
 class HomeAnswers(Generic[T]):
     """:meth:`Store.get_home_answers`: each team's answers, and the reader's review windows."""
@@ -887,11 +904,12 @@ class Store:
         team = snapshot.team
         items = sorted(snapshot.queue_items, key=lambda i: i.age_hours, reverse=True)
         head = replace(snapshot, queue_items=(), queue_trend=())
-        waiting: dict[str, list[QueueItem]] = {}
-        for item in items:
+        encoded = [codec.dumps(i) for i in items]  # once: the waiting lists hold the same bytes
+        waiting: dict[str, list[bytes]] = {}
+        for item, raw in zip(items, encoded, strict=True):
             if item.turn == "reviewer":
                 for who in dict.fromkeys(w.lower() for w in item.waiting_on):
-                    waiting.setdefault(who, []).append(item)
+                    waiting.setdefault(who, []).append(raw)
         keys = {self.key("snapshot", team): "string", self.key("snapshot_card", team): "string",
                 self.key("snapshot_items", team): "list",
                 self.key("snapshot_waiting", team): "hash",
@@ -903,11 +921,12 @@ class Store:
             pipe.set(self.key("snapshot", team), codec.dumps(head))
             pipe.set(self.key("snapshot_card", team), codec.dumps(card(head)))
             pipe.delete(self.key("snapshot_items", team), self.key("snapshot_waiting", team))
-            if items:
-                pipe.rpush(self.key("snapshot_items", team), *(codec.dumps(i) for i in items))
+            if encoded:
+                pipe.rpush(self.key("snapshot_items", team), *encoded)
             if waiting:
                 pipe.hset(self.key("snapshot_waiting", team), mapping={
-                    who: codec.dumps(WaitingList(len(found), tuple(found[: self.WAITING_CAP])))
+                    who: codec.dumps(WaitingList(len(found), tuple(
+                        codec.encoded(raw) for raw in found[: self.WAITING_CAP])))
                     for who, found in waiting.items()})
             pipe.set(self.key("snapshot_trend", team), codec.dumps(snapshot.queue_trend))
             pipe.set(self.key("snapshot_inputs", team), inputs)
@@ -1019,6 +1038,70 @@ class Store:
         with self._guard("snapshot read"):
             raw = self._r.mget([self.key("snapshot_inputs", t) for t in teams])
         return {t: _s(v) if v is not None else "" for t, v in zip(teams, raw, strict=True)}
+
+    def team_sources(self, teams: Mapping[str, tuple[Sequence[str], Iterable[str]]], *,
+                     since: datetime, until: datetime) -> dict[str, TeamSources]:
+        """What each team's snapshot is computed from, for every team of ``teams`` (name ->
+        its repositories and its members' logins), read in one round trip: one ``MGET`` of
+        every string and one script of every queue series, instead of six reads a team.
+
+        Each part reads as its own method reads it (values that do not decode quarantined
+        the same way): :meth:`get_cursors`, :meth:`generations`, :meth:`get_review_windows`,
+        :meth:`review_windows_default_since`, :meth:`snapshot_inputs` and
+        :meth:`queue_samples` from ``since`` to ``until``. Raises StoreUnavailable."""
+        names = list(teams)
+        if not names:
+            return {}
+        repos = list(dict.fromkeys(r for rs, _ in teams.values() for r in rs))
+        logins = list(dict.fromkeys(x.lower() for _, xs in teams.values() for x in xs))
+        kc = [self.key("cursor", r) for r in repos]
+        kg = [self.key("gen", r) for r in repos]
+        kw = [self.key("windows", x) for x in logins]
+        kd = [self.key("windows-default", t) for t in names]
+        ki = [self.key("snapshot_inputs", t) for t in names]
+        kq = [self.key("queue", t) for t in names]
+        lo, hi = since.timestamp(), until.timestamp()
+        with self._guard("snapshot sources read"):
+            pipe = self._r.pipeline(transaction=False)
+            pipe.mget([*kc, *kg, *kw, *kd, *ki])  # MGET reads a key of another type as missing
+            pipe.eval(_ZRANGEBYSCORE_EACH, len(kq), *kq, lo, hi)
+            strings, series = pipe.execute(raise_on_error=False)
+            if isinstance(strings, Exception):
+                raise strings
+            if isinstance(series, Exception):  # a series of another type: read one by one
+                if not isinstance(series, redis.ResponseError):
+                    raise series
+                series = [self._read(k, "zset", partial(self._r.zrangebyscore, k, lo, hi), [])
+                          for k in kq]
+        raw = iter(strings)
+        got = {k: next(raw) for k in (*kc, *kg, *kw, *kd, *ki)}
+        cursor, sample, windows = _record(RepoCursor), _record(QueueSample), _record(ReviewWindows)
+        cursors = {r: None if (v := got[k]) is None else self._decode_or_quarantine(k, v, cursor)
+                   for r, k in zip(repos, kc, strict=True)}
+        gens = {}
+        for r, k in zip(repos, kg, strict=True):
+            n = 0 if (v := got[k]) is None else self._decode_or_quarantine(k, v, int)
+            gens[r] = n if n is not None else -1  # as generations(): never equal to a stored count
+        own = {x: None if (v := got[k]) is None else self._decode_or_quarantine(k, v, windows)
+               for x, k in zip(logins, kw, strict=True)}
+        out = {}
+        for t, k_d, k_i, k_q, members in zip(names, kd, ki, kq, series, strict=True):
+            rs, xs = teams[t]
+            at = None if (v := got[k_d]) is None else self._decode_or_quarantine(k_d, v, _iso_time)
+            chosen = {}
+            for x in dict.fromkeys(x.lower() for x in xs):
+                if (rw := own[x]) is not None:
+                    chosen[rw.login] = rw
+            out[t] = TeamSources(
+                cursors=[cursors[r] for r in rs],
+                generations={r: gens[r] for r in rs},
+                windows=chosen,
+                default_since={} if at is None else {t: at},
+                inputs="" if (v := got[k_i]) is None else _s(v),
+                samples=[q for m in members
+                         if (q := self._decode_or_quarantine(k_q, m, sample, member=True)) is not None],
+            )
+        return out
 
     # Answers rendered ahead (the bot's, opaque here but JSON: jobs.quarantine checks that much).
     ANSWERS_TTL = timedelta(days=2)  # a snapshot not replaced for that long is read the slow way

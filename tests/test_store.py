@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs import codec
 from jobs.errors import StoreUnavailable
 from jobs.model import QueueItem, QueueSample, RepoCursor
 from jobs.store import Store
@@ -148,6 +149,8 @@ def test_waiting_lists_are_per_reviewer_capped_and_counted(store: Store) -> None
     assert head is not None
     assert [w.total for w in lists] == [50, 50]
     assert [i.number for i in lists[0].items] == list(range(50, 50 - Store.WAITING_CAP, -1))
+    stored = store.redis_client().hget(store.key("snapshot_waiting", "platform"), "bob")
+    assert stored == codec.dumps(lists[0])  # the items' bytes, encoded once, as the record's
     store.put_snapshot(snapshot(queue_items=_items(3, waiting_on=("erin",))))
     [(_, lists)] = store.get_waiting(["platform"], ["bob", "erin"])
     assert [(w.total, len(w.items)) for w in lists] == [(3, 3)]
@@ -227,3 +230,36 @@ def test_every_write_moves_the_repository_counter(store: Store) -> None:
     after = store.generations(["acme/api"])
     assert before["acme/api"] < middle["acme/api"] < after["acme/api"]
     assert before["acme/web"] == middle["acme/web"] == 0
+
+
+def test_team_sources_read_as_each_part_reads_alone(store: Store) -> None:
+    """One round trip for every team's sources gives what each part's own read gives: two
+    teams sharing a repository, a cursor that does not decode, a series of another type."""
+    from jobs.windows import ReviewWindows, Window
+
+    r = store.redis_client()
+    store.put_prs("acme/api", [pr(1)], cursor=RepoCursor(repo="acme/api", updated_at=at(1),
+                                                     collect_version=1))
+    store.put_prs("acme/web", [pr(2)])
+    r.set(store.key("cursor", "acme/web"), b"{not json")
+    store.set_review_windows(ReviewWindows("alice", (Window.parse("09:00-10:00"),), "UTC"))
+    store.mark_review_windows_default("core", now=at(3))
+    store.put_snapshot(snapshot(team="core"), inputs="abc")
+    for h in (1, 2, 50):
+        store.add_queue_sample("core", QueueSample(at(h), h, 0, 0, 0, None, None))
+    r.set(store.key("queue", "web"), b"a string")
+    teams = {"core": (["acme/api", "acme/web"], ["Alice", "bob"]),
+             "web": (["acme/web"], ["carol"]), "none": ([], [])}
+    got = store.team_sources(teams, since=at(2), until=at(40))
+    for name, (repos, logins) in teams.items():
+        one = got[name]
+        assert one.cursors == store.get_cursors(repos)
+        assert one.generations == store.generations(repos)
+        assert one.windows == store.get_review_windows(logins)
+        assert one.default_since == store.review_windows_default_since([name])
+        assert one.inputs == store.snapshot_inputs([name])[name]
+        assert one.samples == store.queue_samples(name, since=at(2), until=at(40))
+    assert got["core"].inputs == "abc" and [s.at for s in got["core"].samples] == [at(2)]
+    assert got["core"].cursors[1] is None and got["core"].windows
+    assert any(k == store.key("cursor", "acme/web") for k, _ in store.quarantined)
+    assert any(k == store.key("queue", "web") for k, _ in store.quarantined)
