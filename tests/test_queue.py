@@ -116,3 +116,44 @@ def test_deleted_account_approval_counts(queue: QueueFn) -> None:
     """A review by a deleted account counts as a human review."""
     _, items = _queue(queue, pr(1, reviews=(review(None, "APPROVED", 2, author_type="Deleted"),)))
     assert items[0].turn == "approved"
+
+
+def test_who_waits_read_for_all_prs_at_once_equals_the_per_pr_reading() -> None:
+    """``jobs.metrics.queue.waiting_on`` (arrays, every PR at once) names whom each PR waits
+    on exactly as ``jobs.queue._pending_reviewers`` does, PR by PR: asking again keeps one's
+    place, a removal then a request puts one last, a team, a review before the request or
+    by another spelling does not answer, events after ``now`` do not count."""
+    from jobs import queue as per_pr
+    from jobs.metrics import columns
+    from jobs.metrics.queue import waiting_on
+
+    def asked(who: str, h: float) -> Any:
+        if who.startswith("team:"):
+            return event("review_requested", h, requested_team=who[5:])
+        return event("review_requested", h, requested_reviewer=who)
+
+    def removed(who: str, h: float) -> Any:
+        return event("review_request_removed", h, requested_reviewer=who)
+
+    prs = [
+        pr(1, events=(asked("bob", 1), asked("carol", 2), asked("bob", 3))),
+        pr(2, events=(asked("bob", 1), asked("carol", 2), removed("bob", 3), asked("bob", 4))),
+        pr(3, events=(asked("bob", 5), asked("team:core", 6)),
+           reviews=(review("bob", "COMMENTED", 4), review("Bob", "APPROVED", 7))),
+        pr(4, events=(asked("bob", 1), asked("carol", 2)),
+           reviews=(review("carol", "APPROVED", 2), review(None, "APPROVED", 3, author_type="Deleted"))),
+        pr(5, events=(asked("bob", 1), removed("bob", 2))),
+        pr(6, events=(asked("dave", 1), asked("erin", 120), removed("dave", 130)),
+           reviews=(review("dave", "APPROVED", 150),)),
+        pr(7),
+        pr(8, events=(removed("bob", 1), asked("bob", 2), asked("team:core", 3), removed("erin", 4)),
+           reviews=(review("bob", "COMMENTED", 1),)),
+    ]
+    cols = columns(prs, identity=IDENTITY)
+    for now_h in (1.5, 3.5, 100.0, 200.0):
+        order = np.array([7, 0, 5, 2, 1, 4, 3, 6])  # any PRs, in any order
+        got = waiting_on(cols, order, now_us=at(now_h).timestamp() * 1e6)
+        want = [per_pr._pending_reviewers(prs[k], now=at(now_h)) for k in order.tolist()]
+        assert got == want
+    assert waiting_on(cols, np.array([2, 7]), now_us=at(100).timestamp() * 1e6) == [
+        ("bob", "team:core"), ("bob", "team:core")]

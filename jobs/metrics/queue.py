@@ -65,11 +65,8 @@ def queue_items(
 
     turn = _turns(cols, tl.human_review, live, now_us=now_us, required=required_approvals)
     sizes = size_buckets(cols.size[live]).tolist()
-    ev_at = np.searchsorted(cols.ev_pr, live).tolist()  # each live PR's first event row...
-    ev_to = np.searchsorted(cols.ev_pr, live, side="right").tolist()  # ...and the row after
-    rv_at = np.searchsorted(cols.rv_pr, live).tolist()
-    rv_to = np.searchsorted(cols.rv_pr, live, side="right").tolist()
-    rows = _Rows(cols)
+    in_turn = [k for k, t in enumerate(turn) if t == "reviewer"]
+    who = dict(zip(in_turn, waiting_on(cols, live[in_turn], now_us=now_us), strict=True))
     # plain Python values of the live PRs read once (an item per numpy scalar cost more)
     fields = zip(cols.repo[live].tolist(), cols.number[live].tolist(),
                  cols.title[live].tolist(), cols.url[live].tolist(), cols.author[live].tolist(),
@@ -79,8 +76,7 @@ def queue_items(
     for k, (repo, number, title, url, author, ai, age_h, biz_h) in enumerate(fields):
         t = turn[k]
         if t == "reviewer":
-            waiting: tuple[str, ...] = _pending_reviewers(
-                rows, slice(ev_at[k], ev_to[k]), slice(rv_at[k], rv_to[k]), now_us)
+            waiting: tuple[str, ...] = who[k]
         elif t == "ci":
             waiting = ("CI",)
         else:
@@ -166,38 +162,57 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
     return [names[t] for t in turns.tolist()]
 
 
-class _Rows:
-    """The event and review columns ``_pending_reviewers`` walks, as lists, made once per
-    queue (slicing a list beats converting each PR's slice of the arrays)."""
+def waiting_on(cols: Columns, prs: np.ndarray, *, now_us: float) -> list[tuple[str, ...]]:
+    """For each PR of ``prs`` (indexes), its requested reviewers (login, or ``team:slug``)
+    not yet answered and not removed, in the order they were asked: ``("reviewers",)`` when
+    none. The per-PR reading (``jobs.queue._pending_reviewers``) over arrays, all PRs at once.
 
-    __slots__ = ("ev_at", "ev_kind", "ev_requested", "rv_at", "rv_author")
-
-    def __init__(self, cols: Columns) -> None:
-        self.ev_kind = cols.ev_kind.tolist()
-        self.ev_at = cols.ev_at.tolist()
-        self.ev_requested = cols.ev_requested.tolist()
-        self.rv_author = cols.rv_author.tolist()
-        self.rv_at = cols.rv_at.tolist()
-
-
-def _pending_reviewers(rows: _Rows, ev: slice, rv: slice, now_us: float) -> tuple[str, ...]:
-    """Requested reviewers (or ``team:slug``) of a PR not yet answered and not removed
-    (jobs.queue._pending_reviewers, over the PR's event rows ``ev`` and review rows ``rv``)."""
-    pending: dict[str, float] = {}
-    for kind, at, who in zip(rows.ev_kind[ev], rows.ev_at[ev], rows.ev_requested[ev], strict=True):
-        if at > now_us:
-            break
-        if who is None:
-            continue
-        if kind == REQUESTED:
-            pending[who] = at
-        elif kind == REMOVED:
-            pending.pop(who, None)
-    if pending:
-        for author, at in zip(rows.rv_author[rv], rows.rv_at[rv], strict=True):
-            if author is not None and author in pending and at >= pending[author]:
-                pending.pop(author)
-    return tuple(pending) or ("reviewers",)
+    Per PR, its requests and removals up to ``now`` are read in time order: a request asks
+    someone (asking again keeps their place and moves their time), a removal forgets them (a
+    later request asks them anew, last in line). Someone still asked is answered by any
+    review of theirs (the same name) submitted at or after the time they were last asked."""
+    want = np.zeros(cols.n, dtype=bool)
+    want[prs] = True
+    kind = cols.ev_kind
+    rows = np.flatnonzero(want[cols.ev_pr] & (cols.ev_at <= now_us)
+                          & ((kind == REQUESTED) | (kind == REMOVED)))
+    rows = rows[pd.notna(cols.ev_requested[rows])]  # (PR, time) order, ties in record order
+    out: dict[int, list[str]] = {}
+    if rows.size:
+        reviews = np.flatnonzero(want[cols.rv_pr] & cols.rv_has_author)
+        names = np.concatenate([cols.ev_requested[rows], cols.rv_author[reviews]])
+        code, uniq = pd.factorize(names)
+        width = np.int64(len(uniq))
+        group = cols.ev_pr[rows].astype(np.int64) * width + code[: rows.size]
+        keys, of = np.unique(group, return_inverse=True)
+        of = of.reshape(-1)
+        pos = np.arange(rows.size, dtype=np.int64)
+        removed = kind[rows] == REMOVED
+        last_removed = np.full(keys.size, -1, dtype=np.int64)
+        np.maximum.at(last_removed, of[removed], pos[removed])
+        asked = ~removed & (pos > last_removed[of])  # requests since the person's last removal
+        first = np.full(keys.size, rows.size, dtype=np.int64)  # their place in line
+        np.minimum.at(first, of[asked], pos[asked])
+        last = np.full(keys.size, -1, dtype=np.int64)  # the request that set their time
+        np.maximum.at(last, of[asked], pos[asked])
+        pending = np.flatnonzero(last >= 0)
+        since = cols.ev_at[rows][last[pending]]
+        # answered: a review by the same name at or after that time (any review of the PR)
+        answered = np.zeros(pending.size, dtype=bool)
+        if reviews.size:
+            r_group = cols.rv_pr[reviews].astype(np.int64) * width + code[rows.size:]
+            at = np.searchsorted(keys[pending], r_group)
+            hit = at < pending.size
+            hit[hit] = keys[pending][at[hit]] == r_group[hit]
+            latest = np.full(pending.size, -np.inf)
+            np.fmax.at(latest, at[hit], cols.rv_at[reviews][hit])
+            answered = latest >= since
+        still = pending[~answered]
+        order = still[np.argsort(first[still], kind="stable")]  # rows are in PR order already
+        for pr, name in zip(cols.ev_pr[rows][first[order]].tolist(),
+                            cols.ev_requested[rows][first[order]].tolist(), strict=True):
+            out.setdefault(pr, []).append(name)
+    return [tuple(out[pr]) if pr in out else ("reviewers",) for pr in np.asarray(prs).tolist()]
 
 
 def _sum_by(group: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -214,4 +229,4 @@ def _utc(t: np.ndarray) -> np.ndarray:
     return t.astype(np.int64).view("datetime64[us]")
 
 
-__all__ = ["queue_items"]
+__all__ = ["queue_items", "waiting_on"]
