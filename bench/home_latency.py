@@ -5,9 +5,20 @@ What a user waits for when they open Flowbot's Home tab: Slack POSTs a signed
 now, as Slack sends it) to ``/slack/events``; Bolt acknowledges it, then a lazy listener
 (``bot/home.py``) builds the view and calls ``views.publish``. Timed here from the moment the
 event is sent to the moment ``views.publish`` for that user has arrived at Slack (the fake Slack
-API, ``tests/fakes/slack_api.py``, in a process of its own, stamps each arrival with
-``time.monotonic()``, one clock for every process on Linux, and tells this process). The HTTP
+API, in a process of its own, stamps each arrival with ``time.monotonic()`` once the whole
+request was read, one clock for every process on Linux, and tells this process). The HTTP
 acknowledgement is timed apart.
+
+Slack's side (the harness: the fake Slack API and the load generator, Slack's connections to
+the server) runs on the machine's cores beside the server, which Slack's never does in
+production. The old harness took about 3 ms of CPU an open (the fake ``FakeSlack``, 1.8 ms a
+publish: ``http.server``, a thread per connection; the generator, 1.0-1.5 ms: threads,
+``http.client``, the 14.5 KB event ``json.dumps``-ed per open), as much as the server's own,
+and with 50 opens in flight on 2 cores its share inflated the latency measured. ``--harness``
+picks it: ``lean`` (the default, ``bench/home_lean.py``: ``tests/fakes/slack_lean.py``'s
+``LeanSlack``, asyncio and httptools, and asyncio clients sending events made from a template
+serialised once, with the same bytes), ``old`` (``bench/home_harness.py``), or ``both``, each
+against a server of its own in turn, for a side-by-side comparison; what is timed is the same.
 
 Seeds ``--teams`` team snapshots of ``--open-prs`` open PRs each (``bench/slash_latency.py``'s
 seeding: sandbox-shaped records, ``jobs.snapshot.compute_team_snapshot``), with ``--users``
@@ -31,8 +42,8 @@ A publish not arrived ``--timeout`` seconds after its event counts as an error (
 for a while longer, so it is never taken for the next one's). Printed per scenario:
 p50/p90/p99/max from event to publish, the acknowledgement's p50/p99/max, opens, opens/s,
 errors, the web server's CPU per open (gunicorn's master and workers) and each worker's share
-of it, the fake's CPU per publish and the load generator's per open (all three share the
-machine's cores), and the load average before and after.
+of it, the harness's CPU per open, the fake's per publish and the load generator's per open
+(all three share the machine's cores), and the load average before and after.
 
 Each client keeps its connection open; they are opened one at a time, 20 ms apart, as Slack's
 would arrive: 50 opened at once (as wrk does) are all accepted by one worker's event loop and
@@ -50,7 +61,7 @@ Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open
 
     .venv/bin/python bench/home_latency.py [--teams 50] [--open-prs 2000] [--users 50]
         [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--only-now] [--naive] [--stages]
-        [--first-open] [--no-keep-alive]
+        [--first-open] [--no-keep-alive] [--harness lean|old|both]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
 data lives under a prefix of its own (``flowhome``), removed afterwards.
@@ -60,34 +71,27 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import http.client
-import itertools
-import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slack_sdk.signature import SignatureVerifier
-
+from bench.home_harness import Harness, OldHarness, Open, serve_fake_slack
+from bench.home_lean import LeanHarness, serve_lean_slack
 from bench.shape import load
 from bench.slash_latency import (
     _codec_dumps,
     _ms,
     _pct,
-    _tree_cpu,
     _wait_healthy,
     config_text,
     cpu_by_process,
@@ -97,14 +101,10 @@ from bench.slash_latency import (
     web_env,
 )
 from jobs.store import Store
-from tests.slack_helpers import SECRET
 
 PREFIX = "flowhome"
-TEAM_ID = "T0FAKE"  # the fake Slack's workspace (auth.test): the workspace guard lets it in
-APP_ID = "A0FLOWBOT"
 NAIVE_PRELUDE = "import bot.home as h; h.home_view = h.records_view; "  # run in the master, before the fork
-CONNECT_GAP = 0.02  # seconds between the clients' first connections
-LATE_WAIT = 30.0  # seconds a timed-out publish is still waited for, so it is never taken for the next
+HARNESSES: dict[str, Callable[[], Harness]] = {"lean": LeanHarness, "old": OldHarness}
 
 
 def users(n: int) -> tuple[tuple[str, str], ...]:
@@ -112,259 +112,7 @@ def users(n: int) -> tuple[tuple[str, str], ...]:
     return tuple((f"dev{i:03d}", f"U0HOME{i:04d}") for i in range(n))
 
 
-# --------------------------------------------------------------------------- the fake Slack
-
-
-def serve_fake_slack() -> None:
-    """In the fake's own process: serve the fake Slack API; write ``URL TOKEN``, then one line
-    per ``views.publish`` (``user arrival ok blocks``; the first one's view as ``VIEW json``)
-    to stdout; stop when stdin closes. Calls are forgotten every second (memory stays flat)."""
-    from tests.fakes.slack_api import Call, FakeSlack
-
-    lock = threading.Lock()
-    first = [True]
-
-    def told(call: Call) -> None:
-        if call.method != "views.publish":
-            return
-        view = call.params.get("view")
-        blocks = len(view.get("blocks", [])) if isinstance(view, dict) else 0
-        lines = f"{call.params.get('user_id')} {call.at:.6f} {int(bool(call.response.get('ok')))} {blocks}\n"
-        with lock:
-            if first[0] and call.response.get("ok"):
-                first[0] = False
-                lines = f"VIEW {json.dumps(view)}\n{lines}"
-            sys.stdout.write(lines)
-            sys.stdout.flush()
-
-    fake = FakeSlack(on_call=told).start()
-    print(f"{fake.api_url} {fake.token}", flush=True)
-    done = threading.Event()
-
-    def forget() -> None:
-        while not done.wait(1.0):
-            fake.reset()
-
-    threading.Thread(target=forget, daemon=True).start()
-    sys.stdin.read()
-    done.set()
-    fake.stop()
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    at: float  # time.monotonic() when views.publish had arrived at the fake
-    ok: bool
-    blocks: int
-
-
-class FakeSlackProcess:
-    """The fake Slack API in a process of its own; each views.publish's arrival, per user."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-fake-slack"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        start_new_session=True)
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline().split()
-        if len(first) != 2:
-            self.stop()
-            raise SystemExit("the fake Slack did not start")
-        self.api_url, self.token = first
-        self.view: dict[str, Any] | None = None  # the first view published, as Slack sends it back
-        self._arrivals: dict[str, queue.Queue[Published]] = {}
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def arrivals(self, user: str) -> queue.Queue[Published]:
-        with self._lock:
-            return self._arrivals.setdefault(user, queue.Queue())
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("VIEW "):
-                self.view = json.loads(line[5:])
-                continue
-            user, at, ok, blocks = line.split()
-            self.arrivals(user).put(Published(float(at), ok == "1", int(blocks)))
-
-    @property
-    def cpu(self) -> float:
-        return _tree_cpu(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
-# --------------------------------------------------------------------------- Slack's side
-
-
-_event_ids = itertools.count(1)
-
-
-def home_opened(user: str, view: dict[str, Any] | None) -> tuple[bytes, dict[str, str]]:
-    """A signed ``app_home_opened`` event for ``user`` as Slack POSTs it (the Home view the user
-    has now inside, once one was published), signed now."""
-    now = time.time()
-    event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": f"D0{user[2:]}",
-                             "tab": "home", "event_ts": f"{now:.6f}"}
-    if view is not None:
-        event["view"] = {"id": "V0HOME0001", "team_id": TEAM_ID, "type": "home", "private_metadata": "",
-                         "callback_id": "", "state": {"values": {}}, "hash": f"{int(now)}.abcdef12",
-                         "clear_on_close": False, "notify_on_close": False, "root_view_id": "V0HOME0001",
-                         "previous_view_id": None, "app_id": APP_ID, "external_id": "",
-                         "app_installed_team_id": TEAM_ID, "bot_id": "B0FLOWBOT", **view}
-    body = json.dumps({
-        "token": "deprecated-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID, "event": event,
-        "type": "event_callback", "event_id": f"Ev0HOME{next(_event_ids):08d}", "event_time": int(now),
-        "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": "U0FLOWBOT", "is_bot": True,
-                            "is_enterprise_install": False}],
-        "is_ext_shared_channel": False, "event_context": "4-eyJldCI6ImFwcF9ob21lX29wZW5lZCJ9",
-    }).encode()
-    timestamp = str(int(now))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body.decode()) or ""
-    return body, {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature,
-                  "Content-Type": "application/json"}
-
-
-@dataclass(frozen=True, slots=True)
-class Open:
-    """One Home opened: when its event was sent, acknowledged, and its view published."""
-
-    user: str
-    sent: float
-    acked: float | None  # None: no HTTP answer
-    published: float | None  # None: not within the timeout
-    error: str | None = None  # "http", "status NNN", "timeout", "publish refused"
-    blocks: int = 0
-
-    @property
-    def latency(self) -> float:
-        assert self.published is not None
-        return self.published - self.sent
-
-
-class Client:
-    """One of Slack's connections to the server, opening one user's Home."""
-
-    def __init__(self, port: int, user: str, fake: FakeSlackProcess, *, timeout: float, carry_view: bool,
-                 keep_alive: bool) -> None:
-        self.carry_view = carry_view
-        self.keep_alive = keep_alive
-        self.port = port
-        self.user = user
-        self.fake = fake
-        self.timeout = timeout
-        self.arrivals = fake.arrivals(user)
-        self.conn: http.client.HTTPConnection | None = None
-        self.late = 0  # publishes that arrived after their timeout
-
-    def open_home(self) -> Open:
-        body, headers = home_opened(self.user, self.fake.view if self.carry_view else None)
-        sent = time.monotonic()
-        status = 0
-        for attempt in range(2):  # a keep-alive connection the server closed: once more, anew
-            conn = self.conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            self.conn = conn
-            sent = time.monotonic()
-            try:
-                conn.request("POST", "/slack/events", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-                if not self.keep_alive:
-                    self.close()
-                break
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                self.conn = None
-                if attempt:
-                    return Open(self.user, sent, None, None, "http")
-        acked = time.monotonic()
-        if status != 200:
-            return Open(self.user, sent, acked, None, f"status {status}")
-        try:
-            published = self._publish_after(sent, sent + self.timeout)
-        except queue.Empty:
-            try:  # still waited for (not timed), so it is never taken for the next open's
-                self._publish_after(sent, time.monotonic() + LATE_WAIT)
-                self.late += 1
-            except queue.Empty:
-                pass
-            return Open(self.user, sent, acked, None, "timeout")
-        if not published.ok:
-            return Open(self.user, sent, acked, None, "publish refused")
-        return Open(self.user, sent, acked, published.at, blocks=published.blocks)
-
-    def _publish_after(self, sent: float, deadline: float) -> Published:
-        while True:
-            got = self.arrivals.get(timeout=max(0.0, deadline - time.monotonic()))
-            if got.at >= sent:
-                return got
-
-    def connect(self) -> None:
-        """Open the kept-alive connection now (accepted by whichever worker wakes first)."""
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        self.conn.connect()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-# --------------------------------------------------------------------------- scenarios
-
-
-def steady(clients: list[Client], seconds: float) -> tuple[list[Open], float]:
-    """Closed loop: each client opens its user's Home again as soon as the last was published,
-    for ``seconds``. Returns the opens sent in that time and the wall time."""
-    opens: list[Open] = []
-    lock = threading.Lock()
-    began = time.monotonic()
-    until = began + seconds
-
-    def loop(client: Client) -> None:
-        mine = []
-        while time.monotonic() < until:
-            mine.append(client.open_home())
-        with lock:
-            opens.extend(mine)
-
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        list(pool.map(loop, clients))
-    return [o for o in opens if o.sent < until], time.monotonic() - began
-
-
-def bursts(clients: list[Client], count: int, pause: float) -> tuple[list[Open], list[float]]:
-    """Every client opens its user's Home at once (a barrier), ``count`` times, ``pause``
-    seconds apart. Returns every open, and per burst the time until its last publish."""
-    barrier = threading.Barrier(len(clients))
-    opens: list[Open] = []
-    spans = []
-
-    def one(client: Client) -> Open:
-        barrier.wait()
-        return client.open_home()
-
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        for _ in range(count):
-            burst = list(pool.map(one, clients))
-            opens.extend(burst)
-            done = [o.published for o in burst if o.published is not None]
-            if done:
-                spans.append(max(done) - min(o.sent for o in burst))
-            time.sleep(pause)
-    return opens, spans
-
+# --------------------------------------------------------------------------- measuring
 
 class Stages:
     """The server's stamps (``bench/home_stages.py``), per user and stage, in time order."""
@@ -446,63 +194,67 @@ class Measured:
               f"p99 {_ms(_pct(latencies, 0.99))}  max {_ms(latencies[-1])}  (target p99 < 100 ms)")
         print(f"  acknowledgement (HTTP 200): p50 {_ms(_pct(acks, 0.5))}  p99 {_ms(_pct(acks, 0.99))}  "
               f"max {_ms(acks[-1])};  {len(latencies) / self.wall:.0f} opens/s, web server CPU "
-              f"{self.cpu_per_open * 1000:.1f} ms per open, the fake Slack's "
-              f"{self.fake_cpu / len(latencies) * 1000:.1f} ms per publish; {blocks[len(blocks) // 2]} blocks a view")
+              f"{self.cpu_per_open * 1000:.1f} ms per open; {blocks[len(blocks) // 2]} blocks a view")
         share = " / ".join(f"{cpu / max(sum(self.workers_cpu), 1e-9) * 100:.0f}%" for cpu in self.workers_cpu)
-        print(f"  the web workers' shares of their CPU: {share}; the load generator's CPU "
-              f"{self.client_cpu / len(self.opens) * 1000:.1f} ms per open")
+        print(f"  the harness's CPU {self.harness_per_open * 1000:.2f} ms per open: the fake Slack's "
+              f"{self.fake_cpu / len(latencies) * 1000:.2f} ms per publish, the load generator's "
+              f"{self.client_cpu / len(self.opens) * 1000:.2f} ms per open; the web workers' shares of "
+              f"their CPU: {share}")
         print(f"  [before: {self.before}; after: {self.after}]")
 
     @property
     def cpu_per_open(self) -> float:
         return self.server_cpu / max(len(self.opens), 1)
 
+    @property
+    def harness_per_open(self) -> float:
+        """The fake's and the load generator's CPU seconds per open (Slack's side, on our cores)."""
+        return (self.fake_cpu + self.client_cpu) / max(len(self.opens), 1)
+
     def p99(self) -> float | None:
         latencies = self.latencies
         return _pct(latencies, 0.99) if latencies else None
 
 
-def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSlackProcess,
+def measure(name: str, port: int, server: subprocess.Popen[bytes], harness: Harness,
             members: tuple[tuple[str, str], ...], args: argparse.Namespace,
             stages: Stages | None) -> dict[str, Measured]:
-    """Both scenarios against one server, each after its warm-up."""
-    clients = [Client(port, slack, fake, timeout=args.timeout, carry_view=not args.first_open,
-                      keep_alive=not args.no_keep_alive) for _, slack in members[: args.concurrency]]
+    """Both scenarios against one server, each after its warm-up, with ``harness`` as Slack."""
+    clients = harness.load(port, [slack for _, slack in members[: args.concurrency]], timeout=args.timeout,
+                           carry_view=not args.first_open, keep_alive=not args.no_keep_alive)
+    name = f"{name}; the {harness.name} harness"
     out = {}
 
     def mark() -> tuple[int, dict[int, float], float, str, float]:
-        return sum(c.late for c in clients), cpu_by_process(server.pid), fake.cpu, load(), time.process_time()
+        return clients.late, cpu_by_process(server.pid), harness.cpu(), load(), time.process_time()
 
     def measured(label: str, opens: list[Open], wall: float,
                  since: tuple[int, dict[int, float], float, str, float]) -> Measured:
         late, cpu, fake_cpu, before, own = since
         now = cpu_by_process(server.pid)
         workers = sorted((now[p] - cpu.get(p, 0.0) for p in now if p != server.pid), reverse=True)
-        return Measured(label, opens, wall, sum(now.values()) - sum(cpu.values()), fake.cpu - fake_cpu, before,
-                        load(), sum(c.late for c in clients) - late, workers, time.process_time() - own)
+        return Measured(label, opens, wall, sum(now.values()) - sum(cpu.values()), harness.cpu() - fake_cpu,
+                        before, load(), clients.late - late, workers, time.process_time() - own)
 
     try:
         if not args.no_keep_alive:  # one at a time, as Slack's arrive: opened at once, one worker takes all
-            for client in clients:
-                client.connect()
-                time.sleep(CONNECT_GAP)
-        steady(clients, args.warmup)  # the rendered parts, connections, pools: not timed
-        size = len(home_opened(clients[0].user, None if args.first_open else fake.view)[0]) / 1024
+            clients.connect()
+        clients.steady(args.warmup)  # the rendered parts, connections, pools: not timed
+        size = clients.event_size() / 1024
         since = mark()
-        opens, wall = steady(clients, args.seconds)
+        opens, wall = clients.steady(args.seconds)
         out["steady"] = measured(f"App Home, steady: {name}, {args.concurrency} user(s) each opening it again on "
                                  f"its publish, {args.seconds:.0f} s, events of {size:.1f} KB", opens, wall, since)
-        bursts(clients, 2, args.pause)  # warm-up: not timed
+        clients.bursts(2, args.pause)  # warm-up: not timed
         since = mark()
-        opens, spans = bursts(clients, args.bursts, args.pause)
+        opens, spans = clients.bursts(args.bursts, args.pause)
         out["burst"] = measured(f"App Home, burst: {name}, {args.concurrency} user(s) opening it at the same "
                                 f"instant, {args.bursts} bursts {args.pause:g} s apart", opens,
                                 sum(spans) or 1e-9, since)  # opens/s while a burst was being served
         out["burst"].label += (f"; the last publish of a burst after median {_ms(sorted(spans)[len(spans) // 2])}, "
                                f"worst {_ms(max(spans))}" if spans else "")
     finally:
-        for client in clients:
-            client.close()
+        clients.close()
     for result in out.values():
         result.report()
         if stages is not None:
@@ -513,6 +265,9 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], fake: FakeSla
 def main() -> None:
     if sys.argv[1:] == ["--serve-fake-slack"]:
         serve_fake_slack()
+        return
+    if sys.argv[1:] == ["--serve-lean-slack"]:
+        serve_lean_slack()
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teams", type=int, default=50)
@@ -525,6 +280,8 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between bursts")
     parser.add_argument("--timeout", type=float, default=5.0, help="a publish later than this is an error")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--harness", choices=("lean", "old", "both"), default="lean",
+                        help="Slack's side: the lean fake and generator, the old ones, or both in turn")
     parser.add_argument("--first-open", action="store_true",
                         help="events without the Home view the user has (as on a first open), not with it")
     parser.add_argument("--no-keep-alive", action="store_true",
@@ -543,7 +300,7 @@ def main() -> None:
     base = team_snapshot(args.open_prs, url, waiting=tuple(login for login, _ in members))
     now = datetime.now(UTC)
     base = replace(base, computed_at=now - timedelta(minutes=2), data_as_of=now - timedelta(minutes=3))
-    fake = FakeSlackProcess()
+    harnesses: list[Harness] = []
     servers: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "flowbot.rdb"
@@ -551,18 +308,19 @@ def main() -> None:
         config.write_text(config_text(data, args.teams, members=members, prefix=PREFIX))
         store = Store.connect(url, data_path=data, prefix=PREFIX)
         try:
+            for kind in ("old", "lean") if args.harness == "both" else (args.harness,):
+                harnesses.append(HARNESSES[kind]())
             store.flush_prefix()
             store.ensure_schema()
             for t in range(args.teams):
                 store.put_snapshot(replace(base, team=f"team{t}"))
+            fakes = ", ".join(f"the {h.name} harness's fake Slack in its own process (pid {h.pid})" for h in harnesses)
             print(f"{args.teams} teams, {len(base.queue_items):,} PRs in each queue "
                   f"({len(_codec_dumps(base)) / 1024:.0f} KB a snapshot); {args.users} users on every team, "
                   f"each waited on by {sum(1 for i in base.queue_items if i.waiting_on[:1] == (members[0][0],))} "
-                  f"PRs a team; Redis: {store.location}; flowbot web: {args.workers} workers; the fake Slack "
-                  f"in its own process (pid {fake.process.pid})")
-            env = web_env(fake.token, fake.api_url, url)
+                  f"PRs a team; Redis: {store.location}; flowbot web: {args.workers} workers; {fakes}")
             stages = Stages(Path(tmp) / "stages.txt") if args.stages else None
-            results = {}
+            results: dict[tuple[str, str], dict[str, Measured]] = {}
             sides: list[tuple[str, str, list[str], str]] = [
                 ("now", "now: flowbot web (the Procfile's: the fast lane)", [], "")]
             if not args.only_now:
@@ -573,23 +331,39 @@ def main() -> None:
                                  ["--no-fast-lane"], NAIVE_PRELUDE))
             for key, name, extra, prelude in sides:
                 prelude += stages.prelude() if stages else ""
-                port, server = start_web(config, env, workers=args.workers, extra=extra, prelude=prelude)
-                servers.append(server)
-                _wait_healthy(port, server)
-                results[key] = measure(name, port, server, fake, members, args, stages)
-                stop_all([server])
-            for key in ("naive", "bolt"):
-                for scenario in ("steady", "burst") if key in results else ():
-                    old, new = results[key][scenario], results["now"][scenario]
-                    if old.p99() and new.p99():
-                        print(f"  App Home {scenario}: {key} -> now: p99 {_ms(old.p99() or 0)} -> "
-                              f"{_ms(new.p99() or 0)} ({(old.p99() or 0) / (new.p99() or 1):.1f}x), web CPU per open "
-                              f"{old.cpu_per_open * 1000:.1f} -> {new.cpu_per_open * 1000:.1f} ms")
+                for harness in harnesses:  # a server of its own for each: it calls its harness's fake
+                    env = web_env(harness.token, harness.api_url, url)
+                    port, server = start_web(config, env, workers=args.workers, extra=extra, prelude=prelude)
+                    servers.append(server)
+                    _wait_healthy(port, server)
+                    results[key, harness.name] = measure(name, port, server, harness, members, args, stages)
+                    stop_all([server])
+            compare(results)
         finally:
             stop_all(servers)
-            fake.stop()
+            for harness in harnesses:
+                harness.stop()
             store.flush_prefix()
             store.close()
+
+
+def compare(results: dict[tuple[str, str], dict[str, Measured]]) -> None:
+    """The servers side by side under the same harness; the harnesses side by side on each server."""
+    for (key, harness), measured in results.items():
+        for scenario, old in measured.items() if key != "now" else ():
+            new = results.get(("now", harness), {}).get(scenario)
+            if new is not None and old.p99() and new.p99():
+                print(f"  App Home {scenario} ({harness} harness): {key} -> now: p99 {_ms(old.p99() or 0)} -> "
+                      f"{_ms(new.p99() or 0)} ({(old.p99() or 0) / (new.p99() or 1):.1f}x), web CPU per open "
+                      f"{old.cpu_per_open * 1000:.1f} -> {new.cpu_per_open * 1000:.1f} ms")
+    for (key, harness), measured in results.items():
+        for scenario, old in measured.items() if harness == "old" else ():
+            new = results.get((key, "lean"), {}).get(scenario)
+            if new is not None and old.p99() and new.p99():
+                print(f"  App Home {scenario} on {key}: the old -> the lean harness: p99 {_ms(old.p99() or 0)} -> "
+                      f"{_ms(new.p99() or 0)}, the harness's CPU per open {old.harness_per_open * 1000:.2f} -> "
+                      f"{new.harness_per_open * 1000:.2f} ms, web CPU per open {old.cpu_per_open * 1000:.1f} -> "
+                      f"{new.cpu_per_open * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
