@@ -33,14 +33,17 @@ was most of the wait.
 from __future__ import annotations
 
 import asyncio
-import json
+import atexit
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from slack_bolt.request.internals import extract_enterprise_id, extract_team_id, parse_body
 
 from bot.answers import SLASH, Answers
@@ -89,7 +92,7 @@ class FastLane:
         self._web = web
         self._answers = Answers(web.deps)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowbot-fastlane")
-        self._home = ThreadPoolExecutor(max_workers=home_threads, thread_name_prefix="flowbot-home")
+        self._home = _Publishers(self._publish_home, home_threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != SLACK_PATH:
@@ -109,7 +112,7 @@ class FastLane:
         started = time.perf_counter()
         request = asked(self._web, headers, body)
         if isinstance(request, HomeOpened):
-            self._home.submit(self._publish_home, request.user)
+            self._home.put(request.user)
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", _TEXT), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
@@ -186,10 +189,14 @@ def asked(web: FlowbotWeb, headers: dict[str, str], body: bytes) -> Asked | Home
 
 
 def parse_json(text: str) -> dict[str, Any] | None:
-    """A JSON body as Bolt parses it, or None when it is not a JSON object."""
+    """A JSON body as Bolt parses it (``json.loads``), or None when it is not a JSON object.
+
+    Decoded by msgspec, a third of json.loads' CPU for an event carrying the user's Home view
+    (14 KB). Where msgspec decodes, it gives what json.loads gives; what only json.loads takes
+    (NaN, a lone surrogate, a number beyond a double) is None here: such a body goes on to Bolt."""
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -223,6 +230,52 @@ def _from_here(web: FlowbotWeb, body: dict[str, Any]) -> bool:
                              installed_enterprise=installed.get("enterprise_id"),
                              asked_team=extract_team_id(body), asked_enterprise=extract_enterprise_id(body),
                              app_id=body.get("api_app_id")) is None
+
+
+class _Publishers:
+    """``threads`` threads that each take a user from one queue and call ``publish(user)``.
+
+    A ThreadPoolExecutor's ``submit`` (a future, a work item, its idle-thread semaphore) cost
+    the event loop about 50 times this queue's ``put``, and nobody waits for the result. The
+    threads are daemons, so a hanging Slack cannot hold the worker's exit forever; at exit,
+    opens already taken are given up to :data:`EXIT_SECONDS` to be published."""
+
+    EXIT_SECONDS = 5.0
+
+    def __init__(self, publish: Callable[[str], None], threads: int) -> None:
+        self._publish = publish
+        self._count = threads
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []  # started by the first put
+        self._lock = threading.Lock()
+
+    def put(self, user: str) -> None:
+        if not self._threads:
+            self._start()
+        self._queue.put(user)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            threads = [threading.Thread(target=self._run, name=f"flowbot-home_{i}", daemon=True)
+                       for i in range(self._count)]
+            for thread in threads:
+                thread.start()
+            self._threads = threads
+            atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """Let the threads finish what was queued, then end (waits at most EXIT_SECONDS)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + self.EXIT_SECONDS
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        while (user := self._queue.get()) is not None:
+            self._publish(user)  # logs its own failures
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

@@ -51,7 +51,7 @@ class FlowbotWeb:
                  slack_client: WebClient | None = None) -> None:
         self.deps = deps
         self._bolt = bolt_handler
-        self.slack_client = slack_client  # Bolt's: what the fast lane publishes App Home with
+        self.slack_client = slack_client  # what the fast lane publishes App Home with (build_web)
         self._secret = signing_secret.encode()
         self.max_body = max_body
         self.github = github
@@ -199,7 +199,18 @@ def build_web(deps: BotDeps, *, signing_secret: str, client: Any = None,
 
     bolt = create_bolt_app(deps, mode="http", client=client)
     return FlowbotWeb(deps, SlackRequestHandler(bolt, path=SLACK_PATH), signing_secret=signing_secret,
-                      github=github_webhook(deps, enqueue=enqueue), slack_client=bolt.client)
+                      github=github_webhook(deps, enqueue=enqueue), slack_client=kept_alive(bolt.client))
+
+
+def kept_alive(client: WebClient) -> WebClient:
+    """``client``'s settings (token, Slack's address, timeout, TLS, retry handlers) in a
+    :class:`bot.slack_keepalive.KeptAliveClient`, for the fast lane's ``views.publish``: a
+    call safe to repeat, so its connections may stay open (that module's doc)."""
+    from bot.slack_keepalive import KeptAliveClient
+
+    return KeptAliveClient(token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
+                           proxy=client.proxy, headers=dict(client.headers), logger=client.logger,
+                           retry_handlers=list(client.retry_handlers))
 
 
 def github_webhook(deps: BotDeps, *, enqueue: Enqueue | None = None) -> GitHubWebhook | None:

@@ -155,6 +155,7 @@ class FakeSlack:
         self._seq = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -293,6 +294,12 @@ class FakeSlack:
         return f"{self.url}/response/{key or next(self._seq)}"
 
     # -- reading what happened -------------------------------------------------------------
+
+    @property
+    def connections(self) -> int:
+        """How many connections clients have opened to the fake so far."""
+        with self._lock:
+            return self._connections
 
     def calls(self, method: str | None = None) -> list[Call]:
         """Every recorded call, oldest first; only those of ``method`` when given."""
@@ -447,6 +454,12 @@ class _Server(ThreadingHTTPServer):
     # slack_sdk opens a connection per call: with socketserver's backlog of 5, a burst of calls
     # overflows it and the kernel drops the SYNs, retried 1 s later; Slack's API never does that
     request_queue_size = 128
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        fake: FakeSlack = self.RequestHandlerClass.fake  # type: ignore[attr-defined]
+        with fake._lock:
+            fake._connections += 1
+        super().process_request(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
