@@ -274,13 +274,17 @@ def message_of(body: bytes) -> Message:
 def _oldest(lists: list[WaitingAnswer]) -> tuple[list[WaitingEntry], int]:
     """The :data:`MAX_WAITING` oldest PRs of ``lists`` (each oldest first), a PR in several
     once (as it was met first, lists in order), and how many PRs they hold. Lists that share
-    no PR (the usual case) are merged as they are, without visiting every entry."""
-    keys = frozenset().union(*(w.keys for w in lists))
+    no PR (the usual case) are merged as they are, without visiting every entry; a list whose
+    PRs were all met before (teams sharing repositories) is passed over whole."""
+    sets = [w.keys or frozenset(e.key for e in w.entries) for w in lists]
+    keys = frozenset().union(*sets)
     if len(keys) == sum(len(w.entries) for w in lists):
         merged = heapq.merge(*(w.entries for w in lists), key=lambda e: -e.age_hours)
         return list(itertools.islice(merged, MAX_WAITING)), len(keys)
     first: dict[str, WaitingEntry] = {}
-    for w in lists:
+    for w, its in zip(lists, sets, strict=True):
+        if first and its <= first.keys():
+            continue
         for entry in w.entries:
             first.setdefault(entry.key, entry)
     ordered = sorted(first.values(), key=lambda e: e.age_hours, reverse=True)

@@ -423,7 +423,8 @@ class Store:
 
     def key(self, *parts: str | int) -> str:
         """``prefix:v1:part:part``: every key Flowbot uses comes from here."""
-        return ":".join((self.prefix, f"v{SCHEMA_VERSION}", *(str(p) for p in parts)))
+        head = f"{self.prefix}:v{SCHEMA_VERSION}"
+        return ":".join((head, *[p if isinstance(p, str) else str(p) for p in parts]))
 
     def socket_url(self) -> str | None:
         """The embedded server's ``unix://`` socket URL, for other processes to share this one

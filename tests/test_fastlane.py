@@ -243,6 +243,28 @@ def test_home_from_rendered_parts_is_the_home_rendered_whole(store: Store, share
     assert "asked of your team backend" in json.dumps(home_view(deps, BOB))
 
 
+@pytest.mark.parametrize("extra", [False, True])
+def test_home_lists_a_pr_two_teams_share_once(store: Store, extra: bool) -> None:
+    """Two of bob's teams share a repository, so their waiting lists share PRs (the second's
+    all of them, or all but one): Home lists each PR once, as the view rendered whole does."""
+    from bot.config import from_mapping
+
+    member = {"github": "bob", "slack": BOB}
+    shared = from_mapping({"github": {"organisation": "acme"}, "teams": {
+        "platform": {"members": [member], "repositories": ["api"], "github_teams": ["backend"], "channel": "C0P"},
+        "infra": {"members": [member], "repositories": ["api", "ops"], "channel": "C0I"}}})
+    first = _waiting_snapshot()
+    items = first.queue_items[::2]
+    if extra:
+        items += (replace(items[0], repo="acme/ops", number=900, title="Only infra's", age_hours=99.0),)
+    store.put_snapshot(first)
+    store.put_snapshot(replace(first, team="infra", queue_items=items))
+    deps = BotDeps(settings=shared, store=store, clock=FixedClock(NOW))
+    view = home_view(deps, BOB)
+    assert view == records_view(deps, BOB)
+    assert ("Only infra" in json.dumps(view)) is extra
+
+
 def test_home_with_a_team_hash_of_another_type_still_shows_every_team(store: Store) -> None:
     """A team whose answers key holds another Redis type is quarantined, and the Home view
     still shows every team, rendered from its snapshot."""
