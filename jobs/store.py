@@ -108,6 +108,10 @@ class JobRun:
 # a registered script in a pipeline costs a SCRIPT EXISTS round trip per execute in redis-py.
 _HMGET_EACH = ("local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end"
                " return out")
+# App Home's read: the first ARGV[1] keys' HMGET of the other ARGVs, then a GET of each other key
+_HOME_READ = ("local n = tonumber(ARGV[1]) local fields = {unpack(ARGV, 2)} local out = {}"
+              " for i = 1, n do out[i] = redis.call('HMGET', KEYS[i], unpack(fields)) end"
+              " for i = n + 1, #KEYS do out[i] = redis.call('GET', KEYS[i]) end return out")
 
 
 # ZRANGEBYSCORE of one score range (ARGV) from many sorted sets (KEYS) in one command.
@@ -357,6 +361,7 @@ class Store:
         # its asyncio client); this store only ever holds the synchronous client.
         self._r: Any = client
         self.prefix = prefix
+        self._home_script_sha: str | None = None  # see _home_sha
         self.location = location or "redis"
         # values met that did not decode (this process): (key, field or entry) -> why. Each is
         # logged once and counted here, never raised; see _decode_or_quarantine.
@@ -1135,22 +1140,46 @@ class Store:
         kd = None if team is None else self.key("windows-default", team)
         extra = [k for k in (kw, kd) if k is not None]
         with self._guard("answer read"):
-            pipe = self._r.pipeline(transaction=False)
-            self._queue_answers(pipe, keys, [list(fields)] * len(keys))
-            for k in extra:
-                pipe.get(k)
-            replies = pipe.execute(raise_on_error=False)
-            raws = self._answers_replies(replies[: len(replies) - len(extra)], keys, wanted)
-            got = dict(zip(extra, replies[len(replies) - len(extra):], strict=True))
-            for k, raw in got.items():
-                if isinstance(raw, Exception):
-                    got[k] = self._read(k, "string", partial(self._r.get, k), None)
+            try:  # one command: a pipeline's own cost in redis-py was about half of this read's
+                replies = self._r.evalsha(self._home_sha(), len(keys) + len(extra), *keys, *extra,
+                                          len(keys), *fields)
+            except redis.ResponseError:  # a key of another type in it, or the script not loaded
+                replies = None
+            if replies is not None and len(replies) == len(keys) + len(extra):
+                raws = list(replies[: len(keys)])
+                got = dict(zip(extra, replies[len(keys):], strict=True))
+            else:
+                raws, got = self._home_pipelined(keys, wanted, fields, extra)
         own = since = None
         if kw is not None and got[kw] is not None:
             own = self._decode_or_quarantine(kw, got[kw], _record(ReviewWindows))
         if kd is not None and got[kd] is not None:
             since = self._decode_or_quarantine(kd, got[kd], _iso_time)
         return HomeAnswers(self._decode_answers(keys, wanted, raws, decode), own, since)
+
+    def _home_sha(self) -> str:
+        """The SHA1 of :data:`_HOME_READ`, loaded into Redis once per store (again after a
+        NOSCRIPT: a restarted Redis forgets its scripts)."""
+        if self._home_script_sha is None:
+            self._home_script_sha = _s(self._r.script_load(_HOME_READ))
+        return self._home_script_sha
+
+    def _home_pipelined(self, keys: list[str], wanted: list[tuple[str, list[str]]], fields: Sequence[str],
+                        extra: list[str]) -> tuple[list[Any], dict[str, Any]]:
+        """:meth:`get_home_answers`' read when its script is refused: a key of another type
+        among them (each read alone, and quarantined), or a Redis that forgot the script."""
+        self._home_script_sha = None
+        pipe = self._r.pipeline(transaction=False)
+        self._queue_answers(pipe, keys, [list(fields)] * len(keys))
+        for k in extra:
+            pipe.get(k)
+        replies = pipe.execute(raise_on_error=False)
+        raws = self._answers_replies(replies[: len(replies) - len(extra)], keys, wanted)
+        got = dict(zip(extra, replies[len(replies) - len(extra):], strict=True))
+        for k, raw in got.items():
+            if isinstance(raw, Exception):
+                got[k] = self._read(k, "string", partial(self._r.get, k), None)
+        return raws, got
 
     def _queue_answers(self, pipe: Any, keys: list[str], fields: list[list[str]]) -> None:
         """Queue on ``pipe`` the reads of ``fields`` of each answers hash: one HMGET for one

@@ -278,6 +278,19 @@ def test_home_with_a_team_hash_of_another_type_still_shows_every_team(store: Sto
     assert any(key == store.key("snapshot_answers", "web") for key, _ in store.quarantined)
 
 
+def test_home_read_after_redis_forgot_its_script(embedded_store: Store) -> None:
+    """App Home reads its answers with a script Redis keeps by its SHA; a Redis that forgot it
+    (restarted, or SCRIPT FLUSH) still gets every team's card, then the script again."""
+    store = embedded_store
+    store.put_snapshot(_waiting_snapshot())
+    deps = BotDeps(settings=settings(), store=store, clock=FixedClock(NOW))
+    before = home_view(deps, BOB)
+    store._r.script_flush()
+    assert home_view(deps, BOB) == before == records_view(deps, BOB)
+    assert home_view(deps, BOB) == before
+    assert store._r.script_exists(store._home_sha()) == [True]
+
+
 def test_home_windows_line_read_with_the_answers_is_the_members_own_or_the_team_default(store: Store) -> None:
     """The review-windows line App Home reads in the same round trip as its answers says what
     the slow path says: the member's own windows, else the team default, else off; a windows
