@@ -39,17 +39,23 @@ REQUEST_TIMEOUT = 10.0  # seconds for the HTTP exchange (the old harness's socke
 def serve_lean_slack() -> None:
     """In the fake's own process: serve ``LeanSlack``; write ``URL TOKEN``, then one line per
     ``views.publish`` (``user arrival ok blocks``; the first one's view as ``VIEW json``) to
-    stdout; stop when stdin closes."""
+    stdout, those of one pass of its event loop in one write; stop when stdin closes."""
     from tests.fakes.slack_lean import LeanSlack, Publish
 
     first = [True]
+    lines: list[bytes] = []
 
-    def told(publish: Publish) -> None:
-        line = b"%s %.6f %d %d\n" % (publish.user.encode(), publish.at, publish.ok, publish.blocks)
+    def flush() -> None:
+        os.write(1, b"".join(lines))
+        lines.clear()
+
+    def told(publish: Publish) -> None:  # in LeanSlack's loop: written once the loop's events are handled
+        if not lines:
+            asyncio.get_running_loop().call_soon(flush)
         if first[0] and publish.ok:
             first[0] = False
-            line = b"VIEW " + publish.view + b"\n" + line
-        os.write(1, line)
+            lines.append(b"VIEW " + publish.view + b"\n")
+        lines.append(b"%s %.6f %d %d\n" % (publish.user.encode(), publish.at, publish.ok, publish.blocks))
 
     fake = LeanSlack(on_publish=told).start()
     os.write(1, f"{fake.api_url} {fake.token}\n".encode())

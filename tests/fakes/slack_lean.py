@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httptools
@@ -59,7 +60,7 @@ class _Params(msgspec.Struct):
 
     token: str | None = None
     user_id: str | None = None
-    view: msgspec.Raw = msgspec.Raw()  # a JSON object, or a string holding one (Slack takes both)
+    view: str | dict[str, Any] | None = None  # a string holding the view's JSON (Slack's form), or an object
 
 
 class _View(msgspec.Struct):
@@ -69,7 +70,6 @@ class _View(msgspec.Struct):
 
 _PARAMS = msgspec.json.Decoder(_Params)
 _VIEW = msgspec.json.Decoder(_View)
-_TEXT = msgspec.json.Decoder(str)
 
 
 class LeanSlack:
@@ -261,11 +261,10 @@ def _params(query: bytes, content_type: bytes, body: bytes) -> tuple[str | None,
     if body and b"json" in content_type:
         params = _PARAMS.decode(body)
         token, user = params.token or token, params.user_id or user
-        raw = bytes(params.view)
-        if raw[:1] == b'"':  # a string holding the view's JSON, as Slack documents it
-            view = _TEXT.decode(raw).encode()
-        elif raw:
-            view = raw
+        if isinstance(params.view, str):
+            view = params.view.encode()
+        elif params.view is not None:
+            view = msgspec.json.encode(params.view)
     return token, user, view
 
 
