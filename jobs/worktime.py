@@ -168,6 +168,21 @@ class WorkCalendar:
         out[ok] = diff / _HOUR_NS
         return out
 
+    def worked_ns(self, ats: Any) -> npt.NDArray[np.int64]:
+        """Working ns up to each instant from a base that all instants of one call share (0
+        where missing): the business time between two of them is the difference of theirs,
+        floored at 0, zero unless the later one is the end. :meth:`business_hours` is exactly
+        that difference over ``_HOUR_NS``; this lets a caller measure each instant once when
+        many spans share their ends. Takes what :meth:`business_hours` takes."""
+        t = _to_utc_ns(ats)
+        out = np.zeros(t.shape, dtype=np.int64)
+        ok = t != _NAT
+        if ok.any():
+            t_ok = t[ok]
+            tables = self._ensure(int(t_ok.min()), int(t_ok.max()))
+            out[ok] = self._worked_ns(tables, t_ok)
+        return out
+
     def local_dates(self, ats: Any) -> npt.NDArray[np.datetime64]:
         """The team-local calendar date of each instant, as ``datetime64[D]`` (``NaT`` kept).
 

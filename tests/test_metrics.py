@@ -9,6 +9,7 @@ import random
 from datetime import date, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -532,3 +533,34 @@ def test_tables_are_built_as_pandas_builds_them() -> None:
     coded = _columns.frame({"state": _columns.text_column(("merged", "open"), np.array([0, 1, 0]))})
     pd.testing.assert_frame_equal(coded, _columns._frame_public({"state": data["state"]}),
                                   check_exact=True)
+
+
+class _PairsOnly:
+    """A team calendar offering only ``business_hours`` (span by span), as a fake would."""
+
+    def __init__(self, calendar: WorkCalendar) -> None:
+        self._calendar = calendar
+        self.tz = calendar.tz
+
+    def business_hours(self, starts: object, ends: object) -> npt.NDArray[np.float64]:
+        return self._calendar.business_hours(starts, ends)
+
+
+def test_spans_sharing_their_ends_measure_each_instant_once_to_the_same_bits() -> None:
+    """Measured through ``WorkCalendar.worked_ns`` (each shared start or end array once), the
+    tables' hours are exactly those of ``business_hours`` span by span: draft time, open
+    clocks, DST and holidays in a Berlin calendar."""
+    now = at(24 * 9)
+    prs = generated_prs(seed=11, n=800)
+    for required in (1, 2):
+        fast = metrics.pr_table(prs, identity=IDENTITY, calendar=BERLIN, now=now,
+                                required_approvals=required)
+        slow = metrics.pr_table(prs, identity=IDENTITY, calendar=_PairsOnly(BERLIN), now=now,
+                                required_approvals=required)
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    teams = {"core": ("bob", "Carol", "alice", "dave")}
+    fast = metrics.request_table(prs, identity=IDENTITY, team_members=teams, calendar=BERLIN, now=now)
+    slow = metrics.request_table(prs, identity=IDENTITY, team_members=teams,
+                                 calendar=_PairsOnly(BERLIN), now=now)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    assert fast["response_bh"].notna().sum() > 100

@@ -27,12 +27,16 @@ from jobs.metrics._columns import (
     I64,
     READY,
     REQUESTED,
+    NAT_NS,
     US_PER_HOUR,
     B,
     Columns,
     group_min,
     utc_datetime64,
 )
+
+
+HOUR_NS = 3_600_000_000_000  # as jobs.worktime divides working ns into hours
 
 
 class Calendar(Protocol):
@@ -221,11 +225,15 @@ class Waits:
         self._lo = np.searchsorted(d_pr, np.arange(n), side="left")
         self._hi = np.searchsorted(d_pr, np.arange(n), side="right")
         self._spans: list[tuple[I64, F64, F64, bool]] = []
+        self._ends: list[tuple[F64, F64]] = []  # each span's start and end arrays as given
         self._out: list[tuple[F64, F64, F64, F64]] = []
 
     def add(self, pr: I64, start: F64, end: F64, *, drafts: bool = True) -> int:
-        """Register spans ``start..end`` of PRs ``pr``; ``drafts=False`` keeps draft time in."""
+        """Register spans ``start..end`` of PRs ``pr``; ``drafts=False`` keeps draft time in.
+        Spans that share an end array (the same object: one stage's end is the next one's
+        start) have its instants measured once."""
         self._spans.append((pr, start, np.maximum(end, start), drafts))
+        self._ends.append((start, end))
         return len(self._spans) - 1
 
     def resolve(self, calendar: Calendar) -> None:
@@ -239,7 +247,11 @@ class Waits:
         e = np.concatenate([x[2] for x in self._spans])
         drafts = np.repeat([x[3] for x in self._spans], sizes)
         q, os, oe = self._overlaps(np.where(drafts, pr, -1), s, e)
-        bh = business_hours(calendar, np.concatenate([s, os]), np.concatenate([e, oe]))
+        worked = getattr(calendar, "worked_ns", None)
+        if worked is None:
+            bh = business_hours(calendar, np.concatenate([s, os]), np.concatenate([e, oe]))
+        else:
+            bh = self._business_hours(worked, os, oe)
         over_h = np.bincount(q, weights=(oe - os) / US_PER_HOUR, minlength=s.size).astype(float)
         over_b = np.bincount(q, weights=bh[s.size :], minlength=s.size).astype(float)
         h = (e - s) / US_PER_HOUR
@@ -253,6 +265,36 @@ class Waits:
                 strict=True,
             )
         )
+
+    def _business_hours(self, worked: Any, os: F64, oe: F64) -> F64:
+        """:func:`business_hours` of every span, then of every overlap ``os..oe``, to the
+        last bit, with each distinct start or end array measured once (one
+        ``calendar.worked_ns`` call; it reads the same instants the same way): a span's hours
+        are its end's working ns less its start's, over an hour, 0 unless it ends after it
+        starts, NaN when either is missing; an end clamped up to its start (``add``) gives
+        the same."""
+        arrays: list[F64] = []
+        offset: dict[int, int] = {}
+        size = 0
+        for a in (x for pair in self._ends for x in pair):
+            if id(a) not in offset:  # alive in self._ends: ids are not reused meanwhile
+                offset[id(a)] = size
+                size += a.size
+                arrays.append(a)
+        t = utc_datetime64(np.concatenate([*arrays, os, oe])).astype("datetime64[ns]")
+        w = worked(t)
+        t_ns = t.view(np.int64)
+
+        def at(side: int) -> I64:
+            rows = [offset[id(pair[side])] + np.arange(pair[side].size) for pair in self._ends]
+            rows.append(size + np.arange(os.size) + (os.size if side else 0))
+            return np.concatenate(rows)
+
+        start, end = at(0), at(1)
+        ts, te = t_ns[start], t_ns[end]
+        diff = np.where(te > ts, np.maximum(w[end] - w[start], 0), 0)
+        out: F64 = np.where((ts == NAT_NS) | (te == NAT_NS), np.nan, diff / HOUR_NS)
+        return out
 
     def get(self, handle: int) -> tuple[F64, F64]:
         """(calendar hours, business hours) of the spans registered under ``handle``, draft
