@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email.message
 import http
+import http.client
 import io
 import socket
 import ssl
@@ -150,15 +151,15 @@ class _Connection:
         reused = self._sock is not None
         try:
             return self._exchange(path, headers, body)
-        except _ClosedBeforeAnswer:
+        except _ClosedBeforeAnswer as closed:
             self.close()
             if not reused:
-                raise ConnectionResetError(f"{self._host} closed the connection without answering") from None
+                raise closed.error from None
             try:
                 return self._exchange(path, headers, body)
-            except _ClosedBeforeAnswer:
+            except _ClosedBeforeAnswer as again:
                 self.close()
-                raise ConnectionResetError(f"{self._host} closed the connection without answering") from None
+                raise again.error from None
         except BaseException:
             self.close()  # a half-read answer leaves the connection unusable
             raise
@@ -172,28 +173,37 @@ class _Connection:
                 pass
 
     def _exchange(self, path: str, headers: dict[str, str], body: bytes) -> _Answer:
-        sock = self._sock or self._connect()
+        """One request and its answer. Raises as urlopen does: a failure to connect or send
+        as ``URLError``, an answer that never came as ``RemoteDisconnected``, a timeout as
+        ``TimeoutError``; wrapped in :class:`_ClosedBeforeAnswer` when nothing was answered."""
         lines = [f"POST {path} HTTP/1.1", f"Host: {self._host_header}"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length", "connection")]
         lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
+            sock = self._sock or self._connect()
             sock.sendall(head + body)
-        except (BrokenPipeError, ConnectionResetError) as err:
-            raise _ClosedBeforeAnswer from err
+        except TimeoutError as err:
+            raise urllib.error.URLError(err) from err
+        except OSError as err:  # ssl.SSLError included: a stale TLS connection fails so
+            raise _ClosedBeforeAnswer(urllib.error.URLError(err)) from err
         answer = _Answer()
         parser = answer.parser = httptools.HttpResponseParser(answer)
         received = False
         while not answer.complete:
             try:
                 data = sock.recv(_CHUNK)
-            except ConnectionResetError as err:
+            except TimeoutError:
+                raise
+            except OSError as err:
                 if received:
                     raise
-                raise _ClosedBeforeAnswer from err
+                raise _ClosedBeforeAnswer(http.client.RemoteDisconnected(
+                    f"{self._host} closed the connection without answering ({err})")) from err
             if not data:
                 if not received:
-                    raise _ClosedBeforeAnswer
+                    raise _ClosedBeforeAnswer(http.client.RemoteDisconnected(
+                        f"{self._host} closed the connection without answering"))
                 if answer.headers_complete and answer.header("content-length") is None and \
                         "chunked" not in (answer.header("transfer-encoding") or "").lower():
                     answer.on_message_complete()  # a body delimited by the connection's end
@@ -222,7 +232,12 @@ class _Connection:
 
 
 class _ClosedBeforeAnswer(Exception):
-    """The connection ended before any byte of the answer arrived."""
+    """The connection failed before any byte of the answer arrived; ``error`` is what urlopen
+    would have raised."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _charset(content_type: str | None) -> str | None:

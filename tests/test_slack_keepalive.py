@@ -3,7 +3,10 @@ one connection instead of one per call."""
 
 from __future__ import annotations
 
+import http.client
+import socket
 import threading
+import urllib.error
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,15 +90,32 @@ def test_a_connection_closed_without_an_answer_is_opened_again(fake: FakeSlack) 
     assert fake.connections == 2
 
 
-def test_a_new_connection_closed_without_an_answer_is_an_error(fake: FakeSlack) -> None:
-    """On a connection just opened, no answer is Slack's failure, not a stale connection:
-    it is not sent again here (slack_sdk's connection-error handler decides, as for urllib)."""
-    _, kept = _clients(fake)
-    fake.drop_after_store("views.publish")
-    with pytest.raises(ConnectionResetError):
-        kept.views_publish(user_id="U1", view=VIEW)
-    assert len(fake.calls("views.publish")) == 1
+def test_a_new_connection_closed_without_an_answer_fails_as_urlopen_fails(fake: FakeSlack) -> None:
+    """On a connection just opened, no answer is Slack's failure, not a stale connection: it
+    is not sent again here, and fails as through urllib (RemoteDisconnected, which slack_sdk's
+    connection-error handler may retry)."""
+    plain, kept = _clients(fake)
+    raised = []
+    for client in (plain, kept):
+        fake.drop_after_store("views.publish")
+        with pytest.raises(ConnectionResetError) as caught:
+            client.views_publish(user_id="U1", view=VIEW)
+        raised.append(type(caught.value))
+    assert raised[0] is raised[1] is http.client.RemoteDisconnected
+    assert len(fake.calls("views.publish")) == 2
     assert kept.views_publish(user_id="U1", view=VIEW)["ok"]
+
+
+def test_nobody_listening_fails_as_urlopen_fails() -> None:
+    """A Slack address nobody answers on: URLError, as through urllib."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/"
+    for client in (WebClient(base_url=url, token="xoxb-x", retry_handlers=[]),
+                   KeptAliveClient(base_url=url, token="xoxb-x", retry_handlers=[])):
+        with pytest.raises(urllib.error.URLError):
+            client.views_publish(user_id="U1", view=VIEW)
 
 
 def test_each_thread_has_its_own_connection(fake: FakeSlack) -> None:
