@@ -1135,7 +1135,8 @@ class Store:
         ``team``'s default windows were first applied (:meth:`review_windows_default_since`).
         Raises StoreUnavailable."""
         wanted = [(t, list(fields)) for t in teams]
-        keys = [self.key("snapshot_answers", t) for t in teams]
+        head = self.key("snapshot_answers", "")  # "...:snapshot_answers:", then each team
+        keys = [head + t for t in teams]
         kw = None if login is None else self.key("windows", login.lower())
         kd = None if team is None else self.key("windows-default", team)
         extra = [k for k in (kw, kd) if k is not None]
