@@ -42,6 +42,11 @@ from typing import TYPE_CHECKING, Any
 from rq import Queue, Retry, SimpleWorker
 from rq.command import send_shutdown_command
 from rq.exceptions import DuplicateJobError
+
+try:
+    from rq.exceptions import StopRequested
+except ImportError:  # older rq releases define it beside their Worker
+    from rq.worker import StopRequested  # type: ignore[attr-defined,no-redef]
 from rq.scheduler import RQScheduler
 
 from jobs.errors import FlowbotError, StoreUnavailable
@@ -445,7 +450,10 @@ class _Worker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()  # type: ignore[no-untyped-call]  # RQ leaves it untyped
         if self.on_ready is not None:
-            self.on_ready()
+            try:
+                self.on_ready()
+            except StopRequested:  # a SIGTERM while saying so (RQ raises it when idle): RQ's
+                self._stop_requested = True  # loop, not yet entered, stops at its first check
 
 
 def run_burst(store: Store, *, name: str | None = None) -> bool:

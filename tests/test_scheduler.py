@@ -355,6 +355,28 @@ def test_worker_starts_and_stops_gracefully_on_sigterm(
     store.close()
 
 
+def test_sigterm_while_the_worker_says_it_started_is_a_clean_stop(cli_storage: CliStorage) -> None:
+    """A SIGTERM that lands while the worker is still saying it started (RQ raises its stop
+    request then, before its loop) stops it as cleanly as one a moment later: exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, signal, threading\n"
+            "from jobs import work\n"
+            "from jobs.store import Store\n"
+            f"store = Store.connect({cli_storage.redis_url!r},"
+            f" prefix={cli_storage.prefix!r})\n"
+            "work.serve(store, stop=threading.Event(),"
+            " on_started=lambda: (os.kill(os.getpid(), signal.SIGTERM), print('said', flush=True)))\n"
+            "print('returned', flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GITHUB_", "REDIS_"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["returned"]  # the SIGTERM came before 'said' was printed
+
+
 def test_run_without_app_token_says_what_to_do(tmp_path: Any, slack: FakeSlack,
                                                cli_storage: CliStorage) -> None:
     """`flowbot run` with no SLACK_APP_TOKEN explains how to get one, without a traceback."""
