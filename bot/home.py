@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from bot.blocks.home import render_home
-from jobs.errors import StoreUnavailable
 from jobs.model import QueueItem
 from jobs.settings import Settings
 from jobs.windows import ReviewWindows
@@ -53,11 +52,11 @@ def with_windows(deps: BotDeps, login: str | None, view: dict[str, object]) -> d
     them (nothing for someone on no team; left out while Redis cannot be read)."""
     if login is None:
         return view
+    from bot.reader import DOWN
     from bot.windows import current
 
-    try:
-        windows = current(deps, login)
-    except StoreUnavailable:
+    windows = deps.reader.fetch(None, lambda: current(deps, login))  # not asked while Redis is failing
+    if windows is DOWN:
         log.warning("App Home without the review windows line: Redis unavailable")
         return view
     return windows_line(view, windows)

@@ -291,6 +291,42 @@ def test_home_read_after_redis_forgot_its_script(embedded_store: Store) -> None:
     assert store._r.script_exists(store._home_sha()) == [True]
 
 
+def test_home_while_redis_fails_does_not_ask_it_again_for_each_part() -> None:
+    """While Redis fails (here: it takes connections and drops them), the first Home open
+    finds out and later opens answer from the copies at once, the review-windows line left
+    out, without reaching for Redis again (each reach costs a thread its retries)."""
+    import socket
+    import threading
+
+    from bot.app import BotDeps as Deps
+
+    accepted = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+
+    def drop() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    try:
+        broken = Store.connect(f"redis://127.0.0.1:{server.getsockname()[1]}/0", check_schema=False)
+        deps = Deps(settings=settings(), store=broken, clock=FixedClock(NOW))
+        first = home_view(deps, BOB)
+        reached = len(accepted)
+        assert reached > 0 and "Review windows" not in json.dumps(first)
+        assert home_view(deps, BOB) == home_view(deps, BOB) == first
+        assert len(accepted) == reached
+    finally:
+        server.close()
+
+
 def test_home_windows_line_read_with_the_answers_is_the_members_own_or_the_team_default(store: Store) -> None:
     """The review-windows line App Home reads in the same round trip as its answers says what
     the slow path says: the member's own windows, else the team default, else off; a windows
