@@ -564,3 +564,14 @@ def test_spans_sharing_their_ends_measure_each_instant_once_to_the_same_bits() -
                                  calendar=_PairsOnly(BERLIN), now=now)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     assert fast["response_bh"].notna().sum() > 100
+
+
+def test_membership_of_logins_is_pandas_isin() -> None:
+    """``among`` answers as ``pd.Series.isin`` does: exact strings, None and case included."""
+    from jobs.metrics._columns import among
+
+    values = np.array(["bob", None, "Bob", "carol", "", "team:core", "bob"], dtype=object)
+    for allowed in ({"bob", "team:core"}, frozenset({"success", "skipped"}), set()):
+        want = pd.Series(values, dtype=object).isin(allowed).to_numpy(dtype=bool)
+        assert among(values, allowed).tolist() == want.tolist()
+    assert among(np.array([], dtype=object), {"bob"}).dtype == np.bool_

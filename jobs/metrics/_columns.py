@@ -8,7 +8,7 @@ few hundred times, not a million.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -356,6 +356,15 @@ def within(column: Any, since: datetime, until: datetime, *, since_closed: bool 
     lo, hi = ns(since), ns(until)
     inside = (t >= lo if since_closed else t > lo) & (t <= hi if until_closed else t < hi)
     return np.asarray(inside & (t != NAT_NS))
+
+
+def among(values: Obj, allowed: Set[Any]) -> B:
+    """Which of ``values`` (strings, None) are in the set ``allowed``: ``pd.Series.isin``'s
+    answer, each value hashed once in C (``map`` over the set's lookup) without building a
+    Series and a hash table, which cost several times more on a team's few thousand rows
+    (``np.isin`` sorts objects: slower still)."""
+    return np.fromiter(map(allowed.__contains__, values.tolist()), dtype=np.bool_,
+                       count=len(values))
 
 
 def hours(start: F64, end: F64) -> F64:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from jobs.metrics._columns import instants_ns, ns
+from jobs.metrics._columns import among, instants_ns, ns
 from jobs.metrics.latency import latency
 from jobs.model import FocusLoad, FocusSummary, Latency
 from jobs.settings import Settings, WorkHours, parse_window_text
@@ -205,7 +205,7 @@ def _review_starts(
         reviews["counts"].to_numpy(dtype=bool)
         & (reviews["reviewer_kind"].to_numpy(dtype=object) == "human")
         & (sub > ns(now - timedelta(days=days))) & (sub <= ns(now))  # NaT: never after
-        & np.asarray(pd.Series(who, dtype=object).isin(allowed), dtype=bool)
+        & among(who, allowed)
     )
     if not ok.any():
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
@@ -308,7 +308,7 @@ def _picked_up(prs: pd.DataFrame, logins: set[str]) -> _Picked:
     keep = fr.notna().to_numpy() & ~prs["bot"].to_numpy(dtype=bool)
     who = prs["first_reviewer"].to_numpy(dtype=object)[keep]
     low = np.array([w.lower() if isinstance(w, str) else "" for w in who], dtype=object)
-    mine = np.asarray(pd.Series(low, dtype=object).isin(logins), dtype=bool)
+    mine = among(low, logins)
     return _Picked(low[mine], _ns(fr[keep][mine]),
                    prs["pickup_wait_h"].to_numpy(dtype=np.float64)[keep][mine],
                    prs["pickup_wait_bh"].to_numpy(dtype=np.float64)[keep][mine])

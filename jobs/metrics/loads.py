@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.metrics._columns import NAT_NS, instants_ns, ns, within
+from jobs.metrics._columns import NAT_NS, among, instants_ns, ns, within
 from jobs.model import ReviewerLoad
 
 
@@ -45,7 +45,7 @@ def reviewer_loads(
     who = requests["reviewer"].to_numpy(dtype=object)
     keep = requests["reviewer_kind"].to_numpy(dtype=object) == "human"  # None: no reviewer
     if allowed is not None:
-        keep &= _among(who, allowed)
+        keep &= among(who, allowed)
     rows = np.flatnonzero(keep)  # columns read as arrays: no frame of the kept rows
 
     def col(name: str, dtype: Any = None) -> np.ndarray:
@@ -84,7 +84,7 @@ def reviewer_loads(
         & within(reviews["submitted_at"], since, now)
     )
     if allowed is not None:
-        ok &= _among(rv_who, allowed)
+        ok &= among(rv_who, allowed)
     v_who = rv_who[ok].tolist()
     n_reviews = Counter(v_who)
     distinct = set(zip(v_who, reviews["day"].to_numpy()[ok].tolist(), reviews["pr"].to_numpy()[ok].tolist(), strict=True))
@@ -129,8 +129,3 @@ def focus_hours_per_week(loads: Sequence[ReviewerLoad], window_days: float) -> f
 
 def _requests(load: ReviewerLoad) -> int:
     return load.requests_direct + load.requests_via_team + load.re_requests
-
-
-def _among(values: np.ndarray, allowed: set[str]) -> np.ndarray:
-    """Membership of object values in a set, hashed (``np.isin`` sorts objects: slow)."""
-    return np.asarray(pd.Series(values, dtype=object, copy=False).isin(allowed), dtype=bool)

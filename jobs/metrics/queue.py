@@ -25,6 +25,7 @@ from jobs.metrics._columns import (
     REMOVED,
     REQUESTED,
     Columns,
+    among,
     columns,
     us,
 )
@@ -130,8 +131,7 @@ def _turns(cols: Columns, human: np.ndarray, live: np.ndarray, *, now_us: float,
         is_last[:-1] = (pr_s[1:] != pr_s[:-1]) | (name_s[1:] != name_s[:-1])
         latest = ck[order][is_last]
         done = cols.ck_completed[latest]
-        passing = np.asarray(pd.Series(cols.ck_conclusion[latest], dtype=object, copy=False)
-                             .isin(PASSING), dtype=bool)  # hashed: a generator per attempt cost more
+        passing = among(cols.ck_conclusion[latest], PASSING)
         bad = np.isnan(done) | (done > now_us) | ~passing
         failing_pr[cols.ck_pr[latest][bad]] = True
 
