@@ -31,29 +31,27 @@ class _ViewIds(msgspec.Struct):
     team_id: Any = _ABSENT
 
 
-class _Event(msgspec.Struct):
+class _Ids(msgspec.Struct):
+    """What Bolt's extractors read at either level (the body, and the event inside)."""
+
     type: Any = _ABSENT
-    tab: Any = _ABSENT
-    user: Any = _ABSENT
-    view: _ViewIds | msgspec.UnsetType | None = _ABSENT
     team_id: Any = _ABSENT
     team: Any = _ABSENT
     enterprise_id: Any = _ABSENT
     enterprise: Any = _ABSENT
     authorizations: Any = _ABSENT
+    user: Any = _ABSENT
+
+
+class _Event(_Ids):
+    tab: Any = _ABSENT
+    view: _ViewIds | msgspec.UnsetType | None = _ABSENT
     event: Any = _ABSENT
 
 
-class _Envelope(msgspec.Struct):
-    type: Any = _ABSENT
+class _Envelope(_Ids):
     api_app_id: Any = _ABSENT
-    team_id: Any = _ABSENT
-    team: Any = _ABSENT
-    enterprise_id: Any = _ABSENT
-    enterprise: Any = _ABSENT
-    authorizations: Any = _ABSENT
     view: Any = _ABSENT
-    user: Any = _ABSENT
     event: _Event | msgspec.UnsetType | None = _ABSENT
 
 
