@@ -51,9 +51,10 @@ class KeptAliveClient(WebClient):
         self._all_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close every thread's connection (a thread's next call opens a new one)."""
+        """Close every thread's connection (a thread's next call opens it again, and a later
+        close closes it again)."""
         with self._all_lock:
-            connections, self._all = self._all, []
+            connections = list(self._all)
         for connection in connections:
             connection.close()
 

@@ -142,6 +142,10 @@ def test_each_thread_has_its_own_connection(fake: FakeSlack) -> None:
     kept.close()
     kept.views_publish(user_id="U1", view=VIEW)
     assert fake.connections == 9
+    for opened in (10, 11):  # a connection opened again after a close is closed by the next
+        kept.close()
+        kept.views_publish(user_id="U1", view=VIEW)
+        assert fake.connections == opened
 
 
 def test_kept_alive_copies_the_clients_settings(fake: FakeSlack) -> None:
