@@ -1144,7 +1144,10 @@ class Store:
             try:  # one command: a pipeline's own cost in redis-py was about half of this read's
                 replies = self._r.evalsha(self._home_sha(), len(keys) + len(extra), *keys, *extra,
                                           len(keys), *fields)
-            except redis.ResponseError:  # a key of another type in it, or the script not loaded
+            except redis.exceptions.NoScriptError:  # a restarted Redis: loaded again next time
+                self._home_script_sha = None
+                replies = None
+            except redis.ResponseError:  # a key of another type among them
                 replies = None
             if replies is not None and len(replies) == len(keys) + len(extra):
                 raws = list(replies[: len(keys)])
@@ -1169,7 +1172,6 @@ class Store:
                         extra: list[str]) -> tuple[list[Any], dict[str, Any]]:
         """:meth:`get_home_answers`' read when its script is refused: a key of another type
         among them (each read alone, and quarantined), or a Redis that forgot the script."""
-        self._home_script_sha = None
         pipe = self._r.pipeline(transaction=False)
         self._queue_answers(pipe, keys, [list(fields)] * len(keys))
         for k in extra:
