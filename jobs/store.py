@@ -1153,7 +1153,7 @@ class Store:
                 raws = list(replies[: len(keys)])
                 got = dict(zip(extra, replies[len(keys):], strict=True))
             else:
-                raws, got = self._home_pipelined(keys, wanted, fields, extra)
+                raws, got = self._home_pipelined(keys, fields, extra)
         own = since = None
         if kw is not None and got[kw] is not None:
             own = self._decode_or_quarantine(kw, got[kw], _record(ReviewWindows))
@@ -1168,21 +1168,22 @@ class Store:
             self._home_script_sha = _s(self._r.script_load(_HOME_READ))
         return self._home_script_sha
 
-    def _home_pipelined(self, keys: list[str], wanted: list[tuple[str, list[str]]], fields: Sequence[str],
+    def _home_pipelined(self, keys: list[str], fields: Sequence[str],
                         extra: list[str]) -> tuple[list[Any], dict[str, Any]]:
         """:meth:`get_home_answers`' read when its script is refused: a key of another type
-        among them (each read alone, and quarantined), or a Redis that forgot the script."""
+        among them, or a Redis that forgot the script. One HMGET a team and one GET a windows
+        key, in one pipeline; a key of another type is read again alone and quarantined."""
         pipe = self._r.pipeline(transaction=False)
-        self._queue_answers(pipe, keys, [list(fields)] * len(keys))
+        for k in keys:
+            pipe.hmget(k, list(fields))
         for k in extra:
             pipe.get(k)
         replies = pipe.execute(raise_on_error=False)
-        raws = self._answers_replies(replies[: len(replies) - len(extra)], keys, wanted)
-        got = dict(zip(extra, replies[len(replies) - len(extra):], strict=True))
+        got = dict(zip(extra, replies[len(keys):], strict=True))
         for k, raw in got.items():
             if isinstance(raw, Exception):
                 got[k] = self._read(k, "string", partial(self._r.get, k), None)
-        return raws, got
+        return list(replies[: len(keys)]), got
 
     def _queue_answers(self, pipe: Any, keys: list[str], fields: list[list[str]]) -> None:
         """Queue on ``pipe`` the reads of ``fields`` of each answers hash: one HMGET for one
