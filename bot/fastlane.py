@@ -22,10 +22,12 @@ read runs in a small thread pool, so a hanging Redis holds a thread, not the eve
 
 App Home opens (a signed ``app_home_opened`` event for the Home tab, from the installed
 workspace and app, not the bot's own) are acknowledged at once, as Bolt's listener does, and
-the view is built and published (``bot.home.publish_home``, the listener's own function) in a
-pool of its own, so a slow Slack holds those threads, not the slash commands' reads. Through
-Bolt, an open cost about 4 ms more CPU than here, 7.5 ms against 3.5 (``bench/home_latency.py``:
-the request deep-copied for the lazy listener with the view the user has open, the listeners
+the view is built and published (``bot.home.publish_home``, the listener's own function) by
+threads of their own (:class:`_Publishers`), over kept-alive connections to Slack
+(``bot.slack_keepalive``), so a slow Slack holds those threads, not the slash commands' reads.
+The event is decoded without the Home view it carries (``bot.envelope``). Through Bolt, an
+open cost about 5 ms more CPU than here, 7.4 ms against 2.2 (``bench/home_latency.py``: the
+request deep-copied for the lazy listener with the view the user has open, the listeners
 matched and their arguments built twice): with 50 people opening Home at once on 2 cores, that
 was most of the wait.
 """
