@@ -195,7 +195,7 @@ class Answers:
         fields = [CARD, *(waiting_field(w) for w in who)]
         team = None if login is None else team_of(settings, login)
         read = self._deps.reader.fetch(None, lambda: self._deps.store.get_home_answers(
-            teams, fields, decode, login=login, team=team))
+            teams, fields, decode, login=login, team=team, cache=self._deps.parts))
         if read is DOWN:
             return None
         rows = read.rows

@@ -30,6 +30,7 @@ from bot.guard import Workspace
 from bot.metrics_http import Telemetry
 from bot.reader import SnapshotReader
 from jobs.errors import ConfigError
+from jobs.parts_cache import PartsCache
 from jobs.ports import Clock, SystemClock
 from jobs.settings import Settings
 from jobs.store import Store
@@ -56,6 +57,7 @@ class BotDeps:
     reader: SnapshotReader = None  # type: ignore[assignment]  # filled in __post_init__
     telemetry: Telemetry = field(default_factory=Telemetry)
     workspace: Workspace = field(default_factory=Workspace)  # where requests must come from
+    parts: PartsCache[Any] = field(default_factory=PartsCache)  # App Home's copies (jobs.parts_cache)
 
     def __post_init__(self) -> None:
         if self.reader is None:

@@ -36,6 +36,7 @@ from redis.retry import Retry
 from jobs import codec, quarantine
 from jobs.errors import SchemaMismatch, StoreUnavailable
 from jobs.model import PullRequest, QueueItem, QueueSample, RepoCursor, TeamSnapshot
+from jobs.parts_cache import PartsCache
 from jobs.quarantine import BadRecord
 from jobs.windows import ReviewWindows
 
@@ -108,15 +109,30 @@ class JobRun:
 # a registered script in a pipeline costs a SCRIPT EXISTS round trip per execute in redis-py.
 _HMGET_EACH = ("local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, unpack(ARGV)) end"
                " return out")
-# App Home's read: the first ARGV[1] keys' HMGET of the other ARGVs, then a GET of each other key
-_HOME_READ = ("local n = tonumber(ARGV[1]) local fields = {unpack(ARGV, 2)} local out = {}"
-              " for i = 1, n do out[i] = redis.call('HMGET', KEYS[i], unpack(fields)) end"
+# App Home's read. KEYS: n teams' answers hashes, then other keys to GET. ARGV: n, the generation
+# of each team's parts the reader has copies of ("" for none), then the fields. A team's reply is
+# its generation alone when the reader's copies are of it, else the fields' values followed by
+# the generation (nil for a snapshot written without one); then the GETs' values.
+_HOME_READ = ("local n = tonumber(ARGV[1]) local fields = {unpack(ARGV, n + 2)} local out = {}"
+              " for i = 1, n do local g = redis.call('HGET', KEYS[i], 'generation')"
+              " if g and g == ARGV[i + 1] then out[i] = g"
+              " else local row = redis.call('HMGET', KEYS[i], unpack(fields)) row[#fields + 1] = g out[i] = row end"
+              " end"
               " for i = n + 1, #KEYS do out[i] = redis.call('GET', KEYS[i]) end return out")
 
 
 # ZRANGEBYSCORE of one score range (ARGV) from many sorted sets (KEYS) in one command.
 _ZRANGEBYSCORE_EACH = ("local out = {} for i, k in ipairs(KEYS) do"
                        " out[i] = redis.call('ZRANGEBYSCORE', k, ARGV[1], ARGV[2]) end return out")
+
+
+GENERATION = "generation"  # the answers hash's field naming the snapshot they were rendered from
+
+
+def _generation() -> bytes:
+    """A new snapshot's generation: unique, and JSON (jobs.quarantine checks every field of
+    the answers hash as a JSON object)."""
+    return b'{"generation":"%s"}' % _secrets.token_hex(8).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -897,7 +913,10 @@ class Store:
     #                            to compute again)
     #   snapshot_answers:{team}  hash: answers rendered from this snapshot by the bot, one field
     #                            each (the bot's encoding; bot/answers.py), filled on first
-    #                            read and dropped with the snapshot they were rendered from
+    #                            read and dropped with the snapshot they were rendered from;
+    #                            its field "generation" is a token of this snapshot's own: a
+    #                            web worker's copies of answers are right while it is the same
+    #                            (jobs/parts_cache.py)
     # All parts are replaced in one MULTI and read in one MULTI: a reader sees the old snapshot
     # or the new one, never parts of both.
 
@@ -922,6 +941,7 @@ class Store:
                 self.key("snapshot_trend", team): "string",
                 self.key("snapshot_inputs", team): "string",
                 self.key("snapshot_answers", team): "hash"}
+        generation = _generation()  # its own: App Home's copies of its parts are of it
 
         def build(pipe: Any) -> None:
             pipe.set(self.key("snapshot", team), codec.dumps(head))
@@ -937,6 +957,8 @@ class Store:
             pipe.set(self.key("snapshot_trend", team), codec.dumps(snapshot.queue_trend))
             pipe.set(self.key("snapshot_inputs", team), inputs)
             pipe.delete(self.key("snapshot_answers", team))  # rendered from the one replaced
+            pipe.hset(self.key("snapshot_answers", team), GENERATION, generation)
+            pipe.expire(self.key("snapshot_answers", team), int(self.ANSWERS_TTL.total_seconds()))
 
         head_key = self.key("snapshot", team)
 
@@ -1129,37 +1151,66 @@ class Store:
         return self._decode_answers(keys, wanted, raws, decode)
 
     def get_home_answers(self, teams: Sequence[str], fields: Sequence[str], decode: Callable[[bytes], T],
-                         *, login: str | None, team: str | None) -> HomeAnswers[T]:
+                         *, login: str | None, team: str | None,
+                         cache: PartsCache[T] | None = None) -> HomeAnswers[T]:
         """App Home's read, in one round trip: :meth:`get_answers` of the same ``fields`` for
         each of ``teams``, ``login``'s own review windows (:meth:`get_review_windows`) and when
         ``team``'s default windows were first applied (:meth:`review_windows_default_since`).
-        Raises StoreUnavailable."""
-        wanted = [(t, list(fields)) for t in teams]
+        With ``cache``, the parts of a team whose snapshot generation is the one its copies
+        there are of are not sent again (:mod:`jobs.parts_cache`). Raises StoreUnavailable."""
+        fields = list(fields)
         head = self.key("snapshot_answers", "")  # "...:snapshot_answers:", then each team
         keys = [head + t for t in teams]
         kw = None if login is None else self.key("windows", login.lower())
         kd = None if team is None else self.key("windows-default", team)
         extra = [k for k in (kw, kd) if k is not None]
+        wanted = tuple(fields)
+        known = [None] * len(teams) if cache is None else [cache.generation((t, wanted)) for t in teams]
         with self._guard("answer read"):
             try:  # one command: a pipeline's own cost in redis-py was about half of this read's
                 replies = self._r.evalsha(self._home_sha(), len(keys) + len(extra), *keys, *extra,
-                                          len(keys), *fields)
+                                          len(keys), *(k or b"" for k in known), *fields)
             except redis.exceptions.NoScriptError:  # a restarted Redis: loaded again next time
                 self._home_script_sha = None
                 replies = None
             except redis.ResponseError:  # a key of another type among them
                 replies = None
             if replies is not None and len(replies) == len(keys) + len(extra):
-                raws = list(replies[: len(keys)])
+                rows = self._home_rows(keys, teams, fields, list(replies[: len(keys)]), decode, cache)
                 got = dict(zip(extra, replies[len(keys):], strict=True))
             else:
                 raws, got = self._home_pipelined(keys, fields, extra)
+                rows = self._decode_answers(keys, [(t, fields) for t in teams], raws, decode)
         own = since = None
         if kw is not None and got[kw] is not None:
             own = self._decode_or_quarantine(kw, got[kw], _record(ReviewWindows))
         if kd is not None and got[kd] is not None:
             since = self._decode_or_quarantine(kd, got[kd], _iso_time)
-        return HomeAnswers(self._decode_answers(keys, wanted, raws, decode), own, since)
+        return HomeAnswers(rows, own, since)
+
+    def _home_rows(self, keys: list[str], teams: Sequence[str], fields: list[str], replies: list[Any],
+                   decode: Callable[[bytes], T], cache: PartsCache[T] | None) -> list[list[T | None]]:
+        """Each team's decoded parts from :data:`_HOME_READ`'s replies: its copies in ``cache``
+        when the reply is only the generation they are of, else the values sent (then kept
+        there under the generation that came with them)."""
+        rows: list[list[T | None] | None] = []
+        wanted = tuple(fields)
+        for t, reply in zip(teams, replies, strict=True):
+            if isinstance(reply, bytes):  # the copy's generation is still the snapshot's
+                rows.append(None if cache is None else cache.get((t, wanted), reply))
+                continue
+            *raw, generation = reply
+            [row] = self._decode_answers([self.key("snapshot_answers", t)], [(t, fields)], [raw], decode)
+            if cache is not None:
+                cache.keep((t, wanted), generation, row)
+            rows.append(row)
+        lost = [i for i, row in enumerate(rows) if row is None]  # copies replaced meanwhile
+        if lost:
+            raws, _ = self._home_pipelined([keys[i] for i in lost], fields, [])
+            again = self._decode_answers([keys[i] for i in lost], [(teams[i], fields) for i in lost], raws, decode)
+            for i, row in zip(lost, again, strict=True):
+                rows[i] = row
+        return [row if row is not None else [None] * len(fields) for row in rows]
 
     def _home_sha(self) -> str:
         """The SHA1 of :data:`_HOME_READ`, loaded into Redis once per store (again after a

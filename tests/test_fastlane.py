@@ -243,6 +243,56 @@ def test_home_from_rendered_parts_is_the_home_rendered_whole(store: Store, share
     assert "asked of your team backend" in json.dumps(home_view(deps, BOB))
 
 
+def test_home_from_copies_follows_every_new_snapshot_at_once(store: Store) -> None:
+    """A web worker keeps App Home's parts as read and asks Redis only for those of teams whose
+    snapshot changed: a new snapshot shows on the very next open, and opens in between get the
+    same view without the parts being sent again."""
+    clock = FixedClock(NOW)
+    deps = BotDeps(settings=settings(), store=store, clock=clock)
+    store.put_snapshot(_waiting_snapshot())
+    store.put_snapshot(snapshot(team="web"))
+    first = home_view(deps, BOB)  # renders the parts (kept in Redis), then reads them (kept here)
+    assert home_view(deps, BOB) == first
+    assert deps.parts.hits == 0
+    assert home_view(deps, BOB) == first == records_view(deps, BOB)
+    assert deps.parts.hits == 1  # bob's team's parts, from the copies
+    for _ in range(3):
+        nobody = home_view(deps, "U0NOBODY")  # on no team: both teams' cards
+    assert deps.parts.hits == 4  # platform's card (rendered for bob) from the second open, web's from the third
+
+    older = _waiting_snapshot()
+    newer = replace(older, computed_at=older.computed_at + timedelta(minutes=1),
+                    queue_items=tuple(replace(i, title=f"Renamed {i.number}") for i in older.queue_items))
+    store.put_snapshot(newer)
+    view = home_view(deps, BOB)
+    assert "Renamed" in json.dumps(view) and "Renamed" not in json.dumps(first)
+    assert view == records_view(deps, BOB) == home_view(deps, BOB)
+    misses, hits = deps.parts.misses, deps.parts.hits
+    assert home_view(deps, "U0NOBODY") == records_view(deps, "U0NOBODY") == nobody  # the cards alike
+    assert (deps.parts.misses, deps.parts.hits) == (misses + 1, hits + 1)  # platform's read again, web's kept
+
+
+def test_home_after_a_snapshot_written_without_a_generation_is_never_from_copies(store: Store) -> None:
+    """A snapshot written by a Flowbot from before generations (a rolling deploy: an old worker
+    beside a new web) drops the answers hash and writes none: the next open shows the new
+    snapshot, and later ones are read whole, never served from a copy of an older one."""
+    deps = BotDeps(settings=settings(), store=store, clock=FixedClock(NOW))
+    older = _waiting_snapshot()
+    store.put_snapshot(older)
+    for _ in range(3):
+        first = home_view(deps, BOB)
+    assert deps.parts.hits == 1
+    store.put_snapshot(replace(older, computed_at=older.computed_at + timedelta(minutes=1),
+                               queue_items=tuple(replace(i, title=f"Renamed {i.number}") for i in older.queue_items)))
+    store._r.hdel(store.key("snapshot_answers", "platform"), "generation")  # as the old worker writes it
+    hits = deps.parts.hits
+    for _ in range(3):
+        view = home_view(deps, BOB)
+        assert "Renamed" in json.dumps(view) and view != first
+    assert view == records_view(deps, BOB)
+    assert deps.parts.hits == hits
+
+
 @pytest.mark.parametrize("extra", [False, True])
 def test_home_lists_a_pr_two_teams_share_once(store: Store, extra: bool) -> None:
     """Two of bob's teams share a repository, so their waiting lists share PRs (the second's
