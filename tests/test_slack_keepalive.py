@@ -159,3 +159,61 @@ def test_kept_alive_copies_the_clients_settings(fake: FakeSlack) -> None:
     assert (kept.token, kept.base_url, kept.timeout) == (fake.token, fake.api_url, 3)
     assert [type(h) for h in kept.retry_handlers] == [type(h) for h in plain.retry_handlers]
     assert kept.views_publish(user_id="U1", view=VIEW)["ok"]
+
+
+@pytest.mark.parametrize("handlers", ["none", "the app's"])
+def test_an_answer_reads_as_the_plain_clients_with_or_without_retry_handlers(fake: FakeSlack, handlers: str) -> None:
+    """A Web API answer comes parsed by msgspec instead of slack_sdk's ``json.loads``: what a
+    caller reads of it (its data, the view echoed inside) is the plain client's, whether or
+    not retry handlers look at the answer first (the app's client has two)."""
+    from bot.app import make_client
+    from tests.slack_helpers import settings
+
+    if handlers == "none":
+        plain, kept = _clients(fake)
+    else:
+        plain = make_client(settings(SLACK_BOT_TOKEN=fake.token, SLACK_API_URL=fake.api_url))
+        kept = kept_alive(plain)  # type: ignore[assignment]
+        assert len(kept.retry_handlers) == 2
+    view = {**VIEW, "blocks": [*VIEW["blocks"], {"type": "section", "text": {"type": "mrkdwn", "text": "é ✓ \\n"}}]}
+    a, b = (_outcome(lambda c=c: c.views_publish(user_id="U1", view=view)) for c in (plain, kept))
+    assert a[0] == b[0] == "ok" and isinstance(b[2], dict)
+    ids = a[2]["view"].pop("id"), b[2]["view"].pop("id")  # Slack gives each published view its own
+    assert a == b and ids[0] != ids[1] and b[2]["view"]["blocks"][1]["text"]["text"] == "é ✓ \\n"
+
+
+@pytest.mark.parametrize("body", [b"<html>bad gateway</html>", b'{"ok": tru', b"[1, 2]"])
+def test_an_answer_that_is_no_json_object_fails_as_the_plain_clients(body: bytes) -> None:
+    """A 200 whose body is not a JSON object (a proxy's page, a cut answer) is reported as
+    slack_sdk reports it through its own transport."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+        outcomes = []
+        for client in (WebClient(base_url=url, token="xoxb-test"), KeptAliveClient(base_url=url, token="xoxb-test")):
+            try:
+                outcomes.append(_outcome(lambda c=client: c.views_publish(user_id="U1", view=VIEW)))
+            except (ValueError, AttributeError) as err:  # slack_sdk reads a cut object itself, and a list as an object
+                outcomes.append((type(err).__name__, str(err)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] != "ok" or body == b"[1, 2]"
