@@ -87,7 +87,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.home_harness import Harness, OldHarness, Open, serve_fake_slack
 from bench.home_lean import LeanHarness, serve_lean_slack
-from bench.shape import load
+from bench.shape import Stolen, load
 from bench.slash_latency import (
     _codec_dumps,
     _ms,
@@ -225,16 +225,17 @@ def measure(name: str, port: int, server: subprocess.Popen[bytes], harness: Harn
     name = f"{name}; the {harness.name} harness"
     out = {}
 
-    def mark() -> tuple[int, dict[int, float], float, str, float]:
-        return clients.late, cpu_by_process(server.pid), harness.cpu(), load(), time.process_time()
+    def mark() -> tuple[int, dict[int, float], float, str, float, Stolen]:
+        return clients.late, cpu_by_process(server.pid), harness.cpu(), load(), time.process_time(), Stolen()
 
     def measured(label: str, opens: list[Open], wall: float,
-                 since: tuple[int, dict[int, float], float, str, float]) -> Measured:
-        late, cpu, fake_cpu, before, own = since
+                 since: tuple[int, dict[int, float], float, str, float, Stolen]) -> Measured:
+        late, cpu, fake_cpu, before, own, stolen = since
         now = cpu_by_process(server.pid)
         workers = sorted((now[p] - cpu.get(p, 0.0) for p in now if p != server.pid), reverse=True)
         return Measured(label, opens, wall, sum(now.values()) - sum(cpu.values()), harness.cpu() - fake_cpu,
-                        before, load(), clients.late - late, workers, time.process_time() - own)
+                        before, f"{load()}; {stolen.text()}", clients.late - late, workers,
+                        time.process_time() - own)
 
     try:
         if not args.no_keep_alive:  # one at a time, as Slack's arrive: opened at once, one worker takes all

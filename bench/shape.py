@@ -41,6 +41,31 @@ def load() -> str:
     return f"load {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} CPUs"
 
 
+def _cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat's first line), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+
+
+class Stolen:
+    """How much of the CPUs' time a hypervisor gave to other guests (``steal``) between this
+    object's making and :meth:`text`: on a shared VM it comes and goes, and a run whose cores
+    were partly somebody else's is slower for it, whatever the code did."""
+
+    def __init__(self) -> None:
+        self._since = _cpu_ticks()
+
+    def text(self) -> str:
+        now = _cpu_ticks()
+        if self._since is None or now is None or len(now) < 8:
+            return "steal unknown"
+        spent = [b - a for a, b in zip(self._since, now, strict=False)]
+        return f"{spent[7] / max(sum(spent), 1) * 100:.0f}% of CPU time stolen by the hypervisor"
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

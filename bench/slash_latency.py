@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier
 
-from bench.shape import END, busiest_repo, load, replicate
+from bench.shape import END, Stolen, busiest_repo, load, replicate
 from bot.config import from_mapping
 from jobs.model import TeamSnapshot
 from jobs.snapshot import compute_team_snapshot
@@ -145,14 +145,14 @@ def main() -> None:
                     requests = _signed(sub, args.teams)
                     _load(client, port, requests, expect, seconds=2, count=200, concurrency=args.concurrency)  # warm-up
                     cpu = _tree_cpu(server.pid)
-                    before = load()
+                    before, stolen = load(), Stolen()
                     results[name] = _load(client, port, requests, expect, seconds=args.seconds,
                                           count=args.requests, concurrency=args.concurrency)
                     results[name].cpu = _tree_cpu(server.pid) - cpu
                     label = ("naive: flowbot web --no-fast-lane (a2wsgi + Bolt, parts read and rendered per request)"
                              if name == "naive" else "now: flowbot web (the Procfile's: fast lane, rendered answers)")
                     results[name].report(f"/flow {sub} over HTTP, {label}, {args.workers} workers, "
-                                         f"{args.concurrency} connections", before)
+                                         f"{args.concurrency} connections", before, stolen)
                 old, new = results["naive"], results["now"]
                 if old.count and new.count:
                     print(f"  /flow {sub}: p99 {_ms(old.pct(0.99))} -> {_ms(new.pct(0.99))} "
@@ -332,13 +332,13 @@ class Result:
             return self.given[q]
         return _pct(self.latencies, q)
 
-    def report(self, label: str, before: str) -> None:
+    def report(self, label: str, before: str, stolen: Stolen | None = None) -> None:
         print(f"{label}: {self.count} requests, {self.errors} errors")
         if self.count:
             cpu = f", server CPU {self.cpu_per_request * 1000:.2f} ms per request" if self.cpu else ""
             print(f"  p50 {_ms(self.pct(0.5))}  p90 {_ms(self.pct(0.9))}  p99 {_ms(self.pct(0.99))}  "
                   f"max {_ms(self.pct(1.0))}  {self.count / self.wall:.0f} requests/s{cpu}  (target p99 < 100 ms)"
-                  f"  [before: {before}; after: {load()}]")
+                  f"  [before: {before}; after: {load()}{'; ' + stolen.text() if stolen else ''}]")
 
 
 def _signed(sub: str, teams: int) -> list[tuple[bytes, dict[str, str]]]:
