@@ -22,9 +22,13 @@ read runs in a small thread pool, so a hanging Redis holds a thread, not the eve
 
 App Home opens (a signed ``app_home_opened`` event for the Home tab, from the installed
 workspace and app, not the bot's own) are acknowledged at once, as Bolt's listener does, and
-the view is built and published (``bot.home.publish_home``, the listener's own function) by
-threads of their own (:class:`_Publishers`), over kept-alive connections to Slack
-(``bot.slack_keepalive``), so a slow Slack holds those threads, not the slash commands' reads.
+the view is built and published (``bot.home.home_json`` and ``send_home``, what the listener's
+``publish_home`` does) by threads of their own (:class:`_Publishers`), over kept-alive
+connections to Slack (``bot.slack_keepalive``): a few threads build views (CPU), many send them
+(mostly waiting on Slack), so a slow Slack holds senders, neither the builds nor the slash
+commands' reads, and a fast one does not have dozens of threads contend for the GIL with the
+event loop (with 8 threads each building and sending, an open waited 27 ms for its
+acknowledgement, 1.6 ms with 2 builders).
 The event is decoded without the Home view it carries (``bot.envelope``). Through Bolt, an
 open cost about 5 ms more CPU than here, 7.4 ms against 2.2 (``bench/home_latency.py``: the
 request deep-copied for the lazy listener with the view the user has open, the listeners
@@ -64,7 +68,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 THREADS = 8  # per worker: store reads of the fast lane at once
-HOME_THREADS = 8  # per worker: App Home views built and published at once
+HOME_BUILDERS = 2  # per worker: App Home views built at once (CPU: more only contend for the GIL)
+HOME_SENDERS = 64  # per worker: views.publish calls at once (each mostly waits on Slack's answer)
 _JSON = b"application/json;charset=utf-8"  # what Bolt's acknowledgement carries
 _TEXT = b"text/plain;charset=utf-8"  # Bolt's empty acknowledgement of an event
 
@@ -89,12 +94,12 @@ class FastLane:
     """ASGI app: answers what :func:`asked` accepts, hands everything else to ``app``."""
 
     def __init__(self, app: ASGIApp, web: FlowbotWeb, *, threads: int = THREADS,
-                 home_threads: int = HOME_THREADS) -> None:
+                 home_builders: int = HOME_BUILDERS, home_senders: int = HOME_SENDERS) -> None:
         self._app = app
         self._web = web
         self._answers = Answers(web.deps)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flowbot-fastlane")
-        self._home = _Publishers(self._publish_home, home_threads)
+        self._home = _Publishers(self._build_home, self._send_home, builders=home_builders, senders=home_senders)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != SLACK_PATH:
@@ -144,17 +149,29 @@ class FastLane:
         return answer
 
 
-    def _publish_home(self, user: str) -> None:
-        """Build and publish ``user``'s Home view (run in the Home pool), as Bolt's lazy
-        listener does; a failure is logged, as Bolt logs a lazy listener's."""
+    def _build_home(self, user: str) -> str | None:
+        """``user``'s Home view as JSON (run by a builder), or None when it could not be built
+        (logged, as Bolt logs a lazy listener's failure)."""
         from bot.app import reason_of
-        from bot.home import publish_home
+        from bot.home import home_json
 
-        deps, client = self._web.deps, self._web.slack_client
-        assert client is not None  # checked by asked(): no client, no Home on this lane
+        deps = self._web.deps
         deps.telemetry.begin()
         try:
-            publish_home(client, deps, user)
+            return home_json(deps, user)
+        except Exception as err:  # noqa: BLE001 - nothing to answer: the event was acknowledged
+            log.error("App Home not published for %s: %s", user, reason_of(err))
+            return None
+
+    def _send_home(self, user: str, view: str) -> None:
+        """Publish ``view`` as ``user``'s Home (run by a sender); a failure is logged."""
+        from bot.app import reason_of
+        from bot.home import send_home
+
+        client = self._web.slack_client
+        assert client is not None  # checked by asked(): no client, no Home on this lane
+        try:
+            send_home(client, user, view)
         except Exception as err:  # noqa: BLE001 - nothing to answer: the event was acknowledged
             log.error("App Home not published for %s: %s", user, reason_of(err))
 
@@ -222,33 +239,41 @@ def _from_here(web: FlowbotWeb, body: dict[str, Any]) -> bool:
 
 
 class _Publishers:
-    """``threads`` threads that each take a user from one queue and call ``publish(user)``.
+    """Builders that take a user from one queue and ``build(user)`` their view, and senders
+    that take each built view from a second queue and ``send(user, view)`` it.
 
     A ThreadPoolExecutor's ``submit`` (a future, a work item, its idle-thread semaphore) cost
     the event loop about 50 times this queue's ``put``, and nobody waits for the result. The
     threads are daemons, so a hanging Slack cannot hold the worker's exit forever; at exit,
-    opens already taken are given up to :data:`EXIT_SECONDS` to be published."""
+    opens already taken are given up to :data:`EXIT_SECONDS` to be published. Senders start as
+    views wait for one, up to ``senders``: a worker whose Slack answers at once keeps a few."""
 
     EXIT_SECONDS = 5.0
 
-    def __init__(self, publish: Callable[[str], None], threads: int) -> None:
-        self._publish = publish
-        self._count = threads
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []  # started by the first put
+    def __init__(self, build: Callable[[str], str | None], send: Callable[[str, str], None], *,
+                 builders: int, senders: int) -> None:
+        self._build = build
+        self._send = send
+        self._builders = builders
+        self._senders = senders
+        self._users: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._views: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []  # builders, started by the first put
+        self._sending: list[threading.Thread] = []
+        self._idle = 0  # senders waiting for a view
         self._lock = threading.Lock()
 
     def put(self, user: str) -> None:
         if not self._threads:
             self._start()
-        self._queue.put(user)
+        self._users.put(user)
 
     def _start(self) -> None:
         with self._lock:
             if self._threads:
                 return
             threads = [threading.Thread(target=self._run, name=f"flowbot-home_{i}", daemon=True)
-                       for i in range(self._count)]
+                       for i in range(self._builders)]
             for thread in threads:
                 thread.start()
             self._threads = threads
@@ -256,15 +281,41 @@ class _Publishers:
 
     def stop(self) -> None:
         """Let the threads finish what was queued, then end (waits at most EXIT_SECONDS)."""
-        for _ in self._threads:
-            self._queue.put(None)
         deadline = time.monotonic() + self.EXIT_SECONDS
+        for _ in self._threads:
+            self._users.put(None)
         for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            sending = list(self._sending)
+            self._senders = 0  # none started from now on
+        for _ in sending:
+            self._views.put(None)
+        for thread in sending:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
-        while (user := self._queue.get()) is not None:
-            self._publish(user)  # logs its own failures
+        while (user := self._users.get()) is not None:
+            view = self._build(user)  # logs its own failures
+            if view is not None:
+                self._hand_on(user, view)
+
+    def _hand_on(self, user: str, view: str) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that sender takes it
+            elif len(self._sending) < self._senders:
+                thread = threading.Thread(target=self._sender, name=f"flowbot-home-send_{len(self._sending)}",
+                                          daemon=True)
+                self._sending.append(thread)
+                thread.start()
+        self._views.put((user, view))
+
+    def _sender(self) -> None:
+        while (built := self._views.get()) is not None:
+            self._send(*built)  # logs its own failures
+            with self._lock:
+                self._idle += 1
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

@@ -445,6 +445,24 @@ def test_home_opened_is_acknowledged_at_once_and_published_as_bolt_publishes_it(
     assert "Waiting on you (bob)" in json.dumps(fast)
 
 
+def test_a_slow_slack_does_not_hold_other_home_opens_back(lane: Lane, store: Store, fake_slack: FakeSlack) -> None:
+    """While Slack takes its time to answer views.publish, the views of further opens are
+    still built and sent: 24 people opening Home at once all reach Slack before it has
+    answered any of them (a sender per call waiting on Slack, not one thread building and
+    waiting in turn)."""
+    store.put_snapshot(_waiting_snapshot())
+    fake_slack.delay("views.publish", seconds=30, times=None)
+    users = [f"U0SLOW{i:04d}" for i in range(24)]
+    try:
+        for user in users:
+            body = _home_opened(user)
+            assert lane.fast(body, _json_headers(lane, body)) == (200, b"")
+        assert fake_slack.wait_for_call("views.publish", count=len(users), timeout=10)
+    finally:
+        fake_slack.release_delayed()
+    assert {c.params.get("user_id") for c in fake_slack.calls("views.publish")} == set(users)
+
+
 @pytest.mark.parametrize(("event", "why"), [
     (_home_opened(tab="messages"), "the Messages tab: the listener publishes nothing"),
     (_home_opened(team_id="T0OTHER"), "another workspace: the guard refuses it"),
