@@ -61,7 +61,7 @@ Target (issue 14): p99 under 100 ms at 50 concurrent with 50 teams of 2,000 open
 
     .venv/bin/python bench/home_latency.py [--teams 50] [--open-prs 2000] [--users 50]
         [--concurrency 50] [--seconds 15] [--bursts 20] [--workers 2] [--only-now] [--naive] [--stages]
-        [--first-open] [--no-keep-alive] [--harness lean|old|both]
+        [--first-open] [--no-keep-alive] [--harness lean|old|both] [--slack-ms 0]
 
 Uses ``REDIS_URL`` as given (its database included), else an embedded Redis in a temp dir; the
 data lives under a prefix of its own (``flowhome``), removed afterwards.
@@ -86,7 +86,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.home_harness import Harness, OldHarness, Open, serve_fake_slack
-from bench.home_lean import LeanHarness, serve_lean_slack
+from bench.home_lean import LATENCY_ENV, LeanHarness, serve_lean_slack
 from bench.shape import Stolen, load
 from bench.slash_latency import (
     _codec_dumps,
@@ -289,12 +289,19 @@ def main() -> None:
                         help="a connection per event (by default each client keeps one open, as wrk does)")
     parser.add_argument("--stages", action="store_true",
                         help="also cut each open into stages, from stamps the server writes (bench/home_stages.py)")
+    parser.add_argument("--slack-ms", type=float, default=0.0,
+                        help="the lean fake Slack answers views.publish this long after it arrived (Slack's own "
+                             "time and the way back: ~100-300 ms from a real data centre); publishes count as "
+                             "arrived when they arrive")
     parser.add_argument("--only-now", action="store_true", help="only the Procfile's server, not --no-fast-lane's")
     parser.add_argument("--naive", action="store_true",
                         help="also load --no-fast-lane's server with bot.home.records_view swapped in")
     args = parser.parse_args()
     if args.concurrency > args.users:
         parser.error("--concurrency may not exceed --users: each client opens a Home of its own user")
+    if args.slack_ms and args.harness != "lean":
+        parser.error("--slack-ms needs the lean harness (--harness lean)")
+    os.environ[LATENCY_ENV] = str(args.slack_ms / 1000)  # read by the fake's own process
     url = os.environ.get("REDIS_URL") or None
     members = users(args.users)
 
@@ -319,7 +326,8 @@ def main() -> None:
             print(f"{args.teams} teams, {len(base.queue_items):,} PRs in each queue "
                   f"({len(_codec_dumps(base)) / 1024:.0f} KB a snapshot); {args.users} users on every team, "
                   f"each waited on by {sum(1 for i in base.queue_items if i.waiting_on[:1] == (members[0][0],))} "
-                  f"PRs a team; Redis: {store.location}; flowbot web: {args.workers} workers; {fakes}")
+                  f"PRs a team; Redis: {store.location}; flowbot web: {args.workers} workers; {fakes}"
+                  f"{f', answering views.publish {args.slack_ms:g} ms after it arrived' if args.slack_ms else ''}")
             stages = Stages(Path(tmp) / "stages.txt") if args.stages else None
             results: dict[tuple[str, str], dict[str, Measured]] = {}
             sides: list[tuple[str, str, list[str], str]] = [

@@ -36,6 +36,9 @@ from bench.slash_latency import _tree_cpu
 REQUEST_TIMEOUT = 10.0  # seconds for the HTTP exchange (the old harness's socket timeout)
 
 
+LATENCY_ENV = "FLOWBOT_BENCH_SLACK_SECONDS"  # the fake's time to answer (home_latency.py --slack-ms)
+
+
 def serve_lean_slack() -> None:
     """In the fake's own process: serve ``LeanSlack``; write ``URL TOKEN``, then one line per
     ``views.publish`` (``user arrival ok blocks``; the first one's view as ``VIEW json``) to
@@ -57,7 +60,7 @@ def serve_lean_slack() -> None:
             lines.append(b"VIEW " + publish.view + b"\n")
         lines.append(b"%s %.6f %d %d\n" % (publish.user.encode(), publish.at, publish.ok, publish.blocks))
 
-    fake = LeanSlack(on_publish=told).start()
+    fake = LeanSlack(on_publish=told, latency=float(os.environ.get(LATENCY_ENV, "0") or 0)).start()
     os.write(1, f"{fake.api_url} {fake.token}\n".encode())
     sys.stdin.read()
     fake.stop()

@@ -77,8 +77,9 @@ class LeanSlack:
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, team_id: str = "T0FAKE", team: str = "Fake Workspace",
                  bot_user_id: str = "U0FLOWBOT", bot_id: str = "B0FLOWBOT", app_id: str = "A0FLOWBOT",
-                 on_publish: Callable[[Publish], None] | None = None) -> None:
+                 on_publish: Callable[[Publish], None] | None = None, latency: float = 0.0) -> None:
         self.token = token
+        self.latency = latency  # seconds from a request's arrival to its answer (Slack's own time)
         self.team_id = team_id
         self._on_publish = on_publish
         self._auth_test = msgspec.json.encode({
@@ -235,12 +236,18 @@ class _Connection(asyncio.Protocol):
         payload, extra = self.slack.answer(self.url, self.authorization, self.content_type, b"".join(self.body),
                                            arrived)
         keep = self.parser.should_keep_alive()
+        answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+                  b"Content-Length: %d\r\n%s%s\r\n%s" % (len(payload), extra,
+                                                        b"" if keep else b"Connection: close\r\n", payload))
+        if self.slack.latency > 0:  # answers keep their order: each waits the same time
+            asyncio.get_running_loop().call_later(self.slack.latency, self._answer, answer, keep)
+        else:
+            self._answer(answer, keep)
+
+    def _answer(self, answer: bytes, keep: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-                             b"Content-Length: %d\r\n%s%s\r\n%s" % (len(payload), extra,
-                                                                   b"" if keep else b"Connection: close\r\n",
-                                                                   payload))
+        self.transport.write(answer)
         if not keep:
             self.transport.close()
 
